@@ -1,0 +1,8 @@
+// The ordered list of migrations. Listing them explicitly (rather than globbing a folder)
+// keeps the same behaviour under tsx, vitest and any bundler.
+import type { MigrationObject } from "@mikro-orm/core";
+import { Migration20261124090000Foundation } from "./20261124090000-foundation";
+
+export const migrationsList: MigrationObject[] = [
+  { name: "20261124090000-foundation", class: Migration20261124090000Foundation },
+];

@@ -1,0 +1,121 @@
+// createApi: the Express app of the api role. Listening is separate (tests listen on port 0).
+import express, { type ErrorRequestHandler, type RequestHandler } from "express";
+import { safeEqual } from "../domain/shared/safe-equal";
+import type { Logger } from "../infra/logger";
+
+export type HealthCheck = () => Promise<void>;
+
+export interface ApiDeps {
+  logger: Logger;
+  /** Named dependency checks for /readyz; each throws (or times out) when its service is down. */
+  readiness: Record<string, HealthCheck>;
+  trustedProxies: string[];
+  /** Wraps every request, e.g. in an ORM RequestContext. */
+  around?: RequestHandler;
+  telegramWebhook?: { path: string; secret: string; handler: RequestHandler };
+}
+
+const READY_TIMEOUT_MS = 2_000;
+
+function withTimeout(check: HealthCheck, ms: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    check().then(
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      (err) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
+}
+
+export function createApi(deps: ApiDeps): express.Express {
+  const app = express();
+  app.disable("x-powered-by");
+  // S3.3: X-Forwarded-For is believed only from the configured proxies.
+  app.set("trust proxy", deps.trustedProxies.length > 0 ? deps.trustedProxies : false);
+
+  app.get("/healthz", (_req, res) => {
+    res.json({ status: "ok" });
+  });
+
+  app.get("/readyz", async (_req, res) => {
+    const entries = await Promise.all(
+      Object.entries(deps.readiness).map(async ([name, check]) => {
+        try {
+          await withTimeout(check, READY_TIMEOUT_MS);
+          return [name, "ok"] as const;
+        } catch (err) {
+          deps.logger.warn({ dependency: name, err }, "readiness check failed");
+          return [name, "down"] as const;
+        }
+      }),
+    );
+    const checks = Object.fromEntries(entries);
+    const down = entries.filter(([, s]) => s !== "ok").map(([n]) => n);
+    res.setHeader("Cache-Control", "no-store");
+    if (down.length === 0) {
+      res.json({ status: "ready", checks });
+    } else {
+      res.status(503).json({ status: "unavailable", down, checks });
+    }
+  });
+
+  if (deps.telegramWebhook) {
+    const { path, secret, handler } = deps.telegramWebhook;
+    // S6.3: Telegram proves itself with the secret token header; anything else is refused
+    // before the update is parsed.
+    app.post(
+      path,
+      (req, res, next) => {
+        const header = req.get("X-Telegram-Bot-Api-Secret-Token");
+        if (header === undefined || !safeEqual(header, secret)) {
+          res
+            .status(401)
+            .json({ error: "unauthorized", message: "Missing or wrong secret token." });
+          return;
+        }
+        next();
+      },
+      express.json({ limit: "1mb" }),
+      handler,
+    );
+  }
+
+  app.use(express.json({ limit: "100kb" }));
+  if (deps.around) app.use(deps.around);
+
+  app.use((_req, res) => {
+    res.status(404).json({ error: "not_found", message: "No such endpoint." });
+  });
+
+  const onError: ErrorRequestHandler = (err, req, res, _next) => {
+    const status = typeof err?.status === "number" && err.status < 500 ? err.status : 500;
+    if (status >= 500)
+      deps.logger.error({ err, method: req.method, path: req.path }, "request failed");
+    if (res.headersSent) return;
+    if (status === 400 && err?.type === "entity.parse.failed") {
+      res
+        .status(400)
+        .json({ error: "invalid_json", message: "The request body is not valid JSON." });
+      return;
+    }
+    if (status === 413) {
+      res.status(413).json({ error: "too_large", message: "The request body is too large." });
+      return;
+    }
+    res
+      .status(status)
+      .json(
+        status >= 500
+          ? { error: "internal", message: "Something went wrong. Please try again." }
+          : { error: "bad_request", message: "The request could not be processed." },
+      );
+  };
+  app.use(onError);
+  return app;
+}

@@ -1,0 +1,48 @@
+// createBot: the grammY bot with its middleware chain. Starting it (polling or webhook) is
+// separate, in ./runner, so the API role can serve webhooks with the same bot.
+import { autoRetry } from "@grammyjs/auto-retry";
+import { apiThrottler } from "@grammyjs/transformer-throttler";
+import { Bot, type MiddlewareFn } from "grammy";
+import type { Logger } from "../infra/logger";
+import type { RateLimiter } from "../infra/rate-limit";
+import type { BotContext } from "./context";
+import { unhandledFeature } from "./features/unhandled";
+import { welcomeFeature } from "./features/welcome";
+import { privateOnly } from "./middleware/private-only";
+import { type UserRateLimit, userRateLimit } from "./middleware/rate-limit";
+
+export interface BotDeps {
+  token: string;
+  apiRoot: string;
+  logger: Logger;
+  rateLimiter: RateLimiter;
+  rateLimit?: UserRateLimit;
+  /** Wraps each update, e.g. in an ORM RequestContext. */
+  around?: MiddlewareFn<BotContext>;
+  /**
+   * Telegram's limits: ~30 messages/s overall, ~1/s per chat. Off only where a test measures
+   * something else and the emulator does not enforce them.
+   */
+  throttle?: boolean;
+}
+
+export function createBot(deps: BotDeps): Bot<BotContext> {
+  const bot = new Bot<BotContext>(deps.token, { client: { apiRoot: deps.apiRoot } });
+  bot.api.config.use(autoRetry({ maxRetryAttempts: 3, maxDelaySeconds: 60 }));
+  if (deps.throttle !== false) bot.api.config.use(apiThrottler());
+
+  bot.use(privateOnly);
+  if (deps.around) bot.use(deps.around);
+  bot.use(userRateLimit(deps.rateLimiter, deps.rateLimit ?? { limit: 20, windowMs: 10_000 }));
+  bot.use(welcomeFeature());
+  bot.use(unhandledFeature());
+
+  bot.catch((err) => {
+    // Never the update itself: it may hold a pasted secret.
+    deps.logger.error(
+      { err: err.error, updateId: err.ctx.update.update_id, userId: err.ctx.from?.id },
+      "bot update failed",
+    );
+  });
+  return bot;
+}

@@ -1,0 +1,5 @@
+// Commands shown in Telegram's menu (setMyCommands). Features add theirs here.
+export const BOT_COMMANDS = [
+  { command: "start", description: "Start or link your Warden account" },
+  { command: "help", description: "What Warden can do and how" },
+] as const;

@@ -1,0 +1,11 @@
+// /start and /help.
+import { Composer } from "grammy";
+import type { BotContext } from "../context";
+import { helpText, WELCOME } from "../texts";
+
+export function welcomeFeature(): Composer<BotContext> {
+  const feature = new Composer<BotContext>();
+  feature.command("start", (ctx) => ctx.reply(WELCOME));
+  feature.command("help", (ctx) => ctx.reply(helpText()));
+  return feature;
+}

@@ -1,0 +1,296 @@
+// Configuration: one schema, parsed once at start-up from an env object that is passed in.
+// Every error names the variable; secret values never appear in an error or a log line.
+import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
+import { z } from "zod";
+import { type KeyRing, parseMasterKeys } from "../domain/vault/key-ring";
+
+export const ROLES = ["api", "bot", "worker"] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Variables that hold secrets: each also accepts NAME_FILE, and none is ever logged. */
+export const SECRET_VARIABLES = [
+  "MASTER_KEYS",
+  "BACKUP_ENCRYPTION_KEY",
+  "JWT_SECRET",
+  "PASSWORD_PEPPER",
+  "AUDIT_PEPPER",
+  "TELEGRAM_BOT_TOKEN",
+  "TELEGRAM_WEBHOOK_SECRET",
+  "SMTP_URL",
+  "SENTRY_DSN",
+] as const;
+export type SecretVariable = (typeof SECRET_VARIABLES)[number];
+
+/** Secrets without which production refuses to start (the others enable optional features). */
+export const REQUIRED_SECRETS = [
+  "MASTER_KEYS",
+  "BACKUP_ENCRYPTION_KEY",
+  "JWT_SECRET",
+  "PASSWORD_PEPPER",
+  "AUDIT_PEPPER",
+] as const satisfies readonly SecretVariable[];
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    reason: string,
+  ) {
+    super(`${variable}: ${reason}`);
+    this.name = "ConfigError";
+  }
+}
+
+export interface Config {
+  nodeEnv: "development" | "production" | "test";
+  port: number;
+  publicUrl: string;
+  databaseUrl: string;
+  databaseSslCa: string | undefined;
+  redisUrl: string;
+  redisPrefix: string;
+  roles: Role[];
+  telegram: {
+    botToken: string | undefined;
+    apiRoot: string;
+    webhookSecret: string | undefined;
+    adminIds: number[];
+  };
+  masterKeys: KeyRing;
+  backupEncryptionKey: string;
+  jwtSecret: Buffer;
+  passwordPepper: Buffer;
+  auditPepper: Buffer;
+  smtpUrl: string | undefined;
+  mailFrom: string;
+  sentryDsn: string | undefined;
+  trustedProxies: string[];
+  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  /** Every secret value, so the scrubber can redact them wherever they appear. */
+  secretValues: string[];
+}
+
+export type Env = Record<string, string | undefined>;
+export type ReadSecretFile = (path: string) => string;
+
+const defaultReadFile: ReadSecretFile = (path) => readFileSync(path, "utf8");
+
+/**
+ * Resolves NAME / NAME_FILE for every secret variable. Setting both is refused, because an
+ * operator who mounts a file and forgets an old variable would otherwise run with the stale one.
+ */
+export function resolveSecretFiles(env: Env, readFile: ReadSecretFile = defaultReadFile): Env {
+  const out: Env = { ...env };
+  for (const name of SECRET_VARIABLES) {
+    const filePath = env[`${name}_FILE`];
+    if (filePath === undefined || filePath === "") continue;
+    if (env[name] !== undefined && env[name] !== "") {
+      throw new ConfigError(name, `set either ${name} or ${name}_FILE, not both`);
+    }
+    let contents: string;
+    try {
+      contents = readFile(filePath);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? "unreadable";
+      throw new ConfigError(`${name}_FILE`, `cannot read the file (${code})`);
+    }
+    out[name] = contents.replace(/\r?\n$/, "");
+  }
+  return out;
+}
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === "" ? undefined : v.trim()));
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+const schema = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  PUBLIC_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default("postgres://127.0.0.1:5432/warden"),
+  DATABASE_SSL_CA: optionalString,
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).default("redis://127.0.0.1:6379"),
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_-]{1,64}$/, "must be 1-64 characters of letters, digits, : _ -")
+    .default("warden:"),
+  WARDEN_ROLES: z.string().default("api,bot,worker"),
+  TELEGRAM_BOT_TOKEN: optionalString.pipe(
+    z
+      .string()
+      .regex(/^\d{3,}:[A-Za-z0-9_-]{30,}$/, "must look like 123456789:AA… (from @BotFather)")
+      .optional(),
+  ),
+  TELEGRAM_API_ROOT: z.url({ protocol: /^https?$/ }).default("https://api.telegram.org"),
+  TELEGRAM_WEBHOOK_SECRET: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{32,256}$/, "must be 32 to 256 characters of A-Z, a-z, 0-9, _ and -")
+      .optional(),
+  ),
+  ADMIN_TELEGRAM_IDS: z.string().default(""),
+  MASTER_KEYS: optionalString,
+  BACKUP_ENCRYPTION_KEY: optionalString,
+  JWT_SECRET: optionalString,
+  PASSWORD_PEPPER: optionalString,
+  AUDIT_PEPPER: optionalString,
+  SMTP_URL: optionalString.pipe(z.url({ protocol: /^smtps?$/ }).optional()),
+  MAIL_FROM: z.string().default("Warden <no-reply@localhost>"),
+  SENTRY_DSN: optionalString.pipe(z.url().optional()),
+  TRUSTED_PROXIES: z.string().default(""),
+  LOG_LEVEL: optionalString.pipe(z.enum(LOG_LEVELS).optional()),
+});
+
+/** At least 32 bytes and not a trivially repetitive value. */
+function strongSecret(name: string, value: string | undefined): Buffer {
+  if (value === undefined) throw new ConfigError(name, "is required");
+  const bytes = Buffer.from(value, "utf8");
+  if (bytes.length < 32) throw new ConfigError(name, "must be at least 32 bytes");
+  if (new Set(value).size < 8) throw new ConfigError(name, "is too repetitive to be a secret");
+  return bytes;
+}
+
+function parseRoles(raw: string): Role[] {
+  const parts = raw
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean);
+  if (parts.length === 0 || parts.includes("all")) return [...ROLES];
+  const roles: Role[] = [];
+  for (const part of parts) {
+    if (!(ROLES as readonly string[]).includes(part)) {
+      throw new ConfigError("WARDEN_ROLES", `unknown role "${part}" (use api, bot, worker or all)`);
+    }
+    if (!roles.includes(part as Role)) roles.push(part as Role);
+  }
+  return roles;
+}
+
+function parseAdminIds(raw: string): number[] {
+  return raw
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean)
+    .map((p) => {
+      if (!/^\d{1,15}$/.test(p)) {
+        throw new ConfigError("ADMIN_TELEGRAM_IDS", `"${p}" is not a Telegram user id`);
+      }
+      return Number(p);
+    });
+}
+
+function parseTrustedProxies(raw: string): string[] {
+  return raw
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean)
+    .map((p) => {
+      const [addr, bits, ...rest] = p.split("/");
+      const family = isIP(addr ?? "");
+      const okBits =
+        bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32));
+      if (family === 0 || !okBits || rest.length > 0) {
+        throw new ConfigError("TRUSTED_PROXIES", `"${p}" is not an IP address or CIDR range`);
+      }
+      return p;
+    });
+}
+
+function isLocalHost(urlString: string): boolean {
+  const host = new URL(urlString).hostname;
+  return host === "localhost" || host === "127.0.0.1" || host === "::1" || host === "[::1]";
+}
+
+/**
+ * Parses and validates the whole configuration. Throws ConfigError naming the first bad
+ * variable. Pure apart from reading NAME_FILE files through `readFile`.
+ */
+export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): Config {
+  const resolved = resolveSecretFiles(env, readFile);
+  const parsed = schema.safeParse(resolved);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const variable = String(issue.path[0] ?? "configuration");
+    // zod messages may echo the input; for secrets give only a generic reason.
+    const secret = (SECRET_VARIABLES as readonly string[]).includes(variable);
+    throw new ConfigError(variable, secret ? "is malformed" : issue.message);
+  }
+  const e = parsed.data;
+
+  const masterKeysRaw = e.MASTER_KEYS;
+  if (masterKeysRaw === undefined) throw new ConfigError("MASTER_KEYS", "is required");
+  let masterKeys: KeyRing;
+  try {
+    masterKeys = parseMasterKeys(masterKeysRaw);
+  } catch (err) {
+    throw new ConfigError("MASTER_KEYS", (err as Error).message.replace(/^MASTER_KEYS:?\s*/, ""));
+  }
+
+  const backupKey = e.BACKUP_ENCRYPTION_KEY;
+  if (backupKey === undefined) throw new ConfigError("BACKUP_ENCRYPTION_KEY", "is required");
+  const backupBytes = Buffer.from(backupKey.replace(/=+$/, ""), "base64url");
+  if (!/^[A-Za-z0-9_-]{43}=?$/.test(backupKey) || backupBytes.length !== 32) {
+    throw new ConfigError("BACKUP_ENCRYPTION_KEY", "must be a Fernet key (32 bytes, base64url)");
+  }
+  if (masterKeys.containsKeyMaterial(backupKey)) {
+    throw new ConfigError("BACKUP_ENCRYPTION_KEY", "must not be one of the MASTER_KEYS");
+  }
+
+  const publicUrl = e.PUBLIC_URL ?? `http://localhost:${e.PORT}`;
+  if (e.NODE_ENV === "production") {
+    if (e.PUBLIC_URL === undefined)
+      throw new ConfigError("PUBLIC_URL", "is required in production");
+    if (!publicUrl.startsWith("https://")) {
+      throw new ConfigError("PUBLIC_URL", "must use https in production");
+    }
+    if (e.DATABASE_SSL_CA === undefined && !isLocalHost(e.DATABASE_URL)) {
+      throw new ConfigError(
+        "DATABASE_SSL_CA",
+        "is required in production when the database is not on localhost",
+      );
+    }
+  }
+
+  return {
+    nodeEnv: e.NODE_ENV,
+    port: e.PORT,
+    publicUrl: publicUrl.replace(/\/+$/, ""),
+    databaseUrl: e.DATABASE_URL,
+    databaseSslCa: e.DATABASE_SSL_CA,
+    redisUrl: e.REDIS_URL,
+    redisPrefix: e.REDIS_PREFIX,
+    roles: parseRoles(e.WARDEN_ROLES),
+    telegram: {
+      botToken: e.TELEGRAM_BOT_TOKEN,
+      apiRoot: e.TELEGRAM_API_ROOT.replace(/\/+$/, ""),
+      webhookSecret: e.TELEGRAM_WEBHOOK_SECRET,
+      adminIds: parseAdminIds(e.ADMIN_TELEGRAM_IDS),
+    },
+    masterKeys,
+    backupEncryptionKey: backupKey,
+    jwtSecret: strongSecret("JWT_SECRET", e.JWT_SECRET),
+    passwordPepper: strongSecret("PASSWORD_PEPPER", e.PASSWORD_PEPPER),
+    auditPepper: strongSecret("AUDIT_PEPPER", e.AUDIT_PEPPER),
+    smtpUrl: e.SMTP_URL,
+    mailFrom: e.MAIL_FROM,
+    sentryDsn: e.SENTRY_DSN,
+    trustedProxies: parseTrustedProxies(e.TRUSTED_PROXIES),
+    logLevel: e.LOG_LEVEL ?? (e.NODE_ENV === "test" ? "warn" : "info"),
+    secretValues: SECRET_VARIABLES.flatMap((name) => {
+      const v = resolved[name];
+      if (!v) return [];
+      // Key ring entries are also redacted one by one, with and without their version.
+      return name === "MASTER_KEYS"
+        ? [
+            v,
+            ...v
+              .split(/[,\n]/)
+              .flatMap((entry) => [entry.trim(), entry.split(":")[1]?.trim() ?? ""]),
+          ]
+        : [v];
+    }).filter((v) => v.length >= 8),
+  };
+}

@@ -1,0 +1,104 @@
+// PostgreSQL through MikroORM 6: ORM options, database creation for development and tests,
+// and migrations serialised by an advisory lock so concurrent starts do not race.
+import { readFileSync } from "node:fs";
+import { type EntitySchema, MikroORM, type Options } from "@mikro-orm/postgresql";
+import pg from "pg";
+import { migrationsList } from "../../migrations";
+import type { Logger } from "./logger";
+
+export interface DatabaseOptions {
+  url: string;
+  /** Path of a PEM CA bundle; when set, TLS with full certificate verification is required. */
+  sslCa?: string | undefined;
+  entities?: EntitySchema[];
+  logger?: Logger;
+  poolMax?: number;
+}
+
+/** TLS settings for node-postgres: verification is never turned off once a CA is given. */
+export function sslOptions(sslCa: string | undefined): pg.ConnectionConfig["ssl"] {
+  if (sslCa === undefined) return undefined;
+  return { ca: readFileSync(sslCa, "utf8"), rejectUnauthorized: true };
+}
+
+export function ormOptions(opts: DatabaseOptions): Options {
+  const ssl = sslOptions(opts.sslCa);
+  return {
+    clientUrl: opts.url,
+    entities: opts.entities ?? [],
+    discovery: { warnWhenNoEntities: false },
+    driverOptions: ssl ? { connection: { ssl } } : {},
+    pool: { min: 0, max: opts.poolMax ?? 10 },
+    migrations: {
+      migrationsList,
+      tableName: "mikro_orm_migrations",
+      transactional: true,
+      allOrNothing: true,
+      snapshot: false,
+    },
+    debug: false,
+    allowGlobalContext: false,
+    // Queries are logged by us, scrubbed, if ever; the ORM's logger would print parameters.
+    logger: () => {},
+  };
+}
+
+export async function createOrm(opts: DatabaseOptions): Promise<MikroORM> {
+  return MikroORM.init(ormOptions(opts));
+}
+
+/** Connection to the `postgres` maintenance database of the same server. */
+function maintenanceClient(url: string, sslCa: string | undefined): pg.Client {
+  const u = new URL(url);
+  u.pathname = "/postgres";
+  return new pg.Client({ connectionString: u.toString(), ssl: sslOptions(sslCa) });
+}
+
+export function databaseName(url: string): string {
+  const name = decodeURIComponent(new URL(url).pathname.replace(/^\//, ""));
+  if (!/^[A-Za-z0-9_-]{1,63}$/.test(name)) {
+    throw new Error(`DATABASE_URL: database name "${name}" must be 1-63 letters, digits, _ or -`);
+  }
+  return name;
+}
+
+/** Creates the database named in `url` if it does not exist. Returns true when it created it. */
+export async function ensureDatabase(url: string, sslCa?: string): Promise<boolean> {
+  const name = databaseName(url);
+  const client = maintenanceClient(url, sslCa);
+  await client.connect();
+  try {
+    const found = await client.query("select 1 from pg_database where datname = $1", [name]);
+    if (found.rowCount) return false;
+    try {
+      await client.query(`create database "${name}"`);
+    } catch (err) {
+      // Another process created it between our check and our create.
+      if ((err as { code?: string }).code === "42P04") return false;
+      throw err;
+    }
+    return true;
+  } finally {
+    await client.end();
+  }
+}
+
+const MIGRATION_LOCK_KEY = 7_100_310_002; // arbitrary, stable: "Warden migrations"
+
+/** Applies pending migrations; returns the names applied. Safe to call from many processes. */
+export async function migrate(orm: MikroORM, url: string, sslCa?: string): Promise<string[]> {
+  const lock = new pg.Client({ connectionString: url, ssl: sslOptions(sslCa) });
+  await lock.connect();
+  try {
+    await lock.query("select pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
+    const applied = await orm.getMigrator().up();
+    return applied.map((m) => m.name);
+  } finally {
+    await lock.query("select pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY]).catch(() => {});
+    await lock.end();
+  }
+}
+
+export async function pendingMigrations(orm: MikroORM): Promise<string[]> {
+  return (await orm.getMigrator().getPendingMigrations()).map((m) => m.name);
+}

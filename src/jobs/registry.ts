@@ -1,0 +1,111 @@
+// The queue registry: every queue Warden has, with its job names and options, in one place.
+// Later features add a queue here and a processor in src/jobs/processors.
+import { type ConnectionOptions, type DefaultJobOptions, type Job, Queue, Worker } from "bullmq";
+import type { Logger } from "../infra/logger";
+
+export interface QueueDefinition {
+  name: string;
+  concurrency: number;
+  /** How long a job may run without renewing its lock before another worker redelivers it. */
+  lockDurationMs: number;
+  defaultJobOptions: DefaultJobOptions;
+}
+
+const keep = {
+  removeOnComplete: { age: 24 * 3600, count: 1000 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
+
+export const QUEUE_DEFINITIONS = {
+  system: {
+    name: "system",
+    concurrency: 2,
+    lockDurationMs: 15_000,
+    defaultJobOptions: { ...keep, attempts: 3, backoff: { type: "exponential", delay: 1_000 } },
+  },
+} as const satisfies Record<string, QueueDefinition>;
+
+export type QueueName = keyof typeof QUEUE_DEFINITIONS;
+
+export type Processor = (job: Job) => Promise<unknown>;
+export type Processors = Partial<Record<QueueName, Processor>>;
+
+export interface QueueRegistry {
+  get(name: QueueName): Queue;
+  close(): Promise<void>;
+}
+
+export function createQueueRegistry(connection: ConnectionOptions, prefix: string): QueueRegistry {
+  const queues = new Map<QueueName, Queue>();
+  return {
+    get(name) {
+      let q = queues.get(name);
+      if (!q) {
+        const def = QUEUE_DEFINITIONS[name];
+        q = new Queue(def.name, { connection, prefix, defaultJobOptions: def.defaultJobOptions });
+        q.on("error", () => {});
+        queues.set(name, q);
+      }
+      return q;
+    },
+    async close() {
+      await Promise.all([...queues.values()].map((q) => q.close()));
+      queues.clear();
+    },
+  };
+}
+
+export interface WorkerPool {
+  /**
+   * Stops taking jobs and waits up to `graceMs` for running ones. Jobs still running then are
+   * abandoned with their lock: another worker redelivers them when the lock expires, so a job
+   * is completed or redelivered, never lost.
+   */
+  close(graceMs: number): Promise<{ abandoned: boolean }>;
+}
+
+export function startWorkers(opts: {
+  connection: () => ConnectionOptions;
+  prefix: string;
+  processors: Processors;
+  logger: Logger;
+  /** Wraps every job, e.g. in an ORM RequestContext. */
+  around?: <T>(fn: () => Promise<T>) => Promise<T>;
+}): WorkerPool {
+  const around = opts.around ?? ((fn) => fn());
+  const workers: Worker[] = [];
+  for (const [name, processor] of Object.entries(opts.processors) as [QueueName, Processor][]) {
+    const def: QueueDefinition = QUEUE_DEFINITIONS[name];
+    const worker = new Worker(def.name, (job) => around(() => processor(job)), {
+      connection: opts.connection(),
+      prefix: opts.prefix,
+      concurrency: def.concurrency,
+      lockDuration: def.lockDurationMs,
+      stalledInterval: def.lockDurationMs,
+    });
+    worker.on("failed", (job, err) => {
+      opts.logger.warn(
+        { queue: def.name, job: job?.name, jobId: job?.id, attempt: job?.attemptsMade, err },
+        "job failed",
+      );
+    });
+    worker.on("error", (err) => opts.logger.error({ queue: def.name, err }, "worker error"));
+    workers.push(worker);
+  }
+  return {
+    async close(graceMs) {
+      let timer: NodeJS.Timeout | undefined;
+      const graceful = Promise.all(workers.map((w) => w.close())).then(() => "done" as const);
+      const timeout = new Promise<"timeout">((resolve) => {
+        timer = setTimeout(() => resolve("timeout"), graceMs);
+      });
+      const outcome = await Promise.race([graceful, timeout]);
+      clearTimeout(timer);
+      if (outcome === "timeout") {
+        await Promise.all(workers.map((w) => w.close(true)));
+        return { abandoned: true };
+      }
+      return { abandoned: false };
+    },
+  };
+}

@@ -1,0 +1,229 @@
+// Composition root: reads configuration, builds the adapters, starts the requested roles
+// (api, bot, worker) and stops them in reverse order on SIGINT/SIGTERM.
+
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { RequestContext } from "@mikro-orm/postgresql";
+import { webhookCallback } from "grammy";
+import { createApi } from "./api/app";
+import { createBot } from "./bot/bot";
+import { startBot, WEBHOOK_PATH } from "./bot/runner";
+import { type Config, ConfigError, type Env, loadConfig, ROLES, type Role } from "./infra/config";
+import { createOrm, ensureDatabase, migrate } from "./infra/database";
+import { ensureDevSecrets } from "./infra/dev-secrets";
+import { createLogger, type Logger } from "./infra/logger";
+import { createRateLimiter } from "./infra/rate-limit";
+import { createRedisFactory } from "./infra/redis";
+import { createScrubber } from "./infra/scrub";
+import { createShutdown, type Shutdown } from "./infra/shutdown";
+import { processSystemJob } from "./jobs/processors/system";
+import { createQueueRegistry, startWorkers } from "./jobs/registry";
+
+export interface StartOptions {
+  env?: Env;
+  /** Overrides WARDEN_ROLES (the --roles flag). */
+  roles?: Role[];
+  logger?: Logger;
+}
+
+export interface RunningWarden {
+  config: Config;
+  logger: Logger;
+  /** The API's port when the api role runs. */
+  port: number | undefined;
+  shutdown: Shutdown;
+}
+
+/** How long running jobs may finish after a stop signal before they are left for redelivery. */
+const JOB_GRACE_MS = 8_000;
+
+export function prepareEnv(env: Env): { env: Env; generated: string[]; file?: string } {
+  const nodeEnv = env.NODE_ENV ?? "development";
+  if (nodeEnv !== "development") return { env, generated: [] };
+  const file = resolve(env.DEV_SECRETS_FILE ?? ".secrets/dev.env");
+  return { ...ensureDevSecrets(env, file), file };
+}
+
+export async function startWarden(opts: StartOptions = {}): Promise<RunningWarden> {
+  const prepared = prepareEnv(opts.env ?? process.env);
+  const config = loadConfig(prepared.env);
+  const roles = opts.roles ?? config.roles;
+  const scrubber = createScrubber(config.secretValues);
+  const logger =
+    opts.logger ??
+    createLogger({ level: config.logLevel, pretty: config.nodeEnv === "development", scrubber });
+  if (prepared.generated.length > 0) {
+    logger.warn(
+      { variables: prepared.generated, file: prepared.file },
+      "generated development secrets (never use them in production)",
+    );
+  }
+
+  const shutdown = createShutdown(logger);
+  try {
+    if (
+      config.nodeEnv !== "production" &&
+      (await ensureDatabase(config.databaseUrl, config.databaseSslCa))
+    ) {
+      logger.info("created the database");
+    }
+    const orm = await createOrm({ url: config.databaseUrl, sslCa: config.databaseSslCa, logger });
+    shutdown.add("database", () => orm.close());
+    const applied = await migrate(orm, config.databaseUrl, config.databaseSslCa);
+    if (applied.length > 0) logger.info({ migrations: applied }, "applied migrations");
+
+    const redis = createRedisFactory({ url: config.redisUrl, keyPrefix: config.redisPrefix });
+    shutdown.add("redis", () => redis.closeAll());
+    const appRedis = redis.create("client", "app");
+    const rateLimiter = createRateLimiter(appRedis);
+    const queues = createQueueRegistry(redis.create("producer", "queues"), redis.bullPrefix);
+    shutdown.add("queues", () => queues.close());
+
+    if (roles.includes("worker")) {
+      const pool = startWorkers({
+        connection: () => redis.create("worker", "worker"),
+        prefix: redis.bullPrefix,
+        processors: { system: processSystemJob },
+        logger,
+        around: (fn) => RequestContext.create(orm.em, fn),
+      });
+      shutdown.add("workers", async () => {
+        const { abandoned } = await pool.close(JOB_GRACE_MS);
+        if (abandoned) logger.warn("jobs still running were left for redelivery");
+      });
+      logger.info("worker role started");
+    }
+
+    const token = config.telegram.botToken;
+    const wantBot =
+      roles.includes("bot") || (roles.includes("api") && config.telegram.webhookSecret);
+    const bot =
+      token && wantBot
+        ? createBot({
+            token,
+            apiRoot: config.telegram.apiRoot,
+            logger,
+            rateLimiter,
+            around: (_ctx, next) => RequestContext.create(orm.em, next),
+          })
+        : undefined;
+    if (roles.includes("bot") && !token) {
+      if (config.nodeEnv === "production") {
+        throw new ConfigError("TELEGRAM_BOT_TOKEN", "is required for the bot role in production");
+      }
+      logger.warn(
+        "Telegram bot is not connected: set TELEGRAM_BOT_TOKEN (from @BotFather) and restart. " +
+          "The API and workers run without it.",
+      );
+    }
+
+    let port: number | undefined;
+    if (roles.includes("api")) {
+      const app = createApi({
+        logger,
+        trustedProxies: config.trustedProxies,
+        readiness: {
+          postgres: async () => {
+            await orm.em.getConnection().execute("select 1");
+          },
+          redis: async () => {
+            await appRedis.ping();
+          },
+        },
+        around: (_req, _res, next) => RequestContext.create(orm.em, next),
+        telegramWebhook:
+          bot && config.telegram.webhookSecret
+            ? {
+                path: WEBHOOK_PATH,
+                secret: config.telegram.webhookSecret,
+                handler: webhookCallback(bot, "express", {
+                  secretToken: config.telegram.webhookSecret,
+                }),
+              }
+            : undefined,
+      });
+      const server: Server = await new Promise((res, rej) => {
+        const s = app.listen(config.port, () => res(s));
+        s.once("error", rej);
+      });
+      port = (server.address() as AddressInfo).port;
+      shutdown.add("api", async () => {
+        await new Promise<void>((res) => {
+          server.close(() => res());
+          server.closeIdleConnections();
+        });
+      });
+      logger.info({ port, url: config.publicUrl }, "api listening");
+    }
+
+    if (bot && roles.includes("bot")) {
+      const running = await startBot(bot, {
+        logger,
+        webhook: config.telegram.webhookSecret
+          ? { url: `${config.publicUrl}${WEBHOOK_PATH}`, secret: config.telegram.webhookSecret }
+          : undefined,
+      });
+      shutdown.add("bot", () => running.stop());
+    }
+
+    logger.info({ roles }, "Warden started");
+    return { config, logger, port, shutdown };
+  } catch (err) {
+    await shutdown.run("start-up failed");
+    throw err;
+  }
+}
+
+export function parseRolesFlag(argv: string[]): Role[] | undefined {
+  const i = argv.findIndex((a) => a === "--roles" || a.startsWith("--roles="));
+  if (i < 0) return undefined;
+  const arg = argv[i] ?? "";
+  const value = arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : argv[i + 1];
+  if (!value) throw new ConfigError("--roles", "needs a value such as api,worker");
+  const roles = value.split(",").map((r) => r.trim());
+  if (roles.includes("all")) return [...ROLES];
+  for (const r of roles) {
+    if (!(ROLES as readonly string[]).includes(r)) {
+      throw new ConfigError("--roles", `unknown role "${r}" (use api, bot, worker or all)`);
+    }
+  }
+  return roles as Role[];
+}
+
+async function main(): Promise<void> {
+  let warden: RunningWarden;
+  try {
+    warden = await startWarden({ roles: parseRolesFlag(process.argv.slice(2)) });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`Warden cannot start: configuration error: ${err.message}\n`);
+    } else {
+      const scrub = createScrubber();
+      process.stderr.write(
+        `Warden cannot start: ${scrub.scrubString(String((err as Error)?.stack ?? err))}\n`,
+      );
+    }
+    process.exit(1);
+  }
+  const { shutdown, logger } = warden;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (shutdown.started) {
+      logger.warn({ signal }, "already shutting down; send SIGKILL to force");
+      return;
+    }
+    const hard = setTimeout(() => {
+      logger.error("shutdown took too long; exiting");
+      process.exit(1);
+    }, JOB_GRACE_MS + 10_000);
+    hard.unref();
+    void shutdown.run(signal).then((ok) => process.exit(ok ? 0 : 1));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  void main();
+}

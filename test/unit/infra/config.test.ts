@@ -1,0 +1,157 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../../src/infra/config";
+import { fernetKey, randomSecret } from "../../support/context";
+
+const prodEnv = (over: Record<string, string | undefined> = {}) => ({
+  NODE_ENV: "production",
+  PUBLIC_URL: "https://warden.example",
+  MASTER_KEYS: `1:${fernetKey()}`,
+  BACKUP_ENCRYPTION_KEY: fernetKey(),
+  JWT_SECRET: randomSecret(),
+  PASSWORD_PEPPER: randomSecret(),
+  AUDIT_PEPPER: randomSecret(),
+  ...over,
+});
+
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+const noFiles = (path: string): string => {
+  throw Object.assign(new Error(`ENOENT ${path}`), { code: "ENOENT" });
+};
+
+describe("loadConfig", () => {
+  it("when every production secret is given, then it parses with documented defaults", () => {
+    const c = loadConfig(prodEnv(), noFiles);
+    expect(c.nodeEnv).toBe("production");
+    expect(c.databaseUrl).toBe("postgres://127.0.0.1:5432/warden");
+    expect(c.redisUrl).toBe("redis://127.0.0.1:6379");
+    expect(c.roles).toEqual(["api", "bot", "worker"]);
+    expect(c.masterKeys.currentVersion).toBe(1);
+    expect(c.telegram.apiRoot).toBe("https://api.telegram.org");
+  });
+
+  it("when MASTER_KEYS is missing in production, then the error names MASTER_KEYS", () => {
+    const env = prodEnv({ MASTER_KEYS: undefined });
+    const err = configError(() => loadConfig(env, noFiles));
+    expect(err.variable).toBe("MASTER_KEYS");
+    expect(err.message).toBe("MASTER_KEYS: is required");
+  });
+
+  it("when MASTER_KEYS is malformed, then it is refused naming MASTER_KEYS and not echoing it", () => {
+    for (const bad of [
+      "nonsense",
+      "1:short",
+      `x:${fernetKey()}`,
+      `1:${fernetKey()},1:${fernetKey()}`,
+    ]) {
+      const err = configError(() => loadConfig(prodEnv({ MASTER_KEYS: bad }), noFiles));
+      expect(err.variable).toBe("MASTER_KEYS");
+      expect(err.message).not.toContain(bad.split(":")[1]?.slice(0, 20) ?? "never");
+    }
+  });
+
+  it("when MASTER_KEYS_FILE names a file, then its contents are the key ring", () => {
+    const k1 = fernetKey();
+    const k2 = fernetKey();
+    const files: Record<string, string> = { "/run/secrets/master": `1:${k1}\n2:${k2}\n` };
+    const c = loadConfig(
+      prodEnv({ MASTER_KEYS: undefined, MASTER_KEYS_FILE: "/run/secrets/master" }),
+      (p) => {
+        const v = files[p];
+        if (v === undefined) throw Object.assign(new Error("nope"), { code: "ENOENT" });
+        return v;
+      },
+    );
+    expect(c.masterKeys.currentVersion).toBe(2);
+    expect(c.masterKeys.versions).toEqual([1, 2]);
+  });
+
+  it("when MASTER_KEYS_FILE cannot be read, then the error names MASTER_KEYS_FILE", () => {
+    const err = configError(() =>
+      loadConfig(prodEnv({ MASTER_KEYS: undefined, MASTER_KEYS_FILE: "/nope" }), noFiles),
+    );
+    expect(err.message).toBe("MASTER_KEYS_FILE: cannot read the file (ENOENT)");
+  });
+
+  it("when both a secret and its _FILE are set, then start-up is refused", () => {
+    const err = configError(() =>
+      loadConfig(prodEnv({ JWT_SECRET_FILE: "/x" }), () => randomSecret()),
+    );
+    expect(err.variable).toBe("JWT_SECRET");
+  });
+
+  it("when a secret is short or repetitive, then it is refused as weak", () => {
+    expect(configError(() => loadConfig(prodEnv({ JWT_SECRET: "short" }), noFiles)).message).toBe(
+      "JWT_SECRET: must be at least 32 bytes",
+    );
+    expect(
+      configError(() => loadConfig(prodEnv({ AUDIT_PEPPER: "a".repeat(40) }), noFiles)).message,
+    ).toBe("AUDIT_PEPPER: is too repetitive to be a secret");
+  });
+
+  it("when BACKUP_ENCRYPTION_KEY equals a master key, then it is refused", () => {
+    const k = fernetKey();
+    const err = configError(() =>
+      loadConfig(prodEnv({ MASTER_KEYS: `1:${k}`, BACKUP_ENCRYPTION_KEY: k }), noFiles),
+    );
+    expect(err.variable).toBe("BACKUP_ENCRYPTION_KEY");
+  });
+
+  it("when production has no PUBLIC_URL or a plain-http one, then it is refused", () => {
+    expect(
+      configError(() => loadConfig(prodEnv({ PUBLIC_URL: undefined }), noFiles)).variable,
+    ).toBe("PUBLIC_URL");
+    expect(
+      configError(() => loadConfig(prodEnv({ PUBLIC_URL: "http://warden.example" }), noFiles))
+        .message,
+    ).toBe("PUBLIC_URL: must use https in production");
+  });
+
+  it("when production uses a remote database without DATABASE_SSL_CA, then it is refused", () => {
+    const err = configError(() =>
+      loadConfig(prodEnv({ DATABASE_URL: "postgres://db.internal:5432/warden" }), noFiles),
+    );
+    expect(err.variable).toBe("DATABASE_SSL_CA");
+  });
+
+  it("when roles, admin ids or proxies are malformed, then each names its variable", () => {
+    expect(
+      configError(() => loadConfig(prodEnv({ WARDEN_ROLES: "api,cook" }), noFiles)).message,
+    ).toBe('WARDEN_ROLES: unknown role "cook" (use api, bot, worker or all)');
+    expect(
+      configError(() => loadConfig(prodEnv({ ADMIN_TELEGRAM_IDS: "12,bob" }), noFiles)).variable,
+    ).toBe("ADMIN_TELEGRAM_IDS");
+    expect(
+      configError(() => loadConfig(prodEnv({ TRUSTED_PROXIES: "10.0.0.0/33" }), noFiles)).variable,
+    ).toBe("TRUSTED_PROXIES");
+    const c = loadConfig(
+      prodEnv({ WARDEN_ROLES: "worker", TRUSTED_PROXIES: "10.0.0.0/8, ::1" }),
+      noFiles,
+    );
+    expect(c.roles).toEqual(["worker"]);
+    expect(c.trustedProxies).toEqual(["10.0.0.0/8", "::1"]);
+  });
+
+  it("when a malformed bot token is given, then the message does not echo it", () => {
+    const token = "123:not-a-token";
+    const err = configError(() => loadConfig(prodEnv({ TELEGRAM_BOT_TOKEN: token }), noFiles));
+    expect(err.message).toBe("TELEGRAM_BOT_TOKEN: is malformed");
+  });
+
+  it("when secrets are configured, then every one is listed for the scrubber", () => {
+    const env = prodEnv();
+    const c = loadConfig(env, noFiles);
+    for (const name of ["JWT_SECRET", "PASSWORD_PEPPER", "AUDIT_PEPPER", "BACKUP_ENCRYPTION_KEY"]) {
+      expect(c.secretValues).toContain(env[name as keyof typeof env]);
+    }
+    expect(c.secretValues).toContain(env.MASTER_KEYS.split(":")[1]);
+  });
+});
