@@ -1,0 +1,333 @@
+// Fernet tokens (github.com/fernet/spec) on node:crypto, byte-compatible with Python's
+// `cryptography` so tokens written by either side decrypt on the other.
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  createSecretKey,
+  type Decipher,
+  type KeyObject,
+  randomFillSync,
+  timingSafeEqual,
+} from "node:crypto";
+
+const VERSION = 0x80;
+const HEADER_LEN = 25; // version (1) + timestamp (8) + IV (16)
+const MAC_LEN = 32;
+const BLOCK = 16;
+// PKCS#7 always adds at least one block, so no valid token is shorter than this.
+const MIN_TOKEN_LEN = HEADER_LEN + BLOCK + MAC_LEN;
+const MAX_CLOCK_SKEW_SECONDS = 60;
+const INSPECT = Symbol.for("nodejs.util.inspect.custom");
+
+// Python writes padded base64url; Node's "base64url" drops the padding. Indexed by length % 3.
+const PADDING = ["", "==", "="] as const;
+
+function toPaddedBase64Url(bytes: Buffer): string {
+  return bytes.toString("base64url") + PADDING[bytes.length % 3];
+}
+
+/**
+ * Node's base64 decoder is lenient (skips junk, mixes alphabets, ignores trailing bits), so a
+ * decoded value is accepted only if re-encoding it gives back the very same string: one token
+ * string per byte sequence, nothing else.
+ */
+function decodeCanonical(text: string, padded: boolean): Buffer | undefined {
+  if (padded && text.length % 4 !== 0) return undefined;
+  const bytes = Buffer.from(text, "base64url");
+  const again = padded ? toPaddedBase64Url(bytes) : bytes.toString("base64url");
+  return again === text ? bytes : undefined;
+}
+
+/** Every invalid token gets this one error and message, so callers cannot build an oracle. */
+export class InvalidFernetToken extends Error {
+  readonly code = "FERNET_INVALID_TOKEN";
+  constructor() {
+    super("invalid token");
+    this.name = "InvalidFernetToken";
+  }
+}
+
+/** A key that is not 32 bytes of base64url, or a value that is not a FernetKey at all. */
+export class InvalidFernetKey extends Error {
+  readonly code = "FERNET_INVALID_KEY";
+  constructor(reason: string) {
+    super(`invalid Fernet key: ${reason}`);
+    this.name = "InvalidFernetKey";
+  }
+}
+
+// Module-private accessors, set from inside the class, so nothing outside this file can reach
+// the KeyObjects (which could be exported back to raw bytes).
+let signingOf: (key: FernetKey) => KeyObject;
+let encryptionOf: (key: FernetKey) => KeyObject;
+let blockDecryptorOf: (key: FernetKey) => Decipher;
+let resetBlockDecryptor: (key: FernetKey) => void;
+
+/**
+ * The two halves of a Fernet key as KeyObjects: they are faster for node:crypto to use than
+ * Buffers and never print their bytes. No raw copy of the key is kept.
+ */
+export class FernetKey {
+  readonly #signing: KeyObject;
+  readonly #encryption: KeyObject;
+  // One long-lived AES-ECB decryptor per key; see `open` for why CBC is unrolled over it.
+  #blockDecryptor: Decipher;
+
+  static {
+    signingOf = (key) => key.#signing;
+    encryptionOf = (key) => key.#encryption;
+    blockDecryptorOf = (key) => key.#blockDecryptor;
+    resetBlockDecryptor = (key) => {
+      key.#blockDecryptor = FernetKey.#ecbDecipher(key.#encryption);
+    };
+  }
+
+  static #ecbDecipher(encryption: KeyObject): Decipher {
+    const decipher = createDecipheriv("aes-128-ecb", encryption, null);
+    decipher.setAutoPadding(false);
+    return decipher;
+  }
+
+  private constructor(signing: KeyObject, encryption: KeyObject) {
+    this.#signing = signing;
+    this.#encryption = encryption;
+    this.#blockDecryptor = FernetKey.#ecbDecipher(encryption);
+  }
+
+  /** The key's 32 bytes; the caller's buffer is left untouched (zero it yourself if needed). */
+  static fromBytes(bytes: Buffer): FernetKey {
+    if (!Buffer.isBuffer(bytes)) throw new InvalidFernetKey("expected a Buffer");
+    if (bytes.length !== 32) throw new InvalidFernetKey("must be 32 bytes");
+    // createSecretKey copies the bytes into the KeyObject, so views leave no extra copies.
+    return new FernetKey(
+      createSecretKey(bytes.subarray(0, 16)),
+      createSecretKey(bytes.subarray(16, 32)),
+    );
+  }
+
+  /** Constant-time comparison of the key bytes (KeyObject.equals), e.g. to refuse key reuse. */
+  equals(other: FernetKey): boolean {
+    assertKey(other);
+    const signing = this.#signing.equals(other.#signing);
+    const encryption = this.#encryption.equals(other.#encryption);
+    return signing && encryption;
+  }
+
+  toString(): string {
+    return "FernetKey(<redacted>)";
+  }
+
+  toJSON(): string {
+    return this.toString();
+  }
+
+  [INSPECT](): string {
+    return this.toString();
+  }
+}
+
+/** Parses a key as Python writes it (44-char padded base64url); missing padding is tolerated. */
+export function parseFernetKey(text: string): FernetKey {
+  if (typeof text !== "string") throw new InvalidFernetKey("expected a base64url string");
+  const trimmed = text.trim();
+  const bytes =
+    decodeCanonical(trimmed, true) ??
+    (trimmed.includes("=") ? undefined : decodeCanonical(trimmed, false));
+  if (bytes === undefined) throw new InvalidFernetKey("not valid base64url");
+  try {
+    if (bytes.length !== 32) {
+      throw new InvalidFernetKey(`must decode to 32 bytes, got ${bytes.length}`);
+    }
+    return FernetKey.fromBytes(bytes);
+  } finally {
+    bytes.fill(0);
+  }
+}
+
+/** A fresh random key, padded base64url like Python's `Fernet.generate_key()`. */
+export function generateFernetKey(): string {
+  const bytes = Buffer.allocUnsafe(32);
+  randomFillSync(bytes);
+  const text = toPaddedBase64Url(bytes);
+  bytes.fill(0);
+  return text;
+}
+
+function assertKey(key: FernetKey): void {
+  if (!(key instanceof FernetKey)) {
+    throw new InvalidFernetKey("expected a FernetKey (use parseFernetKey)");
+  }
+}
+
+// IVs come from a pre-filled random pool: one CSPRNG call per 256 tokens instead of one per
+// token is a large share of the encrypt cost. Each IV is handed out once and never reused.
+const IV_POOL = Buffer.allocUnsafe(BLOCK * 256);
+let ivOffset = IV_POOL.length;
+
+function takeIv(target: Buffer, at: number): void {
+  if (ivOffset === IV_POOL.length) {
+    randomFillSync(IV_POOL);
+    ivOffset = 0;
+  }
+  IV_POOL.copy(target, at, ivOffset, ivOffset + BLOCK);
+  ivOffset += BLOCK;
+}
+
+export interface EncryptOptions {
+  /** Unix seconds written into the token; defaults to now. */
+  timestamp?: number;
+  /** 16 bytes; for test vectors only, a fresh random IV is used otherwise. */
+  iv?: Buffer;
+}
+
+export interface DecryptOptions {
+  /** Maximum token age; only when it is given are the age and clock-skew checks applied. */
+  ttlSeconds?: number;
+  /** Unix seconds to check the TTL against; defaults to now. */
+  now?: number;
+}
+
+function nowSeconds(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+function checkTimestamp(timestamp: number): void {
+  if (!Number.isSafeInteger(timestamp) || timestamp < 0) {
+    throw new RangeError("Fernet timestamp must be a non-negative integer of unix seconds");
+  }
+}
+
+/**
+ * Writes header, ciphertext and MAC into one buffer. The timestamp comes as two 32-bit halves
+ * so that rotation can copy it exactly, whatever its size.
+ */
+function seal(
+  key: FernetKey,
+  plaintext: Buffer,
+  stampHigh: number,
+  stampLow: number,
+  iv: Buffer | undefined,
+): string {
+  const ctLen = (Math.floor(plaintext.length / BLOCK) + 1) * BLOCK;
+  const macAt = HEADER_LEN + ctLen;
+  const out = Buffer.allocUnsafe(macAt + MAC_LEN);
+  out[0] = VERSION;
+  out.writeUInt32BE(stampHigh, 1);
+  out.writeUInt32BE(stampLow, 5);
+  if (iv === undefined) {
+    takeIv(out, 9);
+  } else {
+    if (!Buffer.isBuffer(iv) || iv.length !== BLOCK) throw new RangeError("IV must be 16 bytes");
+    iv.copy(out, 9);
+  }
+  const cipher = createCipheriv("aes-128-cbc", encryptionOf(key), out.subarray(9, HEADER_LEN));
+  const head = cipher.update(plaintext);
+  head.copy(out, HEADER_LEN);
+  cipher.final().copy(out, HEADER_LEN + head.length);
+  createHmac("sha256", signingOf(key)).update(out.subarray(0, macAt)).digest().copy(out, macAt);
+  return toPaddedBase64Url(out);
+}
+
+/** Encrypts `plaintext` into a token; the plaintext buffer is not modified. */
+export function encrypt(key: FernetKey, plaintext: Buffer, opts?: EncryptOptions): string {
+  assertKey(key);
+  if (!Buffer.isBuffer(plaintext)) throw new TypeError("plaintext must be a Buffer");
+  const timestamp = opts?.timestamp ?? nowSeconds();
+  checkTimestamp(timestamp);
+  return seal(key, plaintext, Math.floor(timestamp / 0x1_0000_0000), timestamp >>> 0, opts?.iv);
+}
+
+interface Opened {
+  plaintext: Buffer;
+  raw: Buffer;
+  timestamp: number;
+}
+
+function open(key: FernetKey, token: string, opts: DecryptOptions | undefined): Opened {
+  assertKey(key);
+  if (typeof token !== "string") throw new InvalidFernetToken();
+  const raw = decodeCanonical(token, true);
+  if (
+    raw === undefined ||
+    raw.length < MIN_TOKEN_LEN ||
+    (raw.length - HEADER_LEN - MAC_LEN) % BLOCK !== 0 ||
+    raw[0] !== VERSION
+  ) {
+    throw new InvalidFernetToken();
+  }
+  const macAt = raw.length - MAC_LEN;
+  const expected = createHmac("sha256", signingOf(key)).update(raw.subarray(0, macAt)).digest();
+  if (!timingSafeEqual(expected, raw.subarray(macAt))) throw new InvalidFernetToken();
+
+  // Read only after the MAC passed, so an unauthenticated timestamp never decides anything.
+  const timestamp = raw.readUInt32BE(1) * 0x1_0000_0000 + raw.readUInt32BE(5);
+  if (opts?.ttlSeconds !== undefined) {
+    const now = opts.now ?? nowSeconds();
+    if (timestamp + opts.ttlSeconds < now) throw new InvalidFernetToken();
+    if (now + MAX_CLOCK_SKEW_SECONDS < timestamp) throw new InvalidFernetToken();
+  }
+
+  // CBC decryption is P[i] = AES⁻¹(C[i]) XOR C[i-1] with C[-1] = IV. Creating a CBC decipher
+  // per token costs more than all the rest of decrypt, so the block decryptions go through the
+  // key's persistent ECB decipher and the XOR is done here. ECB without padding keeps no state
+  // between calls as long as every input is whole blocks, which the length check above
+  // guarantees. Padding is removed by hand: one output buffer and no Buffer.concat, so no stray
+  // plaintext copies are left behind; the MAC already passed, so this is no padding oracle.
+  let padded: Buffer | undefined;
+  try {
+    padded = blockDecryptorOf(key).update(raw.subarray(HEADER_LEN, macAt));
+  } catch {
+    // Unreachable after the length checks; kept so no OpenSSL error can ever leak out.
+  }
+  if (padded === undefined || padded.length !== macAt - HEADER_LEN) {
+    // Also unreachable; a decryptor holding a partial block would garble every later token.
+    padded?.fill(0);
+    resetBlockDecryptor(key);
+    throw new InvalidFernetToken();
+  }
+  for (let i = 0; i < padded.length; i++) padded[i] = padded[i]! ^ raw[9 + i]!;
+  const pad = padded[padded.length - 1] ?? 0;
+  let bad = pad === 0 || pad > BLOCK ? 1 : 0;
+  for (let i = padded.length - pad; i < padded.length && bad === 0; i++) {
+    if (padded[i] !== pad) bad = 1;
+  }
+  if (bad !== 0) {
+    padded.fill(0);
+    throw new InvalidFernetToken();
+  }
+  // A view, not a copy: the caller zero-filling it clears every plaintext byte we produced.
+  return { plaintext: padded.subarray(0, padded.length - pad), raw, timestamp };
+}
+
+/** Decrypts a token; throws InvalidFernetToken for anything that is not a valid token. */
+export function decrypt(key: FernetKey, token: string, opts?: DecryptOptions): Buffer {
+  return open(key, token, opts).plaintext;
+}
+
+/**
+ * Like decrypt, also returning the token's creation time (unix seconds; exact up to 2^53,
+ * which no real clock reaches).
+ */
+export function decryptWithTimestamp(
+  key: FernetKey,
+  token: string,
+  opts?: DecryptOptions,
+): { plaintext: Buffer; timestamp: number } {
+  const { plaintext, timestamp } = open(key, token, opts);
+  return { plaintext, timestamp };
+}
+
+/**
+ * Re-encrypts a token under `newKey` with a fresh IV and the original timestamp bytes, as
+ * Python's `MultiFernet.rotate()` does. The intermediate plaintext is zeroed.
+ */
+export function rotateToken(oldKey: FernetKey, newKey: FernetKey, token: string): string {
+  assertKey(newKey);
+  const { plaintext, raw } = open(oldKey, token, undefined);
+  try {
+    return seal(newKey, plaintext, raw.readUInt32BE(1), raw.readUInt32BE(5), undefined);
+  } finally {
+    plaintext.fill(0);
+  }
+}
