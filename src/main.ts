@@ -37,7 +37,7 @@ export interface RunningWarden {
 }
 
 /** How long running jobs may finish after a stop signal before they are left for redelivery. */
-const JOB_GRACE_MS = 8_000;
+const JOB_GRACE_MS = 6_000;
 
 export function prepareEnv(env: Env): { env: Env; generated: string[]; file?: string } {
   const nodeEnv = env.NODE_ENV ?? "development";

@@ -20,7 +20,7 @@ export const QUEUE_DEFINITIONS = {
   system: {
     name: "system",
     concurrency: 2,
-    lockDurationMs: 15_000,
+    lockDurationMs: 10_000,
     defaultJobOptions: { ...keep, attempts: 3, backoff: { type: "exponential", delay: 1_000 } },
   },
 } as const satisfies Record<string, QueueDefinition>;
@@ -101,11 +101,11 @@ export function startWorkers(opts: {
       });
       const outcome = await Promise.race([graceful, timeout]);
       clearTimeout(timer);
-      if (outcome === "timeout") {
-        await Promise.all(workers.map((w) => w.close(true)));
-        return { abandoned: true };
-      }
-      return { abandoned: false };
+      // BullMQ's close(true) would return the graceful close already under way and keep
+      // waiting, so on timeout we stop waiting instead: once the connections close, the job's
+      // lock is no longer renewed and another worker's stalled-job check redelivers it.
+      graceful.catch(() => {});
+      return { abandoned: outcome === "timeout" };
     },
   };
 }

@@ -1,0 +1,155 @@
+// The real process, started as an operator would: `npm start` and `node --import tsx src/main.ts`.
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import {
+  createTestDatabase,
+  createTestRedis,
+  fernetKey,
+  randomSecret,
+  type TestDatabase,
+  unusedDatabaseUrl,
+} from "../support/context";
+import { baseEnv, freePort, type Spawned, spawnProcess, waitForHttp } from "../support/process";
+
+const redis = createTestRedis();
+const running: Spawned[] = [];
+const databases: TestDatabase[] = [];
+afterEach(async () => {
+  for (const p of running.splice(0)) {
+    p.kill("SIGTERM");
+    await Promise.race([p.exited, new Promise((r) => setTimeout(r, 10_000))]);
+    p.kill("SIGKILL");
+  }
+});
+afterAll(async () => {
+  await redis.cleanup();
+  for (const db of databases) await db.drop();
+});
+
+const prodSecrets = () => ({
+  MASTER_KEYS: `1:${fernetKey()}`,
+  BACKUP_ENCRYPTION_KEY: fernetKey(),
+  JWT_SECRET: randomSecret(),
+  PASSWORD_PEPPER: randomSecret(),
+  AUDIT_PEPPER: randomSecret(),
+});
+
+function startNode(env: Record<string, string | undefined>): Spawned {
+  const p = spawnProcess("node", ["--import", "tsx", "src/main.ts"], baseEnv(env));
+  running.push(p);
+  return p;
+}
+
+describe("start-up", () => {
+  it("when npm start runs against a database that does not exist, then it creates and migrates it and /readyz answers 200", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "warden-start-"));
+    const databaseUrl = unusedDatabaseUrl();
+    const port = await freePort();
+    const p = spawnProcess(
+      "npm",
+      ["start"],
+      baseEnv({
+        PORT: String(port),
+        DATABASE_URL: databaseUrl,
+        REDIS_URL: redis.url,
+        REDIS_PREFIX: redis.prefix,
+        DEV_SECRETS_FILE: join(dir, "dev.env"),
+      }),
+    );
+    running.push(p);
+    const ready = await waitForHttp(`http://127.0.0.1:${port}/readyz`, 200, 90_000);
+    expect(await ready.json()).toEqual({
+      status: "ready",
+      checks: { postgres: "ok", redis: "ok" },
+    });
+
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    const migrations = await client.query("select name from mikro_orm_migrations order by id");
+    const tables = await client.query("select to_regclass('public.app_state') as t");
+    await client.end();
+    expect(migrations.rows.map((r) => r.name)).toContain("20261124090000-foundation");
+    expect(tables.rows[0].t).toBe("app_state");
+
+    // Development secrets were generated once, privately, and never printed.
+    const file = join(dir, "dev.env");
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const out = p.output();
+    expect(out).toContain("generated development secrets");
+    expect(out).toContain("Telegram bot is not connected: set TELEGRAM_BOT_TOKEN");
+    for (const line of readFileSync(file, "utf8")
+      .split("\n")
+      .filter((l) => l.includes("="))) {
+      expect(out).not.toContain(line.split("=").slice(1).join("="));
+    }
+  });
+
+  it("when NODE_ENV=production lacks MASTER_KEYS, then the process exits non-zero naming MASTER_KEYS", async () => {
+    const { MASTER_KEYS: _omit, ...rest } = prodSecrets();
+    const p = startNode({ NODE_ENV: "production", PUBLIC_URL: "https://warden.test", ...rest });
+    const { code } = await p.exited;
+    expect(code).not.toBe(0);
+    expect(p.output()).toContain("configuration error: MASTER_KEYS: is required");
+  });
+
+  it("when MASTER_KEYS is malformed in production, then start-up is refused the same way without echoing it", async () => {
+    const bad = `1:${randomSecret().slice(0, 20)}`;
+    const p = startNode({
+      NODE_ENV: "production",
+      PUBLIC_URL: "https://warden.test",
+      ...prodSecrets(),
+      MASTER_KEYS: bad,
+    });
+    const { code } = await p.exited;
+    expect(code).not.toBe(0);
+    expect(p.output()).toMatch(/configuration error: MASTER_KEYS: /);
+    expect(p.output()).not.toContain(bad.slice(2));
+  });
+
+  it("when MASTER_KEYS_FILE names a mounted secret in production, then the service starts with it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "warden-secrets-"));
+    const file = join(dir, "master_keys");
+    const { MASTER_KEYS, ...rest } = prodSecrets();
+    writeFileSync(file, `${MASTER_KEYS}\n`, { mode: 0o600 });
+    const port = await freePort();
+    const db = await createTestDatabase();
+    databases.push(db);
+    const p = startNode({
+      NODE_ENV: "production",
+      PUBLIC_URL: "https://warden.test",
+      WARDEN_ROLES: "api,worker",
+      PORT: String(port),
+      DATABASE_URL: db.url,
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: redis.prefix,
+      MASTER_KEYS_FILE: file,
+      ...rest,
+    });
+    const res = await waitForHttp(`http://127.0.0.1:${port}/readyz`, 200, 60_000);
+    expect(((await res.json()) as { status: string }).status).toBe("ready");
+    expect(p.output()).not.toContain(MASTER_KEYS.slice(2));
+  });
+
+  it("when Redis is unreachable, then /readyz answers 503 naming redis", async () => {
+    const port = await freePort();
+    const deadRedis = await freePort();
+    const p = startNode({
+      NODE_ENV: "test",
+      WARDEN_ROLES: "api",
+      PORT: String(port),
+      DATABASE_URL: unusedDatabaseUrl(),
+      REDIS_URL: `redis://127.0.0.1:${deadRedis}`,
+      ...prodSecrets(),
+    });
+    const res = await waitForHttp(`http://127.0.0.1:${port}/readyz`, 503, 60_000);
+    expect(await res.json()).toEqual({
+      status: "unavailable",
+      down: ["redis"],
+      checks: { postgres: "ok", redis: "down" },
+    });
+    expect(p.output()).not.toContain("Warden cannot start");
+  });
+});
