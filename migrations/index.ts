@@ -2,7 +2,12 @@
 // keeps the same behaviour under tsx, vitest and any bundler.
 import type { MigrationObject } from "@mikro-orm/core";
 import { Migration20261124090000Foundation } from "./20261124090000-foundation";
+import { Migration20261124100000ExchangeCredentials } from "./20261124100000-exchange-credentials";
 
 export const migrationsList: MigrationObject[] = [
   { name: "20261124090000-foundation", class: Migration20261124090000Foundation },
+  {
+    name: "20261124100000-exchange-credentials",
+    class: Migration20261124100000ExchangeCredentials,
+  },
 ];

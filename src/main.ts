@@ -10,15 +10,18 @@ import { webhookCallback } from "grammy";
 import { createApi } from "./api/app";
 import { createBot } from "./bot/bot";
 import { startBot, WEBHOOK_PATH } from "./bot/runner";
+import { ENCRYPTED_TABLES, verifyKeyRingCoverage } from "./domain/vault";
 import { type Config, ConfigError, type Env, loadConfig, ROLES, type Role } from "./infra/config";
-import { createOrm, ensureDatabase, migrate } from "./infra/database";
+import { createOrm, ensureDatabase, migrate, sqlOf } from "./infra/database";
 import { ensureDevSecrets } from "./infra/dev-secrets";
 import { createLogger, type Logger } from "./infra/logger";
 import { createRateLimiter } from "./infra/rate-limit";
 import { createRedisFactory } from "./infra/redis";
 import { createScrubber } from "./infra/scrub";
 import { createShutdown, type Shutdown } from "./infra/shutdown";
+import { createVaultStore } from "./infra/vault-store";
 import { processSystemJob } from "./jobs/processors/system";
+import { createVaultProcessor, scheduleRotation } from "./jobs/processors/vault";
 import { createQueueRegistry, startWorkers } from "./jobs/registry";
 
 export interface StartOptions {
@@ -73,6 +76,13 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
     shutdown.add("database", () => orm.close());
     const applied = await migrate(orm, config.databaseUrl, config.databaseSslCa);
     if (applied.length > 0) logger.info({ migrations: applied }, "applied migrations");
+    // S1.2: refuse to run with a key ring that cannot decrypt what is stored.
+    const vaultStore = createVaultStore(sqlOf(orm));
+    await verifyKeyRingCoverage({
+      store: vaultStore,
+      keyRing: config.masterKeys,
+      tables: ENCRYPTED_TABLES,
+    });
 
     const redis = createRedisFactory({ url: config.redisUrl, keyPrefix: config.redisPrefix });
     shutdown.add("redis", () => redis.closeAll());
@@ -85,7 +95,10 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
       const pool = startWorkers({
         connection: () => redis.create("worker", "worker"),
         prefix: redis.bullPrefix,
-        processors: { system: processSystemJob },
+        processors: {
+          system: processSystemJob,
+          vault: createVaultProcessor({ store: vaultStore, keyRing: config.masterKeys, logger }),
+        },
         logger,
         around: (fn) => RequestContext.create(orm.em, fn),
       });
@@ -93,6 +106,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
         const { abandoned } = await pool.close(JOB_GRACE_MS);
         if (abandoned) logger.warn("jobs still running were left for redelivery");
       });
+      await scheduleRotation(queues.get("vault"), config.vaultRotationCron);
       logger.info("worker role started");
     }
 

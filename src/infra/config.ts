@@ -65,6 +65,8 @@ export interface Config {
   mailFrom: string;
   sentryDsn: string | undefined;
   trustedProxies: string[];
+  /** When the scheduled re-encryption runs (UTC); it does work only if a newer key exists. */
+  vaultRotationCron: string;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   /** Every secret value, so the scrubber can redact them wherever they appear. */
   secretValues: string[];
@@ -141,6 +143,10 @@ const schema = z.object({
   MAIL_FROM: z.string().default("Warden <no-reply@localhost>"),
   SENTRY_DSN: optionalString.pipe(z.url().optional()),
   TRUSTED_PROXIES: z.string().default(""),
+  VAULT_ROTATION_CRON: z
+    .string()
+    .regex(/^\S+( \S+){4,5}$/, "must be a cron pattern such as '17 3 * * *'")
+    .default("17 3 * * *"),
   LOG_LEVEL: optionalString.pipe(z.enum(LOG_LEVELS).optional()),
 });
 
@@ -278,6 +284,7 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
     mailFrom: e.MAIL_FROM,
     sentryDsn: e.SENTRY_DSN,
     trustedProxies: parseTrustedProxies(e.TRUSTED_PROXIES),
+    vaultRotationCron: e.VAULT_ROTATION_CRON,
     logLevel: e.LOG_LEVEL ?? (e.NODE_ENV === "test" ? "warn" : "info"),
     secretValues: SECRET_VARIABLES.flatMap((name) => {
       const v = resolved[name];

@@ -102,3 +102,9 @@ export async function migrate(orm: MikroORM, url: string, sslCa?: string): Promi
 export async function pendingMigrations(orm: MikroORM): Promise<string[]> {
   return (await orm.getMigrator().getPendingMigrations()).map((m) => m.name);
 }
+
+/** Plain SQL with `?` placeholders on the ORM's pool, for set-based work the ORM does not do. */
+export function sqlOf(orm: MikroORM) {
+  return (sql: string, params: unknown[] = []) =>
+    orm.em.getConnection().execute<Array<Record<string, unknown>>>(sql, params, "all");
+}

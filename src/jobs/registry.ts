@@ -23,6 +23,13 @@ export const QUEUE_DEFINITIONS = {
     lockDurationMs: 10_000,
     defaultJobOptions: { ...keep, attempts: 3, backoff: { type: "exponential", delay: 1_000 } },
   },
+  vault: {
+    name: "vault",
+    concurrency: 1,
+    // Short, so a worker killed mid-rotation is noticed soon; progress updates renew it.
+    lockDurationMs: 10_000,
+    defaultJobOptions: { ...keep, attempts: 5, backoff: { type: "exponential", delay: 5_000 } },
+  },
 } as const satisfies Record<string, QueueDefinition>;
 
 export type QueueName = keyof typeof QUEUE_DEFINITIONS;
@@ -82,6 +89,8 @@ export function startWorkers(opts: {
       concurrency: def.concurrency,
       lockDuration: def.lockDurationMs,
       stalledInterval: def.lockDurationMs,
+      // A job may be redelivered after a crash more than once before it counts as failed.
+      maxStalledCount: 3,
     });
     worker.on("failed", (job, err) => {
       opts.logger.warn(

@@ -1,0 +1,163 @@
+// Re-encryption of every encrypted column below the current master key version, in batches:
+// resumable (progress is the data itself), idempotent, and never overwriting a concurrent edit.
+import type { EncryptedTable } from "./encrypted-tables";
+import { InvalidFernetToken } from "./fernet";
+import type { KeyRing } from "./key-ring";
+
+export interface StoredRow {
+  /** bigint as a string, so ids beyond 2^53 stay exact. */
+  id: string;
+  version: number;
+  /** Opaque marker of the row's current state; the update applies only if it is unchanged. */
+  rowVersion: string;
+  values: Record<string, string | null>;
+}
+
+/** Storage the vault needs; the PostgreSQL adapter lives in src/infra. */
+export interface VaultStore {
+  versionCounts(table: EncryptedTable): Promise<Array<{ version: number; rows: number }>>;
+  /** Any one stored token of that version, to prove the key decrypts it. */
+  sampleToken(table: EncryptedTable, version: number): Promise<string | null>;
+  fetchBelow(
+    table: EncryptedTable,
+    belowVersion: number,
+    afterId: string | null,
+    limit: number,
+  ): Promise<StoredRow[]>;
+  /** Writes the rows whose rowVersion still matches; returns how many were written. */
+  applyRotated(table: EncryptedTable, version: number, rows: StoredRow[]): Promise<number>;
+}
+
+export interface RotationProgress {
+  table: string;
+  rotated: number;
+  skippedConcurrent: number;
+  failed: number;
+}
+
+export interface RotationReport {
+  toVersion: number;
+  tables: RotationProgress[];
+  /** Rows still below the current version (concurrently written with an old key, or failed). */
+  remaining: number;
+  /** Ids of rows whose tokens do not decrypt under their recorded version. No secrets. */
+  failedIds: string[];
+}
+
+export interface RotationDeps {
+  store: VaultStore;
+  keyRing: KeyRing;
+  tables: readonly EncryptedTable[];
+  batchSize?: number;
+  /** Extra passes pick up rows written with an old key while a pass was running. */
+  maxPasses?: number;
+  onProgress?: (p: RotationProgress) => void | Promise<void>;
+  signal?: AbortSignal;
+}
+
+export async function rotateAll(deps: RotationDeps): Promise<RotationReport> {
+  const { store, keyRing } = deps;
+  const batchSize = deps.batchSize ?? 1000;
+  const maxPasses = deps.maxPasses ?? 5;
+  const toVersion = keyRing.currentVersion;
+  const report: RotationReport = { toVersion, tables: [], remaining: 0, failedIds: [] };
+
+  for (const table of deps.tables) {
+    const progress: RotationProgress = {
+      table: table.table,
+      rotated: 0,
+      skippedConcurrent: 0,
+      failed: 0,
+    };
+    report.tables.push(progress);
+    const failed = new Set<string>();
+    for (let pass = 0; pass < maxPasses; pass++) {
+      let afterId: string | null = null;
+      let touched = 0;
+      // The write of one batch overlaps the read and re-encryption of the next: the batches
+      // cover disjoint id ranges, so the overlap cannot change what either one sees.
+      let writing: Promise<void> | null = null;
+      const write = async (rotated: StoredRow[]) => {
+        const written = rotated.length ? await store.applyRotated(table, toVersion, rotated) : 0;
+        progress.rotated += written;
+        progress.skippedConcurrent += rotated.length - written;
+        await deps.onProgress?.({ ...progress });
+      };
+      try {
+        for (;;) {
+          deps.signal?.throwIfAborted();
+          const rows = await store.fetchBelow(table, toVersion, afterId, batchSize);
+          if (rows.length === 0) break;
+          afterId = rows[rows.length - 1]!.id;
+          const rotated: StoredRow[] = [];
+          for (const row of rows) {
+            if (failed.has(row.id)) continue;
+            try {
+              const values: Record<string, string | null> = {};
+              for (const column of table.columns) {
+                const token = row.values[column] ?? null;
+                values[column] = token === null ? null : keyRing.rotate(token, row.version).token;
+              }
+              rotated.push({ ...row, values });
+            } catch (err) {
+              // A corrupt token must not stop every other row from rotating; it is reported.
+              if (!(err instanceof InvalidFernetToken)) throw err;
+              failed.add(row.id);
+              progress.failed++;
+            }
+          }
+          touched += rotated.length;
+          if (writing) await writing;
+          writing = write(rotated);
+        }
+      } finally {
+        if (writing) await writing;
+      }
+      if (touched === 0) break;
+    }
+    report.failedIds.push(...failed);
+    const counts = await store.versionCounts(table);
+    report.remaining += counts.filter((c) => c.version < toVersion).reduce((n, c) => n + c.rows, 0);
+  }
+  return report;
+}
+
+export class KeyRingCoverageError extends Error {
+  readonly code = "MASTER_KEYS_INCOMPLETE";
+  constructor(message: string) {
+    super(message);
+    this.name = "KeyRingCoverageError";
+  }
+}
+
+/**
+ * The start-up canary: every version still used by a row must be in the ring, and its key must
+ * decrypt one stored token of that version. Throws naming the version and how many rows use it.
+ */
+export async function verifyKeyRingCoverage(deps: {
+  store: VaultStore;
+  keyRing: KeyRing;
+  tables: readonly EncryptedTable[];
+}): Promise<void> {
+  for (const table of deps.tables) {
+    for (const { version, rows } of await deps.store.versionCounts(table)) {
+      if (!deps.keyRing.has(version)) {
+        throw new KeyRingCoverageError(
+          `MASTER_KEYS lacks version ${version}, still used by ${rows} row(s) in ${table.table}; ` +
+            `add it back until rotation has re-encrypted them`,
+        );
+      }
+      const token = await deps.store.sampleToken(table, version);
+      if (token === null) continue;
+      try {
+        deps.keyRing.decrypt(version, token).fill(0);
+      } catch (err) {
+        if (!(err instanceof InvalidFernetToken)) throw err;
+        throw new KeyRingCoverageError(
+          `MASTER_KEYS version ${version} is not the key that encrypted ${table.table} ` +
+            `(${rows} row(s) use version ${version}); restore the original key for that version`,
+        );
+      }
+    }
+  }
+}

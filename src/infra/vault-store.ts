@@ -1,0 +1,75 @@
+// The vault's PostgreSQL storage: version counts, keyset batches, and a batch update guarded by
+// each row's xmin so a row edited after it was read is left for the next pass.
+import type { StoredRow, VaultStore } from "../domain/vault";
+
+/** Runs SQL with `?` placeholders and returns the rows (MikroORM's connection.execute). */
+export type Sql = (sql: string, params?: unknown[]) => Promise<Array<Record<string, unknown>>>;
+
+const ident = (name: string) => {
+  // Names come from ENCRYPTED_TABLES (code, never input); quoting keeps them exact anyway.
+  if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`bad identifier ${name}`);
+  return `"${name}"`;
+};
+
+export function createVaultStore(sql: Sql): VaultStore {
+  return {
+    async versionCounts(t) {
+      const rows = await sql(
+        `select ${ident(t.versionColumn)} as version, count(*)::int as rows from ${ident(t.table)}
+         group by 1 order by 1`,
+      );
+      return rows.map((r) => ({ version: Number(r.version), rows: Number(r.rows) }));
+    },
+
+    async sampleToken(t, version) {
+      const coalesced = t.columns.map(ident).join(", ");
+      const rows = await sql(
+        `select coalesce(${coalesced}) as token from ${ident(t.table)}
+         where ${ident(t.versionColumn)} = ? and coalesce(${coalesced}) is not null limit 1`,
+        [version],
+      );
+      return (rows[0]?.token as string | undefined) ?? null;
+    },
+
+    async fetchBelow(t, belowVersion, afterId, limit) {
+      const cols = t.columns.map((c) => `r.${ident(c)}`).join(", ");
+      const id = `r.${ident(t.idColumn)}`;
+      // Order by the bigint column itself (not the text alias), or the keyset would skip rows.
+      const rows = await sql(
+        `select ${id}::text as id, r.${ident(t.versionColumn)} as version,
+                r.xmin::text as row_version, ${cols}
+         from ${ident(t.table)} as r
+         where ${id} > ?::bigint and r.${ident(t.versionColumn)} < ?
+         order by ${id} limit ?`,
+        [afterId ?? "0", belowVersion, limit],
+      );
+      return rows.map(
+        (r): StoredRow => ({
+          id: r.id as string,
+          version: Number(r.version),
+          rowVersion: r.row_version as string,
+          values: Object.fromEntries(t.columns.map((c) => [c, (r[c] as string | null) ?? null])),
+        }),
+      );
+    },
+
+    async applyRotated(t, version, rows) {
+      // One statement per batch: atomic, and one round trip with a single JSON parameter.
+      const payload = JSON.stringify(
+        rows.map((r) => ({ id: r.id, row_version: r.rowVersion, ...r.values })),
+      );
+      const sets = t.columns.map((c) => `${ident(c)} = v.${ident(c)}`).join(", ");
+      const types = t.columns.map((c) => `${ident(c)} text`).join(", ");
+      const rotatedAt = t.rotatedAtColumn ? `, ${ident(t.rotatedAtColumn)} = now()` : "";
+      const result = await sql(
+        `update ${ident(t.table)} as c
+         set ${sets}, ${ident(t.versionColumn)} = ?${rotatedAt}
+         from json_to_recordset(?::json) as v(id bigint, row_version text, ${types})
+         where c.${ident(t.idColumn)} = v.id and c.xmin::text = v.row_version
+         returning c.${ident(t.idColumn)}`,
+        [version, payload],
+      );
+      return result.length;
+    },
+  };
+}
