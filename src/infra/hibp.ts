@@ -1,7 +1,7 @@
 // The BreachChecker port on Have-I-Been-Pwned's range API (S2.3): k-anonymity, so only the
 // first 5 hex characters of the password's SHA-1 ever leave the process.
 import { createHash } from "node:crypto";
-import { BreachCheckUnavailable, type BreachChecker } from "../domain/accounts/password";
+import { type BreachChecker, BreachCheckUnavailable } from "../domain/accounts/password";
 
 export const HIBP_DEFAULT_API_URL = "https://api.pwnedpasswords.com";
 export const HIBP_DEFAULT_TIMEOUT_MS = 2000;
