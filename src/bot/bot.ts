@@ -1,6 +1,7 @@
 // createBot: the grammY bot with its middleware chain. Starting it (polling or webhook) is
 // separate, in ./runner, so the API role can serve webhooks with the same bot.
 import { autoRetry } from "@grammyjs/auto-retry";
+import { sequentialize } from "@grammyjs/runner";
 import { apiThrottler } from "@grammyjs/transformer-throttler";
 import { Bot, type MiddlewareFn } from "grammy";
 import type { Logger } from "../infra/logger";
@@ -31,6 +32,9 @@ export function createBot(deps: BotDeps): Bot<BotContext> {
   bot.api.config.use(autoRetry({ maxRetryAttempts: 3, maxDelaySeconds: 60 }));
   if (deps.throttle !== false) bot.api.config.use(apiThrottler());
 
+  // The runner handles updates concurrently; one chat's updates must still be handled in order
+  // (a pasted key, then the reply to it), while different chats proceed in parallel.
+  bot.use(sequentialize((ctx) => ctx.chat?.id.toString()));
   bot.use(privateOnly);
   if (deps.around) bot.use(deps.around);
   bot.use(userRateLimit(deps.rateLimiter, deps.rateLimit ?? { limit: 20, windowMs: 10_000 }));
