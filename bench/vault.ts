@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { decrypt, encrypt, generateFernetKey, parseFernetKey } from "../src/domain/vault/fernet";
+import { benchRotation } from "./rotation";
 
 const MESSAGE_BYTES = 64;
 
@@ -162,11 +163,7 @@ export async function benchFernet(opts: BenchFernetOptions = {}): Promise<Record
 
 async function main(): Promise<void> {
   await benchFernet();
-
-  // ==== ROTATION THROUGHPUT — reserved ==========================================================
-  // `benchRotation` (bench/rotation.ts, written separately) is called here. Fernet figures
-  // above stay the first section of this file's output.
-  // ================================================================================================
+  await benchRotation();
 }
 
 const invokedDirectly =

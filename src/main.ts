@@ -10,7 +10,7 @@ import { webhookCallback } from "grammy";
 import { createApi } from "./api/app";
 import { createBot } from "./bot/bot";
 import { startBot, WEBHOOK_PATH } from "./bot/runner";
-import { ENCRYPTED_TABLES, verifyKeyRingCoverage } from "./domain/vault";
+import { ENCRYPTED_TABLES, KeyRingCoverageError, verifyKeyRingCoverage } from "./domain/vault";
 import { type Config, ConfigError, type Env, loadConfig, ROLES, type Role } from "./infra/config";
 import { createOrm, ensureDatabase, migrate, sqlOf } from "./infra/database";
 import { ensureDevSecrets } from "./infra/dev-secrets";
@@ -213,6 +213,8 @@ async function main(): Promise<void> {
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`Warden cannot start: configuration error: ${err.message}\n`);
+    } else if (err instanceof KeyRingCoverageError) {
+      process.stderr.write(`Warden cannot start: ${err.message}\n`);
     } else {
       const scrub = createScrubber();
       process.stderr.write(

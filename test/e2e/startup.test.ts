@@ -4,6 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { helpText, WELCOME } from "../../src/bot/texts";
+import { parseMasterKeys } from "../../src/domain/vault";
 import {
   createTestDatabase,
   createTestRedis,
@@ -13,6 +15,8 @@ import {
   unusedDatabaseUrl,
 } from "../support/context";
 import { baseEnv, freePort, type Spawned, spawnProcess, waitForHttp } from "../support/process";
+import { startTelegramEmulator } from "../support/telegram";
+import { newMarker, seedCredentials } from "../support/vault-fixtures";
 
 const redis = createTestRedis();
 const running: Spawned[] = [];
@@ -44,6 +48,40 @@ function startNode(env: Record<string, string | undefined>): Spawned {
 }
 
 describe("start-up", () => {
+  it("when started with a bot token and TELEGRAM_API_ROOT, then the bot answers /start in a private chat", async () => {
+    const tg = await startTelegramEmulator();
+    try {
+      const db = await createTestDatabase();
+      databases.push(db);
+      const p = startNode({
+        ...prodSecrets(),
+        NODE_ENV: "test",
+        WARDEN_ROLES: "bot",
+        DATABASE_URL: db.url,
+        REDIS_URL: redis.url,
+        REDIS_PREFIX: redis.prefix,
+        TELEGRAM_BOT_TOKEN: tg.token,
+        TELEGRAM_API_ROOT: tg.apiRoot,
+        LOG_LEVEL: "info",
+      });
+      await p.waitForOutput(/bot is polling for updates/);
+      const user = tg.user({ id: 4242, first_name: "Ops" });
+      user.sendText("/start");
+      expect((await user.waitForBotMessage(undefined, 15_000)).text).toBe(WELCOME);
+      user.sendText("/start", { chat: { id: -4242, type: "group", title: "g" } });
+      user.sendText("/help");
+      expect((await user.waitForBotMessage(undefined, 15_000)).text).toBe(helpText());
+      expect(tg.history(-4242).filter((m) => m.from === "bot")).toEqual([]);
+      expect(p.output()).not.toContain(tg.token);
+    } finally {
+      for (const p of running.splice(0)) {
+        p.kill("SIGTERM");
+        await p.exited;
+      }
+      await tg.close();
+    }
+  });
+
   it("when npm start runs against a database that does not exist, then it creates and migrates it and /readyz answers 200", async () => {
     const dir = mkdtempSync(join(tmpdir(), "warden-start-"));
     const databaseUrl = unusedDatabaseUrl();
@@ -131,6 +169,31 @@ describe("start-up", () => {
     const res = await waitForHttp(`http://127.0.0.1:${port}/readyz`, 200, 60_000);
     expect(((await res.json()) as { status: string }).status).toBe("ready");
     expect(p.output()).not.toContain(MASTER_KEYS.slice(2));
+  });
+
+  it("when MASTER_KEYS lacks a version still used by stored rows, then start-up is refused naming it", async () => {
+    const db = await createTestDatabase();
+    databases.push(db);
+    const k1 = fernetKey();
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    await seedCredentials(client, parseMasterKeys(`1:${k1}`), newMarker(), 0, 3);
+    await client.end();
+    const p = startNode({
+      ...prodSecrets(),
+      NODE_ENV: "test",
+      WARDEN_ROLES: "api",
+      PORT: String(await freePort()),
+      DATABASE_URL: db.url,
+      REDIS_URL: redis.url,
+      MASTER_KEYS: `2:${fernetKey()}`,
+    });
+    const { code } = await p.exited;
+    expect(code).toBe(1);
+    expect(p.output()).toContain(
+      "Warden cannot start: MASTER_KEYS lacks version 1, still used by 3 row(s) in exchange_credentials",
+    );
+    expect(p.output()).not.toContain(k1);
   });
 
   it("when Redis is unreachable, then /readyz answers 503 naming redis", async () => {

@@ -1,0 +1,12 @@
+// `npm run bench`: every benchmark in one run, each printing its figures and ratios.
+import { benchRotation } from "./rotation";
+import { benchFernet } from "./vault";
+
+const results: Record<string, number> = {};
+Object.assign(results, await benchFernet());
+Object.assign(results, await benchRotation());
+
+console.log("Summary");
+for (const [name, value] of Object.entries(results)) {
+  console.log(`  ${name.padEnd(28)} ${value.toFixed(value < 100 ? 2 : 0)}`);
+}
