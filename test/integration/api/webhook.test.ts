@@ -63,7 +63,8 @@ describe("Telegram webhook (S6.3)", () => {
     const info = h.tg.webhookInfo();
     expect(info.url).toBe(`${base}${WEBHOOK_PATH}`);
     const call = h.tg.callsTo("setWebhook").at(-1);
-    expect((call?.params as { secret_token?: string }).secret_token).toBe(secret);
+    const params = call?.params as { secret_token?: string } | undefined;
+    expect(params?.secret_token).toBe(secret);
   });
 
   it("when Telegram delivers /start with the secret header, then the user gets the welcome", async () => {
