@@ -15,7 +15,7 @@ export class Migration20261124100000ExchangeCredentials extends Migration {
         private_key text check (private_key like 'gAAAAA%'),
         wallet_address text,
         encryption_key_version integer not null check (encryption_key_version > 0),
-        scopes jsonb,
+        verified_scopes jsonb,
         warnings jsonb not null default '[]'::jsonb,
         verified_at timestamptz,
         created_at timestamptz not null default now(),

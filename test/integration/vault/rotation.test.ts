@@ -1,5 +1,6 @@
 // Master key rotation against real PostgreSQL: 100,000 rows, a concurrent writer and reader,
 // concurrent edits, corrupt rows, and the start-up canary.
+import { spawnSync } from "node:child_process";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import pg from "pg";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -214,6 +215,33 @@ describe("master key rotation", () => {
     const report = await rotateAll({ store, keyRing: ringV12, tables: ENCRYPTED_TABLES });
     expect(report.tables[0]).toMatchObject({ rotated: 0, skippedConcurrent: 0, failed: 0 });
   });
+});
+
+const hasPythonFernet =
+  spawnSync("python3", ["-c", "import cryptography.fernet"], { encoding: "utf8" }).status === 0;
+
+describe("interoperability of stored columns", () => {
+  it.skipIf(!hasPythonFernet)(
+    `when a stored column is handed to Python's cryptography with its master key, then it decrypts${hasPythonFernet ? "" : " [skipped: python3 with cryptography is not installed]"}`,
+    async () => {
+      const marker = newMarker();
+      markers.push(marker);
+      await seedCredentials(client, ringV12, marker, 0, 1);
+      const { rows } = await client.query("select api_key, secret from exchange_credentials");
+      const script =
+        "import sys, json; from cryptography.fernet import Fernet; d = json.load(sys.stdin); " +
+        "f = Fernet(d['key']); print(json.dumps([f.decrypt(t.encode()).decode() for t in d['tokens']]))";
+      const out = spawnSync("python3", ["-c", script], {
+        input: JSON.stringify({ key: k2, tokens: [rows[0].api_key, rows[0].secret] }),
+        encoding: "utf8",
+      });
+      expect(out.stderr).toBe("");
+      expect(JSON.parse(out.stdout)).toEqual([
+        expectedApiKey(marker, 0),
+        expectedSecret(marker, 0),
+      ]);
+    },
+  );
 });
 
 describe("start-up canary", () => {
