@@ -3,6 +3,7 @@
 import type { MigrationObject } from "@mikro-orm/core";
 import { Migration20261124090000Foundation } from "./20261124090000-foundation";
 import { Migration20261124100000ExchangeCredentials } from "./20261124100000-exchange-credentials";
+import { Migration20261124110000Accounts } from "./20261124110000-accounts";
 
 export const migrationsList: MigrationObject[] = [
   { name: "20261124090000-foundation", class: Migration20261124090000Foundation },
@@ -10,4 +11,5 @@ export const migrationsList: MigrationObject[] = [
     name: "20261124100000-exchange-credentials",
     class: Migration20261124100000ExchangeCredentials,
   },
+  { name: "20261124110000-accounts", class: Migration20261124110000Accounts },
 ];

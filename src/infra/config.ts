@@ -65,6 +65,11 @@ export interface Config {
   mailFrom: string;
   sentryDsn: string | undefined;
   trustedProxies: string[];
+  hibpApiUrl: string;
+  hibpFailMode: "closed" | "open";
+  bcryptCost: number;
+  /** Origins allowed to refresh tokens and open WebSockets: PUBLIC_URL's plus ALLOWED_ORIGINS. */
+  allowedOrigins: string[];
   /** When the scheduled re-encryption runs (UTC); it does work only if a newer key exists. */
   vaultRotationCron: string;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -143,6 +148,10 @@ const schema = z.object({
   MAIL_FROM: z.string().default("Warden <no-reply@localhost>"),
   SENTRY_DSN: optionalString.pipe(z.url().optional()),
   TRUSTED_PROXIES: z.string().default(""),
+  HIBP_API_URL: z.url({ protocol: /^https?$/ }).default("https://api.pwnedpasswords.com"),
+  HIBP_FAIL_MODE: z.enum(["closed", "open"]).default("closed"),
+  BCRYPT_COST: z.coerce.number().int().min(4).max(15).default(12),
+  ALLOWED_ORIGINS: z.string().default(""),
   VAULT_ROTATION_CRON: z
     .string()
     .regex(/^\S+( \S+){4,5}$/, "must be a cron pattern such as '17 3 * * *'")
@@ -205,6 +214,23 @@ function parseTrustedProxies(raw: string): string[] {
     });
 }
 
+function parseOrigins(raw: string, publicUrl: string): string[] {
+  const origins = [new URL(publicUrl).origin];
+  for (const part of raw.split(",").map((p) => p.trim()).filter(Boolean)) {
+    let url: URL;
+    try {
+      url = new URL(part);
+    } catch {
+      throw new ConfigError("ALLOWED_ORIGINS", `"${part}" is not an origin such as https://app.example`);
+    }
+    if (!/^https?:$/.test(url.protocol) || url.origin !== part.replace(/\/+$/, "")) {
+      throw new ConfigError("ALLOWED_ORIGINS", `"${part}" is not an origin such as https://app.example`);
+    }
+    if (!origins.includes(url.origin)) origins.push(url.origin);
+  }
+  return origins;
+}
+
 function isLocalHost(urlString: string): boolean {
   const host = new URL(urlString).hostname;
   return host === "localhost" || host === "127.0.0.1" || host === "::1" || host === "[::1]";
@@ -247,6 +273,7 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
 
   const publicUrl = e.PUBLIC_URL ?? `http://localhost:${e.PORT}`;
   if (e.NODE_ENV === "production") {
+    if (e.BCRYPT_COST < 12) throw new ConfigError("BCRYPT_COST", "must be at least 12 in production");
     if (e.PUBLIC_URL === undefined)
       throw new ConfigError("PUBLIC_URL", "is required in production");
     if (!publicUrl.startsWith("https://")) {
@@ -285,6 +312,10 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
     sentryDsn: e.SENTRY_DSN,
     trustedProxies: parseTrustedProxies(e.TRUSTED_PROXIES),
     vaultRotationCron: e.VAULT_ROTATION_CRON,
+    hibpApiUrl: e.HIBP_API_URL.replace(/\/+$/, ""),
+    hibpFailMode: e.HIBP_FAIL_MODE,
+    bcryptCost: e.BCRYPT_COST,
+    allowedOrigins: parseOrigins(e.ALLOWED_ORIGINS, publicUrl),
     logLevel: e.LOG_LEVEL ?? (e.NODE_ENV === "test" ? "warn" : "info"),
     secretValues: SECRET_VARIABLES.flatMap((name) => {
       const v = resolved[name];

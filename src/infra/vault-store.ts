@@ -16,7 +16,7 @@ export function createVaultStore(sql: Sql): VaultStore {
     async versionCounts(t) {
       const rows = await sql(
         `select ${ident(t.versionColumn)} as version, count(*)::int as rows from ${ident(t.table)}
-         group by 1 order by 1`,
+         where ${ident(t.versionColumn)} is not null group by 1 order by 1`,
       );
       return rows.map((r) => ({ version: Number(r.version), rows: Number(r.rows) }));
     },

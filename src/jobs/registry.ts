@@ -23,6 +23,13 @@ export const QUEUE_DEFINITIONS = {
     lockDurationMs: 10_000,
     defaultJobOptions: { ...keep, attempts: 3, backoff: { type: "exponential", delay: 1_000 } },
   },
+  email: {
+    name: "email",
+    concurrency: 5,
+    lockDurationMs: 30_000,
+    // SMTP outages are retried for about an hour; a permanent refusal fails at once.
+    defaultJobOptions: { ...keep, attempts: 10, backoff: { type: "exponential", delay: 2_000 } },
+  },
   vault: {
     name: "vault",
     concurrency: 1,

@@ -18,13 +18,18 @@ export async function seedCredentials(
   count: number,
   batch = 5_000,
 ): Promise<void> {
+  // Credentials belong to users: 50 Telegram-only users, created once per database.
+  await client.query(
+    `insert into users (telegram_user_id) select 9000000 + g from generate_series(0, 49) g
+     on conflict (telegram_user_id) do nothing`,
+  );
   for (let from = start; from < start + count; from += batch) {
     const rows = [];
     for (let n = from; n < Math.min(start + count, from + batch); n++) {
       const a = ring.encrypt(Buffer.from(expectedApiKey(marker, n)));
       const s = ring.encrypt(Buffer.from(expectedSecret(marker, n)));
       rows.push({
-        user_id: (n % 5000) + 1,
+        tg: 9_000_000 + (n % 50),
         label: `#${n}`,
         api_key: a.token,
         secret: s.token,
@@ -33,8 +38,9 @@ export async function seedCredentials(
     }
     await client.query(
       `insert into exchange_credentials (user_id, venue, label, api_key, secret, encryption_key_version)
-       select user_id, 'binanceusdm', label, api_key, secret, v
-       from json_to_recordset($1::json) as r(user_id bigint, label text, api_key text, secret text, v int)`,
+       select u.id, 'binanceusdm', r.label, r.api_key, r.secret, r.v
+       from json_to_recordset($1::json) as r(tg bigint, label text, api_key text, secret text, v int)
+       join users u on u.telegram_user_id = r.tg`,
       [JSON.stringify(rows)],
     );
   }

@@ -20,4 +20,10 @@ export const ENCRYPTED_TABLES: readonly EncryptedTable[] = [
     columns: ["api_key", "secret", "private_key"],
     rotatedAtColumn: "rotated_at",
   },
+  {
+    table: "users",
+    idColumn: "id",
+    versionColumn: "totp_key_version",
+    columns: ["totp_secret"],
+  },
 ];
