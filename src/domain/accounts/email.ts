@@ -1,0 +1,196 @@
+// Warden's account emails as pure data: the message shape, the outbox port that queues them,
+// and one template per event. Anything a user controls is escaped in HTML and flattened in text.
+
+export interface EmailMessage {
+  to: string;
+  subject: string;
+  text: string;
+  html?: string;
+}
+
+/** Queues a message for delivery (a worker sends it later); resolves once it is queued. */
+export interface EmailOutbox {
+  send(message: EmailMessage): Promise<void>;
+}
+
+/** A recipient the mailer refuses to address: empty, several addresses, or header syntax. */
+export class InvalidEmailAddress extends Error {
+  readonly code = "EMAIL_ADDRESS_INVALID";
+  constructor() {
+    // Never echo the value: it is personal data and may end up in a log.
+    super("not a single plain email address");
+    this.name = "InvalidEmailAddress";
+  }
+}
+
+// One mailbox, no display name, no list: a comma, angle bracket or whitespace here would let a
+// stored value add recipients or headers.
+const ADDRESS = /^[^\s@<>,;:"()[\]\\]+@[^\s@<>,;:"()[\]\\]+\.[^\s@<>,;:"()[\]\\]+$/u;
+
+export function assertEmailAddress(address: string): string {
+  if (address.length > 254 || !ADDRESS.test(address)) throw new InvalidEmailAddress();
+  return address;
+}
+
+/** `alice@example.com` → `a***@example.com`: enough to tell mails apart in a log, no more. */
+export function maskEmail(address: string): string {
+  const at = address.lastIndexOf("@");
+  if (at <= 0) return "***";
+  return `${Array.from(address)[0]}***@${address.slice(at + 1)}`;
+}
+
+const EMAIL_IN_TEXT = /[^\s<>@"'(),;:[\]]+@[^\s<>@"'(),;:[\]]+/gu;
+
+/** Masks every address inside free text, e.g. an SMTP reply that echoes the recipient. */
+export function maskEmailsIn(text: string): string {
+  return text.replace(EMAIL_IN_TEXT, (m) => maskEmail(m));
+}
+
+export function escapeHtml(value: string): string {
+  return value
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;")
+    .replace(/"/g, "&quot;")
+    .replace(/'/g, "&#39;");
+}
+
+// Control characters and line breaks in a user agent could forge paragraphs in the text part.
+const CONTROL = /[\p{Cc}\p{Cf}\u2028\u2029]+/gu;
+
+/** A user-controlled value as one short line: controls removed, whitespace collapsed, capped. */
+export function oneLine(value: string, max = 200): string {
+  const flat = value.replace(CONTROL, " ").replace(/\s+/g, " ").trim();
+  const chars = Array.from(flat);
+  return chars.length > max ? `${chars.slice(0, max - 1).join("")}…` : flat;
+}
+
+/** `2026-03-01 14:05 UTC`: unambiguous for every reader, whatever their time zone. */
+export function formatWhen(when: Date): string {
+  return `${when.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+}
+
+type Block = string | { lines: string[] } | { link: string };
+
+function render(to: string, subject: string, blocks: Block[]): EmailMessage {
+  const text = blocks
+    .map((b) => (typeof b === "string" ? b : "lines" in b ? b.lines.join("\n") : b.link))
+    .join("\n\n");
+  const body = blocks
+    .map((b) => {
+      if (typeof b === "string") return `<p>${escapeHtml(b)}</p>`;
+      if ("lines" in b) return `<p>${b.lines.map(escapeHtml).join("<br>")}</p>`;
+      const href = escapeHtml(b.link);
+      return `<p><a href="${href}">${href}</a></p>`;
+    })
+    .join("\n");
+  const html = `<!doctype html>\n<html><body style="font-family: sans-serif; line-height: 1.5">\n${body}\n</body></html>\n`;
+  return { to: assertEmailAddress(to), subject, text: `${text}\n`, html };
+}
+
+const SIGNATURE = "— Warden";
+const IF_NOT_YOU = "If this was not you, reset your password now.";
+
+export const EMAIL_SUBJECTS = {
+  resetPassword: "Reset your Warden password",
+  newLogin: "New sign-in to your Warden account",
+  twoFactorEnabled: "Two-factor authentication is on",
+  twoFactorDisabled: "Two-factor authentication is off",
+  backupCodesRegenerated: "New backup codes for your Warden account",
+  backupCodeUsed: "A backup code was used on your Warden account",
+} as const;
+
+const minutes = (n: number) => `${n} minute${n === 1 ? "" : "s"}`;
+
+export function resetPasswordEmail(input: {
+  to: string;
+  link: string;
+  expiresMinutes: number;
+}): EmailMessage {
+  // The link is ours (built from PUBLIC_URL); refusing other schemes keeps javascript: and
+  // data: out of an href even if a caller gets it wrong.
+  if (!/^https?:\/\/[^\s]+$/.test(input.link)) throw new Error("reset link must be an http(s) URL");
+  if (!Number.isInteger(input.expiresMinutes) || input.expiresMinutes < 1) {
+    throw new Error("expiresMinutes must be a positive integer");
+  }
+  return render(input.to, EMAIL_SUBJECTS.resetPassword, [
+    "Someone asked to reset the password of your Warden account. To choose a new password, open this link:",
+    { link: input.link },
+    `The link works once and only for the next ${minutes(input.expiresMinutes)}.`,
+    "If you did not ask for this, ignore this email: your password stays as it is.",
+    SIGNATURE,
+  ]);
+}
+
+export function newLoginEmail(input: {
+  to: string;
+  when: Date;
+  ip: string;
+  userAgent: string;
+}): EmailMessage {
+  return render(input.to, EMAIL_SUBJECTS.newLogin, [
+    "Your Warden account was just signed in to:",
+    {
+      lines: [
+        `When: ${formatWhen(input.when)}`,
+        `IP address: ${oneLine(input.ip, 64) || "unknown"}`,
+        `Device: ${oneLine(input.userAgent) || "unknown"}`,
+      ],
+    },
+    "If this was you, there is nothing to do.",
+    "If it was not, change your password now and sign out your other sessions in Warden's security settings.",
+    SIGNATURE,
+  ]);
+}
+
+export type TwoFactorChange = "enabled" | "disabled" | "backup_codes_regenerated";
+
+export function twoFactorChangedEmail(input: {
+  to: string;
+  change: TwoFactorChange;
+  when: Date;
+}): EmailMessage {
+  const when = formatWhen(input.when);
+  switch (input.change) {
+    case "enabled":
+      return render(input.to, EMAIL_SUBJECTS.twoFactorEnabled, [
+        `Two-factor authentication was turned on for your Warden account at ${when}.`,
+        "From now on, signing in needs a code from your authenticator app. Keep your backup codes somewhere safe: they are the way back in if you lose your phone.",
+        IF_NOT_YOU,
+        SIGNATURE,
+      ]);
+    case "disabled":
+      return render(input.to, EMAIL_SUBJECTS.twoFactorDisabled, [
+        `Two-factor authentication was turned off for your Warden account at ${when}.`,
+        "Your account is now protected by your password alone. We recommend turning it back on in Warden's security settings.",
+        `${IF_NOT_YOU} Then turn two-factor authentication back on.`,
+        SIGNATURE,
+      ]);
+    case "backup_codes_regenerated":
+      return render(input.to, EMAIL_SUBJECTS.backupCodesRegenerated, [
+        `New backup codes were created for your Warden account at ${when}. Your old backup codes no longer work.`,
+        "Keep the new codes somewhere safe, away from your phone.",
+        IF_NOT_YOU,
+        SIGNATURE,
+      ]);
+  }
+}
+
+export function backupCodeUsedEmail(input: {
+  to: string;
+  remaining: number;
+  when: Date;
+}): EmailMessage {
+  const left =
+    input.remaining <= 0
+      ? "You have no backup codes left. Create new ones in Warden's security settings now."
+      : `You have ${input.remaining} backup code${input.remaining === 1 ? "" : "s"} left.${
+          input.remaining <= 3 ? " Create new ones soon in Warden's security settings." : ""
+        }`;
+  return render(input.to, EMAIL_SUBJECTS.backupCodeUsed, [
+    `A backup code was used to sign in to your Warden account at ${formatWhen(input.when)}. Each code works only once.`,
+    left,
+    `${IF_NOT_YOU} Then create new backup codes: that voids the old ones.`,
+    SIGNATURE,
+  ]);
+}

@@ -1,0 +1,50 @@
+// The EmailOutbox port over the `email` queue. A message is sealed with the master key ring
+// before it enters Redis: reset links are secrets and addresses personal data (S1.1).
+import type { Queue } from "bullmq";
+import { z } from "zod";
+import type { EmailMessage, EmailOutbox } from "../domain/accounts/email";
+import type { KeyRing } from "../domain/vault";
+
+export const EMAIL_JOB = "send";
+
+/** All a `send` job carries: a Fernet token of the message's JSON and the key version. */
+export const sealedEmailData = z.object({
+  sealed: z.string().min(1),
+  version: z.number().int().positive(),
+});
+export type SealedEmail = z.infer<typeof sealedEmailData>;
+
+const emailMessage = z.object({
+  to: z.string(),
+  subject: z.string(),
+  text: z.string(),
+  html: z.string().optional(),
+});
+
+export function sealEmail(keyRing: KeyRing, message: EmailMessage): SealedEmail {
+  const plaintext = Buffer.from(JSON.stringify(message), "utf8");
+  try {
+    const { token, version } = keyRing.encrypt(plaintext);
+    return { sealed: token, version };
+  } finally {
+    plaintext.fill(0);
+  }
+}
+
+/** Throws on an unknown key version, a tampered token or a malformed message. */
+export function openEmail(keyRing: KeyRing, data: SealedEmail): EmailMessage {
+  const plaintext = keyRing.decrypt(data.version, data.sealed);
+  try {
+    return emailMessage.parse(JSON.parse(plaintext.toString("utf8")));
+  } finally {
+    plaintext.fill(0);
+  }
+}
+
+export function createEmailOutbox(deps: { queue: Queue; keyRing: KeyRing }): EmailOutbox {
+  return {
+    async send(message) {
+      await deps.queue.add(EMAIL_JOB, sealEmail(deps.keyRing, message));
+    },
+  };
+}
