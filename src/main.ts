@@ -8,18 +8,30 @@ import { fileURLToPath } from "node:url";
 import { RequestContext } from "@mikro-orm/postgresql";
 import { webhookCallback } from "grammy";
 import { createApi } from "./api/app";
+import { createAuthRoutes } from "./api/auth-routes";
 import { createBot } from "./bot/bot";
 import { startBot, WEBHOOK_PATH } from "./bot/runner";
+import { createAccountService } from "./domain/accounts/service";
 import { ENCRYPTED_TABLES, KeyRingCoverageError, verifyKeyRingCoverage } from "./domain/vault";
+import { createAccountsRepo } from "./infra/accounts-repo";
+import { createBcryptHasher } from "./infra/bcrypt-hasher";
 import { type Config, ConfigError, type Env, loadConfig, ROLES, type Role } from "./infra/config";
 import { createOrm, ensureDatabase, migrate, sqlOf } from "./infra/database";
 import { ensureDevSecrets } from "./infra/dev-secrets";
+import { createHibpChecker } from "./infra/hibp";
+import { createAccessTokens } from "./infra/jwt";
 import { createLogger, type Logger } from "./infra/logger";
-import { createRateLimiter } from "./infra/rate-limit";
+import { createMailer } from "./infra/mailer";
+import { createOneTimeTokenStore } from "./infra/one-time-tokens";
+import { qrPngDataUrl } from "./infra/qr";
+import { createLockout, createRateLimiter } from "./infra/rate-limit";
 import { createRedisFactory } from "./infra/redis";
 import { createScrubber } from "./infra/scrub";
 import { createShutdown, type Shutdown } from "./infra/shutdown";
 import { createVaultStore } from "./infra/vault-store";
+import { attachWebSocketHub, wsTicketConsumer } from "./infra/ws-hub";
+import { createEmailOutbox } from "./jobs/email-outbox";
+import { createEmailProcessor } from "./jobs/processors/email";
 import { processSystemJob } from "./jobs/processors/system";
 import { createVaultProcessor, scheduleRotation } from "./jobs/processors/vault";
 import { createQueueRegistry, startWorkers } from "./jobs/registry";
@@ -90,14 +102,42 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
     const rateLimiter = createRateLimiter(appRedis);
     const queues = createQueueRegistry(redis.create("producer", "queues"), redis.bullPrefix);
     shutdown.add("queues", () => queues.close());
+    await queues.get("email").waitUntilReady();
+
+    const tokens = createOneTimeTokenStore(appRedis);
+    const accounts = createAccountService({
+      repo: createAccountsRepo(sqlOf(orm)),
+      password: {
+        hasher: createBcryptHasher({ cost: config.bcryptCost }),
+        pepper: config.passwordPepper,
+      },
+      breach: {
+        checker: createHibpChecker({ apiUrl: config.hibpApiUrl }),
+        failMode: config.hibpFailMode,
+        onUnavailable: (report) =>
+          logger.warn({ ...report }, "breached-password check unavailable"),
+      },
+      tokens,
+      accessTokens: createAccessTokens({ secret: config.jwtSecret }),
+      keyRing: config.masterKeys,
+      outbox: createEmailOutbox({ queue: queues.get("email"), keyRing: config.masterKeys }),
+      limiter: rateLimiter,
+      lockout: createLockout(appRedis),
+      publicUrl: config.publicUrl,
+      adminTelegramIds: config.telegram.adminIds,
+      botToken: config.telegram.botToken,
+    });
 
     if (roles.includes("worker")) {
+      const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, logger });
+      shutdown.add("mailer", async () => mailer.close());
       const pool = startWorkers({
         connection: () => redis.create("worker", "worker"),
         prefix: redis.bullPrefix,
         processors: {
           system: processSystemJob,
           vault: createVaultProcessor({ store: vaultStore, keyRing: config.masterKeys, logger }),
+          email: createEmailProcessor({ mailer, keyRing: config.masterKeys, logger }),
         },
         logger,
         around: (fn) => RequestContext.create(orm.em, fn),
@@ -147,6 +187,23 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
           },
         },
         around: (_req, _res, next) => RequestContext.create(orm.em, next),
+        routes: [
+          {
+            path: "/api/auth",
+            router: createAuthRoutes({
+              accounts,
+              allowedOrigins: config.allowedOrigins,
+              qrDataUrl: qrPngDataUrl,
+              botUsername: () => {
+                try {
+                  return bot?.botInfo.username;
+                } catch {
+                  return undefined; // not initialised yet
+                }
+              },
+            }),
+          },
+        ],
         telegramWebhook:
           bot && config.telegram.webhookSecret
             ? {
@@ -163,6 +220,17 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
         s.once("error", rej);
       });
       port = (server.address() as AddressInfo).port;
+      const hub = await attachWebSocketHub({
+        server,
+        allowedOrigins: config.allowedOrigins,
+        consumeTicket: wsTicketConsumer(tokens),
+        redis: {
+          publisher: redis.create("client", "ws-pub"),
+          subscriber: redis.create("client", "ws-sub"),
+        },
+        logger,
+      });
+      shutdown.add("websockets", () => hub.close());
       shutdown.add("api", async () => {
         await new Promise<void>((res) => {
           server.close(() => res());

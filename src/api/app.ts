@@ -1,5 +1,5 @@
 // createApi: the Express app of the api role. Listening is separate (tests listen on port 0).
-import express, { type ErrorRequestHandler, type RequestHandler } from "express";
+import express, { type ErrorRequestHandler, type RequestHandler, type Router } from "express";
 import { safeEqual } from "../domain/shared/safe-equal";
 import type { Logger } from "../infra/logger";
 
@@ -13,6 +13,8 @@ export interface ApiDeps {
   /** Wraps every request, e.g. in an ORM RequestContext. */
   around?: RequestHandler;
   telegramWebhook?: { path: string; secret: string; handler: RequestHandler };
+  /** Feature routers, mounted under their paths (e.g. /api/auth). */
+  routes?: Array<{ path: string; router: Router }>;
 }
 
 const READY_TIMEOUT_MS = 2_000;
@@ -86,8 +88,9 @@ export function createApi(deps: ApiDeps): express.Express {
     );
   }
 
-  app.use(express.json({ limit: "100kb" }));
   if (deps.around) app.use(deps.around);
+  for (const { path, router } of deps.routes ?? []) app.use(path, router);
+  app.use(express.json({ limit: "100kb" }));
 
   app.use((_req, res) => {
     res.status(404).json({ error: "not_found", message: "No such endpoint." });

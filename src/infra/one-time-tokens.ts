@@ -1,8 +1,8 @@
 // One-time tokens in Redis: the key is SHA-256 of the token, read and deleted atomically with
 // GETDEL; a per-subject pointer lets a newer token (or a password change) void older ones.
 import type { Redis } from "ioredis";
-import { randomToken, sha256Hex } from "../domain/accounts/tokens";
 import type { OneTimeTokenStore } from "../domain/accounts/ports";
+import { randomToken, sha256Hex } from "../domain/accounts/tokens";
 
 // Issue with a subject: point the subject at the new hash and delete the hash it pointed at.
 const ISSUE = `
@@ -45,6 +45,11 @@ export function createOneTimeTokenStore(redis: Redis): OneTimeTokenStore {
         );
       }
       return token;
+    },
+    async peek(kind, token) {
+      if (typeof token !== "string" || token.length < 16 || token.length > 256) return null;
+      const raw = await redis.get(tokenKey(kind, sha256Hex(token)));
+      return raw === null ? null : (JSON.parse(raw) as { payload: unknown }).payload;
     },
     async consume(kind, token) {
       if (typeof token !== "string" || token.length < 16 || token.length > 256) return null;

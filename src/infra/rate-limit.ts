@@ -1,17 +1,8 @@
 // Fixed-window rate limiting in Redis, so limits hold across every process of a deployment.
 import type { Redis } from "ioredis";
+import type { Lockout, RateLimiter } from "../domain/shared/rate-limiter";
 
-export interface RateLimitResult {
-  allowed: boolean;
-  count: number;
-  /** Milliseconds until the window resets (0 when allowed and fresh). */
-  retryAfterMs: number;
-}
-
-export interface RateLimiter {
-  hit(key: string, limit: number, windowMs: number): Promise<RateLimitResult>;
-  reset(key: string): Promise<void>;
-}
+export type { Lockout, RateLimiter, RateLimitResult } from "../domain/shared/rate-limiter";
 
 // INCR and the expiry in one atomic step: a crash between them would otherwise leave a
 // counter without expiry, locking the key out for good.
@@ -35,6 +26,43 @@ export function createRateLimiter(redis: Redis, namespace = "rl:"): RateLimiter 
     },
     async reset(key) {
       await redis.del(`${namespace}${key}`);
+    },
+  };
+}
+
+// Failures are counted for a day; from the threshold on, each failure locks for
+// base * 2^(failures - threshold), capped, so guessing slows down exponentially.
+const FAIL = `
+local n = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], 86400000)
+local threshold = tonumber(ARGV[1])
+if n >= threshold then
+  local ms = math.min(tonumber(ARGV[2]) * (2 ^ (n - threshold)), tonumber(ARGV[3]))
+  redis.call('SET', KEYS[2], '1', 'PX', math.floor(ms))
+  return math.floor(ms)
+end
+return 0
+`;
+
+export function createLockout(redis: Redis, namespace = "lock:"): Lockout {
+  return {
+    async lockedFor(key) {
+      const ttl = await redis.pttl(`${namespace}${key}:locked`);
+      return ttl > 0 ? ttl : 0;
+    },
+    async fail(key, threshold, baseLockMs, maxLockMs) {
+      return (await redis.eval(
+        FAIL,
+        2,
+        `${namespace}${key}:failures`,
+        `${namespace}${key}:locked`,
+        threshold,
+        baseLockMs,
+        maxLockMs,
+      )) as number;
+    },
+    async clear(key) {
+      await redis.del(`${namespace}${key}:failures`, `${namespace}${key}:locked`);
     },
   };
 }

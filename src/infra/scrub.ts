@@ -123,7 +123,11 @@ export function createScrubber(knownSecrets: Array<string | undefined> = []): Sc
 }
 
 function errorToObject(err: Error): Record<string, unknown> {
-  const out: Record<string, unknown> = { type: err.name, message: err.message };
+  const own = (err as unknown as { type?: unknown }).type;
+  const out: Record<string, unknown> = {
+    type: typeof own === "string" ? own : err.name,
+    message: err.message,
+  };
   if (err.stack) out.stack = err.stack;
   for (const key of Object.keys(err)) {
     out[key] = (err as unknown as Record<string, unknown>)[key];

@@ -10,7 +10,23 @@ export type AccountErrorCode =
   | "totp_replayed"
   | "invalid_backup_code"
   | "invalid_token"
-  | "token_expired";
+  | "token_expired"
+  | "invalid_email"
+  | "email_taken"
+  | "invalid_credentials"
+  | "rate_limited"
+  | "reauth_required"
+  | "invalid_challenge"
+  | "invalid_reset_token"
+  | "totp_not_enabled"
+  | "totp_already_enabled"
+  | "totp_not_pending"
+  | "admin_requires_2fa"
+  | "admin_cannot_disable_2fa"
+  | "invalid_link_code"
+  | "telegram_already_linked"
+  | "session_not_found"
+  | "password_not_set";
 
 export const ACCOUNT_ERROR_MESSAGES: Readonly<Record<AccountErrorCode, string>> = {
   password_too_short: "Password must be at least 8 characters.",
@@ -24,12 +40,31 @@ export const ACCOUNT_ERROR_MESSAGES: Readonly<Record<AccountErrorCode, string>> 
   invalid_backup_code: "That backup code is not valid or was already used.",
   invalid_token: "Your session is not valid. Please sign in again.",
   token_expired: "Your session has expired. Please sign in again.",
+  invalid_email: "Enter a valid email address.",
+  email_taken: "An account with this email already exists. Sign in or reset your password.",
+  invalid_credentials: "Wrong email or password.",
+  rate_limited: "Too many attempts. Please wait and try again.",
+  reauth_required: "Confirm it is you: enter your password and current 2FA code again.",
+  invalid_challenge: "This sign-in step has expired. Please sign in again.",
+  invalid_reset_token: "This reset link is invalid, expired or already used. Request a new one.",
+  totp_not_enabled: "Two-factor authentication is not enabled on this account.",
+  totp_already_enabled: "Two-factor authentication is already enabled.",
+  totp_not_pending: "Start two-factor enrolment first.",
+  admin_requires_2fa: "Admins must enable two-factor authentication and verify a code first.",
+  admin_cannot_disable_2fa: "Admin accounts cannot turn off two-factor authentication.",
+  invalid_link_code: "This link code is invalid, expired or already used. Create a new one.",
+  telegram_already_linked:
+    "This Telegram account is already linked to another Warden account. Unlink it there first.",
+  session_not_found: "No such session.",
+  password_not_set: "This account signs in through Telegram and has no password yet.",
 };
 
 export class AccountError extends Error {
   constructor(
     readonly code: AccountErrorCode,
     message: string = ACCOUNT_ERROR_MESSAGES[code],
+    /** For rate_limited: when the caller may try again. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = "AccountError";

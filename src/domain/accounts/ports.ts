@@ -11,6 +11,8 @@ export interface OneTimeTokenStore {
    * `subject`, any token of the same kind issued earlier to that subject stops working.
    */
   issue(kind: string, payload: unknown, ttlSeconds: number, subject?: string): Promise<string>;
+  /** The payload without using the token up (a challenge that allows a few attempts). */
+  peek(kind: string, token: string): Promise<unknown>;
   /** The payload, exactly once; null when unknown, expired, voided or already used. */
   consume(kind: string, token: string): Promise<unknown>;
   /** Voids the subject's outstanding token of this kind (password or email change). */

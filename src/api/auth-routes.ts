@@ -1,0 +1,370 @@
+// The /api/auth routes: each validates its body, calls one account use case and renders the
+// result; errors are JSON {error, message} and nothing here is cached (S9.1).
+import express, { type NextFunction, type Request, type Response, Router } from "express";
+import { z } from "zod";
+import { AccountError, type AccountErrorCode } from "../domain/accounts/errors";
+import type { AccountService, AuthContext, ClientInfo, SignedIn } from "../domain/accounts/service";
+
+export const REFRESH_COOKIE = "__Secure-warden_refresh";
+export const REFRESH_COOKIE_PATH = "/api/auth";
+
+const STATUS: Record<AccountErrorCode, number> = {
+  password_too_short: 400,
+  password_too_long: 400,
+  password_breached: 400,
+  breach_check_unavailable: 503,
+  invalid_totp: 401,
+  totp_replayed: 401,
+  invalid_backup_code: 401,
+  invalid_token: 401,
+  token_expired: 401,
+  invalid_email: 400,
+  email_taken: 409,
+  invalid_credentials: 401,
+  rate_limited: 429,
+  reauth_required: 401,
+  invalid_challenge: 401,
+  invalid_reset_token: 400,
+  totp_not_enabled: 400,
+  totp_already_enabled: 409,
+  totp_not_pending: 400,
+  admin_requires_2fa: 403,
+  admin_cannot_disable_2fa: 403,
+  invalid_link_code: 400,
+  telegram_already_linked: 409,
+  session_not_found: 404,
+  password_not_set: 400,
+};
+
+export class RequestError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Maps coded errors to HTTP; anything else is left to the app's scrubbed 500 handler. */
+export function sendError(res: Response, err: unknown): boolean {
+  if (err instanceof AccountError) {
+    if (err.code === "rate_limited" && err.retryAfterSeconds !== undefined) {
+      res.setHeader("Retry-After", String(Math.max(1, err.retryAfterSeconds)));
+    }
+    res.status(STATUS[err.code]).json({ error: err.code, message: err.message });
+    return true;
+  }
+  if (err instanceof RequestError) {
+    res.status(err.status).json({ error: err.code, message: err.message });
+    return true;
+  }
+  return false;
+}
+
+export function clientOf(req: Request): ClientInfo {
+  return { ip: req.ip ?? null, userAgent: req.get("user-agent") ?? null };
+}
+
+export function readCookie(req: Request, name: string): string | undefined {
+  const header = req.get("cookie");
+  if (!header) return undefined;
+  for (const part of header.split(";")) {
+    const i = part.indexOf("=");
+    if (i > 0 && part.slice(0, i).trim() === name)
+      return decodeURIComponent(part.slice(i + 1).trim());
+  }
+  return undefined;
+}
+
+// S5.3: exactly these attributes; no Domain, so the cookie never leaves this host.
+function setRefreshCookie(res: Response, token: string) {
+  res.append(
+    "Set-Cookie",
+    `${REFRESH_COOKIE}=${token}; HttpOnly; Secure; SameSite=Strict; Path=${REFRESH_COOKIE_PATH}`,
+  );
+}
+
+function clearRefreshCookie(res: Response) {
+  res.append(
+    "Set-Cookie",
+    `${REFRESH_COOKIE}=; HttpOnly; Secure; SameSite=Strict; Path=${REFRESH_COOKIE_PATH}; Max-Age=0`,
+  );
+}
+
+function signedIn(res: Response, s: SignedIn, status = 200) {
+  setRefreshCookie(res, s.refreshToken);
+  res.status(status).json({ accessToken: s.accessToken, expiresIn: s.expiresIn });
+}
+
+const str = (max: number) => z.string().max(max);
+const schemas = {
+  credentials: z.object({ email: str(512), password: str(4096) }),
+  secondFactor: z.object({ challenge: str(256), code: str(64) }),
+  code: z.object({ code: str(64) }),
+  stepUp: z.object({ password: str(4096).optional(), code: str(64).optional() }),
+  change: z.object({ currentPassword: str(4096), newPassword: str(4096) }),
+  resetRequest: z.object({ email: str(512) }),
+  resetConfirm: z.object({ token: str(256), password: str(4096) }),
+  initData: z.object({ initData: str(8192) }),
+  linkCode: z.object({ code: str(256) }),
+};
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body ?? {});
+  if (!r.success) {
+    const field = String(r.error.issues[0]?.path[0] ?? "body");
+    throw new RequestError(400, "invalid_request", `Missing or invalid field: ${field}.`);
+  }
+  return r.data;
+}
+
+type Handler = (req: Request, res: Response) => Promise<void>;
+type AuthedHandler = (req: Request, res: Response, auth: AuthContext) => Promise<void>;
+
+export interface AuthRoutesDeps {
+  accounts: AccountService;
+  allowedOrigins: readonly string[];
+  /** PNG data URL of a QR code for the otpauth URI. */
+  qrDataUrl: (text: string) => Promise<string>;
+  botUsername?: () => string | undefined;
+}
+
+/** Authenticates `Authorization: Bearer <accessToken>`; the context is in res.locals.auth. */
+export function requireAuth(accounts: AccountService) {
+  return async (req: Request, res: Response, next: NextFunction) => {
+    const header = req.get("authorization") ?? "";
+    const m = /^Bearer ([A-Za-z0-9._~+/=-]{10,4096})$/.exec(header);
+    try {
+      if (!m?.[1]) throw new AccountError("invalid_token");
+      res.locals.auth = await accounts.authenticate(m[1]);
+      next();
+    } catch (err) {
+      if (!sendError(res, err)) next(err);
+    }
+  };
+}
+
+export function createAuthRoutes(deps: AuthRoutesDeps): Router {
+  const { accounts } = deps;
+  const router = Router();
+  router.use((_req, res, next) => {
+    res.setHeader("Cache-Control", "no-store");
+    res.setHeader("Pragma", "no-cache");
+    next();
+  });
+  router.use(express.json({ limit: "32kb" }));
+
+  const wrap =
+    (fn: Handler) =>
+    async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+      try {
+        await fn(req, res);
+      } catch (err) {
+        if (!sendError(res, err)) next(err);
+      }
+    };
+  const auth = requireAuth(accounts);
+  const authed = (fn: AuthedHandler) => [
+    auth,
+    wrap((req, res) => fn(req, res, res.locals.auth as AuthContext)),
+  ];
+
+  router.post(
+    "/register",
+    wrap(async (req, res) => {
+      const body = parse(schemas.credentials, req.body);
+      const user = await accounts.register(body, clientOf(req));
+      res.status(201).json({ user });
+    }),
+  );
+
+  router.post(
+    "/login",
+    wrap(async (req, res) => {
+      const result = await accounts.login(parse(schemas.credentials, req.body), clientOf(req));
+      if ("challenge" in result) res.json({ challenge: result.challenge });
+      else signedIn(res, result);
+    }),
+  );
+
+  router.post(
+    "/login/2fa",
+    wrap(async (req, res) => {
+      signedIn(
+        res,
+        await accounts.loginSecondFactor(parse(schemas.secondFactor, req.body), clientOf(req)),
+      );
+    }),
+  );
+
+  router.post(
+    "/telegram",
+    wrap(async (req, res) => {
+      const { initData } = parse(schemas.initData, req.body);
+      const result = await accounts.signInWithInitData(initData, clientOf(req));
+      if ("challenge" in result) res.json({ challenge: result.challenge });
+      else signedIn(res, result);
+    }),
+  );
+
+  // S5.3: refresh only by POST from an allow-listed Origin (a cross-site form cannot forge it).
+  router.post(
+    "/refresh",
+    wrap(async (req, res) => {
+      const origin = req.get("origin");
+      if (!origin || !deps.allowedOrigins.includes(origin)) {
+        throw new RequestError(
+          403,
+          "origin_not_allowed",
+          "Refresh is only allowed from Warden's own pages.",
+        );
+      }
+      try {
+        signedIn(res, await accounts.refresh(readCookie(req, REFRESH_COOKIE), clientOf(req)));
+      } catch (err) {
+        clearRefreshCookie(res);
+        throw err;
+      }
+    }),
+  );
+
+  router.post(
+    "/logout",
+    wrap(async (req, res) => {
+      let context: AuthContext | null = null;
+      const header = req.get("authorization");
+      if (header?.startsWith("Bearer ")) {
+        context = await accounts.authenticate(header.slice(7)).catch(() => null);
+      }
+      await accounts.logout(context, readCookie(req, REFRESH_COOKIE), clientOf(req));
+      clearRefreshCookie(res);
+      res.status(204).end();
+    }),
+  );
+
+  router.post(
+    "/step-up",
+    ...authed(async (req, res, a) => {
+      await accounts.stepUp(a, parse(schemas.stepUp, req.body), clientOf(req));
+      res.json({ ok: true });
+    }),
+  );
+
+  router.post(
+    "/password/change",
+    ...authed(async (req, res, a) => {
+      res.json(await accounts.changePassword(a, parse(schemas.change, req.body), clientOf(req)));
+    }),
+  );
+
+  router.post(
+    "/password/reset/request",
+    wrap(async (req, res) => {
+      await accounts.requestPasswordReset(parse(schemas.resetRequest, req.body), clientOf(req));
+      res
+        .status(202)
+        .json({ message: "If an account uses this email, a reset link is on its way." });
+    }),
+  );
+
+  router.post(
+    "/password/reset/confirm",
+    wrap(async (req, res) => {
+      await accounts.confirmPasswordReset(parse(schemas.resetConfirm, req.body), clientOf(req));
+      res.json({ message: "Password changed. Sign in with your new password." });
+    }),
+  );
+
+  router.post(
+    "/2fa/enroll",
+    ...authed(async (_req, res, a) => {
+      const e = await accounts.startTotpEnrolment(a);
+      res.json({
+        secret: e.secret,
+        otpauthUri: e.otpauthUri,
+        qrCode: await deps.qrDataUrl(e.otpauthUri),
+      });
+    }),
+  );
+
+  router.post(
+    "/2fa/confirm",
+    ...authed(async (req, res, a) => {
+      res.json(
+        await accounts.confirmTotpEnrolment(a, parse(schemas.code, req.body), clientOf(req)),
+      );
+    }),
+  );
+
+  router.post(
+    "/2fa/disable",
+    ...authed(async (req, res, a) => {
+      await accounts.disableTotp(a, parse(schemas.code, req.body), clientOf(req));
+      res.json({ ok: true });
+    }),
+  );
+
+  router.post(
+    "/2fa/backup-codes/regenerate",
+    ...authed(async (req, res, a) => {
+      res.json(
+        await accounts.regenerateBackupCodes(a, parse(schemas.code, req.body), clientOf(req)),
+      );
+    }),
+  );
+
+  router.get(
+    "/sessions",
+    ...authed(async (_req, res, a) => {
+      res.json({ sessions: await accounts.listSessions(a) });
+    }),
+  );
+
+  router.delete(
+    "/sessions/:id",
+    ...authed(async (req, res, a) => {
+      await accounts.revokeSession(a, String(req.params.id), clientOf(req));
+      res.status(204).end();
+    }),
+  );
+
+  router.delete(
+    "/sessions",
+    ...authed(async (req, res, a) => {
+      const revoked = await accounts.revokeAllSessions(a, clientOf(req));
+      clearRefreshCookie(res);
+      res.json({ revoked });
+    }),
+  );
+
+  router.post(
+    "/ws-ticket",
+    ...authed(async (_req, res, a) => {
+      res.json(await accounts.issueWsTicket(a));
+    }),
+  );
+
+  router.post(
+    "/telegram/link-code",
+    ...authed(async (_req, res, a) => {
+      const { code, expiresIn } = await accounts.issueTelegramLinkCode(a);
+      const bot = deps.botUsername?.();
+      res.json({ code, expiresIn, deepLink: bot ? `https://t.me/${bot}?start=${code}` : null });
+    }),
+  );
+
+  router.post(
+    "/telegram/link",
+    ...authed(async (req, res, a) => {
+      const { code } = parse(schemas.linkCode, req.body);
+      const r = await accounts.linkTelegramWithBotCode(a, code);
+      res.json({ linked: true, telegramUserId: r.user.telegramUserId });
+    }),
+  );
+
+  router.use((_req, res) => {
+    res.status(404).json({ error: "not_found", message: "No such endpoint." });
+  });
+  return router;
+}
