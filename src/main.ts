@@ -23,7 +23,7 @@ import { createAccessTokens } from "./infra/jwt";
 import { createLogger, type Logger } from "./infra/logger";
 import { createMailer } from "./infra/mailer";
 import { createOneTimeTokenStore } from "./infra/one-time-tokens";
-import { qrPngDataUrl } from "./infra/qr";
+import { qrPngBuffer, qrPngDataUrl } from "./infra/qr";
 import { createLockout, createRateLimiter } from "./infra/rate-limit";
 import { createRedisFactory } from "./infra/redis";
 import { createScrubber } from "./infra/scrub";
@@ -105,29 +105,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
     await queues.get("email").waitUntilReady();
 
     const tokens = createOneTimeTokenStore(appRedis);
-    const accounts = createAccountService({
-      repo: createAccountsRepo(sqlOf(orm)),
-      password: {
-        hasher: createBcryptHasher({ cost: config.bcryptCost }),
-        pepper: config.passwordPepper,
-      },
-      breach: {
-        checker: createHibpChecker({ apiUrl: config.hibpApiUrl }),
-        failMode: config.hibpFailMode,
-        onUnavailable: (report) =>
-          logger.warn({ ...report }, "breached-password check unavailable"),
-      },
-      tokens,
-      accessTokens: createAccessTokens({ secret: config.jwtSecret }),
-      keyRing: config.masterKeys,
-      outbox: createEmailOutbox({ queue: queues.get("email"), keyRing: config.masterKeys }),
-      limiter: rateLimiter,
-      lockout: createLockout(appRedis),
-      publicUrl: config.publicUrl,
-      adminTelegramIds: config.telegram.adminIds,
-      botToken: config.telegram.botToken,
-    });
-
+    const accounts = createAccounts(config, { orm, redis: appRedis, tokens, queues, rateLimiter, logger });
     if (roles.includes("worker")) {
       const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, logger });
       shutdown.add("mailer", async () => mailer.close());
@@ -160,6 +138,9 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
             apiRoot: config.telegram.apiRoot,
             logger,
             rateLimiter,
+            accounts,
+            redis: appRedis,
+            qrPng: qrPngBuffer,
             around: (_ctx, next) => RequestContext.create(orm.em, next),
           })
         : undefined;
@@ -256,6 +237,38 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
     await shutdown.run("start-up failed");
     throw err;
   }
+}
+
+/** The account service from configuration and the shared adapters (also used by test harnesses). */
+export function createAccounts(
+  config: Config,
+  parts: {
+    orm: Awaited<ReturnType<typeof createOrm>>;
+    redis: import("ioredis").Redis;
+    tokens: ReturnType<typeof createOneTimeTokenStore>;
+    queues: ReturnType<typeof createQueueRegistry>;
+    rateLimiter: ReturnType<typeof createRateLimiter>;
+    logger: Logger;
+  },
+) {
+  return createAccountService({
+    repo: createAccountsRepo(sqlOf(parts.orm)),
+    password: { hasher: createBcryptHasher({ cost: config.bcryptCost }), pepper: config.passwordPepper },
+    breach: {
+      checker: createHibpChecker({ apiUrl: config.hibpApiUrl }),
+      failMode: config.hibpFailMode,
+      onUnavailable: (report) => parts.logger.warn({ ...report }, "breached-password check unavailable"),
+    },
+    tokens: parts.tokens,
+    accessTokens: createAccessTokens({ secret: config.jwtSecret }),
+    keyRing: config.masterKeys,
+    outbox: createEmailOutbox({ queue: parts.queues.get("email"), keyRing: config.masterKeys }),
+    limiter: parts.rateLimiter,
+    lockout: createLockout(parts.redis),
+    publicUrl: config.publicUrl,
+    adminTelegramIds: config.telegram.adminIds,
+    botToken: config.telegram.botToken,
+  });
 }
 
 export function parseRolesFlag(argv: string[]): Role[] | undefined {

@@ -4,15 +4,24 @@ import { autoRetry } from "@grammyjs/auto-retry";
 import { sequentialize } from "@grammyjs/runner";
 import { apiThrottler } from "@grammyjs/transformer-throttler";
 import { Bot, type MiddlewareFn } from "grammy";
+import type { Redis } from "ioredis";
+import type { AccountService } from "../domain/accounts/service";
 import type { Logger } from "../infra/logger";
 import type { RateLimiter } from "../infra/rate-limit";
 import type { BotContext } from "./context";
+import { accountFeature } from "./features/account";
+import { twoFactorFeature } from "./features/two-factor";
 import { unhandledFeature } from "./features/unhandled";
 import { welcomeFeature } from "./features/welcome";
 import { privateOnly } from "./middleware/private-only";
 import { type UserRateLimit, userRateLimit } from "./middleware/rate-limit";
+import { createBotVerifications, createPendingStore } from "./pending";
 
 export interface BotDeps {
+  accounts: AccountService;
+  /** Redis with the deployment's key prefix: pending inputs and bot verifications. */
+  redis: Redis;
+  qrPng: (text: string) => Promise<Buffer>;
   token: string;
   apiRoot: string;
   logger: Logger;
@@ -38,7 +47,16 @@ export function createBot(deps: BotDeps): Bot<BotContext> {
   bot.use(privateOnly);
   if (deps.around) bot.use(deps.around);
   bot.use(userRateLimit(deps.rateLimiter, deps.rateLimit ?? { limit: 20, windowMs: 10_000 }));
+  bot.use(accountFeature(deps.accounts));
   bot.use(welcomeFeature());
+  bot.use(
+    twoFactorFeature({
+      accounts: deps.accounts,
+      pending: createPendingStore(deps.redis),
+      verified: createBotVerifications(deps.redis),
+      qrPng: deps.qrPng,
+    }),
+  );
   bot.use(unhandledFeature());
 
   bot.catch((err) => {

@@ -24,3 +24,56 @@ export const NOT_A_COMMAND = "I answer commands. Send /help for the list.";
 export function slowDown(seconds: number): string {
   return `Too many requests. Please wait ${seconds} s and try again.`;
 }
+
+export const LINKED = "✅ This Telegram account is now linked to your Warden account.";
+
+export function linkCodeMessage(code: string): string {
+  return [
+    "To link this Telegram account to your Warden web account, enter this code in the web",
+    "settings within 10 minutes. It works once.",
+    "",
+    code,
+  ].join("\n");
+}
+
+export const TOTP_SCAN =
+  "Scan this QR code with your authenticator app (Google Authenticator, 1Password, Aegis…).";
+
+export function totpSecretMessage(secret: string): string {
+  return [
+    "Or enter this key by hand:",
+    `<code>${secret}</code>`,
+    "",
+    "Then send me the 6-digit code your app shows. I delete the QR code and the key once you are done.",
+  ].join("\n");
+}
+
+export const SEND_CODE =
+  "Send the current 6-digit code from your authenticator app (or a backup code).";
+export const TOTP_NOT_ENABLED = "Two-factor authentication is off. Send /2fa to turn it on.";
+export const TOTP_ALREADY_ON =
+  "Two-factor authentication is on. /2fa codes makes new backup codes; /2fa off turns it off.";
+export const TOTP_OFF = "Two-factor authentication is now off.";
+export const ADMIN_CANNOT_DISABLE = "Admin accounts cannot turn off two-factor authentication.";
+export const SAVED_BUTTON = "I saved them";
+export const CODES_REMOVED = "Backup codes removed from this chat. Keep your copy somewhere safe.";
+
+export function backupCodesMessage(codes: string[]): string {
+  return [
+    "✅ Two-factor authentication is on. These are your 10 backup codes; each works once if you",
+    "lose your phone. Save them now: I will not show them again.",
+    "",
+    ...codes.map((c) => `<code>${c}</code>`),
+    "",
+    "Press the button when you have saved them and I delete this message.",
+  ].join("\n");
+}
+
+export const ADMIN_NEEDS_2FA =
+  "Admin commands need two-factor authentication. Send /2fa to turn it on first.";
+export const ADMIN_SEND_CODE =
+  "Send your current 6-digit code to unlock admin commands for 12 hours.";
+
+export function adminUnlocked(until: Date): string {
+  return `Admin commands unlocked until ${until.toISOString().slice(0, 16).replace("T", " ")} UTC.`;
+}

@@ -274,6 +274,9 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
   const publicUrl = e.PUBLIC_URL ?? `http://localhost:${e.PORT}`;
   if (e.NODE_ENV === "production") {
     if (e.BCRYPT_COST < 12) throw new ConfigError("BCRYPT_COST", "must be at least 12 in production");
+    if (e.SMTP_URL === undefined) {
+      throw new ConfigError("SMTP_URL", "is required in production (reset links and alerts go by email)");
+    }
     if (e.PUBLIC_URL === undefined)
       throw new ConfigError("PUBLIC_URL", "is required in production");
     if (!publicUrl.startsWith("https://")) {

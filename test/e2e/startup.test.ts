@@ -39,6 +39,7 @@ const prodSecrets = () => ({
   JWT_SECRET: randomSecret(),
   PASSWORD_PEPPER: randomSecret(),
   AUDIT_PEPPER: randomSecret(),
+  SMTP_URL: "smtp://127.0.0.1:2525",
 });
 
 function startNode(env: Record<string, string | undefined>): Spawned {

@@ -1,51 +1,110 @@
-// A real Warden bot (createBot + startBot) talking to the Telegram emulator, with its own Redis
-// prefix and a captured log, for integration tests of bot features.
+// A real Warden bot (createBot + startBot) talking to the Telegram emulator, with the real
+// account service on a database and Redis prefix of its own, and a captured log.
+import type { MikroORM } from "@mikro-orm/postgresql";
 import { Redis } from "ioredis";
 import { type BotDeps, createBot } from "../../src/bot/bot";
 import { type RunningBot, startBot } from "../../src/bot/runner";
+import type { AccountService } from "../../src/domain/accounts/service";
+import { type Config, loadConfig } from "../../src/infra/config";
+import { createOrm } from "../../src/infra/database";
 import { createLogger } from "../../src/infra/logger";
+import { createOneTimeTokenStore } from "../../src/infra/one-time-tokens";
+import { qrPngBuffer } from "../../src/infra/qr";
 import { createRateLimiter } from "../../src/infra/rate-limit";
 import { createScrubber } from "../../src/infra/scrub";
-import { createTestRedis, type TestRedis } from "./context";
+import { createQueueRegistry, type QueueRegistry } from "../../src/jobs/registry";
+import { createAccounts } from "../../src/main";
+import {
+  createTestDatabase,
+  createTestRedis,
+  type TestDatabase,
+  type TestRedis,
+  testEnv,
+} from "./context";
+import { startHibpServer } from "./hibp/server";
 import { captureLogs, type LogCapture } from "./log-capture";
 import { startTelegramEmulator, type TelegramEmulator } from "./telegram";
 
 export interface BotHarness {
   tg: TelegramEmulator;
   bot: ReturnType<typeof createBot>;
+  accounts: AccountService;
+  config: Config;
   logs: LogCapture;
   redis: TestRedis;
+  db: TestDatabase;
   close(): Promise<void>;
 }
 
 export async function startBotHarness(
-  opts: { rateLimit?: BotDeps["rateLimit"]; polling?: boolean } = {},
+  opts: { rateLimit?: BotDeps["rateLimit"]; polling?: boolean; env?: Record<string, string> } = {},
 ): Promise<BotHarness> {
   const tg = await startTelegramEmulator();
+  const hibp = await startHibpServer({ breached: ["password123"] });
   const redis = createTestRedis();
+  const db = await createTestDatabase();
+  const config = loadConfig(
+    testEnv({
+      DATABASE_URL: db.url,
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: redis.prefix,
+      TELEGRAM_BOT_TOKEN: tg.token,
+      TELEGRAM_API_ROOT: tg.apiRoot,
+      BCRYPT_COST: "4",
+      HIBP_API_URL: hibp.url,
+      ...opts.env,
+    }),
+  );
   const client = new Redis(redis.url, { keyPrefix: redis.prefix });
+  const producer = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+  const orm: MikroORM = await createOrm({ url: db.url });
+  const queues: QueueRegistry = createQueueRegistry(producer, `${redis.prefix}bull`);
   const logs = captureLogs();
-  const scrubber = createScrubber([tg.token]);
-  const logger = createLogger({ level: "info", pretty: false, scrubber, destination: logs.stream });
+  const logger = createLogger({
+    level: "info",
+    pretty: false,
+    scrubber: createScrubber(config.secretValues),
+    destination: logs.stream,
+  });
+  const rateLimiter = createRateLimiter(client);
+  const accounts = createAccounts(config, {
+    orm,
+    redis: client,
+    tokens: createOneTimeTokenStore(client),
+    queues,
+    rateLimiter,
+    logger,
+  });
   const bot = createBot({
     token: tg.token,
     apiRoot: tg.apiRoot,
     logger,
-    rateLimiter: createRateLimiter(client),
+    rateLimiter,
     rateLimit: opts.rateLimit,
+    accounts,
+    redis: client,
+    qrPng: qrPngBuffer,
   });
   let running: RunningBot | undefined;
   if (opts.polling !== false) running = await startBot(bot, { logger });
   return {
     tg,
     bot,
+    accounts,
+    config,
     logs,
     redis,
+    db,
     async close() {
       await running?.stop();
       await tg.close();
+      await hibp.close();
+      await queues.close();
       client.disconnect();
+      producer.disconnect();
+      await orm.close();
       await redis.cleanup();
+      await db.drop();
     },
   };
 }

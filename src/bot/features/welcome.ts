@@ -1,11 +1,10 @@
-// /start and /help.
+// /help.
 import { Composer } from "grammy";
 import type { BotContext } from "../context";
-import { helpText, WELCOME } from "../texts";
+import { helpText } from "../texts";
 
 export function welcomeFeature(): Composer<BotContext> {
   const feature = new Composer<BotContext>();
-  feature.command("start", (ctx) => ctx.reply(WELCOME));
   feature.command("help", (ctx) => ctx.reply(helpText()));
   return feature;
 }

@@ -6,6 +6,7 @@ import type { Lockout, RateLimiter } from "../shared/rate-limiter";
 import type { KeyRing } from "../vault/key-ring";
 import { findMatchingCode, generateBackupCodes, hashBackupCodes } from "./backup-codes";
 import {
+  assertEmailAddress,
   backupCodeUsedEmail,
   type EmailOutbox,
   newLoginEmail,
@@ -108,7 +109,12 @@ export function normaliseEmail(input: unknown): string {
   if (typeof input !== "string") throw new AccountError("invalid_email");
   const email = input.normalize("NFC").trim().toLowerCase();
   if (email.length > 254 || !EMAIL_PATTERN.test(email)) throw new AccountError("invalid_email");
-  return email;
+  // The mail templates accept only plain single addresses; refuse anything else up front.
+  try {
+    return assertEmailAddress(email);
+  } catch {
+    throw new AccountError("invalid_email");
+  }
 }
 
 const keyOf = (s: string) => createHash("sha256").update(s).digest("hex").slice(0, 32);
@@ -552,95 +558,37 @@ export function createAccountService(deps: AccountDeps) {
     },
 
     async startTotpEnrolment(auth: AuthContext) {
-      const { user } = auth;
-      if (user.totpEnabledAt) throw new AccountError("totp_already_enabled");
+      if (auth.user.totpEnabledAt) throw new AccountError("totp_already_enabled");
       service.requireStepUp(auth);
-      const secret = generateTotpSecret();
-      await repo.setPendingTotp(user.id, encryptTotpSecret(deps.keyRing, secret));
-      const account = user.email ?? `telegram:${user.telegramUserId}`;
-      return { secret, otpauthUri: otpauthUri({ secret, account }) };
+      return enrolStart(auth.user);
     },
 
     /** Activates 2FA after a valid code; returns the 10 backup codes, shown once. */
     async confirmTotpEnrolment(auth: AuthContext, input: { code: unknown }, client: ClientInfo) {
-      const user = await userOf(auth.user.id);
-      if (user.totpEnabledAt) throw new AccountError("totp_already_enabled");
-      if (!user.totpSecret) throw new AccountError("totp_not_pending");
-      const secret = decryptTotpSecret(deps.keyRing, user.totpSecret);
-      const result = await verifyTotp({
-        secret,
-        code: typeof input.code === "string" ? input.code : "",
-        lastUsedStep: null,
-        now: now(),
-      });
-      if (!result.ok) {
-        await repo.recordEvent({
-          userId: user.id,
-          kind: "totp_enrol",
-          outcome: "failed",
-          ip: client.ip,
-        });
-        throw new AccountError("invalid_totp");
-      }
-      const codes = generateBackupCodes();
-      await repo.enableTotp(user.id, result.step, await hashBackupCodes(deps.password, codes));
+      const result = await enrolConfirm(auth.user.id, input.code, client);
       await repo.markStepUp(auth.session.id, true);
-      await repo.recordEvent({
-        userId: user.id,
-        kind: "totp_enabled",
-        outcome: "ok",
-        ip: client.ip,
-      });
-      if (user.email)
-        await deps.outbox.send(
-          twoFactorChangedEmail({ to: user.email, change: "enabled", when: new Date(now()) }),
-        );
-      return { backupCodes: codes };
+      return result;
     },
 
     async disableTotp(auth: AuthContext, input: { code: unknown }, client: ClientInfo) {
-      const user = await userOf(auth.user.id);
-      if (user.role === "admin") throw new AccountError("admin_cannot_disable_2fa");
-      if (!user.totpEnabledAt) throw new AccountError("totp_not_enabled");
+      if (auth.user.role === "admin") throw new AccountError("admin_cannot_disable_2fa");
+      if (!auth.user.totpEnabledAt) throw new AccountError("totp_not_enabled");
       service.requireStepUp(auth);
-      await checkSecondFactor(user, typeof input.code === "string" ? input.code : "", client);
-      await repo.disableTotp(user.id);
-      await repo.recordEvent({
-        userId: user.id,
-        kind: "totp_disabled",
-        outcome: "ok",
-        ip: client.ip,
-      });
-      if (user.email)
-        await deps.outbox.send(
-          twoFactorChangedEmail({ to: user.email, change: "disabled", when: new Date(now()) }),
-        );
+      await disable(auth.user.id, input.code, client);
     },
 
     /** Needs a current code (re-authentication); the old set stops working. */
     async regenerateBackupCodes(auth: AuthContext, input: { code: unknown }, client: ClientInfo) {
-      const user = await userOf(auth.user.id);
-      if (!user.totpEnabledAt) throw new AccountError("totp_not_enabled");
+      if (!auth.user.totpEnabledAt) throw new AccountError("totp_not_enabled");
       service.requireStepUp(auth);
-      await checkSecondFactor(user, typeof input.code === "string" ? input.code : "", client);
-      const codes = generateBackupCodes();
-      await repo.replaceBackupCodes(user.id, await hashBackupCodes(deps.password, codes));
-      await repo.recordEvent({
-        userId: user.id,
-        kind: "backup_codes_regenerated",
-        outcome: "ok",
-        ip: client.ip,
-      });
-      if (user.email)
-        await deps.outbox.send(
-          twoFactorChangedEmail({
-            to: user.email,
-            change: "backup_codes_regenerated",
-            when: new Date(now()),
-          }),
-        );
-      return { backupCodes: codes };
+      return regenerate(auth.user.id, input.code, client);
     },
+
+    // The bot's versions: the Telegram identity is the session, and the code is the step-up.
+    botStartTotpEnrolment: (user: UserRecord) => enrolStart(user),
+    botConfirmTotpEnrolment: (user: UserRecord, code: string) => enrolConfirm(user.id, code, { ip: null }),
+    botDisableTotp: (user: UserRecord, code: string) => disable(user.id, code, { ip: null }),
+    botRegenerateBackupCodes: (user: UserRecord, code: string) => regenerate(user.id, code, { ip: null }),
 
     async listSessions(auth: AuthContext) {
       return (await repo.listSessions(auth.user.id)).map((s) => ({
@@ -807,6 +755,54 @@ export function createAccountService(deps: AccountDeps) {
 
     botAdmin2faWindowMs: BOT_ADMIN_2FA_MS,
   };
+
+  async function enrolStart(user: UserRecord) {
+    if (user.totpEnabledAt) throw new AccountError("totp_already_enabled");
+    const secret = generateTotpSecret();
+    await repo.setPendingTotp(user.id, encryptTotpSecret(deps.keyRing, secret));
+    const account = user.email ?? `telegram:${user.telegramUserId}`;
+    return { secret, otpauthUri: otpauthUri({ secret, account }) };
+  }
+
+  async function enrolConfirm(userId: string, code: unknown, client: ClientInfo) {
+    const user = await userOf(userId);
+    if (user.totpEnabledAt) throw new AccountError("totp_already_enabled");
+    if (!user.totpSecret) throw new AccountError("totp_not_pending");
+    const secret = decryptTotpSecret(deps.keyRing, user.totpSecret);
+    const result = await verifyTotp({ secret, code: typeof code === "string" ? code : "", lastUsedStep: null, now: now() });
+    if (!result.ok) {
+      await repo.recordEvent({ userId: user.id, kind: "totp_enrol", outcome: "failed", ip: client.ip });
+      throw new AccountError("invalid_totp");
+    }
+    const codes = generateBackupCodes();
+    if (!(await repo.enableTotp(user.id, result.step, await hashBackupCodes(deps.password, codes)))) {
+      throw new AccountError("totp_already_enabled");
+    }
+    await repo.recordEvent({ userId: user.id, kind: "totp_enabled", outcome: "ok", ip: client.ip });
+    if (user.email) await deps.outbox.send(twoFactorChangedEmail({ to: user.email, change: "enabled", when: new Date(now()) }));
+    return { backupCodes: codes };
+  }
+
+  async function disable(userId: string, code: unknown, client: ClientInfo) {
+    const user = await userOf(userId);
+    if (user.role === "admin") throw new AccountError("admin_cannot_disable_2fa");
+    if (!user.totpEnabledAt) throw new AccountError("totp_not_enabled");
+    await checkSecondFactor(user, typeof code === "string" ? code : "", client);
+    await repo.disableTotp(user.id);
+    await repo.recordEvent({ userId: user.id, kind: "totp_disabled", outcome: "ok", ip: client.ip });
+    if (user.email) await deps.outbox.send(twoFactorChangedEmail({ to: user.email, change: "disabled", when: new Date(now()) }));
+  }
+
+  async function regenerate(userId: string, code: unknown, client: ClientInfo) {
+    const user = await userOf(userId);
+    if (!user.totpEnabledAt) throw new AccountError("totp_not_enabled");
+    await checkSecondFactor(user, typeof code === "string" ? code : "", client);
+    const codes = generateBackupCodes();
+    await repo.replaceBackupCodes(user.id, await hashBackupCodes(deps.password, codes));
+    await repo.recordEvent({ userId: user.id, kind: "backup_codes_regenerated", outcome: "ok", ip: client.ip });
+    if (user.email) await deps.outbox.send(twoFactorChangedEmail({ to: user.email, change: "backup_codes_regenerated", when: new Date(now()) }));
+    return { backupCodes: codes };
+  }
 
   async function linkTelegram(userId: string, telegramUserId: number) {
     const target = await userOf(userId);

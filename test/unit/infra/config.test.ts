@@ -10,6 +10,7 @@ const prodEnv = (over: Record<string, string | undefined> = {}) => ({
   JWT_SECRET: randomSecret(),
   PASSWORD_PEPPER: randomSecret(),
   AUDIT_PEPPER: randomSecret(),
+  SMTP_URL: "smtp://relay.internal:25",
   ...over,
 });
 
@@ -103,6 +104,10 @@ describe("loadConfig", () => {
       loadConfig(prodEnv({ MASTER_KEYS: `1:${k}`, BACKUP_ENCRYPTION_KEY: k }), noFiles),
     );
     expect(err.variable).toBe("BACKUP_ENCRYPTION_KEY");
+  });
+
+  it("when production has no SMTP_URL, then it is refused naming SMTP_URL", () => {
+    expect(configError(() => loadConfig(prodEnv({ SMTP_URL: undefined }), noFiles)).variable).toBe("SMTP_URL");
   });
 
   it("when production has no PUBLIC_URL or a plain-http one, then it is refused", () => {

@@ -1,0 +1,46 @@
+// What the bot waits for from a user (a 2FA code, say), kept in Redis with a short TTL. Only the
+// expected kind of input and message ids are stored — never the input itself (STYLE.md 8).
+import type { Redis } from "ioredis";
+
+export type Pending =
+  | { kind: "2fa_confirm"; messageIds: number[] }
+  | { kind: "2fa_off" }
+  | { kind: "2fa_codes" }
+  | { kind: "admin_verify" };
+
+export interface PendingStore {
+  get(userId: number): Promise<Pending | null>;
+  set(userId: number, pending: Pending, ttlSeconds?: number): Promise<void>;
+  clear(userId: number): Promise<void>;
+}
+
+export function createPendingStore(redis: Redis): PendingStore {
+  const key = (id: number) => `bot:pending:${id}`;
+  return {
+    async get(userId) {
+      const raw = await redis.get(key(userId));
+      return raw ? (JSON.parse(raw) as Pending) : null;
+    },
+    async set(userId, pending, ttlSeconds = 600) {
+      await redis.set(key(userId), JSON.stringify(pending), "EX", ttlSeconds);
+    },
+    async clear(userId) {
+      await redis.del(key(userId));
+    },
+  };
+}
+
+/** Marks that the user passed a 2FA code in the bot, for step-up (5 min) or admin (12 h). */
+export function createBotVerifications(redis: Redis) {
+  const key = (kind: string, id: string) => `bot:verified:${kind}:${id}`;
+  return {
+    async mark(kind: "step_up" | "admin", userId: string, ttlMs: number) {
+      await redis.set(key(kind, userId), String(Date.now()), "PX", ttlMs);
+    },
+    async until(kind: "step_up" | "admin", userId: string): Promise<Date | null> {
+      const ttl = await redis.pttl(key(kind, userId));
+      return ttl > 0 ? new Date(Date.now() + ttl) : null;
+    },
+  };
+}
+export type BotVerifications = ReturnType<typeof createBotVerifications>;
