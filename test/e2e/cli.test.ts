@@ -1,0 +1,83 @@
+// The operator CLI as operators run it: `node --import tsx src/cli.ts …` (what `npm run cli --` runs).
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  createTestDatabase,
+  createTestRedis,
+  type TestDatabase,
+  testEnv,
+} from "../support/context";
+import { baseEnv, spawnProcess } from "../support/process";
+
+let db: TestDatabase;
+const redis = createTestRedis();
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  await redis.cleanup();
+  await db.drop();
+});
+
+async function cli(...args: string[]) {
+  const p = spawnProcess(
+    "node",
+    ["--import", "tsx", "src/cli.ts", ...args],
+    baseEnv(testEnv({ DATABASE_URL: db.url, REDIS_URL: redis.url, REDIS_PREFIX: redis.prefix })),
+  );
+  const { code } = await p.exited;
+  return { code, out: p.output() };
+}
+
+describe("CLI", () => {
+  it("when asked for --help, then every command is listed", async () => {
+    const { code, out } = await cli("--help");
+    expect(code).toBe(0);
+    for (const c of [
+      "db migrate",
+      "db status",
+      "worker ping",
+      "master-key generate",
+      "master-key status",
+      "master-key rotate",
+      "user promote",
+    ]) {
+      expect(out).toContain(c);
+    }
+  });
+
+  it("when given an unknown command, then it exits 2 with the help", async () => {
+    const { code, out } = await cli("frobnicate", "now");
+    expect(code).toBe(2);
+    expect(out).toContain('Unknown command "frobnicate now"');
+  });
+
+  it("when master-key generate runs, then it prints one padded base64url 32-byte key", async () => {
+    const { code, out } = await cli("master-key", "generate");
+    expect(code).toBe(0);
+    const key = out.trim().split("\n").at(-1) ?? "";
+    expect(key).toMatch(/^[A-Za-z0-9_-]{43}=$/);
+    expect(Buffer.from(key, "base64url")).toHaveLength(32);
+  });
+
+  it("when user promote names an existing email, then the account becomes admin and it is recorded; an unknown email fails", async () => {
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    await client.query(
+      "insert into users (email, password_hash) values ('ops@example.com', '$2b$04$abcdefghijklmnopqrstuuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0')",
+    );
+    const ok = await cli("user", "promote", "OPS@example.com");
+    expect(ok.code).toBe(0);
+    expect(ok.out).toContain(
+      "ops@example.com is now an admin. Admin actions stay locked until they enable 2FA.",
+    );
+    const { rows } = await client.query(
+      "select u.role, e.kind from users u join security_events e on e.user_id = u.id where u.email = 'ops@example.com'",
+    );
+    expect(rows).toEqual([{ role: "admin", kind: "admin_promoted" }]);
+    await client.end();
+    const missing = await cli("user", "promote", "nobody@example.com");
+    expect(missing.code).toBe(1);
+    expect(missing.out).toContain("no account with email nobody@example.com");
+  });
+});
