@@ -1,10 +1,12 @@
 // `npm run bench`: every benchmark in one run, each printing its figures and ratios.
+import { benchAuth } from "./auth";
 import { benchRotation } from "./rotation";
 import { benchFernet } from "./vault";
 
 const results: Record<string, number> = {};
 Object.assign(results, await benchFernet());
 Object.assign(results, await benchRotation());
+Object.assign(results, await benchAuth());
 
 console.log("Summary");
 for (const [name, value] of Object.entries(results)) {

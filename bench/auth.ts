@@ -1,0 +1,138 @@
+// Login throughput with 50 concurrent clients against the bcrypt ceiling (raw bcrypt.compare at
+// the same parallelism, same run), and /healthz p99 latency during the flood. The server is a
+// separate process (api role, bcrypt cost 12) so the load generator does not share its loop.
+import { randomBytes } from "node:crypto";
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import bcrypt from "bcrypt";
+import pg from "pg";
+import { prehashPassword } from "../src/domain/accounts/password";
+import { ensureDatabase } from "../src/infra/database";
+import { baseEnv, freePort, spawnProcess, waitForHttp } from "../test/support/process";
+import { testEnvForBench } from "./support";
+
+const SERVER = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432";
+const CLIENTS = 50;
+const SECONDS = Number(process.env.BENCH_AUTH_SECONDS ?? 12);
+const PASSWORD = "bench password that is long enough";
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+async function ceiling(hash: string, prehashed: string): Promise<number> {
+  const stop = Date.now() + SECONDS * 1000;
+  let done = 0;
+  await Promise.all(
+    Array.from({ length: CLIENTS }, async () => {
+      while (Date.now() < stop) {
+        await bcrypt.compare(prehashed, hash);
+        done++;
+      }
+    }),
+  );
+  return done / SECONDS;
+}
+
+export async function benchAuth(): Promise<Record<string, number>> {
+  const dbName = `warden_bench_${randomBytes(4).toString("hex")}`;
+  const url = `${SERVER}/${dbName}`;
+  await ensureDatabase(url);
+  const env = testEnvForBench();
+  const pepper = Buffer.from(env.PASSWORD_PEPPER!, "utf8");
+  const prehashed = prehashPassword(pepper, PASSWORD);
+  const hash = await bcrypt.hash(prehashed, 12);
+  const port = await freePort();
+  const prefix = `bench:${randomBytes(3).toString("hex")}:`;
+  const server = spawnProcess(
+    "node",
+    ["--import", "tsx", "src/main.ts", "--roles", "api"],
+    baseEnv({
+      ...env,
+      NODE_ENV: "test",
+      PORT: String(port),
+      DATABASE_URL: url,
+      REDIS_PREFIX: prefix,
+      BCRYPT_COST: "12",
+      TRUSTED_PROXIES: "127.0.0.1,::1",
+      LOG_LEVEL: "warn",
+    }),
+  );
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    await waitForHttp(`${base}/readyz`, 200, 60_000);
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    await client.query(
+      "insert into users (email, password_hash) select 'bench' || g || '@example.com', $1 from generate_series(0, $2) g",
+      [hash, CLIENTS - 1],
+    );
+    await client.end();
+
+    const ceil = await ceiling(hash, prehashed);
+
+    const stop = Date.now() + SECONDS * 1000;
+    let ok = 0;
+    let failed = 0;
+    const latencies: number[] = [];
+    const prober = (async () => {
+      while (Date.now() < stop) {
+        const t0 = performance.now();
+        await fetch(`${base}/healthz`);
+        latencies.push(performance.now() - t0);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    await Promise.all(
+      Array.from({ length: CLIENTS }, async (_, i) => {
+        while (Date.now() < stop) {
+          const res = await fetch(`${base}/api/auth/login`, {
+            method: "POST",
+            headers: {
+              "content-type": "application/json",
+              "x-forwarded-for": `10.0.${i}.${(ok + failed) % 250}`,
+            },
+            body: JSON.stringify({ email: `bench${i}@example.com`, password: PASSWORD }),
+          });
+          await res.arrayBuffer();
+          if (res.status === 200) ok++;
+          else failed++;
+        }
+      }),
+    );
+    await prober;
+    const rate = ok / SECONDS;
+    latencies.sort((a, b) => a - b);
+    const p99 = percentile(latencies, 99);
+    console.log(
+      [
+        "",
+        `Login, ${CLIENTS} concurrent clients, ${SECONDS} s, bcrypt cost 12 (server in its own process)`,
+        `bcrypt.compare ceiling (same parallelism, no HTTP): ${ceil.toFixed(1)}/s`,
+        `logins: ${rate.toFixed(1)}/s = ${((rate / ceil) * 100).toFixed(0)} % of the ceiling (target ≥ 85 %); failed: ${failed}`,
+        `/healthz during the flood: ${latencies.length} probes, p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms (target < 20 ms)`,
+        "",
+      ].join("\n"),
+    );
+    return {
+      "auth.login_per_s": rate,
+      "auth.ceiling_per_s": ceil,
+      "auth.ratio": rate / ceil,
+      "auth.healthz_p99_ms": p99,
+    };
+  } finally {
+    server.kill("SIGTERM");
+    await server.exited;
+    const admin = new pg.Client({ connectionString: `${SERVER}/postgres` });
+    await admin.connect();
+    await admin.query(`drop database if exists "${dbName}" with (force)`);
+    await admin.end();
+  }
+}
+
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  benchAuth().catch((err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
+}
