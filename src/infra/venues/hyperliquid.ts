@@ -1,0 +1,440 @@
+// Hyperliquid through ccxt: the master address reads, an agent (API) wallet signs. verifyScopes
+// proves that the pasted key is an agent approved by that master before anything is stored (S7.3).
+import { secp256k1 } from "@noble/curves/secp256k1.js";
+import { keccak_256 } from "@noble/hashes/sha3.js";
+import ccxt from "ccxt";
+import type {
+  Balance,
+  Fill,
+  ModifyPositionInput,
+  OpenPositionInput,
+  Position,
+  ScopeReport,
+  Side,
+  Venue,
+  VenueCredentials,
+} from "../../domain/venues/types";
+import { VenueError } from "../../domain/venues/types";
+import { CCXT_BASE_OPTIONS, rebaseUrls, toVenueError } from "./ccxt-common";
+
+export interface HyperliquidVenueOptions {
+  /** VENUE_URL_HYPERLIQUID: replaces https://api.hyperliquid.xyz (tests, a proxy). */
+  origin?: string;
+  timeoutMs?: number;
+}
+
+type Client = InstanceType<typeof ccxt.hyperliquid>;
+type Market = ReturnType<Client["market"]>;
+type CcxtOrder = Awaited<ReturnType<Client["createOrder"]>>;
+
+const VENUE = "Hyperliquid";
+const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+const PRIVATE_KEY = /^(?:0x)?([0-9a-fA-F]{64})$/;
+const WALLET_UNKNOWN = /User or API Wallet \S+ does not exist/;
+
+/** The EVM address (lower-case, 0x-prefixed) of a 32-byte secp256k1 private key. */
+export function evmAddressOf(privateKey: Uint8Array): string {
+  const publicKey = secp256k1.getPublicKey(privateKey, false);
+  return `0x${Buffer.from(keccak_256(publicKey.subarray(1)).subarray(-20)).toString("hex")}`;
+}
+
+function unsupported(message: string): VenueError {
+  return new VenueError("unsupported_credentials", message, false);
+}
+
+function masterOf(creds: VenueCredentials): string {
+  const address = creds.walletAddress?.trim() ?? "";
+  if (address === "") {
+    throw unsupported("Hyperliquid needs the master account's address (0x…, 40 hex characters).");
+  }
+  if (!ADDRESS.test(address)) {
+    throw unsupported("The Hyperliquid master address must be 0x followed by 40 hex characters.");
+  }
+  return address.toLowerCase();
+}
+
+/** The agent key as 64 lower-case hex characters. Never echoes what was pasted. */
+function agentKeyOf(creds: VenueCredentials): string {
+  if (creds.privateKey === null || creds.privateKey.length === 0) {
+    throw unsupported("Hyperliquid needs the private key of an API wallet.");
+  }
+  const match = PRIVATE_KEY.exec(creds.privateKey.toString("utf8").trim());
+  if (!match?.[1]) {
+    throw unsupported(
+      "A Hyperliquid API wallet private key is 32 bytes of hex (64 characters, optionally 0x-prefixed).",
+    );
+  }
+  return match[1].toLowerCase();
+}
+
+function signerOf(keyHex: string): string {
+  const bytes = Buffer.from(keyHex, "hex");
+  try {
+    return evmAddressOf(bytes);
+  } catch {
+    throw unsupported("That private key is not a valid secp256k1 key.");
+  } finally {
+    bytes.fill(0);
+  }
+}
+
+/** Hyperliquid answers an unknown signer with this; it is a key problem, not a bad order. */
+function mapError(err: unknown): VenueError {
+  if (err instanceof ccxt.BaseError && WALLET_UNKNOWN.test(err.message)) {
+    return new VenueError(
+      "invalid_key",
+      "Hyperliquid does not know this API wallet (never approved, removed or expired); create a new one at app.hyperliquid.xyz/API.",
+    );
+  }
+  return toVenueError(err, VENUE);
+}
+
+function num(value: unknown): number | null {
+  const n = typeof value === "string" ? Number(value) : value;
+  return typeof n === "number" && Number.isFinite(n) ? n : null;
+}
+
+function record(value: unknown): Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : {};
+}
+
+/** Mid (else mark) price from metaAndAssetCtxs, loaded fresh with the markets on every call. */
+function referencePrice(market: Market): number {
+  const info = record(market.info);
+  const price = num(info.midPx) ?? num(info.markPx);
+  if (price === null || price <= 0) {
+    throw new VenueError("venue_error", `${VENUE} gave no price for ${market.symbol}.`, true);
+  }
+  return price;
+}
+
+function swapMarket(ex: Client, symbol: string): Market {
+  const market = ex.market(symbol);
+  if (!market.swap) throw new VenueError("unknown_symbol", `${VENUE} has no perpetual ${symbol}.`);
+  return market;
+}
+
+function checkSize(size: number, what: string): void {
+  if (!Number.isFinite(size) || size <= 0) {
+    throw new VenueError("invalid_order", `${what} must be a positive number.`);
+  }
+}
+
+const buy = (side: Side) => (side === "long" ? "buy" : "sell");
+const sell = (side: Side) => (side === "long" ? "sell" : "buy");
+
+/**
+ * An IOC order's fill. Hyperliquid answers {"filled":{"totalSz","avgPx","oid"}} without the
+ * coin, so ccxt's parsed order can miss fields; the raw answer fills them in. `side` is the
+ * side of the position the fill belongs to (for a close, the side that was closed).
+ */
+function fillOf(order: CcxtOrder, symbol: string, side: Side): Fill {
+  const filled = record(record(order.info).filled);
+  const size = num(order.filled) || num(filled.totalSz);
+  const price = num(order.average) || num(filled.avgPx);
+  if (!size || !price) {
+    throw new VenueError(
+      "invalid_order",
+      `${VENUE} did not fill the order (no liquidity within the 5 % slippage limit).`,
+    );
+  }
+  return { orderId: String(order.id ?? filled.oid ?? ""), symbol, side, size, price };
+}
+
+export function createHyperliquidVenue(options: HyperliquidVenueOptions = {}): Venue {
+  const { origin, timeoutMs = CCXT_BASE_OPTIONS.timeout } = options;
+  let apiUrls: unknown;
+
+  function client(auth?: { master: string; keyHex?: string }): Client {
+    if (origin !== undefined && apiUrls === undefined) {
+      apiUrls = rebaseUrls(
+        new ccxt.hyperliquid().urls.api as Parameters<typeof rebaseUrls>[0],
+        origin,
+      );
+    }
+    return new ccxt.hyperliquid({
+      ...CCXT_BASE_OPTIONS,
+      timeout: timeoutMs,
+      // Hyperliquid's client-side limiter adds seconds; a local origin has no limits to respect.
+      enableRateLimit: origin === undefined,
+      // refSet: never send setReferrer. approvedBuilderFee stays unset: ccxt then asks for a
+      // builder fee approval that an agent cannot sign (it fails, ccxt carries on) instead of
+      // attaching a builder the master never approved to every order.
+      options: { fetchMarkets: { types: ["swap"] }, refSet: true },
+      ...(apiUrls === undefined ? {} : { urls: { api: apiUrls } }),
+      ...(auth === undefined ? {} : { walletAddress: auth.master }),
+      ...(auth?.keyHex === undefined ? {} : { privateKey: `0x${auth.keyHex}` }),
+    });
+  }
+
+  /** A signing client: the agent key becomes a string only here and dies with the client. */
+  async function trading<T>(
+    creds: VenueCredentials,
+    fn: (ex: Client, master: string) => Promise<T>,
+  ): Promise<T> {
+    const master = masterOf(creds);
+    const keyHex = agentKeyOf(creds);
+    if (signerOf(keyHex) === master) {
+      throw unsupported(
+        "This is the Hyperliquid master account's own key; Warden trades only with an API wallet.",
+      );
+    }
+    try {
+      const ex = client({ master, keyHex });
+      await ex.loadMarkets();
+      return await fn(ex, master);
+    } catch (err) {
+      throw mapError(err);
+    }
+  }
+
+  /** Reads need only the master address; no key reaches ccxt, so nothing is signed. */
+  async function reading<T>(creds: VenueCredentials, fn: (ex: Client) => Promise<T>): Promise<T> {
+    const master = masterOf(creds);
+    if (creds.privateKey === null || creds.privateKey.length === 0) {
+      throw unsupported("Hyperliquid needs the private key of an API wallet.");
+    }
+    try {
+      const ex = client({ master });
+      await ex.loadMarkets();
+      return await fn(ex);
+    } catch (err) {
+      throw mapError(err);
+    }
+  }
+
+  async function openPositionOf(
+    ex: Client,
+    symbol: string,
+  ): Promise<{ side: Side; size: number } | null> {
+    const [position] = await ex.fetchPositions([symbol]);
+    const size = num(position?.contracts);
+    if (!position || !size || (position.side !== "long" && position.side !== "short")) return null;
+    return { side: position.side, size };
+  }
+
+  /** Cancels resting reduce-only trigger orders (stop loss, take profit or both) on a symbol. */
+  async function cancelTriggers(ex: Client, symbol: string, kind: "sl" | "tp" | "all") {
+    const open = await ex.fetchOpenOrders(symbol);
+    const ids = open
+      .filter((o) => {
+        const info = record(o.info);
+        if (o.symbol !== symbol || info.isTrigger !== true) return false;
+        const type = String(info.orderType ?? "").toLowerCase();
+        if (kind === "sl") return type.includes("stop");
+        if (kind === "tp") return type.includes("take profit");
+        return true;
+      })
+      .flatMap((o) => (o.id === undefined ? [] : [o.id]));
+    if (ids.length > 0) await ex.cancelOrders(ids, symbol);
+  }
+
+  /** A whole-position trigger (grouping positionTpsl, size 0): it follows the position's size. */
+  async function placePositionTrigger(
+    ex: Client,
+    market: Market,
+    position: { side: Side; size: number },
+    leg: "stopLoss" | "takeProfit",
+    triggerPrice: number,
+  ) {
+    checkSize(triggerPrice, leg === "stopLoss" ? "The stop loss" : "The take profit");
+    await ex.createOrder(
+      market.symbol,
+      "market",
+      buy(position.side),
+      position.size,
+      referencePrice(market),
+      { [leg]: { triggerPrice, type: "market" }, grouping: "positionTpsl" },
+    );
+  }
+
+  async function close(ex: Client, market: Market): Promise<Fill | null> {
+    const position = await openPositionOf(ex, market.symbol);
+    if (position === null) return null;
+    const order = await ex.createOrder(
+      market.symbol,
+      "market",
+      sell(position.side),
+      position.size,
+      referencePrice(market),
+      { reduceOnly: true },
+    );
+    const fill = fillOf(order, market.symbol, position.side);
+    // Leftover reduce-only triggers could later close a new position on this symbol. The close
+    // itself succeeded, so failing to tidy up must not turn it into an error.
+    await cancelTriggers(ex, market.symbol, "all").catch(() => undefined);
+    return fill;
+  }
+
+  return {
+    id: "hyperliquid",
+
+    async verifyScopes(creds: VenueCredentials): Promise<ScopeReport> {
+      const master = masterOf(creds);
+      const signer = signerOf(agentKeyOf(creds));
+      try {
+        const ex = client();
+        const answer = record(await ex.publicPostInfo({ type: "userRole", user: signer }));
+        const role = typeof answer.role === "string" ? answer.role : "missing";
+        const data = record(answer.data);
+        const roleMaster =
+          role === "agent" && typeof data.user === "string" ? data.user.toLowerCase() : null;
+        let validUntil: number | undefined;
+        if (role === "agent" && roleMaster === master) {
+          const agents = await ex.publicPostInfo({ type: "extraAgents", user: master });
+          const mine = (Array.isArray(agents) ? agents : [])
+            .map(record)
+            .find((a) => typeof a.address === "string" && a.address.toLowerCase() === signer);
+          validUntil = num(mine?.validUntil) ?? undefined;
+        }
+        return {
+          venue: "hyperliquid",
+          permissions: {
+            signer,
+            master,
+            role,
+            roleMaster,
+            ...(validUntil === undefined ? {} : { validUntil }),
+          },
+          // An agent wallet works from any IP and cannot be bound to one.
+          ipBound: false,
+          expiresAt: validUntil === undefined ? null : new Date(validUntil),
+          account: master,
+        };
+      } catch (err) {
+        throw mapError(err);
+      }
+    },
+
+    openPosition(creds, input: OpenPositionInput) {
+      return trading(creds, async (ex) => {
+        checkSize(input.size, "The position size");
+        const market = swapMarket(ex, input.symbol);
+        if (input.leverage !== undefined) {
+          if (!Number.isInteger(input.leverage) || input.leverage < 1) {
+            throw new VenueError(
+              "invalid_order",
+              "Hyperliquid leverage must be a whole number ≥ 1.",
+            );
+          }
+          await ex.setLeverage(input.leverage, market.symbol);
+        }
+        const params: Record<string, unknown> = {};
+        // Attached as grouping normalTpsl: placed atomically with the entry, active once it fills.
+        if (input.stopLoss !== undefined) {
+          checkSize(input.stopLoss, "The stop loss");
+          params.stopLoss = { triggerPrice: input.stopLoss, type: "market" };
+        }
+        if (input.takeProfit !== undefined) {
+          checkSize(input.takeProfit, "The take profit");
+          params.takeProfit = { triggerPrice: input.takeProfit, type: "market" };
+        }
+        const order = await ex.createOrder(
+          market.symbol,
+          "market",
+          buy(input.side),
+          input.size,
+          referencePrice(market),
+          params,
+        );
+        return fillOf(order, market.symbol, input.side);
+      });
+    },
+
+    modifyPosition(creds, input: ModifyPositionInput) {
+      return trading(creds, async (ex) => {
+        const market = swapMarket(ex, input.symbol);
+        const position = await openPositionOf(ex, market.symbol);
+        if (position === null) {
+          throw new VenueError(
+            "invalid_order",
+            `There is no open ${VENUE} position in ${market.symbol}.`,
+          );
+        }
+        let fill: Fill | null = null;
+        if (input.size !== undefined) {
+          if (!Number.isFinite(input.size) || input.size < 0) {
+            throw new VenueError("invalid_order", "The new position size must be zero or more.");
+          }
+          if (input.size === 0) return close(ex, market);
+          const delta = Number(ex.amountToPrecision(market.symbol, input.size - position.size));
+          if (delta !== 0) {
+            const grow = delta > 0;
+            const order = await ex.createOrder(
+              market.symbol,
+              "market",
+              grow ? buy(position.side) : sell(position.side),
+              Math.abs(delta),
+              referencePrice(market),
+              grow ? {} : { reduceOnly: true },
+            );
+            fill = fillOf(order, market.symbol, position.side);
+            position.size = Number(ex.amountToPrecision(market.symbol, position.size + delta));
+          }
+        }
+        if (input.stopLoss !== undefined) {
+          await cancelTriggers(ex, market.symbol, "sl");
+          if (input.stopLoss !== null) {
+            await placePositionTrigger(ex, market, position, "stopLoss", input.stopLoss);
+          }
+        }
+        if (input.takeProfit !== undefined) {
+          await cancelTriggers(ex, market.symbol, "tp");
+          if (input.takeProfit !== null) {
+            await placePositionTrigger(ex, market, position, "takeProfit", input.takeProfit);
+          }
+        }
+        return fill;
+      });
+    },
+
+    closePosition(creds, input) {
+      return trading(creds, (ex) => close(ex, swapMarket(ex, input.symbol)));
+    },
+
+    positions(creds): Promise<Position[]> {
+      return reading(creds, async (ex) => {
+        const positions = await ex.fetchPositions();
+        return positions.flatMap((p): Position[] => {
+          const size = num(p.contracts);
+          if (!size || !p.symbol || (p.side !== "long" && p.side !== "short")) return [];
+          const notional = num(p.notional);
+          return [
+            {
+              symbol: p.symbol,
+              side: p.side,
+              size,
+              entryPrice: num(p.entryPrice) ?? 0,
+              // clearinghouseState has no mark price; positionValue is size × mark.
+              markPrice: notional === null ? null : Math.abs(notional) / size,
+              unrealizedPnl: num(p.unrealizedPnl),
+              leverage: num(p.leverage),
+            },
+          ];
+        });
+      });
+    },
+
+    balance(creds): Promise<Balance[]> {
+      return reading(creds, async (ex) => {
+        const balance = await ex.fetchBalance();
+        const totals = record(balance.total);
+        const free = record(balance.free);
+        const used = record(balance.used);
+        return Object.keys(totals).flatMap((currency): Balance[] => {
+          const total = num(totals[currency]);
+          if (total === null) return [];
+          return [
+            {
+              currency,
+              total,
+              free: num(free[currency]) ?? total - (num(used[currency]) ?? 0),
+            },
+          ];
+        });
+      });
+    },
+  };
+}
