@@ -254,7 +254,10 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router {
   router.post(
     "/password/change",
     ...authed(async (req, res, a) => {
-      res.json(await accounts.changePassword(a, parse(schemas.change, req.body), clientOf(req)));
+      signedIn(
+        res,
+        await accounts.changePassword(a, parse(schemas.change, req.body), clientOf(req)),
+      );
     }),
   );
 

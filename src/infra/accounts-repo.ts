@@ -83,9 +83,11 @@ export function createAccountsRepo(sql: Sql): AccountsRepo {
       await sql("update users set role = ?, updated_at = now() where id = ?", [role, userId]);
     },
     async setPassword(userId, passwordHash) {
-      // Access tokens issued before this moment stop working (S5.2 tokens_valid_after).
+      // Access tokens issued before this second stop working (S5.2 tokens_valid_after). JWT iat
+      // has whole seconds, so the cut-off does too, or the token issued right after the change
+      // would be refused; other sessions are revoked outright anyway.
       await sql(
-        "update users set password_hash = ?, tokens_valid_after = now(), updated_at = now() where id = ?",
+        "update users set password_hash = ?, tokens_valid_after = date_trunc('second', now()), updated_at = now() where id = ?",
         [passwordHash, userId],
       );
     },

@@ -190,6 +190,7 @@ export function createAccountService(deps: AccountDeps) {
     const lockKey = `2fa:${user.id}`;
     await assertNotLocked(lockKey);
     const trimmed = typeof code === "string" ? code.replace(/[\s-]/g, "") : "";
+    if (trimmed === "") throw new AccountError("invalid_totp");
     if (/^\d{6}$/.test(trimmed)) {
       const secret = decryptTotpSecret(deps.keyRing, user.totpSecret);
       const result = await verifyTotp({
@@ -489,7 +490,9 @@ export function createAccountService(deps: AccountDeps) {
       }
       if (typeof input.newPassword !== "string") throw new AccountError("password_too_short");
       await repo.setPassword(user.id, await newPasswordHash(input.newPassword));
-      await repo.revokeSessions(user.id, "password_changed", auth.session.id);
+      // Every session ends, this one too: the caller continues in a fresh session, so no token
+      // issued before the change (even within the same second) stays usable.
+      await repo.revokeSessions(user.id, "password_changed");
       await deps.tokens.voidSubject("reset", user.id);
       await repo.recordEvent({
         userId: user.id,
@@ -497,13 +500,7 @@ export function createAccountService(deps: AccountDeps) {
         outcome: "ok",
         ip: client.ip,
       });
-      // The current session stays; it needs a fresh access token, as older ones are void.
-      const access = await deps.accessTokens.sign({
-        sub: user.id,
-        sid: auth.session.id,
-        role: user.role,
-      });
-      return { accessToken: access.token, expiresIn: access.expiresIn };
+      return startSession(user, client, Boolean(auth.session.twoFactorAt));
     },
 
     /** S5.1: the same answer whether or not the email has an account. */
@@ -540,14 +537,19 @@ export function createAccountService(deps: AccountDeps) {
     /** Never signs in and never skips 2FA: every session is revoked, the user signs in again. */
     async confirmPasswordReset(input: { token: unknown; password: unknown }, client: ClientInfo) {
       if (typeof input.password !== "string") throw new AccountError("password_too_short");
-      assertPasswordPolicy(input.password);
       if (typeof input.token !== "string") throw new AccountError("invalid_reset_token");
+      const peeked = (await deps.tokens.peek("reset", input.token)) as {
+        userId: string | null;
+      } | null;
+      if (!peeked?.userId) throw new AccountError("invalid_reset_token");
+      // Check the new password before using the link up, so a refused choice keeps the link.
+      const passwordHash = await newPasswordHash(input.password);
       const payload = (await deps.tokens.consume("reset", input.token)) as {
         userId: string | null;
       } | null;
       if (!payload?.userId) throw new AccountError("invalid_reset_token");
       const user = await userOf(payload.userId);
-      await repo.setPassword(user.id, await newPasswordHash(input.password));
+      await repo.setPassword(user.id, passwordHash);
       await repo.revokeSessions(user.id, "password_reset");
       await repo.recordEvent({
         userId: user.id,
@@ -586,9 +588,11 @@ export function createAccountService(deps: AccountDeps) {
 
     // The bot's versions: the Telegram identity is the session, and the code is the step-up.
     botStartTotpEnrolment: (user: UserRecord) => enrolStart(user),
-    botConfirmTotpEnrolment: (user: UserRecord, code: string) => enrolConfirm(user.id, code, { ip: null }),
+    botConfirmTotpEnrolment: (user: UserRecord, code: string) =>
+      enrolConfirm(user.id, code, { ip: null }),
     botDisableTotp: (user: UserRecord, code: string) => disable(user.id, code, { ip: null }),
-    botRegenerateBackupCodes: (user: UserRecord, code: string) => regenerate(user.id, code, { ip: null }),
+    botRegenerateBackupCodes: (user: UserRecord, code: string) =>
+      regenerate(user.id, code, { ip: null }),
 
     async listSessions(auth: AuthContext) {
       return (await repo.listSessions(auth.user.id)).map((s) => ({
@@ -769,17 +773,32 @@ export function createAccountService(deps: AccountDeps) {
     if (user.totpEnabledAt) throw new AccountError("totp_already_enabled");
     if (!user.totpSecret) throw new AccountError("totp_not_pending");
     const secret = decryptTotpSecret(deps.keyRing, user.totpSecret);
-    const result = await verifyTotp({ secret, code: typeof code === "string" ? code : "", lastUsedStep: null, now: now() });
+    const result = await verifyTotp({
+      secret,
+      code: typeof code === "string" ? code : "",
+      lastUsedStep: null,
+      now: now(),
+    });
     if (!result.ok) {
-      await repo.recordEvent({ userId: user.id, kind: "totp_enrol", outcome: "failed", ip: client.ip });
+      await repo.recordEvent({
+        userId: user.id,
+        kind: "totp_enrol",
+        outcome: "failed",
+        ip: client.ip,
+      });
       throw new AccountError("invalid_totp");
     }
     const codes = generateBackupCodes();
-    if (!(await repo.enableTotp(user.id, result.step, await hashBackupCodes(deps.password, codes)))) {
+    if (
+      !(await repo.enableTotp(user.id, result.step, await hashBackupCodes(deps.password, codes)))
+    ) {
       throw new AccountError("totp_already_enabled");
     }
     await repo.recordEvent({ userId: user.id, kind: "totp_enabled", outcome: "ok", ip: client.ip });
-    if (user.email) await deps.outbox.send(twoFactorChangedEmail({ to: user.email, change: "enabled", when: new Date(now()) }));
+    if (user.email)
+      await deps.outbox.send(
+        twoFactorChangedEmail({ to: user.email, change: "enabled", when: new Date(now()) }),
+      );
     return { backupCodes: codes };
   }
 
@@ -789,8 +808,16 @@ export function createAccountService(deps: AccountDeps) {
     if (!user.totpEnabledAt) throw new AccountError("totp_not_enabled");
     await checkSecondFactor(user, typeof code === "string" ? code : "", client);
     await repo.disableTotp(user.id);
-    await repo.recordEvent({ userId: user.id, kind: "totp_disabled", outcome: "ok", ip: client.ip });
-    if (user.email) await deps.outbox.send(twoFactorChangedEmail({ to: user.email, change: "disabled", when: new Date(now()) }));
+    await repo.recordEvent({
+      userId: user.id,
+      kind: "totp_disabled",
+      outcome: "ok",
+      ip: client.ip,
+    });
+    if (user.email)
+      await deps.outbox.send(
+        twoFactorChangedEmail({ to: user.email, change: "disabled", when: new Date(now()) }),
+      );
   }
 
   async function regenerate(userId: string, code: unknown, client: ClientInfo) {
@@ -799,8 +826,20 @@ export function createAccountService(deps: AccountDeps) {
     await checkSecondFactor(user, typeof code === "string" ? code : "", client);
     const codes = generateBackupCodes();
     await repo.replaceBackupCodes(user.id, await hashBackupCodes(deps.password, codes));
-    await repo.recordEvent({ userId: user.id, kind: "backup_codes_regenerated", outcome: "ok", ip: client.ip });
-    if (user.email) await deps.outbox.send(twoFactorChangedEmail({ to: user.email, change: "backup_codes_regenerated", when: new Date(now()) }));
+    await repo.recordEvent({
+      userId: user.id,
+      kind: "backup_codes_regenerated",
+      outcome: "ok",
+      ip: client.ip,
+    });
+    if (user.email)
+      await deps.outbox.send(
+        twoFactorChangedEmail({
+          to: user.email,
+          change: "backup_codes_regenerated",
+          when: new Date(now()),
+        }),
+      );
     return { backupCodes: codes };
   }
 
