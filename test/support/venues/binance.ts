@@ -1,0 +1,590 @@
+// A local Binance USD-M Futures for tests: the endpoints ccxt's binanceusdm calls in Warden's
+// flows, every signature checked as Binance does, every request recorded, a tiny position book.
+import {
+  dec,
+  type FakeHttpServer,
+  header,
+  hmacSha256Hex,
+  parseForm,
+  type RecordedRequest,
+  type Reply,
+  signatureMatches,
+  startRecordingServer,
+} from "./common";
+
+/** The JSON Binance returns from GET /sapi/v1/account/apiRestrictions. */
+export type BinanceRestrictions = Record<string, unknown>;
+
+export interface FakeBinanceKey {
+  secret: string;
+  restrictions: BinanceRestrictions;
+  /** USDT wallet balance of the account behind the key (default 10 000). */
+  walletBalance?: number;
+}
+
+export interface FakeBinanceOptions {
+  keys: Record<string, FakeBinanceKey>;
+  /** Mark price of BTCUSDT; market orders fill at it (default 63 000). */
+  markPrice?: number;
+}
+
+export interface FakeBinancePosition {
+  symbol: string;
+  /** Signed: > 0 long, < 0 short (one-way mode). */
+  amount: number;
+  entryPrice: number;
+}
+
+export interface FakeBinanceAlgoOrder {
+  algoId: number;
+  clientAlgoId: string;
+  symbol: string;
+  side: "BUY" | "SELL";
+  orderType: string;
+  triggerPrice: string;
+  quantity: string;
+  closePosition: boolean;
+  reduceOnly: boolean;
+}
+
+export interface FakeBinance {
+  url: string;
+  requests: RecordedRequest[];
+  /** Signed requests whose key was known but whose signature did not verify. */
+  readonly signatureFailures: number;
+  setRestrictions(apiKey: string, restrictions: BinanceRestrictions): void;
+  setMarkPrice(price: number): void;
+  /** Open positions of the account behind `apiKey`. */
+  positions(apiKey: string): FakeBinancePosition[];
+  leverage(apiKey: string, symbol: string): number;
+  algoOrders(apiKey: string): FakeBinanceAlgoOrder[];
+  close(): Promise<void>;
+}
+
+export const BINANCE_DEFAULT_RESTRICTIONS: BinanceRestrictions = {
+  ipRestrict: false,
+  createTime: 1698645219000,
+  enableReading: true,
+  enableWithdrawals: false,
+  enableInternalTransfer: false,
+  enableMargin: false,
+  enableFutures: true,
+  permitsUniversalTransfer: false,
+  enableVanillaOptions: false,
+  enableSpotAndMarginTrading: false,
+};
+
+const SYMBOLS = ["BTCUSDT"] as const;
+const MIN_NOTIONAL = 100;
+
+interface Account {
+  secret: string;
+  restrictions: BinanceRestrictions;
+  wallet: number;
+  positions: Map<string, { amount: number; entryPrice: number }>;
+  leverage: Map<string, number>;
+  algo: FakeBinanceAlgoOrder[];
+}
+
+const err = (status: number, code: number, msg: string): Reply => ({
+  status,
+  body: { code, msg },
+});
+
+function exchangeInfo(): unknown {
+  return {
+    timezone: "UTC",
+    serverTime: Date.now(),
+    futuresType: "U_MARGINED",
+    rateLimits: [],
+    exchangeFilters: [],
+    assets: [{ asset: "USDT", marginAvailable: true, autoAssetExchange: "-10000" }],
+    symbols: SYMBOLS.map((symbol) => ({
+      symbol,
+      pair: symbol,
+      contractType: "PERPETUAL",
+      deliveryDate: 4133404800000,
+      onboardDate: 1569398400000,
+      status: "TRADING",
+      maintMarginPercent: "2.5000",
+      requiredMarginPercent: "5.0000",
+      baseAsset: "BTC",
+      quoteAsset: "USDT",
+      marginAsset: "USDT",
+      pricePrecision: 2,
+      quantityPrecision: 3,
+      baseAssetPrecision: 8,
+      quotePrecision: 8,
+      underlyingType: "COIN",
+      underlyingSubType: ["PoW"],
+      triggerProtect: "0.0500",
+      liquidationFee: "0.012500",
+      marketTakeBound: "0.05",
+      maxMoveOrderLimit: 10000,
+      filters: [
+        { filterType: "PRICE_FILTER", minPrice: "556.80", maxPrice: "4529764", tickSize: "0.10" },
+        { filterType: "LOT_SIZE", minQty: "0.001", maxQty: "1000", stepSize: "0.001" },
+        { filterType: "MARKET_LOT_SIZE", minQty: "0.001", maxQty: "120", stepSize: "0.001" },
+        { filterType: "MAX_NUM_ORDERS", limit: 200 },
+        { filterType: "MAX_NUM_ALGO_ORDERS", limit: 10 },
+        { filterType: "MIN_NOTIONAL", notional: String(MIN_NOTIONAL) },
+        {
+          filterType: "PERCENT_PRICE",
+          multiplierUp: "1.0500",
+          multiplierDown: "0.9500",
+          multiplierDecimal: "4",
+        },
+      ],
+      orderTypes: [
+        "LIMIT",
+        "MARKET",
+        "STOP",
+        "STOP_MARKET",
+        "TAKE_PROFIT",
+        "TAKE_PROFIT_MARKET",
+        "TRAILING_STOP_MARKET",
+      ],
+      timeInForce: ["GTC", "IOC", "FOK", "GTX", "GTD"],
+    })),
+  };
+}
+
+export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBinance> {
+  const requests: RecordedRequest[] = [];
+  const accounts = new Map<string, Account>();
+  for (const [apiKey, k] of Object.entries(opts.keys)) {
+    accounts.set(apiKey, {
+      secret: k.secret,
+      restrictions: { ...k.restrictions },
+      wallet: k.walletBalance ?? 10_000,
+      positions: new Map(),
+      leverage: new Map(),
+      algo: [],
+    });
+  }
+  let markPrice = opts.markPrice ?? 63_000;
+  let signatureFailures = 0;
+  let nextId = 4_000_000_001; // well below 2^53, as VENUES.md asks
+
+  /** Binance's check order: key, then signature, then timestamp window. */
+  function authenticate(
+    req: RecordedRequest,
+  ): { account: Account; params: Record<string, string> } | Reply {
+    const apiKey = header(req, "x-mbx-apikey");
+    if (apiKey === undefined || apiKey === "") {
+      return err(401, -2014, "API-key format invalid.");
+    }
+    const account = accounts.get(apiKey);
+    if (account === undefined) {
+      return err(401, -2015, "Invalid API-key, IP, or permissions for action.");
+    }
+    // Binance signs "totalParams": the query string concatenated with the body, as sent.
+    const total =
+      req.query !== "" && req.body !== "" ? `${req.query}${req.body}` : req.query || req.body;
+    const at = total.lastIndexOf("&signature=");
+    if (at === -1) {
+      return err(
+        400,
+        -1102,
+        "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.",
+      );
+    }
+    const payload = total.slice(0, at);
+    const presented = decodeURIComponent(total.slice(at + "&signature=".length));
+    if (!signatureMatches(hmacSha256Hex(account.secret, payload), presented)) {
+      signatureFailures++;
+      return err(400, -1022, "Signature for this request is not valid.");
+    }
+    const params = parseForm(payload);
+    const timestamp = Number(params.timestamp);
+    const recvWindow = Number(params.recvWindow ?? 5000);
+    if (!Number.isFinite(timestamp) || Math.abs(Date.now() - timestamp) > recvWindow) {
+      return err(400, -1021, "Timestamp for this request is outside of the recvWindow.");
+    }
+    return { account, params };
+  }
+
+  function unrealized(p: { amount: number; entryPrice: number }): number {
+    return (markPrice - p.entryPrice) * p.amount;
+  }
+
+  function usedMargin(a: Account): number {
+    let used = 0;
+    for (const [symbol, p] of a.positions) {
+      used += (Math.abs(p.amount) * markPrice) / (a.leverage.get(symbol) ?? 20);
+    }
+    return used;
+  }
+
+  function accountV3(a: Account): unknown {
+    let upnl = 0;
+    for (const p of a.positions.values()) upnl += unrealized(p);
+    const used = usedMargin(a);
+    const margin = a.wallet + upnl;
+    const available = margin - used;
+    return {
+      totalInitialMargin: dec(used),
+      totalMaintMargin: dec(used * 0.1),
+      totalWalletBalance: dec(a.wallet),
+      totalUnrealizedProfit: dec(upnl),
+      totalMarginBalance: dec(margin),
+      totalPositionInitialMargin: dec(used),
+      totalOpenOrderInitialMargin: "0",
+      totalCrossWalletBalance: dec(a.wallet),
+      totalCrossUnPnl: dec(upnl),
+      availableBalance: dec(available),
+      maxWithdrawAmount: dec(available),
+      assets: [
+        {
+          asset: "USDT",
+          walletBalance: dec(a.wallet),
+          unrealizedProfit: dec(upnl),
+          marginBalance: dec(margin),
+          maintMargin: dec(used * 0.1),
+          initialMargin: dec(used),
+          positionInitialMargin: dec(used),
+          openOrderInitialMargin: "0",
+          crossWalletBalance: dec(a.wallet),
+          crossUnPnl: dec(upnl),
+          availableBalance: dec(available),
+          maxWithdrawAmount: dec(available),
+          updateTime: Date.now(),
+        },
+        // Never used: ccxt skips assets with updateTime 0.
+        {
+          asset: "BNB",
+          walletBalance: "0",
+          unrealizedProfit: "0",
+          marginBalance: "0",
+          maintMargin: "0",
+          initialMargin: "0",
+          positionInitialMargin: "0",
+          openOrderInitialMargin: "0",
+          crossWalletBalance: "0",
+          crossUnPnl: "0",
+          availableBalance: "0",
+          maxWithdrawAmount: "0",
+          updateTime: 0,
+        },
+      ],
+      positions: [...a.positions.entries()].map(([symbol, p]) => ({
+        symbol,
+        positionSide: "BOTH",
+        positionAmt: dec(p.amount, 3),
+        unrealizedProfit: dec(unrealized(p)),
+        isolatedMargin: "0",
+        notional: dec(p.amount * markPrice),
+        isolatedWallet: "0",
+        initialMargin: dec((Math.abs(p.amount) * markPrice) / (a.leverage.get(symbol) ?? 20)),
+        maintMargin: "0",
+        updateTime: Date.now(),
+      })),
+    };
+  }
+
+  function positionRisk(a: Account, symbol?: string): unknown[] {
+    return [...a.positions.entries()]
+      .filter(([s]) => symbol === undefined || s === symbol)
+      .map(([s, p]) => {
+        const lev = a.leverage.get(s) ?? 20;
+        const notional = p.amount * markPrice;
+        return {
+          symbol: s,
+          positionSide: "BOTH",
+          positionAmt: dec(p.amount, 3),
+          entryPrice: dec(p.entryPrice),
+          breakEvenPrice: dec(p.entryPrice),
+          markPrice: dec(markPrice),
+          unRealizedProfit: dec(unrealized(p)),
+          liquidationPrice: "0",
+          isolatedMargin: "0",
+          notional: dec(notional),
+          marginAsset: "USDT",
+          isolatedWallet: "0",
+          initialMargin: dec(Math.abs(notional) / lev),
+          maintMargin: dec(Math.abs(notional) * 0.004),
+          positionInitialMargin: dec(Math.abs(notional) / lev),
+          openOrderInitialMargin: "0",
+          adl: 1,
+          bidNotional: "0",
+          askNotional: "0",
+          updateTime: Date.now(),
+        };
+      });
+  }
+
+  /** Fills a MARKET order at the mark price against the one-way position book. */
+  function placeMarketOrder(a: Account, p: Record<string, string>): Reply {
+    const symbol = p.symbol ?? "";
+    if (!(SYMBOLS as readonly string[]).includes(symbol)) return err(400, -1121, "Invalid symbol.");
+    if (p.type !== "MARKET") return err(400, -1116, "Invalid orderType.");
+    const side = p.side;
+    if (side !== "BUY" && side !== "SELL") return err(400, -1117, "Invalid side.");
+    let qty = Number(p.quantity);
+    if (!(qty > 0) || Math.round(qty * 1000) !== qty * 1000) {
+      return err(400, -1111, "Precision is over the maximum defined for this asset.");
+    }
+    const reduceOnly = p.reduceOnly === "true";
+    const signed = side === "BUY" ? qty : -qty;
+    const current = a.positions.get(symbol);
+    if (reduceOnly) {
+      if (current === undefined || Math.sign(current.amount) === Math.sign(signed)) {
+        return err(400, -2022, "ReduceOnly Order is rejected.");
+      }
+      qty = Math.min(qty, Math.abs(current.amount));
+    } else {
+      if (qty * markPrice < MIN_NOTIONAL) {
+        return err(
+          400,
+          -4164,
+          `Order's notional must be no smaller than ${MIN_NOTIONAL} (unless you choose reduce only).`,
+        );
+      }
+      const increases = current === undefined || Math.sign(current.amount) === Math.sign(signed);
+      const lev = a.leverage.get(symbol) ?? 20;
+      const available = (accountV3(a) as { availableBalance: string }).availableBalance;
+      if (increases && (qty * markPrice) / lev > Number(available)) {
+        return err(400, -2019, "Margin is insufficient.");
+      }
+    }
+    const delta = side === "BUY" ? qty : -qty;
+    if (current === undefined) {
+      a.positions.set(symbol, { amount: delta, entryPrice: markPrice });
+    } else if (Math.sign(current.amount) === Math.sign(delta)) {
+      const amount = current.amount + delta;
+      current.entryPrice = (current.entryPrice * current.amount + markPrice * delta) / amount;
+      current.amount = amount;
+    } else {
+      const closing = Math.min(Math.abs(delta), Math.abs(current.amount));
+      a.wallet += (markPrice - current.entryPrice) * closing * Math.sign(current.amount);
+      const amount = Math.round((current.amount + delta) * 1000) / 1000;
+      if (amount === 0) a.positions.delete(symbol);
+      else if (Math.sign(amount) !== Math.sign(current.amount)) {
+        a.positions.set(symbol, { amount, entryPrice: markPrice });
+      } else current.amount = amount;
+    }
+    const orderId = nextId++;
+    const now = Date.now();
+    return {
+      status: 200,
+      body: {
+        orderId,
+        symbol,
+        status: "FILLED",
+        clientOrderId: p.newClientOrderId ?? `fake${orderId}`,
+        price: "0.00",
+        avgPrice: dec(markPrice, 2),
+        origQty: dec(qty, 3),
+        executedQty: dec(qty, 3),
+        cumQty: dec(qty, 3),
+        cumQuote: dec(qty * markPrice),
+        timeInForce: "GTC",
+        type: "MARKET",
+        reduceOnly,
+        closePosition: false,
+        side,
+        positionSide: "BOTH",
+        stopPrice: "0.00",
+        workingType: "CONTRACT_PRICE",
+        priceProtect: false,
+        origType: "MARKET",
+        priceMatch: "NONE",
+        selfTradePreventionMode: "EXPIRE_MAKER",
+        goodTillDate: 0,
+        updateTime: now,
+      },
+    };
+  }
+
+  function algoJson(o: FakeBinanceAlgoOrder, status = "NEW"): unknown {
+    return {
+      algoId: o.algoId,
+      clientAlgoId: o.clientAlgoId,
+      algoType: "CONDITIONAL",
+      orderType: o.orderType,
+      symbol: o.symbol,
+      side: o.side,
+      positionSide: "BOTH",
+      timeInForce: "GTC",
+      quantity: o.quantity,
+      algoStatus: status,
+      triggerPrice: o.triggerPrice,
+      price: "0.00",
+      icebergQuantity: null,
+      selfTradePreventionMode: "EXPIRE_MAKER",
+      workingType: "CONTRACT_PRICE",
+      priceMatch: "NONE",
+      closePosition: o.closePosition,
+      priceProtect: false,
+      reduceOnly: o.reduceOnly,
+      createTime: Date.now(),
+      updateTime: Date.now(),
+      triggerTime: 0,
+      goodTillDate: 0,
+    };
+  }
+
+  function placeAlgoOrder(a: Account, p: Record<string, string>): Reply {
+    const symbol = p.symbol ?? "";
+    if (!(SYMBOLS as readonly string[]).includes(symbol)) return err(400, -1121, "Invalid symbol.");
+    if (p.algoType !== "CONDITIONAL")
+      return err(400, -1102, "Mandatory parameter 'algoType' was not sent.");
+    if (p.type !== "STOP_MARKET" && p.type !== "TAKE_PROFIT_MARKET") {
+      return err(400, -1116, "Invalid orderType.");
+    }
+    if (p.side !== "BUY" && p.side !== "SELL") return err(400, -1117, "Invalid side.");
+    if (!(Number(p.triggerPrice) > 0)) {
+      return err(400, -1102, "Mandatory parameter 'triggerPrice' was not sent.");
+    }
+    const closePosition = p.closePosition === "true";
+    if (closePosition && p.reduceOnly !== undefined) {
+      return err(400, -1106, "Parameter 'reduceonly' sent when not required.");
+    }
+    if (!closePosition && !(Number(p.quantity) > 0)) {
+      return err(400, -1102, "Mandatory parameter 'quantity' was not sent.");
+    }
+    // Binance refuses a trigger that would fire at once.
+    const triggersNow =
+      p.type === "STOP_MARKET"
+        ? p.side === "SELL"
+          ? Number(p.triggerPrice) >= markPrice
+          : Number(p.triggerPrice) <= markPrice
+        : p.side === "SELL"
+          ? Number(p.triggerPrice) <= markPrice
+          : Number(p.triggerPrice) >= markPrice;
+    if (triggersNow) return err(400, -2021, "Order would immediately trigger.");
+    const order: FakeBinanceAlgoOrder = {
+      algoId: nextId++,
+      clientAlgoId: p.clientAlgoId ?? `fakealgo${nextId}`,
+      symbol,
+      side: p.side,
+      orderType: p.type,
+      triggerPrice: p.triggerPrice ?? "0",
+      quantity: closePosition ? "0" : (p.quantity ?? "0"),
+      closePosition,
+      reduceOnly: p.reduceOnly === "true",
+    };
+    a.algo.push(order);
+    return { status: 200, body: algoJson(order) };
+  }
+
+  function route(req: RecordedRequest): Reply {
+    const key = `${req.method} ${req.path}`;
+    if (key === "GET /fapi/v1/exchangeInfo") return { status: 200, body: exchangeInfo() };
+    if (key === "GET /fapi/v1/time") return { status: 200, body: { serverTime: Date.now() } };
+    const signed = new Set([
+      "GET /sapi/v1/account/apiRestrictions",
+      "GET /fapi/v3/account",
+      "GET /fapi/v1/leverageBracket",
+      "GET /fapi/v3/positionRisk",
+      "POST /fapi/v1/leverage",
+      "POST /fapi/v1/order",
+      "POST /fapi/v1/algoOrder",
+      "GET /fapi/v1/openAlgoOrders",
+      "DELETE /fapi/v1/algoOrder",
+    ]);
+    if (!signed.has(key)) return err(404, -1000, `fake binance: no route for ${key}`);
+    const auth = authenticate(req);
+    if ("status" in auth) return auth;
+    const { account: a, params: p } = auth;
+    switch (key) {
+      case "GET /sapi/v1/account/apiRestrictions":
+        return { status: 200, body: a.restrictions };
+      case "GET /fapi/v3/account":
+        return { status: 200, body: accountV3(a) };
+      case "GET /fapi/v1/leverageBracket":
+        return {
+          status: 200,
+          body: SYMBOLS.map((symbol) => ({
+            symbol,
+            notionalCoef: 1.0,
+            brackets: [
+              {
+                bracket: 1,
+                initialLeverage: 125,
+                notionalCap: 50000,
+                notionalFloor: 0,
+                maintMarginRatio: 0.004,
+                cum: 0.0,
+              },
+              {
+                bracket: 2,
+                initialLeverage: 100,
+                notionalCap: 600000,
+                notionalFloor: 50000,
+                maintMarginRatio: 0.005,
+                cum: 50.0,
+              },
+            ],
+          })),
+        };
+      case "GET /fapi/v3/positionRisk":
+        return { status: 200, body: positionRisk(a, p.symbol) };
+      case "POST /fapi/v1/leverage": {
+        const symbol = p.symbol ?? "";
+        if (!(SYMBOLS as readonly string[]).includes(symbol))
+          return err(400, -1121, "Invalid symbol.");
+        const leverage = Number(p.leverage);
+        if (!Number.isInteger(leverage) || leverage < 1 || leverage > 125) {
+          return err(400, -4028, "Leverage is not valid");
+        }
+        a.leverage.set(symbol, leverage);
+        return { status: 200, body: { leverage, maxNotionalValue: "50000", symbol } };
+      }
+      case "POST /fapi/v1/order":
+        return placeMarketOrder(a, p);
+      case "POST /fapi/v1/algoOrder":
+        return placeAlgoOrder(a, p);
+      case "GET /fapi/v1/openAlgoOrders":
+        return {
+          status: 200,
+          body: a.algo
+            .filter((o) => p.symbol === undefined || o.symbol === p.symbol)
+            .map((o) => algoJson(o)),
+        };
+      case "DELETE /fapi/v1/algoOrder": {
+        const i = a.algo.findIndex(
+          (o) => String(o.algoId) === p.algoId || o.clientAlgoId === p.clientAlgoId,
+        );
+        if (i === -1) return err(400, -2011, "Unknown order sent.");
+        const [o] = a.algo.splice(i, 1);
+        return {
+          status: 200,
+          body: { algoId: o!.algoId, clientAlgoId: o!.clientAlgoId, code: "200", msg: "success" },
+        };
+      }
+    }
+    return err(404, -1000, `fake binance: no route for ${key}`);
+  }
+
+  const server: FakeHttpServer = await startRecordingServer(requests, route);
+  const account = (apiKey: string): Account => {
+    const a = accounts.get(apiKey);
+    if (a === undefined) throw new Error(`fake binance: unknown key ${apiKey}`);
+    return a;
+  };
+
+  return {
+    url: server.url,
+    requests,
+    get signatureFailures() {
+      return signatureFailures;
+    },
+    setRestrictions(apiKey, restrictions) {
+      account(apiKey).restrictions = { ...restrictions };
+    },
+    setMarkPrice(price) {
+      markPrice = price;
+    },
+    positions(apiKey) {
+      return [...account(apiKey).positions.entries()].map(([symbol, p]) => ({ symbol, ...p }));
+    },
+    leverage(apiKey, symbol) {
+      return account(apiKey).leverage.get(symbol) ?? 20;
+    },
+    algoOrders(apiKey) {
+      return account(apiKey).algo.map((o) => ({ ...o }));
+    },
+    close: () => server.close(),
+  };
+}

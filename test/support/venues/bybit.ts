@@ -1,0 +1,539 @@
+// A local Bybit V5 (linear USDT perpetuals, unified account) for tests: the endpoints ccxt's
+// bybit calls in Warden's flows, every signature checked as Bybit does, a tiny position book.
+import {
+  dec,
+  type FakeHttpServer,
+  header,
+  hmacSha256Hex,
+  parseForm,
+  type RecordedRequest,
+  type Reply,
+  signatureMatches,
+  startRecordingServer,
+} from "./common";
+
+/** The `result` of GET /v5/user/query-api (apiKey is filled in by the fake). */
+export type BybitQueryApi = Record<string, unknown>;
+
+export interface FakeBybitKey {
+  secret: string;
+  queryApi: BybitQueryApi;
+  /** USDT wallet balance of the account behind the key (default 10 000). */
+  walletBalance?: number;
+}
+
+export interface FakeBybitOptions {
+  keys: Record<string, FakeBybitKey>;
+  /** Mark price of BTCUSDT; market orders fill at it (default 63 000). */
+  markPrice?: number;
+}
+
+export interface FakeBybitPosition {
+  symbol: string;
+  side: "Buy" | "Sell";
+  size: number;
+  avgPrice: number;
+  leverage: number;
+  stopLoss: string;
+  takeProfit: string;
+}
+
+export interface FakeBybit {
+  url: string;
+  requests: RecordedRequest[];
+  /** Signed requests whose key was known but whose signature did not verify. */
+  readonly signatureFailures: number;
+  setQueryApi(apiKey: string, queryApi: BybitQueryApi): void;
+  /** Same as setQueryApi: the name the Binance fake uses, for re-verification tests. */
+  setRestrictions(apiKey: string, queryApi: BybitQueryApi): void;
+  setMarkPrice(price: number): void;
+  positions(apiKey: string): FakeBybitPosition[];
+  close(): Promise<void>;
+}
+
+/** A trade-only key as Bybit reports it: contracts Order + Position, nothing else, no IP. */
+export const BYBIT_TRADE_ONLY_QUERY_API: BybitQueryApi = {
+  id: "13770661",
+  note: "warden",
+  readOnly: 0,
+  secret: "",
+  permissions: {
+    ContractTrade: ["Order", "Position"],
+    Spot: [],
+    Wallet: [],
+    Options: [],
+    Derivatives: ["DerivativesTrade"],
+    CopyTrading: [],
+    BlockTrade: [],
+    Exchange: [],
+    NFT: [],
+    Affiliate: [],
+    Earn: [],
+  },
+  ips: ["*"],
+  type: 1,
+  deadlineDay: 83,
+  expiredAt: "2027-02-15T03:21:05Z",
+  createdAt: "2026-11-20T02:24:40Z",
+  unified: 0,
+  uta: 1,
+  userID: 24600000,
+  inviterID: 0,
+  vipLevel: "No VIP",
+  mktMakerLevel: "0",
+  affiliateID: 0,
+  rsaPublicKey: "",
+  isMaster: true,
+  parentUid: "0",
+  kycLevel: "LEVEL_DEFAULT",
+  kycRegion: "",
+};
+
+const SYMBOLS = ["BTCUSDT"] as const;
+const MIN_ORDER_VALUE = 5;
+
+interface Account {
+  secret: string;
+  queryApi: BybitQueryApi;
+  wallet: number;
+  positions: Map<string, { size: number; avgPrice: number; stopLoss: string; takeProfit: string }>;
+  leverage: Map<string, number>;
+  orders: Record<string, unknown>[];
+}
+
+const envelope = (retCode: number, retMsg: string, result: unknown = {}): Reply => ({
+  status: 200,
+  body: { retCode, retMsg, result, retExtInfo: {}, time: Date.now() },
+});
+const ok = (result: unknown): Reply => envelope(0, "OK", result);
+
+function instrument(symbol: string): unknown {
+  return {
+    symbol,
+    contractType: "LinearPerpetual",
+    status: "Trading",
+    baseCoin: "BTC",
+    quoteCoin: "USDT",
+    launchTime: "1585526400000",
+    deliveryTime: "0",
+    deliveryFeeRate: "",
+    priceScale: "2",
+    leverageFilter: { minLeverage: "1", maxLeverage: "100.00", leverageStep: "0.01" },
+    priceFilter: { minPrice: "0.10", maxPrice: "1999999.80", tickSize: "0.10" },
+    lotSizeFilter: {
+      maxOrderQty: "1190.000",
+      minOrderQty: "0.001",
+      qtyStep: "0.001",
+      postOnlyMaxOrderQty: "1190.000",
+      maxMktOrderQty: "119.000",
+      minNotionalValue: String(MIN_ORDER_VALUE),
+    },
+    unifiedMarginTrade: true,
+    fundingInterval: 480,
+    settleCoin: "USDT",
+    copyTrading: "both",
+    upperFundingRate: "0.00375",
+    lowerFundingRate: "-0.00375",
+    isPreListing: false,
+    preListingInfo: null,
+    riskParameters: { priceLimitRatioX: "0.01", priceLimitRatioY: "0.02" },
+    displayName: "",
+  };
+}
+
+export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit> {
+  const requests: RecordedRequest[] = [];
+  const accounts = new Map<string, Account>();
+  for (const [apiKey, k] of Object.entries(opts.keys)) {
+    accounts.set(apiKey, {
+      secret: k.secret,
+      queryApi: { ...k.queryApi },
+      wallet: k.walletBalance ?? 10_000,
+      positions: new Map(),
+      leverage: new Map(),
+      orders: [],
+    });
+  }
+  let markPrice = opts.markPrice ?? 63_000;
+  let signatureFailures = 0;
+  let nextOrder = 1;
+
+  /** Bybit's checks: key, then timestamp window, then signature over the raw query or body. */
+  function authenticate(req: RecordedRequest): { apiKey: string; account: Account } | Reply {
+    const apiKey = header(req, "x-bapi-api-key") ?? "";
+    const account = accounts.get(apiKey);
+    if (account === undefined) return envelope(10003, "API key is invalid.");
+    const timestamp = header(req, "x-bapi-timestamp") ?? "";
+    const recvWindow = header(req, "x-bapi-recv-window") ?? "5000";
+    const sign = header(req, "x-bapi-sign") ?? "";
+    if (Math.abs(Date.now() - Number(timestamp)) > Number(recvWindow)) {
+      return envelope(
+        10002,
+        "invalid request, please check your server timestamp or recv_window param",
+      );
+    }
+    const payload = `${timestamp}${apiKey}${recvWindow}${req.method === "POST" ? req.body : req.query}`;
+    if (!signatureMatches(hmacSha256Hex(account.secret, payload), sign)) {
+      signatureFailures++;
+      return envelope(10004, "error sign! Please check your signature generation algorithm.");
+    }
+    return { apiKey, account };
+  }
+
+  function positionJson(a: Account, symbol: string): Record<string, unknown> {
+    const p = a.positions.get(symbol);
+    const lev = a.leverage.get(symbol) ?? 10;
+    const size = p === undefined ? 0 : Math.abs(p.size);
+    const value = size * (p?.avgPrice ?? 0);
+    return {
+      positionIdx: 0,
+      riskId: 1,
+      riskLimitValue: "2000000",
+      symbol,
+      side: p === undefined ? "" : p.size > 0 ? "Buy" : "Sell",
+      size: dec(size, 3),
+      avgPrice: p === undefined ? "0" : dec(p.avgPrice),
+      positionValue: dec(value),
+      tradeMode: 0,
+      autoAddMargin: 0,
+      positionStatus: "Normal",
+      leverage: String(lev),
+      markPrice: dec(markPrice),
+      liqPrice: "",
+      bustPrice: "",
+      positionIM: dec(value / lev),
+      positionMM: dec(value * 0.005),
+      positionBalance: dec(value / lev),
+      takeProfit: p?.takeProfit ?? "0.00",
+      stopLoss: p?.stopLoss ?? "0.00",
+      trailingStop: "0.00",
+      sessionAvgPrice: "",
+      delta: "",
+      gamma: "",
+      vega: "",
+      theta: "",
+      unrealisedPnl: p === undefined ? "0" : dec((markPrice - p.avgPrice) * p.size),
+      curRealisedPnl: "0",
+      cumRealisedPnl: "0",
+      adlRankIndicator: p === undefined ? 0 : 2,
+      createdTime: "1676538056258",
+      updatedTime: String(Date.now()),
+      seq: 1,
+      isReduceOnly: false,
+      mmrSysUpdatedTime: "",
+      leverageSysUpdatedTime: "",
+    };
+  }
+
+  function walletBalance(a: Account): unknown {
+    let upnl = 0;
+    let im = 0;
+    for (const [symbol, p] of a.positions) {
+      upnl += (markPrice - p.avgPrice) * p.size;
+      im += (Math.abs(p.size) * markPrice) / (a.leverage.get(symbol) ?? 10);
+    }
+    const equity = a.wallet + upnl;
+    return {
+      list: [
+        {
+          accountType: "UNIFIED",
+          accountIMRate: dec(equity > 0 ? im / equity : 0, 4),
+          accountMMRate: "0",
+          accountLTV: "0",
+          totalEquity: dec(equity),
+          totalWalletBalance: dec(a.wallet),
+          totalMarginBalance: dec(equity),
+          totalAvailableBalance: dec(equity - im),
+          totalPerpUPL: dec(upnl),
+          totalInitialMargin: dec(im),
+          totalMaintenanceMargin: dec(im * 0.1),
+          coin: [
+            {
+              coin: "USDT",
+              equity: dec(equity),
+              usdValue: dec(equity),
+              walletBalance: dec(a.wallet),
+              locked: "0",
+              spotHedgingQty: "0",
+              borrowAmount: "0",
+              // Deprecated for UNIFIED accounts: Bybit now sends "".
+              availableToWithdraw: "",
+              accruedInterest: "0",
+              totalOrderIM: "0",
+              totalPositionIM: dec(im),
+              totalPositionMM: dec(im * 0.1),
+              unrealisedPnl: dec(upnl),
+              cumRealisedPnl: "0",
+              bonus: "0",
+              marginCollateral: true,
+              collateralSwitch: true,
+            },
+          ],
+        },
+      ],
+    };
+  }
+
+  function createOrder(a: Account, body: Record<string, unknown>): Reply {
+    const symbol = String(body.symbol ?? "");
+    if (body.category !== "linear") return envelope(10001, "params error: category");
+    if (!(SYMBOLS as readonly string[]).includes(symbol)) {
+      return envelope(10001, "params error: symbol invalid");
+    }
+    if (body.orderType !== "Market") return envelope(10001, "params error: orderType");
+    const side = body.side;
+    if (side !== "Buy" && side !== "Sell") return envelope(10001, "params error: side invalid");
+    let qty = Number(body.qty);
+    if (!(qty > 0) || Math.round(qty * 1000) !== qty * 1000) {
+      return envelope(10001, "Qty invalid");
+    }
+    const reduceOnly = body.reduceOnly === true || body.reduceOnly === "true";
+    const delta = side === "Buy" ? qty : -qty;
+    const current = a.positions.get(symbol);
+    if (reduceOnly) {
+      if (current === undefined || Math.sign(current.size) === Math.sign(delta)) {
+        return envelope(110017, "Reduce-only rule not satisfied");
+      }
+      qty = Math.min(qty, Math.abs(current.size));
+    } else {
+      if (qty * markPrice < MIN_ORDER_VALUE) {
+        return envelope(110094, "Order does not meet minimum order value 5USDT");
+      }
+      const lev = a.leverage.get(symbol) ?? 10;
+      const increases = current === undefined || Math.sign(current.size) === Math.sign(delta);
+      let im = 0;
+      for (const [s, p] of a.positions) {
+        im += (Math.abs(p.size) * markPrice) / (a.leverage.get(s) ?? 10);
+      }
+      if (increases && (qty * markPrice) / lev > a.wallet - im) {
+        return envelope(110007, "ab not enough for new order");
+      }
+    }
+    const signed = side === "Buy" ? qty : -qty;
+    if (current === undefined) {
+      a.positions.set(symbol, {
+        size: signed,
+        avgPrice: markPrice,
+        stopLoss: body.stopLoss === undefined ? "0.00" : String(body.stopLoss),
+        takeProfit: body.takeProfit === undefined ? "0.00" : String(body.takeProfit),
+      });
+    } else if (Math.sign(current.size) === Math.sign(signed)) {
+      const size = current.size + signed;
+      current.avgPrice = (current.avgPrice * current.size + markPrice * signed) / size;
+      current.size = size;
+    } else {
+      const closing = Math.min(Math.abs(signed), Math.abs(current.size));
+      a.wallet += (markPrice - current.avgPrice) * closing * Math.sign(current.size);
+      const size = Math.round((current.size + signed) * 1000) / 1000;
+      if (size === 0) a.positions.delete(symbol);
+      else if (Math.sign(size) !== Math.sign(current.size)) {
+        a.positions.set(symbol, {
+          size,
+          avgPrice: markPrice,
+          stopLoss: "0.00",
+          takeProfit: "0.00",
+        });
+      } else current.size = size;
+    }
+    // Bybit order ids are UUIDs.
+    const orderId = `1c0fd8e2-0000-4000-8000-${String(nextOrder++).padStart(12, "0")}`;
+    const orderLinkId = String(body.orderLinkId ?? "");
+    const now = String(Date.now());
+    a.orders.unshift({
+      orderId,
+      orderLinkId,
+      blockTradeId: "",
+      symbol,
+      price: "0",
+      qty: dec(qty, 3),
+      side,
+      isLeverage: "",
+      positionIdx: 0,
+      orderStatus: "Filled",
+      cancelType: "UNKNOWN",
+      rejectReason: "EC_NoError",
+      avgPrice: dec(markPrice),
+      leavesQty: "0",
+      leavesValue: "0",
+      cumExecQty: dec(qty, 3),
+      cumExecValue: dec(qty * markPrice),
+      cumExecFee: dec(qty * markPrice * 0.00055),
+      timeInForce: "IOC",
+      orderType: "Market",
+      stopOrderType: "",
+      orderIv: "",
+      triggerPrice: "",
+      takeProfit: body.takeProfit === undefined ? "" : String(body.takeProfit),
+      stopLoss: body.stopLoss === undefined ? "" : String(body.stopLoss),
+      tpTriggerBy: "",
+      slTriggerBy: "",
+      triggerDirection: 0,
+      triggerBy: "",
+      lastPriceOnCreated: dec(markPrice),
+      reduceOnly,
+      closeOnTrigger: false,
+      smpType: "None",
+      smpGroup: 0,
+      smpOrderId: "",
+      tpslMode: body.stopLoss !== undefined || body.takeProfit !== undefined ? "Full" : "",
+      tpLimitPrice: "",
+      slLimitPrice: "",
+      placeType: "",
+      createdTime: now,
+      updatedTime: now,
+    });
+    return ok({ orderId, orderLinkId });
+  }
+
+  function tradingStop(a: Account, body: Record<string, unknown>): Reply {
+    const symbol = String(body.symbol ?? "");
+    const p = a.positions.get(symbol);
+    if (p === undefined) return envelope(10001, "can not set tp/sl/ts for zero position");
+    const price = (v: unknown): string | undefined =>
+      v === undefined ? undefined : Number(v) === 0 ? "0.00" : String(v);
+    const sl = price(body.stopLoss);
+    const tp = price(body.takeProfit);
+    if (sl !== undefined) p.stopLoss = sl;
+    if (tp !== undefined) p.takeProfit = tp;
+    return ok({});
+  }
+
+  function route(req: RecordedRequest): Reply {
+    const key = `${req.method} ${req.path}`;
+    const q = parseForm(req.query);
+    if (key === "GET /v5/market/instruments-info") {
+      // ccxt asks once for trading instruments and once for status=PreLaunch ones (none here).
+      if (q.category !== "linear" || (q.status !== undefined && q.status !== "Trading")) {
+        return ok({ category: q.category, list: [], nextPageCursor: "" });
+      }
+      return ok({ category: "linear", list: SYMBOLS.map(instrument), nextPageCursor: "" });
+    }
+    if (key === "GET /v5/market/time") {
+      const now = Date.now();
+      return ok({ timeSecond: String(Math.floor(now / 1000)), timeNano: `${now}000000` });
+    }
+    const signed = new Set([
+      "GET /v5/user/query-api",
+      "GET /v5/account/info",
+      "GET /v5/asset/coin/query-info",
+      "GET /v5/account/wallet-balance",
+      "GET /v5/position/list",
+      "POST /v5/position/set-leverage",
+      "POST /v5/position/trading-stop",
+      "POST /v5/order/create",
+      "GET /v5/order/realtime",
+    ]);
+    if (!signed.has(key))
+      return { status: 404, body: { retCode: 404, retMsg: `fake bybit: no route for ${key}` } };
+    const auth = authenticate(req);
+    if ("status" in auth) return auth;
+    const { apiKey, account: a } = auth;
+    let body: Record<string, unknown> = {};
+    if (req.method === "POST") {
+      try {
+        body = JSON.parse(req.body) as Record<string, unknown>;
+      } catch {
+        return envelope(10001, "request body is not valid JSON");
+      }
+    }
+    switch (key) {
+      case "GET /v5/user/query-api":
+        return ok({ ...a.queryApi, apiKey });
+      case "GET /v5/account/info":
+        return ok({
+          marginMode: "REGULAR_MARGIN",
+          updatedTime: "1697078946000",
+          unifiedMarginStatus: 6,
+          dcpStatus: "OFF",
+          timeWindow: 10,
+          smpGroup: 0,
+          isMasterTrader: false,
+          spotHedgingStatus: "OFF",
+        });
+      case "GET /v5/asset/coin/query-info":
+        return ok({ rows: [] });
+      case "GET /v5/account/wallet-balance":
+        if (q.accountType !== "UNIFIED") {
+          return envelope(10001, "accountType only support UNIFIED.");
+        }
+        return ok(walletBalance(a));
+      case "GET /v5/position/list": {
+        if (q.category !== "linear") return envelope(10001, "params error: category");
+        if (q.symbol !== undefined) {
+          if (!(SYMBOLS as readonly string[]).includes(q.symbol)) {
+            return envelope(10001, "params error: symbol invalid");
+          }
+          return ok({ category: "linear", list: [positionJson(a, q.symbol)], nextPageCursor: "" });
+        }
+        if (q.settleCoin === undefined && q.baseCoin === undefined) {
+          return envelope(10001, "params error: symbol or settleCoin is required");
+        }
+        const list = [...a.positions.keys()].map((s) => positionJson(a, s));
+        return ok({ category: "linear", list, nextPageCursor: "" });
+      }
+      case "POST /v5/position/set-leverage": {
+        const symbol = String(body.symbol ?? "");
+        if (!(SYMBOLS as readonly string[]).includes(symbol)) {
+          return envelope(10001, "params error: symbol invalid");
+        }
+        const buy = Number(body.buyLeverage);
+        if (!(buy >= 1 && buy <= 100) || body.sellLeverage !== body.buyLeverage) {
+          return envelope(10001, "params error: leverage invalid");
+        }
+        if ((a.leverage.get(symbol) ?? 10) === buy)
+          return envelope(110043, "leverage not modified");
+        a.leverage.set(symbol, buy);
+        return ok({});
+      }
+      case "POST /v5/position/trading-stop":
+        return tradingStop(a, body);
+      case "POST /v5/order/create":
+        return createOrder(a, body);
+      case "GET /v5/order/realtime": {
+        const list = a.orders.filter(
+          (o) =>
+            (q.orderId === undefined || o.orderId === q.orderId) &&
+            (q.symbol === undefined || o.symbol === q.symbol),
+        );
+        return ok({ category: "linear", list, nextPageCursor: "" });
+      }
+    }
+    return { status: 404, body: { retCode: 404, retMsg: `fake bybit: no route for ${key}` } };
+  }
+
+  const server: FakeHttpServer = await startRecordingServer(requests, route);
+  const account = (apiKey: string): Account => {
+    const a = accounts.get(apiKey);
+    if (a === undefined) throw new Error(`fake bybit: unknown key ${apiKey}`);
+    return a;
+  };
+  const setQueryApi = (apiKey: string, queryApi: BybitQueryApi) => {
+    account(apiKey).queryApi = { ...queryApi };
+  };
+
+  return {
+    url: server.url,
+    requests,
+    get signatureFailures() {
+      return signatureFailures;
+    },
+    setQueryApi,
+    setRestrictions: setQueryApi,
+    setMarkPrice(price) {
+      markPrice = price;
+    },
+    positions(apiKey) {
+      const a = account(apiKey);
+      return [...a.positions.entries()].map(([symbol, p]) => ({
+        symbol,
+        side: p.size > 0 ? "Buy" : "Sell",
+        size: Math.abs(p.size),
+        avgPrice: p.avgPrice,
+        leverage: a.leverage.get(symbol) ?? 10,
+        stopLoss: p.stopLoss,
+        takeProfit: p.takeProfit,
+      }));
+    },
+    close: () => server.close(),
+  };
+}
