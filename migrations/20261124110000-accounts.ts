@@ -85,6 +85,8 @@ export class Migration20261124110000Accounts extends Migration {
     this.addSql(
       "alter table exchange_credentials drop constraint if exists exchange_credentials_user_fk;",
     );
-    this.addSql("drop table if exists security_events, refresh_tokens, sessions, backup_codes, users;");
+    this.addSql(
+      "drop table if exists security_events, refresh_tokens, sessions, backup_codes, users;",
+    );
   }
 }

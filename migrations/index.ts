@@ -4,6 +4,7 @@ import type { MigrationObject } from "@mikro-orm/core";
 import { Migration20261124090000Foundation } from "./20261124090000-foundation";
 import { Migration20261124100000ExchangeCredentials } from "./20261124100000-exchange-credentials";
 import { Migration20261124110000Accounts } from "./20261124110000-accounts";
+import { Migration20261124120000Venues } from "./20261124120000-venues";
 
 export const migrationsList: MigrationObject[] = [
   { name: "20261124090000-foundation", class: Migration20261124090000Foundation },
@@ -12,4 +13,5 @@ export const migrationsList: MigrationObject[] = [
     class: Migration20261124100000ExchangeCredentials,
   },
   { name: "20261124110000-accounts", class: Migration20261124110000Accounts },
+  { name: "20261124120000-venues", class: Migration20261124120000Venues },
 ];

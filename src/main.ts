@@ -1,21 +1,26 @@
 // Composition root: reads configuration, builds the adapters, starts the requested roles
 // (api, bot, worker) and stops them in reverse order on SIGINT/SIGTERM.
 
+import { randomBytes } from "node:crypto";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { RequestContext } from "@mikro-orm/postgresql";
-import { webhookCallback } from "grammy";
+import { Api, webhookCallback } from "grammy";
 import { createApi } from "./api/app";
 import { createAuthRoutes } from "./api/auth-routes";
+import { createKeysRoutes } from "./api/keys-routes";
 import { createBot } from "./bot/bot";
 import { startBot, WEBHOOK_PATH } from "./bot/runner";
 import { createAccountService } from "./domain/accounts/service";
 import { ENCRYPTED_TABLES, KeyRingCoverageError, verifyKeyRingCoverage } from "./domain/vault";
+import { createKeyService } from "./domain/venues/keys";
+import { evaluateScopes } from "./domain/venues/scope-policy";
 import { createAccountsRepo } from "./infra/accounts-repo";
 import { createBcryptHasher } from "./infra/bcrypt-hasher";
 import { type Config, ConfigError, type Env, loadConfig, ROLES, type Role } from "./infra/config";
+import { createCredentialsRepo } from "./infra/credentials-repo";
 import { createOrm, ensureDatabase, migrate, sqlOf } from "./infra/database";
 import { ensureDevSecrets } from "./infra/dev-secrets";
 import { createHibpChecker } from "./infra/hibp";
@@ -29,11 +34,13 @@ import { createRedisFactory } from "./infra/redis";
 import { createScrubber } from "./infra/scrub";
 import { createShutdown, type Shutdown } from "./infra/shutdown";
 import { createVaultStore } from "./infra/vault-store";
+import { createVenues } from "./infra/venues";
 import { attachWebSocketHub, wsTicketConsumer } from "./infra/ws-hub";
 import { createEmailOutbox } from "./jobs/email-outbox";
 import { createEmailProcessor } from "./jobs/processors/email";
 import { processSystemJob } from "./jobs/processors/system";
 import { createVaultProcessor, scheduleRotation } from "./jobs/processors/vault";
+import { createVenuesProcessor, scheduleReverification } from "./jobs/processors/venues";
 import { createQueueRegistry, startWorkers } from "./jobs/registry";
 
 export interface StartOptions {
@@ -102,10 +109,22 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
     const rateLimiter = createRateLimiter(appRedis);
     const queues = createQueueRegistry(redis.create("producer", "queues"), redis.bullPrefix);
     shutdown.add("queues", () => queues.close());
-    await queues.get("email").waitUntilReady();
+    // Connect the producer now, without making start-up wait for Redis: /readyz reports it.
+    queues
+      .get("email")
+      .waitUntilReady()
+      .catch(() => {});
 
     const tokens = createOneTimeTokenStore(appRedis);
-    const accounts = createAccounts(config, { orm, redis: appRedis, tokens, queues, rateLimiter, logger });
+    const accounts = createAccounts(config, {
+      orm,
+      redis: appRedis,
+      tokens,
+      queues,
+      rateLimiter,
+      logger,
+    });
+    const keys = createKeys(config, { orm, logger });
     if (roles.includes("worker")) {
       const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, logger });
       shutdown.add("mailer", async () => mailer.close());
@@ -116,6 +135,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
           system: processSystemJob,
           vault: createVaultProcessor({ store: vaultStore, keyRing: config.masterKeys, logger }),
           email: createEmailProcessor({ mailer, keyRing: config.masterKeys, logger }),
+          venues: createVenuesProcessor({ keys }),
         },
         logger,
         around: (fn) => RequestContext.create(orm.em, fn),
@@ -125,6 +145,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
         if (abandoned) logger.warn("jobs still running were left for redelivery");
       });
       await scheduleRotation(queues.get("vault"), config.vaultRotationCron);
+      await scheduleReverification(queues.get("venues"), config.keyReverifyHours);
       logger.info("worker role started");
     }
 
@@ -139,6 +160,8 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
             logger,
             rateLimiter,
             accounts,
+            keys,
+            egressIps: config.egressIps,
             redis: appRedis,
             qrPng: qrPngBuffer,
             around: (_ctx, next) => RequestContext.create(orm.em, next),
@@ -184,6 +207,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
               },
             }),
           },
+          { path: "/api/keys", router: createKeysRoutes({ accounts, keys }) },
         ],
         telegramWebhook:
           bot && config.telegram.webhookSecret
@@ -201,7 +225,15 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
         s.once("error", rej);
       });
       port = (server.address() as AddressInfo).port;
-      const hub = await attachWebSocketHub({
+      shutdown.add("api", async () => {
+        await new Promise<void>((res) => {
+          server.close(() => res());
+          server.closeIdleConnections();
+        });
+      });
+      // The hub waits for its Redis subscription; start-up does not wait for Redis (/readyz
+      // reports it), and shutdown closes the sockets before the HTTP server.
+      const hub = attachWebSocketHub({
         server,
         allowedOrigins: config.allowedOrigins,
         consumeTicket: wsTicketConsumer(tokens),
@@ -211,12 +243,13 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
         },
         logger,
       });
-      shutdown.add("websockets", () => hub.close());
-      shutdown.add("api", async () => {
-        await new Promise<void>((res) => {
-          server.close(() => res());
-          server.closeIdleConnections();
-        });
+      hub.catch((err: unknown) => logger.error({ err }, "websocket hub failed to start"));
+      shutdown.add("websockets", async () => {
+        const ready = await Promise.race([
+          hub,
+          new Promise<null>((r) => setTimeout(() => r(null), 2_000)),
+        ]);
+        await ready?.close();
       });
       logger.info({ port, url: config.publicUrl }, "api listening");
     }
@@ -253,11 +286,15 @@ export function createAccounts(
 ) {
   return createAccountService({
     repo: createAccountsRepo(sqlOf(parts.orm)),
-    password: { hasher: createBcryptHasher({ cost: config.bcryptCost }), pepper: config.passwordPepper },
+    password: {
+      hasher: createBcryptHasher({ cost: config.bcryptCost }),
+      pepper: config.passwordPepper,
+    },
     breach: {
       checker: createHibpChecker({ apiUrl: config.hibpApiUrl }),
       failMode: config.hibpFailMode,
-      onUnavailable: (report) => parts.logger.warn({ ...report }, "breached-password check unavailable"),
+      onUnavailable: (report) =>
+        parts.logger.warn({ ...report }, "breached-password check unavailable"),
     },
     tokens: parts.tokens,
     accessTokens: createAccessTokens({ secret: config.jwtSecret }),
@@ -268,6 +305,34 @@ export function createAccounts(
     publicUrl: config.publicUrl,
     adminTelegramIds: config.telegram.adminIds,
     botToken: config.telegram.botToken,
+  });
+}
+
+/** Key onboarding: the venues, the vault, and a Telegram notice when a key is disabled. */
+export function createKeys(
+  config: Config,
+  parts: { orm: Awaited<ReturnType<typeof createOrm>>; logger: Logger },
+) {
+  const sql = sqlOf(parts.orm);
+  const users = createAccountsRepo(sql);
+  const telegram = config.telegram.botToken
+    ? new Api(config.telegram.botToken, { apiRoot: config.telegram.apiRoot })
+    : undefined;
+  return createKeyService({
+    repo: createCredentialsRepo(sql),
+    keyRing: config.masterKeys,
+    venues: createVenues({ sql, urls: config.venueUrls }),
+    evaluate: (report) => evaluateScopes(report, { egressIps: config.egressIps }),
+    recordEvent: (e) => users.recordEvent(e),
+    notify: async (userId, text) => {
+      const user = await users.findUserById(userId);
+      if (!user?.telegramUserId || !telegram) {
+        parts.logger.warn({ userId }, "a key was disabled but the user has no Telegram to tell");
+        return;
+      }
+      await telegram.sendMessage(user.telegramUserId, text);
+    },
+    newPaperAccount: () => `paper-${randomBytes(8).toString("hex")}`,
   });
 }
 

@@ -6,10 +6,12 @@ import { apiThrottler } from "@grammyjs/transformer-throttler";
 import { Bot, type MiddlewareFn } from "grammy";
 import type { Redis } from "ioredis";
 import type { AccountService } from "../domain/accounts/service";
+import type { KeyService } from "../domain/venues/keys";
 import type { Logger } from "../infra/logger";
 import type { RateLimiter } from "../infra/rate-limit";
 import type { BotContext } from "./context";
 import { accountFeature } from "./features/account";
+import { keysFeature } from "./features/keys";
 import { twoFactorFeature } from "./features/two-factor";
 import { unhandledFeature } from "./features/unhandled";
 import { welcomeFeature } from "./features/welcome";
@@ -19,6 +21,8 @@ import { createBotVerifications, createPendingStore } from "./pending";
 
 export interface BotDeps {
   accounts: AccountService;
+  keys: KeyService;
+  egressIps?: readonly string[];
   /** Redis with the deployment's key prefix: pending inputs and bot verifications. */
   redis: Redis;
   qrPng: (text: string) => Promise<Buffer>;
@@ -49,12 +53,16 @@ export function createBot(deps: BotDeps): Bot<BotContext> {
   bot.use(userRateLimit(deps.rateLimiter, deps.rateLimit ?? { limit: 20, windowMs: 10_000 }));
   bot.use(accountFeature(deps.accounts));
   bot.use(welcomeFeature());
+  const pending = createPendingStore(deps.redis);
+  const verified = createBotVerifications(deps.redis);
+  bot.use(twoFactorFeature({ accounts: deps.accounts, pending, verified, qrPng: deps.qrPng }));
   bot.use(
-    twoFactorFeature({
+    keysFeature({
       accounts: deps.accounts,
-      pending: createPendingStore(deps.redis),
-      verified: createBotVerifications(deps.redis),
-      qrPng: deps.qrPng,
+      keys: deps.keys,
+      pending,
+      verified,
+      egressIps: deps.egressIps ?? [],
     }),
   );
   bot.use(unhandledFeature());

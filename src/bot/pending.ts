@@ -1,12 +1,22 @@
 // What the bot waits for from a user (a 2FA code, say), kept in Redis with a short TTL. Only the
 // expected kind of input and message ids are stored — never the input itself (STYLE.md 8).
 import type { Redis } from "ioredis";
+import type { VenueId } from "../domain/venues/types";
 
 export type Pending =
   | { kind: "2fa_confirm"; messageIds: number[] }
   | { kind: "2fa_off" }
   | { kind: "2fa_codes" }
-  | { kind: "admin_verify" };
+  | { kind: "admin_verify" }
+  /** Waiting for a 2FA code before `next` (step-up for a key action). */
+  | { kind: "step_up"; next: KeyAction }
+  /** Waiting for pasted key material; the material itself is never stored. */
+  | { kind: "key_material"; action: "connect" | "rotate"; venue: VenueId; credentialId?: string };
+
+export type KeyAction =
+  | { action: "connect"; venue: VenueId }
+  | { action: "rotate"; venue: VenueId; credentialId: string }
+  | { action: "revoke"; credentialId: string };
 
 export interface PendingStore {
   get(userId: number): Promise<Pending | null>;

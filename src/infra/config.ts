@@ -65,6 +65,11 @@ export interface Config {
   mailFrom: string;
   sentryDsn: string | undefined;
   trustedProxies: string[];
+  /** Warden's outbound IPs, shown to users binding their exchange keys to IPs. */
+  egressIps: string[];
+  /** Venue origins overriding the real APIs (tests, testnets). */
+  venueUrls: { hyperliquid?: string; binanceusdm?: string; bybit?: string };
+  keyReverifyHours: number;
   hibpApiUrl: string;
   hibpFailMode: "closed" | "open";
   bcryptCost: number;
@@ -152,6 +157,11 @@ const schema = z.object({
   HIBP_FAIL_MODE: z.enum(["closed", "open"]).default("closed"),
   BCRYPT_COST: z.coerce.number().int().min(4).max(15).default(12),
   ALLOWED_ORIGINS: z.string().default(""),
+  WARDEN_EGRESS_IPS: z.string().default(""),
+  VENUE_URL_HYPERLIQUID: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  VENUE_URL_BINANCEUSDM: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  VENUE_URL_BYBIT: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  KEY_REVERIFY_HOURS: z.coerce.number().min(0.01).max(168).default(6),
   VAULT_ROTATION_CRON: z
     .string()
     .regex(/^\S+( \S+){4,5}$/, "must be a cron pattern such as '17 3 * * *'")
@@ -214,17 +224,35 @@ function parseTrustedProxies(raw: string): string[] {
     });
 }
 
+function parseList(raw: string, variable: string, valid: (p: string) => boolean): string[] {
+  const parts = raw
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean);
+  for (const p of parts) if (!valid(p)) throw new ConfigError(variable, `"${p}" is not valid`);
+  return parts;
+}
+
 function parseOrigins(raw: string, publicUrl: string): string[] {
   const origins = [new URL(publicUrl).origin];
-  for (const part of raw.split(",").map((p) => p.trim()).filter(Boolean)) {
+  for (const part of raw
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     let url: URL;
     try {
       url = new URL(part);
     } catch {
-      throw new ConfigError("ALLOWED_ORIGINS", `"${part}" is not an origin such as https://app.example`);
+      throw new ConfigError(
+        "ALLOWED_ORIGINS",
+        `"${part}" is not an origin such as https://app.example`,
+      );
     }
     if (!/^https?:$/.test(url.protocol) || url.origin !== part.replace(/\/+$/, "")) {
-      throw new ConfigError("ALLOWED_ORIGINS", `"${part}" is not an origin such as https://app.example`);
+      throw new ConfigError(
+        "ALLOWED_ORIGINS",
+        `"${part}" is not an origin such as https://app.example`,
+      );
     }
     if (!origins.includes(url.origin)) origins.push(url.origin);
   }
@@ -273,9 +301,13 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
 
   const publicUrl = e.PUBLIC_URL ?? `http://localhost:${e.PORT}`;
   if (e.NODE_ENV === "production") {
-    if (e.BCRYPT_COST < 12) throw new ConfigError("BCRYPT_COST", "must be at least 12 in production");
+    if (e.BCRYPT_COST < 12)
+      throw new ConfigError("BCRYPT_COST", "must be at least 12 in production");
     if (e.SMTP_URL === undefined) {
-      throw new ConfigError("SMTP_URL", "is required in production (reset links and alerts go by email)");
+      throw new ConfigError(
+        "SMTP_URL",
+        "is required in production (reset links and alerts go by email)",
+      );
     }
     if (e.PUBLIC_URL === undefined)
       throw new ConfigError("PUBLIC_URL", "is required in production");
@@ -315,6 +347,13 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
     sentryDsn: e.SENTRY_DSN,
     trustedProxies: parseTrustedProxies(e.TRUSTED_PROXIES),
     vaultRotationCron: e.VAULT_ROTATION_CRON,
+    egressIps: parseList(e.WARDEN_EGRESS_IPS, "WARDEN_EGRESS_IPS", (p) => isIP(p) !== 0),
+    venueUrls: {
+      hyperliquid: e.VENUE_URL_HYPERLIQUID,
+      binanceusdm: e.VENUE_URL_BINANCEUSDM,
+      bybit: e.VENUE_URL_BYBIT,
+    },
+    keyReverifyHours: e.KEY_REVERIFY_HOURS,
     hibpApiUrl: e.HIBP_API_URL.replace(/\/+$/, ""),
     hibpFailMode: e.HIBP_FAIL_MODE,
     bcryptCost: e.BCRYPT_COST,

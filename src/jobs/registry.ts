@@ -30,6 +30,12 @@ export const QUEUE_DEFINITIONS = {
     // SMTP outages are retried for about an hour; a permanent refusal fails at once.
     defaultJobOptions: { ...keep, attempts: 10, backoff: { type: "exponential", delay: 2_000 } },
   },
+  venues: {
+    name: "venues",
+    concurrency: 1,
+    lockDurationMs: 60_000,
+    defaultJobOptions: { ...keep, attempts: 3, backoff: { type: "exponential", delay: 60_000 } },
+  },
   vault: {
     name: "vault",
     concurrency: 1,

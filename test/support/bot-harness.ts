@@ -13,7 +13,7 @@ import { qrPngBuffer } from "../../src/infra/qr";
 import { createRateLimiter } from "../../src/infra/rate-limit";
 import { createScrubber } from "../../src/infra/scrub";
 import { createQueueRegistry, type QueueRegistry } from "../../src/jobs/registry";
-import { createAccounts } from "../../src/main";
+import { createAccounts, createKeys } from "../../src/main";
 import {
   createTestDatabase,
   createTestRedis,
@@ -29,6 +29,7 @@ export interface BotHarness {
   tg: TelegramEmulator;
   bot: ReturnType<typeof createBot>;
   accounts: AccountService;
+  keys: ReturnType<typeof createKeys>;
   config: Config;
   logs: LogCapture;
   redis: TestRedis;
@@ -75,7 +76,10 @@ export async function startBotHarness(
     rateLimiter,
     logger,
   });
+  const keys = createKeys(config, { orm, logger });
   const bot = createBot({
+    keys,
+    egressIps: config.egressIps,
     token: tg.token,
     apiRoot: tg.apiRoot,
     logger,
@@ -91,6 +95,7 @@ export async function startBotHarness(
     tg,
     bot,
     accounts,
+    keys,
     config,
     logs,
     redis,

@@ -9,6 +9,7 @@ import type { BotVerifications, PendingStore } from "../pending";
 import * as t from "../texts";
 
 export const SAVED_CODES = "2fa:saved";
+const OWN_KINDS = new Set(["2fa_confirm", "2fa_off", "2fa_codes", "admin_verify"]);
 export const BOT_STEP_UP_MS = 5 * 60_000;
 
 export interface TwoFactorDeps {
@@ -62,7 +63,7 @@ export function twoFactorFeature(deps: TwoFactorDeps): Composer<BotContext> {
   // A code the bot asked for. Any other text falls through to the next feature.
   feature.on("message:text", async (ctx, next) => {
     const state = await pending.get(ctx.from.id);
-    if (!state || ctx.message.text.startsWith("/")) return next();
+    if (!state || !OWN_KINDS.has(state.kind) || ctx.message.text.startsWith("/")) return next();
     const code = ctx.message.text.trim();
     // The code has served its purpose once read; it should not linger in the chat.
     await ctx.deleteMessage().catch(() => {});

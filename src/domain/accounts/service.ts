@@ -168,7 +168,9 @@ export function createAccountService(deps: AccountDeps) {
   }
 
   async function notifyLogin(user: UserRecord, client: ClientInfo) {
-    if (user.email) {
+    if (!user.email) return;
+    // The sign-in stands even when the notice cannot be queued; the outage shows in /readyz.
+    try {
       await deps.outbox.send(
         newLoginEmail({
           to: user.email,
@@ -177,6 +179,13 @@ export function createAccountService(deps: AccountDeps) {
           userAgent: client.userAgent ?? "unknown",
         }),
       );
+    } catch {
+      await repo.recordEvent({
+        userId: user.id,
+        kind: "login_notice",
+        outcome: "failed",
+        ip: client.ip,
+      });
     }
   }
 

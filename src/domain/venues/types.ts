@@ -48,6 +48,7 @@ export interface ModifyPositionInput {
 export interface Fill {
   orderId: string;
   symbol: string;
+  /** The side of the position this fill belongs to; for a close, the side that was closed. */
   side: Side;
   size: number;
   price: number;

@@ -29,10 +29,16 @@ export function toVenueError(err: unknown, venue: string): VenueError {
     return new VenueError("rate_limited", `${venue} is rate-limiting requests; try again shortly.`);
   }
   if (err instanceof ccxt.AuthenticationError) {
-    return new VenueError("invalid_key", `${venue} rejected this key (invalid key, signature or IP).`);
+    return new VenueError(
+      "invalid_key",
+      `${venue} rejected this key (invalid key, signature or IP).`,
+    );
   }
   if (err instanceof ccxt.PermissionDenied) {
-    return new VenueError("permission_denied", `${venue} says this key lacks a permission for that.`);
+    return new VenueError(
+      "permission_denied",
+      `${venue} says this key lacks a permission for that.`,
+    );
   }
   if (err instanceof ccxt.InsufficientFunds) {
     return new VenueError("insufficient_funds", `${venue}: insufficient margin for this order.`);

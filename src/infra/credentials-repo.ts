@@ -1,0 +1,140 @@
+// CredentialsRepo on PostgreSQL: exchange_credentials rows hold Fernet tokens only (S1.1).
+
+import type { CredentialRecord, CredentialsRepo, StoredMaterial } from "../domain/venues/keys";
+import type { Warning } from "../domain/venues/scope-policy";
+import type { VenueId } from "../domain/venues/types";
+import type { Sql } from "./vault-store";
+
+const COLUMNS = `id::text as id, user_id::text as user_id, venue, label, key_hint, wallet_address,
+  verified_scopes, warnings, verified_at, created_at, rotated_at, revoked_at, disabled_at,
+  disabled_reason, api_key, secret, private_key, encryption_key_version`;
+
+const date = (v: unknown) =>
+  v === null || v === undefined ? null : v instanceof Date ? v : new Date(String(v));
+const json = <T>(v: unknown, fallback: T): T =>
+  v === null || v === undefined
+    ? fallback
+    : typeof v === "string"
+      ? (JSON.parse(v) as T)
+      : (v as T);
+
+function toRecord(r: Record<string, unknown>): CredentialRecord {
+  return {
+    id: r.id as string,
+    userId: r.user_id as string,
+    venue: r.venue as VenueId,
+    label: r.label as string,
+    keyHint: (r.key_hint as string | null) ?? null,
+    walletAddress: (r.wallet_address as string | null) ?? null,
+    verifiedScopes: json<string[]>(r.verified_scopes, []),
+    warnings: json<Warning[]>(r.warnings, []),
+    verifiedAt: date(r.verified_at),
+    createdAt: date(r.created_at)!,
+    rotatedAt: date(r.rotated_at),
+    revokedAt: date(r.revoked_at),
+    disabledAt: date(r.disabled_at),
+    disabledReason: (r.disabled_reason as string | null) ?? null,
+    encrypted: {
+      apiKey: (r.api_key as string | null) ?? null,
+      secret: (r.secret as string | null) ?? null,
+      privateKey: (r.private_key as string | null) ?? null,
+      walletAddress: (r.wallet_address as string | null) ?? null,
+      encryptionKeyVersion: Number(r.encryption_key_version),
+    },
+  };
+}
+
+const isId = (id: string) => /^\d{1,19}$/.test(id);
+
+export function createCredentialsRepo(sql: Sql): CredentialsRepo {
+  return {
+    async insert(userId, venue, label, m: StoredMaterial) {
+      const rows = await sql(
+        `insert into exchange_credentials (user_id, venue, label, api_key, secret, private_key,
+           wallet_address, encryption_key_version, key_hint, verified_scopes, warnings, verified_at)
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, now()) returning ${COLUMNS}`,
+        [
+          userId,
+          venue,
+          label,
+          m.apiKey,
+          m.secret,
+          m.privateKey,
+          m.walletAddress,
+          m.version,
+          m.keyHint,
+          JSON.stringify(m.scopes),
+          JSON.stringify(m.warnings),
+        ],
+      );
+      return toRecord(rows[0]!);
+    },
+    async list(userId) {
+      return (
+        await sql(`select ${COLUMNS} from exchange_credentials where user_id = ? order by id`, [
+          userId,
+        ])
+      ).map(toRecord);
+    },
+    async get(userId, id) {
+      if (!isId(id)) return null;
+      const rows = await sql(
+        `select ${COLUMNS} from exchange_credentials where user_id = ? and id = ?`,
+        [userId, id],
+      );
+      return rows[0] ? toRecord(rows[0]) : null;
+    },
+    async replaceMaterial(id, m) {
+      // The old tokens are overwritten in place: nothing of the previous key stays in the row.
+      const rows = await sql(
+        `update exchange_credentials set api_key = ?, secret = ?, private_key = ?, wallet_address = ?,
+           encryption_key_version = ?, key_hint = ?, verified_scopes = ?::jsonb, warnings = ?::jsonb,
+           verified_at = now(), disabled_at = null, disabled_reason = null, updated_at = now()
+         where id = ? and revoked_at is null returning id`,
+        [
+          m.apiKey,
+          m.secret,
+          m.privateKey,
+          m.walletAddress,
+          m.version,
+          m.keyHint,
+          JSON.stringify(m.scopes),
+          JSON.stringify(m.warnings),
+          id,
+        ],
+      );
+      return rows.length === 1;
+    },
+    async revoke(id) {
+      const rows = await sql(
+        `update exchange_credentials set api_key = null, secret = null, private_key = null,
+           revoked_at = now(), updated_at = now() where id = ? and revoked_at is null returning id`,
+        [id],
+      );
+      return rows.length === 1;
+    },
+    async activeAfter(afterId, limit) {
+      const rows = await sql(
+        `select ${COLUMNS} from exchange_credentials
+         where id > ?::bigint and revoked_at is null and disabled_at is null and venue <> 'paper'
+         order by id limit ?`,
+        [afterId, limit],
+      );
+      return rows.map(toRecord);
+    },
+    async markVerified(id, scopes, warnings) {
+      await sql(
+        "update exchange_credentials set verified_scopes = ?::jsonb, warnings = ?::jsonb, verified_at = now() where id = ?",
+        [JSON.stringify(scopes), JSON.stringify(warnings), id],
+      );
+    },
+    async disable(id, reason) {
+      const rows = await sql(
+        `update exchange_credentials set disabled_at = now(), disabled_reason = ?, updated_at = now()
+         where id = ? and disabled_at is null and revoked_at is null returning id`,
+        [reason, id],
+      );
+      return rows.length === 1;
+    },
+  };
+}
