@@ -107,7 +107,9 @@ describe("loadConfig", () => {
   });
 
   it("when production has no SMTP_URL, then it is refused naming SMTP_URL", () => {
-    expect(configError(() => loadConfig(prodEnv({ SMTP_URL: undefined }), noFiles)).variable).toBe("SMTP_URL");
+    expect(configError(() => loadConfig(prodEnv({ SMTP_URL: undefined }), noFiles)).variable).toBe(
+      "SMTP_URL",
+    );
   });
 
   it("when production has no PUBLIC_URL or a plain-http one, then it is refused", () => {
