@@ -161,6 +161,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
             rateLimiter,
             accounts,
             keys,
+            paperByDefault: config.nodeEnv === "development",
             egressIps: config.egressIps,
             redis: appRedis,
             qrPng: qrPngBuffer,

@@ -22,6 +22,8 @@ import { createBotVerifications, createPendingStore } from "./pending";
 export interface BotDeps {
   accounts: AccountService;
   keys: KeyService;
+  /** Development: new users get a paper account on /start. */
+  paperByDefault?: boolean;
   egressIps?: readonly string[];
   /** Redis with the deployment's key prefix: pending inputs and bot verifications. */
   redis: Redis;
@@ -51,7 +53,7 @@ export function createBot(deps: BotDeps): Bot<BotContext> {
   bot.use(privateOnly);
   if (deps.around) bot.use(deps.around);
   bot.use(userRateLimit(deps.rateLimiter, deps.rateLimit ?? { limit: 20, windowMs: 10_000 }));
-  bot.use(accountFeature(deps.accounts));
+  bot.use(accountFeature(deps.accounts, { keys: deps.keys, paperByDefault: deps.paperByDefault }));
   bot.use(welcomeFeature());
   const pending = createPendingStore(deps.redis);
   const verified = createBotVerifications(deps.redis);

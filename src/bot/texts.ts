@@ -77,3 +77,6 @@ export const ADMIN_SEND_CODE =
 export function adminUnlocked(until: Date): string {
   return `Admin commands unlocked until ${until.toISOString().slice(0, 16).replace("T", " ")} UTC.`;
 }
+
+export const PAPER_READY =
+  "🧪 You also have a paper account with 10,000 USDT to practise with: no exchange, no risk. /keys shows it.";

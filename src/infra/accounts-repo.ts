@@ -181,7 +181,8 @@ export function createAccountsRepo(sql: Sql): AccountsRepo {
     async deleteEmptyTelegramAccount(userId) {
       const rows = await sql(
         `delete from users u where u.id = ? and u.email is null
-         and not exists (select 1 from exchange_credentials c where c.user_id = u.id) returning id`,
+         and not exists (select 1 from exchange_credentials c where c.user_id = u.id and c.venue <> 'paper')
+         returning id`,
         [userId],
       );
       return rows.length === 1;

@@ -38,7 +38,12 @@ export interface BotHarness {
 }
 
 export async function startBotHarness(
-  opts: { rateLimit?: BotDeps["rateLimit"]; polling?: boolean; env?: Record<string, string> } = {},
+  opts: {
+    rateLimit?: BotDeps["rateLimit"];
+    polling?: boolean;
+    env?: Record<string, string>;
+    paperByDefault?: boolean;
+  } = {},
 ): Promise<BotHarness> {
   const tg = await startTelegramEmulator();
   const hibp = await startHibpServer({ breached: ["password123"] });
@@ -80,6 +85,7 @@ export async function startBotHarness(
   const bot = createBot({
     keys,
     egressIps: config.egressIps,
+    paperByDefault: opts.paperByDefault,
     token: tg.token,
     apiRoot: tg.apiRoot,
     logger,

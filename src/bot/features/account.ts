@@ -3,16 +3,20 @@
 import { Composer } from "grammy";
 import { AccountError } from "../../domain/accounts/errors";
 import type { AccountService } from "../../domain/accounts/service";
+import type { KeyService } from "../../domain/venues/keys";
 import type { BotContext } from "../context";
-import { LINKED, linkCodeMessage, WELCOME } from "../texts";
+import { LINKED, linkCodeMessage, PAPER_READY, WELCOME } from "../texts";
 
-export function accountFeature(accounts: AccountService): Composer<BotContext> {
+export function accountFeature(
+  accounts: AccountService,
+  opts: { keys?: KeyService; paperByDefault?: boolean } = {},
+): Composer<BotContext> {
   const feature = new Composer<BotContext>();
 
   feature.command("start", async (ctx) => {
     const telegramId = ctx.from!.id;
     const code = ctx.match.trim();
-    await accounts.ensureTelegramAccount(telegramId);
+    const { user, created } = await accounts.ensureTelegramAccount(telegramId);
     if (code) {
       // A deep link from the web settings: the code itself is never echoed back.
       try {
@@ -25,6 +29,11 @@ export function accountFeature(accounts: AccountService): Composer<BotContext> {
       return;
     }
     await ctx.reply(WELCOME);
+    // In development the paper venue is the default: a new user can trade at once.
+    if (created && opts.paperByDefault && opts.keys) {
+      await opts.keys.connect(user.id, "paper", "Paper", {});
+      await ctx.reply(PAPER_READY);
+    }
   });
 
   feature.command("link", async (ctx) => {

@@ -74,7 +74,7 @@ export interface AccountsRepo {
   remainingBackupCodes(userId: string): Promise<number>;
   /** Links the Telegram id; false when another account has it. */
   setTelegramUser(userId: string, telegramUserId: number): Promise<boolean>;
-  /** Deletes an account that holds nothing (a Telegram-only account being merged). */
+  /** Deletes an account that holds nothing but paper (a Telegram-only account being merged). */
   deleteEmptyTelegramAccount(userId: string): Promise<boolean>;
 
   createSession(input: {
