@@ -5,6 +5,7 @@ import { Migration20261124090000Foundation } from "./20261124090000-foundation";
 import { Migration20261124100000ExchangeCredentials } from "./20261124100000-exchange-credentials";
 import { Migration20261124110000Accounts } from "./20261124110000-accounts";
 import { Migration20261124120000Venues } from "./20261124120000-venues";
+import { Migration20261124130000TradeAuditLog } from "./20261124130000-trade-audit-log";
 
 export const migrationsList: MigrationObject[] = [
   { name: "20261124090000-foundation", class: Migration20261124090000Foundation },
@@ -14,4 +15,5 @@ export const migrationsList: MigrationObject[] = [
   },
   { name: "20261124110000-accounts", class: Migration20261124110000Accounts },
   { name: "20261124120000-venues", class: Migration20261124120000Venues },
+  { name: "20261124130000-trade-audit-log", class: Migration20261124130000TradeAuditLog },
 ];

@@ -2,7 +2,9 @@
 // service and prints a short, scrubbed result; the exit code tells success.
 import { parseArgs } from "node:util";
 import { QueueEvents } from "bullmq";
+import { auditSubject, CHAIN_BREAK_EXPLANATIONS, verifyAuditLog } from "./domain/audit";
 import { ENCRYPTED_TABLES, generateFernetKey, rotateAll } from "./domain/vault";
+import { createAuditChainReader, exportForSubject } from "./infra/audit-log";
 import { type Config, ConfigError, loadConfig } from "./infra/config";
 import { createOrm, ensureDatabase, migrate, pendingMigrations, sqlOf } from "./infra/database";
 import { createRedisFactory } from "./infra/redis";
@@ -152,6 +154,55 @@ export const COMMANDS: Record<string, Command> = {
             : `${report.remaining} row(s) still below the current version`,
         );
         return report.remaining === 0 ? 0 : 1;
+      });
+    },
+  },
+  "audit verify": {
+    usage: "audit verify [--from ID]",
+    summary:
+      "walk the trade audit log's hash chain and report the first edited, deleted or moved row",
+    async run(args, io) {
+      const { values } = parseArgs({ args, options: { from: { type: "string" } } });
+      if (values.from !== undefined && !/^[1-9][0-9]{0,18}$/.test(values.from)) {
+        io.err("--from must be a row id (a positive whole number)");
+        return 2;
+      }
+      const c = config();
+      return withOrm(c, async (orm) => {
+        const verdict = await verifyAuditLog(createAuditChainReader(sqlOf(orm)), {
+          ...(values.from !== undefined && { fromId: values.from }),
+        });
+        if (!verdict.ok) {
+          io.err(
+            `broken at row ${verdict.id}: ${verdict.reason}: ${CHAIN_BREAK_EXPLANATIONS[verdict.reason]}`,
+          );
+          return 1;
+        }
+        const from = values.from === undefined ? "" : ` from row ${values.from}`;
+        const head = verdict.lastId === null ? "" : `; head row ${verdict.lastId} ${verdict.head}`;
+        io.out(`${verdict.count} rows verified${from}${head}`);
+        return 0;
+      });
+    },
+  },
+  "audit export": {
+    usage: "audit export --user <id>",
+    summary: "write one user's trade audit entries to stdout as JSON lines, oldest first",
+    async run(args, io) {
+      const { values } = parseArgs({ args, options: { user: { type: "string" } } });
+      // User ids are bigints: "0042" and "42" are the same user.
+      const raw = values.user?.trim();
+      const user = raw && /^[0-9]{1,19}$/.test(raw) ? BigInt(raw).toString() : raw;
+      if (!user) {
+        io.err("usage: npm run cli -- audit export --user <id>");
+        return 2;
+      }
+      const c = config();
+      return withOrm(c, async (orm) => {
+        for await (const row of exportForSubject(sqlOf(orm), auditSubject(c.auditPepper, user))) {
+          io.out(JSON.stringify(row));
+        }
+        return 0;
       });
     },
   },

@@ -1,0 +1,55 @@
+// What the audit area needs from outside: a SQL runner bound to the caller's transaction, the
+// append-only log itself, and a reader of the chain for verification.
+import type { AuditAction, AuditOutcome, AuditRow, AuditSource, JsonObject } from "./chain";
+
+/**
+ * Runs SQL with `?` placeholders and returns the rows; for `append`, bound to the caller's
+ * open transaction. (Structurally the same as src/infra's `Sql`.)
+ */
+export type Sql = (sql: string, params?: unknown[]) => Promise<Array<Record<string, unknown>>>;
+
+/** What a use case records about one trade action. Never a secret in `details`. */
+export interface AuditEntryInput {
+  /** auditSubject(AUDIT_PEPPER, userId), never the user id itself. */
+  subject: string;
+  action: AuditAction;
+  /** Null when there is no trade (a failed or refused open). */
+  tradeId: string | number | bigint | null;
+  venue: string;
+  symbol: string;
+  details?: JsonObject;
+  source: AuditSource;
+  /** The caller's address for API actions; null for Telegram and system actions. */
+  ip: string | null;
+  outcome: AuditOutcome;
+}
+
+export type AuditLogErrorCode = "outside_transaction" | "isolation_level";
+
+export class AuditLogError extends Error {
+  constructor(
+    readonly code: AuditLogErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = "AuditLogError";
+  }
+}
+
+export interface AuditLog {
+  /**
+   * Appends one entry to the global chain. MUST run inside the caller's READ COMMITTED
+   * transaction, so the trade row and its entry commit (or roll back) together; it refuses
+   * otherwise, writing nothing. It holds the chain-head lock until that transaction ends, so
+   * call it as late as possible — after the venue call, just before commit.
+   */
+  append(tx: Sql, entry: AuditEntryInput): Promise<{ id: string; rowHash: string }>;
+}
+
+/** Read access to the stored chain, in id order. */
+export interface AuditChainReader {
+  /** Up to `limit` rows with id ≥ `fromId`, ascending. */
+  readRange(fromId: string, limit: number): Promise<AuditRow[]>;
+  /** The row_hash of the last row before `id`, or null when there is none. */
+  rowHashBefore(id: string): Promise<string | null>;
+}

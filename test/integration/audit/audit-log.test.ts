@@ -1,0 +1,326 @@
+// The trade audit log against real PostgreSQL (S8.1): what the application's role may do, the
+// trigger that holds even for the owner, appends inside the caller's transaction, and one valid
+// chain under concurrent writers.
+import type { MikroORM } from "@mikro-orm/postgresql";
+import pg from "pg";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import {
+  type AuditEntryInput,
+  AuditLogError,
+  type AuditRow,
+  auditSubject,
+  GENESIS_HASH,
+  verifyAuditLog,
+  verifyChain,
+} from "../../../src/domain/audit";
+import {
+  createAuditChainReader,
+  createAuditLog,
+  exportForSubject,
+  inTransaction,
+  listForSubject,
+  readRange,
+} from "../../../src/infra/audit-log";
+import { createOrm, sqlOf } from "../../../src/infra/database";
+import { createTestDatabase, type TestDatabase } from "../../support/context";
+
+const APP_LOGIN = "warden_test_app";
+const pepper = Buffer.from("a-test-audit-pepper-of-32-bytes-or-more");
+const subjectOf = (userId: string) => auditSubject(pepper, userId);
+const auditLog = createAuditLog();
+
+let db: TestDatabase;
+let owner: pg.Client;
+let ownerOrm: MikroORM;
+let appOrm: MikroORM;
+let appUrl: string;
+
+/**
+ * A login role in `warden_app`, as an operator would set one up. Roles are cluster-wide and
+ * other runs may create or grant it at the same moment: tolerate both.
+ */
+async function ensureAppLogin(client: pg.Client): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await client.query(`do $$ begin
+          if not exists (select 1 from pg_roles where rolname = '${APP_LOGIN}') then
+            create role ${APP_LOGIN} login;
+          end if;
+        exception when duplicate_object or unique_violation then null;
+        end $$`);
+      const member = await client.query(
+        "select pg_has_role($1, 'warden_app', 'member') as member",
+        [APP_LOGIN],
+      );
+      if (!member.rows[0]?.member) await client.query(`grant warden_app to ${APP_LOGIN}`);
+      return;
+    } catch (err) {
+      if (attempt >= 10 || !/concurrently|duplicate key/.test((err as Error).message)) throw err;
+      await new Promise((r) => setTimeout(r, 50 + Math.random() * 100));
+    }
+  }
+}
+
+/** Empties the log as the superuser with triggers off (each test starts a fresh chain). */
+async function resetLog(): Promise<void> {
+  await owner.query("set session_replication_role = replica");
+  try {
+    await owner.query("truncate trade_audit_log restart identity");
+  } finally {
+    await owner.query("set session_replication_role = origin");
+  }
+}
+
+const entry = (userId: string, overrides: Partial<AuditEntryInput> = {}): AuditEntryInput => ({
+  subject: subjectOf(userId),
+  action: "open",
+  tradeId: 1,
+  venue: "paper",
+  symbol: "BTC/USDT:USDT",
+  details: { side: "long", size: "0.01", leverage: 3 },
+  source: "api",
+  ip: "198.51.100.7",
+  outcome: "ok",
+  ...overrides,
+});
+
+const allRows = async (): Promise<AuditRow[]> => readRange(sqlOf(ownerOrm), "1", 100_000);
+const count = async () =>
+  Number((await owner.query("select count(*)::int as n from trade_audit_log")).rows[0].n);
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  owner = new pg.Client({ connectionString: db.url });
+  await owner.connect();
+  await ensureAppLogin(owner);
+  const u = new URL(db.url);
+  u.username = APP_LOGIN;
+  appUrl = u.toString();
+  ownerOrm = await createOrm({ url: db.url, poolMax: 2 });
+  appOrm = await createOrm({ url: appUrl, poolMax: 2 });
+});
+beforeEach(resetLog);
+afterAll(async () => {
+  await appOrm?.close();
+  await ownerOrm?.close();
+  await owner?.end();
+  await db?.drop();
+});
+
+describe("trade audit log privileges (S8.1)", () => {
+  it("when the application's role inserts and selects, then both work; update, delete and truncate fail with permission denied", async () => {
+    const app = new pg.Client({ connectionString: appUrl });
+    await app.connect();
+    try {
+      const who = await app.query("select current_user as u");
+      expect(who.rows[0].u).toBe(APP_LOGIN);
+      await app.query(
+        `insert into trade_audit_log (subject, action, venue, symbol, source, outcome, prev_hash, row_hash)
+         values ($1, 'open', 'paper', 'BTC/USDT:USDT', 'api', 'failed', $2, $3)`,
+        [subjectOf("1"), GENESIS_HASH, "f".repeat(64)],
+      );
+      const read = await app.query("select id::text as id, outcome from trade_audit_log");
+      expect(read.rows).toEqual([{ id: "1", outcome: "failed" }]);
+      for (const statement of [
+        "update trade_audit_log set outcome = 'ok'",
+        "delete from trade_audit_log",
+        "truncate trade_audit_log",
+        "select setval('trade_audit_log_id_seq', 1)",
+        "alter table trade_audit_log disable trigger trade_audit_log_no_update_delete",
+      ]) {
+        await expect(app.query(statement), statement).rejects.toThrow(
+          /permission denied|must be owner/,
+        );
+      }
+      expect(await count()).toBe(1);
+    } finally {
+      await app.end();
+    }
+  });
+
+  it("when the application's role goes through MikroORM, then appends work and update, delete and truncate are rejected", async () => {
+    const appended = await inTransaction(appOrm, (tx) => auditLog.append(tx, entry("1")));
+    expect(appended.id).toBe("1");
+    const conn = appOrm.em.getConnection();
+    await expect(conn.execute("update trade_audit_log set outcome = 'failed'")).rejects.toThrow(
+      /permission denied for table trade_audit_log/,
+    );
+    await expect(conn.execute("delete from trade_audit_log where id = 1")).rejects.toThrow(
+      /permission denied for table trade_audit_log/,
+    );
+    await expect(conn.execute("truncate trade_audit_log")).rejects.toThrow(
+      /permission denied for table trade_audit_log/,
+    );
+    const rows = await conn.execute("select outcome from trade_audit_log");
+    expect(rows).toEqual([{ outcome: "ok" }]);
+  });
+
+  it("when the application's role uses the other tables, then it may read and write them", async () => {
+    const app = new pg.Client({ connectionString: appUrl });
+    await app.connect();
+    try {
+      await app.query("insert into paper_balances (account, total) values ('audit-t', 10)");
+      await app.query("update paper_balances set total = 20 where account = 'audit-t'");
+      await app.query("delete from paper_balances where account = 'audit-t'");
+    } finally {
+      await app.end();
+    }
+  });
+
+  it("when the superuser owner updates, deletes or truncates, then the trigger refuses each", async () => {
+    await inTransaction(ownerOrm, (tx) => auditLog.append(tx, entry("1")));
+    await expect(owner.query("update trade_audit_log set outcome = 'failed'")).rejects.toThrow(
+      "trade_audit_log is append-only: UPDATE is not allowed",
+    );
+    await expect(owner.query("delete from trade_audit_log")).rejects.toThrow(
+      "trade_audit_log is append-only: DELETE is not allowed",
+    );
+    await expect(owner.query("truncate trade_audit_log")).rejects.toThrow(
+      "trade_audit_log is append-only: TRUNCATE is not allowed",
+    );
+    expect(await count()).toBe(1);
+  });
+});
+
+describe("appending (S8.1)", () => {
+  it("when 8 writers each append 50 entries concurrently, each in its own transaction on its own connection, then the 400 rows form one valid chain", async () => {
+    const writers = await Promise.all(
+      Array.from({ length: 8 }, () => createOrm({ url: appUrl, poolMax: 1 })),
+    );
+    try {
+      await Promise.all(
+        writers.map(async (orm, w) => {
+          for (let i = 0; i < 50; i++) {
+            await inTransaction(orm, async (tx) => {
+              // Other work of the trade's transaction, so that transactions interleave.
+              await tx("select pg_sleep(?)", [Math.random() / 1000]);
+              return auditLog.append(
+                tx,
+                entry(`w${w}`, { tradeId: w * 1000 + i, details: { writer: w, i } }),
+              );
+            });
+          }
+        }),
+      );
+    } finally {
+      await Promise.all(writers.map((o) => o.close()));
+    }
+    const rows = await allRows();
+    expect(rows).toHaveLength(400);
+    expect(verifyChain(rows, GENESIS_HASH)).toMatchObject({ ok: true, count: 400 });
+    expect(rows[0]!.prevHash).toBe(GENESIS_HASH);
+    for (let i = 1; i < rows.length; i++) {
+      expect(rows[i]!.prevHash).toBe(rows[i - 1]!.rowHash);
+      expect(rows[i]!.occurredAt >= rows[i - 1]!.occurredAt).toBe(true);
+    }
+    // Every writer's entries are there, in the order it wrote them.
+    for (let w = 0; w < 8; w++) {
+      const mine = rows.filter((r) => r.subject === subjectOf(`w${w}`));
+      expect(mine.map((r) => r.details.i)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    }
+    // Interleaved: the chain does not hold one writer's 50 entries in one run.
+    expect(new Set(rows.slice(0, 50).map((r) => r.subject)).size).toBeGreaterThan(1);
+    // The verifier's keyset batches join up across batch boundaries.
+    const verdict = await verifyAuditLog(createAuditChainReader(sqlOf(ownerOrm)), {
+      batchSize: 7,
+    });
+    expect(verdict).toEqual({
+      ok: true,
+      count: 400,
+      head: rows[399]!.rowHash,
+      lastId: rows[399]!.id,
+    });
+  });
+
+  it("when append is called on the pool outside a transaction, then it refuses and writes nothing", async () => {
+    await expect(auditLog.append(sqlOf(appOrm), entry("1"))).rejects.toMatchObject({
+      code: "outside_transaction",
+    });
+    await expect(auditLog.append(sqlOf(appOrm), entry("1"))).rejects.toBeInstanceOf(AuditLogError);
+    expect(await count()).toBe(0);
+  });
+
+  it("when the caller's transaction is REPEATABLE READ, then append refuses", async () => {
+    await expect(
+      inTransaction(appOrm, async (tx) => {
+        await tx("set transaction isolation level repeatable read");
+        return auditLog.append(tx, entry("1"));
+      }),
+    ).rejects.toMatchObject({ code: "isolation_level" });
+    expect(await count()).toBe(0);
+  });
+
+  it("when the trade's transaction rolls back after its append, then its entry goes too, the id is skipped, and the chain still verifies", async () => {
+    await inTransaction(appOrm, (tx) => auditLog.append(tx, entry("1")));
+    await expect(
+      inTransaction(appOrm, async (tx) => {
+        await auditLog.append(tx, entry("1", { action: "close" }));
+        throw new Error("venue refused the order");
+      }),
+    ).rejects.toThrow("venue refused the order");
+    await inTransaction(appOrm, (tx) =>
+      auditLog.append(tx, entry("1", { action: "open", tradeId: null, outcome: "failed" })),
+    );
+    const rows = await allRows();
+    expect(rows.map((r) => [r.id, r.action])).toEqual([
+      ["1", "open"],
+      ["3", "open"],
+    ]);
+    expect(rows[1]!.prevHash).toBe(rows[0]!.rowHash);
+    expect(await verifyAuditLog(createAuditChainReader(sqlOf(ownerOrm)))).toMatchObject({
+      ok: true,
+      count: 2,
+    });
+  });
+
+  it("when details, an IPv6 address and the time round-trip through PostgreSQL, then the stored row hashes to its row_hash", async () => {
+    const details = {
+      zeta: { b: [1, 0.1, 1e21, -0, 1e-7, "x"], a: null },
+      alpha: `café ✓ "quoted" \\ back\nline ? ?? \\? $1 'q'`,
+      big: 12345678901234567000,
+      flag: true,
+    };
+    const { id, rowHash } = await inTransaction(appOrm, (tx) =>
+      auditLog.append(
+        tx,
+        entry("1", {
+          tradeId: "9007199254740993",
+          details,
+          symbol: "ODD?/USDT ??",
+          ip: "2001:DB8:0:0::0001",
+          source: "telegram",
+        }),
+      ),
+    );
+    const [row] = await allRows();
+    expect(row).toMatchObject({ id, rowHash, ip: "2001:db8::1", tradeId: "9007199254740993" });
+    expect(row!.symbol).toBe("ODD?/USDT ??");
+    expect(row!.details).toEqual(JSON.parse(JSON.stringify(details)));
+    expect(row!.occurredAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+    expect(verifyChain([row!], GENESIS_HASH)).toMatchObject({ ok: true, count: 1 });
+    const stored = await owner.query(
+      "select occurred_at = $1::timestamptz as same from trade_audit_log",
+      [row!.occurredAt],
+    );
+    expect(stored.rows[0].same).toBe(true);
+  });
+});
+
+describe("reading a subject's entries", () => {
+  it("when a subject's entries are listed and exported, then only theirs come back: listed newest first by page, exported oldest first", async () => {
+    for (let i = 0; i < 12; i++) {
+      await inTransaction(appOrm, (tx) =>
+        auditLog.append(tx, entry(i % 3 === 0 ? "7" : "8", { tradeId: i })),
+      );
+    }
+    const sql = sqlOf(appOrm);
+    const page1 = await listForSubject(sql, subjectOf("7"), { limit: 3 });
+    expect(page1.map((r) => r.tradeId)).toEqual(["9", "6", "3"]);
+    const page2 = await listForSubject(sql, subjectOf("7"), { limit: 3, beforeId: page1[2]!.id });
+    expect(page2.map((r) => r.tradeId)).toEqual(["0"]);
+    const exported: AuditRow[] = [];
+    for await (const r of exportForSubject(sql, subjectOf("8"), 3)) exported.push(r);
+    expect(exported.map((r) => r.tradeId)).toEqual(["1", "2", "4", "5", "7", "8", "10", "11"]);
+    expect(new Set(exported.map((r) => r.subject))).toEqual(new Set([subjectOf("8")]));
+  });
+});
