@@ -11,13 +11,17 @@ import { Api, webhookCallback } from "grammy";
 import { createApi } from "./api/app";
 import { createAuthRoutes } from "./api/auth-routes";
 import { createKeysRoutes } from "./api/keys-routes";
+import { createTradingRoutes } from "./api/trading-routes";
 import { createBot } from "./bot/bot";
 import { startBot, WEBHOOK_PATH } from "./bot/runner";
 import { createAccountService } from "./domain/accounts/service";
+import { auditSubject, type JsonObject } from "./domain/audit/chain";
+import { createTrading } from "./domain/trading/trading";
 import { ENCRYPTED_TABLES, KeyRingCoverageError, verifyKeyRingCoverage } from "./domain/vault";
 import { createKeyService } from "./domain/venues/keys";
 import { evaluateScopes } from "./domain/venues/scope-policy";
 import { createAccountsRepo } from "./infra/accounts-repo";
+import { createAuditLog, listForSubject } from "./infra/audit-log";
 import { createBcryptHasher } from "./infra/bcrypt-hasher";
 import { type Config, ConfigError, type Env, loadConfig, ROLES, type Role } from "./infra/config";
 import { createCredentialsRepo } from "./infra/credentials-repo";
@@ -33,6 +37,7 @@ import { createLockout, createRateLimiter } from "./infra/rate-limit";
 import { createRedisFactory } from "./infra/redis";
 import { createScrubber } from "./infra/scrub";
 import { createShutdown, type Shutdown } from "./infra/shutdown";
+import { createTradingStore } from "./infra/trading-store";
 import { createVaultStore } from "./infra/vault-store";
 import { createVenues } from "./infra/venues";
 import { attachWebSocketHub, wsTicketConsumer } from "./infra/ws-hub";
@@ -125,6 +130,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
       logger,
     });
     const keys = createKeys(config, { orm, logger });
+    const trade = createTradingFromConfig(config, { orm, keys });
     if (roles.includes("worker")) {
       const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, logger });
       shutdown.add("mailer", async () => mailer.close());
@@ -161,6 +167,8 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
             rateLimiter,
             accounts,
             keys,
+            trading: trade.trading,
+            recentAudit: trade.recentAudit,
             paperByDefault: config.nodeEnv === "development",
             egressIps: config.egressIps,
             redis: appRedis,
@@ -209,6 +217,14 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
             }),
           },
           { path: "/api/keys", router: createKeysRoutes({ accounts, keys }) },
+          {
+            path: "/api",
+            router: createTradingRoutes({
+              accounts,
+              trading: trade.trading,
+              auditPage: trade.auditPage,
+            }),
+          },
         ],
         telegramWebhook:
           bot && config.telegram.webhookSecret
@@ -307,6 +323,59 @@ export function createAccounts(
     adminTelegramIds: config.telegram.adminIds,
     botToken: config.telegram.botToken,
   });
+}
+
+/** Trading: the venues, the key vault and the append-only audit log, for bot and API alike. */
+export function createTradingFromConfig(
+  config: Config,
+  parts: { orm: Awaited<ReturnType<typeof createOrm>>; keys: ReturnType<typeof createKeys> },
+) {
+  const sql = sqlOf(parts.orm);
+  const auditLog = createAuditLog();
+  const subjectOf = (userId: string) => auditSubject(config.auditPepper, userId);
+  const trading = createTrading({
+    store: createTradingStore(parts.orm, (tx, e) =>
+      auditLog
+        .append(tx, {
+          subject: subjectOf(e.userId),
+          action: e.action,
+          tradeId: e.tradeId,
+          venue: e.venue,
+          symbol: e.symbol,
+          details: e.details as JsonObject,
+          source: e.source,
+          ip: e.ip,
+          outcome: e.outcome,
+        })
+        .then(() => {}),
+    ),
+    keyRing: config.masterKeys,
+    venues: createVenues({ sql, urls: config.venueUrls }),
+    credentials: (userId) => parts.keys.list(userId),
+  });
+  const auditRows = (userId: string, limit: number, before?: string) =>
+    listForSubject(sql, subjectOf(userId), { limit, beforeId: before ?? null });
+  return {
+    trading,
+    recentAudit: async (userId: string, limit: number) =>
+      (await auditRows(userId, limit)).map((r) => ({
+        id: r.id,
+        occurredAt: new Date(r.occurredAt),
+        action: r.action,
+        tradeId: r.tradeId,
+        venue: r.venue,
+        symbol: r.symbol,
+        outcome: r.outcome,
+        source: r.source,
+      })),
+    auditPage: async (userId: string, opts: { limit: number; before?: string }) => {
+      const rows = await auditRows(userId, opts.limit, opts.before);
+      return {
+        entries: rows.map(({ subject: _s, prevHash: _p, ...rest }) => rest),
+        nextBefore: rows.length === opts.limit ? (rows.at(-1)?.id ?? null) : null,
+      };
+    },
+  };
 }
 
 /** Key onboarding: the venues, the vault, and a Telegram notice when a key is disabled. */

@@ -6,12 +6,14 @@ import { apiThrottler } from "@grammyjs/transformer-throttler";
 import { Bot, type MiddlewareFn } from "grammy";
 import type { Redis } from "ioredis";
 import type { AccountService } from "../domain/accounts/service";
+import type { Trading } from "../domain/trading/trading";
 import type { KeyService } from "../domain/venues/keys";
 import type { Logger } from "../infra/logger";
 import type { RateLimiter } from "../infra/rate-limit";
 import type { BotContext } from "./context";
 import { accountFeature } from "./features/account";
 import { keysFeature } from "./features/keys";
+import { type TradingFeatureDeps, tradingFeature } from "./features/trading";
 import { twoFactorFeature } from "./features/two-factor";
 import { unhandledFeature } from "./features/unhandled";
 import { welcomeFeature } from "./features/welcome";
@@ -22,6 +24,8 @@ import { createBotVerifications, createPendingStore } from "./pending";
 export interface BotDeps {
   accounts: AccountService;
   keys: KeyService;
+  trading: Trading;
+  recentAudit: TradingFeatureDeps["recentAudit"];
   /** Development: new users get a paper account on /start. */
   paperByDefault?: boolean;
   egressIps?: readonly string[];
@@ -65,6 +69,13 @@ export function createBot(deps: BotDeps): Bot<BotContext> {
       pending,
       verified,
       egressIps: deps.egressIps ?? [],
+    }),
+  );
+  bot.use(
+    tradingFeature({
+      accounts: deps.accounts,
+      trading: deps.trading,
+      recentAudit: deps.recentAudit,
     }),
   );
   bot.use(unhandledFeature());

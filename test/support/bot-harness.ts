@@ -13,7 +13,7 @@ import { qrPngBuffer } from "../../src/infra/qr";
 import { createRateLimiter } from "../../src/infra/rate-limit";
 import { createScrubber } from "../../src/infra/scrub";
 import { createQueueRegistry, type QueueRegistry } from "../../src/jobs/registry";
-import { createAccounts, createKeys } from "../../src/main";
+import { createAccounts, createKeys, createTradingFromConfig } from "../../src/main";
 import {
   createTestDatabase,
   createTestRedis,
@@ -30,6 +30,7 @@ export interface BotHarness {
   bot: ReturnType<typeof createBot>;
   accounts: AccountService;
   keys: ReturnType<typeof createKeys>;
+  trading: ReturnType<typeof createTradingFromConfig>["trading"];
   config: Config;
   logs: LogCapture;
   redis: TestRedis;
@@ -82,7 +83,10 @@ export async function startBotHarness(
     logger,
   });
   const keys = createKeys(config, { orm, logger });
+  const trade = createTradingFromConfig(config, { orm, keys });
   const bot = createBot({
+    trading: trade.trading,
+    recentAudit: trade.recentAudit,
     keys,
     egressIps: config.egressIps,
     paperByDefault: opts.paperByDefault,
@@ -102,6 +106,7 @@ export async function startBotHarness(
     bot,
     accounts,
     keys,
+    trading: trade.trading,
     config,
     logs,
     redis,

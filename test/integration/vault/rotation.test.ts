@@ -47,7 +47,7 @@ beforeAll(async () => {
   await client.connect();
 });
 beforeEach(async () => {
-  await client.query("truncate exchange_credentials restart identity");
+  await client.query("truncate exchange_credentials restart identity cascade");
 });
 afterAll(async () => {
   // S1.1: after everything above, no plaintext of any test is stored anywhere.

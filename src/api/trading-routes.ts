@@ -1,0 +1,177 @@
+// Trading over HTTP: the same use cases as the bot's commands. The client's IP (trusted-proxy
+// aware) is recorded with each action; `Idempotency-Key` makes a retried open open once.
+import express, { type NextFunction, type Request, type Response, Router } from "express";
+import { z } from "zod";
+import type { AccountService, AuthContext } from "../domain/accounts/service";
+import { type TradeRecord, type Trading, TradingError } from "../domain/trading/trading";
+import { clientOf, requireAuth, sendError } from "./auth-routes";
+
+export interface AuditPage {
+  entries: Array<Record<string, unknown>>;
+  nextBefore: string | null;
+}
+
+export function tradeView(t: TradeRecord) {
+  return {
+    ...t,
+    openedAt: t.openedAt.toISOString(),
+    closedAt: t.closedAt?.toISOString() ?? null,
+  };
+}
+
+const price = z.number().positive().finite();
+const openBody = z.object({
+  symbol: z
+    .string()
+    .min(2)
+    .max(30)
+    .regex(/^[A-Za-z0-9/:._-]+$/),
+  side: z.enum(["long", "short"]),
+  size: price,
+  stopLoss: price.optional(),
+  takeProfit: price.optional(),
+  leverage: z.number().int().min(1).max(125).optional(),
+  keyId: z
+    .string()
+    .regex(/^\d{1,19}$/)
+    .optional(),
+});
+const modifyBody = z
+  .object({
+    stopLoss: price.nullable().optional(),
+    takeProfit: price.nullable().optional(),
+    size: price.optional(),
+  })
+  .refine((b) => Object.keys(b).length > 0, "nothing to modify");
+
+const STATUS: Record<TradingError["code"], number> = {
+  no_key: 409,
+  key_not_usable: 409,
+  trade_not_found: 404,
+  trade_closed: 409,
+  already_open: 409,
+  in_progress: 409,
+  venue_failed: 502,
+};
+
+export function createTradingRoutes(deps: {
+  accounts: AccountService;
+  trading: Trading;
+  auditPage: (userId: string, opts: { limit: number; before?: string }) => Promise<AuditPage>;
+}): Router {
+  const router = Router();
+  router.use((_req, res, next) => {
+    res.setHeader("Cache-Control", "no-store");
+    next();
+  });
+  router.use(express.json({ limit: "16kb" }));
+  router.use(requireAuth(deps.accounts));
+
+  const handle =
+    (fn: (req: Request, res: Response, auth: AuthContext) => Promise<void>) =>
+    async (req: Request, res: Response, next: NextFunction) => {
+      try {
+        await fn(req, res, res.locals.auth as AuthContext);
+      } catch (err) {
+        if (err instanceof TradingError) {
+          res.status(STATUS[err.code]).json({
+            error: err.code,
+            message: err.message,
+            ...(err.venueCode ? { venueError: err.venueCode } : {}),
+          });
+        } else if (err instanceof z.ZodError) {
+          res.status(400).json({
+            error: "invalid_request",
+            message: `Missing or invalid field: ${String(err.issues[0]?.path[0] ?? "body")}.`,
+          });
+        } else if (!sendError(res, err)) {
+          next(err);
+        }
+      }
+    };
+  const caller = (req: Request, auth: AuthContext) => ({
+    userId: auth.user.id,
+    source: "api" as const,
+    ip: clientOf(req).ip,
+  });
+
+  router.post(
+    "/trades",
+    handle(async (req, res, auth) => {
+      const body = openBody.parse(req.body ?? {});
+      const key = req.get("idempotency-key");
+      if (key !== undefined && !/^[A-Za-z0-9_-]{8,128}$/.test(key)) {
+        res.status(400).json({
+          error: "invalid_request",
+          message: "Idempotency-Key must be 8-128 of A-Z a-z 0-9 _ -.",
+        });
+        return;
+      }
+      const { keyId, ...input } = body;
+      const t = await deps.trading.openTrade(caller(req, auth), {
+        ...input,
+        credentialId: keyId,
+        idempotencyKey: key ? `api:${key}` : undefined,
+      });
+      res.status(201).json({ trade: tradeView(t) });
+    }),
+  );
+
+  router.patch(
+    "/trades/:id",
+    handle(async (req, res, auth) => {
+      const body = modifyBody.parse(req.body ?? {});
+      res.json({
+        trade: tradeView(
+          await deps.trading.modifyTrade(caller(req, auth), String(req.params.id), body),
+        ),
+      });
+    }),
+  );
+
+  router.post(
+    "/trades/:id/close",
+    handle(async (req, res, auth) => {
+      res.json({
+        trade: tradeView(await deps.trading.closeTrade(caller(req, auth), String(req.params.id))),
+      });
+    }),
+  );
+
+  router.get(
+    "/trades",
+    handle(async (req, res, auth) => {
+      const limit = Math.min(Number(req.query.limit ?? 50) || 50, 100);
+      const before =
+        typeof req.query.before === "string" && /^\d{1,19}$/.test(req.query.before)
+          ? req.query.before
+          : undefined;
+      const trades = await deps.trading.listTrades(auth.user.id, { limit, beforeId: before });
+      res.json({
+        trades: trades.map(tradeView),
+        nextBefore: trades.length === limit ? trades.at(-1)!.id : null,
+      });
+    }),
+  );
+
+  router.get(
+    "/positions",
+    handle(async (_req, res, auth) => {
+      res.json({ accounts: await deps.trading.portfolio(auth.user.id) });
+    }),
+  );
+
+  router.get(
+    "/audit",
+    handle(async (req, res, auth) => {
+      const limit = Math.min(Number(req.query.limit ?? 50) || 50, 200);
+      const before =
+        typeof req.query.before === "string" && /^\d{1,19}$/.test(req.query.before)
+          ? req.query.before
+          : undefined;
+      res.json(await deps.auditPage(auth.user.id, { limit, before }));
+    }),
+  );
+
+  return router;
+}

@@ -1,0 +1,390 @@
+// Trading use cases, shared by the bot and the API: authorise → decrypt keys in scope → venue
+// call → the trade row and its audit entry in one transaction (S8.1). A failed venue call is
+// audited too, with no trade change; an idempotency key makes a retried open open once.
+import { withDecryptedExchangeKeys } from "../vault/decrypt-scope";
+import type { KeyRing } from "../vault/key-ring";
+import type { CredentialRecord } from "../venues/keys";
+import type { Balance, Fill, Position, Side, Venue, VenueId } from "../venues/types";
+import { VenueError } from "../venues/types";
+
+export type TradeSource = "telegram" | "api" | "system";
+export type TradeAction = "open" | "modify" | "close";
+
+export interface TradeRecord {
+  id: string;
+  userId: string;
+  credentialId: string;
+  venue: VenueId;
+  symbol: string;
+  side: Side;
+  size: number;
+  entryPrice: number | null;
+  exitPrice: number | null;
+  leverage: number | null;
+  stopLoss: number | null;
+  takeProfit: number | null;
+  status: "open" | "closed";
+  source: TradeSource;
+  openedAt: Date;
+  closedAt: Date | null;
+}
+
+export interface AuditEntry {
+  userId: string;
+  action: TradeAction;
+  tradeId: string | null;
+  venue: VenueId;
+  symbol: string;
+  /** What was asked and what happened; never a secret. */
+  details: Record<string, unknown>;
+  source: TradeSource;
+  ip: string | null;
+  outcome: "ok" | "failed";
+}
+
+/** Work inside one database transaction. */
+export interface TradingTx {
+  insertTrade(
+    t: Omit<TradeRecord, "id" | "openedAt" | "closedAt" | "status" | "exitPrice">,
+  ): Promise<TradeRecord>;
+  updateTrade(
+    id: string,
+    patch: Partial<
+      Pick<TradeRecord, "size" | "entryPrice" | "exitPrice" | "stopLoss" | "takeProfit" | "status">
+    >,
+  ): Promise<TradeRecord>;
+  /** Appends to the append-only audit log, in this transaction. */
+  audit(entry: AuditEntry): Promise<void>;
+  completeRequest(userId: string, key: string, tradeId: string): Promise<void>;
+}
+
+export interface TradingStore {
+  transaction<T>(fn: (tx: TradingTx) => Promise<T>): Promise<T>;
+  /** "new" when this call owns the key; otherwise what an earlier call with it did. */
+  claimRequest(
+    userId: string,
+    key: string,
+  ): Promise<{ status: "new" } | { status: "done"; tradeId: string } | { status: "pending" }>;
+  releaseRequest(userId: string, key: string): Promise<void>;
+  getTrade(userId: string, id: string): Promise<TradeRecord | null>;
+  openTrade(userId: string, credentialId: string, symbol: string): Promise<TradeRecord | null>;
+  listTrades(
+    userId: string,
+    opts: { limit: number; beforeId?: string; status?: "open" | "closed" },
+  ): Promise<TradeRecord[]>;
+  /** The client IP of an API action, for the new-IP rule (S8.3). */
+  recordIp(userId: string, ip: string): Promise<void>;
+}
+
+export type TradingErrorCode =
+  | "no_key"
+  | "key_not_usable"
+  | "trade_not_found"
+  | "trade_closed"
+  | "already_open"
+  | "in_progress"
+  | "venue_failed";
+
+export class TradingError extends Error {
+  constructor(
+    readonly code: TradingErrorCode,
+    message: string,
+    readonly venueCode?: string,
+  ) {
+    super(message);
+    this.name = "TradingError";
+  }
+}
+
+export interface TradingDeps {
+  store: TradingStore;
+  keyRing: KeyRing;
+  venues: Record<VenueId, Venue>;
+  /** The user's credentials (the key service's list). */
+  credentials: (userId: string) => Promise<CredentialRecord[]>;
+}
+
+export interface Caller {
+  userId: string;
+  source: TradeSource;
+  ip: string | null;
+}
+
+export interface OpenTradeInput {
+  credentialId?: string;
+  symbol: string;
+  side: Side;
+  size: number;
+  stopLoss?: number;
+  takeProfit?: number;
+  leverage?: number;
+  idempotencyKey?: string;
+}
+
+export function createTrading(deps: TradingDeps) {
+  const { store } = deps;
+
+  async function credentialFor(userId: string, credentialId?: string): Promise<CredentialRecord> {
+    const all = await deps.credentials(userId);
+    const usable = all.filter((c) => !c.revokedAt && !c.disabledAt);
+    if (credentialId) {
+      const c = all.find((x) => x.id === credentialId);
+      if (!c) throw new TradingError("no_key", `No key #${credentialId}. /keys lists your keys.`);
+      if (c.revokedAt || c.disabledAt)
+        throw new TradingError(
+          "key_not_usable",
+          `Key #${c.id} is ${c.revokedAt ? "revoked" : "disabled"}.`,
+        );
+      return c;
+    }
+    const newest = usable.at(-1);
+    if (!newest)
+      throw new TradingError("no_key", "Connect a key first (/connect, or POST /api/keys).");
+    return newest;
+  }
+
+  async function onVenue<T>(
+    c: CredentialRecord,
+    fn: (v: Venue, keys: Parameters<Venue["positions"]>[0]) => Promise<T>,
+  ) {
+    return withDecryptedExchangeKeys(deps.keyRing, c.encrypted, (keys) =>
+      fn(deps.venues[c.venue], keys),
+    );
+  }
+
+  const failedDetails = (err: VenueError, asked: Record<string, unknown>) => ({
+    ...asked,
+    error: err.code,
+    message: err.message,
+  });
+
+  async function auditFailure(
+    caller: Caller,
+    action: TradeAction,
+    c: CredentialRecord,
+    symbol: string,
+    tradeId: string | null,
+    err: VenueError,
+    asked: Record<string, unknown>,
+  ) {
+    await store.transaction((tx) =>
+      tx.audit({
+        userId: caller.userId,
+        action,
+        tradeId,
+        venue: c.venue,
+        symbol,
+        details: failedDetails(err, asked),
+        source: caller.source,
+        ip: caller.ip,
+        outcome: "failed",
+      }),
+    );
+    return new TradingError("venue_failed", err.message, err.code);
+  }
+
+  async function noteIp(caller: Caller) {
+    if (caller.source === "api" && caller.ip) await store.recordIp(caller.userId, caller.ip);
+  }
+
+  return {
+    async openTrade(caller: Caller, input: OpenTradeInput): Promise<TradeRecord> {
+      const c = await credentialFor(caller.userId, input.credentialId);
+      const key = input.idempotencyKey;
+      if (key) {
+        const claim = await store.claimRequest(caller.userId, key);
+        if (claim.status === "done") return (await store.getTrade(caller.userId, claim.tradeId))!;
+        if (claim.status === "pending")
+          throw new TradingError("in_progress", "That request is still being processed.");
+      }
+      try {
+        const existing = await store.openTrade(caller.userId, c.id, input.symbol);
+        if (existing) {
+          throw new TradingError(
+            "already_open",
+            `Trade #${existing.id} is already open on ${existing.symbol} with this key: modify or close it.`,
+          );
+        }
+        const asked = {
+          side: input.side,
+          size: input.size,
+          leverage: input.leverage ?? null,
+          stopLoss: input.stopLoss ?? null,
+          takeProfit: input.takeProfit ?? null,
+        };
+        let fill: Fill;
+        try {
+          fill = await onVenue(c, (v, keys) => v.openPosition(keys, input));
+        } catch (err) {
+          if (err instanceof VenueError)
+            throw await auditFailure(caller, "open", c, input.symbol, null, err, asked);
+          throw err;
+        }
+        const trade = await store.transaction(async (tx) => {
+          const t = await tx.insertTrade({
+            userId: caller.userId,
+            credentialId: c.id,
+            venue: c.venue,
+            symbol: fill.symbol,
+            side: input.side,
+            size: fill.size,
+            entryPrice: fill.price,
+            leverage: input.leverage ?? null,
+            stopLoss: input.stopLoss ?? null,
+            takeProfit: input.takeProfit ?? null,
+            source: caller.source,
+          });
+          await tx.audit({
+            userId: caller.userId,
+            action: "open",
+            tradeId: t.id,
+            venue: c.venue,
+            symbol: t.symbol,
+            details: { ...asked, price: fill.price, filled: fill.size, orderId: fill.orderId },
+            source: caller.source,
+            ip: caller.ip,
+            outcome: "ok",
+          });
+          if (key) await tx.completeRequest(caller.userId, key, t.id);
+          return t;
+        });
+        await noteIp(caller);
+        return trade;
+      } catch (err) {
+        if (key) await store.releaseRequest(caller.userId, key);
+        throw err;
+      }
+    },
+
+    async modifyTrade(
+      caller: Caller,
+      tradeId: string,
+      input: { stopLoss?: number | null; takeProfit?: number | null; size?: number },
+    ) {
+      const t = await store.getTrade(caller.userId, tradeId);
+      if (!t) throw new TradingError("trade_not_found", `No trade #${tradeId}.`);
+      if (t.status !== "open") throw new TradingError("trade_closed", `Trade #${t.id} is closed.`);
+      const c = await credentialFor(caller.userId, t.credentialId);
+      const asked = { stopLoss: input.stopLoss, takeProfit: input.takeProfit, size: input.size };
+      let fill: Fill | null;
+      try {
+        fill = await onVenue(c, (v, keys) =>
+          v.modifyPosition(keys, { symbol: t.symbol, ...input }),
+        );
+      } catch (err) {
+        if (err instanceof VenueError)
+          throw await auditFailure(caller, "modify", c, t.symbol, t.id, err, asked);
+        throw err;
+      }
+      const updated = await store.transaction(async (tx) => {
+        const u = await tx.updateTrade(t.id, {
+          ...(input.size !== undefined ? { size: input.size } : {}),
+          ...(input.stopLoss !== undefined ? { stopLoss: input.stopLoss } : {}),
+          ...(input.takeProfit !== undefined ? { takeProfit: input.takeProfit } : {}),
+        });
+        await tx.audit({
+          userId: caller.userId,
+          action: "modify",
+          tradeId: t.id,
+          venue: c.venue,
+          symbol: t.symbol,
+          details: { ...asked, price: fill?.price ?? null, orderId: fill?.orderId ?? null },
+          source: caller.source,
+          ip: caller.ip,
+          outcome: "ok",
+        });
+        return u;
+      });
+      await noteIp(caller);
+      return updated;
+    },
+
+    async closeTrade(caller: Caller, tradeId: string) {
+      const t = await store.getTrade(caller.userId, tradeId);
+      if (!t) throw new TradingError("trade_not_found", `No trade #${tradeId}.`);
+      if (t.status !== "open")
+        throw new TradingError("trade_closed", `Trade #${t.id} is already closed.`);
+      const c = await credentialFor(caller.userId, t.credentialId);
+      let fill: Fill | null;
+      try {
+        fill = await onVenue(c, (v, keys) => v.closePosition(keys, { symbol: t.symbol }));
+      } catch (err) {
+        if (err instanceof VenueError)
+          throw await auditFailure(caller, "close", c, t.symbol, t.id, err, {});
+        throw err;
+      }
+      const closed = await store.transaction(async (tx) => {
+        const u = await tx.updateTrade(t.id, { status: "closed", exitPrice: fill?.price ?? null });
+        await tx.audit({
+          userId: caller.userId,
+          action: "close",
+          tradeId: t.id,
+          venue: c.venue,
+          symbol: t.symbol,
+          details: {
+            price: fill?.price ?? null,
+            size: fill?.size ?? 0,
+            orderId: fill?.orderId ?? null,
+            alreadyFlat: fill === null,
+          },
+          source: caller.source,
+          ip: caller.ip,
+          outcome: "ok",
+        });
+        return u;
+      });
+      await noteIp(caller);
+      return closed;
+    },
+
+    async closeAll(caller: Caller) {
+      const open = await store.listTrades(caller.userId, { limit: 100, status: "open" });
+      const results: Array<{ id: string; ok: boolean; message?: string }> = [];
+      for (const t of open) {
+        try {
+          await this.closeTrade(caller, t.id);
+          results.push({ id: t.id, ok: true });
+        } catch (err) {
+          if (!(err instanceof TradingError)) throw err;
+          results.push({ id: t.id, ok: false, message: err.message });
+        }
+      }
+      return results;
+    },
+
+    listTrades: (
+      userId: string,
+      opts: { limit: number; beforeId?: string; status?: "open" | "closed" },
+    ) => store.listTrades(userId, opts),
+
+    /** Positions and balances as the venues report them, per usable key. */
+    async portfolio(userId: string): Promise<
+      Array<{
+        credentialId: string;
+        venue: VenueId;
+        positions?: Position[];
+        balances?: Balance[];
+        error?: string;
+      }>
+    > {
+      const out = [];
+      for (const c of (await deps.credentials(userId)).filter(
+        (x) => !x.revokedAt && !x.disabledAt,
+      )) {
+        try {
+          const [positions, balances] = await onVenue(
+            c,
+            async (v, keys) => [await v.positions(keys), await v.balance(keys)] as const,
+          );
+          out.push({ credentialId: c.id, venue: c.venue, positions, balances });
+        } catch (err) {
+          if (!(err instanceof VenueError)) throw err;
+          out.push({ credentialId: c.id, venue: c.venue, error: err.message });
+        }
+      }
+      return out;
+    },
+  };
+}
+
+export type Trading = ReturnType<typeof createTrading>;

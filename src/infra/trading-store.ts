@@ -1,0 +1,161 @@
+// TradingStore on PostgreSQL. `transaction` runs the trade write and the audit append on one
+// connection in one transaction, so a trade never exists without its audit entry (S8.1).
+import type { MikroORM } from "@mikro-orm/postgresql";
+import type { AuditEntry, TradeRecord, TradingStore, TradingTx } from "../domain/trading/trading";
+import type { VenueId } from "../domain/venues/types";
+import type { Sql } from "./vault-store";
+
+const COLUMNS = `id::text as id, user_id::text as user_id, credential_id::text as credential_id, venue,
+  symbol, side, size, entry_price, exit_price, leverage, stop_loss, take_profit, status, source,
+  opened_at, closed_at`;
+
+const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+const d = (v: unknown) =>
+  v === null || v === undefined ? null : v instanceof Date ? v : new Date(String(v));
+
+function toTrade(r: Record<string, unknown>): TradeRecord {
+  return {
+    id: r.id as string,
+    userId: r.user_id as string,
+    credentialId: r.credential_id as string,
+    venue: r.venue as VenueId,
+    symbol: r.symbol as string,
+    side: r.side as TradeRecord["side"],
+    size: Number(r.size),
+    entryPrice: n(r.entry_price),
+    exitPrice: n(r.exit_price),
+    leverage: n(r.leverage),
+    stopLoss: n(r.stop_loss),
+    takeProfit: n(r.take_profit),
+    status: r.status as TradeRecord["status"],
+    source: r.source as TradeRecord["source"],
+    openedAt: d(r.opened_at)!,
+    closedAt: d(r.closed_at),
+  };
+}
+
+const PATCH_COLUMNS: Record<string, string> = {
+  size: "size",
+  entryPrice: "entry_price",
+  exitPrice: "exit_price",
+  stopLoss: "stop_loss",
+  takeProfit: "take_profit",
+  status: "status",
+};
+
+/** Appends one entry to the audit log inside the given transaction. */
+export type AuditAppend = (tx: Sql, entry: AuditEntry) => Promise<void>;
+
+export function createTradingStore(orm: MikroORM, appendAudit: AuditAppend): TradingStore {
+  const sql: Sql = (q, p = []) => orm.em.getConnection().execute(q, p, "all");
+  const isId = (id: string) => /^\d{1,19}$/.test(id);
+
+  const txOf = (tx: Sql): TradingTx => ({
+    async insertTrade(t) {
+      const rows = await tx(
+        `insert into trades (user_id, credential_id, venue, symbol, side, size, entry_price, leverage,
+           stop_loss, take_profit, source) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning ${COLUMNS}`,
+        [
+          t.userId,
+          t.credentialId,
+          t.venue,
+          t.symbol,
+          t.side,
+          t.size,
+          t.entryPrice,
+          t.leverage,
+          t.stopLoss,
+          t.takeProfit,
+          t.source,
+        ],
+      );
+      return toTrade(rows[0]!);
+    },
+    async updateTrade(id, patch) {
+      const entries = Object.entries(patch).filter(([k]) => k in PATCH_COLUMNS);
+      const sets = entries.map(([k]) => `${PATCH_COLUMNS[k]} = ?`);
+      if (patch.status === "closed") sets.push("closed_at = now()");
+      sets.push("updated_at = now()");
+      const rows = await tx(
+        `update trades set ${sets.join(", ")} where id = ? returning ${COLUMNS}`,
+        [...entries.map(([, v]) => v), id],
+      );
+      return toTrade(rows[0]!);
+    },
+    audit: (entry) => appendAudit(tx, entry),
+    async completeRequest(userId, key, tradeId) {
+      await tx("update trade_requests set trade_id = ? where user_id = ? and idempotency_key = ?", [
+        tradeId,
+        userId,
+        key,
+      ]);
+    },
+  });
+
+  return {
+    async transaction(fn) {
+      return orm.em.fork().transactional(async (em) => {
+        const ctx = em.getTransactionContext();
+        const conn = em.getConnection();
+        const tx: Sql = (q, p = []) => conn.execute(q, p, "all", ctx);
+        return fn(txOf(tx));
+      });
+    },
+    async claimRequest(userId, key) {
+      const won = await sql(
+        "insert into trade_requests (user_id, idempotency_key) values (?, ?) on conflict do nothing returning user_id",
+        [userId, key],
+      );
+      if (won.length === 1) return { status: "new" };
+      const rows = await sql(
+        "select trade_id::text as trade_id from trade_requests where user_id = ? and idempotency_key = ?",
+        [userId, key],
+      );
+      const tradeId = rows[0]?.trade_id as string | null | undefined;
+      return tradeId ? { status: "done", tradeId } : { status: "pending" };
+    },
+    async releaseRequest(userId, key) {
+      await sql(
+        "delete from trade_requests where user_id = ? and idempotency_key = ? and trade_id is null",
+        [userId, key],
+      );
+    },
+    async getTrade(userId, id) {
+      if (!isId(id)) return null;
+      const rows = await sql(`select ${COLUMNS} from trades where user_id = ? and id = ?`, [
+        userId,
+        id,
+      ]);
+      return rows[0] ? toTrade(rows[0]) : null;
+    },
+    async openTrade(userId, credentialId, symbol) {
+      const rows = await sql(
+        `select ${COLUMNS} from trades where user_id = ? and credential_id = ? and status = 'open'
+         and upper(split_part(symbol, '/', 1)) = upper(split_part(?, '/', 1)) limit 1`,
+        [userId, credentialId, symbol.replace(/USDT$|USDC$/i, "")],
+      );
+      return rows[0] ? toTrade(rows[0]) : null;
+    },
+    async listTrades(userId, opts) {
+      const rows = await sql(
+        `select ${COLUMNS} from trades where user_id = ? and id < ?::bigint
+         and (?::text is null or status = ?) order by id desc limit ?`,
+        [
+          userId,
+          opts.beforeId ?? "9223372036854775807",
+          opts.status ?? null,
+          opts.status ?? null,
+          Math.min(opts.limit, 100),
+        ],
+      );
+      return rows.map(toTrade);
+    },
+    async recordIp(userId, ip) {
+      await sql(
+        `insert into account_ips (user_id, ip) values (?, ?::inet)
+         on conflict (user_id, ip) do update set last_seen = now()`,
+        [userId, ip],
+      );
+    },
+  };
+}

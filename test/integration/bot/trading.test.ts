@@ -1,0 +1,132 @@
+// Trading from Telegram on the paper venue (issue: trading and the audit log): /open, /modify,
+// /close with confirmation, /positions, /trades, /audit; each action writes exactly one audit
+// row with source telegram; a malformed command answers with the exact usage line.
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CHOOSE_VENUE } from "../../../src/bot/features/keys";
+import { USAGE } from "../../../src/bot/trade-commands";
+import { type BotHarness, startBotHarness } from "../../support/bot-harness";
+
+let h: BotHarness;
+let db: pg.Client;
+beforeAll(async () => {
+  h = await startBotHarness();
+  db = new pg.Client({ connectionString: h.db.url });
+  await db.connect();
+});
+afterAll(async () => {
+  await db.end();
+  await h.close();
+});
+
+const auditRows = async () =>
+  (
+    await db.query(
+      "select action, trade_id::text as trade_id, source, ip, outcome, symbol from trade_audit_log order by id",
+    )
+  ).rows;
+
+describe("trading in the bot", () => {
+  it("when a user opens, modifies and closes a paper trade, then each step answers and writes one audit row", async () => {
+    const u = h.tg.user({ id: 8001, first_name: "Trader" });
+    u.sendText("/connect");
+    const menu = await u.waitForBotMessage((m) => m.text === CHOOSE_VENUE);
+    u.pressButton(menu.message_id, "connect:paper");
+    await u.waitForBotMessage((m) => (m.text ?? "").startsWith("✅ Stored"));
+
+    u.sendText("/open BTC long 0.01 sl=50000 lev=3");
+    const opened = await u.waitForBotMessage();
+    expect(opened.text).toMatch(
+      /^✅ Opened #(\d+) open long 0\.01 BTC\/USDT:USDT @ [\d.]+ on Paper \(3x, SL 50000\)$/,
+    );
+    const id = /#(\d+)/.exec(opened.text ?? "")![1]!;
+    expect(await auditRows()).toEqual([
+      {
+        action: "open",
+        trade_id: id,
+        source: "telegram",
+        ip: null,
+        outcome: "ok",
+        symbol: "BTC/USDT:USDT",
+      },
+    ]);
+
+    u.sendText(`/modify ${id} tp=70000`);
+    expect((await u.waitForBotMessage()).text).toContain(
+      `✏️ Modified #${id} open long 0.01 BTC/USDT:USDT`,
+    );
+    u.sendText("/positions");
+    expect((await u.waitForBotMessage()).text).toMatch(/long 0\.01 BTC\/USDT:USDT @ /);
+
+    u.sendText(`/close ${id}`);
+    const confirm = await u.waitForBotMessage((m) => (m.text ?? "").startsWith("Close #"));
+    await u.waitForBotMessage((m) => m.text === "Waiting for your confirmation.");
+    u.pressButton(confirm.message_id, `close:${id}`);
+    expect((await u.waitForBotMessage()).text).toMatch(
+      new RegExp(`^✅ Closed #${id} closed long 0\\.01 BTC/USDT:USDT [\\d.]+ → [\\d.]+ on Paper`),
+    );
+    expect((await auditRows()).map((r) => r.action)).toEqual(["open", "modify", "close"]);
+
+    u.sendText("/audit");
+    const audit = await u.waitForBotMessage();
+    expect(audit.text?.split("\n")).toHaveLength(4);
+    expect(audit.text).toContain(`close BTC/USDT:USDT on paper #${id} — ok (telegram)`);
+  });
+
+  it("when a command is malformed, then the exact usage line is the answer and nothing is audited", async () => {
+    const u = h.tg.user({ id: 8001, first_name: "Trader" });
+    const before = (await auditRows()).length;
+    for (const [cmd, usage] of [
+      ["/open BTC sideways 1", USAGE.open],
+      ["/open BTC long -1", USAGE.open],
+      ["/open BTC long 1 lev=500", USAGE.open],
+      ["/modify abc sl=1", USAGE.modify],
+      ["/modify 12", USAGE.modify],
+      ["/close", USAGE.close],
+    ] as const) {
+      u.sendText(cmd);
+      expect((await u.waitForBotMessage()).text, cmd).toBe(usage);
+    }
+    expect((await auditRows()).length).toBe(before);
+  });
+
+  it("when the paper venue refuses an order, then the failure is audited and no trade is written", async () => {
+    const u = h.tg.user({ id: 8001, first_name: "Trader" });
+    const trades = (await db.query("select count(*)::int as n from trades")).rows[0].n;
+    u.sendText("/open NOPE long 1");
+    expect((await u.waitForBotMessage()).text).toBe("The paper venue does not list NOPE.");
+    const last = (await auditRows()).at(-1);
+    expect(last).toMatchObject({
+      action: "open",
+      trade_id: null,
+      outcome: "failed",
+      symbol: "NOPE",
+    });
+    expect((await db.query("select count(*)::int as n from trades")).rows[0].n).toBe(trades);
+  });
+
+  it("when Telegram delivers the same /open update twice, then one position is opened", async () => {
+    const u = h.tg.user({ id: 8002, first_name: "Twice" });
+    u.sendText("/connect");
+    const menu = await u.waitForBotMessage((m) => m.text === CHOOSE_VENUE);
+    u.pressButton(menu.message_id, "connect:paper");
+    await u.waitForBotMessage((m) => (m.text ?? "").startsWith("✅ Stored"));
+    const update = {
+      update_id: 990_001,
+      message: {
+        message_id: 999,
+        date: Math.floor(Date.now() / 1000),
+        chat: { id: 8002, type: "private" as const, first_name: "Twice" },
+        from: { id: 8002, is_bot: false, first_name: "Twice" },
+        text: "/open ETH short 0.5",
+        entities: [{ type: "bot_command" as const, offset: 0, length: 5 }],
+      },
+    };
+    await h.bot.handleUpdate(update);
+    await h.bot.handleUpdate(update);
+    const { rows } = await db.query(
+      "select count(*)::int as n from trades t join users u on u.id = t.user_id where u.telegram_user_id = 8002",
+    );
+    expect(rows[0].n).toBe(1);
+  });
+});
