@@ -4,16 +4,9 @@ import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
-import { auditSubject, type JsonObject } from "../src/domain/audit/chain";
-import { createTrading } from "../src/domain/trading/trading";
 import { generateFernetKey, parseMasterKeys } from "../src/domain/vault";
-import { createPaperVenue } from "../src/domain/venues/paper";
-import type { Venue, VenueId } from "../src/domain/venues/types";
-import { createAuditLog } from "../src/infra/audit-log";
-import { createCredentialsRepo } from "../src/infra/credentials-repo";
-import { createOrm, ensureDatabase, migrate, sqlOf } from "../src/infra/database";
-import { type AuditAppend, createTradingStore } from "../src/infra/trading-store";
-import { createPaperStore } from "../src/infra/venues/paper-store";
+import { createOrm, ensureDatabase, migrate } from "../src/infra/database";
+import { paperTrading, seedPaperUsers } from "../test/support/trading-fixtures";
 
 const SERVER = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432";
 const USERS = 8;
@@ -26,55 +19,12 @@ export async function benchAudit(): Promise<Record<string, number>> {
   const orm = await createOrm({ url, poolMax: 20 });
   try {
     await migrate(orm, url);
-    const sql = sqlOf(orm);
     const ring = parseMasterKeys(`1:${generateFernetKey()}`);
     const pepper = randomBytes(32);
-    const creds = createCredentialsRepo(sql);
-    const users: string[] = [];
-    for (let i = 0; i < USERS; i++) {
-      const rows = await sql(
-        "insert into users (telegram_user_id) values (?) returning id::text as id",
-        [9_100_000 + i],
-      );
-      const id = rows[0]!.id as string;
-      users.push(id);
-      await creds.insert(id, "paper", "Paper", {
-        apiKey: null,
-        secret: null,
-        privateKey: null,
-        version: 1,
-        walletAddress: `paper-${randomBytes(8).toString("hex")}`,
-        keyHint: "paper",
-        scopes: ["trade"],
-        warnings: [],
-      });
-    }
-    const paper = createPaperVenue({ store: createPaperStore(sql) });
-    const venues = { paper } as unknown as Record<VenueId, Venue>;
-    const auditLog = createAuditLog();
-    const withAudit: AuditAppend = (tx, e) =>
-      auditLog
-        .append(tx, {
-          subject: auditSubject(pepper, e.userId),
-          action: e.action,
-          tradeId: e.tradeId,
-          venue: e.venue,
-          symbol: e.symbol,
-          details: e.details as JsonObject,
-          source: e.source,
-          ip: e.ip,
-          outcome: e.outcome,
-        })
-        .then(() => {});
-    const noAudit: AuditAppend = async () => {};
+    const users = await seedPaperUsers(orm, USERS, 9_100_000);
 
-    const run = async (append: AuditAppend, symbol: string) => {
-      const trading = createTrading({
-        store: createTradingStore(orm, append),
-        keyRing: ring,
-        venues,
-        credentials: (u) => creds.list(u),
-      });
+    const run = async (audited: boolean, symbol: string) => {
+      const trading = paperTrading(orm, ring, pepper, audited);
       const stop = Date.now() + SECONDS * 1000;
       let actions = 0;
       await Promise.all(
@@ -89,8 +39,8 @@ export async function benchAudit(): Promise<Record<string, number>> {
       );
       return actions / SECONDS;
     };
-    const plain = await run(noAudit, "ETH");
-    const audited = await run(withAudit, "BTC");
+    const plain = await run(false, "ETH");
+    const audited = await run(true, "BTC");
     const check = new pg.Client({ connectionString: url });
     await check.connect();
     const rows = (await check.query("select count(*)::int as n from trade_audit_log")).rows[0]

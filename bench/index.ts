@@ -1,4 +1,5 @@
 // `npm run bench`: every benchmark in one run, each printing its figures and ratios.
+import { benchAudit } from "./audit";
 import { benchAuth } from "./auth";
 import { benchRotation } from "./rotation";
 import { benchFernet } from "./vault";
@@ -7,6 +8,7 @@ const results: Record<string, number> = {};
 Object.assign(results, await benchFernet());
 Object.assign(results, await benchRotation());
 Object.assign(results, await benchAuth());
+Object.assign(results, await benchAudit());
 
 console.log("Summary");
 for (const [name, value] of Object.entries(results)) {

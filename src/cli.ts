@@ -6,7 +6,7 @@ import { auditSubject, CHAIN_BREAK_EXPLANATIONS, verifyAuditLog } from "./domain
 import { ENCRYPTED_TABLES, generateFernetKey, rotateAll } from "./domain/vault";
 import { createAuditChainReader, exportForSubject } from "./infra/audit-log";
 import { type Config, ConfigError, loadConfig } from "./infra/config";
-import { createOrm, ensureDatabase, migrate, pendingMigrations, sqlOf } from "./infra/database";
+import { createOrm, pendingMigrations, prepareDatabase, sqlOf } from "./infra/database";
 import { createRedisFactory } from "./infra/redis";
 import { createScrubber } from "./infra/scrub";
 import { createVaultStore } from "./infra/vault-store";
@@ -211,17 +211,15 @@ export const COMMANDS: Record<string, Command> = {
     summary: "create the database if missing (not in production) and apply pending migrations",
     async run(_args, io) {
       const c = config();
-      if (c.nodeEnv !== "production" && (await ensureDatabase(c.databaseUrl, c.databaseSslCa))) {
-        io.out("created the database");
-      }
-      const orm = await createOrm({ url: c.databaseUrl, sslCa: c.databaseSslCa });
-      try {
-        const applied = await migrate(orm, c.databaseUrl, c.databaseSslCa);
-        io.out(applied.length ? `applied: ${applied.join(", ")}` : "database is up to date");
-        return 0;
-      } finally {
-        await orm.close();
-      }
+      const { created, applied } = await prepareDatabase({
+        url: c.databaseUrl,
+        ownerUrl: c.databaseOwnerUrl,
+        sslCa: c.databaseSslCa,
+        create: c.nodeEnv !== "production",
+      });
+      if (created) io.out("created the database");
+      io.out(applied.length ? `applied: ${applied.join(", ")}` : "database is up to date");
+      return 0;
     },
   },
   "db status": {

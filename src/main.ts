@@ -25,7 +25,7 @@ import { createAuditLog, listForSubject } from "./infra/audit-log";
 import { createBcryptHasher } from "./infra/bcrypt-hasher";
 import { type Config, ConfigError, type Env, loadConfig, ROLES, type Role } from "./infra/config";
 import { createCredentialsRepo } from "./infra/credentials-repo";
-import { createOrm, ensureDatabase, migrate, sqlOf } from "./infra/database";
+import { createOrm, prepareDatabase, sqlOf } from "./infra/database";
 import { ensureDevSecrets } from "./infra/dev-secrets";
 import { createHibpChecker } from "./infra/hibp";
 import { createAccessTokens } from "./infra/jwt";
@@ -90,16 +90,17 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
 
   const shutdown = createShutdown(logger);
   try {
-    if (
-      config.nodeEnv !== "production" &&
-      (await ensureDatabase(config.databaseUrl, config.databaseSslCa))
-    ) {
-      logger.info("created the database");
-    }
+    const prepared = await prepareDatabase({
+      url: config.databaseUrl,
+      ownerUrl: config.databaseOwnerUrl,
+      sslCa: config.databaseSslCa,
+      create: config.nodeEnv !== "production",
+    });
+    if (prepared.created) logger.info("created the database");
+    if (prepared.applied.length > 0)
+      logger.info({ migrations: prepared.applied }, "applied migrations");
     const orm = await createOrm({ url: config.databaseUrl, sslCa: config.databaseSslCa, logger });
     shutdown.add("database", () => orm.close());
-    const applied = await migrate(orm, config.databaseUrl, config.databaseSslCa);
-    if (applied.length > 0) logger.info({ migrations: applied }, "applied migrations");
     // S1.2: refuse to run with a key ring that cannot decrypt what is stored.
     const vaultStore = createVaultStore(sqlOf(orm));
     await verifyKeyRingCoverage({

@@ -46,6 +46,8 @@ export interface Config {
   port: number;
   publicUrl: string;
   databaseUrl: string;
+  /** The schema owner, for migrations; the service logs in as DATABASE_URL's role. */
+  databaseOwnerUrl: string | undefined;
   databaseSslCa: string | undefined;
   redisUrl: string;
   redisPrefix: string;
@@ -123,6 +125,7 @@ const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   PUBLIC_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default("postgres://127.0.0.1:5432/warden"),
+  DATABASE_OWNER_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
   DATABASE_SSL_CA: optionalString,
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).default("redis://127.0.0.1:6379"),
   REDIS_PREFIX: z
@@ -327,6 +330,7 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
     port: e.PORT,
     publicUrl: publicUrl.replace(/\/+$/, ""),
     databaseUrl: e.DATABASE_URL,
+    databaseOwnerUrl: e.DATABASE_OWNER_URL,
     databaseSslCa: e.DATABASE_SSL_CA,
     redisUrl: e.REDIS_URL,
     redisPrefix: e.REDIS_PREFIX,
@@ -359,18 +363,23 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
     bcryptCost: e.BCRYPT_COST,
     allowedOrigins: parseOrigins(e.ALLOWED_ORIGINS, publicUrl),
     logLevel: e.LOG_LEVEL ?? (e.NODE_ENV === "test" ? "warn" : "info"),
-    secretValues: SECRET_VARIABLES.flatMap((name) => {
-      const v = resolved[name];
-      if (!v) return [];
-      // Key ring entries are also redacted one by one, with and without their version.
-      return name === "MASTER_KEYS"
-        ? [
-            v,
-            ...v
-              .split(/[,\n]/)
-              .flatMap((entry) => [entry.trim(), entry.split(":")[1]?.trim() ?? ""]),
-          ]
-        : [v];
-    }).filter((v) => v.length >= 8),
+    secretValues: [
+      ...[e.DATABASE_URL, e.DATABASE_OWNER_URL, e.REDIS_URL].map((u) =>
+        u ? decodeURIComponent(new URL(u).password) : "",
+      ),
+      ...SECRET_VARIABLES.flatMap((name) => {
+        const v = resolved[name];
+        if (!v) return [];
+        // Key ring entries are also redacted one by one, with and without their version.
+        return name === "MASTER_KEYS"
+          ? [
+              v,
+              ...v
+                .split(/[,\n]/)
+                .flatMap((entry) => [entry.trim(), entry.split(":")[1]?.trim() ?? ""]),
+            ]
+          : [v];
+      }),
+    ].filter((v) => v.length >= 8),
   };
 }

@@ -108,3 +108,24 @@ export function sqlOf(orm: MikroORM) {
   return (sql: string, params: unknown[] = []) =>
     orm.em.getConnection().execute<Array<Record<string, unknown>>>(sql, params, "all");
 }
+
+/**
+ * Creates the database when allowed (development, tests) and applies pending migrations as
+ * the owner. `ownerUrl` is the role that owns the schema; the service itself may log in as a
+ * role with fewer rights (DATABASE_URL), which could not run migrations.
+ */
+export async function prepareDatabase(opts: {
+  url: string;
+  ownerUrl?: string | undefined;
+  sslCa?: string | undefined;
+  create: boolean;
+}): Promise<{ created: boolean; applied: string[] }> {
+  const ownerUrl = opts.ownerUrl ?? opts.url;
+  const created = opts.create ? await ensureDatabase(ownerUrl, opts.sslCa) : false;
+  const orm = await createOrm({ url: ownerUrl, sslCa: opts.sslCa, poolMax: 2 });
+  try {
+    return { created, applied: await migrate(orm, ownerUrl, opts.sslCa) };
+  } finally {
+    await orm.close();
+  }
+}

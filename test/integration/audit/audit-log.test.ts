@@ -22,9 +22,9 @@ import {
   readRange,
 } from "../../../src/infra/audit-log";
 import { createOrm, sqlOf } from "../../../src/infra/database";
+import { APP_LOGIN, ensureAppLogin } from "../../support/app-role";
 import { createTestDatabase, type TestDatabase } from "../../support/context";
 
-const APP_LOGIN = "warden_test_app";
 const pepper = Buffer.from("a-test-audit-pepper-of-32-bytes-or-more");
 const subjectOf = (userId: string) => auditSubject(pepper, userId);
 const auditLog = createAuditLog();
@@ -34,32 +34,6 @@ let owner: pg.Client;
 let ownerOrm: MikroORM;
 let appOrm: MikroORM;
 let appUrl: string;
-
-/**
- * A login role in `warden_app`, as an operator would set one up. Roles are cluster-wide and
- * other runs may create or grant it at the same moment: tolerate both.
- */
-async function ensureAppLogin(client: pg.Client): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await client.query(`do $$ begin
-          if not exists (select 1 from pg_roles where rolname = '${APP_LOGIN}') then
-            create role ${APP_LOGIN} login;
-          end if;
-        exception when duplicate_object or unique_violation then null;
-        end $$`);
-      const member = await client.query(
-        "select pg_has_role($1, 'warden_app', 'member') as member",
-        [APP_LOGIN],
-      );
-      if (!member.rows[0]?.member) await client.query(`grant warden_app to ${APP_LOGIN}`);
-      return;
-    } catch (err) {
-      if (attempt >= 10 || !/concurrently|duplicate key/.test((err as Error).message)) throw err;
-      await new Promise((r) => setTimeout(r, 50 + Math.random() * 100));
-    }
-  }
-}
 
 /** Empties the log as the superuser with triggers off (each test starts a fresh chain). */
 async function resetLog(): Promise<void> {

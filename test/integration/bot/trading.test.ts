@@ -1,22 +1,37 @@
 // Trading from Telegram on the paper venue (issue: trading and the audit log): /open, /modify,
 // /close with confirmation, /positions, /trades, /audit; each action writes exactly one audit
 // row with source telegram; a malformed command answers with the exact usage line.
+import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHOOSE_VENUE } from "../../../src/bot/features/keys";
 import { USAGE } from "../../../src/bot/trade-commands";
 import { type BotHarness, startBotHarness } from "../../support/bot-harness";
+import {
+  BINANCE_DEFAULT_RESTRICTIONS,
+  type FakeBinance,
+  startFakeBinance,
+} from "../../support/venues/binance";
 
+const bkey = {
+  apiKey: `AK${randomBytes(30).toString("hex")}`,
+  secret: `SK${randomBytes(30).toString("hex")}`,
+};
+let binance: FakeBinance;
 let h: BotHarness;
 let db: pg.Client;
 beforeAll(async () => {
-  h = await startBotHarness();
+  binance = await startFakeBinance({
+    keys: { [bkey.apiKey]: { secret: bkey.secret, restrictions: BINANCE_DEFAULT_RESTRICTIONS } },
+  });
+  h = await startBotHarness({ env: { VENUE_URL_BINANCEUSDM: binance.url } });
   db = new pg.Client({ connectionString: h.db.url });
   await db.connect();
 });
 afterAll(async () => {
   await db.end();
   await h.close();
+  await binance.close();
 });
 
 const auditRows = async () =>
@@ -128,5 +143,39 @@ describe("trading in the bot", () => {
       "select count(*)::int as n from trades t join users u on u.id = t.user_id where u.telegram_user_id = 8002",
     );
     expect(rows[0].n).toBe(1);
+  });
+
+  it("when a trade is opened and closed on the fake Binance from Telegram, then the venue fills it and each step is audited once", async () => {
+    const u = h.tg.user({ id: 8003, first_name: "Binance" });
+    u.sendText("/connect");
+    const menu = await u.waitForBotMessage((m) => m.text === CHOOSE_VENUE);
+    u.pressButton(menu.message_id, "connect:binanceusdm");
+    await u.waitForBotMessage((m) => (m.text ?? "").includes("paste in ONE message"));
+    u.sendText(`${bkey.apiKey} ${bkey.secret}`);
+    await u.waitForBotMessage((m) => (m.text ?? "").startsWith("✅ Stored"), 15_000);
+    const before = (await auditRows()).length;
+    u.sendText("/open BTC/USDT:USDT long 0.01");
+    const opened = await u.waitForBotMessage(undefined, 15_000);
+    expect(opened.text).toMatch(
+      /^✅ Opened #(\d+) open long 0\.01 BTC\/USDT:USDT @ [\d.]+ on Binance USD-M$/,
+    );
+    const id = /#(\d+)/.exec(opened.text ?? "")![1]!;
+    expect(binance.positions(bkey.apiKey)).toEqual([
+      expect.objectContaining({ symbol: "BTCUSDT", amount: 0.01 }),
+    ]);
+    u.sendText(`/close ${id}`);
+    const confirm = await u.waitForBotMessage((m) => (m.text ?? "").startsWith("Close #"));
+    await u.waitForBotMessage((m) => m.text === "Waiting for your confirmation.");
+    u.pressButton(confirm.message_id, `close:${id}`);
+    expect((await u.waitForBotMessage(undefined, 15_000)).text).toMatch(
+      new RegExp(`^✅ Closed #${id} closed long`),
+    );
+    expect(binance.positions(bkey.apiKey)).toEqual([]);
+    expect(binance.signatureFailures).toBe(0);
+    const rows = (await auditRows()).slice(before);
+    expect(rows.map((r) => [r.action, r.source, r.ip, r.outcome])).toEqual([
+      ["open", "telegram", null, "ok"],
+      ["close", "telegram", null, "ok"],
+    ]);
   });
 });

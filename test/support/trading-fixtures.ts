@@ -1,0 +1,76 @@
+// Users with a paper account each, and the trading use cases wired on the real audit log, for
+// concurrency tests and the audit benchmark.
+import { randomBytes } from "node:crypto";
+import type { MikroORM } from "@mikro-orm/postgresql";
+import { auditSubject, type JsonObject } from "../../src/domain/audit/chain";
+import { createTrading } from "../../src/domain/trading/trading";
+import type { KeyRing } from "../../src/domain/vault";
+import { createPaperVenue } from "../../src/domain/venues/paper";
+import type { Venue, VenueId } from "../../src/domain/venues/types";
+import { createAuditLog } from "../../src/infra/audit-log";
+import { createCredentialsRepo } from "../../src/infra/credentials-repo";
+import { sqlOf } from "../../src/infra/database";
+import { type AuditAppend, createTradingStore } from "../../src/infra/trading-store";
+import { createPaperStore } from "../../src/infra/venues/paper-store";
+
+export async function seedPaperUsers(
+  orm: MikroORM,
+  count: number,
+  firstTelegramId: number,
+): Promise<string[]> {
+  const sql = sqlOf(orm);
+  const creds = createCredentialsRepo(sql);
+  const users: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const rows = await sql(
+      "insert into users (telegram_user_id) values (?) returning id::text as id",
+      [firstTelegramId + i],
+    );
+    const id = rows[0]!.id as string;
+    users.push(id);
+    await creds.insert(id, "paper", "Paper", {
+      apiKey: null,
+      secret: null,
+      privateKey: null,
+      version: 1,
+      walletAddress: `paper-${randomBytes(8).toString("hex")}`,
+      keyHint: "paper",
+      scopes: ["trade", "read"],
+      warnings: [],
+    });
+  }
+  return users;
+}
+
+/** The trading use cases on the paper venue; `audited: false` swaps the audit write for nothing. */
+export function paperTrading(orm: MikroORM, keyRing: KeyRing, pepper: Buffer, audited = true) {
+  const sql = sqlOf(orm);
+  const creds = createCredentialsRepo(sql);
+  const auditLog = createAuditLog();
+  const append: AuditAppend = audited
+    ? (tx, e) =>
+        auditLog
+          .append(tx, {
+            subject: auditSubject(pepper, e.userId),
+            action: e.action,
+            tradeId: e.tradeId,
+            venue: e.venue,
+            symbol: e.symbol,
+            details: e.details as JsonObject,
+            source: e.source,
+            ip: e.ip,
+            outcome: e.outcome,
+          })
+          .then(() => {})
+    : async () => {};
+  const venues = { paper: createPaperVenue({ store: createPaperStore(sql) }) } as unknown as Record<
+    VenueId,
+    Venue
+  >;
+  return createTrading({
+    store: createTradingStore(orm, append),
+    keyRing,
+    venues,
+    credentials: (u) => creds.list(u),
+  });
+}
