@@ -15,7 +15,7 @@ import { createTradingRoutes } from "./api/trading-routes";
 import { createBot } from "./bot/bot";
 import { startBot, WEBHOOK_PATH } from "./bot/runner";
 import { createAccountService } from "./domain/accounts/service";
-import { auditSubject, type JsonObject } from "./domain/audit/chain";
+import { auditSubject } from "./domain/audit/chain";
 import { createTrading } from "./domain/trading/trading";
 import { ENCRYPTED_TABLES, KeyRingCoverageError, verifyKeyRingCoverage } from "./domain/vault";
 import { createKeyService } from "./domain/venues/keys";
@@ -37,7 +37,7 @@ import { createLockout, createRateLimiter } from "./infra/rate-limit";
 import { createRedisFactory } from "./infra/redis";
 import { createScrubber } from "./infra/scrub";
 import { createShutdown, type Shutdown } from "./infra/shutdown";
-import { createTradingStore } from "./infra/trading-store";
+import { auditAppender, createTradingStore } from "./infra/trading-store";
 import { createVaultStore } from "./infra/vault-store";
 import { createVenues } from "./infra/venues";
 import { attachWebSocketHub, wsTicketConsumer } from "./infra/ws-hub";
@@ -335,21 +335,7 @@ export function createTradingFromConfig(
   const auditLog = createAuditLog();
   const subjectOf = (userId: string) => auditSubject(config.auditPepper, userId);
   const trading = createTrading({
-    store: createTradingStore(parts.orm, (tx, e) =>
-      auditLog
-        .append(tx, {
-          subject: subjectOf(e.userId),
-          action: e.action,
-          tradeId: e.tradeId,
-          venue: e.venue,
-          symbol: e.symbol,
-          details: e.details as JsonObject,
-          source: e.source,
-          ip: e.ip,
-          outcome: e.outcome,
-        })
-        .then(() => {}),
-    ),
+    store: createTradingStore(parts.orm, auditAppender(auditLog, config.auditPepper)),
     keyRing: config.masterKeys,
     venues: createVenues({ sql, urls: config.venueUrls }),
     credentials: (userId) => parts.keys.list(userId),

@@ -62,6 +62,22 @@ export function sendError(res: Response, err: unknown): boolean {
   return false;
 }
 
+/**
+ * Wraps an authenticated route: runs it with the caller's AuthContext; errors go first to the
+ * router's own `mapError` (true when it answered), then to the account error mapping, and
+ * anything else to the app's scrubbed 500 handler.
+ */
+export function authedHandler(mapError: (err: unknown, res: Response) => boolean) {
+  return (fn: (req: Request, res: Response, auth: AuthContext) => Promise<void>) =>
+    async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+      try {
+        await fn(req, res, res.locals.auth as AuthContext);
+      } catch (err) {
+        if (!mapError(err, res) && !sendError(res, err)) next(err);
+      }
+    };
+}
+
 export function clientOf(req: Request): ClientInfo {
   return { ip: req.ip ?? null, userAgent: req.get("user-agent") ?? null };
 }

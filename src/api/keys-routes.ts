@@ -1,8 +1,8 @@
 // /api/keys: the web face of key onboarding — list (never decrypting), add, rotate, revoke.
 // Every change needs a fresh step-up (S4.5); a refusal names each offending permission (S7.1).
-import express, { type NextFunction, type Request, type Response, Router } from "express";
+import express, { Router } from "express";
 import { z } from "zod";
-import type { AccountService, AuthContext } from "../domain/accounts/service";
+import type { AccountService } from "../domain/accounts/service";
 import {
   type CredentialRecord,
   KeyNotFound,
@@ -10,7 +10,7 @@ import {
   type KeyService,
 } from "../domain/venues/keys";
 import { VENUE_IDS, VenueError } from "../domain/venues/types";
-import { clientOf, requireAuth, sendError } from "./auth-routes";
+import { authedHandler, clientOf, requireAuth } from "./auth-routes";
 
 export function keyView(k: CredentialRecord) {
   return {
@@ -49,30 +49,27 @@ export function createKeysRoutes(deps: { accounts: AccountService; keys: KeyServ
   router.use(express.json({ limit: "16kb" }));
   router.use(requireAuth(deps.accounts));
 
-  const handle =
-    (fn: (req: Request, res: Response, auth: AuthContext) => Promise<void>) =>
-    async (req: Request, res: Response, next: NextFunction) => {
-      try {
-        await fn(req, res, res.locals.auth as AuthContext);
-      } catch (err) {
-        if (err instanceof KeyRefused) {
-          res.status(422).json({
-            error: "key_refused",
-            message: err.message,
-            refusals: err.refusals,
-            warnings: err.warnings,
-          });
-        } else if (err instanceof KeyNotFound) {
-          res.status(404).json({ error: "key_not_found", message: err.message });
-        } else if (err instanceof VenueError) {
-          res
-            .status(err.retryable ? 503 : 502)
-            .json({ error: `venue_${err.code}`, message: err.message });
-        } else if (!sendError(res, err)) {
-          next(err);
-        }
-      }
-    };
+  const handle = authedHandler((err, res) => {
+    if (err instanceof KeyRefused) {
+      res
+        .status(422)
+        .json({
+          error: "key_refused",
+          message: err.message,
+          refusals: err.refusals,
+          warnings: err.warnings,
+        });
+    } else if (err instanceof KeyNotFound) {
+      res.status(404).json({ error: "key_not_found", message: err.message });
+    } else if (err instanceof VenueError) {
+      res
+        .status(err.retryable ? 503 : 502)
+        .json({ error: `venue_${err.code}`, message: err.message });
+    } else {
+      return false;
+    }
+    return true;
+  });
 
   const parse = <T>(schema: z.ZodType<T>, body: unknown): T => {
     const r = schema.safeParse(body ?? {});

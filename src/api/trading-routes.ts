@@ -1,10 +1,10 @@
 // Trading over HTTP: the same use cases as the bot's commands. The client's IP (trusted-proxy
 // aware) is recorded with each action; `Idempotency-Key` makes a retried open open once.
-import express, { type NextFunction, type Request, type Response, Router } from "express";
+import express, { type Request, Router } from "express";
 import { z } from "zod";
 import type { AccountService, AuthContext } from "../domain/accounts/service";
 import { type TradeRecord, type Trading, TradingError } from "../domain/trading/trading";
-import { clientOf, requireAuth, sendError } from "./auth-routes";
+import { authedHandler, clientOf, requireAuth } from "./auth-routes";
 
 export interface AuditPage {
   entries: Array<Record<string, unknown>>;
@@ -67,28 +67,27 @@ export function createTradingRoutes(deps: {
   router.use(express.json({ limit: "16kb" }));
   router.use(requireAuth(deps.accounts));
 
-  const handle =
-    (fn: (req: Request, res: Response, auth: AuthContext) => Promise<void>) =>
-    async (req: Request, res: Response, next: NextFunction) => {
-      try {
-        await fn(req, res, res.locals.auth as AuthContext);
-      } catch (err) {
-        if (err instanceof TradingError) {
-          res.status(STATUS[err.code]).json({
-            error: err.code,
-            message: err.message,
-            ...(err.venueCode ? { venueError: err.venueCode } : {}),
-          });
-        } else if (err instanceof z.ZodError) {
-          res.status(400).json({
-            error: "invalid_request",
-            message: `Missing or invalid field: ${String(err.issues[0]?.path[0] ?? "body")}.`,
-          });
-        } else if (!sendError(res, err)) {
-          next(err);
-        }
-      }
-    };
+  const handle = authedHandler((err, res) => {
+    if (err instanceof TradingError) {
+      res
+        .status(STATUS[err.code])
+        .json({
+          error: err.code,
+          message: err.message,
+          ...(err.venueCode ? { venueError: err.venueCode } : {}),
+        });
+    } else if (err instanceof z.ZodError) {
+      res
+        .status(400)
+        .json({
+          error: "invalid_request",
+          message: `Missing or invalid field: ${String(err.issues[0]?.path[0] ?? "body")}.`,
+        });
+    } else {
+      return false;
+    }
+    return true;
+  });
   const caller = (req: Request, auth: AuthContext) => ({
     userId: auth.user.id,
     source: "api" as const,

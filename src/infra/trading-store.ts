@@ -1,6 +1,8 @@
 // TradingStore on PostgreSQL. `transaction` runs the trade write and the audit append on one
 // connection in one transaction, so a trade never exists without its audit entry (S8.1).
 import type { MikroORM } from "@mikro-orm/postgresql";
+import type { AuditLog } from "../domain/audit";
+import { auditSubject, type JsonObject } from "../domain/audit/chain";
 import type { AuditEntry, TradeRecord, TradingStore, TradingTx } from "../domain/trading/trading";
 import type { VenueId } from "../domain/venues/types";
 import type { Sql } from "./vault-store";
@@ -45,6 +47,23 @@ const PATCH_COLUMNS: Record<string, string> = {
 
 /** Appends one entry to the audit log inside the given transaction. */
 export type AuditAppend = (tx: Sql, entry: AuditEntry) => Promise<void>;
+
+/** The trading use cases' audit entries on the append-only log, with keyed subjects. */
+export function auditAppender(auditLog: AuditLog, pepper: Buffer): AuditAppend {
+  return async (tx, e) => {
+    await auditLog.append(tx, {
+      subject: auditSubject(pepper, e.userId),
+      action: e.action,
+      tradeId: e.tradeId,
+      venue: e.venue,
+      symbol: e.symbol,
+      details: e.details as JsonObject,
+      source: e.source,
+      ip: e.ip,
+      outcome: e.outcome,
+    });
+  };
+}
 
 export function createTradingStore(orm: MikroORM, appendAudit: AuditAppend): TradingStore {
   const sql: Sql = (q, p = []) => orm.em.getConnection().execute(q, p, "all");

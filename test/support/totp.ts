@@ -3,7 +3,7 @@ import { createHmac } from "node:crypto";
 
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
-function base32Decode(input: string): Buffer {
+export function base32Decode(input: string): Buffer {
   const clean = input.replace(/=+$/, "").toUpperCase();
   let bits = 0;
   let value = 0;
@@ -21,13 +21,17 @@ function base32Decode(input: string): Buffer {
   return Buffer.from(out);
 }
 
-export function totpCode(secret: string, atMs = Date.now()): string {
+/** The code of 30-second step `step` (RFC 4226/6238, SHA-1, 6 digits). */
+export function totpAt(secret: string, step: number): string {
   const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(atMs / 30_000)));
+  counter.writeBigUInt64BE(BigInt(step));
   const mac = createHmac("sha1", base32Decode(secret)).update(counter).digest();
   const offset = mac[mac.length - 1]! & 0x0f;
   return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, "0");
 }
+
+export const totpCode = (secret: string, atMs = Date.now()) =>
+  totpAt(secret, Math.floor(atMs / 30_000));
 
 /** The code of the next 30-second step (a fresh code without waiting for the clock). */
 export const nextTotpCode = (secret: string) => totpCode(secret, Date.now() + 30_000);

@@ -2,7 +2,6 @@
 // concurrency tests and the audit benchmark.
 import { randomBytes } from "node:crypto";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import { auditSubject, type JsonObject } from "../../src/domain/audit/chain";
 import { createTrading } from "../../src/domain/trading/trading";
 import type { KeyRing } from "../../src/domain/vault";
 import { createPaperVenue } from "../../src/domain/venues/paper";
@@ -10,7 +9,7 @@ import type { Venue, VenueId } from "../../src/domain/venues/types";
 import { createAuditLog } from "../../src/infra/audit-log";
 import { createCredentialsRepo } from "../../src/infra/credentials-repo";
 import { sqlOf } from "../../src/infra/database";
-import { type AuditAppend, createTradingStore } from "../../src/infra/trading-store";
+import { type AuditAppend, auditAppender, createTradingStore } from "../../src/infra/trading-store";
 import { createPaperStore } from "../../src/infra/venues/paper-store";
 
 export async function seedPaperUsers(
@@ -46,23 +45,7 @@ export async function seedPaperUsers(
 export function paperTrading(orm: MikroORM, keyRing: KeyRing, pepper: Buffer, audited = true) {
   const sql = sqlOf(orm);
   const creds = createCredentialsRepo(sql);
-  const auditLog = createAuditLog();
-  const append: AuditAppend = audited
-    ? (tx, e) =>
-        auditLog
-          .append(tx, {
-            subject: auditSubject(pepper, e.userId),
-            action: e.action,
-            tradeId: e.tradeId,
-            venue: e.venue,
-            symbol: e.symbol,
-            details: e.details as JsonObject,
-            source: e.source,
-            ip: e.ip,
-            outcome: e.outcome,
-          })
-          .then(() => {})
-    : async () => {};
+  const append: AuditAppend = audited ? auditAppender(createAuditLog(), pepper) : async () => {};
   const venues = { paper: createPaperVenue({ store: createPaperStore(sql) }) } as unknown as Record<
     VenueId,
     Venue

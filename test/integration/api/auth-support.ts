@@ -3,10 +3,11 @@
 // proxy, so per-IP limits of one test never touch another), RFC 6238 codes computed
 // independently of the implementation, and a record of every secret a test handled and of
 // every response, for the file's closing no-leak and Cache-Control checks.
-import { createHash, createHmac, randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import pg from "pg";
 import { expect } from "vitest";
 import { scanPostgres, scanRedis } from "../../support/secret-scan";
+import { totpAt } from "../../support/totp";
 import type { TestWarden } from "../../support/warden-harness";
 
 export const API = "/api/auth";
@@ -280,36 +281,9 @@ export function err(code: keyof typeof MESSAGES) {
   return { error: code, message: MESSAGES[code] };
 }
 
-// ---- TOTP (RFC 6238, independent of otplib) ---------------------------------------------------
+// ---- TOTP (RFC 6238, independent of otplib: test/support/totp.ts) -----------------------------
 
-const B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-
-export function base32Decode(input: string): Buffer {
-  const clean = input.replace(/=+$/, "").toUpperCase();
-  let bits = 0;
-  let value = 0;
-  const out: number[] = [];
-  for (const ch of clean) {
-    const idx = B32.indexOf(ch);
-    if (idx < 0) throw new Error(`not base32: ${ch}`);
-    value = (value << 5) | idx;
-    bits += 5;
-    if (bits >= 8) {
-      out.push((value >>> (bits - 8)) & 0xff);
-      bits -= 8;
-    }
-  }
-  return Buffer.from(out);
-}
-
-export function totpAt(secret: string, step: number): string {
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(step));
-  const mac = createHmac("sha1", base32Decode(secret)).update(counter).digest();
-  const offset = mac[mac.length - 1]! & 0x0f;
-  const binary = mac.readUInt32BE(offset) & 0x7fffffff;
-  return String(binary % 1_000_000).padStart(6, "0");
-}
+export { totpAt };
 
 export const stepNow = () => Math.floor(Date.now() / 30_000);
 
