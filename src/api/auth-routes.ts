@@ -32,6 +32,7 @@ const STATUS: Record<AccountErrorCode, number> = {
   admin_cannot_disable_2fa: 403,
   invalid_link_code: 400,
   telegram_already_linked: 409,
+  account_already_linked: 409,
   session_not_found: 404,
   password_not_set: 400,
 };

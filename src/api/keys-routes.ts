@@ -51,14 +51,12 @@ export function createKeysRoutes(deps: { accounts: AccountService; keys: KeyServ
 
   const handle = authedHandler((err, res) => {
     if (err instanceof KeyRefused) {
-      res
-        .status(422)
-        .json({
-          error: "key_refused",
-          message: err.message,
-          refusals: err.refusals,
-          warnings: err.warnings,
-        });
+      res.status(422).json({
+        error: "key_refused",
+        message: err.message,
+        refusals: err.refusals,
+        warnings: err.warnings,
+      });
     } else if (err instanceof KeyNotFound) {
       res.status(404).json({ error: "key_not_found", message: err.message });
     } else if (err instanceof VenueError) {

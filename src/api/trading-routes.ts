@@ -69,20 +69,16 @@ export function createTradingRoutes(deps: {
 
   const handle = authedHandler((err, res) => {
     if (err instanceof TradingError) {
-      res
-        .status(STATUS[err.code])
-        .json({
-          error: err.code,
-          message: err.message,
-          ...(err.venueCode ? { venueError: err.venueCode } : {}),
-        });
+      res.status(STATUS[err.code]).json({
+        error: err.code,
+        message: err.message,
+        ...(err.venueCode ? { venueError: err.venueCode } : {}),
+      });
     } else if (err instanceof z.ZodError) {
-      res
-        .status(400)
-        .json({
-          error: "invalid_request",
-          message: `Missing or invalid field: ${String(err.issues[0]?.path[0] ?? "body")}.`,
-        });
+      res.status(400).json({
+        error: "invalid_request",
+        message: `Missing or invalid field: ${String(err.issues[0]?.path[0] ?? "body")}.`,
+      });
     } else {
       return false;
     }

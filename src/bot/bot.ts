@@ -3,7 +3,7 @@
 import { autoRetry } from "@grammyjs/auto-retry";
 import { sequentialize } from "@grammyjs/runner";
 import { apiThrottler } from "@grammyjs/transformer-throttler";
-import { Bot, type MiddlewareFn } from "grammy";
+import { Bot, GrammyError, HttpError, type MiddlewareFn } from "grammy";
 import type { Redis } from "ioredis";
 import type { AccountService } from "../domain/accounts/service";
 import type { Trading } from "../domain/trading/trading";
@@ -57,9 +57,15 @@ export function createBot(deps: BotDeps): Bot<BotContext> {
   bot.use(privateOnly);
   if (deps.around) bot.use(deps.around);
   bot.use(userRateLimit(deps.rateLimiter, deps.rateLimit ?? { limit: 20, windowMs: 10_000 }));
-  bot.use(accountFeature(deps.accounts, { keys: deps.keys, paperByDefault: deps.paperByDefault }));
-  bot.use(welcomeFeature());
   const pending = createPendingStore(deps.redis);
+  bot.use(
+    accountFeature(deps.accounts, {
+      keys: deps.keys,
+      paperByDefault: deps.paperByDefault,
+      pending,
+    }),
+  );
+  bot.use(welcomeFeature());
   const verified = createBotVerifications(deps.redis);
   bot.use(twoFactorFeature({ accounts: deps.accounts, pending, verified, qrPng: deps.qrPng }));
   bot.use(
@@ -81,9 +87,17 @@ export function createBot(deps: BotDeps): Bot<BotContext> {
   bot.use(unhandledFeature());
 
   bot.catch((err) => {
-    // Never the update itself: it may hold a pasted secret.
+    // Never the update, and never a failed call's payload: both may hold secrets (a pasted key,
+    // backup codes the bot was sending). A Bot API error is logged by method and description.
+    const e = err.error;
+    const detail =
+      e instanceof GrammyError
+        ? { method: e.method, errorCode: e.error_code, description: e.description }
+        : e instanceof HttpError
+          ? { httpError: e.message }
+          : { err: e };
     deps.logger.error(
-      { err: err.error, updateId: err.ctx.update.update_id, userId: err.ctx.from?.id },
+      { ...detail, updateId: err.ctx.update.update_id, userId: err.ctx.from?.id },
       "bot update failed",
     );
   });

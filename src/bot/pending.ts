@@ -8,6 +8,8 @@ export type Pending =
   | { kind: "2fa_off" }
   | { kind: "2fa_codes" }
   | { kind: "admin_verify" }
+  /** A claimed web link code: which account to link, once the user confirms. */
+  | { kind: "link_confirm"; userId: string }
   /** Waiting for a 2FA code before `next` (step-up for a key action). */
   | { kind: "step_up"; next: KeyAction }
   /** Waiting for pasted key material; the material itself is never stored. */

@@ -80,3 +80,10 @@ export function adminUnlocked(until: Date): string {
 
 export const PAPER_READY =
   "🧪 You also have a paper account with 10,000 USDT to practise with: no exchange, no risk. /keys shows it.";
+
+export function linkQuestion(maskedEmail: string): string {
+  return [
+    `Link this Telegram account to the Warden account ${maskedEmail}?`,
+    "Everything you do in this chat will then act on that account. Only say yes if it is yours.",
+  ].join("\n");
+}

@@ -170,7 +170,7 @@ export function createAccountsRepo(sql: Sql): AccountsRepo {
     async setTelegramUser(userId, tg) {
       const rows = await sql(
         `update users set telegram_user_id = ?, updated_at = now() where id = ?
-         and not exists (select 1 from users where telegram_user_id = ? and id <> ?) returning id`,
+         and telegram_user_id is null and not exists (select 1 from users where telegram_user_id = ? and id <> ?) returning id`,
         [tg, userId, tg, userId],
       ).catch((err: { code?: string }) => {
         if (err.code === "23505") return [];
@@ -181,7 +181,9 @@ export function createAccountsRepo(sql: Sql): AccountsRepo {
     async deleteEmptyTelegramAccount(userId) {
       const rows = await sql(
         `delete from users u where u.id = ? and u.email is null
+         and u.role = 'user' and u.totp_enabled_at is null
          and not exists (select 1 from exchange_credentials c where c.user_id = u.id and c.venue <> 'paper')
+         and not exists (select 1 from trades t where t.user_id = u.id)
          returning id`,
         [userId],
       );

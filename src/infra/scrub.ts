@@ -23,6 +23,8 @@ const SENSITIVE_KEY_FRAGMENTS = [
   "dsn",
   "ticket",
   "challenge",
+  // Request payloads echoed by client errors (grammY's GrammyError.payload, …).
+  "payload",
 ];
 
 export function isSensitiveKey(key: string): boolean {

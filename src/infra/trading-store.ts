@@ -3,7 +3,13 @@
 import type { MikroORM } from "@mikro-orm/postgresql";
 import type { AuditLog } from "../domain/audit";
 import { auditSubject, type JsonObject } from "../domain/audit/chain";
-import type { AuditEntry, TradeRecord, TradingStore, TradingTx } from "../domain/trading/trading";
+import {
+  type AuditEntry,
+  type TradeRecord,
+  TradingError,
+  type TradingStore,
+  type TradingTx,
+} from "../domain/trading/trading";
 import type { VenueId } from "../domain/venues/types";
 import type { Sql } from "./vault-store";
 
@@ -95,11 +101,14 @@ export function createTradingStore(orm: MikroORM, appendAudit: AuditAppend): Tra
       const sets = entries.map(([k]) => `${PATCH_COLUMNS[k]} = ?`);
       if (patch.status === "closed") sets.push("closed_at = now()");
       sets.push("updated_at = now()");
+      // Only an open trade changes: a second, concurrent close finds nothing to update.
       const rows = await tx(
-        `update trades set ${sets.join(", ")} where id = ? returning ${COLUMNS}`,
+        `update trades set ${sets.join(", ")} where id = ? and status = 'open' returning ${COLUMNS}`,
         [...entries.map(([, v]) => v), id],
       );
-      return toTrade(rows[0]!);
+      // Closed by a concurrent request: this transaction (and its audit entry) rolls back.
+      if (!rows[0]) throw new TradingError("trade_closed", `Trade #${id} was closed meanwhile.`);
+      return toTrade(rows[0]);
     },
     audit: (entry) => appendAudit(tx, entry),
     async completeRequest(userId, key, tradeId) {

@@ -1,15 +1,19 @@
 // /start (creates the Telegram-only account, or links a web account with a one-time code from
 // the web settings) and /link (a code to enter in the web settings, the other direction).
-import { Composer } from "grammy";
+import { Composer, InlineKeyboard } from "grammy";
 import { AccountError } from "../../domain/accounts/errors";
 import type { AccountService } from "../../domain/accounts/service";
 import type { KeyService } from "../../domain/venues/keys";
 import type { BotContext } from "../context";
-import { LINKED, linkCodeMessage, PAPER_READY, WELCOME } from "../texts";
+import type { PendingStore } from "../pending";
+import { LINKED, linkCodeMessage, linkQuestion, PAPER_READY, WELCOME } from "../texts";
+
+export const LINK_YES = "link:yes";
+export const LINK_NO = "link:no";
 
 export function accountFeature(
   accounts: AccountService,
-  opts: { keys?: KeyService; paperByDefault?: boolean } = {},
+  opts: { keys?: KeyService; paperByDefault?: boolean; pending?: PendingStore } = {},
 ): Composer<BotContext> {
   const feature = new Composer<BotContext>();
 
@@ -18,10 +22,15 @@ export function accountFeature(
     const code = ctx.match.trim();
     const { user, created } = await accounts.ensureTelegramAccount(telegramId);
     if (code) {
-      // A deep link from the web settings: the code itself is never echoed back.
+      // A deep link from the web settings. The code is used up now, but nothing is linked until
+      // the user confirms which account it is; the code itself is never echoed back.
       try {
-        await accounts.linkTelegramWithWebCode(telegramId, code);
-        await ctx.reply(LINKED);
+        const claim = await accounts.claimWebLinkCode(code);
+        if (opts.pending)
+          await opts.pending.set(telegramId, { kind: "link_confirm", userId: claim.userId });
+        await ctx.reply(linkQuestion(claim.maskedEmail), {
+          reply_markup: new InlineKeyboard().text("Yes, link", LINK_YES).text("Cancel", LINK_NO),
+        });
       } catch (err) {
         if (!(err instanceof AccountError)) throw err;
         await ctx.reply(err.message);
@@ -33,6 +42,26 @@ export function accountFeature(
     if (created && opts.paperByDefault && opts.keys) {
       await opts.keys.connect(user.id, "paper", "Paper", {});
       await ctx.reply(PAPER_READY);
+    }
+  });
+
+  feature.callbackQuery([LINK_YES, LINK_NO], async (ctx) => {
+    await ctx.answerCallbackQuery();
+    await ctx.editMessageReplyMarkup().catch(() => {});
+    const state = await opts.pending?.get(ctx.from.id);
+    await opts.pending?.clear(ctx.from.id);
+    if (ctx.callbackQuery.data === LINK_NO || state?.kind !== "link_confirm") {
+      await ctx.reply(
+        ctx.callbackQuery.data === LINK_NO ? "Not linked." : "That link request has expired.",
+      );
+      return;
+    }
+    try {
+      await accounts.confirmTelegramLink(state.userId, ctx.from.id);
+      await ctx.reply(LINKED);
+    } catch (err) {
+      if (!(err instanceof AccountError)) throw err;
+      await ctx.reply(err.message);
     }
   });
 

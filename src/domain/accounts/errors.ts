@@ -25,6 +25,7 @@ export type AccountErrorCode =
   | "admin_cannot_disable_2fa"
   | "invalid_link_code"
   | "telegram_already_linked"
+  | "account_already_linked"
   | "session_not_found"
   | "password_not_set";
 
@@ -55,6 +56,8 @@ export const ACCOUNT_ERROR_MESSAGES: Readonly<Record<AccountErrorCode, string>> 
   invalid_link_code: "This link code is invalid, expired or already used. Create a new one.",
   telegram_already_linked:
     "This Telegram account is already linked to another Warden account. Unlink it there first.",
+  account_already_linked:
+    "This Warden account is already linked to a Telegram account. Contact support to move it.",
   session_not_found: "No such session.",
   password_not_set: "This account signs in through Telegram and has no password yet.",
 };

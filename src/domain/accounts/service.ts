@@ -9,6 +9,7 @@ import {
   assertEmailAddress,
   backupCodeUsedEmail,
   type EmailOutbox,
+  maskEmail,
   newLoginEmail,
   resetPasswordEmail,
   twoFactorChangedEmail,
@@ -96,6 +97,10 @@ const BOT_ADMIN_2FA_MS = 12 * 3600_000;
 const LIMITS = {
   loginPerIp: { limit: 30, windowMs: 10 * 60_000 },
   secondFactorPerIp: { limit: 30, windowMs: 10 * 60_000 },
+  // Counted atomically before each check, so a burst of parallel guesses cannot slip past the
+  // lockout (which only learns of failures afterwards).
+  loginPerAccount: { limit: 50, windowMs: 15 * 60_000 },
+  secondFactorPerAccount: { limit: 15, windowMs: 15 * 60_000 },
   resetPerIp: { limit: 10, windowMs: 60 * 60_000 },
   resetPerAccount: { limit: 3, windowMs: 60 * 60_000 },
   registerPerIp: { limit: 10, windowMs: 60 * 60_000 },
@@ -167,6 +172,17 @@ export function createAccountService(deps: AccountDeps) {
     };
   }
 
+  /** Queues a mail; a queue outage is recorded, never allowed to undo what already happened. */
+  async function mail(userId: string, message: Parameters<EmailOutbox["send"]>[0]) {
+    try {
+      await deps.outbox.send(message);
+    } catch {
+      await repo
+        .recordEvent({ userId, kind: "mail_not_queued", outcome: "failed" })
+        .catch(() => {});
+    }
+  }
+
   async function notifyLogin(user: UserRecord, client: ClientInfo) {
     if (!user.email) return;
     // The sign-in stands even when the notice cannot be queued; the outage shows in /readyz.
@@ -198,6 +214,7 @@ export function createAccountService(deps: AccountDeps) {
     if (!user.totpEnabledAt || !user.totpSecret) throw new AccountError("totp_not_enabled");
     const lockKey = `2fa:${user.id}`;
     await assertNotLocked(lockKey);
+    await limit(`2fa:acct:${user.id}`, LIMITS.secondFactorPerAccount);
     const trimmed = typeof code === "string" ? code.replace(/[\s-]/g, "") : "";
     if (trimmed === "") throw new AccountError("invalid_totp");
     if (/^\d{6}$/.test(trimmed)) {
@@ -237,7 +254,8 @@ export function createAccountService(deps: AccountDeps) {
         details: { remaining },
       });
       if (user.email)
-        await deps.outbox.send(
+        await mail(
+          user.id,
           backupCodeUsedEmail({ to: user.email, remaining, when: new Date(now()) }),
         );
       return "backup_code";
@@ -284,6 +302,7 @@ export function createAccountService(deps: AccountDeps) {
       }
       const lockKey = `login:${keyOf(email)}`;
       await assertNotLocked(lockKey);
+      await limit(`login:acct:${keyOf(email)}`, LIMITS.loginPerAccount);
       const password = typeof input.password === "string" ? input.password : "";
       const user = await repo.findUserByEmail(email);
       // S3.1: an unknown user costs the same bcrypt work and gets the same answer.
@@ -532,7 +551,8 @@ export function createAccountService(deps: AccountDeps) {
       );
       if (!user) return;
       const link = `${deps.publicUrl}/reset-password#token=${encodeURIComponent(token)}`;
-      await deps.outbox.send(
+      await mail(
+        user.id,
         resetPasswordEmail({ to: email, link, expiresMinutes: RESET_TOKEN_TTL_S / 60 }),
       );
       await repo.recordEvent({
@@ -691,6 +711,8 @@ export function createAccountService(deps: AccountDeps) {
 
     /** Web settings → bot: a one-time code the user sends to the bot (`/start CODE`). */
     async issueTelegramLinkCode(auth: AuthContext) {
+      // Linking hands the account to whoever sends the code to the bot: a sensitive action.
+      service.requireStepUp(auth);
       const code = await deps.tokens.issue(
         "link:web",
         { userId: auth.user.id },
@@ -711,13 +733,22 @@ export function createAccountService(deps: AccountDeps) {
     },
 
     /** Links `telegramUserId` to the web account the code names. */
-    async linkTelegramWithWebCode(telegramUserId: number, code: string) {
+    /**
+     * Uses up a web link code and names the account it belongs to, so the bot can ask the user
+     * to confirm before anything is linked (a tapped link alone must not hand over the chat).
+     */
+    async claimWebLinkCode(code: string): Promise<{ userId: string; maskedEmail: string }> {
       const payload = (await deps.tokens.consume("link:web", code)) as { userId: string } | null;
       if (!payload) throw new AccountError("invalid_link_code");
-      return linkTelegram(payload.userId, telegramUserId);
+      const user = await userOf(payload.userId);
+      return { userId: user.id, maskedEmail: user.email ? maskEmail(user.email) : "(no email)" };
     },
 
+    confirmTelegramLink: (userId: string, telegramUserId: number) =>
+      linkTelegram(userId, telegramUserId),
+
     async linkTelegramWithBotCode(auth: AuthContext, code: unknown) {
+      service.requireStepUp(auth);
       if (typeof code !== "string") throw new AccountError("invalid_link_code");
       const payload = (await deps.tokens.consume("link:bot", code)) as {
         telegramUserId: number;
@@ -805,7 +836,8 @@ export function createAccountService(deps: AccountDeps) {
     }
     await repo.recordEvent({ userId: user.id, kind: "totp_enabled", outcome: "ok", ip: client.ip });
     if (user.email)
-      await deps.outbox.send(
+      await mail(
+        user.id,
         twoFactorChangedEmail({ to: user.email, change: "enabled", when: new Date(now()) }),
       );
     return { backupCodes: codes };
@@ -824,7 +856,8 @@ export function createAccountService(deps: AccountDeps) {
       ip: client.ip,
     });
     if (user.email)
-      await deps.outbox.send(
+      await mail(
+        user.id,
         twoFactorChangedEmail({ to: user.email, change: "disabled", when: new Date(now()) }),
       );
   }
@@ -842,7 +875,8 @@ export function createAccountService(deps: AccountDeps) {
       ip: client.ip,
     });
     if (user.email)
-      await deps.outbox.send(
+      await mail(
+        user.id,
         twoFactorChangedEmail({
           to: user.email,
           change: "backup_codes_regenerated",
@@ -855,6 +889,8 @@ export function createAccountService(deps: AccountDeps) {
   async function linkTelegram(userId: string, telegramUserId: number) {
     const target = await userOf(userId);
     if (target.telegramUserId === telegramUserId) return { user: target, alreadyLinked: true };
+    // An existing link is never replaced silently (a stolen session must not re-point it).
+    if (target.telegramUserId !== null) throw new AccountError("account_already_linked");
     const holder = await repo.findUserByTelegramId(telegramUserId);
     if (holder && holder.id !== target.id) {
       // A Telegram-only account made by /start that holds nothing yet gives way to the link.

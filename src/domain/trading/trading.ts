@@ -121,6 +121,22 @@ export interface OpenTradeInput {
   idempotencyKey?: string;
 }
 
+const REFUSED_BEFORE_ORDER = new Set([
+  "invalid_key",
+  "permission_denied",
+  "insufficient_funds",
+  "invalid_order",
+  "unknown_symbol",
+  "unsupported_credentials",
+]);
+
+function orderCertainlyNotPlaced(err: unknown): boolean {
+  if (err instanceof TradingError) {
+    return err.code !== "venue_failed" || REFUSED_BEFORE_ORDER.has(err.venueCode ?? "");
+  }
+  return err instanceof VenueError && REFUSED_BEFORE_ORDER.has(err.code);
+}
+
 export function createTrading(deps: TradingDeps) {
   const { store } = deps;
 
@@ -251,7 +267,9 @@ export function createTrading(deps: TradingDeps) {
         await noteIp(caller);
         return trade;
       } catch (err) {
-        if (key) await store.releaseRequest(caller.userId, key);
+        // Free the key only when no order can have reached the venue; after a timeout or an
+        // unclear venue answer it stays claimed, so a retry cannot open a second position.
+        if (key && orderCertainlyNotPlaced(err)) await store.releaseRequest(caller.userId, key);
         throw err;
       }
     },

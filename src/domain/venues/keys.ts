@@ -329,13 +329,15 @@ export function createKeyService(deps: KeyServiceDeps) {
             }
             reason = `it now allows ${decision.refused.map((r) => r.permission).join(", ")}`;
           } catch (err) {
-            if (err instanceof VenueError && err.code === "invalid_key") {
-              reason = "the venue no longer accepts it (revoked or expired)";
-            } else if (err instanceof VenueError && err.retryable) {
+            // One key's failure must never stop the check of the keys after it.
+            if (
+              err instanceof VenueError &&
+              ["invalid_key", "permission_denied", "unsupported_credentials"].includes(err.code)
+            ) {
+              reason = "the venue no longer accepts it (revoked, expired, or bound to another IP)";
+            } else {
               out.unreachable++;
               continue;
-            } else {
-              throw err;
             }
           }
           if (await repo.disable(c.id, reason)) {
@@ -346,11 +348,14 @@ export function createKeyService(deps: KeyServiceDeps) {
               outcome: "detected",
               details: { venue: c.venue, credentialId: c.id, reason },
             });
-            await deps.notify(
-              c.userId,
-              `⚠️ Your ${VENUE_NAMES[c.venue]} key "${c.label}" (${c.keyHint ?? "…"}) was disabled: ${reason}. ` +
-                "Warden will not trade with it. Fix it on the venue, then rotate it with /keys.",
-            );
+            await deps
+              .notify(
+                c.userId,
+                `⚠️ Your ${VENUE_NAMES[c.venue]} key "${c.label}" (${c.keyHint ?? "…"}) was disabled: ${reason}. ` +
+                  "Warden will not trade with it. Fix it on the venue, then rotate it with /keys.",
+              )
+              // The key is disabled either way; a user who blocked the bot must not stop the run.
+              .catch(() => {});
           }
         }
       }

@@ -187,6 +187,22 @@ describe("trading API", () => {
     ]);
   });
 
+  it("when one trade is closed twice at the same time, then exactly one close succeeds and is audited", async () => {
+    const opened = await api("POST", "/api/trades", {
+      body: { symbol: "SOL", side: "long", size: 1, keyId: paperKey },
+      token,
+    });
+    const id = opened.body.trade.id as string;
+    const [a, b] = await Promise.all([
+      api("POST", `/api/trades/${id}/close`, { token }),
+      api("POST", `/api/trades/${id}/close`, { token }),
+    ]);
+    expect([a.status, b.status].sort()).toEqual([200, 409]);
+    expect([a.body.error, b.body.error]).toContain("trade_closed");
+    const closes = (await audit()).filter((r) => r.action === "close" && r.trade_id === id);
+    expect(closes).toHaveLength(1);
+  });
+
   it("when another user reads /api/audit, then they see only their own entries", async () => {
     const mine = await api("GET", "/api/audit?limit=100", { token });
     expect(mine.body.entries.length).toBe((await audit()).length);

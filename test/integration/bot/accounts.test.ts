@@ -63,6 +63,14 @@ describe("Telegram accounts (S6.1)", () => {
     const { code } = await h.accounts.issueTelegramLinkCode(auth);
     const u = h.tg.user({ id: 5002, first_name: "Linker" });
     u.sendText(`/start ${code}`);
+    const question = await u.waitForBotMessage();
+    expect(question.text).toBe(t.linkQuestion("l***@example.com"));
+    // Nothing is linked until the user confirms.
+    const { rows: before } = await db.query(
+      "select telegram_user_id from users where email = 'linker@example.com'",
+    );
+    expect(before[0].telegram_user_id).toBeNull();
+    u.pressButton(question.message_id, "link:yes");
     expect((await u.waitForBotMessage()).text).toBe(t.LINKED);
     const { rows } = await db.query(
       "select telegram_user_id::int as tg from users where email = 'linker@example.com'",
@@ -78,6 +86,24 @@ describe("Telegram accounts (S6.1)", () => {
       if (m.from === "bot") expect(m.text ?? "").not.toContain(code);
   });
 
+  it("when the user cancels a link, then nothing is linked and the code is spent", async () => {
+    const auth = await webUser("cancel@example.com");
+    const { code } = await h.accounts.issueTelegramLinkCode(auth);
+    const u = h.tg.user({ id: 5007, first_name: "Careful" });
+    u.sendText(`/start ${code}`);
+    const question = await u.waitForBotMessage();
+    u.pressButton(question.message_id, "link:no");
+    expect((await u.waitForBotMessage()).text).toBe("Not linked.");
+    const { rows } = await db.query(
+      "select telegram_user_id from users where email = 'cancel@example.com'",
+    );
+    expect(rows[0].telegram_user_id).toBeNull();
+    u.sendText(`/start ${code}`);
+    expect((await u.waitForBotMessage()).text).toBe(
+      "This link code is invalid, expired or already used. Create a new one.",
+    );
+  });
+
   it("when a link code is sent from a group, then nothing is linked and the code still works in private", async () => {
     const auth = await webUser("grouped@example.com");
     const { code } = await h.accounts.issueTelegramLinkCode(auth);
@@ -91,6 +117,8 @@ describe("Telegram accounts (S6.1)", () => {
     );
     expect(rows[0].telegram_user_id).toBeNull();
     u.sendText(`/start ${code}`);
+    const question = await u.waitForBotMessage();
+    u.pressButton(question.message_id, "link:yes");
     expect((await u.waitForBotMessage()).text).toBe(t.LINKED);
   });
 
@@ -102,6 +130,13 @@ describe("Telegram accounts (S6.1)", () => {
     expect(code).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const auth = await webUser("reverse@example.com");
     const r = await h.accounts.linkTelegramWithBotCode(auth, code);
+    // A second Telegram account cannot take over a linked web account (needs a new code anyway).
+    const other = h.tg.user({ id: 5006, first_name: "Other" });
+    other.sendText("/link");
+    const otherCode = ((await other.waitForBotMessage()).text ?? "").split("\n").at(-1) ?? "";
+    await expect(h.accounts.linkTelegramWithBotCode(auth, otherCode)).rejects.toThrow(
+      "already linked to a Telegram account",
+    );
     expect(r.user.telegramUserId).toBe(5005);
     await expect(h.accounts.linkTelegramWithBotCode(auth, code)).rejects.toThrow(
       "invalid, expired or already used",
@@ -139,6 +174,32 @@ describe("/2fa in the bot (S4)", () => {
     );
     expect(rows[0].totp_secret).toMatch(/^gAAAAA/);
     expect(rows[0].totp_enabled_at).not.toBeNull();
+  });
+
+  it("when sending the backup codes fails, then the log names the failed call and holds neither the codes nor the secret", async () => {
+    const u = h.tg.user({ id: 5104, first_name: "Blocked" });
+    u.sendText("/2fa");
+    const secretMsg = await u.waitForBotMessage((m) =>
+      (m.text ?? "").startsWith("Or enter this key"),
+    );
+    const secret = /([A-Z2-7]{32})/.exec(secretMsg.text ?? "")?.[1] ?? "";
+    h.tg.failNext("sendMessage", {
+      error_code: 403,
+      description: "Forbidden: bot was blocked by the user",
+    });
+    u.sendText(totpCode(secret));
+    await h.tg.waitForCall("sendMessage", (c) => c.ok === false);
+    const deadline = Date.now() + 5_000;
+    while (!h.logs.text().includes("bot update failed") && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
+    const failure = h.logs.lines.find((l) => l.includes("bot update failed")) ?? "";
+    expect(JSON.parse(failure)).toMatchObject({
+      method: "sendMessage",
+      errorCode: 403,
+      description: "Forbidden: bot was blocked by the user",
+    });
+    expect(h.logs.text()).not.toContain(secret);
+    expect(h.logs.text()).not.toMatch(/[0-9a-z]{5}-[0-9a-z]{5}/);
   });
 
   it("when /2fa off gets a wrong code, then it stays on; with a backup code, then it is off and that code is spent", async () => {

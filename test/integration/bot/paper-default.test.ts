@@ -34,6 +34,8 @@ it("when a new user starts the bot in development, then a paper account is ready
     await h.accounts.authenticate(signed.accessToken),
   );
   u.sendText(`/start ${code}`);
+  const question = await u.waitForBotMessage();
+  u.pressButton(question.message_id, "link:yes");
   expect((await u.waitForBotMessage()).text).toBe(LINKED);
   const db = new pg.Client({ connectionString: h.db.url });
   await db.connect();
