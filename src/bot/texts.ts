@@ -87,3 +87,6 @@ export function linkQuestion(maskedEmail: string): string {
     "Everything you do in this chat will then act on that account. Only say yes if it is yours.",
   ].join("\n");
 }
+
+export const DELETED_SECRET =
+  "I deleted your message: it looked like a key or a secret. To add a key, send /connect first.";

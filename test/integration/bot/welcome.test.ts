@@ -2,7 +2,14 @@
 // commands, the command menu, and the per-user rate limit.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BOT_COMMANDS } from "../../../src/bot/commands";
-import { helpText, NOT_A_COMMAND, slowDown, unknownCommand, WELCOME } from "../../../src/bot/texts";
+import {
+  DELETED_SECRET,
+  helpText,
+  NOT_A_COMMAND,
+  slowDown,
+  unknownCommand,
+  WELCOME,
+} from "../../../src/bot/texts";
 import { type BotHarness, startBotHarness } from "../../support/bot-harness";
 
 let h: BotHarness;
@@ -50,6 +57,15 @@ describe("bot basics (S6.1, S6.3)", () => {
     const dan = h.tg.user({ id: 1004, first_name: "Dan" });
     dan.sendText("hello there");
     expect((await dan.waitForBotMessage()).text).toBe(NOT_A_COMMAND);
+  });
+
+  it("when a key-shaped message arrives outside /connect, then it is deleted at once and the user told", async () => {
+    const gus = h.tg.user({ id: 1007, first_name: "Gus" });
+    const pasted = gus.sendText(
+      "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A secret",
+    );
+    expect((await gus.waitForBotMessage()).text).toBe(DELETED_SECRET);
+    expect(h.tg.history(1007).map((m) => m.message_id)).not.toContain(pasted.message_id);
   });
 
   it("when the bot starts, then its commands are registered for private chats", () => {
