@@ -138,6 +138,38 @@ describe("/api/keys", () => {
     ).toBe("revoked");
   });
 
+  it("when a Bybit order fills but its fill is never reported, then a retry with the same Idempotency-Key opens nothing more", async () => {
+    const key = await api("POST", "/api/keys", { venue: "bybit", ...good }, token);
+    expect(key.status).toBe(201);
+    const trade = {
+      symbol: "BTC/USDT:USDT",
+      side: "long",
+      size: 0.01,
+      keyId: (key.body.key as { id: string }).id,
+    };
+    const post = () =>
+      fetch(`${w.base}/api/trades`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          authorization: `Bearer ${token}`,
+          "idempotency-key": "retry-me-0001",
+        },
+        body: JSON.stringify(trade),
+      });
+    bybit.setHideOrders(true);
+    const first = await post();
+    expect(first.status).toBe(502);
+    expect(((await first.json()) as { venueError: string }).venueError).toBe("venue_error");
+    expect(bybit.positions(good.apiKey)).toHaveLength(1);
+    bybit.setHideOrders(false);
+    const retry = await post();
+    expect(retry.status).toBe(409);
+    expect(((await retry.json()) as { error: string }).error).toBe("in_progress");
+    expect(bybit.positions(good.apiKey)).toHaveLength(1);
+    expect(bybit.positions(good.apiKey)[0]).toMatchObject({ size: 0.01 });
+  });
+
   it("when all of that is done, then no secret is in PostgreSQL, Redis or the log", async () => {
     expect(await scanPostgres(w.db.url, secrets)).toEqual([]);
     expect(await scanRedis(w.redis.url, w.redis.prefix, secrets)).toEqual([]);

@@ -47,6 +47,8 @@ export interface FakeBybit {
   /** Same as setQueryApi: the name the Binance fake uses, for re-verification tests. */
   setRestrictions(apiKey: string, queryApi: BybitQueryApi): void;
   setMarkPrice(price: number): void;
+  /** While true, order queries find nothing: an order fills but its fill is never reported. */
+  setHideOrders(hide: boolean): void;
   positions(apiKey: string): FakeBybitPosition[];
   close(): Promise<void>;
 }
@@ -142,6 +144,7 @@ function instrument(symbol: string): unknown {
 }
 
 export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit> {
+  let hideOrders = false;
   const requests: RecordedRequest[] = [];
   const accounts = new Map<string, Account>();
   for (const [apiKey, k] of Object.entries(opts.keys)) {
@@ -490,6 +493,7 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
       case "POST /v5/order/create":
         return createOrder(a, body);
       case "GET /v5/order/realtime": {
+        if (hideOrders) return ok({ category: "linear", list: [], nextPageCursor: "" });
         const list = a.orders.filter(
           (o) =>
             (q.orderId === undefined || o.orderId === q.orderId) &&
@@ -519,6 +523,9 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
     },
     setQueryApi,
     setRestrictions: setQueryApi,
+    setHideOrders: (hide: boolean) => {
+      hideOrders = hide;
+    },
     setMarkPrice(price) {
       markPrice = price;
     },
