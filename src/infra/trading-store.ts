@@ -42,6 +42,12 @@ function toTrade(r: Record<string, unknown>): TradeRecord {
   };
 }
 
+/** "BTC/USDT:USDT", "BTCUSDT", "btc" → "BTC": one slot per coin and key, whatever the spelling. */
+export function baseOf(symbol: string): string {
+  const base = symbol.toUpperCase().split(/[/:]/)[0] ?? "";
+  return base.replace(/(USDT|USDC)$/, "") || base;
+}
+
 const PATCH_COLUMNS: Record<string, string> = {
   size: "size",
   entryPrice: "entry_price",
@@ -111,6 +117,16 @@ export function createTradingStore(orm: MikroORM, appendAudit: AuditAppend): Tra
       return toTrade(rows[0]);
     },
     audit: (entry) => appendAudit(tx, entry),
+    async bindSlot(credentialId, symbol, tradeId) {
+      await tx("update trade_slots set trade_id = ? where credential_id = ? and base_symbol = ?", [
+        tradeId,
+        credentialId,
+        baseOf(symbol),
+      ]);
+    },
+    async freeSlot(tradeId) {
+      await tx("delete from trade_slots where trade_id = ?", [tradeId]);
+    },
     async completeRequest(userId, key, tradeId) {
       await tx("update trade_requests set trade_id = ? where user_id = ? and idempotency_key = ?", [
         tradeId,
@@ -156,13 +172,27 @@ export function createTradingStore(orm: MikroORM, appendAudit: AuditAppend): Tra
       ]);
       return rows[0] ? toTrade(rows[0]) : null;
     },
-    async openTrade(userId, credentialId, symbol) {
-      const rows = await sql(
-        `select ${COLUMNS} from trades where user_id = ? and credential_id = ? and status = 'open'
-         and upper(split_part(symbol, '/', 1)) = upper(split_part(?, '/', 1)) limit 1`,
-        [userId, credentialId, symbol.replace(/USDT$|USDC$/i, "")],
+    async reserveSlot(credentialId, symbol) {
+      const base = baseOf(symbol);
+      const won = await sql(
+        `insert into trade_slots (credential_id, base_symbol) values (?, ?)
+         on conflict (credential_id, base_symbol) do update set reserved_at = now()
+           where trade_slots.trade_id is null and trade_slots.reserved_at < now() - interval '2 minutes'
+         returning credential_id`,
+        [credentialId, base],
       );
-      return rows[0] ? toTrade(rows[0]) : null;
+      if (won.length === 1) return { reserved: true };
+      const held = await sql(
+        "select trade_id::text as trade_id from trade_slots where credential_id = ? and base_symbol = ?",
+        [credentialId, base],
+      );
+      return { reserved: false, tradeId: (held[0]?.trade_id as string | null | undefined) ?? null };
+    },
+    async releaseSlot(credentialId, symbol) {
+      await sql(
+        "delete from trade_slots where credential_id = ? and base_symbol = ? and trade_id is null",
+        [credentialId, baseOf(symbol)],
+      );
     },
     async listTrades(userId, opts) {
       const rows = await sql(

@@ -56,6 +56,10 @@ export interface TradingTx {
   /** Appends to the append-only audit log, in this transaction. */
   audit(entry: AuditEntry): Promise<void>;
   completeRequest(userId: string, key: string, tradeId: string): Promise<void>;
+  /** Binds the reserved slot of (credential, symbol) to the new trade. */
+  bindSlot(credentialId: string, symbol: string, tradeId: string): Promise<void>;
+  /** Frees the slot of a trade that closed. */
+  freeSlot(tradeId: string): Promise<void>;
 }
 
 export interface TradingStore {
@@ -67,7 +71,17 @@ export interface TradingStore {
   ): Promise<{ status: "new" } | { status: "done"; tradeId: string } | { status: "pending" }>;
   releaseRequest(userId: string, key: string): Promise<void>;
   getTrade(userId: string, id: string): Promise<TradeRecord | null>;
-  openTrade(userId: string, credentialId: string, symbol: string): Promise<TradeRecord | null>;
+  /**
+   * Reserves the one open-trade slot of (credential, coin) before the venue is called, so two
+   * concurrent opens cannot both place an order. Otherwise returns the trade holding it (or null
+   * while another open is still in flight).
+   */
+  reserveSlot(
+    credentialId: string,
+    symbol: string,
+  ): Promise<{ reserved: true } | { reserved: false; tradeId: string | null }>;
+  /** Frees a reservation that never became a trade (the open failed). */
+  releaseSlot(credentialId: string, symbol: string): Promise<void>;
   listTrades(
     userId: string,
     opts: { limit: number; beforeId?: string; status?: "open" | "closed" },
@@ -207,6 +221,7 @@ export function createTrading(deps: TradingDeps) {
     async openTrade(caller: Caller, input: OpenTradeInput): Promise<TradeRecord> {
       const c = await credentialFor(caller.userId, input.credentialId);
       const key = input.idempotencyKey;
+      let reservedSlot = false;
       if (key) {
         const claim = await store.claimRequest(caller.userId, key);
         if (claim.status === "done") return (await store.getTrade(caller.userId, claim.tradeId))!;
@@ -214,13 +229,16 @@ export function createTrading(deps: TradingDeps) {
           throw new TradingError("in_progress", "That request is still being processed.");
       }
       try {
-        const existing = await store.openTrade(caller.userId, c.id, input.symbol);
-        if (existing) {
+        const slot = await store.reserveSlot(c.id, input.symbol);
+        if (!slot.reserved) {
           throw new TradingError(
             "already_open",
-            `Trade #${existing.id} is already open on ${existing.symbol} with this key: modify or close it.`,
+            slot.tradeId
+              ? `Trade #${slot.tradeId} is already open on ${input.symbol} with this key: modify or close it.`
+              : `Another order on ${input.symbol} with this key is in progress.`,
           );
         }
+        reservedSlot = true;
         const asked = {
           side: input.side,
           size: input.size,
@@ -262,6 +280,7 @@ export function createTrading(deps: TradingDeps) {
             outcome: "ok",
           });
           if (key) await tx.completeRequest(caller.userId, key, t.id);
+          await tx.bindSlot(c.id, input.symbol, t.id);
           return t;
         });
         await noteIp(caller);
@@ -269,7 +288,10 @@ export function createTrading(deps: TradingDeps) {
       } catch (err) {
         // Free the key only when no order can have reached the venue; after a timeout or an
         // unclear venue answer it stays claimed, so a retry cannot open a second position.
-        if (key && orderCertainlyNotPlaced(err)) await store.releaseRequest(caller.userId, key);
+        if (orderCertainlyNotPlaced(err)) {
+          if (key) await store.releaseRequest(caller.userId, key);
+          if (reservedSlot) await store.releaseSlot(c.id, input.symbol);
+        }
         throw err;
       }
     },
@@ -333,6 +355,7 @@ export function createTrading(deps: TradingDeps) {
       }
       const closed = await store.transaction(async (tx) => {
         const u = await tx.updateTrade(t.id, { status: "closed", exitPrice: fill?.price ?? null });
+        await tx.freeSlot(t.id);
         await tx.audit({
           userId: caller.userId,
           action: "close",

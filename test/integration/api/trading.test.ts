@@ -187,6 +187,28 @@ describe("trading API", () => {
     ]);
   });
 
+  it("when two opens on the same key and coin arrive at the same time, then exactly one order is placed", async () => {
+    const body = { symbol: "DOGE", side: "long", size: 100, keyId: paperKey };
+    const [a, b] = await Promise.all([
+      api("POST", "/api/trades", { body, token }),
+      api("POST", "/api/trades", { body: { ...body, symbol: "DOGEUSDT" }, token }),
+    ]);
+    expect([a.status, b.status].sort()).toEqual([201, 409]);
+    expect([a.body.error, b.body.error]).toContain("already_open");
+    const { rows } = await db.query(
+      "select size::float as size from paper_positions where symbol = 'DOGE/USDT:USDT'",
+    );
+    expect(rows).toEqual([{ size: 100 }]);
+    const winner = a.status === 201 ? a : b;
+    expect((await api("POST", `/api/trades/${winner.body.trade.id}/close`, { token })).status).toBe(
+      200,
+    );
+    // Closed, the slot is free again.
+    const again = await api("POST", "/api/trades", { body, token });
+    expect(again.status).toBe(201);
+    await api("POST", `/api/trades/${again.body.trade.id}/close`, { token });
+  });
+
   it("when one trade is closed twice at the same time, then exactly one close succeeds and is audited", async () => {
     const opened = await api("POST", "/api/trades", {
       body: { symbol: "SOL", side: "long", size: 1, keyId: paperKey },
