@@ -216,9 +216,9 @@ export function createHyperliquidVenue(options: HyperliquidVenueOptions = {}): V
   }
 
   /** Cancels resting reduce-only trigger orders (stop loss, take profit or both) on a symbol. */
-  async function cancelTriggers(ex: Client, symbol: string, kind: "sl" | "tp" | "all") {
+  async function triggerIds(ex: Client, symbol: string, kind: "sl" | "tp" | "all") {
     const open = await ex.fetchOpenOrders(symbol);
-    const ids = open
+    return open
       .filter((o) => {
         const info = record(o.info);
         if (o.symbol !== symbol || info.isTrigger !== true) return false;
@@ -228,7 +228,27 @@ export function createHyperliquidVenue(options: HyperliquidVenueOptions = {}): V
         return true;
       })
       .flatMap((o) => (o.id === undefined ? [] : [o.id]));
+  }
+
+  async function cancelTriggers(ex: Client, symbol: string, kind: "sl" | "tp" | "all") {
+    const ids = await triggerIds(ex, symbol, kind);
     if (ids.length > 0) await ex.cancelOrders(ids, symbol);
+  }
+
+  /**
+   * Replaces the position's stop loss or take profit. The new trigger is placed before the old
+   * ones are cancelled, so a refused new price never leaves the position unprotected.
+   */
+  async function replaceTrigger(
+    ex: Client,
+    market: Market,
+    position: { side: Side; size: number },
+    leg: "stopLoss" | "takeProfit",
+    price: number | null,
+  ) {
+    const old = await triggerIds(ex, market.symbol, leg === "stopLoss" ? "sl" : "tp");
+    if (price !== null) await placePositionTrigger(ex, market, position, leg, price);
+    if (old.length > 0) await ex.cancelOrders(old, market.symbol);
   }
 
   /** A whole-position trigger (grouping positionTpsl, size 0): it follows the position's size. */
@@ -359,7 +379,9 @@ export function createHyperliquidVenue(options: HyperliquidVenueOptions = {}): V
             throw new VenueError("invalid_order", "The new position size must be zero or more.");
           }
           if (input.size === 0) return close(ex, market);
-          const delta = Number(ex.amountToPrecision(market.symbol, input.size - position.size));
+          // ccxt's Hyperliquid rounding misrounds negative amounts: round the size, then sign it.
+          const raw = input.size - position.size;
+          const delta = Math.sign(raw) * Number(ex.amountToPrecision(market.symbol, Math.abs(raw)));
           if (delta !== 0) {
             const grow = delta > 0;
             const order = await ex.createOrder(
@@ -375,16 +397,10 @@ export function createHyperliquidVenue(options: HyperliquidVenueOptions = {}): V
           }
         }
         if (input.stopLoss !== undefined) {
-          await cancelTriggers(ex, market.symbol, "sl");
-          if (input.stopLoss !== null) {
-            await placePositionTrigger(ex, market, position, "stopLoss", input.stopLoss);
-          }
+          await replaceTrigger(ex, market, position, "stopLoss", input.stopLoss);
         }
         if (input.takeProfit !== undefined) {
-          await cancelTriggers(ex, market.symbol, "tp");
-          if (input.takeProfit !== null) {
-            await placePositionTrigger(ex, market, position, "takeProfit", input.takeProfit);
-          }
+          await replaceTrigger(ex, market, position, "takeProfit", input.takeProfit);
         }
         return fill;
       });

@@ -431,6 +431,33 @@ describe("Hyperliquid trading", () => {
     ]);
   });
 
+  it("when a new stop loss is refused by the venue, then the old one stays and the position is never unprotected", async () => {
+    await venue.openPosition(agentCreds(), {
+      symbol: BTC,
+      side: "long",
+      size: 0.01,
+      stopLoss: 60_000,
+    });
+    fake.rejectNextTrigger();
+    await expect(
+      venue.modifyPosition(agentCreds(), { symbol: BTC, stopLoss: 62_500 }),
+    ).rejects.toBeInstanceOf(VenueError);
+    expect(fake.openOrders(master.address).map((o) => o.trigger)).toEqual([
+      { tpsl: "sl", triggerPx: 60_000, isMarket: true },
+    ]);
+    await venue.closePosition(agentCreds(), { symbol: BTC });
+  });
+
+  it("when a shrink is smaller than one lot, then it is refused and nothing is traded (no rounding up to a lot)", async () => {
+    await venue.openPosition(agentCreds(), { symbol: BTC, side: "long", size: 0.01 });
+    const err = await venueError(
+      venue.modifyPosition(agentCreds(), { symbol: BTC, size: 0.009999 }),
+    );
+    expect(err.code).toBe("invalid_order");
+    expect(fake.positions(master.address)[0]?.szi).toBe(0.01);
+    await venue.closePosition(agentCreds(), { symbol: BTC });
+  });
+
   it("when there is no position to modify, then invalid_order", async () => {
     const err = await venueError(
       venue.modifyPosition(agentCreds(), { symbol: BTC, stopLoss: 60_000 }),

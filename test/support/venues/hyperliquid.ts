@@ -90,6 +90,8 @@ export interface FakeHyperliquid {
   setBalance(account: string, usdc: number): void;
   positions(account: string): FakeHlPosition[];
   openOrders(account: string): FakeHlOrder[];
+  /** The next trigger order (stop loss / take profit) is refused, as the venue refuses a bad price. */
+  rejectNextTrigger(): void;
   close(): Promise<void>;
 }
 
@@ -195,6 +197,7 @@ export async function startFakeHyperliquid(
   const actions: SignedAction[] = [];
   let signatureFailures = 0;
   let nextOid = 1000;
+  let rejectTrigger = false;
   // ccxt's own msgpack action hash and EIP-712 encoder, so the fake hashes exactly what it signs.
   const hasher = new ccxt.hyperliquid();
 
@@ -408,6 +411,10 @@ export async function startFakeHyperliquid(
     const t = obj(o.t);
     const trigger = obj(t.trigger);
     if (t.trigger !== undefined) {
+      if (rejectTrigger) {
+        rejectTrigger = false;
+        return { error: "Invalid TP/SL price." };
+      }
       const order: FakeHlOrder = {
         oid: nextOid++,
         coin,
@@ -675,6 +682,9 @@ export async function startFakeHyperliquid(
     },
     positions(address) {
       return [...account(address).positions.values()].map((p) => ({ ...p }));
+    },
+    rejectNextTrigger() {
+      rejectTrigger = true;
     },
     openOrders(address) {
       return account(address).orders.map((o) => ({ ...o }));
