@@ -8,7 +8,6 @@ import type {
   ScopeReport,
   Side,
   Venue,
-  VenueCredentials,
   VenueErrorCode,
 } from "../../domain/venues/types";
 import { VenueError } from "../../domain/venues/types";
@@ -17,8 +16,7 @@ import {
   balancesOf,
   buy,
   checkPositive,
-  createMarketCache,
-  keyPairOf,
+  keyedSession,
   num,
   positionsOf,
   record,
@@ -120,7 +118,6 @@ function fillOf(order: CcxtOrder, symbol: string, side: Side): Fill {
 export function createBinanceUsdmVenue(options: BinanceUsdmVenueOptions = {}): Venue {
   const { origin, timeoutMs = CCXT_BASE_OPTIONS.timeout } = options;
   const enableRateLimit = options.enableRateLimit ?? origin === undefined;
-  const markets = createMarketCache<Client["markets"]>();
   let apiUrls: unknown;
 
   /** The only place the key becomes a string; the client lives as long as one method call. */
@@ -144,24 +141,11 @@ export function createBinanceUsdmVenue(options: BinanceUsdmVenueOptions = {}): V
     });
   }
 
-  async function session<T>(
-    creds: VenueCredentials,
-    fn: (ex: Client) => Promise<T>,
-    loadMarkets = true,
-  ): Promise<T> {
-    const keys = keyPairOf(creds, VENUE);
-    try {
-      const ex = client(keys);
-      if (loadMarkets) {
-        const cached = markets.get();
-        if (cached !== undefined) ex.setMarkets(cached);
-        else markets.set(await ex.loadMarkets());
-      }
-      return await fn(ex);
-    } catch (err) {
-      throw mapBinanceError(err);
-    }
-  }
+  const session = keyedSession<Client, Client["markets"]>({
+    venue: VENUE,
+    client,
+    mapError: (err) => mapBinanceError(err),
+  });
 
   function perpetual(ex: Client, symbol: string): string {
     const market = ex.market(symbol);

@@ -8,7 +8,6 @@ import type {
   ScopeReport,
   Side,
   Venue,
-  VenueCredentials,
 } from "../../domain/venues/types";
 import { VenueError } from "../../domain/venues/types";
 import { CCXT_BASE_OPTIONS, rebaseUrls, toVenueError } from "./ccxt-common";
@@ -16,8 +15,7 @@ import {
   balancesOf,
   buy,
   checkPositive,
-  createMarketCache,
-  keyPairOf,
+  keyedSession,
   num,
   positionsOf,
   record,
@@ -84,7 +82,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export function createBybitVenue(options: BybitVenueOptions = {}): Venue {
   const { origin, timeoutMs = CCXT_BASE_OPTIONS.timeout, fillTimeoutMs = 2_000 } = options;
   const enableRateLimit = options.enableRateLimit ?? origin === undefined;
-  const markets = createMarketCache<Client["markets"]>();
   let apiUrls: unknown;
 
   /** The only place the key becomes a string; the client lives as long as one method call. */
@@ -109,24 +106,11 @@ export function createBybitVenue(options: BybitVenueOptions = {}): Venue {
     });
   }
 
-  async function session<T>(
-    creds: VenueCredentials,
-    fn: (ex: Client) => Promise<T>,
-    loadMarkets = true,
-  ): Promise<T> {
-    const keys = keyPairOf(creds, VENUE);
-    try {
-      const ex = client(keys);
-      if (loadMarkets) {
-        const cached = markets.get();
-        if (cached !== undefined) ex.setMarkets(cached);
-        else markets.set(await ex.loadMarkets());
-      }
-      return await fn(ex);
-    } catch (err) {
-      throw toVenueError(err, VENUE);
-    }
-  }
+  const session = keyedSession<Client, Client["markets"]>({
+    venue: VENUE,
+    client,
+    mapError: (err) => toVenueError(err, VENUE),
+  });
 
   function perpetual(ex: Client, symbol: string): string {
     const market = ex.market(symbol);

@@ -19,6 +19,41 @@ export function keyPairOf(
   return { apiKey, secret };
 }
 
+interface MarketClient<M> {
+  loadMarkets(): Promise<M>;
+  setMarkets(markets: M): unknown;
+}
+
+/**
+ * Runs `fn` with a fresh keyed client: the key pair is checked first, the markets come from
+ * the adapter's shared cache (loaded once per TTL), and every error goes through `mapError`.
+ */
+export function keyedSession<C extends MarketClient<M>, M>(opts: {
+  venue: string;
+  client: (keys: { apiKey: Buffer; secret: Buffer }) => C;
+  mapError: (err: unknown) => Error;
+}) {
+  const markets = createMarketCache<M>();
+  return async <T>(
+    creds: VenueCredentials,
+    fn: (ex: C) => Promise<T>,
+    loadMarkets = true,
+  ): Promise<T> => {
+    const keys = keyPairOf(creds, opts.venue);
+    try {
+      const ex = opts.client(keys);
+      if (loadMarkets) {
+        const cached = markets.get();
+        if (cached !== undefined) ex.setMarkets(cached);
+        else markets.set(await ex.loadMarkets());
+      }
+      return await fn(ex);
+    } catch (err) {
+      throw opts.mapError(err);
+    }
+  };
+}
+
 /**
  * ccxt's parsed markets, shared between the short-lived clients of one adapter for `ttlMs`.
  * Markets are public, so sharing them leaks nothing; loading them per call would fetch the
