@@ -834,13 +834,21 @@ export function createAccountService(deps: AccountDeps) {
     ) {
       throw new AccountError("totp_already_enabled");
     }
-    await repo.recordEvent({ userId: user.id, kind: "totp_enabled", outcome: "ok", ip: client.ip });
-    if (user.email)
-      await mail(
-        user.id,
-        twoFactorChangedEmail({ to: user.email, change: "enabled", when: new Date(now()) }),
-      );
+    await twoFactorChanged(user, "enabled", client);
     return { backupCodes: codes };
+  }
+
+  /** Records a 2FA change and tells the account's owner by email (S8.2). */
+  async function twoFactorChanged(
+    user: UserRecord,
+    change: "enabled" | "disabled" | "backup_codes_regenerated",
+    client: ClientInfo,
+  ) {
+    const kind = change === "backup_codes_regenerated" ? change : `totp_${change}`;
+    await repo.recordEvent({ userId: user.id, kind, outcome: "ok", ip: client.ip });
+    if (user.email) {
+      await mail(user.id, twoFactorChangedEmail({ to: user.email, change, when: new Date(now()) }));
+    }
   }
 
   async function disable(userId: string, code: unknown, client: ClientInfo) {
@@ -849,17 +857,7 @@ export function createAccountService(deps: AccountDeps) {
     if (!user.totpEnabledAt) throw new AccountError("totp_not_enabled");
     await checkSecondFactor(user, typeof code === "string" ? code : "", client);
     await repo.disableTotp(user.id);
-    await repo.recordEvent({
-      userId: user.id,
-      kind: "totp_disabled",
-      outcome: "ok",
-      ip: client.ip,
-    });
-    if (user.email)
-      await mail(
-        user.id,
-        twoFactorChangedEmail({ to: user.email, change: "disabled", when: new Date(now()) }),
-      );
+    await twoFactorChanged(user, "disabled", client);
   }
 
   async function regenerate(userId: string, code: unknown, client: ClientInfo) {
@@ -868,21 +866,7 @@ export function createAccountService(deps: AccountDeps) {
     await checkSecondFactor(user, typeof code === "string" ? code : "", client);
     const codes = generateBackupCodes();
     await repo.replaceBackupCodes(user.id, await hashBackupCodes(deps.password, codes));
-    await repo.recordEvent({
-      userId: user.id,
-      kind: "backup_codes_regenerated",
-      outcome: "ok",
-      ip: client.ip,
-    });
-    if (user.email)
-      await mail(
-        user.id,
-        twoFactorChangedEmail({
-          to: user.email,
-          change: "backup_codes_regenerated",
-          when: new Date(now()),
-        }),
-      );
+    await twoFactorChanged(user, "backup_codes_regenerated", client);
     return { backupCodes: codes };
   }
 
