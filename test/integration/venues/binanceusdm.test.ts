@@ -6,7 +6,6 @@ import {
   evaluateBinanceScopes,
 } from "../../../src/domain/venues/policies/binanceusdm";
 import type { VenueCredentials } from "../../../src/domain/venues/types";
-import { VenueError } from "../../../src/domain/venues/types";
 import { createBinanceUsdmVenue } from "../../../src/infra/venues/binanceusdm";
 import {
   BINANCE_DEFAULT_RESTRICTIONS,
@@ -14,6 +13,7 @@ import {
   startFakeBinance,
 } from "../../support/venues/binance";
 import { parseForm } from "../../support/venues/common";
+import { venueError } from "../../support/venues/expect";
 
 const KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A";
 const SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j";
@@ -28,15 +28,6 @@ const creds = (apiKey: string, secret: string | null): VenueCredentials => ({
   privateKey: null,
   walletAddress: null,
 });
-
-async function venueError(p: Promise<unknown>): Promise<VenueError> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(VenueError);
-  return err as VenueError;
-}
 
 let fake: FakeBinance;
 let venue: ReturnType<typeof createBinanceUsdmVenue>;

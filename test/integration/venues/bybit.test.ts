@@ -3,7 +3,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { evaluateBybitScopes } from "../../../src/domain/venues/policies/bybit";
 import type { VenueCredentials } from "../../../src/domain/venues/types";
-import { VenueError } from "../../../src/domain/venues/types";
 import { createBybitVenue } from "../../../src/infra/venues/bybit";
 import {
   BYBIT_TRADE_ONLY_QUERY_API,
@@ -11,6 +10,7 @@ import {
   type FakeBybit,
   startFakeBybit,
 } from "../../support/venues/bybit";
+import { venueError } from "../../support/venues/expect";
 
 const KEY = "XXbB8SFu4T0kTjgnjd";
 const SECRET = "9rXr7ZGSAYjPOvUsZmRqAmhsmPm4ShW0apUK";
@@ -33,15 +33,6 @@ function withPermissions(permissions: Record<string, unknown>): BybitQueryApi {
     ...BYBIT_TRADE_ONLY_QUERY_API,
     permissions: { ...TRADE_ONLY_PERMISSIONS, ...permissions },
   };
-}
-
-async function venueError(p: Promise<unknown>): Promise<VenueError> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(VenueError);
-  return err as VenueError;
 }
 
 let fake: FakeBybit;

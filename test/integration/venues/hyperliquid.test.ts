@@ -7,6 +7,7 @@ import { evaluateHyperliquidScopes } from "../../../src/domain/venues/policies/h
 import type { VenueCredentials } from "../../../src/domain/venues/types";
 import { VenueError } from "../../../src/domain/venues/types";
 import { createHyperliquidVenue } from "../../../src/infra/venues/hyperliquid";
+import { venueError } from "../../support/venues/expect";
 import { type FakeHyperliquid, startFakeHyperliquid } from "../../support/venues/hyperliquid";
 
 const BTC = "BTC/USDC:USDC";
@@ -31,15 +32,6 @@ function creds(master: string | null, key: string | null): VenueCredentials {
     privateKey: key === null ? null : Buffer.from(key, "utf8"),
     walletAddress: master,
   };
-}
-
-async function venueError(p: Promise<unknown>): Promise<VenueError> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(VenueError);
-  return err as VenueError;
 }
 
 const master = wallet();
