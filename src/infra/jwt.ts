@@ -3,6 +3,7 @@
 import { randomUUID } from "node:crypto";
 import { decodeProtectedHeader, errors, jwtVerify, SignJWT } from "jose";
 import { AccountError } from "../domain/accounts/errors";
+import { issuedBeforeCutoff } from "../domain/accounts/tokens";
 
 export const ACCESS_TOKEN_ALGORITHM = "HS256";
 export const ACCESS_TOKEN_MAX_TTL_SECONDS = 900;
@@ -128,10 +129,8 @@ export function createAccessTokens(opts: AccessTokenOptions): AccessTokens {
       ) {
         throw new AccountError("invalid_token");
       }
-      // iat has whole seconds: a token from the same second as the cut-off but before it is
-      // refused, at the price of also refusing one issued just after it in that second.
       const validAfter = verifyOpts.tokensValidAfter;
-      if (validAfter !== undefined && iat * 1000 < validAfter.getTime()) {
+      if (validAfter !== undefined && issuedBeforeCutoff(iat, validAfter)) {
         throw new AccountError("invalid_token");
       }
       const claims: AccessTokenClaims = { sub, jti, iat, exp };

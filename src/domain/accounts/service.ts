@@ -27,7 +27,7 @@ import {
 import type { OneTimeTokenStore } from "./ports";
 import type { AccountsRepo, Role, SessionRecord, UserRecord } from "./repo";
 import { type VerifiedInitData, verifyInitData } from "./telegram-init-data";
-import { randomToken, sha256Hex } from "./tokens";
+import { issuedBeforeCutoff, randomToken, sha256Hex } from "./tokens";
 import {
   decryptTotpSecret,
   encryptTotpSecret,
@@ -391,7 +391,9 @@ export function createAccountService(deps: AccountDeps) {
     async authenticate(accessToken: string): Promise<AuthContext> {
       const claims = await deps.accessTokens.verify(accessToken);
       const user = await userOf(claims.sub);
-      await deps.accessTokens.verify(accessToken, { tokensValidAfter: user.tokensValidAfter });
+      // One signature check per request; the user's cut-off is applied to the verified claims.
+      if (issuedBeforeCutoff(claims.iat, user.tokensValidAfter))
+        throw new AccountError("invalid_token");
       if (!claims.sid) throw new AccountError("invalid_token");
       const session = await repo.findSession(claims.sid);
       if (!session || session.revokedAt || session.userId !== user.id)

@@ -20,3 +20,12 @@ export function randomToken(bytes = 32): string {
 export function sha256Hex(token: string): string {
   return createHash("sha256").update(token, "utf8").digest("hex");
 }
+
+/**
+ * S5.2 tokens_valid_after: a token issued before the cut-off is void. `iat` has whole seconds,
+ * so a token from the cut-off's second but before it is refused, at the price of also refusing
+ * one issued just after it in that second.
+ */
+export function issuedBeforeCutoff(iatSeconds: number, validAfter: Date): boolean {
+  return iatSeconds * 1000 < validAfter.getTime();
+}
