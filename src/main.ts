@@ -130,8 +130,10 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
       rateLimiter,
       logger,
     });
-    const keys = createKeys(config, { orm, logger });
-    const trade = createTradingFromConfig(config, { orm, keys });
+    // One registry: the key service and trading share the adapters and their market caches.
+    const venues = createVenues({ sql: sqlOf(orm), urls: config.venueUrls });
+    const keys = createKeys(config, { orm, logger, venues });
+    const trade = createTradingFromConfig(config, { orm, keys, venues });
     if (roles.includes("worker")) {
       const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, logger });
       shutdown.add("mailer", async () => mailer.close());
@@ -329,7 +331,11 @@ export function createAccounts(
 /** Trading: the venues, the key vault and the append-only audit log, for bot and API alike. */
 export function createTradingFromConfig(
   config: Config,
-  parts: { orm: Awaited<ReturnType<typeof createOrm>>; keys: ReturnType<typeof createKeys> },
+  parts: {
+    orm: Awaited<ReturnType<typeof createOrm>>;
+    keys: ReturnType<typeof createKeys>;
+    venues: ReturnType<typeof createVenues>;
+  },
 ) {
   const sql = sqlOf(parts.orm);
   const auditLog = createAuditLog();
@@ -337,7 +343,7 @@ export function createTradingFromConfig(
   const trading = createTrading({
     store: createTradingStore(parts.orm, auditAppender(auditLog, config.auditPepper)),
     keyRing: config.masterKeys,
-    venues: createVenues({ sql, urls: config.venueUrls }),
+    venues: parts.venues,
     credentials: (userId) => parts.keys.list(userId),
   });
   const auditRows = (userId: string, limit: number, before?: string) =>
@@ -368,7 +374,11 @@ export function createTradingFromConfig(
 /** Key onboarding: the venues, the vault, and a Telegram notice when a key is disabled. */
 export function createKeys(
   config: Config,
-  parts: { orm: Awaited<ReturnType<typeof createOrm>>; logger: Logger },
+  parts: {
+    orm: Awaited<ReturnType<typeof createOrm>>;
+    logger: Logger;
+    venues: ReturnType<typeof createVenues>;
+  },
 ) {
   const sql = sqlOf(parts.orm);
   const users = createAccountsRepo(sql);
@@ -378,7 +388,7 @@ export function createKeys(
   return createKeyService({
     repo: createCredentialsRepo(sql),
     keyRing: config.masterKeys,
-    venues: createVenues({ sql, urls: config.venueUrls }),
+    venues: parts.venues,
     evaluate: (report) => evaluateScopes(report, { egressIps: config.egressIps }),
     recordEvent: (e) => users.recordEvent(e),
     notify: async (userId, text) => {

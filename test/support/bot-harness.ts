@@ -6,12 +6,13 @@ import { type BotDeps, createBot } from "../../src/bot/bot";
 import { type RunningBot, startBot } from "../../src/bot/runner";
 import type { AccountService } from "../../src/domain/accounts/service";
 import { type Config, loadConfig } from "../../src/infra/config";
-import { createOrm } from "../../src/infra/database";
+import { createOrm, sqlOf } from "../../src/infra/database";
 import { createLogger } from "../../src/infra/logger";
 import { createOneTimeTokenStore } from "../../src/infra/one-time-tokens";
 import { qrPngBuffer } from "../../src/infra/qr";
 import { createRateLimiter } from "../../src/infra/rate-limit";
 import { createScrubber } from "../../src/infra/scrub";
+import { createVenues } from "../../src/infra/venues";
 import { createQueueRegistry, type QueueRegistry } from "../../src/jobs/registry";
 import { createAccounts, createKeys, createTradingFromConfig } from "../../src/main";
 import {
@@ -82,8 +83,9 @@ export async function startBotHarness(
     rateLimiter,
     logger,
   });
-  const keys = createKeys(config, { orm, logger });
-  const trade = createTradingFromConfig(config, { orm, keys });
+  const venues = createVenues({ sql: sqlOf(orm), urls: config.venueUrls });
+  const keys = createKeys(config, { orm, logger, venues });
+  const trade = createTradingFromConfig(config, { orm, keys, venues });
   const bot = createBot({
     trading: trade.trading,
     recentAudit: trade.recentAudit,
