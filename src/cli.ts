@@ -179,8 +179,9 @@ export const COMMANDS: Record<string, Command> = {
           return 1;
         }
         const from = values.from === undefined ? "" : ` from row ${values.from}`;
+        const chains = `; ${verdict.subjects} user chain${verdict.subjects === 1 ? "" : "s"}`;
         const head = verdict.lastId === null ? "" : `; head row ${verdict.lastId} ${verdict.head}`;
-        io.out(`${verdict.count} rows verified${from}${head}`);
+        io.out(`${verdict.count} rows verified${from}${chains}${head}`);
         return 0;
       });
     },

@@ -17,13 +17,12 @@ import {
 import type { Sql } from "./vault-store";
 
 /**
- * One global chain, one lock (arbitrary, stable: "Warden audit chain"). Appends are short and
- * trade-rate, so serialising them costs little, and a single chain gives one total order and
- * one head: per-subject chains could each lose their newest rows (or a whole subject) without
- * any remaining row noticing, and would need an anchor per subject instead of one.
+ * One chain per subject (see migrations/20261124160000-audit-subject-chains.ts). A single
+ * global chain serialised every audited trade behind one lock held through each commit's WAL
+ * flush; per-subject chains serialise only one user's own actions, which are sequential anyway.
+ * Each user's history stays one unbroken chain that verifies on its own (a forensic export
+ * carries its own proof), and `(subject, prev_hash)` is unique, so a chain cannot fork.
  */
-export const AUDIT_CHAIN_LOCK_KEY = 7_100_310_003;
-
 // The database's own text forms, so what is hashed is exactly what is stored and read back:
 // microsecond UTC timestamps and host(inet).
 const TIMESTAMP_TEXT = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
@@ -60,30 +59,22 @@ const tradeIdText = (v: string | number | bigint | null): string | null => {
 export function createAuditLog(): AuditLog {
   return {
     async append(tx, entry) {
-      // 1. Take the chain head. The xid proves later that every statement ran in one
-      // transaction: on a bare pool each statement would commit (and drop the lock) on its own.
-      const [locked] = await tx(
-        `select pg_advisory_xact_lock(?), pg_current_xact_id()::text as xid,
-          current_setting('transaction_isolation') as isolation`,
-        [AUDIT_CHAIN_LOCK_KEY],
-      );
-      if (locked?.isolation !== "read committed") {
+      // 1. Lock the subject's chain and read its head, the next id and the time, all from the
+      // database so that the hash covers exactly the stored values. The xid proves later that
+      // every statement ran in one transaction: on a bare pool each statement would commit (and
+      // drop the lock) on its own.
+      const [head] = await tx("select * from trade_audit_chain_head(?, ?::inet)", [
+        entry.subject,
+        entry.ip,
+      ]);
+      if (!head) throw new Error("audit append: no head row");
+      if (head.isolation !== "read committed") {
         // A snapshot older than the lock could miss the head another writer just committed.
         throw new AuditLogError(
           "isolation_level",
-          `audit append needs a READ COMMITTED transaction, not ${String(locked?.isolation)}`,
+          `audit append needs a READ COMMITTED transaction, not ${String(head.isolation)}`,
         );
       }
-      // 2. A fresh snapshot (READ COMMITTED) taken under the lock: the head, the next id and the
-      // time, all from the database so that the hash covers exactly the stored values.
-      const [head] = await tx(
-        `select nextval('trade_audit_log_id_seq')::text as id,
-          (select row_hash from trade_audit_log order by id desc limit 1) as head,
-          to_char(clock_timestamp() at time zone 'UTC', ${TIMESTAMP_TEXT}) as occurred_at,
-          host(?::inet) as ip`,
-        [entry.ip],
-      );
-      if (!head) throw new Error("audit append: no head row");
       // Round-trip through JSON so what is hashed is what jsonb stores and gives back.
       const details = JSON.parse(canonicalJson(entry.details ?? {})) as JsonObject;
       const row = {
@@ -101,7 +92,7 @@ export function createAuditLog(): AuditLog {
       };
       const prevHash = (head.head as string | null) ?? GENESIS_HASH;
       const hash = rowHash(prevHash, row);
-      // 3. Insert only if still in the transaction that holds the lock.
+      // 2. Insert only if still in the transaction that holds the lock.
       const inserted = await tx(
         `insert into trade_audit_log (id, occurred_at, subject, action, trade_id, venue, symbol,
            details, source, ip, outcome, prev_hash, row_hash)
@@ -122,7 +113,7 @@ export function createAuditLog(): AuditLog {
           row.outcome,
           prevHash,
           hash,
-          locked.xid,
+          head.xid,
         ],
       );
       if (inserted.length !== 1) {
@@ -183,6 +174,22 @@ export async function readRange(sql: Sql, fromId: string, limit: number): Promis
 export function createAuditChainReader(sql: Sql): AuditChainReader {
   return {
     readRange: (fromId, limit) => readRange(sql, fromId, limit),
+    async subjectChainsFrom() {
+      const rows = await sql("select subject_chains_from::text as id from trade_audit_chain");
+      const id = rows[0]?.id;
+      if (typeof id !== "string") throw new Error("trade_audit_chain has no row: migrate first");
+      return id;
+    },
+    async subjectHeadsBefore(id, subjects) {
+      // One index probe per subject on (subject, id), however long the history.
+      const rows = await sql(
+        `select s.subject, h.row_hash from unnest(string_to_array(?, ',')) as s(subject)
+         cross join lateral (select l.row_hash from trade_audit_log l
+           where l.subject = s.subject and l.id < ?::bigint order by l.id desc limit 1) h`,
+        [subjects.join(","), id], // subjects are 64 hex characters (a CHECK on the column)
+      );
+      return new Map(rows.map((r) => [r.subject as string, r.row_hash as string]));
+    },
     async rowHashBefore(id) {
       const rows = await sql(
         "select row_hash from trade_audit_log where id < ?::bigint order by id desc limit 1",

@@ -73,7 +73,7 @@ async function tamper(...statements: string[]): Promise<void> {
 describe("audit verify and export (S8.1)", () => {
   it("when the log is intact, then audit verify reports every row verified and the head, and exits 0", async () => {
     const { code, out } = await cli("audit", "verify");
-    expect(out).toMatch(/^9 rows verified; head row 9 [0-9a-f]{64}$/m);
+    expect(out).toMatch(/^9 rows verified; 3 user chains; head row 9 [0-9a-f]{64}$/m);
     expect(code).toBe(0);
     const from = await cli("audit", "verify", "--from", "4");
     expect(from.out).toMatch(/^6 rows verified from row 4;/m);
@@ -107,10 +107,10 @@ describe("audit verify and export (S8.1)", () => {
     expect(code).toBe(1);
   });
 
-  it("when the owner deletes a row, then audit verify reports the row after it", async () => {
-    await tamper("delete from trade_audit_log where id = 5");
+  it("when the owner deletes a row, then audit verify reports that user's next row", async () => {
+    await tamper("delete from trade_audit_log where id = 5"); // user 2: rows 2, 5, 8
     const { code, out } = await cli("audit", "verify");
-    expect(out).toContain("broken at row 6: prev_hash_mismatch");
+    expect(out).toContain("broken at row 8: prev_hash_mismatch");
     expect(code).toBe(1);
   });
 
@@ -125,14 +125,14 @@ describe("audit verify and export (S8.1)", () => {
     expect(code).toBe(1);
   });
 
-  it("when the owner edits a row and recomputes its row_hash, then audit verify reports the row after it", async () => {
-    const [row] = await readRange(sqlOf(orm), "8", 1);
+  it("when the owner edits a row and recomputes its row_hash, then audit verify reports that user's next row", async () => {
+    const [row] = await readRange(sqlOf(orm), "5", 1);
     const forged = { ...row!, symbol: "ETH/USDT:USDT" };
     await tamper(
-      `update trade_audit_log set symbol = 'ETH/USDT:USDT', row_hash = '${rowHash(forged.prevHash, forged)}' where id = 8`,
+      `update trade_audit_log set symbol = 'ETH/USDT:USDT', row_hash = '${rowHash(forged.prevHash, forged)}' where id = 5`,
     );
     const { code, out } = await cli("audit", "verify");
-    expect(out).toContain("broken at row 9: prev_hash_mismatch");
+    expect(out).toContain("broken at row 8: prev_hash_mismatch");
     expect(code).toBe(1);
   });
 

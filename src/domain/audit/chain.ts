@@ -123,7 +123,7 @@ export function rowHash(prevHash: string, row: Omit<AuditRow, "rowHash" | "prevH
 export type ChainBreak =
   /** The row's content does not hash to its row_hash: it was edited. */
   | "row_hash_mismatch"
-  /** The row does not chain onto the row before it: a row was deleted, inserted or moved. */
+  /** The row does not chain onto its predecessor: a row was deleted, inserted or moved. */
   | "prev_hash_mismatch"
   /** Ids do not increase (only possible when rows are handed in out of order). */
   | "id_order";
@@ -133,18 +133,42 @@ export type ChainVerdict =
   | { ok: false; id: string; reason: ChainBreak; count: number };
 
 /**
- * Verifies rows in id order, starting from the hash the first row must chain onto (GENESIS_HASH
- * at the start of the log). Continuity is judged by prev_hash alone, not by consecutive ids: a
- * rolled-back append leaves a gap in the sequence without breaking the chain, whereas a deleted
- * row shows as a prev_hash mismatch at the next row. `count` is the rows verified before a break.
+ * Where a walk of the log stands. Each subject has its own chain: a row's prev_hash is the
+ * row_hash of the subject's previous row (GENESIS_HASH for its first). Rows below
+ * `subjectChainsFrom` were written when the log was one chain, and chain onto the row before
+ * them whatever its subject.
  */
-export function verifyChain(rows: readonly AuditRow[], startPrevHash: string): ChainVerdict {
-  let prev = startPrevHash;
-  let lastId: bigint | null = null;
+export interface ChainCursor {
+  subjectChainsFrom: bigint;
+  /** The row_hash of the last row walked (GENESIS_HASH before the first). */
+  lastHash: string;
+  /** Per subject, the row_hash of its last row walked; absent means its next row is its first. */
+  heads: Map<string, string>;
+  lastId: bigint | null;
+}
+
+export function chainCursor(subjectChainsFrom = 1n, lastHash = GENESIS_HASH): ChainCursor {
+  return { subjectChainsFrom, lastHash, heads: new Map(), lastId: null };
+}
+
+/** The prev_hash the next row must carry. */
+export function expectedPrevHash(cursor: ChainCursor, row: Pick<AuditRow, "id" | "subject">) {
+  return BigInt(row.id) < cursor.subjectChainsFrom
+    ? cursor.lastHash
+    : (cursor.heads.get(row.subject) ?? GENESIS_HASH);
+}
+
+/**
+ * Verifies rows in id order from `cursor`, advancing it past every row that verifies.
+ * Continuity is judged by prev_hash alone, not by consecutive ids: a rolled-back append leaves
+ * a gap in the sequence without breaking a chain, whereas a deleted row shows as a prev_hash
+ * mismatch at its subject's next row. `count` is the rows verified before a break.
+ */
+export function verifyChain(rows: readonly AuditRow[], cursor: ChainCursor): ChainVerdict {
   let count = 0;
   for (const row of rows) {
     const id = BigInt(row.id);
-    if (lastId !== null && id <= lastId)
+    if (cursor.lastId !== null && id <= cursor.lastId)
       return { ok: false, id: row.id, reason: "id_order", count };
     let hash: string | null;
     try {
@@ -153,11 +177,12 @@ export function verifyChain(rows: readonly AuditRow[], startPrevHash: string): C
       hash = null; // an unencodable value was written behind our back
     }
     if (hash !== row.rowHash) return { ok: false, id: row.id, reason: "row_hash_mismatch", count };
-    if (row.prevHash !== prev)
+    if (row.prevHash !== expectedPrevHash(cursor, row))
       return { ok: false, id: row.id, reason: "prev_hash_mismatch", count };
-    prev = row.rowHash;
-    lastId = id;
+    cursor.lastHash = row.rowHash;
+    cursor.heads.set(row.subject, row.rowHash);
+    cursor.lastId = id;
     count++;
   }
-  return { ok: true, count, head: prev };
+  return { ok: true, count, head: cursor.lastHash };
 }

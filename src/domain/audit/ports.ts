@@ -38,10 +38,10 @@ export class AuditLogError extends Error {
 
 export interface AuditLog {
   /**
-   * Appends one entry to the global chain. MUST run inside the caller's READ COMMITTED
+   * Appends one entry to its subject's chain. MUST run inside the caller's READ COMMITTED
    * transaction, so the trade row and its entry commit (or roll back) together; it refuses
-   * otherwise, writing nothing. It holds the chain-head lock until that transaction ends, so
-   * call it as late as possible — after the venue call, just before commit.
+   * otherwise, writing nothing. It holds the subject's chain-head lock until that transaction
+   * ends, so call it as late as possible — after the venue call, just before commit.
    */
   append(tx: Sql, entry: AuditEntryInput): Promise<{ id: string; rowHash: string }>;
 }
@@ -52,4 +52,8 @@ export interface AuditChainReader {
   readRange(fromId: string, limit: number): Promise<AuditRow[]>;
   /** The row_hash of the last row before `id`, or null when there is none. */
   rowHashBefore(id: string): Promise<string | null>;
+  /** For each of `subjects` with a row before `id`, the row_hash of its last such row. */
+  subjectHeadsBefore(id: string, subjects: string[]): Promise<Map<string, string>>;
+  /** The first id that chains per subject (rows below it form the original single chain). */
+  subjectChainsFrom(): Promise<string>;
 }

@@ -9,6 +9,7 @@ import {
   AuditLogError,
   type AuditRow,
   auditSubject,
+  chainCursor,
   GENESIS_HASH,
   verifyAuditLog,
   verifyChain,
@@ -157,7 +158,7 @@ describe("trade audit log privileges (S8.1)", () => {
 });
 
 describe("appending (S8.1)", () => {
-  it("when 8 writers each append 50 entries concurrently, each in its own transaction on its own connection, then the 400 rows form one valid chain", async () => {
+  it("when 8 writers each append 50 entries concurrently, each in its own transaction on its own connection, then each user's 50 rows form one valid chain", async () => {
     const writers = await Promise.all(
       Array.from({ length: 8 }, () => createOrm({ url: appUrl, poolMax: 1 })),
     );
@@ -181,18 +182,18 @@ describe("appending (S8.1)", () => {
     }
     const rows = await allRows();
     expect(rows).toHaveLength(400);
-    expect(verifyChain(rows, GENESIS_HASH)).toMatchObject({ ok: true, count: 400 });
-    expect(rows[0]!.prevHash).toBe(GENESIS_HASH);
-    for (let i = 1; i < rows.length; i++) {
-      expect(rows[i]!.prevHash).toBe(rows[i - 1]!.rowHash);
-      expect(rows[i]!.occurredAt >= rows[i - 1]!.occurredAt).toBe(true);
-    }
-    // Every writer's entries are there, in the order it wrote them.
+    expect(verifyChain(rows, chainCursor())).toMatchObject({ ok: true, count: 400 });
+    // Every writer's entries are there, in the order it wrote them, each chained onto the last.
     for (let w = 0; w < 8; w++) {
       const mine = rows.filter((r) => r.subject === subjectOf(`w${w}`));
       expect(mine.map((r) => r.details.i)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+      expect(mine[0]!.prevHash).toBe(GENESIS_HASH);
+      for (let i = 1; i < mine.length; i++) {
+        expect(mine[i]!.prevHash).toBe(mine[i - 1]!.rowHash);
+        expect(mine[i]!.occurredAt >= mine[i - 1]!.occurredAt).toBe(true);
+      }
     }
-    // Interleaved: the chain does not hold one writer's 50 entries in one run.
+    // Interleaved: the log does not hold one writer's 50 entries in one run.
     expect(new Set(rows.slice(0, 50).map((r) => r.subject)).size).toBeGreaterThan(1);
     // The verifier's keyset batches join up across batch boundaries.
     const verdict = await verifyAuditLog(createAuditChainReader(sqlOf(ownerOrm)), {
@@ -203,7 +204,50 @@ describe("appending (S8.1)", () => {
       count: 400,
       head: rows[399]!.rowHash,
       lastId: rows[399]!.id,
+      subjects: 8,
     });
+  });
+
+  it("when 6 writers append 30 entries each for the same user at the same time, then that user's 180 rows form one chain in id order", async () => {
+    const writers = await Promise.all(
+      Array.from({ length: 6 }, () => createOrm({ url: appUrl, poolMax: 1 })),
+    );
+    try {
+      await Promise.all(
+        writers.map(async (orm, w) => {
+          for (let i = 0; i < 30; i++) {
+            await inTransaction(orm, async (tx) => {
+              const appended = await auditLog.append(
+                tx,
+                entry("same-user", { details: { writer: w, i } }),
+              );
+              // Hold the subject's lock a little while others queue for it.
+              await tx("select pg_sleep(?)", [Math.random() / 1000]);
+              return appended;
+            });
+          }
+        }),
+      );
+    } finally {
+      await Promise.all(writers.map((o) => o.close()));
+    }
+    const rows = (await allRows()).filter((r) => r.subject === subjectOf("same-user"));
+    expect(rows).toHaveLength(180);
+    expect(rows[0]!.prevHash).toBe(GENESIS_HASH);
+    for (let i = 1; i < rows.length; i++) expect(rows[i]!.prevHash).toBe(rows[i - 1]!.rowHash);
+    expect(verifyChain(rows, chainCursor())).toMatchObject({ ok: true, count: 180 });
+  });
+
+  it("when the owner inserts a second entry onto a head that already has a successor, then the database refuses the fork", async () => {
+    const first = await inTransaction(appOrm, (tx) => auditLog.append(tx, entry("forked")));
+    await inTransaction(appOrm, (tx) => auditLog.append(tx, entry("forked")));
+    await expect(
+      owner.query(
+        `insert into trade_audit_log (subject, action, venue, symbol, source, outcome, prev_hash, row_hash)
+         values ($1, 'open', 'paper', 'BTC', 'system', 'ok', $2, $3)`,
+        [subjectOf("forked"), first.rowHash, "f".repeat(64)],
+      ),
+    ).rejects.toMatchObject({ code: "23505", constraint: "trade_audit_log_subject_prev_idx" });
   });
 
   it("when append is called on the pool outside a transaction, then it refuses and writes nothing", async () => {
@@ -271,7 +315,7 @@ describe("appending (S8.1)", () => {
     expect(row!.symbol).toBe("ODD?/USDT ??");
     expect(row!.details).toEqual(JSON.parse(JSON.stringify(details)));
     expect(row!.occurredAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
-    expect(verifyChain([row!], GENESIS_HASH)).toMatchObject({ ok: true, count: 1 });
+    expect(verifyChain([row!], chainCursor())).toMatchObject({ ok: true, count: 1 });
     const stored = await owner.query(
       "select occurred_at = $1::timestamptz as same from trade_audit_log",
       [row!.occurredAt],

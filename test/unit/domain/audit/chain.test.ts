@@ -4,6 +4,7 @@ import {
   auditSubject,
   canonicalEncoding,
   canonicalTimestamp,
+  chainCursor,
   GENESIS_HASH,
   rowHash,
   verifyChain,
@@ -129,18 +130,18 @@ describe("canonical encoding", () => {
 describe("verifyChain", () => {
   it("when a chain is intact, including gaps in ids from rolled-back appends, then it verifies and returns the head", () => {
     const rows = chain(10, 1, 3);
-    expect(verifyChain(rows, GENESIS_HASH)).toEqual({
+    expect(verifyChain(rows, chainCursor())).toEqual({
       ok: true,
       count: 10,
       head: rows[9]!.rowHash,
     });
-    expect(verifyChain([], GENESIS_HASH)).toEqual({ ok: true, count: 0, head: GENESIS_HASH });
+    expect(verifyChain([], chainCursor())).toEqual({ ok: true, count: 0, head: GENESIS_HASH });
   });
 
   it("when a row's content is edited, then it is reported at that row as row_hash_mismatch", () => {
     const rows = chain(5);
     rows[2] = { ...rows[2]!, symbol: "DOGE/USDT:USDT" };
-    expect(verifyChain(rows, GENESIS_HASH)).toEqual({
+    expect(verifyChain(rows, chainCursor())).toEqual({
       ok: false,
       id: "3",
       reason: "row_hash_mismatch",
@@ -152,7 +153,7 @@ describe("verifyChain", () => {
     const rows = chain(5);
     const edited = { ...rows[2]!, symbol: "DOGE/USDT:USDT" };
     rows[2] = { ...edited, rowHash: rowHash(edited.prevHash, edited) };
-    expect(verifyChain(rows, GENESIS_HASH)).toMatchObject({
+    expect(verifyChain(rows, chainCursor())).toMatchObject({
       ok: false,
       id: "4",
       reason: "prev_hash_mismatch",
@@ -162,7 +163,7 @@ describe("verifyChain", () => {
   it("when a row is deleted, then the row after it reports prev_hash_mismatch", () => {
     const rows = chain(5);
     rows.splice(1, 1);
-    expect(verifyChain(rows, GENESIS_HASH)).toEqual({
+    expect(verifyChain(rows, chainCursor())).toEqual({
       ok: false,
       id: "3",
       reason: "prev_hash_mismatch",
@@ -172,14 +173,14 @@ describe("verifyChain", () => {
 
   it("when the first row is deleted, then the new first row does not chain onto genesis", () => {
     const rows = chain(3).slice(1);
-    expect(verifyChain(rows, GENESIS_HASH)).toMatchObject({ ok: false, id: "2" });
+    expect(verifyChain(rows, chainCursor())).toMatchObject({ ok: false, id: "2" });
   });
 
   it("when two rows swap ids, then the first of them fails its own hash", () => {
     const rows = chain(5);
     const [r2, r3] = [rows[1]!, rows[2]!];
     const swapped = [rows[0]!, { ...r3, id: r2.id }, { ...r2, id: r3.id }, rows[3]!, rows[4]!];
-    expect(verifyChain(swapped, GENESIS_HASH)).toEqual({
+    expect(verifyChain(swapped, chainCursor())).toEqual({
       ok: false,
       id: "2",
       reason: "row_hash_mismatch",
@@ -190,14 +191,14 @@ describe("verifyChain", () => {
   it("when rows are handed in another order, then the first row out of place is reported, and a repeated or falling id is id_order", () => {
     const rows = chain(5);
     const reordered = [rows[0]!, rows[2]!, rows[1]!, rows[3]!, rows[4]!];
-    expect(verifyChain(reordered, GENESIS_HASH)).toEqual({
+    expect(verifyChain(reordered, chainCursor())).toEqual({
       ok: false,
       id: "3",
       reason: "prev_hash_mismatch",
       count: 1,
     });
     const repeated = [rows[0]!, rows[1]!, rows[1]!];
-    expect(verifyChain(repeated, GENESIS_HASH)).toEqual({
+    expect(verifyChain(repeated, chainCursor())).toEqual({
       ok: false,
       id: "2",
       reason: "id_order",
@@ -205,13 +206,89 @@ describe("verifyChain", () => {
     });
   });
 
-  it("when verification starts mid-chain, then the first row must chain onto the given hash", () => {
+  it("when verification starts mid-chain, then the subject's first row must chain onto its head there", () => {
     const rows = chain(6);
-    expect(verifyChain(rows.slice(3), rows[2]!.rowHash)).toMatchObject({ ok: true, count: 3 });
-    expect(verifyChain(rows.slice(3), rows[1]!.rowHash)).toMatchObject({
+    const from = (head: string) => {
+      const cursor = chainCursor();
+      cursor.heads.set(rows[0]!.subject, head);
+      return cursor;
+    };
+    expect(verifyChain(rows.slice(3), from(rows[2]!.rowHash))).toMatchObject({
+      ok: true,
+      count: 3,
+    });
+    expect(verifyChain(rows.slice(3), from(rows[1]!.rowHash))).toMatchObject({
       ok: false,
       id: "4",
       reason: "prev_hash_mismatch",
     });
+  });
+});
+
+/** Rows of several subjects interleaved by id, each subject chaining onto its own previous row. */
+function interleaved(subjects: string[], perSubject: number, subjectChainsFrom = 1n): AuditRow[] {
+  const rows: AuditRow[] = [];
+  const heads = new Map<string, string>();
+  let last = GENESIS_HASH;
+  let id = 1;
+  for (let i = 0; i < perSubject; i++) {
+    for (const subject of subjects) {
+      const content = { ...known(), id: String(id), subject, details: { i } };
+      const prev = BigInt(id) < subjectChainsFrom ? last : (heads.get(subject) ?? GENESIS_HASH);
+      const hash = rowHash(prev, content);
+      rows.push({ ...content, prevHash: prev, rowHash: hash });
+      heads.set(subject, hash);
+      last = hash;
+      id++;
+    }
+  }
+  return rows;
+}
+
+describe("verifyChain with one chain per subject", () => {
+  const [a, b, c] = ["a1".repeat(32), "b2".repeat(32), "c3".repeat(32)];
+
+  it("when three subjects' entries interleave, then each chains onto its own previous entry and all verify", () => {
+    const rows = interleaved([a, b, c], 4);
+    expect(rows[1]!.prevHash).toBe(GENESIS_HASH); // b's first entry
+    expect(rows[3]!.prevHash).toBe(rows[0]!.rowHash); // a's second entry
+    expect(verifyChain(rows, chainCursor())).toEqual({
+      ok: true,
+      count: 12,
+      head: rows[11]!.rowHash,
+    });
+  });
+
+  it("when one subject's middle entry is deleted, then that subject's next entry is reported", () => {
+    const rows = interleaved([a, b, c], 4);
+    rows.splice(4, 1); // b's second entry, id 5
+    expect(verifyChain(rows, chainCursor())).toEqual({
+      ok: false,
+      id: "8",
+      reason: "prev_hash_mismatch",
+      count: 6,
+    });
+  });
+
+  it("when an entry is re-labelled to another subject and its hash recomputed, then the next entry of either subject breaks", () => {
+    const rows = interleaved([a, b], 3);
+    const moved = { ...rows[2]!, subject: b }; // a's second entry, claimed for b
+    rows[2] = { ...moved, rowHash: rowHash(moved.prevHash, moved) };
+    expect(verifyChain(rows, chainCursor())).toMatchObject({
+      ok: false,
+      id: "3",
+      reason: "prev_hash_mismatch",
+    });
+  });
+
+  it("when the log was one chain before the switch to per-subject chains, then each part verifies under its own rule and a break on either side is found", () => {
+    const rows = interleaved([a, b, c], 4, 7n);
+    expect(rows[5]!.prevHash).toBe(rows[4]!.rowHash); // id 6: single chain
+    expect(rows[6]!.prevHash).toBe(rows[3]!.rowHash); // id 7: a's previous entry, id 4
+    expect(verifyChain(rows, chainCursor(7n))).toMatchObject({ ok: true, count: 12 });
+    // Judged by the wrong rule, the same rows break where the rules differ.
+    expect(verifyChain(rows, chainCursor(1n))).toMatchObject({ ok: false, id: "2" });
+    const before = rows.filter((r) => r.id !== "3");
+    expect(verifyChain(before, chainCursor(7n))).toMatchObject({ ok: false, id: "4" });
   });
 });

@@ -33,7 +33,7 @@ function chain(n: number): AuditRow[] {
 }
 
 /** The stored chain as the verifier reads it, counting the batches it asked for. */
-function reader(rows: AuditRow[]): AuditChainReader & { batches: number } {
+function reader(rows: AuditRow[], subjectChainsFrom = "1"): AuditChainReader & { batches: number } {
   return {
     batches: 0,
     async readRange(fromId, limit) {
@@ -42,6 +42,17 @@ function reader(rows: AuditRow[]): AuditChainReader & { batches: number } {
     },
     async rowHashBefore(id) {
       return rows.filter((r) => BigInt(r.id) < BigInt(id)).at(-1)?.rowHash ?? null;
+    },
+    async subjectHeadsBefore(id, subjects) {
+      const heads = new Map<string, string>();
+      for (const r of rows) {
+        if (BigInt(r.id) < BigInt(id) && subjects.includes(r.subject))
+          heads.set(r.subject, r.rowHash);
+      }
+      return heads;
+    },
+    async subjectChainsFrom() {
+      return subjectChainsFrom;
     },
   };
 }
@@ -55,6 +66,7 @@ describe("verifyAuditLog", () => {
       count: 25,
       head: rows[24]!.rowHash,
       lastId: "49",
+      subjects: 1,
     });
     expect(r.batches).toBe(7);
   });
@@ -65,6 +77,7 @@ describe("verifyAuditLog", () => {
       count: 0,
       head: GENESIS_HASH,
       lastId: null,
+      subjects: 0,
     });
   });
 
@@ -90,6 +103,23 @@ describe("verifyAuditLog", () => {
       ok: false,
       id: "3",
       reason: "row_hash_mismatch",
+    });
+  });
+
+  it("when verification starts at a row id and a subject's earlier entries lie before it, then its first entry in range chains onto the stored head", async () => {
+    const rows = chain(10); // one subject
+    const other = { ...rows[0]!, id: "4", subject: "cd".repeat(32), details: { other: true } };
+    const otherRow = { ...other, prevHash: GENESIS_HASH, rowHash: rowHash(GENESIS_HASH, other) };
+    const mixed = [...rows, otherRow].sort((x, y) => Number(BigInt(x.id) - BigInt(y.id)));
+    expect(await verifyAuditLog(reader(mixed), { fromId: "3", batchSize: 2 })).toMatchObject({
+      ok: true,
+      count: 10,
+      subjects: 2,
+    });
+    // The other subject's only entry, from a start past it: nothing of it is in range.
+    expect(await verifyAuditLog(reader(mixed), { fromId: "5" })).toMatchObject({
+      ok: true,
+      count: 8,
     });
   });
 });
