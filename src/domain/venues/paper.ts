@@ -23,14 +23,33 @@ export interface PaperPosition {
   takeProfit: number | null;
 }
 
-/** Storage of paper accounts (PostgreSQL in src/infra, so every process sees the same book). */
+/**
+ * Storage of paper accounts (PostgreSQL in src/infra, so every process sees the same book).
+ * Opening and closing are single atomic steps, so two concurrent orders on one account can
+ * neither lose a fill nor realise the same position twice.
+ */
 export interface PaperStore {
   ensureAccount(account: string, initialBalance: number): Promise<void>;
   balance(account: string): Promise<number>;
   position(account: string, symbol: string): Promise<PaperPosition | null>;
   positions(account: string): Promise<PaperPosition[]>;
+  /**
+   * Creates the account if new, then adds `fill` to the position in that symbol: a new position,
+   * or the same side grown with a size-weighted entry price (rounded to 8 places), with stop-loss
+   * and take-profit kept unless given. Returns null, changing nothing, when the account holds the
+   * other side.
+   */
+  addToPosition(
+    account: string,
+    initialBalance: number,
+    fill: Omit<PaperPosition, "entryPrice"> & { price: number },
+  ): Promise<PaperPosition | null>;
   savePosition(account: string, position: PaperPosition): Promise<void>;
-  deletePosition(account: string, symbol: string): Promise<void>;
+  /**
+   * Removes the position and credits its realised profit or loss at `price` to the balance
+   * (never below zero), in one step; returns the position removed, or null if there was none.
+   */
+  closePosition(account: string, symbol: string, price: number): Promise<PaperPosition | null>;
   /** Adds realised profit or loss; the balance never goes below zero. */
   adjustBalance(account: string, delta: number): Promise<void>;
 }
@@ -74,12 +93,13 @@ export function createPaperVenue(deps: {
   let counter = 0;
   const nextId = deps.nextId ?? (() => `paper-${now()}-${++counter}`);
 
-  const accountOf = async (creds: VenueCredentials): Promise<string> => {
+  /** The paper account of `creds`; `ensure` creates it (with the starting balance) if new. */
+  const accountOf = async (creds: VenueCredentials, ensure = false): Promise<string> => {
     const account = creds.walletAddress;
     if (!account || !/^paper-[0-9a-f]{8,32}$/.test(account)) {
       throw new VenueError("unsupported_credentials", "This is not a paper account.");
     }
-    await deps.store.ensureAccount(account, PAPER_INITIAL_BALANCE);
+    if (ensure) await deps.store.ensureAccount(account, PAPER_INITIAL_BALANCE);
     return account;
   };
 
@@ -95,7 +115,7 @@ export function createPaperVenue(deps: {
   const venue: Venue = {
     id: "paper",
     async verifyScopes(creds) {
-      const account = await accountOf(creds);
+      const account = await accountOf(creds, true);
       return {
         venue: "paper",
         permissions: { trade: true, read: true },
@@ -116,26 +136,22 @@ export function createPaperVenue(deps: {
         throw new VenueError("invalid_order", "Leverage must be a whole number from 1 to 125.");
       }
       const price = paperPrice(symbol, now());
-      const existing = await deps.store.position(account, symbol);
-      if (existing && existing.side !== input.side) {
-        throw new VenueError(
-          "invalid_order",
-          `You hold a ${existing.side} ${symbol} position; close it first.`,
-        );
-      }
-      const size = round8((existing?.size ?? 0) + input.size);
-      const entryPrice = existing
-        ? round8((existing.entryPrice * existing.size + price * input.size) / size)
-        : price;
-      await deps.store.savePosition(account, {
+      const held = await deps.store.addToPosition(account, PAPER_INITIAL_BALANCE, {
         symbol,
         side: input.side,
-        size,
-        entryPrice,
+        size: input.size,
+        price,
         leverage,
-        stopLoss: input.stopLoss ?? existing?.stopLoss ?? null,
-        takeProfit: input.takeProfit ?? existing?.takeProfit ?? null,
+        stopLoss: input.stopLoss ?? null,
+        takeProfit: input.takeProfit ?? null,
       });
+      if (!held) {
+        const other = input.side === "long" ? "short" : "long";
+        throw new VenueError(
+          "invalid_order",
+          `You hold a ${other} ${symbol} position; close it first.`,
+        );
+      }
       return { orderId: nextId(), symbol, side: input.side, size: input.size, price };
     },
 
@@ -171,18 +187,10 @@ export function createPaperVenue(deps: {
     async closePosition(creds, input) {
       const account = await accountOf(creds);
       const symbol = paperSymbol(input.symbol);
-      const p = await deps.store.position(account, symbol);
-      if (!p) return null;
       const price = paperPrice(symbol, now());
-      await deps.store.adjustBalance(account, pnl(p, price, p.size));
-      await deps.store.deletePosition(account, symbol);
-      return {
-        orderId: nextId(),
-        symbol,
-        side: p.side,
-        size: p.size,
-        price,
-      };
+      const p = await deps.store.closePosition(account, symbol, price);
+      if (!p) return null;
+      return { orderId: nextId(), symbol, side: p.side, size: p.size, price };
     },
 
     async positions(creds): Promise<Position[]> {
@@ -203,7 +211,7 @@ export function createPaperVenue(deps: {
     },
 
     async balance(creds): Promise<Balance[]> {
-      const account = await accountOf(creds);
+      const account = await accountOf(creds, true);
       const total = await deps.store.balance(account);
       const open = await venue.positions(creds);
       const upnl = open.reduce((n, p) => n + (p.unrealizedPnl ?? 0), 0);

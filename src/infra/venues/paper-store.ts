@@ -37,6 +37,56 @@ export function createPaperStore(sql: Sql): PaperStore {
         await sql("select * from paper_positions where account = ? order by symbol", [account])
       ).map(toPosition);
     },
+    async addToPosition(account, initial, f) {
+      // One statement: create the account if new, then open or grow the position. The CTE's
+      // balance row satisfies the foreign key, which is checked at the end of the statement.
+      const rows = await sql(
+        `with account as (
+           insert into paper_balances (account, total) values (?, ?) on conflict do nothing
+         )
+         insert into paper_positions as p (account, symbol, side, size, entry_price, leverage,
+           stop_loss, take_profit)
+         values (?, ?, ?, ?, ?, ?, ?, ?)
+         on conflict (account, symbol) do update set
+           size = p.size + excluded.size,
+           entry_price = round((p.entry_price * p.size + excluded.entry_price * excluded.size)
+             / (p.size + excluded.size), 8),
+           leverage = excluded.leverage,
+           stop_loss = coalesce(excluded.stop_loss, p.stop_loss),
+           take_profit = coalesce(excluded.take_profit, p.take_profit)
+         where p.side = excluded.side
+         returning p.*`,
+        [
+          account,
+          initial,
+          account,
+          f.symbol,
+          f.side,
+          f.size,
+          f.price,
+          f.leverage,
+          f.stopLoss,
+          f.takeProfit,
+        ],
+      );
+      return rows[0] ? toPosition(rows[0]) : null;
+    },
+    async closePosition(account, symbol, price) {
+      // Removing the row and crediting its result in one statement: of two concurrent closes,
+      // only the one whose DELETE found the row credits anything.
+      const rows = await sql(
+        `with closed as (
+           delete from paper_positions where account = ? and symbol = ? returning *
+         ), credited as (
+           update paper_balances b set total = greatest(0, b.total
+             + (?::numeric - c.entry_price) * c.size * case c.side when 'long' then 1 else -1 end)
+           from closed c where b.account = c.account
+         )
+         select * from closed`,
+        [account, symbol, price],
+      );
+      return rows[0] ? toPosition(rows[0]) : null;
+    },
     async savePosition(account, p) {
       await sql(
         `insert into paper_positions (account, symbol, side, size, entry_price, leverage, stop_loss, take_profit)
@@ -46,9 +96,6 @@ export function createPaperStore(sql: Sql): PaperStore {
            stop_loss = excluded.stop_loss, take_profit = excluded.take_profit`,
         [account, p.symbol, p.side, p.size, p.entryPrice, p.leverage, p.stopLoss, p.takeProfit],
       );
-    },
-    async deletePosition(account, symbol) {
-      await sql("delete from paper_positions where account = ? and symbol = ?", [account, symbol]);
     },
     async adjustBalance(account, delta) {
       await sql("update paper_balances set total = greatest(0, total + ?) where account = ?", [

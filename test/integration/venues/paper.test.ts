@@ -78,12 +78,51 @@ describe("paper venue", () => {
       v.openPosition(c, { symbol: "ETH", side: "long", size: -1 }),
     ).rejects.toMatchObject({ code: "invalid_order" });
     await v.openPosition(c, { symbol: "ETH", side: "short", size: 1 });
-    await expect(
-      v.openPosition(c, { symbol: "ETH", side: "long", size: 1 }),
-    ).rejects.toBeInstanceOf(VenueError);
+    await expect(v.openPosition(c, { symbol: "ETH", side: "long", size: 1 })).rejects.toEqual(
+      new VenueError("invalid_order", "You hold a short ETH/USDT:USDT position; close it first."),
+    );
+    expect(await v.positions(c)).toMatchObject([{ side: "short", size: 1 }]);
     expect(await v.closePosition(c, { symbol: "SOL" })).toBeNull();
     await expect(v.positions(creds("not-paper"))).rejects.toMatchObject({
       code: "unsupported_credentials",
     });
+  });
+
+  it("when 10 orders add to one position at the same time, then every fill counts and the entry is their size-weighted average", async () => {
+    const v = venue();
+    const c = creds("paper-00000000000000a3");
+    const sizes = Array.from({ length: 10 }, (_, i) => 0.01 * (i + 1));
+    const prices: number[] = [];
+    await Promise.all(
+      sizes.map(async (size, i) => {
+        const at = clock + i * 60_000;
+        const f = await createPaperVenue({
+          store: createPaperStore(sqlOf(orm)),
+          now: () => at,
+        }).openPosition(c, { symbol: "SOL", side: "long", size });
+        prices[i] = f.price;
+      }),
+    );
+    const [pos] = await v.positions(c);
+    const total = sizes.reduce((a, b) => a + b, 0);
+    expect(pos!.size).toBeCloseTo(total, 8);
+    const weighted = sizes.reduce((a, s, i) => a + s * prices[i]!, 0) / total;
+    expect(pos!.entryPrice).toBeCloseTo(weighted, 5);
+  });
+
+  it("when two closes of one position race, then its profit or loss is credited once", async () => {
+    const v = venue();
+    const c = creds("paper-00000000000000a4");
+    await v.openPosition(c, { symbol: "ETH", side: "short", size: 2 });
+    const entry = paperPrice("ETH", clock);
+    clock += 20 * 60_000;
+    const exit = paperPrice("ETH", clock);
+    const results = await Promise.all([
+      v.closePosition(c, { symbol: "ETH" }),
+      v.closePosition(c, { symbol: "ETH" }),
+    ]);
+    expect(results.filter((r) => r !== null)).toHaveLength(1);
+    const [bal] = await v.balance(c);
+    expect(bal!.free).toBeCloseTo(PAPER_INITIAL_BALANCE + (entry - exit) * 2, 4);
   });
 });
