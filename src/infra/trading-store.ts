@@ -81,11 +81,23 @@ export function createTradingStore(orm: MikroORM, appendAudit: AuditAppend): Tra
   const sql: Sql = (q, p = []) => orm.em.getConnection().execute(q, p, "all");
   const isId = (id: string) => /^\d{1,19}$/.test(id);
 
+  // Each step is one statement: the trade row together with its slot and idempotency key, and a
+  // close together with freeing the slot, so a trade costs as few round trips as it can.
   const txOf = (tx: Sql): TradingTx => ({
-    async insertTrade(t) {
+    async insertTrade(t, links) {
       const rows = await tx(
-        `insert into trades (user_id, credential_id, venue, symbol, side, size, entry_price, leverage,
-           stop_loss, take_profit, source) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning ${COLUMNS}`,
+        `with trade as (
+           insert into trades (user_id, credential_id, venue, symbol, side, size, entry_price,
+             leverage, stop_loss, take_profit, source)
+           values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning *
+         ), slot as (
+           update trade_slots s set trade_id = trade.id from trade
+           where s.credential_id = trade.credential_id and s.base_symbol = ?
+         ), request as (
+           update trade_requests r set trade_id = trade.id from trade
+           where ?::text is not null and r.user_id = trade.user_id and r.idempotency_key = ?
+         )
+         select ${COLUMNS} from trade`,
         [
           t.userId,
           t.credentialId,
@@ -98,6 +110,9 @@ export function createTradingStore(orm: MikroORM, appendAudit: AuditAppend): Tra
           t.stopLoss,
           t.takeProfit,
           t.source,
+          baseOf(links.slotSymbol),
+          links.idempotencyKey,
+          links.idempotencyKey,
         ],
       );
       return toTrade(rows[0]!);
@@ -107,9 +122,15 @@ export function createTradingStore(orm: MikroORM, appendAudit: AuditAppend): Tra
       const sets = entries.map(([k]) => `${PATCH_COLUMNS[k]} = ?`);
       if (patch.status === "closed") sets.push("closed_at = now()");
       sets.push("updated_at = now()");
-      // Only an open trade changes: a second, concurrent close finds nothing to update.
+      // Only an open trade changes: a second, concurrent close finds nothing to update. A closed
+      // trade no longer holds its (credential, coin) slot.
       const rows = await tx(
-        `update trades set ${sets.join(", ")} where id = ? and status = 'open' returning ${COLUMNS}`,
+        `with trade as (
+           update trades set ${sets.join(", ")} where id = ? and status = 'open' returning *
+         ), slot as (
+           delete from trade_slots s using trade where s.trade_id = trade.id and trade.status = 'closed'
+         )
+         select ${COLUMNS} from trade`,
         [...entries.map(([, v]) => v), id],
       );
       // Closed by a concurrent request: this transaction (and its audit entry) rolls back.
@@ -117,23 +138,6 @@ export function createTradingStore(orm: MikroORM, appendAudit: AuditAppend): Tra
       return toTrade(rows[0]);
     },
     audit: (entry) => appendAudit(tx, entry),
-    async bindSlot(credentialId, symbol, tradeId) {
-      await tx("update trade_slots set trade_id = ? where credential_id = ? and base_symbol = ?", [
-        tradeId,
-        credentialId,
-        baseOf(symbol),
-      ]);
-    },
-    async freeSlot(tradeId) {
-      await tx("delete from trade_slots where trade_id = ?", [tradeId]);
-    },
-    async completeRequest(userId, key, tradeId) {
-      await tx("update trade_requests set trade_id = ? where user_id = ? and idempotency_key = ?", [
-        tradeId,
-        userId,
-        key,
-      ]);
-    },
   });
 
   return {

@@ -44,9 +44,15 @@ export interface AuditEntry {
 
 /** Work inside one database transaction. */
 export interface TradingTx {
+  /**
+   * Inserts the trade, binds the slot of (credential, `slotSymbol`) reserved for it, and marks
+   * the idempotency key (if any) as done with this trade.
+   */
   insertTrade(
     t: Omit<TradeRecord, "id" | "openedAt" | "closedAt" | "status" | "exitPrice">,
+    links: { slotSymbol: string; idempotencyKey: string | null },
   ): Promise<TradeRecord>;
+  /** Changes an open trade; closing it also frees its slot. */
   updateTrade(
     id: string,
     patch: Partial<
@@ -55,11 +61,6 @@ export interface TradingTx {
   ): Promise<TradeRecord>;
   /** Appends to the append-only audit log, in this transaction. */
   audit(entry: AuditEntry): Promise<void>;
-  completeRequest(userId: string, key: string, tradeId: string): Promise<void>;
-  /** Binds the reserved slot of (credential, symbol) to the new trade. */
-  bindSlot(credentialId: string, symbol: string, tradeId: string): Promise<void>;
-  /** Frees the slot of a trade that closed. */
-  freeSlot(tradeId: string): Promise<void>;
 }
 
 export interface TradingStore {
@@ -255,19 +256,22 @@ export function createTrading(deps: TradingDeps) {
           throw err;
         }
         const trade = await store.transaction(async (tx) => {
-          const t = await tx.insertTrade({
-            userId: caller.userId,
-            credentialId: c.id,
-            venue: c.venue,
-            symbol: fill.symbol,
-            side: input.side,
-            size: fill.size,
-            entryPrice: fill.price,
-            leverage: input.leverage ?? null,
-            stopLoss: input.stopLoss ?? null,
-            takeProfit: input.takeProfit ?? null,
-            source: caller.source,
-          });
+          const t = await tx.insertTrade(
+            {
+              userId: caller.userId,
+              credentialId: c.id,
+              venue: c.venue,
+              symbol: fill.symbol,
+              side: input.side,
+              size: fill.size,
+              entryPrice: fill.price,
+              leverage: input.leverage ?? null,
+              stopLoss: input.stopLoss ?? null,
+              takeProfit: input.takeProfit ?? null,
+              source: caller.source,
+            },
+            { slotSymbol: input.symbol, idempotencyKey: key ?? null },
+          );
           await tx.audit({
             userId: caller.userId,
             action: "open",
@@ -279,8 +283,6 @@ export function createTrading(deps: TradingDeps) {
             ip: caller.ip,
             outcome: "ok",
           });
-          if (key) await tx.completeRequest(caller.userId, key, t.id);
-          await tx.bindSlot(c.id, input.symbol, t.id);
           return t;
         });
         await noteIp(caller);
@@ -355,7 +357,6 @@ export function createTrading(deps: TradingDeps) {
       }
       const closed = await store.transaction(async (tx) => {
         const u = await tx.updateTrade(t.id, { status: "closed", exitPrice: fill?.price ?? null });
-        await tx.freeSlot(t.id);
         await tx.audit({
           userId: caller.userId,
           action: "close",
