@@ -3,7 +3,13 @@
 import type { MikroORM } from "@mikro-orm/postgresql";
 import pg from "pg";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { auditSubject, rowHash } from "../../src/domain/audit";
+import {
+  type AuditRow,
+  auditSubject,
+  chainCursor,
+  rowHash,
+  verifyChain,
+} from "../../src/domain/audit";
 import { createAuditLog, inTransaction, readRange } from "../../src/infra/audit-log";
 import { createOrm, sqlOf } from "../../src/infra/database";
 import { createTestDatabase, type TestDatabase, testEnv } from "../support/context";
@@ -145,7 +151,7 @@ describe("audit verify and export (S8.1)", () => {
     expect(bad.out).toContain("--from must be a row id");
   });
 
-  it("when audit export names a user, then exactly that user's entries are written as JSON lines, oldest first", async () => {
+  it("when audit export names a user, then exactly that user's entries are written as JSON lines, oldest first, and they verify as one chain", async () => {
     const { code, out } = await cli("audit", "export", "--user", "2");
     expect(code).toBe(0);
     const lines = out.trim().split("\n");
@@ -158,6 +164,11 @@ describe("audit verify and export (S8.1)", () => {
       expect(e.occurredAt).toMatch(/Z$/);
     }
     expect(entries.map((e) => (e.details as { n: number }).n)).toEqual([2, 5, 8]);
+    // The export is the user's whole chain: it verifies on its own, from genesis.
+    expect(verifyChain(entries as unknown as AuditRow[], chainCursor())).toMatchObject({
+      ok: true,
+      count: 3,
+    });
 
     const nobody = await cli("audit", "export", "--user", "99");
     expect(nobody.code).toBe(0);
