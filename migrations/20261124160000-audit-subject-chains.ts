@@ -1,6 +1,7 @@
 // The trade audit log chains per subject from here on: a row's prev_hash is the row_hash of the
 // same subject's previous row. Appends for different users then no longer queue behind one lock
-// held through every commit; each user's history is still one unbroken, self-verifying chain.
+// held through every commit; each user's history is still one unbroken, self-verifying chain,
+// kept linear by a unique index (an append that loses the race for a head retries).
 // Rows already stored keep their single-chain links; `trade_audit_chain` records where the
 // per-subject rule starts, and `audit verify` applies each rule to its side of that id.
 import { Migration } from "@mikro-orm/migrations";
@@ -37,40 +38,15 @@ export class Migration20261124160000AuditSubjectChains extends Migration {
     `);
 
     // Every subject's first entry carries GENESIS_HASH, so prev_hash is unique per subject now:
-    // two writers still can never both chain onto the same head (a fork), even past the lock.
+    // two writers can never both chain onto the same head (a fork). This index is what keeps
+    // each chain linear: appends take no lock (src/infra/audit-log.ts).
     this.addSql("alter table trade_audit_log drop constraint trade_audit_log_prev_hash_key;");
     this.addSql(
       "create unique index trade_audit_log_subject_prev_idx on trade_audit_log (subject, prev_hash);",
     );
-
-    // One round trip for the head: lock the subject's chain (hashtext collisions only make two
-    // subjects share a lock), then read its head with a fresh snapshot. In READ COMMITTED each
-    // statement of a volatile function takes its own snapshot, so the SELECT after the lock sees
-    // every append committed before the lock was granted. The xid and isolation level let the
-    // caller prove it runs inside one READ COMMITTED transaction.
-    this.addSql(`
-      create function trade_audit_chain_head(p_subject text, p_ip inet)
-      returns table (id text, head text, occurred_at text, ip text, xid text, isolation text)
-      language plpgsql volatile as $fn$
-      begin
-        perform pg_advisory_xact_lock(7100310, hashtext(p_subject));
-        return query
-          select nextval('trade_audit_log_id_seq')::text,
-            (select l.row_hash from trade_audit_log l
-              where l.subject = p_subject order by l.id desc limit 1),
-            to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-            host(p_ip),
-            pg_current_xact_id()::text,
-            current_setting('transaction_isolation');
-      end;
-      $fn$;
-    `);
-    this.addSql("revoke all on function trade_audit_chain_head(text, inet) from public;");
-    this.addSql("grant execute on function trade_audit_chain_head(text, inet) to warden_app;");
   }
 
   override async down(): Promise<void> {
-    this.addSql("drop function if exists trade_audit_chain_head(text, inet);");
     this.addSql("drop index if exists trade_audit_log_subject_prev_idx;");
     this.addSql("drop table if exists trade_audit_chain;");
     this.addSql("drop function if exists trade_audit_chain_no_change();");

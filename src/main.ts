@@ -21,7 +21,7 @@ import { ENCRYPTED_TABLES, KeyRingCoverageError, verifyKeyRingCoverage } from ".
 import { createKeyService } from "./domain/venues/keys";
 import { evaluateScopes } from "./domain/venues/scope-policy";
 import { createAccountsRepo } from "./infra/accounts-repo";
-import { createAuditLog, listForSubject } from "./infra/audit-log";
+import { listForSubject } from "./infra/audit-log";
 import { createBcryptHasher } from "./infra/bcrypt-hasher";
 import { type Config, ConfigError, type Env, loadConfig, ROLES, type Role } from "./infra/config";
 import { createCredentialsRepo } from "./infra/credentials-repo";
@@ -37,7 +37,7 @@ import { createLockout, createRateLimiter } from "./infra/rate-limit";
 import { createRedisFactory } from "./infra/redis";
 import { createScrubber } from "./infra/scrub";
 import { createShutdown, type Shutdown } from "./infra/shutdown";
-import { auditAppender, createTradingStore } from "./infra/trading-store";
+import { createTradingStore, tradeAuditWriter } from "./infra/trading-store";
 import { createVaultStore } from "./infra/vault-store";
 import { createVenues } from "./infra/venues";
 import { attachWebSocketHub, wsTicketConsumer } from "./infra/ws-hub";
@@ -338,10 +338,9 @@ export function createTradingFromConfig(
   },
 ) {
   const sql = sqlOf(parts.orm);
-  const auditLog = createAuditLog();
   const subjectOf = (userId: string) => auditSubject(config.auditPepper, userId);
   const trading = createTrading({
-    store: createTradingStore(parts.orm, auditAppender(auditLog, config.auditPepper)),
+    store: createTradingStore(parts.orm, tradeAuditWriter(config.auditPepper)),
     keyRing: config.masterKeys,
     venues: parts.venues,
     credentials: (userId) => parts.keys.list(userId),

@@ -1,16 +1,15 @@
-// TradingStore on PostgreSQL. `transaction` runs the trade write and the audit append on one
-// connection in one transaction, so a trade never exists without its audit entry (S8.1).
+// TradingStore on PostgreSQL. Each trade change and its audit entry are one statement, so a trade
+// never exists (or changes) without its audit entry (S8.1).
 import type { MikroORM } from "@mikro-orm/postgresql";
-import type { AuditLog } from "../domain/audit";
 import { auditSubject, type JsonObject } from "../domain/audit/chain";
 import {
   type AuditEntry,
   type TradeRecord,
   TradingError,
   type TradingStore,
-  type TradingTx,
 } from "../domain/trading/trading";
 import type { VenueId } from "../domain/venues/types";
+import { type AppendOptions, appendWith, inTransaction, type TransactionRunner } from "./audit-log";
 import type { Sql } from "./vault-store";
 
 const COLUMNS = `id::text as id, user_id::text as user_id, credential_id::text as credential_id, venue,
@@ -57,97 +56,112 @@ const PATCH_COLUMNS: Record<string, string> = {
   status: "status",
 };
 
-/** Appends one entry to the audit log inside the given transaction. */
-export type AuditAppend = (tx: Sql, entry: AuditEntry) => Promise<void>;
+/**
+ * Writes a trade's audit entry in one statement with the trade change (`opts.companion`): the
+ * trade log's append, with the user id turned into its keyed subject.
+ */
+export type TradeAuditWriter = (
+  sql: Sql,
+  entry: AuditEntry,
+  opts: AppendOptions & { transaction: TransactionRunner },
+) => Promise<{ rows: Array<Record<string, unknown>> }>;
 
 /** The trading use cases' audit entries on the append-only log, with keyed subjects. */
-export function auditAppender(auditLog: AuditLog, pepper: Buffer): AuditAppend {
-  return async (tx, e) => {
-    await auditLog.append(tx, {
-      subject: auditSubject(pepper, e.userId),
-      action: e.action,
-      tradeId: e.tradeId,
-      venue: e.venue,
-      symbol: e.symbol,
-      details: e.details as JsonObject,
-      source: e.source,
-      ip: e.ip,
-      outcome: e.outcome,
-    });
-  };
+export function tradeAuditWriter(pepper: Buffer): TradeAuditWriter {
+  return (sql, e, opts) =>
+    appendWith(
+      sql,
+      {
+        subject: auditSubject(pepper, e.userId),
+        action: e.action,
+        tradeId: e.tradeId,
+        venue: e.venue,
+        symbol: e.symbol,
+        details: e.details as JsonObject,
+        source: e.source,
+        ip: e.ip,
+        outcome: e.outcome,
+      },
+      opts,
+    );
 }
 
-export function createTradingStore(orm: MikroORM, appendAudit: AuditAppend): TradingStore {
+const TRADE_INSERT_COLUMNS = `id, user_id, credential_id, venue, symbol, side, size, entry_price,
+  leverage, stop_loss, take_profit, source`;
+
+export function createTradingStore(orm: MikroORM, writeAudit: TradeAuditWriter): TradingStore {
   const sql: Sql = (q, p = []) => orm.em.getConnection().execute(q, p, "all");
   const isId = (id: string) => /^\d{1,19}$/.test(id);
+  const transaction: TransactionRunner = (fn) => inTransaction(orm, fn);
 
-  // Each step is one statement: the trade row together with its slot and idempotency key, and a
-  // close together with freeing the slot, so a trade costs as few round trips as it can.
-  const txOf = (tx: Sql): TradingTx => ({
-    async insertTrade(t, links) {
-      const rows = await tx(
-        `with trade as (
-           insert into trades (user_id, credential_id, venue, symbol, side, size, entry_price,
-             leverage, stop_loss, take_profit, source)
-           values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning *
-         ), slot as (
-           update trade_slots s set trade_id = trade.id from trade
-           where s.credential_id = trade.credential_id and s.base_symbol = ?
-         ), request as (
-           update trade_requests r set trade_id = trade.id from trade
-           where ?::text is not null and r.user_id = trade.user_id and r.idempotency_key = ?
-         )
-         select ${COLUMNS} from trade`,
-        [
-          t.userId,
-          t.credentialId,
-          t.venue,
-          t.symbol,
-          t.side,
-          t.size,
-          t.entryPrice,
-          t.leverage,
-          t.stopLoss,
-          t.takeProfit,
-          t.source,
-          baseOf(links.slotSymbol),
-          links.idempotencyKey,
-          links.idempotencyKey,
-        ],
+  // Every record… is ONE statement (and so one transaction): the trade row, its slot, its
+  // idempotency key and its audit entry commit together or not at all, in one round trip.
+  return {
+    async recordOpen(t, links, audit) {
+      const { rows } = await writeAudit(
+        sql,
+        { ...audit, tradeId: null },
+        {
+          transaction,
+          newTradeId: true,
+          companion: (tradeId) => ({
+            ctes: [
+              `trade as (insert into trades (${TRADE_INSERT_COLUMNS}) overriding system value
+                 values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning *)`,
+              `slot as (update trade_slots s set trade_id = trade.id from trade
+                 where s.credential_id = trade.credential_id and s.base_symbol = ?)`,
+              `request as (update trade_requests r set trade_id = trade.id from trade
+                 where ?::text is not null and r.user_id = trade.user_id and r.idempotency_key = ?)`,
+            ],
+            params: [
+              tradeId,
+              t.userId,
+              t.credentialId,
+              t.venue,
+              t.symbol,
+              t.side,
+              t.size,
+              t.entryPrice,
+              t.leverage,
+              t.stopLoss,
+              t.takeProfit,
+              t.source,
+              baseOf(links.slotSymbol),
+              links.idempotencyKey,
+              links.idempotencyKey,
+            ],
+            select: `select ${COLUMNS} from trade`,
+          }),
+        },
       );
       return toTrade(rows[0]!);
     },
-    async updateTrade(id, patch) {
+    async recordChange(id, patch, audit) {
       const entries = Object.entries(patch).filter(([k]) => k in PATCH_COLUMNS);
       const sets = entries.map(([k]) => `${PATCH_COLUMNS[k]} = ?`);
       if (patch.status === "closed") sets.push("closed_at = now()");
       sets.push("updated_at = now()");
-      // Only an open trade changes: a second, concurrent close finds nothing to update. A closed
-      // trade no longer holds its (credential, coin) slot.
-      const rows = await tx(
-        `with trade as (
-           update trades set ${sets.join(", ")} where id = ? and status = 'open' returning *
-         ), slot as (
-           delete from trade_slots s using trade where s.trade_id = trade.id and trade.status = 'closed'
-         )
-         select ${COLUMNS} from trade`,
-        [...entries.map(([, v]) => v), id],
-      );
-      // Closed by a concurrent request: this transaction (and its audit entry) rolls back.
+      // Only an open trade changes, and only then is the entry written: a second, concurrent
+      // close finds nothing to update and writes nothing. A closed trade frees its slot.
+      const { rows } = await writeAudit(sql, audit, {
+        transaction,
+        companion: () => ({
+          ctes: [
+            `trade as (update trades set ${sets.join(", ")} where id = ? and status = 'open'
+               returning *)`,
+            `slot as (delete from trade_slots s using trade
+               where s.trade_id = trade.id and trade.status = 'closed')`,
+          ],
+          params: [...entries.map(([, v]) => v), id],
+          select: `select ${COLUMNS} from trade`,
+          guard: "trade",
+        }),
+      });
       if (!rows[0]) throw new TradingError("trade_closed", `Trade #${id} was closed meanwhile.`);
       return toTrade(rows[0]);
     },
-    audit: (entry) => appendAudit(tx, entry),
-  });
-
-  return {
-    async transaction(fn) {
-      return orm.em.fork().transactional(async (em) => {
-        const ctx = em.getTransactionContext();
-        const conn = em.getConnection();
-        const tx: Sql = (q, p = []) => conn.execute(q, p, "all", ctx);
-        return fn(txOf(tx));
-      });
+    async recordFailure(audit) {
+      await writeAudit(sql, audit, { transaction });
     },
     async claimRequest(userId, key) {
       const won = await sql(

@@ -2,10 +2,7 @@
 // append-only log itself, and a reader of the chain for verification.
 import type { AuditAction, AuditOutcome, AuditRow, AuditSource, JsonObject } from "./chain";
 
-/**
- * Runs SQL with `?` placeholders and returns the rows; for `append`, bound to the caller's
- * open transaction. (Structurally the same as src/infra's `Sql`.)
- */
+/** Runs SQL with `?` placeholders and returns the rows. (Structurally src/infra's `Sql`.) */
 export type Sql = (sql: string, params?: unknown[]) => Promise<Array<Record<string, unknown>>>;
 
 /** What a use case records about one trade action. Never a secret in `details`. */
@@ -24,7 +21,7 @@ export interface AuditEntryInput {
   outcome: AuditOutcome;
 }
 
-export type AuditLogErrorCode = "outside_transaction" | "isolation_level";
+export type AuditLogErrorCode = "contended";
 
 export class AuditLogError extends Error {
   constructor(
@@ -38,12 +35,12 @@ export class AuditLogError extends Error {
 
 export interface AuditLog {
   /**
-   * Appends one entry to its subject's chain. MUST run inside the caller's READ COMMITTED
-   * transaction, so the trade row and its entry commit (or roll back) together; it refuses
-   * otherwise, writing nothing. It holds the subject's chain-head lock until that transaction
-   * ends, so call it as late as possible — after the venue call, just before commit.
+   * Appends one entry to its subject's chain, as one statement (its own transaction): it chains
+   * onto the head it reads, and should another append take that head first, reads the new head
+   * and tries again, so a chain never forks. Writes that must commit with the entry go into the
+   * same statement (see src/infra/audit-log.ts `appendWith`).
    */
-  append(tx: Sql, entry: AuditEntryInput): Promise<{ id: string; rowHash: string }>;
+  append(sql: Sql, entry: AuditEntryInput): Promise<{ id: string; rowHash: string }>;
 }
 
 /** Read access to the stored chain, in id order. */

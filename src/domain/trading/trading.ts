@@ -42,29 +42,29 @@ export interface AuditEntry {
   outcome: "ok" | "failed";
 }
 
-/** Work inside one database transaction. */
-export interface TradingTx {
-  /**
-   * Inserts the trade, binds the slot of (credential, `slotSymbol`) reserved for it, and marks
-   * the idempotency key (if any) as done with this trade.
-   */
-  insertTrade(
-    t: Omit<TradeRecord, "id" | "openedAt" | "closedAt" | "status" | "exitPrice">,
-    links: { slotSymbol: string; idempotencyKey: string | null },
-  ): Promise<TradeRecord>;
-  /** Changes an open trade; closing it also frees its slot. */
-  updateTrade(
-    id: string,
-    patch: Partial<
-      Pick<TradeRecord, "size" | "entryPrice" | "exitPrice" | "stopLoss" | "takeProfit" | "status">
-    >,
-  ): Promise<TradeRecord>;
-  /** Appends to the append-only audit log, in this transaction. */
-  audit(entry: AuditEntry): Promise<void>;
-}
+export type NewTrade = Omit<TradeRecord, "id" | "openedAt" | "closedAt" | "status" | "exitPrice">;
+export type TradePatch = Partial<
+  Pick<TradeRecord, "size" | "entryPrice" | "exitPrice" | "stopLoss" | "takeProfit" | "status">
+>;
 
+/** Each `record…` writes the trade change and its audit entry atomically (S8.1). */
 export interface TradingStore {
-  transaction<T>(fn: (tx: TradingTx) => Promise<T>): Promise<T>;
+  /**
+   * Inserts the trade, binds the slot of (credential, `slotSymbol`) reserved for it, marks the
+   * idempotency key (if any) as done with it, and appends `audit` with the new trade's id.
+   */
+  recordOpen(
+    t: NewTrade,
+    links: { slotSymbol: string; idempotencyKey: string | null },
+    audit: Omit<AuditEntry, "tradeId">,
+  ): Promise<TradeRecord>;
+  /**
+   * Changes an open trade (closing it frees its slot) and appends `audit`; if the trade is no
+   * longer open (closed meanwhile), writes nothing and throws `trade_closed`.
+   */
+  recordChange(id: string, patch: TradePatch, audit: AuditEntry): Promise<TradeRecord>;
+  /** Appends an entry with no trade change: a failed venue call. */
+  recordFailure(audit: AuditEntry): Promise<void>;
   /** "new" when this call owns the key; otherwise what an earlier call with it did. */
   claimRequest(
     userId: string,
@@ -198,19 +198,17 @@ export function createTrading(deps: TradingDeps) {
     err: VenueError,
     asked: Record<string, unknown>,
   ) {
-    await store.transaction((tx) =>
-      tx.audit({
-        userId: caller.userId,
-        action,
-        tradeId,
-        venue: c.venue,
-        symbol,
-        details: failedDetails(err, asked),
-        source: caller.source,
-        ip: caller.ip,
-        outcome: "failed",
-      }),
-    );
+    await store.recordFailure({
+      userId: caller.userId,
+      action,
+      tradeId,
+      venue: c.venue,
+      symbol,
+      details: failedDetails(err, asked),
+      source: caller.source,
+      ip: caller.ip,
+      outcome: "failed",
+    });
     return new TradingError("venue_failed", err.message, err.code);
   }
 
@@ -255,36 +253,32 @@ export function createTrading(deps: TradingDeps) {
             throw await auditFailure(caller, "open", c, input.symbol, null, err, asked);
           throw err;
         }
-        const trade = await store.transaction(async (tx) => {
-          const t = await tx.insertTrade(
-            {
-              userId: caller.userId,
-              credentialId: c.id,
-              venue: c.venue,
-              symbol: fill.symbol,
-              side: input.side,
-              size: fill.size,
-              entryPrice: fill.price,
-              leverage: input.leverage ?? null,
-              stopLoss: input.stopLoss ?? null,
-              takeProfit: input.takeProfit ?? null,
-              source: caller.source,
-            },
-            { slotSymbol: input.symbol, idempotencyKey: key ?? null },
-          );
-          await tx.audit({
+        const trade = await store.recordOpen(
+          {
+            userId: caller.userId,
+            credentialId: c.id,
+            venue: c.venue,
+            symbol: fill.symbol,
+            side: input.side,
+            size: fill.size,
+            entryPrice: fill.price,
+            leverage: input.leverage ?? null,
+            stopLoss: input.stopLoss ?? null,
+            takeProfit: input.takeProfit ?? null,
+            source: caller.source,
+          },
+          { slotSymbol: input.symbol, idempotencyKey: key ?? null },
+          {
             userId: caller.userId,
             action: "open",
-            tradeId: t.id,
             venue: c.venue,
-            symbol: t.symbol,
+            symbol: fill.symbol,
             details: { ...asked, price: fill.price, filled: fill.size, orderId: fill.orderId },
             source: caller.source,
             ip: caller.ip,
             outcome: "ok",
-          });
-          return t;
-        });
+          },
+        );
         await noteIp(caller);
         return trade;
       } catch (err) {
@@ -318,13 +312,14 @@ export function createTrading(deps: TradingDeps) {
           throw await auditFailure(caller, "modify", c, t.symbol, t.id, err, asked);
         throw err;
       }
-      const updated = await store.transaction(async (tx) => {
-        const u = await tx.updateTrade(t.id, {
+      const updated = await store.recordChange(
+        t.id,
+        {
           ...(input.size !== undefined ? { size: input.size } : {}),
           ...(input.stopLoss !== undefined ? { stopLoss: input.stopLoss } : {}),
           ...(input.takeProfit !== undefined ? { takeProfit: input.takeProfit } : {}),
-        });
-        await tx.audit({
+        },
+        {
           userId: caller.userId,
           action: "modify",
           tradeId: t.id,
@@ -334,9 +329,8 @@ export function createTrading(deps: TradingDeps) {
           source: caller.source,
           ip: caller.ip,
           outcome: "ok",
-        });
-        return u;
-      });
+        },
+      );
       await noteIp(caller);
       return updated;
     },
@@ -355,9 +349,10 @@ export function createTrading(deps: TradingDeps) {
           throw await auditFailure(caller, "close", c, t.symbol, t.id, err, {});
         throw err;
       }
-      const closed = await store.transaction(async (tx) => {
-        const u = await tx.updateTrade(t.id, { status: "closed", exitPrice: fill?.price ?? null });
-        await tx.audit({
+      const closed = await store.recordChange(
+        t.id,
+        { status: "closed", exitPrice: fill?.price ?? null },
+        {
           userId: caller.userId,
           action: "close",
           tradeId: t.id,
@@ -372,9 +367,8 @@ export function createTrading(deps: TradingDeps) {
           source: caller.source,
           ip: caller.ip,
           outcome: "ok",
-        });
-        return u;
-      });
+        },
+      );
       await noteIp(caller);
       return closed;
     },

@@ -1,12 +1,11 @@
 // The trade audit log against real PostgreSQL (S8.1): what the application's role may do, the
-// trigger that holds even for the owner, appends inside the caller's transaction, and one valid
-// chain under concurrent writers.
+// trigger that holds even for the owner, appends as single statements with what must commit with
+// them, and valid per-user chains under concurrent writers.
 import type { MikroORM } from "@mikro-orm/postgresql";
 import pg from "pg";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   type AuditEntryInput,
-  AuditLogError,
   type AuditRow,
   auditSubject,
   chainCursor,
@@ -15,6 +14,7 @@ import {
   verifyChain,
 } from "../../../src/domain/audit";
 import {
+  appendWith,
   createAuditChainReader,
   createAuditLog,
   exportForSubject,
@@ -23,6 +23,7 @@ import {
   readRange,
 } from "../../../src/infra/audit-log";
 import { createOrm, sqlOf } from "../../../src/infra/database";
+import type { Sql } from "../../../src/infra/vault-store";
 import { APP_LOGIN, ensureAppLogin } from "../../support/app-role";
 import { createTestDatabase, type TestDatabase } from "../../support/context";
 
@@ -158,7 +159,7 @@ describe("trade audit log privileges (S8.1)", () => {
 });
 
 describe("appending (S8.1)", () => {
-  it("when 8 writers each append 50 entries concurrently, each in its own transaction on its own connection, then each user's 50 rows form one valid chain", async () => {
+  it("when 8 writers each append 50 entries concurrently, each on its own connection, then each user's 50 rows form one valid chain", async () => {
     const writers = await Promise.all(
       Array.from({ length: 8 }, () => createOrm({ url: appUrl, poolMax: 1 })),
     );
@@ -166,14 +167,12 @@ describe("appending (S8.1)", () => {
       await Promise.all(
         writers.map(async (orm, w) => {
           for (let i = 0; i < 50; i++) {
-            await inTransaction(orm, async (tx) => {
-              // Other work of the trade's transaction, so that transactions interleave.
-              await tx("select pg_sleep(?)", [Math.random() / 1000]);
-              return auditLog.append(
-                tx,
-                entry(`w${w}`, { tradeId: w * 1000 + i, details: { writer: w, i } }),
-              );
-            });
+            // Other work between appends, so that writers interleave.
+            await sqlOf(orm)("select pg_sleep(?)", [Math.random() / 1000]);
+            await auditLog.append(
+              sqlOf(orm),
+              entry(`w${w}`, { tradeId: w * 1000 + i, details: { writer: w, i } }),
+            );
           }
         }),
       );
@@ -215,16 +214,10 @@ describe("appending (S8.1)", () => {
     try {
       await Promise.all(
         writers.map(async (orm, w) => {
+          // As the trading store runs it: lost races end under the chain's lock.
+          const log = createAuditLog({ transaction: (fn) => inTransaction(orm, fn) });
           for (let i = 0; i < 30; i++) {
-            await inTransaction(orm, async (tx) => {
-              const appended = await auditLog.append(
-                tx,
-                entry("same-user", { details: { writer: w, i } }),
-              );
-              // Hold the subject's lock a little while others queue for it.
-              await tx("select pg_sleep(?)", [Math.random() / 1000]);
-              return appended;
-            });
+            await log.append(sqlOf(orm), entry("same-user", { details: { writer: w, i } }));
           }
         }),
       );
@@ -234,13 +227,79 @@ describe("appending (S8.1)", () => {
     const rows = (await allRows()).filter((r) => r.subject === subjectOf("same-user"));
     expect(rows).toHaveLength(180);
     expect(rows[0]!.prevHash).toBe(GENESIS_HASH);
-    for (let i = 1; i < rows.length; i++) expect(rows[i]!.prevHash).toBe(rows[i - 1]!.rowHash);
+    for (let i = 1; i < rows.length; i++) {
+      expect(rows[i]!.prevHash).toBe(rows[i - 1]!.rowHash);
+      expect(rows[i]!.occurredAt >= rows[i - 1]!.occurredAt).toBe(true);
+    }
     expect(verifyChain(rows, chainCursor())).toMatchObject({ ok: true, count: 180 });
   });
 
+  it("when another append takes the head an append has read, then its statement is refused and it chains onto the new head; one that keeps losing gives up or finishes under the lock", async () => {
+    let races = 0;
+    // Before this append's statement runs, a competitor appends to the same user's chain.
+    const racing = (times: number): Sql => {
+      const sql = sqlOf(appOrm);
+      return async (q, p) => {
+        if (q.trimStart().startsWith("with") && races < times) {
+          races++;
+          await auditLog.append(
+            sqlOf(ownerOrm),
+            entry("raced", { details: { competitor: races } }),
+          );
+        }
+        return sql(q, p);
+      };
+    };
+    const mine = await auditLog.append(racing(1), entry("raced", { details: { mine: true } }));
+    const rows = await allRows();
+    // id 1 was drawn by the refused first attempt, id 2 by the competitor, id 3 by the retry.
+    expect(rows.map((r) => [r.id, r.details])).toEqual([
+      ["2", { competitor: 1 }],
+      ["3", { mine: true }],
+    ]);
+    expect(mine).toEqual({ id: "3", rowHash: rows[1]!.rowHash });
+    expect(rows[1]!.prevHash).toBe(rows[0]!.rowHash);
+
+    // Without a transaction to fall back on, an append that loses every race gives up, having
+    // written nothing of its own.
+    races = 0;
+    await expect(
+      auditLog.append(racing(100), entry("raced", { details: { loser: true } })),
+    ).rejects.toMatchObject({ name: "AuditLogError", code: "contended" });
+    const after = await allRows();
+    expect(after.filter((r) => "loser" in r.details)).toEqual([]);
+    expect(after).toHaveLength(2 + 3);
+    expect(verifyChain(after, chainCursor())).toMatchObject({ ok: true, count: 5 });
+
+    // With one (as the trading store has), it finishes under the chain's lock instead.
+    races = 0;
+    const locked = createAuditLog({ transaction: (fn) => inTransaction(appOrm, fn) });
+    const last = await locked.append(racing(100), entry("raced", { details: { patient: true } }));
+    const final = await allRows();
+    expect(final).toHaveLength(5 + 3 + 1);
+    expect(final.at(-1)).toMatchObject({ id: last.id, details: { patient: true } });
+    expect(verifyChain(final, chainCursor())).toMatchObject({ ok: true, count: 9 });
+  });
+
+  it("when a write that must commit with the entry fails, then neither the write nor the entry is stored", async () => {
+    await expect(
+      appendWith(sqlOf(appOrm), entry("1"), {
+        companion: () => ({
+          ctes: ["bad as (insert into paper_balances (account, total) values (?, -1))"],
+          params: ["audit-companion"],
+        }),
+      }),
+    ).rejects.toThrow(/paper_balances_total_check/);
+    expect(await count()).toBe(0);
+    const balances = await owner.query(
+      "select 1 from paper_balances where account = 'audit-companion'",
+    );
+    expect(balances.rowCount).toBe(0);
+  });
+
   it("when the owner inserts a second entry onto a head that already has a successor, then the database refuses the fork", async () => {
-    const first = await inTransaction(appOrm, (tx) => auditLog.append(tx, entry("forked")));
-    await inTransaction(appOrm, (tx) => auditLog.append(tx, entry("forked")));
+    const first = await auditLog.append(sqlOf(appOrm), entry("forked"));
+    await auditLog.append(sqlOf(appOrm), entry("forked"));
     await expect(
       owner.query(
         `insert into trade_audit_log (subject, action, venue, symbol, source, outcome, prev_hash, row_hash)
@@ -248,24 +307,6 @@ describe("appending (S8.1)", () => {
         [subjectOf("forked"), first.rowHash, "f".repeat(64)],
       ),
     ).rejects.toMatchObject({ code: "23505", constraint: "trade_audit_log_subject_prev_idx" });
-  });
-
-  it("when append is called on the pool outside a transaction, then it refuses and writes nothing", async () => {
-    await expect(auditLog.append(sqlOf(appOrm), entry("1"))).rejects.toMatchObject({
-      code: "outside_transaction",
-    });
-    await expect(auditLog.append(sqlOf(appOrm), entry("1"))).rejects.toBeInstanceOf(AuditLogError);
-    expect(await count()).toBe(0);
-  });
-
-  it("when the caller's transaction is REPEATABLE READ, then append refuses", async () => {
-    await expect(
-      inTransaction(appOrm, async (tx) => {
-        await tx("set transaction isolation level repeatable read");
-        return auditLog.append(tx, entry("1"));
-      }),
-    ).rejects.toMatchObject({ code: "isolation_level" });
-    expect(await count()).toBe(0);
   });
 
   it("when the trade's transaction rolls back after its append, then its entry goes too, the id is skipped, and the chain still verifies", async () => {
