@@ -172,6 +172,11 @@ const schema = z.object({
   LOG_LEVEL: optionalString.pipe(z.enum(LOG_LEVELS).optional()),
 });
 
+/** Every variable the schema reads (secrets also as NAME_FILE), e.g. for deploy/.env.example. */
+export const CONFIG_VARIABLES = Object.keys(schema.shape) as ReadonlyArray<
+  keyof typeof schema.shape
+>;
+
 /** At least 32 bytes and not a trivially repetitive value. */
 function strongSecret(name: string, value: string | undefined): Buffer {
   if (value === undefined) throw new ConfigError(name, "is required");
