@@ -345,6 +345,18 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
     throw new ConfigError("BACKUP_ENCRYPTION_KEY", "must not be one of the MASTER_KEYS");
   }
 
+  for (const [variable, url] of [
+    ["DATABASE_URL", e.DATABASE_URL],
+    ["DATABASE_OWNER_URL", e.DATABASE_OWNER_URL],
+  ] as const) {
+    // Our connections take the host from the URL itself; libpq tools would honour these instead.
+    const params = url === undefined ? undefined : new URL(url).searchParams;
+    for (const name of ["host", "hostaddr"]) {
+      if (params?.has(name)) {
+        throw new ConfigError(variable, `put the host in the URL itself, not in ?${name}=`);
+      }
+    }
+  }
   if (e.DATABASE_SSL_CA !== undefined) checkDatabaseTls(e, readFile ?? defaultReadFile);
 
   const publicUrl = e.PUBLIC_URL ?? `http://localhost:${e.PORT}`;

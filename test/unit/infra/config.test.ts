@@ -151,6 +151,24 @@ describe("loadConfig", () => {
     ).toBe("DATABASE_SSL_CA: must be a PEM file of CA certificates");
   });
 
+  it("when a database URL names its host in a query parameter, then it is refused (the production TLS rule checks the URL's host)", () => {
+    const err = configError(() =>
+      loadConfig(
+        prodEnv({ DATABASE_URL: "postgres://localhost/warden?host=db.elsewhere.example" }),
+        noFiles,
+      ),
+    );
+    expect(err.message).toBe("DATABASE_URL: put the host in the URL itself, not in ?host=");
+    expect(
+      configError(() =>
+        loadConfig(
+          prodEnv({ DATABASE_OWNER_URL: "postgres://localhost/warden?hostaddr=10.0.0.9" }),
+          noFiles,
+        ),
+      ).variable,
+    ).toBe("DATABASE_OWNER_URL");
+  });
+
   it("when a database URL asks for less than verify-full beside DATABASE_SSL_CA, then it is refused naming the URL", () => {
     const pem = () => "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
     for (const mode of ["disable", "allow", "prefer", "require", "verify-ca", "no-verify"]) {
