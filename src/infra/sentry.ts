@@ -127,8 +127,9 @@ export function createErrorReporter(opts: ErrorReporterOptions): ErrorReporter {
     // Errors only: no tracing, so no loader hooks patching our modules.
     registerEsmLoaderHooks: false,
     integrations: (defaults) => [
-      // Our own process handlers log (scrubbed), report and exit; the SDK's would print the
-      // raw error to the console and keep a crashed process running.
+      // Our own process handlers (src/main.ts) log scrubbed, report and stop; the SDK's print
+      // the raw error to the console and keep running after a rejected promise. Whatever
+      // libraries print to the console does not become breadcrumbs.
       ...defaults.filter(
         (i) =>
           i.name !== "OnUncaughtException" &&
