@@ -36,6 +36,7 @@ import { qrPngBuffer, qrPngDataUrl } from "./infra/qr";
 import { createLockout, createRateLimiter } from "./infra/rate-limit";
 import { createRedisFactory } from "./infra/redis";
 import { createScrubber } from "./infra/scrub";
+import { createErrorReporter, type ErrorReporter } from "./infra/sentry";
 import { createShutdown, type Shutdown } from "./infra/shutdown";
 import { createTradingStore, tradeAuditWriter } from "./infra/trading-store";
 import { createVaultStore } from "./infra/vault-store";
@@ -61,6 +62,8 @@ export interface RunningWarden {
   /** The API's port when the api role runs. */
   port: number | undefined;
   shutdown: Shutdown;
+  /** Sentry when SENTRY_DSN is set; a no-op otherwise. */
+  reporter: ErrorReporter;
 }
 
 /** How long running jobs may finish after a stop signal before they are left for redelivery. */
@@ -89,6 +92,15 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
   }
 
   const shutdown = createShutdown(logger);
+  // First in, last out: reports of errors during shutdown are still sent.
+  const reporter = createErrorReporter({
+    dsn: config.sentryDsn,
+    environment: config.nodeEnv,
+    roles,
+    scrubber,
+    logger,
+  });
+  shutdown.add("error reports", () => reporter.close(2_000));
   try {
     const prepared = await prepareDatabase({
       url: config.databaseUrl,
@@ -147,6 +159,12 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
           venues: createVenuesProcessor({ keys }),
         },
         logger,
+        reportError: (err, context) =>
+          reporter.capture(err, {
+            source: "worker",
+            tags: { queue: context.queue, job: context.job },
+            extra: { jobId: context.jobId, attempts: context.attempts },
+          }),
         around: (fn) => RequestContext.create(orm.em, fn),
       });
       shutdown.add("workers", async () => {
@@ -167,6 +185,8 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
             token,
             apiRoot: config.telegram.apiRoot,
             logger,
+            reportError: (err, context) =>
+              reporter.capture(err, { source: "bot", extra: { updateId: context.updateId } }),
             rateLimiter,
             accounts,
             keys,
@@ -194,6 +214,8 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
       const app = createApi({
         logger,
         trustedProxies: config.trustedProxies,
+        reportError: (err, req) =>
+          reporter.capture(err, { source: "api", tags: { method: req.method, path: req.path } }),
         readiness: {
           postgres: async () => {
             await orm.em.getConnection().execute("select 1");
@@ -285,7 +307,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
     }
 
     logger.info({ roles }, "Warden started");
-    return { config, logger, port, shutdown };
+    return { config, logger, port, shutdown, reporter };
   } catch (err) {
     await shutdown.run("start-up failed");
     throw err;
@@ -435,10 +457,10 @@ async function main(): Promise<void> {
     }
     process.exit(1);
   }
-  const { shutdown, logger } = warden;
-  const onSignal = (signal: NodeJS.Signals) => {
+  const { shutdown, logger, reporter } = warden;
+  const stop = (reason: string, exitCode: number) => {
     if (shutdown.started) {
-      logger.warn({ signal }, "already shutting down; send SIGKILL to force");
+      logger.warn({ reason }, "already shutting down; send SIGKILL to force");
       return;
     }
     const hard = setTimeout(() => {
@@ -446,10 +468,20 @@ async function main(): Promise<void> {
       process.exit(1);
     }, JOB_GRACE_MS + 10_000);
     hard.unref();
-    void shutdown.run(signal).then((ok) => process.exit(ok ? 0 : 1));
+    void shutdown.run(reason).then((ok) => process.exit(ok ? exitCode : 1));
   };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", (signal) => stop(signal, 0));
+  process.on("SIGTERM", (signal) => stop(signal, 0));
+  // A crash is logged (scrubbed) and reported, then the process stops as on a signal (the
+  // error report is flushed last) and exits 1: a supervisor restarts it, and running jobs are
+  // redelivered. Node's default would print the raw error and skip both.
+  const crash = (kind: string) => (err: unknown) => {
+    logger.fatal({ err }, kind);
+    reporter.capture(err, { source: "process", tags: { mechanism: kind } });
+    stop(kind, 1);
+  };
+  process.on("uncaughtException", crash("uncaught exception"));
+  process.on("unhandledRejection", crash("unhandled promise rejection"));
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -1,5 +1,10 @@
 // createApi: the Express app of the api role. Listening is separate (tests listen on port 0).
-import express, { type ErrorRequestHandler, type RequestHandler, type Router } from "express";
+import express, {
+  type ErrorRequestHandler,
+  type Request,
+  type RequestHandler,
+  type Router,
+} from "express";
 import { safeEqual } from "../domain/shared/safe-equal";
 import type { Logger } from "../infra/logger";
 
@@ -15,6 +20,8 @@ export interface ApiDeps {
   telegramWebhook?: { path: string; secret: string; handler: RequestHandler };
   /** Feature routers, mounted under their paths (e.g. /api/auth). */
   routes?: Array<{ path: string; router: Router }>;
+  /** Unexpected errors (answered 500) go here too, e.g. to the error reporter. */
+  reportError?: (err: unknown, req: Request) => void;
 }
 
 const READY_TIMEOUT_MS = 2_000;
@@ -98,8 +105,10 @@ export function createApi(deps: ApiDeps): express.Express {
 
   const onError: ErrorRequestHandler = (err, req, res, _next) => {
     const status = typeof err?.status === "number" && err.status < 500 ? err.status : 500;
-    if (status >= 500)
+    if (status >= 500) {
       deps.logger.error({ err, method: req.method, path: req.path }, "request failed");
+      deps.reportError?.(err, req);
+    }
     if (res.headersSent) return;
     if (status === 400 && err?.type === "entity.parse.failed") {
       res

@@ -35,6 +35,8 @@ export interface BotDeps {
   token: string;
   apiRoot: string;
   logger: Logger;
+  /** Unexpected update failures go here too, e.g. to the error reporter. */
+  reportError?: (err: unknown, context: { updateId: number }) => void;
   rateLimiter: RateLimiter;
   rateLimit?: UserRateLimit;
   /** Wraps each update, e.g. in an ORM RequestContext. */
@@ -100,6 +102,7 @@ export function createBot(deps: BotDeps): Bot<BotContext> {
       { ...detail, updateId: err.ctx.update.update_id, userId: err.ctx.from?.id },
       "bot update failed",
     );
+    deps.reportError?.(e, { updateId: err.ctx.update.update_id });
   });
   return bot;
 }

@@ -172,6 +172,11 @@ const schema = z.object({
   LOG_LEVEL: optionalString.pipe(z.enum(LOG_LEVELS).optional()),
 });
 
+/** Every variable the schema reads (secrets also as NAME_FILE), e.g. for deploy/.env.example. */
+export const CONFIG_VARIABLES = Object.keys(schema.shape) as ReadonlyArray<
+  keyof typeof schema.shape
+>;
+
 /** At least 32 bytes and not a trivially repetitive value. */
 function strongSecret(name: string, value: string | undefined): Buffer {
   if (value === undefined) throw new ConfigError(name, "is required");
@@ -262,6 +267,44 @@ function parseOrigins(raw: string, publicUrl: string): string[] {
   return origins;
 }
 
+/**
+ * S9.2: DATABASE_SSL_CA must be a readable PEM certificate bundle, and no database URL may ask
+ * for less than verify-full against it: libpq tools (pg_dump) honour a URL's own sslmode and
+ * sslrootcert over the environment Warden gives them.
+ */
+function checkDatabaseTls(
+  e: { DATABASE_SSL_CA?: string; DATABASE_URL: string; DATABASE_OWNER_URL?: string },
+  readFile: ReadSecretFile,
+): void {
+  let pem: string;
+  try {
+    pem = readFile(e.DATABASE_SSL_CA ?? "");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? "unreadable";
+    throw new ConfigError("DATABASE_SSL_CA", `cannot read the file (${code})`);
+  }
+  if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new ConfigError("DATABASE_SSL_CA", "must be a PEM file of CA certificates");
+  }
+  for (const [variable, url] of [
+    ["DATABASE_URL", e.DATABASE_URL],
+    ["DATABASE_OWNER_URL", e.DATABASE_OWNER_URL],
+  ] as const) {
+    if (url === undefined) continue;
+    const params = new URL(url).searchParams;
+    const mode = params.get("sslmode");
+    if (mode !== null && mode !== "verify-full") {
+      throw new ConfigError(
+        variable,
+        `sslmode=${mode} contradicts DATABASE_SSL_CA (verify-full); remove it from the URL`,
+      );
+    }
+    if (params.has("sslrootcert")) {
+      throw new ConfigError(variable, "sslrootcert contradicts DATABASE_SSL_CA; remove it");
+    }
+  }
+}
+
 function isLocalHost(urlString: string): boolean {
   const host = new URL(urlString).hostname;
   return host === "localhost" || host === "127.0.0.1" || host === "::1" || host === "[::1]";
@@ -301,6 +344,20 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
   if (masterKeys.containsKeyMaterial(backupKey)) {
     throw new ConfigError("BACKUP_ENCRYPTION_KEY", "must not be one of the MASTER_KEYS");
   }
+
+  for (const [variable, url] of [
+    ["DATABASE_URL", e.DATABASE_URL],
+    ["DATABASE_OWNER_URL", e.DATABASE_OWNER_URL],
+  ] as const) {
+    // Our connections take the host from the URL itself; libpq tools would honour these instead.
+    const params = url === undefined ? undefined : new URL(url).searchParams;
+    for (const name of ["host", "hostaddr"]) {
+      if (params?.has(name)) {
+        throw new ConfigError(variable, `put the host in the URL itself, not in ?${name}=`);
+      }
+    }
+  }
+  if (e.DATABASE_SSL_CA !== undefined) checkDatabaseTls(e, readFile ?? defaultReadFile);
 
   const publicUrl = e.PUBLIC_URL ?? `http://localhost:${e.PORT}`;
   if (e.NODE_ENV === "production") {

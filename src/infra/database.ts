@@ -1,6 +1,7 @@
 // PostgreSQL through MikroORM 6: ORM options, database creation for development and tests,
 // and migrations serialised by an advisory lock so concurrent starts do not race.
 import { readFileSync } from "node:fs";
+import { checkServerIdentity } from "node:tls";
 import { type EntitySchema, MikroORM, type Options } from "@mikro-orm/postgresql";
 import pg from "pg";
 import { migrationsList } from "../../migrations";
@@ -15,14 +16,53 @@ export interface DatabaseOptions {
   poolMax?: number;
 }
 
-/** TLS settings for node-postgres: verification is never turned off once a CA is given. */
-export function sslOptions(sslCa: string | undefined): pg.ConnectionConfig["ssl"] {
+/**
+ * TLS settings for node-postgres (S9.2): once a CA is given, the server's certificate must chain
+ * to it and name `host`, the host connected to; verification is never turned off. The name check
+ * is explicit because node-postgres sets no TLS servername for an IP address, and Node then
+ * checks the certificate against "localhost" instead of that IP.
+ */
+export function sslOptions(sslCa: string | undefined, host: string): pg.ConnectionConfig["ssl"] {
   if (sslCa === undefined) return undefined;
-  return { ca: readFileSync(sslCa, "utf8"), rejectUnauthorized: true };
+  const expected = host === "" ? "localhost" : host.replace(/^\[(.*)\]$/, "$1");
+  return {
+    ca: readFileSync(sslCa, "utf8"),
+    rejectUnauthorized: true,
+    checkServerIdentity: (_servername, cert) => checkServerIdentity(expected, cert),
+  };
+}
+
+/**
+ * A node-postgres client configuration from a database URL, read exactly as MikroORM reads it
+ * (host, port, user, password, database). Query parameters are ignored on purpose: given as a
+ * `connectionString`, `?sslmode=disable`, `?sslmode=no-verify` or `?host=` would override the TLS
+ * settings and the host the configuration checked.
+ */
+export function pgClientConfig(url: string, sslCa: string | undefined): pg.ClientConfig {
+  const u = new URL(url);
+  return {
+    host: decodeURIComponent(u.hostname) || undefined,
+    port: u.port ? Number(u.port) : undefined,
+    user: decodeURIComponent(u.username) || undefined,
+    password: u.password ? decodeURIComponent(u.password) : undefined,
+    database: decodeURIComponent(u.pathname.replace(/^\//, "")) || undefined,
+    ssl: sslOptions(sslCa, u.hostname),
+  };
+}
+
+/**
+ * Environment for libpq tools (pg_dump, pg_restore, psql) that mirrors our own connections: with
+ * DATABASE_SSL_CA, TLS with the certificate verified against that CA and the host name checked
+ * (verify-full). Add it to the child's environment; the configuration refuses a database URL whose
+ * own sslmode/sslrootcert would override these.
+ */
+export function pgToolEnv(config: { databaseSslCa: string | undefined }): Record<string, string> {
+  if (config.databaseSslCa === undefined) return {};
+  return { PGSSLMODE: "verify-full", PGSSLROOTCERT: config.databaseSslCa };
 }
 
 export function ormOptions(opts: DatabaseOptions): Options {
-  const ssl = sslOptions(opts.sslCa);
+  const ssl = sslOptions(opts.sslCa, new URL(opts.url).hostname);
   return {
     clientUrl: opts.url,
     entities: opts.entities ?? [],
@@ -51,7 +91,7 @@ export async function createOrm(opts: DatabaseOptions): Promise<MikroORM> {
 function maintenanceClient(url: string, sslCa: string | undefined): pg.Client {
   const u = new URL(url);
   u.pathname = "/postgres";
-  return new pg.Client({ connectionString: u.toString(), ssl: sslOptions(sslCa) });
+  return new pg.Client(pgClientConfig(u.toString(), sslCa));
 }
 
 export function databaseName(url: string): string {
@@ -87,7 +127,7 @@ const MIGRATION_LOCK_KEY = 7_100_310_002; // arbitrary, stable: "Warden migratio
 
 /** Applies pending migrations; returns the names applied. Safe to call from many processes. */
 export async function migrate(orm: MikroORM, url: string, sslCa?: string): Promise<string[]> {
-  const lock = new pg.Client({ connectionString: url, ssl: sslOptions(sslCa) });
+  const lock = new pg.Client(pgClientConfig(url, sslCa));
   await lock.connect();
   try {
     await lock.query("select pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);

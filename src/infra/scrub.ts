@@ -27,6 +27,13 @@ const SENSITIVE_KEY_FRAGMENTS = [
   "payload",
 ];
 
+/**
+ * Keys left out of every scrubbed copy. Sentry's local-variable capture stores the variables of
+ * the throwing frames on the error object itself under this key; a log line must not carry them
+ * (error reports get them through the SDK, scrubbed by name).
+ */
+const OMITTED_KEYS = new Set(["__SENTRY_ERROR_LOCAL_VARIABLES__"]);
+
 export function isSensitiveKey(key: string): boolean {
   const k = key.toLowerCase().replace(/[_-]/g, "");
   return SENSITIVE_KEY_FRAGMENTS.some((f) => k.includes(f));
@@ -99,6 +106,7 @@ export function createScrubber(knownSecrets: Array<string | undefined> = []): Sc
         value instanceof Error ? errorToObject(value) : (value as Record<string, unknown>);
       const out: Record<string, unknown> = {};
       for (const key of Object.keys(source)) {
+        if (OMITTED_KEYS.has(key)) continue;
         if (isSensitiveKey(key)) {
           out[key] = REDACTED;
           continue;

@@ -89,6 +89,14 @@ export function startWorkers(opts: {
   prefix: string;
   processors: Processors;
   logger: Logger;
+  /**
+   * A job that failed for good (attempts used up, or refused as unrecoverable), or a worker
+   * error: e.g. to the error reporter.
+   */
+  reportError?: (
+    err: Error,
+    context: { queue: string; job?: string; jobId?: string; attempts?: number },
+  ) => void;
   /** Wraps every job, e.g. in an ORM RequestContext. */
   around?: <T>(fn: () => Promise<T>) => Promise<T>;
 }): WorkerPool {
@@ -110,8 +118,21 @@ export function startWorkers(opts: {
         { queue: def.name, job: job?.name, jobId: job?.id, attempt: job?.attemptsMade, err },
         "job failed",
       );
+      const final =
+        err.name === "UnrecoverableError" || (job?.attemptsMade ?? 0) >= (job?.opts.attempts ?? 1);
+      if (final) {
+        opts.reportError?.(err, {
+          queue: def.name,
+          job: job?.name,
+          jobId: job?.id,
+          attempts: job?.attemptsMade,
+        });
+      }
     });
-    worker.on("error", (err) => opts.logger.error({ queue: def.name, err }, "worker error"));
+    worker.on("error", (err) => {
+      opts.logger.error({ queue: def.name, err }, "worker error");
+      opts.reportError?.(err, { queue: def.name });
+    });
     workers.push(worker);
   }
   return {

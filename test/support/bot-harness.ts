@@ -45,6 +45,7 @@ export async function startBotHarness(
     polling?: boolean;
     env?: Record<string, string>;
     paperByDefault?: boolean;
+    reportError?: BotDeps["reportError"];
   } = {},
 ): Promise<BotHarness> {
   const tg = await startTelegramEmulator();
@@ -92,6 +93,7 @@ export async function startBotHarness(
     keys,
     egressIps: config.egressIps,
     paperByDefault: opts.paperByDefault,
+    reportError: opts.reportError,
     token: tg.token,
     apiRoot: tg.apiRoot,
     logger,

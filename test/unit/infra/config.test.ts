@@ -129,6 +129,73 @@ describe("loadConfig", () => {
     expect(err.variable).toBe("DATABASE_SSL_CA");
   });
 
+  it("when production uses a remote database with a readable DATABASE_SSL_CA, then it is accepted", () => {
+    const ca = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    const c = loadConfig(
+      prodEnv({
+        DATABASE_URL: "postgres://warden_service@db.internal:5432/warden",
+        DATABASE_SSL_CA: "/run/secrets/db-ca.pem",
+      }),
+      (path) => (path === "/run/secrets/db-ca.pem" ? ca : noFiles(path)),
+    );
+    expect(c.databaseSslCa).toBe("/run/secrets/db-ca.pem");
+  });
+
+  it("when DATABASE_SSL_CA is unreadable or not PEM, then it is refused naming it", () => {
+    expect(
+      configError(() => loadConfig(prodEnv({ DATABASE_SSL_CA: "/nope.pem" }), noFiles)).message,
+    ).toBe("DATABASE_SSL_CA: cannot read the file (ENOENT)");
+    expect(
+      configError(() => loadConfig(prodEnv({ DATABASE_SSL_CA: "/ca.pem" }), () => "not a cert"))
+        .message,
+    ).toBe("DATABASE_SSL_CA: must be a PEM file of CA certificates");
+  });
+
+  it("when a database URL names its host in a query parameter, then it is refused (the production TLS rule checks the URL's host)", () => {
+    const err = configError(() =>
+      loadConfig(
+        prodEnv({ DATABASE_URL: "postgres://localhost/warden?host=db.elsewhere.example" }),
+        noFiles,
+      ),
+    );
+    expect(err.message).toBe("DATABASE_URL: put the host in the URL itself, not in ?host=");
+    expect(
+      configError(() =>
+        loadConfig(
+          prodEnv({ DATABASE_OWNER_URL: "postgres://localhost/warden?hostaddr=10.0.0.9" }),
+          noFiles,
+        ),
+      ).variable,
+    ).toBe("DATABASE_OWNER_URL");
+  });
+
+  it("when a database URL asks for less than verify-full beside DATABASE_SSL_CA, then it is refused naming the URL", () => {
+    const pem = () => "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    for (const mode of ["disable", "allow", "prefer", "require", "verify-ca", "no-verify"]) {
+      const err = configError(() =>
+        loadConfig(
+          prodEnv({
+            DATABASE_URL: `postgres://db.internal/warden?sslmode=${mode}`,
+            DATABASE_SSL_CA: "/ca.pem",
+          }),
+          pem,
+        ),
+      );
+      expect(err.variable).toBe("DATABASE_URL");
+    }
+    const owner = configError(() =>
+      loadConfig(
+        prodEnv({
+          DATABASE_URL: "postgres://db.internal/warden?sslmode=verify-full",
+          DATABASE_OWNER_URL: "postgres://db.internal/warden?sslrootcert=/tmp/other.pem",
+          DATABASE_SSL_CA: "/ca.pem",
+        }),
+        pem,
+      ),
+    );
+    expect(owner.variable).toBe("DATABASE_OWNER_URL");
+  });
+
   it("when roles, admin ids or proxies are malformed, then each names its variable", () => {
     expect(
       configError(() => loadConfig(prodEnv({ WARDEN_ROLES: "api,cook" }), noFiles)).message,

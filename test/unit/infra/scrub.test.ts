@@ -89,6 +89,25 @@ describe("scrubber and logger (S1.4)", () => {
     for (const v of [botToken, jwt, fernet, "MIIEvQ"]) expect(out).not.toContain(v);
   });
 
+  it("when a logged error carries the locals Sentry captured at the throw, then the log line omits them", () => {
+    const logs = captureLogs();
+    const logger = createLogger({
+      level: "info",
+      pretty: false,
+      scrubber: createScrubber(),
+      destination: logs.stream,
+    });
+    const err = new Error("venue refused");
+    // What the SDK's inspector worker writes onto a thrown error (any variable name at all).
+    Object.assign(err, {
+      __SENTRY_ERROR_LOCAL_VARIABLES__: [{ function: "place", vars: { material: SECRETS.secret } }],
+    });
+    logger.error({ err }, "request failed");
+    expect(logs.text()).toContain("venue refused");
+    expect(logs.text()).not.toContain(SECRETS.secret);
+    expect(logs.text()).not.toContain("__SENTRY_ERROR_LOCAL_VARIABLES__");
+  });
+
   it("when values are cyclic, buffers or deep, then scrubbing terminates and hides bytes", () => {
     const s = createScrubber();
     const a: Record<string, unknown> = { name: "a", buf: Buffer.from("secret bytes") };

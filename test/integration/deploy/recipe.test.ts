@@ -1,0 +1,112 @@
+// The deployment recipe's files: deploy/.env.example is a complete, valid production
+// configuration without a secret in it, and the systemd units pass systemd's own verification and
+// start the role their name promises.
+import { execFile } from "node:child_process";
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+import { CONFIG_VARIABLES, loadConfig, SECRET_VARIABLES } from "../../../src/infra/config";
+import { parseRolesFlag } from "../../../src/main";
+import { fernetKey, randomSecret } from "../../support/context";
+import { REPO_ROOT } from "../../support/process";
+
+const DEPLOY = join(REPO_ROOT, "deploy");
+const example = readFileSync(join(DEPLOY, ".env.example"), "utf8");
+
+/** NAME=value lines as systemd's EnvironmentFile reads them (comments skipped, quotes removed). */
+function parseEnvFile(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    const m = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(line.trim());
+    if (!m?.[1]) continue;
+    const raw = m[2] ?? "";
+    env[m[1]] = /^".*"$/.test(raw) ? raw.slice(1, -1) : raw;
+  }
+  return env;
+}
+
+/** What a secrets manager would mount, by file name. */
+function mountedSecret(path: string): string {
+  const name = path.split("/").at(-1) ?? "";
+  const values: Record<string, string> = {
+    master_keys: `1:${fernetKey()}`,
+    backup_encryption_key: fernetKey(),
+    jwt_secret: randomSecret(),
+    password_pepper: randomSecret(),
+    audit_pepper: randomSecret(),
+    smtp_url: "smtps://warden:pw@smtp.example.com:465",
+    telegram_bot_token: `123456789:${randomSecret()}`,
+    sentry_dsn: "https://0123456789abcdef@o1.ingest.sentry.io/42",
+    "db-ca.pem": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+  };
+  const value = values[name];
+  if (value === undefined) throw Object.assign(new Error(path), { code: "ENOENT" });
+  return value;
+}
+
+describe("deployment recipe", () => {
+  it("when .env.example is read, then it names every configuration variable and gives every secret only as a *_FILE path", () => {
+    const mentioned = (name: string) => new RegExp(`^#? ?${name}=`, "m").test(example);
+    const secrets = SECRET_VARIABLES as readonly string[];
+    for (const name of CONFIG_VARIABLES) {
+      if (secrets.includes(name)) {
+        expect(mentioned(`${name}_FILE`), `${name}_FILE`).toBe(true);
+        expect(mentioned(name), `${name} must not be given inline`).toBe(false);
+      } else {
+        expect(mentioned(name), name).toBe(true);
+      }
+    }
+    for (const [name, value] of Object.entries(parseEnvFile(example))) {
+      if (name.endsWith("_FILE") || name === "PGPASSFILE") {
+        expect(value, name).toMatch(/^\/run\/secrets\/warden\/[a-z_]+$/);
+      }
+    }
+    // No password in a URL.
+    expect(example).not.toMatch(/:\/\/[^/\s@]*:[^/\s@]+@/);
+  });
+
+  it("when .env.example is loaded with its secret files mounted, then it is a valid production configuration", () => {
+    const config = loadConfig(parseEnvFile(example), mountedSecret);
+    expect(config.nodeEnv).toBe("production");
+    expect(config.databaseSslCa).toBe("/etc/warden/db-ca.pem");
+    expect(config.trustedProxies).toEqual(["127.0.0.1"]);
+    expect(config.sentryDsn).toMatch(/^https:/);
+    expect(config.mailFrom).toBe("Warden <no-reply@warden.example.com>");
+    expect(config.vaultRotationCron).toBe("17 3 * * *");
+  });
+
+  it("when the systemd units are verified by systemd-analyze, then they have no error and each starts its own role", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "warden-units-"));
+    try {
+      const units = readdirSync(join(DEPLOY, "systemd"));
+      for (const u of units) copyFileSync(join(DEPLOY, "systemd", u), join(dir, u));
+      const result = await promisify(execFile)(
+        "systemd-analyze",
+        ["verify", "--man=no", ...units.map((u) => join(dir, u))],
+        { env: { PATH: process.env.PATH, SYSTEMD_LOG_LEVEL: "notice" } },
+      ).then(
+        ({ stdout, stderr }) => ({ ok: true, out: stdout + stderr }),
+        (err: { stdout?: string; stderr?: string }) => ({
+          ok: false,
+          out: `${err.stdout ?? ""}${err.stderr ?? ""}`,
+        }),
+      );
+      expect(result).toEqual({ ok: true, out: "" });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const roleOf = (unit: string) => {
+      const text = readFileSync(join(DEPLOY, "systemd", unit), "utf8");
+      const exec = /^ExecStart=(.*)$/m.exec(text)?.[1] ?? "";
+      return parseRolesFlag(exec.split(" "));
+    };
+    expect(roleOf("warden-api@.service")).toEqual(["api"]);
+    expect(roleOf("warden-bot.service")).toEqual(["bot"]);
+    expect(roleOf("warden-worker@.service")).toEqual(["worker"]);
+    expect(readFileSync(join(DEPLOY, "systemd", "warden-api@.service"), "utf8")).toMatch(
+      /^Environment=PORT=%i$/m,
+    );
+  });
+});
