@@ -227,6 +227,10 @@ describe("settings page in Chromium", () => {
     expect(html).not.toContain(bybitKey.secret);
     expect(html).not.toContain(bybitKey.apiKey);
     expect(await page.inputValue("#key-form input[name=secret]")).toBe("");
+    if (process.env.WARDEN_SCREENSHOTS) {
+      await page.setViewportSize({ width: 1100, height: 900 });
+      await page.screenshot({ path: "docs/settings.png", fullPage: true });
+    }
 
     page.once("dialog", (d) => void d.accept());
     await row.locator("button", { hasText: "Revoke" }).click();
