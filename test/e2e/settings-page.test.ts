@@ -2,7 +2,7 @@
 // Bybit: password + TOTP sign-in, 2FA enrolment from scratch, a key added masked and revoked, a
 // live alert over the WebSocket ticket flow, no CSP violation on any page, an HttpOnly refresh
 // cookie, and a cross-site refresh that fails.
-import { randomBytes } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Redis } from "ioredis";
@@ -21,6 +21,7 @@ import { startTestWarden, type TestWarden } from "../support/warden-harness";
 const hex = (n: number) => randomBytes(n).toString("hex");
 const bybitKey = { apiKey: `BG${hex(9)}`, secret: `BS${hex(18)}` };
 const COOKIE = "__Secure-warden_refresh";
+const BOT_TOKEN = `7000000001:AA${hex(16)}`;
 
 let w: TestWarden;
 let bybit: FakeBybit;
@@ -72,6 +73,22 @@ async function registerWithTotp(tag: string) {
   return { ...user, secret, step };
 }
 
+/** Telegram's initData signature, written out independently of the service (S6.2). */
+function signedInitData(user: object, botToken = BOT_TOKEN): string {
+  const pairs: Array<[string, string]> = [
+    ["auth_date", String(Math.floor(Date.now() / 1000))],
+    ["query_id", `AAH${hex(8)}`],
+    ["user", JSON.stringify(user)],
+  ];
+  const secret = createHmac("sha256", "WebAppData").update(botToken).digest();
+  const check = pairs
+    .map(([k, v]) => `${k}=${v}`)
+    .sort()
+    .join("\n");
+  const hash = createHmac("sha256", secret).update(check).digest("hex");
+  return new URLSearchParams([...pairs, ["hash", hash]]).toString();
+}
+
 async function signIn(page: Page, user: { email: string; password: string }) {
   await page.goto(`${w.base}/settings`);
   await page.locator("#signin-form").waitFor();
@@ -111,11 +128,15 @@ beforeAll(async () => {
   bybit = await startFakeBybit({
     keys: { [bybitKey.apiKey]: { secret: bybitKey.secret, queryApi: BYBIT_TRADE_ONLY_QUERY_API } },
   });
-  w = await startTestWarden({ env: { VENUE_URL_BYBIT: bybit.url } });
+  // The bot token signs Mini App initData; this file runs no bot (api and worker roles).
+  w = await startTestWarden({ env: { VENUE_URL_BYBIT: bybit.url, TELEGRAM_BOT_TOKEN: BOT_TOKEN } });
   browser = await launchBrowser();
   // Another site (localhost is not 127.0.0.1's site) whose page posts to Warden's refresh URL.
   evil = createServer((req, res) => {
     res.setHeader("content-type", "text/html");
+    const frame = /^\/frame\?path=(.+)$/.exec(req.url ?? "");
+    if (frame)
+      return void res.end(`<iframe src="${w.base}${decodeURIComponent(frame[1]!)}"></iframe>`);
     if (req.url !== "/") return void res.end("<p>another site</p>");
     res.end(
       `<form id="f" method="POST" action="${w.base}/api/auth/refresh"></form>` +
@@ -382,6 +403,116 @@ describe("settings page in Chromium", () => {
     await expect
       .poll(() => cspReports().map((r) => r.csp?.effectiveDirective), { timeout: 10_000 })
       .toContain("script-src-elem");
+    await context.close();
+  });
+
+  it("when the Mini App opens with initData signed for the bot, then the page signs in as that Telegram user and drops the fragment", async () => {
+    const context = await newContext(browser);
+    const page = await context.newPage();
+    const initData = signedInitData({ id: 555_000_111, first_name: "Mini", username: "mini_app" });
+    await page.goto(
+      `${w.base}/settings/telegram#tgWebAppData=${encodeURIComponent(initData)}&tgWebAppVersion=8.0`,
+    );
+    await page.locator("#app-view").waitFor();
+    await expect.poll(() => page.textContent("#whoami")).toBe("Telegram account");
+    expect(page.url()).toBe(`${w.base}/settings/telegram`);
+    expect(await page.textContent("#totp-status")).toContain("off");
+    await expect.poll(() => page.textContent("#live-status")).toBe("live");
+    await expectNoViolations(page);
+    await context.close();
+  });
+
+  it("when the Mini App's initData is signed with another bot's token, then the page stays signed out and says so", async () => {
+    const context = await newContext(browser);
+    const page = await context.newPage();
+    const forged = signedInitData(
+      { id: 555_000_222, first_name: "Eve" },
+      `7000000002:AA${hex(16)}`,
+    );
+    await page.goto(`${w.base}/settings/telegram#tgWebAppData=${encodeURIComponent(forged)}`);
+    await page.locator("#signin-form").waitFor();
+    await page.locator("#error").waitFor();
+    expect(await page.isVisible("#app-view")).toBe(false);
+    expect((await context.cookies()).find((c) => c.name === COOKIE)).toBeUndefined();
+    await context.close();
+  });
+
+  it("when another site frames the settings page or the Mini App route, then Chromium refuses to render it", async () => {
+    const context = await newContext(browser);
+    const page = await context.newPage();
+    for (const path of ["/settings", "/settings/telegram", "/security"]) {
+      await page.goto(`${evilOrigin}/frame?path=${encodeURIComponent(path)}`);
+      const frame = page.frames().find((f) => f !== page.mainFrame());
+      expect(frame).toBeDefined();
+      // A refused frame shows Chromium's error page instead of ours.
+      await expect.poll(() => frame?.url()).toBe("chrome-error://chromewebdata/");
+    }
+    await context.close();
+  });
+
+  it("when the user revokes another session on the page, then it disappears and its token stops working", async () => {
+    const user = await register("sessions");
+    const other = (await api("/api/auth/login", user)).body.accessToken as string;
+    const { context, page } = await signedInPage(user);
+    const rows = page.locator("#session-rows tr");
+    await expect.poll(() => rows.count()).toBe(2);
+    expect(await rows.filter({ hasText: "this browser" }).count()).toBe(1);
+    await rows
+      .filter({ has: page.locator("button", { hasText: "Revoke" }) })
+      .locator("button")
+      .click();
+    await expect.poll(() => rows.count()).toBe(1);
+    expect((await api("/api/auth/sessions", undefined, other, "GET")).status).toBe(401);
+    // This browser's own session is untouched.
+    await page.reload();
+    await page.locator("#app-view").waitFor();
+    await context.close();
+  });
+
+  it("when the user signs out everywhere, then the page shows the sign-in form and a reload does not sign back in", async () => {
+    const user = await register("everywhere");
+    const other = (await api("/api/auth/login", user)).body.accessToken as string;
+    const { context, page } = await signedInPage(user);
+    page.once("dialog", (d) => void d.accept());
+    await page.click("#revoke-all");
+    await page.locator("#signin-form").waitFor();
+    expect((await api("/api/auth/sessions", undefined, other, "GET")).status).toBe(401);
+    await page.reload();
+    await page.locator("#signin-form").waitFor();
+    expect(await page.isVisible("#app-view")).toBe(false);
+    await context.close();
+  });
+
+  it("when the user signs out, then the refresh cookie is cleared and a reload shows the sign-in form", async () => {
+    const user = await register("signout");
+    const { context, page } = await signedInPage(user);
+    await page.click("#sign-out");
+    await page.locator("#signin-form").waitFor();
+    expect((await context.cookies()).find((c) => c.name === COOKIE)).toBeUndefined();
+    await page.reload();
+    await page.locator("#signin-form").waitFor();
+    await context.close();
+  });
+
+  it("when the user has traded through the API, then the page's audit log lists the entry", async () => {
+    const user = await register("audit");
+    const token = (await api("/api/auth/login", user)).body.accessToken as string;
+    expect((await api("/api/keys", { venue: "paper" }, token)).status).toBe(201);
+    const opened = await api("/api/trades", { symbol: "BTC", side: "long", size: 0.01 }, token);
+    expect(opened.status).toBe(201);
+    const { context, page } = await signedInPage(user);
+    const row = page.locator("#audit-rows tr");
+    await row.first().waitFor();
+    expect(await row.count()).toBe(1);
+    expect(await row.locator("td").allTextContents()).toEqual([
+      expect.stringMatching(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$/),
+      "open",
+      "paper",
+      "BTC/USDT:USDT",
+      "ok",
+      "api",
+    ]);
+    expect(await page.isVisible("#audit-empty")).toBe(false);
     await context.close();
   });
 });
