@@ -68,6 +68,10 @@ describe("sandbox in development", () => {
     await send(page, "/positions");
     await botBubble(page, /long 0\.01 BTC\/USDT:USDT @ /).waitFor();
 
+    // Over http Telegram refuses Mini App buttons, so /settings sends the page's address.
+    await send(page, "/settings");
+    await botBubble(page, `${dev.origin}/settings`).waitFor();
+
     // A key pasted outside /connect is deleted by the bot: it vanishes from the page.
     const secret = `sk_${"Zq9".repeat(12)}`;
     await send(page, secret);

@@ -45,6 +45,7 @@ export async function startBotHarness(
     polling?: boolean;
     env?: Record<string, string>;
     paperByDefault?: boolean;
+    settings?: BotDeps["settings"];
   } = {},
 ): Promise<BotHarness> {
   const tg = await startTelegramEmulator();
@@ -100,6 +101,7 @@ export async function startBotHarness(
     accounts,
     redis: client,
     qrPng: qrPngBuffer,
+    settings: opts.settings,
   });
   let running: RunningBot | undefined;
   if (opts.polling !== false) running = await startBot(bot, { logger });
