@@ -38,11 +38,22 @@ const cspReports = () =>
     .map((l) => JSON.parse(l) as LogEntry)
     .filter((e) => e.msg === "csp violation reported");
 
+let ipCounter = 0;
+/**
+ * A client address of its own (TEST-NET-3) through the trusted loopback proxy, so the per-IP
+ * limits on registration and login are not all spent on 127.0.0.1.
+ */
+function freshIp(): string {
+  ipCounter += 1;
+  return `203.0.113.${ipCounter % 250}`;
+}
+
 async function api(path: string, body?: unknown, token?: string, method = "POST") {
   const res = await fetch(`${w.base}${path}`, {
     method,
     headers: {
       "content-type": "application/json",
+      "x-forwarded-for": freshIp(),
       ...(token ? { authorization: `Bearer ${token}` } : {}),
     },
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -97,8 +108,12 @@ async function signIn(page: Page, user: { email: string; password: string }) {
   await page.click("#signin-form button[type=submit]");
 }
 
-async function signedInPage(user: { email: string; password: string }) {
-  const context = await newContext(browser);
+/** Signs in in a fresh context; `proxied` sends its requests from a fresh IP of its own. */
+async function signedInPage(user: { email: string; password: string }, proxied = true) {
+  const context = await newContext(
+    browser,
+    proxied ? { extraHTTPHeaders: { "x-forwarded-for": freshIp() } } : {},
+  );
   const page = await context.newPage();
   await signIn(page, user);
   await page.locator("#app-view").waitFor();
@@ -129,7 +144,13 @@ beforeAll(async () => {
     keys: { [bybitKey.apiKey]: { secret: bybitKey.secret, queryApi: BYBIT_TRADE_ONLY_QUERY_API } },
   });
   // The bot token signs Mini App initData; this file runs no bot (api and worker roles).
-  w = await startTestWarden({ env: { VENUE_URL_BYBIT: bybit.url, TELEGRAM_BOT_TOKEN: BOT_TOKEN } });
+  w = await startTestWarden({
+    env: {
+      VENUE_URL_BYBIT: bybit.url,
+      TELEGRAM_BOT_TOKEN: BOT_TOKEN,
+      TRUSTED_PROXIES: "127.0.0.1",
+    },
+  });
   browser = await launchBrowser();
   // Another site (localhost is not 127.0.0.1's site) whose page posts to Warden's refresh URL.
   evil = createServer((req, res) => {
@@ -338,7 +359,8 @@ describe("settings page in Chromium", () => {
 
   it("when another site posts to /api/auth/refresh, then it is refused and the user's session survives", async () => {
     const user = await register("csrf");
-    const { context, page } = await signedInPage(user);
+    // No extra headers here: the attack's requests must be exactly what the other site sends.
+    const { context, page } = await signedInPage(user, false);
     const attack = await context.newPage();
     await attack.goto(`${evilOrigin}/`);
     await attack.waitForURL(`${w.base}/api/auth/refresh`);
@@ -355,7 +377,7 @@ describe("settings page in Chromium", () => {
 
   it("when a fetch from another origin posts to /api/auth/refresh with credentials, then no token comes back", async () => {
     const user = await register("csrf-fetch");
-    const { context, page } = await signedInPage(user);
+    const { context, page } = await signedInPage(user, false);
     const attack = await context.newPage();
     await attack.goto(`${evilOrigin}/blank`);
     // Stop the auto-submitting form; run a credentialed cross-origin fetch instead.
@@ -513,6 +535,37 @@ describe("settings page in Chromium", () => {
       "api",
     ]);
     expect(await page.isVisible("#audit-empty")).toBe(false);
+    await context.close();
+  });
+
+  it("when the user follows the reset link, then the page takes the token from the fragment, sends no Referer and sets the new password", async () => {
+    const user = await register("reset");
+    expect((await api("/api/auth/password/reset/request", { email: user.email })).status).toBe(202);
+    await expect
+      .poll(() => w.smtp.messages.some((m) => m.to.includes(user.email)), { timeout: 15_000 })
+      .toBe(true);
+    const mail = w.smtp.messages.find((m) => m.to.includes(user.email))!;
+    const link = /(http:\/\/\S+\/reset-password#token=[^\s"<>]+)/.exec(mail.text)?.[1];
+    expect(link).toBeDefined();
+    const context = await newContext(browser);
+    const page = await context.newPage();
+    const referers: Array<string | undefined> = [];
+    page.on("request", (r) => referers.push(r.headers().referer));
+    await page.goto(link!);
+    await page.locator("#reset-form").waitFor();
+    // The token leaves the address bar at once.
+    expect(page.url()).toBe(`${w.base}/reset-password`);
+    const fresh = `pw-${hex(12)}`;
+    await page.fill("#reset-form input[name=password]", fresh);
+    await page.click("#reset-form button[type=submit]");
+    await page.locator("#notice").waitFor();
+    expect(await page.textContent("#notice")).toBe(
+      "Password changed. Sign in with your new password.",
+    );
+    expect(referers.filter((r) => r !== undefined && r !== "")).toEqual([]);
+    expect((await api("/api/auth/login", { ...user, password: fresh })).status).toBe(200);
+    expect((await api("/api/auth/login", user)).status).toBe(401);
+    await expectNoViolations(page);
     await context.close();
   });
 });

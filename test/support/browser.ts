@@ -32,8 +32,11 @@ export interface Violation {
  * with `violations(page)`. The listener is added through the DevTools protocol before any page
  * script runs, so the page's own CSP does not apply to it.
  */
-export async function newContext(browser: Browser): Promise<BrowserContext> {
-  const context = await browser.newContext();
+export async function newContext(
+  browser: Browser,
+  opts: { extraHTTPHeaders?: Record<string, string> } = {},
+): Promise<BrowserContext> {
+  const context = await browser.newContext(opts);
   await context.addInitScript(() => {
     const seen: unknown[] = [];
     Object.defineProperty(window, "__cspViolations", { value: seen });
