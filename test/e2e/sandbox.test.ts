@@ -66,7 +66,10 @@ describe("sandbox in development", () => {
     await opened.waitFor();
 
     await send(page, "/positions");
-    await botBubble(page, /long 0\.01 BTC\/USDT:USDT @ /).waitFor();
+    await botBubble(
+      page,
+      /Paper \(key #\d+\):[\s\S]*long 0\.01 BTC\/USDT:USDT @ [\d.]+, mark /,
+    ).waitFor();
 
     // Over http Telegram refuses Mini App buttons, so /settings sends the page's address.
     await send(page, "/settings");
@@ -92,7 +95,16 @@ describe("sandbox in development", () => {
     expect(await page.content()).not.toContain(secret);
     expect(dev.warden.sandbox?.history(424242).some((m) => m.text === secret)).toBe(false);
 
+    // Photos: /2fa sends the QR code as a photo, which the page shows as an image.
+    await send(page, "/2fa");
+    const qr = page.locator("#messages .msg.bot img");
+    await qr.waitFor();
+    await expect
+      .poll(() => qr.evaluate((img) => (img as HTMLImageElement).naturalWidth))
+      .toBeGreaterThan(0);
+
     expect(await violations(page)).toEqual([]);
+    expect(dev.logs.lines.filter((l) => l.includes('"msg":"csp violation reported"'))).toEqual([]);
     if (process.env.WARDEN_SCREENSHOTS) {
       await page.setViewportSize({ width: 900, height: 900 });
       await page.screenshot({ path: "docs/sandbox.png" });

@@ -44,6 +44,7 @@ function render(entry: Entry): HTMLElement {
     const img = document.createElement("img");
     img.src = `/sandbox/api/files/${encodeURIComponent(entry.photo.file_id)}`;
     img.alt = entry.caption ?? "photo";
+    img.addEventListener("load", scrollToEnd);
     div.append(img);
   }
   const text = document.createElement("div");
@@ -81,13 +82,26 @@ function render(entry: Entry): HTMLElement {
   return div;
 }
 
+function scrollToEnd() {
+  const box = $("#messages");
+  box.scrollTop = box.scrollHeight;
+}
+
+/** Inserts or replaces a message, keeping the chat in message_id order. */
 function upsert(entry: Entry) {
   const box = $("#messages");
   const old = box.querySelector(`[data-message-id="${entry.message_id}"]`);
   const el = render(entry);
-  if (old) old.replaceWith(el);
+  if (old) {
+    old.replaceWith(el);
+    return;
+  }
+  const later = [...box.children].find(
+    (c) => Number((c as HTMLElement).dataset.messageId) > entry.message_id,
+  );
+  if (later) later.before(el);
   else box.append(el);
-  box.scrollTop = box.scrollHeight;
+  scrollToEnd();
 }
 
 function remove(messageId: number) {

@@ -76,6 +76,16 @@ describe("security headers", () => {
       { method: "POST", headers: { "content-type": "application/json" }, body: "{" },
       400,
     ],
+    [
+      "a body over the size limit (413)",
+      "/api/auth/login",
+      {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ email: "a@example.com", password: "x".repeat(64_000) }),
+      },
+      413,
+    ],
   ];
   for (const [what, path, init, status] of cases) {
     it(`when ${what} is fetched, then every security header has its exact value`, async () => {
