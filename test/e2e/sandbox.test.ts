@@ -12,6 +12,9 @@ import { DELETED_SECRET, PAPER_READY } from "../../src/bot/texts";
 import { launchBrowser, newContext, violations } from "../support/browser";
 import { startTestWarden, type TestWarden } from "../support/warden-harness";
 
+/** Waits for a page or service state (bounded, never asserting how long it took). */
+const poll = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: 15_000, interval: 50 });
+
 let browser: Browser;
 let dev: TestWarden;
 
@@ -99,9 +102,9 @@ describe("sandbox in development", () => {
     await send(page, "/2fa");
     const qr = page.locator("#messages .msg.bot img");
     await qr.waitFor();
-    await expect
-      .poll(() => qr.evaluate((img) => (img as HTMLImageElement).naturalWidth))
-      .toBeGreaterThan(0);
+    await poll(() => qr.evaluate((img) => (img as HTMLImageElement).naturalWidth)).toBeGreaterThan(
+      0,
+    );
 
     expect(await violations(page)).toEqual([]);
     expect(dev.logs.lines.filter((l) => l.includes('"msg":"csp violation reported"'))).toEqual([]);

@@ -18,8 +18,13 @@ import {
 } from "../support/venues/bybit";
 import { startTestWarden, type TestWarden } from "../support/warden-harness";
 
+/** Waits for a page or service state (bounded, never asserting how long it took). */
+const poll = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: 15_000, interval: 50 });
+
 const hex = (n: number) => randomBytes(n).toString("hex");
 const bybitKey = { apiKey: `BG${hex(9)}`, secret: `BS${hex(18)}` };
+const rotateFrom = { apiKey: `BR${hex(9)}`, secret: `BQ${hex(18)}` };
+const rotateTo = { apiKey: `BN${hex(9)}`, secret: `BM${hex(18)}` };
 const COOKIE = "__Secure-warden_refresh";
 const BOT_TOKEN = `7000000001:AA${hex(16)}`;
 
@@ -81,7 +86,7 @@ async function registerWithTotp(tag: string) {
   const step = Math.floor(Date.now() / 30_000);
   const confirm = await api("/api/auth/2fa/confirm", { code: totpAt(secret, step - 1) }, token);
   expect(confirm.status).toBe(200);
-  return { ...user, secret, step };
+  return { ...user, secret, step, backupCodes: confirm.body.backupCodes as string[] };
 }
 
 /** Telegram's initData signature, written out independently of the service (S6.2). */
@@ -141,7 +146,12 @@ async function expectNoViolations(page: Page) {
 
 beforeAll(async () => {
   bybit = await startFakeBybit({
-    keys: { [bybitKey.apiKey]: { secret: bybitKey.secret, queryApi: BYBIT_TRADE_ONLY_QUERY_API } },
+    keys: Object.fromEntries(
+      [bybitKey, rotateFrom, rotateTo].map((k) => [
+        k.apiKey,
+        { secret: k.secret, queryApi: BYBIT_TRADE_ONLY_QUERY_API },
+      ]),
+    ),
   });
   // The bot token signs Mini App initData; this file runs no bot (api and worker roles).
   w = await startTestWarden({
@@ -185,7 +195,7 @@ describe("settings page in Chromium", () => {
     await page.fill("#second-factor-form input[name=code]", totpAt(user.secret, user.step));
     await page.click("#second-factor-form button[type=submit]");
     await page.locator("#app-view").waitFor();
-    await expect.poll(() => page.textContent("#whoami")).toBe(user.email);
+    await poll(() => page.textContent("#whoami")).toBe(user.email);
     expect(await page.textContent("#totp-status")).toBe("Two-factor authentication is on.");
     await expectNoViolations(page);
     await context.close();
@@ -224,9 +234,7 @@ describe("settings page in Chromium", () => {
     const codes = await page.locator("#backup-code-list li").allTextContents();
     expect(codes).toHaveLength(10);
     expect(new Set(codes).size).toBe(10);
-    await expect
-      .poll(() => page.textContent("#totp-status"))
-      .toBe("Two-factor authentication is on.");
+    await poll(() => page.textContent("#totp-status")).toBe("Two-factor authentication is on.");
     expect(await page.textContent("#totp-secret")).toBe("");
     await page.click("#backup-codes-done");
     expect(await page.locator("#backup-code-list li").count()).toBe(0);
@@ -307,7 +315,7 @@ describe("settings page in Chromium", () => {
   it("when an alert is published to the user through the hub, then it appears live on the page", async () => {
     const user = await register("alerts");
     const { context, page } = await signedInPage(user);
-    await expect.poll(() => page.textContent("#live-status")).toBe("live");
+    await poll(() => page.textContent("#live-status")).toBe("live");
     const token = (await api("/api/auth/login", user)).body.accessToken as string;
     const me = (await api("/api/auth/me", undefined, token, "GET")).body.user as { id: string };
     const publisher = new Redis(w.redis.url);
@@ -353,7 +361,7 @@ describe("settings page in Chromium", () => {
     // Chromium treats http://127.0.0.1 as a secure context and sends the Secure cookie back.
     await page.reload();
     await page.locator("#app-view").waitFor();
-    await expect.poll(() => page.textContent("#whoami")).toBe(user.email);
+    await poll(() => page.textContent("#whoami")).toBe(user.email);
     await context.close();
   });
 
@@ -371,7 +379,7 @@ describe("settings page in Chromium", () => {
     // The cookie was not rotated or revoked: the real page still refreshes.
     await page.reload();
     await page.locator("#app-view").waitFor();
-    await expect.poll(() => page.textContent("#whoami")).toBe(user.email);
+    await poll(() => page.textContent("#whoami")).toBe(user.email);
     await context.close();
   });
 
@@ -418,9 +426,9 @@ describe("settings page in Chromium", () => {
       s.textContent = "window.__injected = true";
       document.body.append(s);
     });
-    await expect
-      .poll(async () => (await violations(page)).map((v) => v.directive))
-      .toContain("script-src-elem");
+    await poll(async () => (await violations(page)).map((v) => v.directive)).toContain(
+      "script-src-elem",
+    );
     expect(await page.evaluate(() => "__injected" in window)).toBe(false);
     await expect
       .poll(() => cspReports().map((r) => r.csp?.effectiveDirective), { timeout: 10_000 })
@@ -436,10 +444,10 @@ describe("settings page in Chromium", () => {
       `${w.base}/settings/telegram#tgWebAppData=${encodeURIComponent(initData)}&tgWebAppVersion=8.0`,
     );
     await page.locator("#app-view").waitFor();
-    await expect.poll(() => page.textContent("#whoami")).toBe("Telegram account");
+    await poll(() => page.textContent("#whoami")).toBe("Telegram account");
     expect(page.url()).toBe(`${w.base}/settings/telegram`);
     expect(await page.textContent("#totp-status")).toContain("off");
-    await expect.poll(() => page.textContent("#live-status")).toBe("live");
+    await poll(() => page.textContent("#live-status")).toBe("live");
     await expectNoViolations(page);
     await context.close();
   });
@@ -467,7 +475,7 @@ describe("settings page in Chromium", () => {
       const frame = page.frames().find((f) => f !== page.mainFrame());
       expect(frame).toBeDefined();
       // A refused frame shows Chromium's error page instead of ours.
-      await expect.poll(() => frame?.url()).toBe("chrome-error://chromewebdata/");
+      await poll(() => frame?.url()).toBe("chrome-error://chromewebdata/");
     }
     await context.close();
   });
@@ -477,13 +485,13 @@ describe("settings page in Chromium", () => {
     const other = (await api("/api/auth/login", user)).body.accessToken as string;
     const { context, page } = await signedInPage(user);
     const rows = page.locator("#session-rows tr");
-    await expect.poll(() => rows.count()).toBe(2);
+    await poll(() => rows.count()).toBe(2);
     expect(await rows.filter({ hasText: "this browser" }).count()).toBe(1);
     await rows
       .filter({ has: page.locator("button", { hasText: "Revoke" }) })
       .locator("button")
       .click();
-    await expect.poll(() => rows.count()).toBe(1);
+    await poll(() => rows.count()).toBe(1);
     expect((await api("/api/auth/sessions", undefined, other, "GET")).status).toBe(401);
     // This browser's own session is untouched.
     await page.reload();
@@ -566,6 +574,114 @@ describe("settings page in Chromium", () => {
     expect((await api("/api/auth/login", { ...user, password: fresh })).status).toBe(200);
     expect((await api("/api/auth/login", user)).status).toBe(401);
     await expectNoViolations(page);
+    await context.close();
+  });
+
+  it("when a key is rotated through the form, then the row shows the new masked key and the old one is gone", async () => {
+    const user = await register("rotate");
+    const { context, page } = await signedInPage(user);
+    await page.selectOption("#key-form select[name=venue]", "bybit");
+    await page.fill("#key-form input[name=apiKey]", rotateFrom.apiKey);
+    await page.fill("#key-form input[name=secret]", rotateFrom.secret);
+    await page.click("#key-submit");
+    const row = page.locator("#key-rows tr");
+    await row.first().waitFor();
+    const mask = (k: string) => `${k.slice(0, 4)}…${k.slice(-4)}`;
+    expect(await row.locator(".key-hint").textContent()).toBe(mask(rotateFrom.apiKey));
+
+    await staleStepUp(user.email);
+    await row.locator("button", { hasText: "Rotate" }).click();
+    expect(await page.textContent("#key-form-title")).toBe(`Rotate ${mask(rotateFrom.apiKey)}`);
+    expect(await page.isDisabled("#key-form select[name=venue]")).toBe(true);
+    await page.fill("#key-form input[name=apiKey]", rotateTo.apiKey);
+    await page.fill("#key-form input[name=secret]", rotateTo.secret);
+    await page.click("#key-submit");
+    await page.locator("#step-up").waitFor();
+    await page.fill("#step-up-form input[name=password]", user.password);
+    await page.click("#step-up-form button[type=submit]");
+    await poll(() => row.locator(".key-hint").allTextContents()).toEqual([mask(rotateTo.apiKey)]);
+    expect(await page.textContent("#key-form-title")).toBe("Add a key");
+    const html = await page.content();
+    for (const secret of [rotateFrom.secret, rotateTo.secret]) expect(html).not.toContain(secret);
+    await expectNoViolations(page);
+    await context.close();
+  });
+
+  it("when the step-up password is wrong, then the dialog says so and nothing changes", async () => {
+    const user = await register("stepup-wrong");
+    const { context, page } = await signedInPage(user);
+    await staleStepUp(user.email);
+    await page.selectOption("#key-form select[name=venue]", "bybit");
+    await page.fill("#key-form input[name=apiKey]", bybitKey.apiKey);
+    await page.fill("#key-form input[name=secret]", bybitKey.secret);
+    await page.click("#key-submit");
+    await page.locator("#step-up").waitFor();
+    await page.fill("#step-up-form input[name=password]", "not the password");
+    await page.click("#step-up-form button[type=submit]");
+    await page.locator("#step-up-error").waitFor();
+    await page.click("#step-up-cancel");
+    await page.locator("#error").waitFor();
+    expect(await page.locator("#key-rows tr").count()).toBe(0);
+    const token = (await api("/api/auth/login", user)).body.accessToken as string;
+    expect((await api("/api/keys", undefined, token, "GET")).body.keys).toEqual([]);
+    await context.close();
+  });
+
+  it("when a user with 2FA regenerates backup codes on the page, then 10 new codes are shown and an old one stops working", async () => {
+    const user = await registerWithTotp("regen");
+    expect(user.backupCodes).toHaveLength(10);
+    const context = await newContext(browser, {
+      extraHTTPHeaders: { "x-forwarded-for": freshIp() },
+    });
+    const page = await context.newPage();
+    await signIn(page, user);
+    await page.locator("#second-factor-form").waitFor();
+    await page.fill("#second-factor-form input[name=code]", totpAt(user.secret, user.step));
+    await page.click("#second-factor-form button[type=submit]");
+    await page.locator("#totp-manage").waitFor();
+    await page.fill("#backup-regenerate-form input[name=code]", totpAt(user.secret, user.step + 1));
+    await page.click("#backup-regenerate-form button[type=submit]");
+    await page.locator("#backup-codes").waitFor();
+    const codes = await page.locator("#backup-code-list li").allTextContents();
+    expect(codes).toHaveLength(10);
+    const old = await api("/api/auth/login", user);
+    const refused = await api("/api/auth/login/2fa", {
+      challenge: old.body.challenge,
+      code: user.backupCodes[0],
+    });
+    expect(refused.status).toBe(401);
+    const login = await api("/api/auth/login", user);
+    const used = await api("/api/auth/login/2fa", {
+      challenge: login.body.challenge,
+      code: codes[3],
+    });
+    expect(used.status).toBe(200);
+    await expectNoViolations(page);
+    await context.close();
+  });
+
+  it("when a user turns 2FA off on the page with a current code, then the page and the account say it is off", async () => {
+    const user = await registerWithTotp("disable");
+    const context = await newContext(browser, {
+      extraHTTPHeaders: { "x-forwarded-for": freshIp() },
+    });
+    const page = await context.newPage();
+    await signIn(page, user);
+    await page.locator("#second-factor-form").waitFor();
+    await page.fill("#second-factor-form input[name=code]", totpAt(user.secret, user.step));
+    await page.click("#second-factor-form button[type=submit]");
+    await page.locator("#totp-manage").waitFor();
+    // A wrong code first: refused, still on.
+    await page.fill("#totp-disable-form input[name=code]", totpAt(user.secret, user.step + 7));
+    await page.click("#totp-disable-form button[type=submit]");
+    await page.locator("#error").waitFor();
+    expect(await page.isVisible("#totp-manage")).toBe(true);
+    await page.fill("#totp-disable-form input[name=code]", totpAt(user.secret, user.step + 1));
+    await page.click("#totp-disable-form button[type=submit]");
+    await page.locator("#totp-enrol").waitFor();
+    expect(await page.textContent("#totp-status")).toContain("off");
+    const login = await api("/api/auth/login", user);
+    expect(login.body.accessToken).toEqual(expect.any(String));
     await context.close();
   });
 });
