@@ -149,9 +149,37 @@ export function parseCspReports(body: unknown): CspViolation[] {
   return out;
 }
 
-/** POST /api/csp-report: logs each violation at warn level and answers 204. */
-export function cspReportRoutes(deps: { logger: Logger }): Router {
+/**
+ * POST /api/csp-report: logs each violation at warn level and answers 204. Anyone can post here,
+ * so at most `maxPerMinute` violations are logged per minute (per process); the rest are counted
+ * and summed up in one line when the next minute starts.
+ */
+export function cspReportRoutes(deps: {
+  logger: Logger;
+  maxPerMinute?: number;
+  now?: () => number;
+}): Router {
   const router = Router();
+  const max = deps.maxPerMinute ?? 120;
+  const now = deps.now ?? Date.now;
+  let minute = 0;
+  let logged = 0;
+  let dropped = 0;
+  const admit = (): boolean => {
+    const current = Math.floor(now() / 60_000);
+    if (current !== minute) {
+      if (dropped > 0) deps.logger.warn({ dropped }, "csp violation reports dropped (flood)");
+      minute = current;
+      logged = 0;
+      dropped = 0;
+    }
+    if (logged >= max) {
+      dropped += 1;
+      return false;
+    }
+    logged += 1;
+    return true;
+  };
   router.post(
     "/",
     express.json({
@@ -160,7 +188,9 @@ export function cspReportRoutes(deps: { logger: Logger }): Router {
     }),
     (req, res) => {
       const violations = parseCspReports(req.body);
-      for (const v of violations) deps.logger.warn({ csp: v }, "csp violation reported");
+      for (const v of violations) {
+        if (admit()) deps.logger.warn({ csp: v }, "csp violation reported");
+      }
       res.setHeader("Cache-Control", "no-store");
       res.status(204).end();
     },
