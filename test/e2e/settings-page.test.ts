@@ -338,7 +338,7 @@ describe("settings page in Chromium", () => {
     const item = page.locator("#live-alerts li");
     await item.first().waitFor();
     expect(await item.textContent()).toBe(
-      "new_ip A trade came from 203.0.113.9, an address not seen in 30 days.2026-01-02 03:04:05Z",
+      "New IP address A trade came from 203.0.113.9, an address not seen in 30 days.2026-01-02 03:04:05Z",
     );
     expect(await page.isVisible("#live-alerts-empty")).toBe(false);
     await expectNoViolations(page);
@@ -682,6 +682,54 @@ describe("settings page in Chromium", () => {
     expect(await page.textContent("#totp-status")).toContain("off");
     const login = await api("/api/auth/login", user);
     expect(login.body.accessToken).toEqual(expect.any(String));
+    await context.close();
+  });
+
+  it("when the alerts branch's event shape arrives, then the page describes the finding from its evidence and offers the answers", async () => {
+    const user = await register("alerts-shape");
+    const { context, page } = await signedInPage(user);
+    await poll(() => page.textContent("#live-status")).toBe("live");
+    const token = (await api("/api/auth/login", user)).body.accessToken as string;
+    const me = (await api("/api/auth/me", undefined, token, "GET")).body.user as { id: string };
+    const publisher = new Redis(w.redis.url);
+    try {
+      for (const alert of [
+        {
+          id: "41",
+          rule: "rapid_fire",
+          detectedAt: "2026-01-02T03:04:05.000Z",
+          evidence: { opens: 12, threshold: 10, windowMinutes: 5 },
+        },
+        {
+          id: "42",
+          rule: "new_ip",
+          detectedAt: "2026-01-02T03:09:05.000Z",
+          evidence: { lookbackDays: 30, ips: [{ ip: "198.51.100.7" }, { ip: "198.51.100.8" }] },
+        },
+      ]) {
+        await publisher.publish(
+          `${w.redis.prefix}ws:events`,
+          JSON.stringify({ userId: Number(me.id), event: { type: "alert", alert } }),
+        );
+      }
+    } finally {
+      publisher.disconnect();
+    }
+    const items = page.locator("#live-alerts li");
+    await poll(() => items.count()).toBe(2);
+    // Newest first.
+    expect(await items.nth(0).locator("strong").textContent()).toBe("New IP address");
+    expect(await items.nth(0).textContent()).toContain(
+      "Trade actions from 198.51.100.7, 198.51.100.8, not seen on your account in 30 days.",
+    );
+    expect(await items.nth(1).textContent()).toContain(
+      "Rapid-fire opens 12 opens within 5 minutes (more than 10).",
+    );
+    expect(await items.nth(1).locator("button").allTextContents()).toEqual([
+      "This was me",
+      "Not me: revoke my keys",
+    ]);
+    await expectNoViolations(page);
     await context.close();
   });
 });

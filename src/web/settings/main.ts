@@ -520,26 +520,98 @@ async function loadAudit(fresh: boolean) {
 
 // ---- alerts -------------------------------------------------------------------------------
 
-/** An alert as the WebSocket hub delivers it: `{type: "alert", rule, message, createdAt}`. */
-function alertItem(a: Json): HTMLLIElement {
+const RULE_TITLES: Record<string, string> = {
+  rapid_fire: "Rapid-fire opens",
+  new_ip: "New IP address",
+  new_symbol: "New coin",
+};
+
+const list = (v: unknown, field: string): string =>
+  Array.isArray(v)
+    ? v
+        .map((x) => (typeof x === "object" && x !== null ? (x as Json)[field] : x))
+        .filter((x) => x !== undefined && x !== null)
+        .map(String)
+        .join(", ")
+    : "";
+
+/** One line about what an anomaly found, from its evidence (the alerts branch's shapes). */
+function describeEvidence(rule: string, e: Json): string {
+  switch (rule) {
+    case "rapid_fire":
+      return `${String(e.opens)} opens within ${String(e.windowMinutes)} minutes (more than ${String(e.threshold)}).`;
+    case "new_ip":
+      return `Trade actions from ${list(e.ips, "ip")}, not seen on your account in ${String(e.lookbackDays)} days.`;
+    case "new_symbol":
+      return `First trade in ${list(e.coins, "coin")}.`;
+    default:
+      return "";
+  }
+}
+
+/**
+ * An alert as the WebSocket hub delivers it. Two shapes: `{type: "alert", rule, message,
+ * createdAt}`, and the alerts branch's `{type: "alert", alert: {id, rule, detectedAt,
+ * evidence}}`, which can be answered ("this was me" / "not me").
+ */
+function alertItem(event: Json): HTMLLIElement {
+  const a = (typeof event.alert === "object" && event.alert !== null ? event.alert : event) as Json;
+  const rule = String(a.rule ?? a.kind ?? "alert");
+  const at = a.detectedAt ?? a.createdAt;
+  const message =
+    typeof a.message === "string" ? a.message : describeEvidence(rule, (a.evidence ?? {}) as Json);
   const li = document.createElement("li");
   li.className = "alert";
   const strong = document.createElement("strong");
-  strong.textContent = String(a.rule ?? a.kind ?? "alert");
+  strong.textContent = RULE_TITLES[rule] ?? rule;
   const text = document.createElement("span");
-  text.textContent = ` ${String(a.message ?? "")}`;
+  text.textContent = ` ${message}`;
   const time = document.createElement("time");
-  time.textContent = when(a.createdAt);
-  if (typeof a.createdAt === "string") time.dateTime = a.createdAt;
+  time.textContent = when(at);
+  if (typeof at === "string") time.dateTime = at;
   li.append(strong, text, time);
+  if (typeof a.id === "string" || typeof a.id === "number") {
+    const id = encodeURIComponent(String(a.id));
+    const answered = (text: string) => {
+      actions.replaceChildren(text);
+    };
+    const actions = document.createElement("div");
+    actions.append(
+      button("This was me", "secondary", async () => {
+        try {
+          await api("POST", `/api/alerts/${id}/me`);
+          answered("Marked as you.");
+        } catch (err) {
+          flash("error", (err as Error).message);
+        }
+      }),
+      button("Not me: revoke my keys", "danger", async () => {
+        if (!window.confirm("Revoke every exchange key of this account now?")) return;
+        try {
+          const r = await api("POST", `/api/alerts/${id}/not-me`);
+          answered(`Keys revoked: ${Array.isArray(r.revoked) ? r.revoked.length : 0}.`);
+          await loadKeys();
+        } catch (err) {
+          flash("error", (err as Error).message);
+        }
+      }),
+    );
+    li.append(actions);
+  }
   return li;
 }
 
-let prefsShape: Json | null = null;
+const CHANNEL_LABELS: Record<string, string> = {
+  telegram: "Telegram",
+  email: "Email",
+  websocket: "This page (live)",
+};
+let prefs: Record<string, boolean> = {};
 
 /**
- * GET /api/alerts (the alerts branch): `{preferences: {<kind>: {<channel>: boolean}}, recent:
- * Alert[]}`. Preferences render as one checkbox per kind and channel; PUT sends the same shape.
+ * GET /api/alerts (the alerts branch): `{preferences: {telegram, email, websocket}}`, one
+ * checkbox per channel; PUT sends the same booleans. Switching a channel off silences alerts,
+ * so the server asks for a step-up (S4.5), which api() handles.
  */
 async function loadAlerts() {
   let body: Json;
@@ -553,26 +625,20 @@ async function loadAlerts() {
     }
     throw err;
   }
-  const prefs = (body.preferences ?? {}) as Json;
-  prefsShape = prefs;
-  const box = $("#alert-prefs");
-  box.replaceChildren(
-    ...Object.entries(prefs).map(([kind, channels]) => {
-      const fieldset = document.createElement("fieldset");
-      const legend = document.createElement("legend");
-      legend.textContent = kind;
-      fieldset.append(legend);
-      for (const [channel, on] of Object.entries((channels ?? {}) as Json)) {
-        if (typeof on !== "boolean") continue;
-        const label = document.createElement("label");
-        const input = document.createElement("input");
-        input.type = "checkbox";
-        input.name = `${kind}.${channel}`;
-        input.checked = on;
-        label.append(input, ` ${channel}`);
-        fieldset.append(label);
-      }
-      return fieldset;
+  prefs = Object.fromEntries(
+    Object.entries((body.preferences ?? {}) as Json).filter(
+      (e): e is [string, boolean] => typeof e[1] === "boolean",
+    ),
+  );
+  $("#alert-prefs").replaceChildren(
+    ...Object.entries(prefs).map(([channel, on]) => {
+      const label = document.createElement("label");
+      const input = document.createElement("input");
+      input.type = "checkbox";
+      input.name = channel;
+      input.checked = on;
+      label.append(input, ` ${CHANNEL_LABELS[channel] ?? channel}`);
+      return label;
     }),
   );
   show("#alert-prefs-form", true);
@@ -586,16 +652,16 @@ function bindAlerts() {
   $<HTMLFormElement>("#alert-prefs-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     const form = e.target as HTMLFormElement;
-    const next: Record<string, Record<string, boolean>> = {};
-    for (const [kind, channels] of Object.entries(prefsShape ?? {})) {
-      next[kind] = {};
-      for (const channel of Object.keys((channels ?? {}) as Json)) {
-        const input = form.elements.namedItem(`${kind}.${channel}`) as HTMLInputElement | null;
-        if (input) next[kind][channel] = input.checked;
-      }
+    const next: Record<string, boolean> = {};
+    for (const channel of Object.keys(prefs)) {
+      const input = form.elements.namedItem(channel) as HTMLInputElement | null;
+      if (input) next[channel] = input.checked;
     }
     try {
-      await api("PUT", "/api/alerts", { preferences: next });
+      const r = await api("PUT", "/api/alerts", next);
+      if (typeof r.preferences === "object" && r.preferences !== null) {
+        prefs = r.preferences as Record<string, boolean>;
+      }
       flash("notice", "Alert preferences saved.");
     } catch (err) {
       flash("error", (err as Error).message);
