@@ -203,13 +203,15 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
             around: (_ctx, next) => RequestContext.create(orm.em, next),
           })
         : undefined;
-    if (roles.includes("bot") && !token) {
+    if (roles.includes("bot") && !loaded.telegram.botToken) {
       if (config.nodeEnv === "production") {
         throw new ConfigError("TELEGRAM_BOT_TOKEN", "is required for the bot role in production");
       }
       logger.warn(
         "Telegram bot is not connected: set TELEGRAM_BOT_TOKEN (from @BotFather) and restart. " +
-          "The API and workers run without it.",
+          (sandbox
+            ? `Until then the bot talks to a local Telegram emulator: chat with it at ${config.publicUrl}/sandbox`
+            : "The API and workers run without it."),
       );
     }
 
