@@ -221,6 +221,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
       const sandboxRoutes = sandbox
         ? createSandboxRoutes({
             tg: sandbox,
+            publicHost: new URL(config.publicUrl).hostname,
             page: web.pages.sandbox,
             script: web.assets.get("sandbox.js")!,
           })

@@ -1,7 +1,8 @@
 // /sandbox: a small web chat in front of the Telegram emulator, so a newcomer can talk to the
 // real bot from a browser right after `npm start` (development without TELEGRAM_BOT_TOKEN only;
-// main.ts never mounts it in production). It answers loopback clients only: anyone who reaches
-// it can act as any sandbox user.
+// main.ts never mounts it in production). It answers loopback clients only, and only under a
+// local or the public host name (a DNS-rebinding page cannot reach it): anyone who reaches it
+// can act as any sandbox user.
 import express, { type NextFunction, type Request, type Response, Router } from "express";
 import { z } from "zod";
 import type { Asset } from "../api/web-routes";
@@ -19,22 +20,37 @@ const pressBody = z.object({
   callback_data: z.string().min(1).max(64),
 });
 
-function loopbackOnly(req: Request, res: Response, next: NextFunction) {
-  if (!LOOPBACK.has(req.socket.remoteAddress ?? "")) {
-    res.status(403).json({ error: "forbidden", message: "The sandbox answers this machine only." });
-    return;
-  }
-  next();
+const LOCAL_HOSTS = ["localhost", "127.0.0.1", "[::1]"];
+
+function localOnly(publicHost: string) {
+  const hosts = new Set([...LOCAL_HOSTS, publicHost]);
+  return (req: Request, res: Response, next: NextFunction) => {
+    // The socket's address, never X-Forwarded-For; the Host header without its port.
+    const host = (req.get("host") ?? "").replace(/:\d+$/, "").toLowerCase();
+    if (!LOOPBACK.has(req.socket.remoteAddress ?? "") || !hosts.has(host)) {
+      res
+        .status(403)
+        .json({ error: "forbidden", message: "The sandbox answers this machine only." });
+      return;
+    }
+    next();
+  };
 }
 
-export function createSandboxRoutes(deps: { tg: TelegramEmulator; page: string; script: Asset }): {
+export function createSandboxRoutes(deps: {
+  tg: TelegramEmulator;
+  /** PUBLIC_URL's host name, accepted besides localhost and the loopback addresses. */
+  publicHost: string;
+  page: string;
+  script: Asset;
+}): {
   router: Router;
   closeStreams(): void;
 } {
   const { tg } = deps;
   const router = Router();
   const streams = new Set<Response>();
-  router.use("/sandbox", loopbackOnly, (_req, res, next) => {
+  router.use("/sandbox", localOnly(deps.publicHost.toLowerCase()), (_req, res, next) => {
     res.setHeader("Cache-Control", "no-store");
     next();
   });

@@ -3,6 +3,7 @@
 // headless Chromium: /start → /connect (paper) → /open → /positions, and a pasted secret
 // vanishes from the page. Outside development /sandbox does not exist.
 import { mkdtempSync } from "node:fs";
+import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
@@ -131,6 +132,25 @@ describe("sandbox in development", () => {
     expect(empty.status).toBe(400);
     expect(dev.warden.sandbox?.history(5)).toEqual([]);
     expect(dev.warden.sandbox?.calls.length).toBe(before);
+  });
+
+  it("when a request reaches the sandbox under a foreign Host name (DNS rebinding), then it is refused", async () => {
+    const port = new URL(dev.base).port;
+    const status = (host: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request(
+          { host: "127.0.0.1", port, path: "/sandbox/api/bot", headers: { host } },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
+        req.on("error", reject);
+        req.end();
+      });
+    expect(await status(`rebind.attacker.example:${port}`)).toBe(403);
+    expect(await status(`localhost:${port}`)).toBe(200);
+    expect(await status(`127.0.0.1:${port}`)).toBe(200);
   });
 
   it("when /sandbox is served, then it carries the same security headers and no inline script", async () => {
