@@ -740,6 +740,29 @@ function telegramInitData(): string | null {
   return hash.get("tgWebAppData");
 }
 
+/** Telegram Web's origins (the frame-ancestors of the Mini App route). */
+const TELEGRAM_WEB = [
+  "https://web.telegram.org",
+  "https://webk.telegram.org",
+  "https://webz.telegram.org",
+];
+
+/**
+ * Tells the Telegram client the Mini App is ready (hides its loading placeholder) without
+ * loading Telegram's script from another origin: the apps expose TelegramWebviewProxy, Telegram
+ * Web listens for a postMessage from the frame.
+ */
+function telegramReady() {
+  const proxy = (window as { TelegramWebviewProxy?: { postEvent(e: string, d: string): void } })
+    .TelegramWebviewProxy;
+  if (proxy) {
+    proxy.postEvent("web_app_ready", "{}");
+  } else if (window.parent !== window) {
+    const message = JSON.stringify({ eventType: "web_app_ready", eventData: {} });
+    for (const origin of TELEGRAM_WEB) window.parent.postMessage(message, origin);
+  }
+}
+
 async function start() {
   bindSignIn();
   bindTwoFactor();
@@ -750,6 +773,7 @@ async function start() {
   try {
     const initData = telegramInitData();
     if (initData) {
+      telegramReady();
       show("#telegram-view", true);
       // The fragment is not sent anywhere, but it should not linger in history either.
       history.replaceState(null, "", location.pathname);
