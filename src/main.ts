@@ -107,7 +107,6 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
       config = {
         ...config,
         telegram: { ...config.telegram, botToken: tg.token, apiRoot: tg.apiRoot },
-        secretValues: [...config.secretValues, tg.token],
       };
     }
     const prepared = await prepareDatabase({
