@@ -27,6 +27,12 @@ const EXPECTED: Record<string, string> = {
   "cross-origin-opener-policy": "same-origin",
   "cross-origin-resource-policy": "same-origin",
   "x-content-type-options": "nosniff",
+  // helmet's remaining headers, each chosen explicitly in security-headers.ts.
+  "x-xss-protection": "0",
+  "x-dns-prefetch-control": "off",
+  "x-download-options": "noopen",
+  "x-permitted-cross-domain-policies": "none",
+  "origin-agent-cluster": "?1",
 };
 
 let w: TestWarden;
