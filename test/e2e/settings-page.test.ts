@@ -349,6 +349,8 @@ describe("settings page in Chromium", () => {
     const user = await register("cookie");
     const { context, page } = await signedInPage(user);
     const cookie = (await context.cookies()).find((c) => c.name === COOKIE);
+    // http://127.0.0.1 is a secure context for Chromium, so the Secure cookie is kept.
+    expect(await page.evaluate(() => window.isSecureContext)).toBe(true);
     expect(cookie).toMatchObject({ httpOnly: true, secure: true, sameSite: "Strict" });
     expect(cookie?.path).toBe("/api/auth");
     expect(await page.evaluate(() => document.cookie)).not.toContain(COOKIE);
