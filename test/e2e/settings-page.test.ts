@@ -734,4 +734,31 @@ describe("settings page in Chromium", () => {
     await expectNoViolations(page);
     await context.close();
   });
+
+  it("when a user with 2FA adds a key after the step-up window, then the dialog asks for password and code and the key is added", async () => {
+    const user = await registerWithTotp("stepup-2fa");
+    const context = await newContext(browser, {
+      extraHTTPHeaders: { "x-forwarded-for": freshIp() },
+    });
+    const page = await context.newPage();
+    await signIn(page, user);
+    await page.locator("#second-factor-form").waitFor();
+    await page.fill("#second-factor-form input[name=code]", totpAt(user.secret, user.step));
+    await page.click("#second-factor-form button[type=submit]");
+    await page.locator("#app-view").waitFor();
+    await staleStepUp(user.email);
+    await page.selectOption("#key-form select[name=venue]", "bybit");
+    await page.fill("#key-form input[name=apiKey]", bybitKey.apiKey);
+    await page.fill("#key-form input[name=secret]", bybitKey.secret);
+    await page.click("#key-submit");
+    await page.locator("#step-up").waitFor();
+    expect(await page.isVisible("#step-up-code")).toBe(true);
+    await page.fill("#step-up-form input[name=password]", user.password);
+    await page.fill("#step-up-form input[name=code]", totpAt(user.secret, user.step + 1));
+    await page.click("#step-up-form button[type=submit]");
+    await page.locator("#key-rows tr").first().waitFor();
+    expect(await page.isVisible("#step-up")).toBe(false);
+    await expectNoViolations(page);
+    await context.close();
+  });
 });
