@@ -12,6 +12,7 @@ import { createApi } from "./api/app";
 import { createAuthRoutes } from "./api/auth-routes";
 import { createKeysRoutes } from "./api/keys-routes";
 import { createTradingRoutes } from "./api/trading-routes";
+import { buildWebAssets, createWebRoutes, MINI_APP_PATH } from "./api/web-routes";
 import { createBot } from "./bot/bot";
 import { startBot, WEBHOOK_PATH } from "./bot/runner";
 import { createAccountService } from "./domain/accounts/service";
@@ -48,6 +49,8 @@ import { processSystemJob } from "./jobs/processors/system";
 import { createVaultProcessor, scheduleRotation } from "./jobs/processors/vault";
 import { createVenuesProcessor, scheduleReverification } from "./jobs/processors/venues";
 import { createQueueRegistry, startWorkers } from "./jobs/registry";
+import { createSandboxRoutes } from "./sandbox/routes";
+import { startTelegramEmulator, type TelegramEmulator } from "./sandbox/telegram";
 
 export interface StartOptions {
   env?: Env;
@@ -61,6 +64,8 @@ export interface RunningWarden {
   logger: Logger;
   /** The API's port when the api role runs. */
   port: number | undefined;
+  /** The Telegram emulator behind /sandbox (development without a bot token only). */
+  sandbox: TelegramEmulator | undefined;
   shutdown: Shutdown;
   /** Sentry when SENTRY_DSN is set; a no-op otherwise. */
   reporter: ErrorReporter;
@@ -78,8 +83,9 @@ export function prepareEnv(env: Env): { env: Env; generated: string[]; file?: st
 
 export async function startWarden(opts: StartOptions = {}): Promise<RunningWarden> {
   const prepared = prepareEnv(opts.env ?? process.env);
-  const config = loadConfig(prepared.env);
-  const roles = opts.roles ?? config.roles;
+  const loaded = loadConfig(prepared.env);
+  const roles = opts.roles ?? loaded.roles;
+  let config = loaded;
   const scrubber = createScrubber(config.secretValues);
   const logger =
     opts.logger ??
@@ -101,7 +107,20 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
     logger,
   });
   shutdown.add("error reports", () => reporter.close(2_000));
+  let sandbox: TelegramEmulator | undefined;
   try {
+    // The local sandbox: the bot talks to an in-process Telegram emulator that /sandbox shows as
+    // a web chat. Development without a bot token only (config.sandbox is never true in
+    // production), and only where this process runs both the bot and the API.
+    if (config.sandbox && roles.includes("bot") && roles.includes("api")) {
+      const tg = await startTelegramEmulator({ botUsername: "warden_sandbox_bot" });
+      sandbox = tg;
+      shutdown.add("sandbox telegram", () => tg.close());
+      config = {
+        ...config,
+        telegram: { ...config.telegram, botToken: tg.token, apiRoot: tg.apiRoot },
+      };
+    }
     const prepared = await prepareDatabase({
       url: config.databaseUrl,
       ownerUrl: config.databaseOwnerUrl,
@@ -196,21 +215,36 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
             egressIps: config.egressIps,
             redis: appRedis,
             qrPng: qrPngBuffer,
+            settings: {
+              page: `${config.publicUrl}/settings`,
+              miniApp: `${config.publicUrl}${MINI_APP_PATH}`,
+            },
             around: (_ctx, next) => RequestContext.create(orm.em, next),
           })
         : undefined;
-    if (roles.includes("bot") && !token) {
+    if (roles.includes("bot") && !loaded.telegram.botToken) {
       if (config.nodeEnv === "production") {
         throw new ConfigError("TELEGRAM_BOT_TOKEN", "is required for the bot role in production");
       }
       logger.warn(
         "Telegram bot is not connected: set TELEGRAM_BOT_TOKEN (from @BotFather) and restart. " +
-          "The API and workers run without it.",
+          (sandbox
+            ? `Until then the bot talks to a local Telegram emulator: chat with it at ${config.publicUrl}/sandbox`
+            : "The API and workers run without it."),
       );
     }
 
     let port: number | undefined;
     if (roles.includes("api")) {
+      const web = await buildWebAssets();
+      const sandboxRoutes = sandbox
+        ? createSandboxRoutes({
+            tg: sandbox,
+            publicHost: new URL(config.publicUrl).hostname,
+            page: web.pages.sandbox,
+            script: web.assets.get("sandbox.js")!,
+          })
+        : undefined;
       const app = createApi({
         logger,
         trustedProxies: config.trustedProxies,
@@ -225,6 +259,17 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
           },
         },
         around: (_req, _res, next) => RequestContext.create(orm.em, next),
+        miniAppPaths: [MINI_APP_PATH],
+        pages: [
+          createWebRoutes({
+            web,
+            securityTxt: {
+              ...config.securityTxt,
+              canonicalUrl: `${config.publicUrl}/.well-known/security.txt`,
+            },
+          }),
+          ...(sandboxRoutes ? [sandboxRoutes.router] : []),
+        ],
         routes: [
           {
             path: "/api/auth",
@@ -268,6 +313,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
       });
       port = (server.address() as AddressInfo).port;
       shutdown.add("api", async () => {
+        sandboxRoutes?.closeStreams();
         await new Promise<void>((res) => {
           server.close(() => res());
           server.closeIdleConnections();
@@ -294,6 +340,12 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
         await ready?.close();
       });
       logger.info({ port, url: config.publicUrl }, "api listening");
+      if (sandbox) {
+        logger.info(
+          { url: `${config.publicUrl}/sandbox` },
+          "sandbox: talk to the bot in your browser (local Telegram emulator, paper venue)",
+        );
+      }
     }
 
     if (bot && roles.includes("bot")) {
@@ -307,7 +359,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
     }
 
     logger.info({ roles }, "Warden started");
-    return { config, logger, port, shutdown, reporter };
+    return { config, logger, port, sandbox, shutdown, reporter };
   } catch (err) {
     await shutdown.run("start-up failed");
     throw err;

@@ -7,6 +7,7 @@ import express, {
 } from "express";
 import { safeEqual } from "../domain/shared/safe-equal";
 import type { Logger } from "../infra/logger";
+import { CSP_REPORT_PATH, cspReportRoutes, securityHeaders } from "./security-headers";
 
 export type HealthCheck = () => Promise<void>;
 
@@ -22,6 +23,10 @@ export interface ApiDeps {
   routes?: Array<{ path: string; router: Router }>;
   /** Unexpected errors (answered 500) go here too, e.g. to the error reporter. */
   reportError?: (err: unknown, req: Request) => void;
+  /** Web pages and their assets (settings, reset, /security, security.txt, the sandbox). */
+  pages?: Router[];
+  /** Telegram Mini App entry points: Telegram Web may frame these (security-headers.ts). */
+  miniAppPaths?: readonly string[];
 }
 
 const READY_TIMEOUT_MS = 2_000;
@@ -47,6 +52,9 @@ export function createApi(deps: ApiDeps): express.Express {
   app.disable("x-powered-by");
   // S3.3: X-Forwarded-For is believed only from the configured proxies.
   app.set("trust proxy", deps.trustedProxies.length > 0 ? deps.trustedProxies : false);
+  // S9.1: first, so every response carries them: pages, API, 404s and errors alike.
+  app.use(securityHeaders({ miniAppPaths: deps.miniAppPaths }));
+  app.use(CSP_REPORT_PATH, cspReportRoutes({ logger: deps.logger }));
 
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });
@@ -95,6 +103,7 @@ export function createApi(deps: ApiDeps): express.Express {
     );
   }
 
+  for (const pages of deps.pages ?? []) app.use(pages);
   if (deps.around) app.use(deps.around);
   for (const { path, router } of deps.routes ?? []) app.use(path, router);
   app.use(express.json({ limit: "100kb" }));

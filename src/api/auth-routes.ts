@@ -260,6 +260,23 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router {
     }),
   );
 
+  // What the settings page shows about the signed-in account; never a secret or a hash.
+  router.get(
+    "/me",
+    ...authed(async (_req, res, a) => {
+      res.json({
+        user: {
+          id: a.user.id,
+          email: a.user.email,
+          role: a.user.role,
+          hasPassword: a.user.passwordHash !== null,
+          totpEnabled: a.user.totpEnabledAt !== null,
+          telegramLinked: a.user.telegramUserId !== null,
+        },
+      });
+    }),
+  );
+
   router.post(
     "/step-up",
     ...authed(async (req, res, a) => {

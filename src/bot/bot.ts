@@ -13,6 +13,7 @@ import type { RateLimiter } from "../infra/rate-limit";
 import type { BotContext } from "./context";
 import { accountFeature } from "./features/account";
 import { keysFeature } from "./features/keys";
+import { type SettingsLinks, settingsFeature } from "./features/settings";
 import { type TradingFeatureDeps, tradingFeature } from "./features/trading";
 import { twoFactorFeature } from "./features/two-factor";
 import { unhandledFeature } from "./features/unhandled";
@@ -26,6 +27,8 @@ export interface BotDeps {
   keys: KeyService;
   trading: Trading;
   recentAudit: TradingFeatureDeps["recentAudit"];
+  /** The web settings page (the /settings command opens it). */
+  settings?: SettingsLinks;
   /** Development: new users get a paper account on /start. */
   paperByDefault?: boolean;
   egressIps?: readonly string[];
@@ -68,6 +71,7 @@ export function createBot(deps: BotDeps): Bot<BotContext> {
     }),
   );
   bot.use(welcomeFeature());
+  if (deps.settings) bot.use(settingsFeature(deps.settings));
   const verified = createBotVerifications(deps.redis);
   bot.use(twoFactorFeature({ accounts: deps.accounts, pending, verified, qrPng: deps.qrPng }));
   bot.use(

@@ -13,4 +13,5 @@ export const BOT_COMMANDS = [
   { command: "audit", description: "Your last 20 audit entries" },
   { command: "2fa", description: "Two-factor authentication: on, off, new backup codes" },
   { command: "link", description: "Link this Telegram account to a Warden web account" },
+  { command: "settings", description: "Open the web settings page" },
 ] as const;

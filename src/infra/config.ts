@@ -80,6 +80,13 @@ export interface Config {
   /** When the scheduled re-encryption runs (UTC); it does work only if a newer key exists. */
   vaultRotationCron: string;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  /** /.well-known/security.txt (RFC 9116) and the /security page. */
+  securityTxt: { contacts: string[]; expires: Date; policyUrl: string; languages: string[] };
+  /**
+   * The local web sandbox (/sandbox with the Telegram emulator): development without
+   * TELEGRAM_BOT_TOKEN only, never in production.
+   */
+  sandbox: boolean;
   /** Every secret value, so the scrubber can redact them wherever they appear. */
   secretValues: string[];
 }
@@ -170,12 +177,49 @@ const schema = z.object({
     .regex(/^\S+( \S+){4,5}$/, "must be a cron pattern such as '17 3 * * *'")
     .default("17 3 * * *"),
   LOG_LEVEL: optionalString.pipe(z.enum(LOG_LEVELS).optional()),
+  SECURITY_CONTACT: optionalString,
+  SECURITY_TXT_EXPIRES: optionalString.pipe(z.iso.datetime({ offset: true }).optional()),
+  SECURITY_POLICY_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  SECURITY_LANGUAGES: z
+    .string()
+    .regex(
+      /^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*(\s*,\s*[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*)*$/,
+      "must be language tags such as en, de",
+    )
+    .default("en"),
+  SANDBOX: z.enum(["auto", "off"]).default("auto"),
 });
 
 /** Every variable the schema reads (secrets also as NAME_FILE), e.g. for deploy/.env.example. */
 export const CONFIG_VARIABLES = Object.keys(schema.shape) as ReadonlyArray<
   keyof typeof schema.shape
 >;
+
+const DAY_MS = 24 * 3600_000;
+
+function parseSecurityContacts(raw: string | undefined, publicUrl: string): string[] {
+  if (raw === undefined) return [`mailto:security@${new URL(publicUrl).hostname}`];
+  return parseList(raw, "SECURITY_CONTACT", (p) => {
+    if (!/^(mailto|https|tel):/.test(p)) return false;
+    try {
+      new URL(p);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** RFC 9116 §2.5.5: a date in the future, recommended less than a year away. */
+function parseExpires(raw: string | undefined, now: number): Date {
+  if (raw === undefined) return new Date(Math.floor((now + 180 * DAY_MS) / DAY_MS) * DAY_MS);
+  const at = new Date(raw);
+  if (at.getTime() <= now) throw new ConfigError("SECURITY_TXT_EXPIRES", "is in the past");
+  if (at.getTime() > now + 366 * DAY_MS) {
+    throw new ConfigError("SECURITY_TXT_EXPIRES", "must be less than a year away (RFC 9116)");
+  }
+  return at;
+}
 
 /** At least 32 bytes and not a trivially repetitive value. */
 function strongSecret(name: string, value: string | undefined): Buffer {
@@ -420,6 +464,13 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
     bcryptCost: e.BCRYPT_COST,
     allowedOrigins: parseOrigins(e.ALLOWED_ORIGINS, publicUrl),
     logLevel: e.LOG_LEVEL ?? (e.NODE_ENV === "test" ? "warn" : "info"),
+    securityTxt: {
+      contacts: parseSecurityContacts(e.SECURITY_CONTACT, publicUrl),
+      expires: parseExpires(e.SECURITY_TXT_EXPIRES, Date.now()),
+      policyUrl: e.SECURITY_POLICY_URL ?? `${publicUrl.replace(/\/+$/, "")}/security`,
+      languages: e.SECURITY_LANGUAGES.split(",").map((l) => l.trim()),
+    },
+    sandbox: e.NODE_ENV === "development" && e.SANDBOX === "auto" && !e.TELEGRAM_BOT_TOKEN,
     secretValues: [
       ...[e.DATABASE_URL, e.DATABASE_OWNER_URL, e.REDIS_URL].map((u) =>
         u ? decodeURIComponent(new URL(u).password) : "",

@@ -119,6 +119,11 @@ describe("start-up", () => {
     const out = p.output();
     expect(out).toContain("generated development secrets");
     expect(out).toContain("Telegram bot is not connected: set TELEGRAM_BOT_TOKEN");
+    // Without a token, development runs the local sandbox: the web chat is served at once.
+    expect(out).toContain(`chat with it at http://localhost:${port}/sandbox`);
+    const sandbox = await fetch(`http://127.0.0.1:${port}/sandbox`);
+    expect(sandbox.status).toBe(200);
+    expect(await sandbox.text()).toContain("Warden sandbox");
     for (const line of readFileSync(file, "utf8")
       .split("\n")
       .filter((l) => l.includes("="))) {

@@ -46,6 +46,7 @@ export async function startBotHarness(
     env?: Record<string, string>;
     paperByDefault?: boolean;
     reportError?: BotDeps["reportError"];
+    settings?: BotDeps["settings"];
   } = {},
 ): Promise<BotHarness> {
   const tg = await startTelegramEmulator();
@@ -102,6 +103,7 @@ export async function startBotHarness(
     accounts,
     redis: client,
     qrPng: qrPngBuffer,
+    settings: opts.settings,
   });
   let running: RunningBot | undefined;
   if (opts.polling !== false) running = await startBot(bot, { logger });
