@@ -79,6 +79,16 @@ export interface Config {
   allowedOrigins: string[];
   /** When the scheduled re-encryption runs (UTC); it does work only if a newer key exists. */
   vaultRotationCron: string;
+  backup: {
+    /** Where the scheduled backup writes (an off-cluster volume); no scheduled backup when unset. */
+    dir: string | undefined;
+    /** How many scheduled backups to keep in `dir`. */
+    keep: number;
+    /** When the scheduled backup runs (UTC cron). */
+    cron: string;
+    /** Directory of pg_dump/pg_restore; PATH when unset. */
+    pgBinDir: string | undefined;
+  };
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   /** Every secret value, so the scrubber can redact them wherever they appear. */
   secretValues: string[];
@@ -170,6 +180,13 @@ const schema = z.object({
     .regex(/^\S+( \S+){4,5}$/, "must be a cron pattern such as '17 3 * * *'")
     .default("17 3 * * *"),
   LOG_LEVEL: optionalString.pipe(z.enum(LOG_LEVELS).optional()),
+  BACKUP_DIR: optionalString,
+  BACKUP_KEEP: z.coerce.number().int().min(1).max(1000).default(14),
+  BACKUP_CRON: z
+    .string()
+    .regex(/^\S+( \S+){4,5}$/, "must be a cron pattern such as '40 2 * * *'")
+    .default("40 2 * * *"),
+  BACKUP_PG_BIN_DIR: optionalString,
 });
 
 /** At least 32 bytes and not a trivially repetitive value. */
@@ -351,6 +368,12 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
     sentryDsn: e.SENTRY_DSN,
     trustedProxies: parseTrustedProxies(e.TRUSTED_PROXIES),
     vaultRotationCron: e.VAULT_ROTATION_CRON,
+    backup: {
+      dir: e.BACKUP_DIR,
+      keep: e.BACKUP_KEEP,
+      cron: e.BACKUP_CRON,
+      pgBinDir: e.BACKUP_PG_BIN_DIR,
+    },
     egressIps: parseList(e.WARDEN_EGRESS_IPS, "WARDEN_EGRESS_IPS", (p) => isIP(p) !== 0),
     venueUrls: {
       hyperliquid: e.VENUE_URL_HYPERLIQUID,
