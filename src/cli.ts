@@ -4,11 +4,14 @@ import { parseArgs } from "node:util";
 import { QueueEvents } from "bullmq";
 import { auditSubject, CHAIN_BREAK_EXPLANATIONS, verifyAuditLog } from "./domain/audit";
 import { BackupFormatError, type BackupSummary } from "./domain/backup";
+import { createKillSwitch, KillSwitchError, type PauseTarget } from "./domain/trading/pause";
 import { ENCRYPTED_TABLES, generateFernetKey, rotateAll } from "./domain/vault";
+import { createAccountsRepo } from "./infra/accounts-repo";
 import { createAuditChainReader, exportForSubject } from "./infra/audit-log";
 import { createBackup, restoreBackup, verifyBackup } from "./infra/backup";
 import { type Config, ConfigError, loadConfig } from "./infra/config";
 import { createOrm, pendingMigrations, prepareDatabase, sqlOf } from "./infra/database";
+import { createPauseStore } from "./infra/pause-store";
 import { createRedisFactory } from "./infra/redis";
 import { createScrubber } from "./infra/scrub";
 import { createVaultStore } from "./infra/vault-store";
@@ -66,7 +69,102 @@ async function backupOutcome(io: CliIo, fn: () => Promise<string>): Promise<numb
   }
 }
 
+function killSwitchOf(orm: Awaited<ReturnType<typeof createOrm>>) {
+  const sql = sqlOf(orm);
+  const repo = createAccountsRepo(sql);
+  return createKillSwitch({
+    store: createPauseStore(sql),
+    recordEvent: (e) => repo.recordEvent(e),
+  });
+}
+
+/** --user ID → that user; no --user → everyone. Undefined when the id is malformed. */
+function pauseTarget(user: string | undefined): PauseTarget | undefined {
+  if (user === undefined) return { scope: "global" };
+  const raw = user.trim();
+  return /^[0-9]{1,19}$/.test(raw) ? { scope: "user", userId: BigInt(raw).toString() } : undefined;
+}
+
 export const COMMANDS: Record<string, Command> = {
+  "trading pause": {
+    usage: "trading pause [--user ID] [--block-close] [--reason TEXT]",
+    summary:
+      "kill switch: refuse opens and changes (closes too with --block-close) for everyone or one user",
+    async run(args, io) {
+      const { values } = parseArgs({
+        args,
+        options: {
+          user: { type: "string" },
+          "block-close": { type: "boolean" },
+          reason: { type: "string" },
+        },
+      });
+      const target = pauseTarget(values.user);
+      if (!target) {
+        io.err("--user must be a user id (a whole number)");
+        return 2;
+      }
+      const c = config();
+      return withOrm(c, async (orm) => {
+        try {
+          const { result, blocksClose } = await killSwitchOf(orm).pause({ via: "cli" }, target, {
+            reason: values.reason,
+            blocksClose: values["block-close"] ?? false,
+          });
+          const who = target.scope === "global" ? "everyone" : `user ${target.userId}`;
+          io.out(
+            `trading ${result === "updated" ? "pause updated" : "paused"} for ${who}: ` +
+              (blocksClose
+                ? "every trade action is refused, closes too"
+                : "opens and changes are refused, closes still work"),
+          );
+          return 0;
+        } catch (err) {
+          if (!(err instanceof KillSwitchError)) throw err;
+          io.err(err.message);
+          return 1;
+        }
+      });
+    },
+  },
+  "trading resume": {
+    usage: "trading resume [--user ID]",
+    summary: "lift the pause for everyone (or for one user)",
+    async run(args, io) {
+      const { values } = parseArgs({ args, options: { user: { type: "string" } } });
+      const target = pauseTarget(values.user);
+      if (!target) {
+        io.err("--user must be a user id (a whole number)");
+        return 2;
+      }
+      const c = config();
+      return withOrm(c, async (orm) => {
+        const { removed } = await killSwitchOf(orm).resume({ via: "cli" }, target);
+        const who = target.scope === "global" ? "everyone" : `user ${target.userId}`;
+        io.out(removed ? `trading resumed for ${who}` : `trading was not paused for ${who}`);
+        return 0;
+      });
+    },
+  },
+  "trading status": {
+    usage: "trading status",
+    summary: "list the pauses in force",
+    async run(_args, io) {
+      const c = config();
+      return withOrm(c, async (orm) => {
+        const pauses = await killSwitchOf(orm).status();
+        if (pauses.length === 0) io.out("trading is not paused");
+        for (const p of pauses) {
+          const by = p.pausedBy.via === "cli" ? "the CLI" : `admin user ${p.pausedBy.adminUserId}`;
+          io.out(
+            `${p.userId === null ? "everyone" : `user ${p.userId}`}: paused since ${p.pausedAt.toISOString()} by ${by}` +
+              `${p.blocksClose ? ", closes refused too" : ""}${p.reason ? ` — ${p.reason}` : ""}`,
+          );
+        }
+        return 0;
+      });
+    },
+  },
   "backup create": {
     usage: "backup create [--out DIR]",
     summary:
@@ -81,7 +179,7 @@ export const COMMANDS: Record<string, Command> = {
       }
       return backupOutcome(io, async () => {
         const b = await createBackup({
-          source: { url: c.databaseOwnerUrl ?? c.databaseUrl, sslCa: c.databaseSslCa },
+          source: { url: c.backup.databaseUrl, sslCa: c.databaseSslCa },
           key: c.backupEncryptionKey,
           outDir,
           tools: { binDir: c.backup.pgBinDir },

@@ -6,12 +6,14 @@ import { apiThrottler } from "@grammyjs/transformer-throttler";
 import { Bot, GrammyError, HttpError, type MiddlewareFn } from "grammy";
 import type { Redis } from "ioredis";
 import type { AccountService } from "../domain/accounts/service";
+import type { KillSwitch } from "../domain/trading/pause";
 import type { Trading } from "../domain/trading/trading";
 import type { KeyService } from "../domain/venues/keys";
 import type { Logger } from "../infra/logger";
 import type { RateLimiter } from "../infra/rate-limit";
 import type { BotContext } from "./context";
 import { accountFeature } from "./features/account";
+import { adminFeature } from "./features/admin";
 import { keysFeature } from "./features/keys";
 import { type TradingFeatureDeps, tradingFeature } from "./features/trading";
 import { twoFactorFeature } from "./features/two-factor";
@@ -25,6 +27,8 @@ export interface BotDeps {
   accounts: AccountService;
   keys: KeyService;
   trading: Trading;
+  /** The kill switch, for the admins' /pause and /resume. */
+  killSwitch: KillSwitch;
   recentAudit: TradingFeatureDeps["recentAudit"];
   /** Development: new users get a paper account on /start. */
   paperByDefault?: boolean;
@@ -68,6 +72,7 @@ export function createBot(deps: BotDeps): Bot<BotContext> {
   bot.use(welcomeFeature());
   const verified = createBotVerifications(deps.redis);
   bot.use(twoFactorFeature({ accounts: deps.accounts, pending, verified, qrPng: deps.qrPng }));
+  bot.use(adminFeature({ accounts: deps.accounts, verified, killSwitch: deps.killSwitch }));
   bot.use(
     keysFeature({
       accounts: deps.accounts,

@@ -80,6 +80,8 @@ export interface Config {
   /** When the scheduled re-encryption runs (UTC); it does work only if a newer key exists. */
   vaultRotationCron: string;
   backup: {
+    /** Who pg_dump logs in as: BACKUP_DATABASE_URL, else DATABASE_OWNER_URL, else DATABASE_URL. */
+    databaseUrl: string;
     /** Where the scheduled backup writes (an off-cluster volume); no scheduled backup when unset. */
     dir: string | undefined;
     /** How many scheduled backups to keep in `dir`. */
@@ -180,6 +182,7 @@ const schema = z.object({
     .regex(/^\S+( \S+){4,5}$/, "must be a cron pattern such as '17 3 * * *'")
     .default("17 3 * * *"),
   LOG_LEVEL: optionalString.pipe(z.enum(LOG_LEVELS).optional()),
+  BACKUP_DATABASE_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
   BACKUP_DIR: optionalString,
   BACKUP_KEEP: z.coerce.number().int().min(1).max(1000).default(14),
   BACKUP_CRON: z
@@ -369,6 +372,7 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
     trustedProxies: parseTrustedProxies(e.TRUSTED_PROXIES),
     vaultRotationCron: e.VAULT_ROTATION_CRON,
     backup: {
+      databaseUrl: e.BACKUP_DATABASE_URL ?? e.DATABASE_OWNER_URL ?? e.DATABASE_URL,
       dir: e.BACKUP_DIR,
       keep: e.BACKUP_KEEP,
       cron: e.BACKUP_CRON,
@@ -387,7 +391,7 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
     allowedOrigins: parseOrigins(e.ALLOWED_ORIGINS, publicUrl),
     logLevel: e.LOG_LEVEL ?? (e.NODE_ENV === "test" ? "warn" : "info"),
     secretValues: [
-      ...[e.DATABASE_URL, e.DATABASE_OWNER_URL, e.REDIS_URL].map((u) =>
+      ...[e.DATABASE_URL, e.DATABASE_OWNER_URL, e.BACKUP_DATABASE_URL, e.REDIS_URL].map((u) =>
         u ? decodeURIComponent(new URL(u).password) : "",
       ),
       ...SECRET_VARIABLES.flatMap((name) => {

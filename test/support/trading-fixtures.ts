@@ -2,13 +2,14 @@
 // concurrency tests and the audit benchmark.
 import { randomBytes } from "node:crypto";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import { createTrading } from "../../src/domain/trading/trading";
+import { createTrading, type TradingDeps } from "../../src/domain/trading/trading";
 import type { KeyRing } from "../../src/domain/vault";
 import { createPaperVenue } from "../../src/domain/venues/paper";
 import type { Venue, VenueId } from "../../src/domain/venues/types";
 import { createAuditLog } from "../../src/infra/audit-log";
 import { createCredentialsRepo } from "../../src/infra/credentials-repo";
 import { sqlOf } from "../../src/infra/database";
+import { createPauseStore } from "../../src/infra/pause-store";
 import { type AuditAppend, auditAppender, createTradingStore } from "../../src/infra/trading-store";
 import { createPaperStore } from "../../src/infra/venues/paper-store";
 
@@ -41,8 +42,17 @@ export async function seedPaperUsers(
   return users;
 }
 
-/** The trading use cases on the paper venue; `audited: false` swaps the audit write for nothing. */
-export function paperTrading(orm: MikroORM, keyRing: KeyRing, pepper: Buffer, audited = true) {
+/**
+ * The trading use cases on the paper venue; `audited: false` swaps the audit write for nothing;
+ * `pauses` replaces the kill switch's store (default: the real one in this database).
+ */
+export function paperTrading(
+  orm: MikroORM,
+  keyRing: KeyRing,
+  pepper: Buffer,
+  audited = true,
+  pauses?: TradingDeps["pauses"],
+) {
   const sql = sqlOf(orm);
   const creds = createCredentialsRepo(sql);
   const append: AuditAppend = audited ? auditAppender(createAuditLog(), pepper) : async () => {};
@@ -52,6 +62,7 @@ export function paperTrading(orm: MikroORM, keyRing: KeyRing, pepper: Buffer, au
   >;
   return createTrading({
     store: createTradingStore(orm, append),
+    pauses: pauses ?? createPauseStore(sql),
     keyRing,
     venues,
     credentials: (u) => creds.list(u),
