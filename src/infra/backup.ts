@@ -17,7 +17,8 @@ import {
 import { type FernetKey, parseFernetKey } from "../domain/vault/fernet";
 
 export const BACKUP_CONTENT = "pg_dump custom format";
-const NAME_PATTERN = /^warden-backup-\d{8}T\d{6}Z-[0-9a-f]{8}\.wbk$/;
+// UTC time to the millisecond, so names sort in the order the backups were made.
+const NAME_PATTERN = /^warden-backup-\d{8}T\d{9}Z-[0-9a-f]{8}\.wbk$/;
 const STDERR_LIMIT = 8_192;
 
 export interface PgTarget {
@@ -78,8 +79,8 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, mode: "dump" |
   return { child, exited };
 }
 
-function backupFileName(createdAt: string, backupId: string): string {
-  const stamp = createdAt.replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+function backupFileName(finishedAt: Date, backupId: string): string {
+  const stamp = finishedAt.toISOString().replace(/[-:.]/g, "");
   return `warden-backup-${stamp}-${backupId.slice(0, 8)}.wbk`;
 }
 
@@ -130,10 +131,7 @@ export async function createBackup(opts: {
     }
     await dump.exited;
     const summary = encryptor.summary();
-    const path = join(
-      opts.outDir,
-      backupFileName(summary.header.createdAt, summary.header.backupId),
-    );
+    const path = join(opts.outDir, backupFileName(new Date(), summary.header.backupId));
     await rename(temp, path);
     renamed = true;
     await syncDir(opts.outDir);

@@ -125,7 +125,7 @@ describe("encrypted backups (S9.3)", () => {
     const out = mkdtempSync(join(tmpdir(), "warden-backup-cli-"));
     try {
       const made = await cli("backup", "create", "--out", out);
-      expect(made.out).toMatch(/^wrote .*warden-backup-\d{8}T\d{6}Z-[0-9a-f]{8}\.wbk/m);
+      expect(made.out).toMatch(/^wrote .*warden-backup-\d{8}T\d{9}Z-[0-9a-f]{8}\.wbk/m);
       expect(made.code).toBe(0);
       const [file] = readdirSync(out);
       const path = join(out, file!);
@@ -288,9 +288,9 @@ json.dump({"tokens": len(lines) - 2, "kinds": "".join(kinds), "seqs": seqs, "ids
     const d = mkdtempSync(join(tmpdir(), "warden-backup-prune-"));
     try {
       const names = [
-        "warden-backup-20261120T024000Z-aaaaaaaa.wbk",
-        "warden-backup-20261121T024000Z-bbbbbbbb.wbk",
-        "warden-backup-20261122T024000Z-cccccccc.wbk",
+        "warden-backup-20261120T024000000Z-aaaaaaaa.wbk",
+        "warden-backup-20261121T024000000Z-bbbbbbbb.wbk",
+        "warden-backup-20261122T024000000Z-cccccccc.wbk",
         "notes.txt",
         ".warden-backup-0123456789abcdef.partial",
       ];
