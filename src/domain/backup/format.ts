@@ -24,6 +24,7 @@ export const MAX_CHUNK_BYTES = 8 << 20;
 // A Fernet token of MAX_CHUNK_BYTES + prefix: 57 header/MAC/padding bytes, then base64.
 const MAX_LINE_CHARS = Math.ceil((MAX_CHUNK_BYTES + PREFIX_BYTES + 16 + 57) / 3) * 4 + 4;
 
+const NEWLINE = Buffer.from("\n");
 const KIND = { header: 0x48, data: 0x44, end: 0x45 } as const; // 'H', 'D', 'E'
 
 export interface BackupHeader {
@@ -105,16 +106,20 @@ export function createBackupEncryptor(opts: {
   let total = 0;
   let done: BackupSummary | undefined;
 
-  const token = (plaintext: Buffer) => `${encrypt(opts.key, plaintext, { timestamp })}\n`;
-  const sealed = (kind: number, payload: Buffer) => {
+  // The token and its newline go out separately: concatenating would copy each token once more.
+  const emit = (t: Transform, plaintext: Buffer) => {
+    t.push(encrypt(opts.key, plaintext, { timestamp }), "latin1");
+    t.push(NEWLINE);
+  };
+  const sealed = (t: Transform, kind: number, payload: Buffer) => {
     const p = Buffer.allocUnsafe(PREFIX_BYTES + payload.length);
     prefix(p, backupId, seq++, kind);
     payload.copy(p, PREFIX_BYTES);
-    return token(p);
+    emit(t, p);
   };
   const flushData = (t: Transform) => {
     prefix(buf, backupId, seq++, KIND.data);
-    t.push(token(buf.subarray(0, PREFIX_BYTES + fill)));
+    emit(t, buf.subarray(0, PREFIX_BYTES + fill));
     total += fill;
     fill = 0;
   };
@@ -122,7 +127,7 @@ export function createBackupEncryptor(opts: {
   const stream = new Transform({
     construct(cb) {
       this.push(`${MAGIC_LINE}\n`);
-      this.push(sealed(KIND.header, Buffer.from(JSON.stringify(header), "utf8")));
+      sealed(this, KIND.header, Buffer.from(JSON.stringify(header), "utf8"));
       cb();
     },
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
@@ -139,7 +144,7 @@ export function createBackupEncryptor(opts: {
     flush(cb) {
       if (fill > 0) flushData(this);
       const chunks = seq - 1;
-      this.push(sealed(KIND.end, Buffer.from(JSON.stringify({ chunks, bytes: total }), "utf8")));
+      sealed(this, KIND.end, Buffer.from(JSON.stringify({ chunks, bytes: total }), "utf8"));
       buf.fill(0);
       done = { header, chunks, bytes: total };
       cb();
