@@ -189,7 +189,9 @@ function parseHeader(payload: Buffer, backupId: Buffer): BackupHeader {
 
 /**
  * Reads the backup format, authenticating every token and checking the id, sequence and end
- * marker. Emits dump bytes only after their own token verified; a caller that must not act on
+ * marker. Emits dump bytes only after their own token verified, and holds the last chunk back
+ * until the end marker verified too, so a consumer (pg_restore) never sees the end of the dump
+ * of a truncated file; a caller that must not act on
  * a partial dump (restore) verifies the whole file first and then reads it again, and passes
  * `expectBackupId` so the second pass cannot be fed a different (valid) backup.
  * The stream fails with BackupFormatError on the first problem.
@@ -207,6 +209,7 @@ export function createBackupDecryptor(opts: {
   let chunks = 0;
   let bytes = 0;
   let ended = false;
+  let held: Buffer | undefined;
   let done: BackupSummary | undefined;
 
   const handle = (t: Transform, text: string) => {
@@ -260,7 +263,8 @@ export function createBackupDecryptor(opts: {
       }
       chunks++;
       bytes += payload.length;
-      t.push(payload);
+      if (held) t.push(held);
+      held = payload;
       return;
     }
     if (kind === KIND.end) {
@@ -269,6 +273,8 @@ export function createBackupDecryptor(opts: {
         throw new BackupFormatError("malformed", "the end marker does not match the chunks read");
       }
       ended = true;
+      if (held) t.push(held);
+      held = undefined;
       return;
     }
     throw new BackupFormatError("malformed", `chunk ${n - 1} has an unknown kind`);

@@ -12,6 +12,7 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
+import { open, readdir, readlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -222,6 +223,39 @@ describe("encrypted backups (S9.3)", () => {
     expect(restored.code).toBe(1);
     expect(await userTables(target.url)).toEqual([]);
   }, 120_000);
+
+  // A FIFO hands the restore's two passes different bytes: the whole backup to the verifying
+  // pass, then everything but the end marker to the restoring pass, whose input then stays open
+  // for a while: pg_restore commits as soon as it has read the whole dump, without waiting for
+  // the end of its input, so it must never be given the last chunk before the end marker verified.
+  it("when the file changes between the verify pass and the restore pass, then pg_restore is stopped and nothing is restored", async () => {
+    const fifo = join(dir, "swap.fifo");
+    expect(spawnSync("mkfifo", [fifo]).status).toBe(0);
+    const whole = readFileSync(backup.path);
+    const withoutEnd = Buffer.from(`${lines(backup.path).slice(0, -2).join("\n")}\n`, "latin1");
+    const readersOfFifo = async () => {
+      let n = 0;
+      for (const fd of await readdir("/proc/self/fd")) {
+        if ((await readlink(`/proc/self/fd/${fd}`).catch(() => "")) === fifo) n++;
+      }
+      return n;
+    };
+    const target = await emptyDb();
+    const restoring = restoreBackup({ path: fifo, key: KEY, target: { url: target.url } }).catch(
+      (e: unknown) => e,
+    );
+    await writeFile(fifo, whole);
+    // The second writer may open only after the verifying pass let go of the pipe.
+    while ((await readersOfFifo()) > 0) await new Promise((r) => setTimeout(r, 20));
+    const second = await open(fifo, "w");
+    await second.write(withoutEnd);
+    await new Promise((r) => setTimeout(r, 1_500));
+    await second.close();
+    const refused = await restoring;
+    expect(refused).toBeInstanceOf(BackupFormatError);
+    expect((refused as BackupFormatError).code).toBe("truncated");
+    expect(await userTables(target.url)).toEqual([]);
+  }, 60_000);
 
   it("when the backup is read with another key, then it does not verify", async () => {
     const failure = await verifyBackup(backup.path, fernetKey()).catch((e: unknown) => e);
