@@ -337,7 +337,8 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
     if (!publicUrl.startsWith("https://")) {
       throw new ConfigError("PUBLIC_URL", "must use https in production");
     }
-    if (e.DATABASE_SSL_CA === undefined && !isLocalHost(e.DATABASE_URL)) {
+    const remote = [e.DATABASE_URL, e.BACKUP_DATABASE_URL].some((u) => u && !isLocalHost(u));
+    if (e.DATABASE_SSL_CA === undefined && remote) {
       throw new ConfigError(
         "DATABASE_SSL_CA",
         "is required in production when the database is not on localhost",
