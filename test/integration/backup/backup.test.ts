@@ -29,6 +29,7 @@ import {
   restoreBackup,
   verifyBackup,
 } from "../../../src/infra/backup";
+import { APP_LOGIN, ensureAppLogin } from "../../support/app-role";
 import { createEmptyTestDatabase, rowFingerprint, userTables } from "../../support/backup-fixtures";
 import { createTestDatabase, fernetKey, type TestDatabase, testEnv } from "../../support/context";
 import { baseEnv, spawnProcess } from "../../support/process";
@@ -255,6 +256,44 @@ describe("encrypted backups (S9.3)", () => {
     expect(refused).toBeInstanceOf(BackupFormatError);
     expect((refused as BackupFormatError).code).toBe("truncated");
     expect(await userTables(target.url)).toEqual([]);
+  }, 60_000);
+
+  it("when pg_dump logs in as a member of warden_backup, then the backup is complete; as the application's role, it is refused and leaves no file", async () => {
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    try {
+      await ensureAppLogin(admin);
+      await admin.query(`do $$ begin
+          if not exists (select 1 from pg_roles where rolname = 'warden_test_backup') then
+            create role warden_test_backup login;
+          end if;
+        exception when duplicate_object or unique_violation then null;
+        end $$`);
+      await admin.query("grant warden_backup to warden_test_backup");
+    } finally {
+      await admin.end();
+    }
+    const out = mkdtempSync(join(tmpdir(), "warden-backup-role-"));
+    try {
+      const asBackup = await createBackup({
+        source: { url: db.url.replace("postgres@", "warden_test_backup@") },
+        key: KEY,
+        outDir: out,
+      });
+      const target = await emptyDb();
+      await restoreBackup({ path: asBackup.path, key: KEY, target: { url: target.url } });
+      expect(await rowFingerprint(target.url)).toEqual(await rowFingerprint(db.url));
+
+      const asApp = await createBackup({
+        source: { url: db.url.replace("postgres@", `${APP_LOGIN}@`) },
+        key: KEY,
+        outDir: out,
+      }).catch((e: unknown) => e);
+      expect((asApp as Error).message).toMatch(/pg_dump failed.*permission denied/s);
+      expect(readdirSync(out)).toEqual([asBackup.path.split("/").pop()]);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   }, 60_000);
 
   it("when the backup is read with another key, then it does not verify", async () => {
