@@ -8,6 +8,7 @@ import { open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import pg from "pg";
 import {
   BackupFormatError,
   type BackupSummary,
@@ -15,6 +16,7 @@ import {
   createBackupEncryptor,
 } from "../domain/backup";
 import { type FernetKey, parseFernetKey } from "../domain/vault/fernet";
+import { sslOptions } from "./database";
 
 export const BACKUP_CONTENT = "pg_dump custom format";
 // UTC time to the millisecond, so names sort in the order the backups were made.
@@ -183,6 +185,7 @@ export async function restoreBackup(opts: {
 }): Promise<BackupSummary> {
   const key = typeof opts.key === "string" ? parseFernetKey(opts.key) : opts.key;
   const verified = await verifyBackup(opts.path, key);
+  await assertEmpty(opts.target);
   const { dbname, env } = pgToolEnv(opts.target);
   const restore = run(
     bin(opts.tools ?? {}, "pg_restore"),
@@ -216,6 +219,24 @@ export async function restoreBackup(opts: {
     throw new BackupFormatError("malformed", "the file changed while it was being restored");
   }
   return second;
+}
+
+/** The target must hold no tables: a restore never merges into, or lands on, a live database. */
+async function assertEmpty(target: PgTarget): Promise<void> {
+  const client = new pg.Client({ connectionString: target.url, ssl: sslOptions(target.sslCa) });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ n: number }>(
+      "select count(*)::int as n from pg_class c join pg_namespace s on s.oid = c.relnamespace where c.relkind in ('r', 'p', 'v', 'm', 'S') and s.nspname not in ('pg_catalog', 'information_schema') and s.nspname not like 'pg_toast%'",
+    );
+    if ((rows[0]?.n ?? 0) > 0) {
+      throw new Error(
+        `the target database is not empty (${rows[0]!.n} relations): restore into a new, empty database`,
+      );
+    }
+  } finally {
+    await client.end();
+  }
 }
 
 function killNow(child: ChildProcess): void {

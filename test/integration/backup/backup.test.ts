@@ -296,6 +296,19 @@ describe("encrypted backups (S9.3)", () => {
     }
   }, 60_000);
 
+  it("when the restore target already holds tables, then nothing is restored and its rows are untouched", async () => {
+    const before = await rowFingerprint(db.url);
+    const refused = await restoreBackup({
+      path: backup.path,
+      key: KEY,
+      target: { url: db.url },
+    }).catch((e: unknown) => e);
+    expect((refused as Error).message).toMatch(
+      /^the target database is not empty \(\d+ relations\)/,
+    );
+    expect(await rowFingerprint(db.url)).toEqual(before);
+  });
+
   it("when the backup is read with another key, then it does not verify", async () => {
     const failure = await verifyBackup(backup.path, fernetKey()).catch((e: unknown) => e);
     expect((failure as BackupFormatError).code).toBe("bad_token");
