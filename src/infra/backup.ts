@@ -22,8 +22,8 @@ export const BACKUP_CONTENT = "pg_dump custom format";
 // UTC time to the millisecond, so names sort in the order the backups were made.
 const NAME_PATTERN = /^warden-backup-\d{8}T\d{9}Z-[0-9a-f]{8}\.wbk$/;
 const STDERR_LIMIT = 8_192;
-// Reads of a few chunks' worth: fewer pieces to join into each token line.
-const READ_OPTIONS = { highWaterMark: 4 << 20 };
+// Reads of one chunk: fewer pieces to join into each token line than the 64 KiB default.
+const READ_OPTIONS = { highWaterMark: 1 << 20 };
 
 export interface PgTarget {
   /** A postgres:// URL; its password never reaches a command line. */
