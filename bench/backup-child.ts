@@ -4,13 +4,21 @@ import { createBackup, restoreBackup } from "../src/infra/backup";
 
 const [op, url, key, path] = process.argv.slice(2);
 const started = performance.now();
+let verifyMs: number | undefined;
 if (op === "create") {
   const b = await createBackup({ source: { url: url! }, key: key!, outDir: path! });
   console.log(JSON.stringify({ file: b.path, fileBytes: b.fileBytes, chunks: b.chunks }));
 } else if (op === "restore") {
-  await restoreBackup({ path: path!, key: key!, target: { url: url! } });
+  await restoreBackup({
+    path: path!,
+    key: key!,
+    target: { url: url! },
+    onVerified: () => {
+      verifyMs = performance.now() - started;
+    },
+  });
 } else {
   throw new Error("usage: backup-child.ts create|restore URL KEY PATH");
 }
 const ms = performance.now() - started;
-console.log(JSON.stringify({ ms, maxRssMB: process.resourceUsage().maxRSS / 1024 }));
+console.log(JSON.stringify({ ms, verifyMs, maxRssMB: process.resourceUsage().maxRSS / 1024 }));

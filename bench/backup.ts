@@ -77,27 +77,29 @@ function timed(cmd: string, args: string[], io: { stdin?: string; stdout?: strin
 }
 
 function child(args: string[]) {
-  return new Promise<{ ms: number; maxRssMB: number; file?: string }>((res, rej) => {
-    const p = spawn("node", ["--import", "tsx", "bench/backup-child.ts", ...args], {
-      cwd: ROOT,
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    let out = "";
-    p.stdout.on("data", (d: Buffer) => {
-      out += d.toString();
-    });
-    p.once("close", (code) => {
-      if (code !== 0) return rej(new Error(`backup-child exited ${code}`));
-      const lines = out
-        .trim()
-        .split("\n")
-        .map((l) => JSON.parse(l) as Record<string, unknown>);
-      res({
-        ...(lines[0] as { file?: string }),
-        ...(lines.at(-1) as { ms: number; maxRssMB: number }),
+  return new Promise<{ ms: number; verifyMs?: number; maxRssMB: number; file?: string }>(
+    (res, rej) => {
+      const p = spawn("node", ["--import", "tsx", "bench/backup-child.ts", ...args], {
+        cwd: ROOT,
+        stdio: ["ignore", "pipe", "inherit"],
       });
-    });
-  });
+      let out = "";
+      p.stdout.on("data", (d: Buffer) => {
+        out += d.toString();
+      });
+      p.once("close", (code) => {
+        if (code !== 0) return rej(new Error(`backup-child exited ${code}`));
+        const lines = out
+          .trim()
+          .split("\n")
+          .map((l) => JSON.parse(l) as Record<string, unknown>);
+        res({
+          ...(lines[0] as { file?: string }),
+          ...(lines.at(-1) as { ms: number; verifyMs?: number; maxRssMB: number }),
+        });
+      });
+    },
+  );
 }
 
 interface SizeResult {
@@ -106,6 +108,8 @@ interface SizeResult {
   plainRestoreS: number;
   encDumpS: number;
   encRestoreS: number;
+  /** The verifying pass of that restore. */
+  encVerifyS: number;
   dumpRssMB: number;
   restoreRssMB: number;
   fileMB: number;
@@ -129,7 +133,14 @@ async function runSize(mb: number, key: string): Promise<SizeResult> {
     await admin("checkpoint");
     const plainFile = join(dir, "plain.dump");
     const plain = { dump: Infinity, restore: Infinity };
-    const enc = { dump: Infinity, restore: Infinity, dumpRss: 0, restoreRss: 0, file: "" };
+    const enc = {
+      dump: Infinity,
+      restore: Infinity,
+      verify: 0,
+      dumpRss: 0,
+      restoreRss: 0,
+      file: "",
+    };
     const runPlain = async () => {
       plain.dump = Math.min(
         plain.dump,
@@ -154,7 +165,10 @@ async function runSize(mb: number, key: string): Promise<SizeResult> {
       const restored = await child(["restore", url(target), key, enc.file]);
       await admin(`drop database "${target}" with (force)`);
       enc.dump = Math.min(enc.dump, made.ms);
-      enc.restore = Math.min(enc.restore, restored.ms);
+      if (restored.ms < enc.restore) {
+        enc.restore = restored.ms;
+        enc.verify = restored.verifyMs ?? 0;
+      }
       enc.dumpRss = Math.max(enc.dumpRss, made.maxRssMB);
       enc.restoreRss = Math.max(enc.restoreRss, restored.maxRssMB);
     };
@@ -173,6 +187,7 @@ async function runSize(mb: number, key: string): Promise<SizeResult> {
       plainRestoreS: plain.restore / 1000,
       encDumpS: enc.dump / 1000,
       encRestoreS: enc.restore / 1000,
+      encVerifyS: enc.verify / 1000,
       dumpRssMB: enc.dumpRss,
       restoreRssMB: enc.restoreRss,
       fileMB: statSync(enc.file).size / 1_048_576,
@@ -191,7 +206,7 @@ export async function benchBackup(): Promise<Record<string, number>> {
     [
       `  database ${r.dbMB.toFixed(0)} MB (encrypted file ${r.fileMB.toFixed(0)} MB):`,
       `    backup:  plain ${(r.dbMB / r.plainDumpS).toFixed(1)} MB/s (${r.plainDumpS.toFixed(1)} s), encrypted ${(r.dbMB / r.encDumpS).toFixed(1)} MB/s (${r.encDumpS.toFixed(1)} s) → ${(r.encDumpS / r.plainDumpS).toFixed(2)}×`,
-      `    restore: plain ${(r.dbMB / r.plainRestoreS).toFixed(1)} MB/s (${r.plainRestoreS.toFixed(1)} s), verify + encrypted ${(r.dbMB / r.encRestoreS).toFixed(1)} MB/s (${r.encRestoreS.toFixed(1)} s) → ${(r.encRestoreS / r.plainRestoreS).toFixed(2)}×`,
+      `    restore: plain ${(r.dbMB / r.plainRestoreS).toFixed(1)} MB/s (${r.plainRestoreS.toFixed(1)} s), verify + encrypted ${(r.dbMB / r.encRestoreS).toFixed(1)} MB/s (${r.encRestoreS.toFixed(1)} s, of which the verifying pass ${r.encVerifyS.toFixed(1)} s) → ${(r.encRestoreS / r.plainRestoreS).toFixed(2)}×`,
       `    round trip: ${((r.encDumpS + r.encRestoreS) / (r.plainDumpS + r.plainRestoreS)).toFixed(2)}× (target ≤ 1.3×)`,
       `    peak RSS of the encrypting process: backup ${r.dumpRssMB.toFixed(0)} MB, restore ${r.restoreRssMB.toFixed(0)} MB`,
     ].join("\n");

@@ -182,9 +182,12 @@ export async function restoreBackup(opts: {
   tools?: BackupTools;
   /** pg_restore --no-owner: objects belong to the restoring role. */
   noOwner?: boolean;
+  /** Called when the verifying pass has read the whole file (progress, benchmarks). */
+  onVerified?: (summary: BackupSummary) => void;
 }): Promise<BackupSummary> {
   const key = typeof opts.key === "string" ? parseFernetKey(opts.key) : opts.key;
   const verified = await verifyBackup(opts.path, key);
+  opts.onVerified?.(verified);
   await assertEmpty(opts.target);
   const { dbname, env } = pgToolEnv(opts.target);
   const restore = run(
