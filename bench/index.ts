@@ -1,6 +1,7 @@
 // `npm run bench`: every benchmark in one run, each printing its figures and ratios.
 import { benchAudit } from "./audit";
 import { benchAuth } from "./auth";
+import { benchBackup } from "./backup";
 import { benchRotation } from "./rotation";
 import { benchFernet } from "./vault";
 
@@ -9,6 +10,7 @@ Object.assign(results, await benchFernet());
 Object.assign(results, await benchRotation());
 Object.assign(results, await benchAuth());
 Object.assign(results, await benchAudit());
+Object.assign(results, await benchBackup());
 
 console.log("Summary");
 for (const [name, value] of Object.entries(results)) {

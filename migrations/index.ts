@@ -9,6 +9,7 @@ import { Migration20261124130000TradeAuditLog } from "./20261124130000-trade-aud
 import { Migration20261124140000Trades } from "./20261124140000-trades";
 import { Migration20261124150000TradeSlots } from "./20261124150000-trade-slots";
 import { Migration20261124160000AuditSubjectChains } from "./20261124160000-audit-subject-chains";
+import { Migration20261125100000TradingPauses } from "./20261125100000-trading-pauses";
 
 export const migrationsList: MigrationObject[] = [
   { name: "20261124090000-foundation", class: Migration20261124090000Foundation },
@@ -25,4 +26,5 @@ export const migrationsList: MigrationObject[] = [
     name: "20261124160000-audit-subject-chains",
     class: Migration20261124160000AuditSubjectChains,
   },
+  { name: "20261125100000-trading-pauses", class: Migration20261125100000TradingPauses },
 ];

@@ -3,10 +3,15 @@
 import { parseArgs } from "node:util";
 import { QueueEvents } from "bullmq";
 import { auditSubject, CHAIN_BREAK_EXPLANATIONS, verifyAuditLog } from "./domain/audit";
+import { BackupFormatError, type BackupSummary } from "./domain/backup";
+import { createKillSwitch, KillSwitchError, type PauseTarget } from "./domain/trading/pause";
 import { ENCRYPTED_TABLES, generateFernetKey, rotateAll } from "./domain/vault";
+import { createAccountsRepo } from "./infra/accounts-repo";
 import { createAuditChainReader, exportForSubject } from "./infra/audit-log";
+import { createBackup, restoreBackup, verifyBackup } from "./infra/backup";
 import { type Config, ConfigError, loadConfig } from "./infra/config";
 import { createOrm, pendingMigrations, prepareDatabase, sqlOf } from "./infra/database";
+import { createPauseStore } from "./infra/pause-store";
 import { createRedisFactory } from "./infra/redis";
 import { createScrubber } from "./infra/scrub";
 import { createVaultStore } from "./infra/vault-store";
@@ -41,7 +46,195 @@ async function withOrm<T>(
   }
 }
 
+function describeBackup(s: BackupSummary): string {
+  const mb = (s.bytes / 1_048_576).toFixed(1);
+  return `backup ${s.header.backupId} of ${s.header.database ?? "?"} from ${s.header.createdAt}: ${s.chunks} chunk(s), ${mb} MiB of ${s.header.content}`;
+}
+
+/** Runs a backup operation; a file that does not verify exits 1 with the reason. */
+async function backupOutcome(io: CliIo, fn: () => Promise<string>): Promise<number> {
+  try {
+    io.out(await fn());
+    return 0;
+  } catch (err) {
+    if (err instanceof BackupFormatError) {
+      io.err(`backup does not verify (${err.code}): ${err.message}; nothing was restored`);
+      return 1;
+    }
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+      io.err(`no such file or directory: ${(err as NodeJS.ErrnoException).path ?? ""}`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+function killSwitchOf(orm: Awaited<ReturnType<typeof createOrm>>) {
+  const sql = sqlOf(orm);
+  const repo = createAccountsRepo(sql);
+  return createKillSwitch({
+    store: createPauseStore(sql),
+    recordEvent: (e) => repo.recordEvent(e),
+  });
+}
+
+/** --user ID → that user; no --user → everyone. Undefined when the id is malformed. */
+function pauseTarget(user: string | undefined): PauseTarget | undefined {
+  if (user === undefined) return { scope: "global" };
+  const raw = user.trim();
+  return /^[0-9]{1,19}$/.test(raw) ? { scope: "user", userId: BigInt(raw).toString() } : undefined;
+}
+
 export const COMMANDS: Record<string, Command> = {
+  "trading pause": {
+    usage: "trading pause [--user ID] [--block-close] [--reason TEXT]",
+    summary:
+      "kill switch: refuse opens and changes (closes too with --block-close) for everyone or one user",
+    async run(args, io) {
+      const { values } = parseArgs({
+        args,
+        options: {
+          user: { type: "string" },
+          "block-close": { type: "boolean" },
+          reason: { type: "string" },
+        },
+      });
+      const target = pauseTarget(values.user);
+      if (!target) {
+        io.err("--user must be a user id (a whole number)");
+        return 2;
+      }
+      const c = config();
+      return withOrm(c, async (orm) => {
+        try {
+          const { result, blocksClose } = await killSwitchOf(orm).pause({ via: "cli" }, target, {
+            reason: values.reason,
+            blocksClose: values["block-close"] ?? false,
+          });
+          const who = target.scope === "global" ? "everyone" : `user ${target.userId}`;
+          io.out(
+            `trading ${result === "updated" ? "pause updated" : "paused"} for ${who}: ` +
+              (blocksClose
+                ? "every trade action is refused, closes too"
+                : "opens and changes are refused, closes still work"),
+          );
+          return 0;
+        } catch (err) {
+          if (!(err instanceof KillSwitchError)) throw err;
+          io.err(err.message);
+          return 1;
+        }
+      });
+    },
+  },
+  "trading resume": {
+    usage: "trading resume [--user ID]",
+    summary: "lift the pause for everyone (or for one user)",
+    async run(args, io) {
+      const { values } = parseArgs({ args, options: { user: { type: "string" } } });
+      const target = pauseTarget(values.user);
+      if (!target) {
+        io.err("--user must be a user id (a whole number)");
+        return 2;
+      }
+      const c = config();
+      return withOrm(c, async (orm) => {
+        const { removed } = await killSwitchOf(orm).resume({ via: "cli" }, target);
+        const who = target.scope === "global" ? "everyone" : `user ${target.userId}`;
+        io.out(removed ? `trading resumed for ${who}` : `trading was not paused for ${who}`);
+        return 0;
+      });
+    },
+  },
+  "trading status": {
+    usage: "trading status",
+    summary: "list the pauses in force",
+    async run(_args, io) {
+      const c = config();
+      return withOrm(c, async (orm) => {
+        const pauses = await killSwitchOf(orm).status();
+        if (pauses.length === 0) io.out("trading is not paused");
+        for (const p of pauses) {
+          const by = p.pausedBy.via === "cli" ? "the CLI" : `admin user ${p.pausedBy.adminUserId}`;
+          io.out(
+            `${p.userId === null ? "everyone" : `user ${p.userId}`}: paused since ${p.pausedAt.toISOString()} by ${by}` +
+              `${p.blocksClose ? ", closes refused too" : ""}${p.reason ? ` — ${p.reason}` : ""}`,
+          );
+        }
+        return 0;
+      });
+    },
+  },
+  "backup create": {
+    usage: "backup create [--out DIR]",
+    summary:
+      "pg_dump the database, encrypted under BACKUP_ENCRYPTION_KEY, into DIR (or BACKUP_DIR)",
+    async run(args, io) {
+      const { values } = parseArgs({ args, options: { out: { type: "string" } } });
+      const c = config();
+      const outDir = values.out ?? c.backup.dir;
+      if (!outDir) {
+        io.err("usage: npm run cli -- backup create --out DIR (or set BACKUP_DIR)");
+        return 2;
+      }
+      return backupOutcome(io, async () => {
+        const b = await createBackup({
+          source: { url: c.backup.databaseUrl, sslCa: c.databaseSslCa },
+          key: c.backupEncryptionKey,
+          outDir,
+          tools: { binDir: c.backup.pgBinDir },
+        });
+        return `wrote ${b.path} (${b.fileBytes} bytes): ${describeBackup(b)}`;
+      });
+    },
+  },
+  "backup verify": {
+    usage: "backup verify FILE",
+    summary: "check every chunk of a backup (authenticity, order, completeness) without restoring",
+    async run(args, io) {
+      const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+      if (positionals.length !== 1) {
+        io.err("usage: npm run cli -- backup verify FILE");
+        return 2;
+      }
+      const c = config();
+      return backupOutcome(io, async () => {
+        return `verified ${describeBackup(await verifyBackup(positionals[0]!, c.backupEncryptionKey))}`;
+      });
+    },
+  },
+  "backup restore": {
+    usage: "backup restore FILE --database URL [--no-owner]",
+    summary: "verify a backup completely, then restore it into the (empty) database at URL",
+    async run(args, io) {
+      const { values, positionals } = parseArgs({
+        args,
+        allowPositionals: true,
+        options: { database: { type: "string" }, "no-owner": { type: "boolean" } },
+      });
+      let target: URL | undefined;
+      try {
+        target = values.database ? new URL(values.database) : undefined;
+      } catch {
+        target = undefined;
+      }
+      if (positionals.length !== 1 || !target || !/^postgres(ql)?:$/.test(target.protocol)) {
+        io.err("usage: npm run cli -- backup restore FILE --database postgres://…/EMPTY_DATABASE");
+        return 2;
+      }
+      const c = config();
+      return backupOutcome(io, async () => {
+        const s = await restoreBackup({
+          path: positionals[0]!,
+          key: c.backupEncryptionKey,
+          target: { url: values.database!, sslCa: c.databaseSslCa },
+          tools: { binDir: c.backup.pgBinDir },
+          noOwner: values["no-owner"] ?? false,
+        });
+        return `restored ${describeBackup(s)} into ${target.pathname.slice(1)}`;
+      });
+    },
+  },
   "user promote": {
     usage: "user promote <email>",
     summary: "make the account with this email an admin (they must then enrol 2FA to act as one)",

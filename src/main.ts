@@ -17,6 +17,7 @@ import { createBot } from "./bot/bot";
 import { startBot, WEBHOOK_PATH } from "./bot/runner";
 import { createAccountService } from "./domain/accounts/service";
 import { auditSubject } from "./domain/audit/chain";
+import { createKillSwitch } from "./domain/trading/pause";
 import { createTrading } from "./domain/trading/trading";
 import { ENCRYPTED_TABLES, KeyRingCoverageError, verifyKeyRingCoverage } from "./domain/vault";
 import { createKeyService } from "./domain/venues/keys";
@@ -33,6 +34,7 @@ import { createAccessTokens } from "./infra/jwt";
 import { createLogger, type Logger } from "./infra/logger";
 import { createMailer } from "./infra/mailer";
 import { createOneTimeTokenStore } from "./infra/one-time-tokens";
+import { createPauseStore } from "./infra/pause-store";
 import { qrPngBuffer, qrPngDataUrl } from "./infra/qr";
 import { createLockout, createRateLimiter } from "./infra/rate-limit";
 import { createRedisFactory } from "./infra/redis";
@@ -44,6 +46,7 @@ import { createVaultStore } from "./infra/vault-store";
 import { createVenues } from "./infra/venues";
 import { attachWebSocketHub, wsTicketConsumer } from "./infra/ws-hub";
 import { createEmailOutbox } from "./jobs/email-outbox";
+import { createBackupProcessor, scheduleBackups } from "./jobs/processors/backup";
 import { createEmailProcessor } from "./jobs/processors/email";
 import { processSystemJob } from "./jobs/processors/system";
 import { createVaultProcessor, scheduleRotation } from "./jobs/processors/vault";
@@ -176,6 +179,16 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
           vault: createVaultProcessor({ store: vaultStore, keyRing: config.masterKeys, logger }),
           email: createEmailProcessor({ mailer, keyRing: config.masterKeys, logger }),
           venues: createVenuesProcessor({ keys }),
+          ...(config.backup.dir !== undefined && {
+            backup: createBackupProcessor({
+              source: { url: config.backup.databaseUrl, sslCa: config.databaseSslCa },
+              key: config.backupEncryptionKey,
+              dir: config.backup.dir,
+              keep: config.backup.keep,
+              tools: { binDir: config.backup.pgBinDir },
+              logger,
+            }),
+          }),
         },
         logger,
         reportError: (err, context) =>
@@ -192,6 +205,11 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
       });
       await scheduleRotation(queues.get("vault"), config.vaultRotationCron);
       await scheduleReverification(queues.get("venues"), config.keyReverifyHours);
+      if (config.backup.dir !== undefined) {
+        await scheduleBackups(queues.get("backup"), config.backup.cron);
+      } else if (config.nodeEnv === "production") {
+        logger.warn("BACKUP_DIR is not set: no scheduled backups (S9.3)");
+      }
       logger.info("worker role started");
     }
 
@@ -210,6 +228,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
             accounts,
             keys,
             trading: trade.trading,
+            killSwitch: trade.killSwitch,
             recentAudit: trade.recentAudit,
             paperByDefault: config.nodeEnv === "development",
             egressIps: config.egressIps,
@@ -413,16 +432,23 @@ export function createTradingFromConfig(
 ) {
   const sql = sqlOf(parts.orm);
   const subjectOf = (userId: string) => auditSubject(config.auditPepper, userId);
+  const pauses = createPauseStore(sql);
   const trading = createTrading({
     store: createTradingStore(parts.orm, tradeAuditWriter(config.auditPepper)),
+    pauses,
     keyRing: config.masterKeys,
     venues: parts.venues,
     credentials: (userId) => parts.keys.list(userId),
   });
   const auditRows = (userId: string, limit: number, before?: string) =>
     listForSubject(sql, subjectOf(userId), { limit, beforeId: before ?? null });
+  const accountsRepo = createAccountsRepo(sql);
   return {
     trading,
+    killSwitch: createKillSwitch({
+      store: pauses,
+      recordEvent: (e) => accountsRepo.recordEvent(e),
+    }),
     recentAudit: async (userId: string, limit: number) =>
       (await auditRows(userId, limit)).map((r) => ({
         id: r.id,

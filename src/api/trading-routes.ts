@@ -3,7 +3,12 @@
 import express, { type Request, Router } from "express";
 import { z } from "zod";
 import type { AccountService, AuthContext } from "../domain/accounts/service";
-import { type TradeRecord, type Trading, TradingError } from "../domain/trading/trading";
+import {
+  type TradeRecord,
+  type Trading,
+  TradingError,
+  TradingPausedError,
+} from "../domain/trading/trading";
 import { authedHandler, clientOf, requireAuth } from "./auth-routes";
 
 export interface AuditPage {
@@ -52,6 +57,8 @@ const STATUS: Record<TradingError["code"], number> = {
   already_open: 409,
   in_progress: 409,
   venue_failed: 502,
+  // The kill switch: temporary and not the client's fault; the JSON code says why.
+  trading_paused: 503,
 };
 
 export function createTradingRoutes(deps: {
@@ -73,6 +80,7 @@ export function createTradingRoutes(deps: {
         error: err.code,
         message: err.message,
         ...(err.venueCode ? { venueError: err.venueCode } : {}),
+        ...(err instanceof TradingPausedError ? { scope: err.scope } : {}),
       });
     } else if (err instanceof z.ZodError) {
       res.status(400).json({

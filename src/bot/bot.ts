@@ -6,12 +6,14 @@ import { apiThrottler } from "@grammyjs/transformer-throttler";
 import { Bot, GrammyError, HttpError, type MiddlewareFn } from "grammy";
 import type { Redis } from "ioredis";
 import type { AccountService } from "../domain/accounts/service";
+import type { KillSwitch } from "../domain/trading/pause";
 import type { Trading } from "../domain/trading/trading";
 import type { KeyService } from "../domain/venues/keys";
 import type { Logger } from "../infra/logger";
 import type { RateLimiter } from "../infra/rate-limit";
 import type { BotContext } from "./context";
 import { accountFeature } from "./features/account";
+import { adminFeature } from "./features/admin";
 import { keysFeature } from "./features/keys";
 import { type SettingsLinks, settingsFeature } from "./features/settings";
 import { type TradingFeatureDeps, tradingFeature } from "./features/trading";
@@ -26,6 +28,8 @@ export interface BotDeps {
   accounts: AccountService;
   keys: KeyService;
   trading: Trading;
+  /** The kill switch, for the admins' /pause and /resume. */
+  killSwitch: KillSwitch;
   recentAudit: TradingFeatureDeps["recentAudit"];
   /** The web settings page (the /settings command opens it). */
   settings?: SettingsLinks;
@@ -74,6 +78,7 @@ export function createBot(deps: BotDeps): Bot<BotContext> {
   if (deps.settings) bot.use(settingsFeature(deps.settings));
   const verified = createBotVerifications(deps.redis);
   bot.use(twoFactorFeature({ accounts: deps.accounts, pending, verified, qrPng: deps.qrPng }));
+  bot.use(adminFeature({ accounts: deps.accounts, verified, killSwitch: deps.killSwitch }));
   bot.use(
     keysFeature({
       accounts: deps.accounts,

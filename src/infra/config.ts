@@ -79,6 +79,18 @@ export interface Config {
   allowedOrigins: string[];
   /** When the scheduled re-encryption runs (UTC); it does work only if a newer key exists. */
   vaultRotationCron: string;
+  backup: {
+    /** Who pg_dump logs in as: BACKUP_DATABASE_URL, else DATABASE_OWNER_URL, else DATABASE_URL. */
+    databaseUrl: string;
+    /** Where the scheduled backup writes (an off-cluster volume); no scheduled backup when unset. */
+    dir: string | undefined;
+    /** How many scheduled backups to keep in `dir`. */
+    keep: number;
+    /** When the scheduled backup runs (UTC cron). */
+    cron: string;
+    /** Directory of pg_dump/pg_restore; PATH when unset. */
+    pgBinDir: string | undefined;
+  };
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   /** /.well-known/security.txt (RFC 9116) and the /security page. */
   securityTxt: { contacts: string[]; expires: Date; policyUrl: string; languages: string[] };
@@ -188,6 +200,14 @@ const schema = z.object({
     )
     .default("en"),
   SANDBOX: z.enum(["auto", "off"]).default("auto"),
+  BACKUP_DATABASE_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
+  BACKUP_DIR: optionalString,
+  BACKUP_KEEP: z.coerce.number().int().min(1).max(1000).default(14),
+  BACKUP_CRON: z
+    .string()
+    .regex(/^\S+( \S+){4,5}$/, "must be a cron pattern such as '40 2 * * *'")
+    .default("40 2 * * *"),
+  BACKUP_PG_BIN_DIR: optionalString,
 });
 
 /** Every variable the schema reads (secrets also as NAME_FILE), e.g. for deploy/.env.example. */
@@ -418,7 +438,8 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
     if (!publicUrl.startsWith("https://")) {
       throw new ConfigError("PUBLIC_URL", "must use https in production");
     }
-    if (e.DATABASE_SSL_CA === undefined && !isLocalHost(e.DATABASE_URL)) {
+    const remote = [e.DATABASE_URL, e.BACKUP_DATABASE_URL].some((u) => u && !isLocalHost(u));
+    if (e.DATABASE_SSL_CA === undefined && remote) {
       throw new ConfigError(
         "DATABASE_SSL_CA",
         "is required in production when the database is not on localhost",
@@ -452,6 +473,13 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
     sentryDsn: e.SENTRY_DSN,
     trustedProxies: parseTrustedProxies(e.TRUSTED_PROXIES),
     vaultRotationCron: e.VAULT_ROTATION_CRON,
+    backup: {
+      databaseUrl: e.BACKUP_DATABASE_URL ?? e.DATABASE_OWNER_URL ?? e.DATABASE_URL,
+      dir: e.BACKUP_DIR,
+      keep: e.BACKUP_KEEP,
+      cron: e.BACKUP_CRON,
+      pgBinDir: e.BACKUP_PG_BIN_DIR,
+    },
     egressIps: parseList(e.WARDEN_EGRESS_IPS, "WARDEN_EGRESS_IPS", (p) => isIP(p) !== 0),
     venueUrls: {
       hyperliquid: e.VENUE_URL_HYPERLIQUID,
@@ -472,7 +500,7 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
     },
     sandbox: e.NODE_ENV === "development" && e.SANDBOX === "auto" && !e.TELEGRAM_BOT_TOKEN,
     secretValues: [
-      ...[e.DATABASE_URL, e.DATABASE_OWNER_URL, e.REDIS_URL].map((u) =>
+      ...[e.DATABASE_URL, e.DATABASE_OWNER_URL, e.BACKUP_DATABASE_URL, e.REDIS_URL].map((u) =>
         u ? decodeURIComponent(new URL(u).password) : "",
       ),
       ...SECRET_VARIABLES.flatMap((name) => {

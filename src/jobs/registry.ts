@@ -43,6 +43,13 @@ export const QUEUE_DEFINITIONS = {
     lockDurationMs: 10_000,
     defaultJobOptions: { ...keep, attempts: 5, backoff: { type: "exponential", delay: 5_000 } },
   },
+  backup: {
+    name: "backup",
+    concurrency: 1,
+    // The worker renews the lock while pg_dump runs; a dead worker's job is redelivered soon.
+    lockDurationMs: 60_000,
+    defaultJobOptions: { ...keep, attempts: 3, backoff: { type: "exponential", delay: 600_000 } },
+  },
 } as const satisfies Record<string, QueueDefinition>;
 
 export type QueueName = keyof typeof QUEUE_DEFINITIONS;

@@ -41,6 +41,12 @@ describe("CLI", () => {
       "master-key status",
       "master-key rotate",
       "user promote",
+      "backup create",
+      "backup verify",
+      "backup restore",
+      "trading pause",
+      "trading resume",
+      "trading status",
     ]) {
       expect(out).toContain(c);
     }

@@ -90,6 +90,7 @@ export async function startBotHarness(
   const trade = createTradingFromConfig(config, { orm, keys, venues });
   const bot = createBot({
     trading: trade.trading,
+    killSwitch: trade.killSwitch,
     recentAudit: trade.recentAudit,
     keys,
     egressIps: config.egressIps,

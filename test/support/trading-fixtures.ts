@@ -2,12 +2,13 @@
 // concurrency tests and the audit benchmark.
 import { randomBytes } from "node:crypto";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import { createTrading } from "../../src/domain/trading/trading";
+import { createTrading, type TradingDeps } from "../../src/domain/trading/trading";
 import type { KeyRing } from "../../src/domain/vault";
 import { createPaperVenue } from "../../src/domain/venues/paper";
 import type { Venue, VenueId } from "../../src/domain/venues/types";
 import { createCredentialsRepo } from "../../src/infra/credentials-repo";
 import { sqlOf } from "../../src/infra/database";
+import { createPauseStore } from "../../src/infra/pause-store";
 import {
   createTradingStore,
   type TradeAuditWriter,
@@ -59,8 +60,17 @@ const unaudited: TradeAuditWriter = async (sql, _entry, opts) => {
   return { rows: await sql(`with ${c.ctes.join(",\n")} ${c.select ?? "select 1"}`, c.params) };
 };
 
-/** The trading use cases on the paper venue; `audited: false` leaves the audit entry out. */
-export function paperTrading(orm: MikroORM, keyRing: KeyRing, pepper: Buffer, audited = true) {
+/**
+ * The trading use cases on the paper venue; `audited: false` leaves the audit entry out;
+ * `pauses` replaces the kill switch's store (default: the real one in this database).
+ */
+export function paperTrading(
+  orm: MikroORM,
+  keyRing: KeyRing,
+  pepper: Buffer,
+  audited = true,
+  pauses?: TradingDeps["pauses"],
+) {
   const sql = sqlOf(orm);
   const creds = createCredentialsRepo(sql);
   const venues = { paper: createPaperVenue({ store: createPaperStore(sql) }) } as unknown as Record<
@@ -69,6 +79,7 @@ export function paperTrading(orm: MikroORM, keyRing: KeyRing, pepper: Buffer, au
   >;
   return createTrading({
     store: createTradingStore(orm, audited ? tradeAuditWriter(pepper) : unaudited),
+    pauses: pauses ?? createPauseStore(sql),
     keyRing,
     venues,
     credentials: (u) => creds.list(u),

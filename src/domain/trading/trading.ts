@@ -6,6 +6,7 @@ import type { KeyRing } from "../vault/key-ring";
 import type { CredentialRecord } from "../venues/keys";
 import type { Balance, Fill, Position, Side, Venue, VenueId } from "../venues/types";
 import { VenueError } from "../venues/types";
+import { type ActivePause, blockingPause, type PauseStore, pausedMessage } from "./pause";
 
 export type TradeSource = "telegram" | "api" | "system";
 export type TradeAction = "open" | "modify" | "close";
@@ -98,7 +99,8 @@ export type TradingErrorCode =
   | "trade_closed"
   | "already_open"
   | "in_progress"
-  | "venue_failed";
+  | "venue_failed"
+  | "trading_paused";
 
 export class TradingError extends Error {
   constructor(
@@ -111,8 +113,22 @@ export class TradingError extends Error {
   }
 }
 
+/** A trade action refused by the kill switch (or because its state could not be read). */
+export class TradingPausedError extends TradingError {
+  constructor(
+    message: string,
+    /** "global", "account", or "unknown" when the switch could not be read. */
+    readonly scope: "global" | "account" | "unknown",
+  ) {
+    super("trading_paused", message);
+    this.name = "TradingPausedError";
+  }
+}
+
 export interface TradingDeps {
   store: TradingStore;
+  /** The kill switch, read on every open, modify and close. */
+  pauses: Pick<PauseStore, "activeFor">;
   keyRing: KeyRing;
   venues: Record<VenueId, Venue>;
   /** The user's credentials (the key service's list). */
@@ -212,12 +228,28 @@ export function createTrading(deps: TradingDeps) {
     return new TradingError("venue_failed", err.message, err.code);
   }
 
+  /** Fails safe: when the switch cannot be read, the action is refused like a paused one. */
+  async function assertNotPaused(caller: Caller, action: TradeAction): Promise<void> {
+    let pauses: ActivePause[];
+    try {
+      pauses = await deps.pauses.activeFor(caller.userId);
+    } catch {
+      throw new TradingPausedError(
+        "⏸ Trading is unavailable right now (the pause switch cannot be checked). Try again shortly.",
+        "unknown",
+      );
+    }
+    const p = blockingPause(pauses, action);
+    if (p) throw new TradingPausedError(pausedMessage(p), p.userId === null ? "global" : "account");
+  }
+
   async function noteIp(caller: Caller) {
     if (caller.source === "api" && caller.ip) await store.recordIp(caller.userId, caller.ip);
   }
 
   return {
     async openTrade(caller: Caller, input: OpenTradeInput): Promise<TradeRecord> {
+      await assertNotPaused(caller, "open");
       const c = await credentialFor(caller.userId, input.credentialId);
       const key = input.idempotencyKey;
       let reservedSlot = false;
@@ -297,6 +329,7 @@ export function createTrading(deps: TradingDeps) {
       tradeId: string,
       input: { stopLoss?: number | null; takeProfit?: number | null; size?: number },
     ) {
+      await assertNotPaused(caller, "modify");
       const t = await store.getTrade(caller.userId, tradeId);
       if (!t) throw new TradingError("trade_not_found", `No trade #${tradeId}.`);
       if (t.status !== "open") throw new TradingError("trade_closed", `Trade #${t.id} is closed.`);
@@ -336,6 +369,7 @@ export function createTrading(deps: TradingDeps) {
     },
 
     async closeTrade(caller: Caller, tradeId: string) {
+      await assertNotPaused(caller, "close");
       const t = await store.getTrade(caller.userId, tradeId);
       if (!t) throw new TradingError("trade_not_found", `No trade #${tradeId}.`);
       if (t.status !== "open")

@@ -28,6 +28,64 @@ const noFiles = (path: string): string => {
   throw Object.assign(new Error(`ENOENT ${path}`), { code: "ENOENT" });
 };
 
+describe("loadConfig: backups", () => {
+  it("when no backup variables are set, then there is no scheduled backup, 14 are kept at 02:40 UTC, and pg_dump logs in as the owner", () => {
+    const c = loadConfig(
+      prodEnv({ DATABASE_OWNER_URL: "postgres://owner@127.0.0.1/warden" }),
+      noFiles,
+    );
+    expect(c.backup).toEqual({
+      databaseUrl: "postgres://owner@127.0.0.1/warden",
+      dir: undefined,
+      keep: 14,
+      cron: "40 2 * * *",
+      pgBinDir: undefined,
+    });
+    expect(loadConfig(prodEnv(), noFiles).backup.databaseUrl).toBe(
+      "postgres://127.0.0.1:5432/warden",
+    );
+  });
+
+  it("when BACKUP_DATABASE_URL carries a password, then it is used and redacted like the others", () => {
+    const c = loadConfig(
+      prodEnv({
+        BACKUP_DATABASE_URL: "postgres://backup:s3cret-backup-pw@db.internal/warden",
+        DATABASE_SSL_CA: "/ca.pem",
+      }),
+      noFiles,
+    );
+    expect(c.backup.databaseUrl).toBe("postgres://backup:s3cret-backup-pw@db.internal/warden");
+    expect(c.secretValues).toContain("s3cret-backup-pw");
+  });
+
+  it("when BACKUP_DATABASE_URL is remote in production without DATABASE_SSL_CA, then start-up fails naming DATABASE_SSL_CA", () => {
+    const err = configError(() =>
+      loadConfig(prodEnv({ BACKUP_DATABASE_URL: "postgres://backup@db.internal/warden" }), noFiles),
+    );
+    expect(err.variable).toBe("DATABASE_SSL_CA");
+  });
+
+  it.each([
+    ["BACKUP_KEEP", "0"],
+    ["BACKUP_KEEP", "two"],
+    ["BACKUP_CRON", "daily"],
+    ["BACKUP_DATABASE_URL", "mysql://db/warden"],
+  ])("when %s is %s, then start-up fails naming it", (name, value) => {
+    expect(configError(() => loadConfig(prodEnv({ [name]: value }), noFiles)).variable).toBe(name);
+  });
+
+  it("when BACKUP_ENCRYPTION_KEY is a master key written without its padding, then it is still refused", () => {
+    const k = fernetKey();
+    const err = configError(() =>
+      loadConfig(
+        prodEnv({ MASTER_KEYS: `1:${k}`, BACKUP_ENCRYPTION_KEY: k.replace(/=$/, "") }),
+        noFiles,
+      ),
+    );
+    expect(err.variable).toBe("BACKUP_ENCRYPTION_KEY");
+  });
+});
+
 describe("loadConfig", () => {
   it("when every production secret is given, then it parses with documented defaults", () => {
     const c = loadConfig(prodEnv(), noFiles);
