@@ -52,7 +52,10 @@ describe("loadConfig: backups", () => {
         BACKUP_DATABASE_URL: "postgres://backup:s3cret-backup-pw@db.internal/warden",
         DATABASE_SSL_CA: "/ca.pem",
       }),
-      noFiles,
+      (path) =>
+        path === "/ca.pem"
+          ? "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+          : noFiles(path),
     );
     expect(c.backup.databaseUrl).toBe("postgres://backup:s3cret-backup-pw@db.internal/warden");
     expect(c.secretValues).toContain("s3cret-backup-pw");
