@@ -8,6 +8,7 @@ import { Migration20261124120000Venues } from "./20261124120000-venues";
 import { Migration20261124130000TradeAuditLog } from "./20261124130000-trade-audit-log";
 import { Migration20261124140000Trades } from "./20261124140000-trades";
 import { Migration20261124150000TradeSlots } from "./20261124150000-trade-slots";
+import { Migration20261125090000Anomalies } from "./20261125090000-anomalies";
 
 export const migrationsList: MigrationObject[] = [
   { name: "20261124090000-foundation", class: Migration20261124090000Foundation },
@@ -20,4 +21,5 @@ export const migrationsList: MigrationObject[] = [
   { name: "20261124130000-trade-audit-log", class: Migration20261124130000TradeAuditLog },
   { name: "20261124140000-trades", class: Migration20261124140000Trades },
   { name: "20261124150000-trade-slots", class: Migration20261124150000TradeSlots },
+  { name: "20261125090000-anomalies", class: Migration20261125090000Anomalies },
 ];

@@ -1,0 +1,213 @@
+// The anomaly scan on PostgreSQL: the activity feed written next to each audit entry, and the
+// scan's transaction — a try-lock so only one scan runs, the watermark in app_state, index-only
+// context queries whose cost follows the window's activity, and findings unique per window.
+import type { MikroORM } from "@mikro-orm/postgresql";
+import {
+  type AnomalyRule,
+  type AnomalyScanStore,
+  type Finding,
+  pairKey,
+  type ScanTx,
+  type TradeActivity,
+  type Watermark,
+} from "../domain/anomaly";
+import type { AuditEntry } from "../domain/trading/trading";
+import { type AuditAppend, baseOf } from "./trading-store";
+import type { Sql } from "./vault-store";
+
+/** Arbitrary, stable: "Warden anomaly scan". */
+export const ANOMALY_SCAN_LOCK_KEY = 7_100_310_008;
+export const WATERMARK_KEY = "anomaly_scan";
+
+/**
+ * The audit append followed by the activity row, in the caller's transaction. The append takes
+ * the audit chain lock first, so activity ids are assigned in commit order.
+ */
+export function withActivityFeed(append: AuditAppend, now: () => number): AuditAppend {
+  return async (tx, entry: AuditEntry) => {
+    await append(tx, entry);
+    await recordActivity(tx, entry, now());
+  };
+}
+
+export async function recordActivity(tx: Sql, e: AuditEntry, atMs: number): Promise<void> {
+  await tx(
+    `insert into trade_activity (user_id, occurred_at, action, outcome, source, ip, symbol, coin, trade_id)
+     values (?, ?, ?, ?, ?, ?::inet, ?, ?, ?)`,
+    [
+      e.userId,
+      new Date(atMs).toISOString(),
+      e.action,
+      e.outcome,
+      e.source,
+      e.ip,
+      e.symbol.slice(0, 40),
+      baseOf(e.symbol).slice(0, 40) || e.symbol.slice(0, 40),
+      e.tradeId,
+    ],
+  );
+}
+
+const ms = (v: unknown) => (v instanceof Date ? v.getTime() : new Date(String(v)).getTime());
+
+function toActivity(r: Record<string, unknown>): TradeActivity {
+  return {
+    id: r.id as string,
+    userId: r.user_id as string,
+    at: ms(r.occurred_at),
+    action: r.action as TradeActivity["action"],
+    outcome: r.outcome as TradeActivity["outcome"],
+    source: r.source as TradeActivity["source"],
+    ip: (r.ip as string | null) ?? null,
+    symbol: r.symbol as string,
+    coin: r.coin as string,
+    tradeId: (r.trade_id as string | null) ?? null,
+  };
+}
+
+function scanTx(tx: Sql): ScanTx {
+  return {
+    async watermark(): Promise<Watermark> {
+      await tx(
+        `insert into app_state (key, value) values (?, '{"lastId":"0","at":null}'::jsonb)
+         on conflict (key) do nothing`,
+        [WATERMARK_KEY],
+      );
+      const [row] = await tx("select value from app_state where key = ? for update", [
+        WATERMARK_KEY,
+      ]);
+      const v = (row?.value ?? {}) as { lastId?: unknown; at?: unknown };
+      const lastId = typeof v.lastId === "string" && /^\d{1,19}$/.test(v.lastId) ? v.lastId : "0";
+      return { lastId, at: typeof v.at === "number" ? v.at : null };
+    },
+    async activityAfter(afterId, limit) {
+      const rows = await tx(
+        `select id::text as id, user_id::text as user_id, occurred_at, action, outcome, source,
+           host(ip) as ip, symbol, coin, trade_id::text as trade_id
+         from trade_activity where id > ?::bigint order by id limit ?`,
+        [afterId, limit],
+      );
+      return rows.map(toActivity);
+    },
+    async context(window, upToId, t) {
+      const earliest = window.reduce((m, a) => Math.min(m, a.at), Number.POSITIVE_INFINITY);
+      // rapid_fire: every open of the span just before the window (the time index).
+      const opens = await tx(
+        `select user_id::text as user_id, occurred_at from trade_activity
+         where action = 'open' and occurred_at >= ? and id <= ?::bigint`,
+        [new Date(earliest - t.rapidFireWindowMs).toISOString(), upToId],
+      );
+      const priorOpens = new Map<string, number[]>();
+      for (const r of opens) {
+        const u = r.user_id as string;
+        const list = priorOpens.get(u);
+        if (list) list.push(ms(r.occurred_at));
+        else priorOpens.set(u, [ms(r.occurred_at)]);
+      }
+      // new_ip: the last sighting of each (user, ip) of the window, from the index alone.
+      const ipPairs = uniquePairs(window.flatMap((a) => (a.ip ? [[a.userId, a.ip] as const] : [])));
+      const lastIpSighting = new Map<string, number>();
+      if (ipPairs.length > 0) {
+        const rows = await tx(
+          `select p.u::text as user_id, host(p.ip) as ip, s.occurred_at
+           from jsonb_to_recordset(?::jsonb) as p(u bigint, ip inet)
+           cross join lateral (
+             select a.occurred_at from trade_activity a
+             where a.user_id = p.u and a.ip = p.ip and a.id <= ?::bigint
+             order by a.occurred_at desc limit 1
+           ) s`,
+          [JSON.stringify(ipPairs.map(([u, ip]) => ({ u, ip }))), upToId],
+        );
+        for (const r of rows) {
+          lastIpSighting.set(pairKey(r.user_id as string, r.ip as string), ms(r.occurred_at));
+        }
+      }
+      // new_symbol: which (user, coin) of the window were opened before it.
+      const coinPairs = uniquePairs(
+        window.flatMap((a) => (a.action === "open" ? [[a.userId, a.coin] as const] : [])),
+      );
+      const knownCoins = new Set<string>();
+      if (coinPairs.length > 0) {
+        const rows = await tx(
+          `select p.u::text as user_id, p.coin from jsonb_to_recordset(?::jsonb) as p(u bigint, coin text)
+           where exists (select 1 from trade_activity a
+             where a.user_id = p.u and a.coin = p.coin and a.action = 'open' and a.id <= ?::bigint)`,
+          [JSON.stringify(coinPairs.map(([u, coin]) => ({ u, coin }))), upToId],
+        );
+        for (const r of rows) knownCoins.add(pairKey(r.user_id as string, r.coin as string));
+      }
+      return { priorOpens, lastIpSighting, knownCoins };
+    },
+    async insertFindings(findings: readonly Finding[], createdAt, alerting) {
+      if (findings.length === 0) return [];
+      const rows = await tx(
+        `insert into anomalies (user_id, rule, window_start, window_end, evidence, created_at, alert, delivery)
+         select f.user_id, f.rule, f.window_start, f.window_end, f.evidence, ?::timestamptz, f.alert,
+           case when f.alert then 'pending' else 'silent' end
+         from jsonb_to_recordset(?::jsonb) as f(user_id bigint, rule text, window_start timestamptz,
+           window_end timestamptz, evidence jsonb, alert boolean)
+         on conflict (user_id, rule, window_start) do nothing
+         returning id::text as id, alert`,
+        [
+          new Date(createdAt).toISOString(),
+          JSON.stringify(
+            findings.map((f) => ({
+              user_id: f.userId,
+              rule: f.rule,
+              window_start: new Date(f.windowStart).toISOString(),
+              window_end: new Date(f.windowEnd).toISOString(),
+              evidence: f.evidence,
+              alert: alerting.has(f.rule as AnomalyRule),
+            })),
+          ),
+        ],
+      );
+      // Recorded-only findings need no hand-off.
+      return rows.filter((r) => r.alert === true).map((r) => r.id as string);
+    },
+    async advance(to) {
+      await tx("update app_state set value = ?::jsonb, updated_at = now() where key = ?", [
+        JSON.stringify(to),
+        WATERMARK_KEY,
+      ]);
+    },
+  };
+}
+
+function uniquePairs(pairs: ReadonlyArray<readonly [string, string]>): Array<[string, string]> {
+  const seen = new Set<string>();
+  const out: Array<[string, string]> = [];
+  for (const [u, v] of pairs) {
+    const k = pairKey(u, v);
+    if (seen.has(k)) continue;
+    seen.add(k);
+    out.push([u, v]);
+  }
+  return out;
+}
+
+export function createAnomalyScanStore(orm: MikroORM): AnomalyScanStore {
+  const sql: Sql = (q, p = []) => orm.em.getConnection().execute(q, p, "all");
+  return {
+    async withScanLock(fn) {
+      return orm.em.fork().transactional(async (em) => {
+        const ctx = em.getTransactionContext();
+        const conn = em.getConnection();
+        const tx: Sql = (q, p = []) => conn.execute(q, p, "all", ctx);
+        const [lock] = await tx("select pg_try_advisory_xact_lock(?) as ok", [
+          ANOMALY_SCAN_LOCK_KEY,
+        ]);
+        if (lock?.ok !== true) return null;
+        return fn(scanTx(tx));
+      });
+    },
+    async undecided(before, limit) {
+      const rows = await sql(
+        `select id::text as id from anomalies where delivery = 'pending' and created_at < ?
+         order by created_at limit ?`,
+        [new Date(before).toISOString(), limit],
+      );
+      return rows.map((r) => r.id as string);
+    },
+  };
+}
