@@ -8,6 +8,7 @@ import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { RequestContext } from "@mikro-orm/postgresql";
 import { Api, webhookCallback } from "grammy";
+import { createAlertsRoutes } from "./api/alerts-routes";
 import { createApi } from "./api/app";
 import { createAuthRoutes } from "./api/auth-routes";
 import { createKeysRoutes } from "./api/keys-routes";
@@ -15,12 +16,16 @@ import { createTradingRoutes } from "./api/trading-routes";
 import { createBot } from "./bot/bot";
 import { startBot, WEBHOOK_PATH } from "./bot/runner";
 import { createAccountService } from "./domain/accounts/service";
+import { type AlertStore, type DispatchDeps, reportNotMe } from "./domain/alerts";
+import type { AnomalyRule, ScanDeps } from "./domain/anomaly";
 import { auditSubject } from "./domain/audit/chain";
 import { createTrading } from "./domain/trading/trading";
 import { ENCRYPTED_TABLES, KeyRingCoverageError, verifyKeyRingCoverage } from "./domain/vault";
 import { createKeyService } from "./domain/venues/keys";
 import { evaluateScopes } from "./domain/venues/scope-policy";
 import { createAccountsRepo } from "./infra/accounts-repo";
+import { createAlertDedup, createAlertStore } from "./infra/alerts-store";
+import { createAnomalyScanStore, withActivityFeed } from "./infra/anomaly-store";
 import { createAuditLog, listForSubject } from "./infra/audit-log";
 import { createBcryptHasher } from "./infra/bcrypt-hasher";
 import { type Config, ConfigError, type Env, loadConfig, ROLES, type Role } from "./infra/config";
@@ -37,11 +42,18 @@ import { createLockout, createRateLimiter } from "./infra/rate-limit";
 import { createRedisFactory } from "./infra/redis";
 import { createScrubber } from "./infra/scrub";
 import { createShutdown, type Shutdown } from "./infra/shutdown";
+import { createTelegramSender } from "./infra/telegram";
 import { auditAppender, createTradingStore } from "./infra/trading-store";
 import { createVaultStore } from "./infra/vault-store";
 import { createVenues } from "./infra/venues";
-import { attachWebSocketHub, wsTicketConsumer } from "./infra/ws-hub";
+import { attachWebSocketHub, createWebSocketPublisher, wsTicketConsumer } from "./infra/ws-hub";
 import { createEmailOutbox } from "./jobs/email-outbox";
+import {
+  alertsQueueDispatcher,
+  alertsTelegramSender,
+  createAlertsProcessor,
+  scheduleAnomalyScan,
+} from "./jobs/processors/alerts";
 import { createEmailProcessor } from "./jobs/processors/email";
 import { processSystemJob } from "./jobs/processors/system";
 import { createVaultProcessor, scheduleRotation } from "./jobs/processors/vault";
@@ -53,6 +65,8 @@ export interface StartOptions {
   /** Overrides WARDEN_ROLES (the --roles flag). */
   roles?: Role[];
   logger?: Logger;
+  /** The domain clock (epoch ms) of trade activity, the anomaly scan and alert dedup; tests drive it. */
+  now?: () => number;
 }
 
 export interface RunningWarden {
@@ -133,7 +147,22 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
     // One registry: the key service and trading share the adapters and their market caches.
     const venues = createVenues({ sql: sqlOf(orm), urls: config.venueUrls });
     const keys = createKeys(config, { orm, logger, venues });
-    const trade = createTradingFromConfig(config, { orm, keys, venues });
+    const now = opts.now ?? Date.now;
+    const trade = createTradingFromConfig(config, { orm, keys, venues, now });
+    const alerts = createAlertsFromConfig(config, {
+      orm,
+      redis: appRedis,
+      queues,
+      keys,
+      now,
+      wsPublisher: redis.create("client", "alerts-pub"),
+      telegram: config.telegram.botToken
+        ? createTelegramSender({
+            token: config.telegram.botToken,
+            apiRoot: config.telegram.apiRoot,
+          })
+        : undefined,
+    });
     if (roles.includes("worker")) {
       const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, logger });
       shutdown.add("mailer", async () => mailer.close());
@@ -145,6 +174,14 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
           vault: createVaultProcessor({ store: vaultStore, keyRing: config.masterKeys, logger }),
           email: createEmailProcessor({ mailer, keyRing: config.masterKeys, logger }),
           venues: createVenuesProcessor({ keys }),
+          alerts: createAlertsProcessor({
+            scan: alerts.scan,
+            dispatch: alerts.dispatch,
+            store: alerts.store,
+            queue: queues.get("alerts"),
+            telegram: alerts.telegram,
+            logger,
+          }),
         },
         logger,
         around: (fn) => RequestContext.create(orm.em, fn),
@@ -155,6 +192,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
       });
       await scheduleRotation(queues.get("vault"), config.vaultRotationCron);
       await scheduleReverification(queues.get("venues"), config.keyReverifyHours);
+      await scheduleAnomalyScan(queues.get("alerts"), config.anomaly.scanEveryMinutes);
       logger.info("worker role started");
     }
 
@@ -172,6 +210,11 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
             keys,
             trading: trade.trading,
             recentAudit: trade.recentAudit,
+            alerts: {
+              store: alerts.store,
+              notMe: alerts.notMe,
+              now,
+            },
             paperByDefault: config.nodeEnv === "development",
             egressIps: config.egressIps,
             redis: appRedis,
@@ -220,6 +263,15 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
             }),
           },
           { path: "/api/keys", router: createKeysRoutes({ accounts, keys }) },
+          {
+            path: "/api/alerts",
+            router: createAlertsRoutes({
+              accounts,
+              store: alerts.store,
+              notMe: alerts.notMe,
+              now,
+            }),
+          },
           {
             path: "/api",
             router: createTradingRoutes({
@@ -335,13 +387,18 @@ export function createTradingFromConfig(
     orm: Awaited<ReturnType<typeof createOrm>>;
     keys: ReturnType<typeof createKeys>;
     venues: ReturnType<typeof createVenues>;
+    /** The clock of the activity feed the anomaly scan reads. */
+    now?: () => number;
   },
 ) {
   const sql = sqlOf(parts.orm);
   const auditLog = createAuditLog();
   const subjectOf = (userId: string) => auditSubject(config.auditPepper, userId);
   const trading = createTrading({
-    store: createTradingStore(parts.orm, auditAppender(auditLog, config.auditPepper)),
+    store: createTradingStore(
+      parts.orm,
+      withActivityFeed(auditAppender(auditLog, config.auditPepper), parts.now ?? Date.now),
+    ),
     keyRing: config.masterKeys,
     venues: parts.venues,
     credentials: (userId) => parts.keys.list(userId),
@@ -368,6 +425,95 @@ export function createTradingFromConfig(
         nextBefore: rows.length === opts.limit ? (rows.at(-1)?.id ?? null) : null,
       };
     },
+  };
+}
+
+/**
+ * Anomaly scan and alerts: the scan's store and thresholds, the dispatch (dedup in Redis, the
+ * email outbox, the WebSocket fan-out, Telegram sends as jobs) and the "not me" use case.
+ */
+export function createAlertsFromConfig(
+  config: Config,
+  parts: {
+    orm: Awaited<ReturnType<typeof createOrm>>;
+    redis: import("ioredis").Redis;
+    queues: ReturnType<typeof createQueueRegistry>;
+    keys: ReturnType<typeof createKeys>;
+    now: () => number;
+    /** A prefixed client used only to publish (the hub's fan-out channel). */
+    wsPublisher: import("ioredis").Redis;
+    telegram: Api | undefined;
+  },
+) {
+  const a = config.anomaly;
+  const store: AlertStore = createAlertStore(sqlOf(parts.orm), {
+    adminTelegramIds: config.telegram.adminIds,
+  });
+  const outbox = createEmailOutbox({
+    queue: parts.queues.get("email"),
+    keyRing: config.masterKeys,
+  });
+  const publish = createWebSocketPublisher(parts.wsPublisher);
+  const scan: Omit<ScanDeps, "dispatch"> = {
+    store: createAnomalyScanStore(parts.orm),
+    now: parts.now,
+    thresholds: {
+      rapidFireOpens: a.rapidFireOpens,
+      rapidFireWindowMs: a.rapidFireMinutes * 60_000,
+      newIpLookbackMs: a.newIpDays * 86_400_000,
+    },
+    alerting: new Set<AnomalyRule>(a.alertRules),
+  };
+  const dispatch: DispatchDeps = {
+    store,
+    dedup: createAlertDedup(parts.redis),
+    senders: {
+      telegram: alertsTelegramSender(parts.queues.get("alerts")),
+      outbox,
+      websocket: async (userId, event) => {
+        await publish(Number(userId), event);
+      },
+    },
+    dedupWindowMs: a.dedupMinutes * 60_000,
+    publicUrl: config.publicUrl,
+    now: parts.now,
+  };
+  const notMe = (userId: string, anomalyId: string) =>
+    reportNotMe(
+      {
+        store,
+        now: parts.now,
+        revokeAllKeys: async (uid) => {
+          const revoked: string[] = [];
+          for (const k of await parts.keys.list(uid)) {
+            if (k.revokedAt) continue;
+            await parts.keys.revoke(uid, k.id);
+            revoked.push(k.id);
+          }
+          return revoked;
+        },
+        tellAdmins: async (text, subject) => {
+          for (const admin of await store.admins()) {
+            if (admin.telegramUserId) {
+              await parts.queues
+                .get("alerts")
+                .add("notice", { chatId: admin.telegramUserId, text });
+            }
+            if (admin.email) await outbox.send({ to: admin.email, subject, text });
+          }
+        },
+      },
+      userId,
+      anomalyId,
+    );
+  return {
+    store,
+    scan,
+    dispatch,
+    notMe,
+    telegram: parts.telegram,
+    /** Hands findings to the alerts queue (the scan's dispatch port). */
+    dispatcher: alertsQueueDispatcher(parts.queues.get("alerts")),
   };
 }
 

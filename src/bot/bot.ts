@@ -12,6 +12,7 @@ import type { Logger } from "../infra/logger";
 import type { RateLimiter } from "../infra/rate-limit";
 import type { BotContext } from "./context";
 import { accountFeature } from "./features/account";
+import { type AlertsBotDeps, alertsFeature } from "./features/alerts";
 import { keysFeature } from "./features/keys";
 import { type TradingFeatureDeps, tradingFeature } from "./features/trading";
 import { twoFactorFeature } from "./features/two-factor";
@@ -26,6 +27,8 @@ export interface BotDeps {
   keys: KeyService;
   trading: Trading;
   recentAudit: TradingFeatureDeps["recentAudit"];
+  /** /alerts, the alert buttons and /anomalies (absent: those commands are unknown). */
+  alerts?: AlertsBotDeps;
   /** Development: new users get a paper account on /start. */
   paperByDefault?: boolean;
   egressIps?: readonly string[];
@@ -84,6 +87,9 @@ export function createBot(deps: BotDeps): Bot<BotContext> {
       recentAudit: deps.recentAudit,
     }),
   );
+  if (deps.alerts) {
+    bot.use(alertsFeature({ ...deps.alerts, accounts: deps.accounts, pending, verified }));
+  }
   bot.use(unhandledFeature());
 
   bot.catch((err) => {

@@ -79,6 +79,15 @@ export interface Config {
   allowedOrigins: string[];
   /** When the scheduled re-encryption runs (UTC); it does work only if a newer key exists. */
   vaultRotationCron: string;
+  /** The anomaly scan (S8.3): schedule, rule thresholds, which rules alert, and the dedup. */
+  anomaly: {
+    scanEveryMinutes: number;
+    rapidFireOpens: number;
+    rapidFireMinutes: number;
+    newIpDays: number;
+    alertRules: Array<"rapid_fire" | "new_ip" | "new_symbol">;
+    dedupMinutes: number;
+  };
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   /** Every secret value, so the scrubber can redact them wherever they appear. */
   secretValues: string[];
@@ -170,7 +179,28 @@ const schema = z.object({
     .regex(/^\S+( \S+){4,5}$/, "must be a cron pattern such as '17 3 * * *'")
     .default("17 3 * * *"),
   LOG_LEVEL: optionalString.pipe(z.enum(LOG_LEVELS).optional()),
+  ANOMALY_SCAN_EVERY_MINUTES: z.coerce.number().int().min(1).max(60).default(5),
+  ANOMALY_RAPID_FIRE_OPENS: z.coerce.number().int().min(1).max(10_000).default(10),
+  ANOMALY_RAPID_FIRE_MINUTES: z.coerce.number().int().min(1).max(1440).default(5),
+  ANOMALY_NEW_IP_DAYS: z.coerce.number().int().min(1).max(365).default(30),
+  ANOMALY_ALERT_RULES: z.string().default("rapid_fire,new_ip"),
+  ALERT_DEDUP_MINUTES: z.coerce.number().int().min(1).max(1440).default(30),
 });
+
+const ANOMALY_RULE_NAMES = ["rapid_fire", "new_ip", "new_symbol"] as const;
+
+function parseAlertRules(raw: string): Array<(typeof ANOMALY_RULE_NAMES)[number]> {
+  const rules = parseList(raw, "ANOMALY_ALERT_RULES", (p) =>
+    (ANOMALY_RULE_NAMES as readonly string[]).includes(p),
+  ) as Array<(typeof ANOMALY_RULE_NAMES)[number]>;
+  if (rules.length === 0) {
+    throw new ConfigError(
+      "ANOMALY_ALERT_RULES",
+      "must name at least one of rapid_fire, new_ip, new_symbol",
+    );
+  }
+  return [...new Set(rules)];
+}
 
 /** At least 32 bytes and not a trivially repetitive value. */
 function strongSecret(name: string, value: string | undefined): Buffer {
@@ -351,6 +381,14 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
     sentryDsn: e.SENTRY_DSN,
     trustedProxies: parseTrustedProxies(e.TRUSTED_PROXIES),
     vaultRotationCron: e.VAULT_ROTATION_CRON,
+    anomaly: {
+      scanEveryMinutes: e.ANOMALY_SCAN_EVERY_MINUTES,
+      rapidFireOpens: e.ANOMALY_RAPID_FIRE_OPENS,
+      rapidFireMinutes: e.ANOMALY_RAPID_FIRE_MINUTES,
+      newIpDays: e.ANOMALY_NEW_IP_DAYS,
+      alertRules: parseAlertRules(e.ANOMALY_ALERT_RULES),
+      dedupMinutes: e.ALERT_DEDUP_MINUTES,
+    },
     egressIps: parseList(e.WARDEN_EGRESS_IPS, "WARDEN_EGRESS_IPS", (p) => isIP(p) !== 0),
     venueUrls: {
       hyperliquid: e.VENUE_URL_HYPERLIQUID,
