@@ -150,7 +150,7 @@ export function createAlertStore(
     },
     async recent(limit) {
       const rows = await sql(
-        `select ${COLUMNS} from anomalies order by created_at desc, id desc limit ?`,
+        `select ${COLUMNS} from anomalies order by anomalies.created_at desc, anomalies.id desc limit ?`,
         [Math.min(limit, 100)],
       );
       return rows.map(toAnomaly);

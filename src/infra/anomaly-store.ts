@@ -82,9 +82,10 @@ function scanTx(tx: Sql): ScanTx {
     },
     async activityAfter(afterId, limit) {
       const rows = await tx(
-        `select id::text as id, user_id::text as user_id, occurred_at, action, outcome, source,
-           host(ip) as ip, symbol, coin, trade_id::text as trade_id
-         from trade_activity where id > ?::bigint order by id limit ?`,
+        // ORDER BY names the bigint a.id, not the text alias.
+        `select a.id::text as id, a.user_id::text as user_id, a.occurred_at, a.action, a.outcome,
+           a.source, host(a.ip) as ip, a.symbol, a.coin, a.trade_id::text as trade_id
+         from trade_activity a where a.id > ?::bigint order by a.id limit ?`,
         [afterId, limit],
       );
       return rows.map(toActivity);

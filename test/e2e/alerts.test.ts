@@ -110,7 +110,7 @@ async function scan(): Promise<string[]> {
 }
 
 async function anomalyIds(): Promise<string[]> {
-  const { rows } = await db.query("select id::text as id from anomalies order by id");
+  const { rows } = await db.query("select id::text as id from anomalies order by anomalies.id");
   return rows.map((r) => r.id as string);
 }
 
@@ -324,8 +324,10 @@ describe("rapid fire", () => {
     );
     expect(rows).toEqual([
       { audience: "admin", channel: "email", outcome: "queued", n: 1 },
+      { audience: "admin", channel: "telegram", outcome: "queued", n: 1 },
       { audience: "admin", channel: "telegram", outcome: "sent", n: 1 },
       { audience: "user", channel: "email", outcome: "queued", n: 1 },
+      { audience: "user", channel: "telegram", outcome: "queued", n: 1 },
       { audience: "user", channel: "telegram", outcome: "sent", n: 1 },
       { audience: "user", channel: "websocket", outcome: "sent", n: 1 },
     ]);
@@ -414,7 +416,7 @@ describe("not me", () => {
 
   it("when someone presses “Not me” on an alert that is not theirs, then nothing is revoked", async () => {
     const { rows } = await db.query(
-      "select id::text as id from anomalies where user_id = $1 order by id limit 1",
+      "select id::text as id from anomalies where user_id = $1 order by anomalies.id limit 1",
       [alice.id],
     );
     const eve = tg.user({ id: BOB_TG, first_name: "bob" });

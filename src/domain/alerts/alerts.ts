@@ -183,19 +183,18 @@ export async function dispatchAlert(
     if (await store.alreadyDelivered(a.id, audience, recipientKey(r), channel)) return true;
     try {
       const outcome = await send();
-      // Telegram jobs log their own attempts; the hand-off itself is not an attempt.
-      if (!(channel === "telegram" && outcome === "queued")) {
-        await store.logDelivery({
-          anomalyId: a.id,
-          audience,
-          recipientUserId: r.userId,
-          channel,
-          attempt: 1,
-          outcome,
-          // An admin without an account is recognised by chat or address.
-          ...(r.userId ? {} : { detail: recipientKey(r) }),
-        });
-      }
+      // "queued" marks the hand-off (a Telegram job then logs each of its attempts), so a
+      // repeated dispatch never queues the same message twice.
+      await store.logDelivery({
+        anomalyId: a.id,
+        audience,
+        recipientUserId: r.userId,
+        channel,
+        attempt: 1,
+        outcome,
+        // An admin without an account is recognised by chat or address.
+        ...(r.userId ? {} : { detail: recipientKey(r) }),
+      });
       return true;
     } catch (err) {
       await store.logDelivery({
