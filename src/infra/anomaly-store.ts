@@ -48,13 +48,11 @@ export async function recordActivity(tx: Sql, e: AuditEntry, atMs: number): Prom
   );
 }
 
-const ms = (v: unknown) => (v instanceof Date ? v.getTime() : new Date(String(v)).getTime());
-
 function toActivity(r: Record<string, unknown>): TradeActivity {
   return {
     id: r.id as string,
     userId: r.user_id as string,
-    at: ms(r.occurred_at),
+    at: Number(r.at),
     action: r.action as TradeActivity["action"],
     outcome: r.outcome as TradeActivity["outcome"],
     source: r.source as TradeActivity["source"],
@@ -83,7 +81,8 @@ function scanTx(tx: Sql): ScanTx {
     async activityAfter(afterId, limit) {
       const rows = await tx(
         // ORDER BY names the bigint a.id, not the text alias.
-        `select a.id::text as id, a.user_id::text as user_id, a.occurred_at, a.action, a.outcome,
+        `select a.id::text as id, a.user_id::text as user_id,
+           (extract(epoch from a.occurred_at) * 1000)::float8 as at, a.action, a.outcome,
            a.source, host(a.ip) as ip, a.symbol, a.coin, a.trade_id::text as trade_id
          from trade_activity a where a.id > ?::bigint order by a.id limit ?`,
         [afterId, limit],
@@ -91,53 +90,56 @@ function scanTx(tx: Sql): ScanTx {
       return rows.map(toActivity);
     },
     async context(window, upToId, t) {
+      const lastId = window.at(-1)?.id ?? upToId;
       const earliest = window.reduce((m, a) => Math.min(m, a.at), Number.POSITIVE_INFINITY);
       // rapid_fire: every open of the span just before the window (the time index).
       const opens = await tx(
-        `select user_id::text as user_id, occurred_at from trade_activity
-         where action = 'open' and occurred_at >= ? and id <= ?::bigint`,
+        `select user_id::text as user_id, (extract(epoch from occurred_at) * 1000)::float8 as at
+         from trade_activity where action = 'open' and occurred_at >= ? and id <= ?::bigint`,
         [new Date(earliest - t.rapidFireWindowMs).toISOString(), upToId],
       );
       const priorOpens = new Map<string, number[]>();
       for (const r of opens) {
         const u = r.user_id as string;
         const list = priorOpens.get(u);
-        if (list) list.push(ms(r.occurred_at));
-        else priorOpens.set(u, [ms(r.occurred_at)]);
+        if (list) list.push(Number(r.at));
+        else priorOpens.set(u, [Number(r.at)]);
       }
-      // new_ip: the last sighting of each (user, ip) of the window, from the index alone.
-      const ipPairs = uniquePairs(window.flatMap((a) => (a.ip ? [[a.userId, a.ip] as const] : [])));
-      const lastIpSighting = new Map<string, number>();
-      if (ipPairs.length > 0) {
-        const rows = await tx(
-          `select p.u::text as user_id, host(p.ip) as ip, s.occurred_at
-           from jsonb_to_recordset(?::jsonb) as p(u bigint, ip inet)
-           cross join lateral (
-             select a.occurred_at from trade_activity a
-             where a.user_id = p.u and a.ip = p.ip and a.id <= ?::bigint
-             order by a.occurred_at desc limit 1
-           ) s`,
-          [JSON.stringify(ipPairs.map(([u, ip]) => ({ u, ip }))), upToId],
-        );
-        for (const r of rows) {
-          lastIpSighting.set(pairKey(r.user_id as string, r.ip as string), ms(r.occurred_at));
-        }
-      }
-      // new_symbol: which (user, coin) of the window were opened before it.
-      const coinPairs = uniquePairs(
-        window.flatMap((a) => (a.action === "open" ? [[a.userId, a.coin] as const] : [])),
+      // new_ip: each (user, ip) of the window, probed in the (user, ip, time) index for its last
+      // sighting before the window; only pairs not seen within the lookback before their first
+      // use in the window come back, so the answer is as small as the news.
+      const ips = await tx(
+        `with w as (
+           select a.user_id, a.ip, min(a.occurred_at) as first_at from trade_activity a
+           where a.id > ?::bigint and a.id <= ?::bigint and a.ip is not null
+           group by a.user_id, a.ip)
+         select w.user_id::text as user_id, host(w.ip) as ip,
+           (extract(epoch from s.last) * 1000)::float8 as last
+         from w left join lateral (
+           select b.occurred_at as last from trade_activity b
+           where b.user_id = w.user_id and b.ip = w.ip and b.id <= ?::bigint
+           order by b.occurred_at desc limit 1) s on true
+         where s.last is null or s.last < w.first_at - ? * interval '1 millisecond'`,
+        [upToId, lastId, upToId, t.newIpLookbackMs],
       );
-      const knownCoins = new Set<string>();
-      if (coinPairs.length > 0) {
-        const rows = await tx(
-          `select p.u::text as user_id, p.coin from jsonb_to_recordset(?::jsonb) as p(u bigint, coin text)
-           where exists (select 1 from trade_activity a
-             where a.user_id = p.u and a.coin = p.coin and a.action = 'open' and a.id <= ?::bigint)`,
-          [JSON.stringify(coinPairs.map(([u, coin]) => ({ u, coin }))), upToId],
+      const staleIps = new Map<string, number | null>();
+      for (const r of ips) {
+        staleIps.set(
+          pairKey(r.user_id as string, r.ip as string),
+          r.last === null ? null : Number(r.last),
         );
-        for (const r of rows) knownCoins.add(pairKey(r.user_id as string, r.coin as string));
       }
-      return { priorOpens, lastIpSighting, knownCoins };
+      // new_symbol: the (user, coin) opens of the window with no open of that coin before it.
+      const coins = await tx(
+        `select w.user_id::text as user_id, w.coin from (
+           select distinct a.user_id, a.coin from trade_activity a
+           where a.id > ?::bigint and a.id <= ?::bigint and a.action = 'open') w
+         where not exists (select 1 from trade_activity b
+           where b.user_id = w.user_id and b.coin = w.coin and b.action = 'open' and b.id <= ?::bigint)`,
+        [upToId, lastId, upToId],
+      );
+      const newCoins = new Set(coins.map((r) => pairKey(r.user_id as string, r.coin as string)));
+      return { priorOpens, staleIps, newCoins };
     },
     async insertFindings(findings: readonly Finding[], createdAt, alerting) {
       if (findings.length === 0) return [];
@@ -173,18 +175,6 @@ function scanTx(tx: Sql): ScanTx {
       ]);
     },
   };
-}
-
-function uniquePairs(pairs: ReadonlyArray<readonly [string, string]>): Array<[string, string]> {
-  const seen = new Set<string>();
-  const out: Array<[string, string]> = [];
-  for (const [u, v] of pairs) {
-    const k = pairKey(u, v);
-    if (seen.has(k)) continue;
-    seen.add(k);
-    out.push([u, v]);
-  }
-  return out;
 }
 
 export function createAnomalyScanStore(orm: MikroORM): AnomalyScanStore {

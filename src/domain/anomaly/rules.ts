@@ -36,14 +36,21 @@ export const DEFAULT_THRESHOLDS: RuleThresholds = {
   newIpLookbackMs: 30 * 24 * 3600_000,
 };
 
-/** What the scan knows from before the window. */
+/**
+ * What the scan knows from before the window, reduced to what the rules need (so the store
+ * returns a handful of rows, not one per action).
+ */
 export interface ScanContext {
   /** Times of each user's opens in the rapid-fire span before the window. */
   priorOpens: ReadonlyMap<string, readonly number[]>;
-  /** The last sighting before the window of `pairKey(userId, ip)`. */
-  lastIpSighting: ReadonlyMap<string, number>;
-  /** `pairKey(userId, coin)` of every coin the user opened before the window. */
-  knownCoins: ReadonlySet<string>;
+  /**
+   * The window's `pairKey(userId, ip)` with no sighting before the window within the lookback
+   * of the pair's first use in the window, mapped to the last sighting ever (or null). A pair
+   * that is absent was seen within the lookback.
+   */
+  staleIps: ReadonlyMap<string, number | null>;
+  /** The window's `pairKey(userId, coin)` of coins the user never opened before the window. */
+  newCoins: ReadonlySet<string>;
 }
 
 export interface Finding {
@@ -130,19 +137,23 @@ export function rapidFire(
  */
 export function newIp(
   actions: readonly TradeActivity[],
-  ctx: Pick<ScanContext, "lastIpSighting">,
+  ctx: Pick<ScanContext, "staleIps">,
   t: RuleThresholds,
 ): Finding[] {
   const findings: Finding[] = [];
   for (const [userId, list] of byUser(actions.filter((a) => a.ip !== null))) {
-    const last = new Map<string, number | undefined>();
+    const last = new Map<string, number>();
     const fresh: Array<{ action: TradeActivity; lastSeenBefore: number | null }> = [];
     for (const a of list) {
       const ip = a.ip!;
-      const key = pairKey(userId, ip);
-      const seen = last.has(ip) ? last.get(ip) : ctx.lastIpSighting.get(key);
-      if (seen === undefined || a.at - seen > t.newIpLookbackMs) {
-        fresh.push({ action: a, lastSeenBefore: seen ?? null });
+      const inWindow = last.get(ip);
+      if (inWindow === undefined) {
+        // The pair's first use in the window: new unless seen within the lookback before it.
+        const key = pairKey(userId, ip);
+        if (ctx.staleIps.has(key))
+          fresh.push({ action: a, lastSeenBefore: ctx.staleIps.get(key) ?? null });
+      } else if (a.at - inWindow > t.newIpLookbackMs) {
+        fresh.push({ action: a, lastSeenBefore: inWindow });
       }
       last.set(ip, a.at);
     }
@@ -174,14 +185,17 @@ export function newIp(
 /** new_symbol: an open in a coin the user never opened before. */
 export function newSymbol(
   actions: readonly TradeActivity[],
-  ctx: Pick<ScanContext, "knownCoins">,
+  ctx: Pick<ScanContext, "newCoins">,
 ): Finding[] {
   const findings: Finding[] = [];
-  for (const [userId, list] of byUser(actions.filter((a) => a.action === "open"))) {
+  const opens = actions.filter(
+    (a) => a.action === "open" && ctx.newCoins.has(pairKey(a.userId, a.coin)),
+  );
+  for (const [userId, list] of byUser(opens)) {
     const seen = new Set<string>();
     const fresh: TradeActivity[] = [];
     for (const a of list) {
-      if (seen.has(a.coin) || ctx.knownCoins.has(pairKey(userId, a.coin))) continue;
+      if (seen.has(a.coin)) continue;
       seen.add(a.coin);
       fresh.push(a);
     }

@@ -32,7 +32,7 @@ function act(over: Partial<TradeActivity> = {}): TradeActivity {
   };
 }
 
-const none = { priorOpens: new Map(), lastIpSighting: new Map(), knownCoins: new Set<string>() };
+const none = { priorOpens: new Map(), staleIps: new Map(), newCoins: new Set<string>() };
 const opens = (n: number, start: number, stepMs: number, over: Partial<TradeActivity> = {}) =>
   Array.from({ length: n }, (_, i) => act({ at: start + i * stepMs, ...over }));
 
@@ -95,12 +95,10 @@ describe("rapid_fire", () => {
 });
 
 describe("new_ip", () => {
-  const seen = (days: number) => ({
-    lastIpSighting: new Map([[pairKey("1", "203.0.113.1"), T0 - days * DAY]]),
-  });
+  const HOME = pairKey("1", "203.0.113.1");
 
   it("when an IP was never seen on the account, then one finding naming it", () => {
-    const [f] = newIp([act()], { lastIpSighting: new Map() }, DEFAULT_THRESHOLDS);
+    const [f] = newIp([act()], { staleIps: new Map([[HOME, null]]) }, DEFAULT_THRESHOLDS);
     expect(f).toMatchObject({ rule: "new_ip", evidence: { count: 1, lookbackDays: 30 } });
     expect((f!.evidence.ips as unknown[])[0]).toMatchObject({
       ip: "203.0.113.1",
@@ -108,32 +106,40 @@ describe("new_ip", () => {
     });
   });
 
-  it("when the IP was seen 29 days before, then nothing; 31 days before, then a finding with that sighting", () => {
-    expect(newIp([act()], seen(29), DEFAULT_THRESHOLDS)).toEqual([]);
-    const [f] = newIp([act()], seen(31), DEFAULT_THRESHOLDS);
+  it("when the IP was seen within the lookback, then nothing; when its last sighting is older, then a finding with that sighting", () => {
+    expect(newIp([act()], { staleIps: new Map() }, DEFAULT_THRESHOLDS)).toEqual([]);
+    const [f] = newIp([act()], { staleIps: new Map([[HOME, T0 - 31 * DAY]]) }, DEFAULT_THRESHOLDS);
     expect((f!.evidence.ips as unknown[])[0]).toMatchObject({
       lastSeenBefore: new Date(T0 - 31 * DAY).toISOString(),
     });
   });
 
-  it("when a new IP acts twice in the window, then it is flagged once; another user's sighting does not count", () => {
-    const ctx = { lastIpSighting: new Map([[pairKey("2", "203.0.113.1"), T0 - DAY]]) };
+  it("when a new IP acts twice in the window, then it is flagged once; another user's new pair does not flag this user", () => {
+    const ctx = { staleIps: new Map([[pairKey("2", "203.0.113.1"), null]]) };
+    expect(newIp([act(), act({ at: T0 + 1_000 })], ctx, DEFAULT_THRESHOLDS)).toEqual([]);
     const [f, ...rest] = newIp(
       [act(), act({ at: T0 + 1_000, action: "close" })],
-      ctx,
+      { staleIps: new Map([[HOME, null]]) },
       DEFAULT_THRESHOLDS,
     );
     expect(rest).toEqual([]);
     expect(f?.evidence.count).toBe(1);
   });
 
+  it("when one long catch-up window uses an IP, then 29 days later nothing, 31 days after that it is new again", () => {
+    const actions = [act(), act({ at: T0 + 29 * DAY }), act({ at: T0 + 60 * DAY })];
+    const [f] = newIp(actions, { staleIps: new Map() }, DEFAULT_THRESHOLDS);
+    expect(f?.evidence.ips).toEqual([
+      expect.objectContaining({
+        at: new Date(T0 + 60 * DAY).toISOString(),
+        lastSeenBefore: new Date(T0 + 29 * DAY).toISOString(),
+      }),
+    ]);
+  });
+
   it("when Telegram actions carry no IP, then they are never flagged", () => {
     expect(
-      newIp(
-        [act({ ip: null, source: "telegram" })],
-        { lastIpSighting: new Map() },
-        DEFAULT_THRESHOLDS,
-      ),
+      newIp([act({ ip: null, source: "telegram" })], { staleIps: new Map() }, DEFAULT_THRESHOLDS),
     ).toEqual([]);
   });
 });
@@ -141,18 +147,30 @@ describe("new_ip", () => {
 describe("new_symbol", () => {
   it("when a user opens a coin for the first time, then it is found once; a known coin is not", () => {
     const actions = [act({ coin: "PEPE", symbol: "PEPE/USDT:USDT" }), act({ coin: "PEPE" }), act()];
-    const [f, ...rest] = newSymbol(actions, { knownCoins: new Set([pairKey("1", "BTC")]) });
+    const [f, ...rest] = newSymbol(actions, { newCoins: new Set([pairKey("1", "PEPE")]) });
     expect(rest).toEqual([]);
     expect(f?.evidence).toMatchObject({
       count: 1,
       coins: [expect.objectContaining({ coin: "PEPE" })],
     });
   });
+
+  it("when only closes touch a new coin, then nothing (a trade in a coin starts with an open)", () => {
+    const found = newSymbol([act({ coin: "PEPE", action: "close" })], {
+      newCoins: new Set([pairKey("1", "PEPE")]),
+    });
+    expect(found).toEqual([]);
+  });
 });
 
 describe("all rules", () => {
   it("when one window holds a burst from a new IP in a new coin, then one finding per rule for that user", () => {
-    const found = evaluateRules(opens(11, T0, 1_000, { coin: "DOGE" }), none, DEFAULT_THRESHOLDS);
+    const ctx = {
+      ...none,
+      staleIps: new Map([[pairKey("1", "203.0.113.1"), null]]),
+      newCoins: new Set([pairKey("1", "DOGE")]),
+    };
+    const found = evaluateRules(opens(11, T0, 1_000, { coin: "DOGE" }), ctx, DEFAULT_THRESHOLDS);
     expect(found.map((f) => f.rule)).toEqual(["rapid_fire", "new_ip", "new_symbol"]);
     expect(new Set(found.map((f) => f.userId))).toEqual(new Set(["1"]));
   });
