@@ -8,7 +8,26 @@ export class Migration20261125090000Anomalies extends Migration {
     // (so under the audit chain's lock: ids are assigned in commit order, and a scan watermark
     // on `id` never skips a row that commits late). The audit log's subjects are keyed and
     // cannot be grouped per user without the pepper; this feed carries the user id and the
-    // application clock's time, with the indexes the rules need.
+    // application clock's time. What the rules need from history is settled when the row is
+    // written, from two small per-account tables: `ip_last_seen` (this IP's previous sighting
+    // on the account) and `coin_new` (the account's first open of this coin). The scan then
+    // reads its window and nothing older, however long the history grows.
+    this.addSql(`
+      create table activity_ip_sightings (
+        user_id bigint not null references users (id) on delete cascade,
+        ip inet not null,
+        last_seen timestamptz not null,
+        primary key (user_id, ip)
+      );
+    `);
+    this.addSql(`
+      create table activity_coins (
+        user_id bigint not null references users (id) on delete cascade,
+        coin text not null check (length(coin) between 1 and 40),
+        first_at timestamptz not null,
+        primary key (user_id, coin)
+      );
+    `);
     this.addSql(`
       create table trade_activity (
         id bigint generated always as identity primary key,
@@ -20,23 +39,15 @@ export class Migration20261125090000Anomalies extends Migration {
         ip inet check (ip is null or masklen(ip) = case family(ip) when 4 then 32 else 128 end),
         symbol text not null check (length(symbol) between 1 and 40),
         coin text not null check (length(coin) between 1 and 40),
-        trade_id bigint
+        trade_id bigint,
+        ip_last_seen timestamptz,
+        coin_new boolean not null default false
       );
     `);
     // rapid_fire: the opens of the minutes just before a window.
     this.addSql(
       "create index trade_activity_open_time_idx on trade_activity (occurred_at) where action = 'open';",
     );
-    // new_ip: the last sighting of (user, ip) before the window, read from the index alone.
-    this.addSql(`
-      create index trade_activity_user_ip_idx on trade_activity (user_id, ip, occurred_at desc)
-        include (id) where ip is not null;
-    `);
-    // new_symbol: has this user opened this coin before the window?
-    this.addSql(`
-      create index trade_activity_user_coin_idx on trade_activity (user_id, coin)
-        include (id) where action = 'open';
-    `);
 
     this.addSql(`
       create table anomalies (
@@ -103,7 +114,7 @@ export class Migration20261125090000Anomalies extends Migration {
 
   override async down(): Promise<void> {
     this.addSql(
-      "drop table if exists alert_deliveries, alert_preferences, anomalies, trade_activity;",
+      "drop table if exists alert_deliveries, alert_preferences, anomalies, trade_activity, activity_coins, activity_ip_sightings;",
     );
     this.addSql("delete from app_state where key = 'anomaly_scan';");
   }

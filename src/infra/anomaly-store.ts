@@ -1,15 +1,15 @@
-// The anomaly scan on PostgreSQL: the activity feed written next to each audit entry, and the
-// scan's transaction — a try-lock so only one scan runs, the watermark in app_state, index-only
-// context queries whose cost follows the window's activity, and findings unique per window.
+// The anomaly scan on PostgreSQL: the activity feed written next to each audit entry (with its
+// history facts settled at write time), and the scan's transaction — a try-lock so only one scan
+// runs, the watermark in app_state, a read of the window and of the few minutes before it, and
+// findings unique per window.
 import type { MikroORM } from "@mikro-orm/postgresql";
-import {
-  type AnomalyRule,
-  type AnomalyScanStore,
-  type Finding,
-  pairKey,
-  type ScanTx,
-  type TradeActivity,
-  type Watermark,
+import type {
+  AnomalyRule,
+  AnomalyScanStore,
+  Finding,
+  ScanTx,
+  TradeActivity,
+  Watermark,
 } from "../domain/anomaly";
 import type { AuditEntry } from "../domain/trading/trading";
 import { type AuditAppend, baseOf } from "./trading-store";
@@ -30,19 +30,53 @@ export function withActivityFeed(append: AuditAppend, now: () => number): AuditA
   };
 }
 
+/**
+ * Writes the activity row with the history facts the rules need, settled now: the previous
+ * sighting of this IP on the account (then moved to this action) and whether this is the
+ * account's first open of the coin. Called under the audit chain's lock, so actions are
+ * settled one after another in commit order.
+ */
 export async function recordActivity(tx: Sql, e: AuditEntry, atMs: number): Promise<void> {
+  const at = new Date(atMs).toISOString();
+  const symbol = e.symbol.slice(0, 40);
+  const coin = baseOf(e.symbol).slice(0, 40) || symbol;
   await tx(
-    `insert into trade_activity (user_id, occurred_at, action, outcome, source, ip, symbol, coin, trade_id)
-     values (?, ?, ?, ?, ?, ?::inet, ?, ?, ?)`,
+    `with prev as (
+       select last_seen from activity_ip_sightings where user_id = ? and ip = ?::inet
+     ), seen as (
+       insert into activity_ip_sightings (user_id, ip, last_seen)
+       select ?, ?::inet, ?::timestamptz where ?::inet is not null
+       on conflict (user_id, ip) do update
+         set last_seen = greatest(activity_ip_sightings.last_seen, excluded.last_seen)
+     ), coin as (
+       insert into activity_coins (user_id, coin, first_at)
+       select ?, ?, ?::timestamptz where ? = 'open'
+       on conflict (user_id, coin) do nothing
+       returning 1
+     )
+     insert into trade_activity (user_id, occurred_at, action, outcome, source, ip, symbol, coin,
+       trade_id, ip_last_seen, coin_new)
+     values (?, ?::timestamptz, ?, ?, ?, ?::inet, ?, ?, ?, (select last_seen from prev),
+       exists (select 1 from coin))`,
     [
       e.userId,
-      new Date(atMs).toISOString(),
+      e.ip,
+      e.userId,
+      e.ip,
+      at,
+      e.ip,
+      e.userId,
+      coin,
+      at,
+      e.action,
+      e.userId,
+      at,
       e.action,
       e.outcome,
       e.source,
       e.ip,
-      e.symbol.slice(0, 40),
-      baseOf(e.symbol).slice(0, 40) || e.symbol.slice(0, 40),
+      symbol,
+      coin,
       e.tradeId,
     ],
   );
@@ -60,6 +94,8 @@ function toActivity(r: Record<string, unknown>): TradeActivity {
     symbol: r.symbol as string,
     coin: r.coin as string,
     tradeId: (r.trade_id as string | null) ?? null,
+    ipLastSeen: r.ip_last_seen === null ? null : Number(r.ip_last_seen),
+    coinNew: r.coin_new === true,
   };
 }
 
@@ -83,14 +119,14 @@ function scanTx(tx: Sql): ScanTx {
         // ORDER BY names the bigint a.id, not the text alias.
         `select a.id::text as id, a.user_id::text as user_id,
            (extract(epoch from a.occurred_at) * 1000)::float8 as at, a.action, a.outcome,
-           a.source, host(a.ip) as ip, a.symbol, a.coin, a.trade_id::text as trade_id
+           a.source, host(a.ip) as ip, a.symbol, a.coin, a.trade_id::text as trade_id,
+           (extract(epoch from a.ip_last_seen) * 1000)::float8 as ip_last_seen, a.coin_new
          from trade_activity a where a.id > ?::bigint order by a.id limit ?`,
         [afterId, limit],
       );
       return rows.map(toActivity);
     },
     async context(window, upToId, t) {
-      const lastId = window.at(-1)?.id ?? upToId;
       const earliest = window.reduce((m, a) => Math.min(m, a.at), Number.POSITIVE_INFINITY);
       // rapid_fire: every open of the span just before the window (the time index).
       const opens = await tx(
@@ -105,41 +141,7 @@ function scanTx(tx: Sql): ScanTx {
         if (list) list.push(Number(r.at));
         else priorOpens.set(u, [Number(r.at)]);
       }
-      // new_ip: each (user, ip) of the window, probed in the (user, ip, time) index for its last
-      // sighting before the window; only pairs not seen within the lookback before their first
-      // use in the window come back, so the answer is as small as the news.
-      const ips = await tx(
-        `with w as (
-           select a.user_id, a.ip, min(a.occurred_at) as first_at from trade_activity a
-           where a.id > ?::bigint and a.id <= ?::bigint and a.ip is not null
-           group by a.user_id, a.ip)
-         select w.user_id::text as user_id, host(w.ip) as ip,
-           (extract(epoch from s.last) * 1000)::float8 as last
-         from w left join lateral (
-           select b.occurred_at as last from trade_activity b
-           where b.user_id = w.user_id and b.ip = w.ip and b.id <= ?::bigint
-           order by b.occurred_at desc limit 1) s on true
-         where s.last is null or s.last < w.first_at - ? * interval '1 millisecond'`,
-        [upToId, lastId, upToId, t.newIpLookbackMs],
-      );
-      const staleIps = new Map<string, number | null>();
-      for (const r of ips) {
-        staleIps.set(
-          pairKey(r.user_id as string, r.ip as string),
-          r.last === null ? null : Number(r.last),
-        );
-      }
-      // new_symbol: the (user, coin) opens of the window with no open of that coin before it.
-      const coins = await tx(
-        `select w.user_id::text as user_id, w.coin from (
-           select distinct a.user_id, a.coin from trade_activity a
-           where a.id > ?::bigint and a.id <= ?::bigint and a.action = 'open') w
-         where not exists (select 1 from trade_activity b
-           where b.user_id = w.user_id and b.coin = w.coin and b.action = 'open' and b.id <= ?::bigint)`,
-        [upToId, lastId, upToId],
-      );
-      const newCoins = new Set(coins.map((r) => pairKey(r.user_id as string, r.coin as string)));
-      return { priorOpens, staleIps, newCoins };
+      return { priorOpens };
     },
     async insertFindings(findings: readonly Finding[], createdAt, alerting) {
       if (findings.length === 0) return [];

@@ -19,6 +19,10 @@ export interface TradeActivity {
   /** The base coin ("BTC" for BTC/USDT:USDT), so spellings of one market count once. */
   coin: string;
   tradeId: string | null;
+  /** History, settled when the action was recorded: this IP's previous sighting on the account. */
+  ipLastSeen: number | null;
+  /** … and whether this open was the account's first of the coin. */
+  coinNew: boolean;
 }
 
 export interface RuleThresholds {
@@ -36,21 +40,10 @@ export const DEFAULT_THRESHOLDS: RuleThresholds = {
   newIpLookbackMs: 30 * 24 * 3600_000,
 };
 
-/**
- * What the scan knows from before the window, reduced to what the rules need (so the store
- * returns a handful of rows, not one per action).
- */
+/** What the scan reads from before the window: only the minutes a burst can reach back. */
 export interface ScanContext {
   /** Times of each user's opens in the rapid-fire span before the window. */
   priorOpens: ReadonlyMap<string, readonly number[]>;
-  /**
-   * The window's `pairKey(userId, ip)` with no sighting before the window within the lookback
-   * of the pair's first use in the window, mapped to the last sighting ever (or null). A pair
-   * that is absent was seen within the lookback.
-   */
-  staleIps: ReadonlyMap<string, number | null>;
-  /** The window's `pairKey(userId, coin)` of coins the user never opened before the window. */
-  newCoins: ReadonlySet<string>;
 }
 
 export interface Finding {
@@ -133,40 +126,23 @@ export function rapidFire(
 
 /**
  * new_ip: a trade action from an IP with no sighting on the account in the `newIpLookbackMs`
- * before it. Every action is a sighting, so the second use of a new IP is not new.
+ * before it. Every action is a sighting (its `ipLastSeen` is the one before it), so the second
+ * use of a new IP is not new.
  */
-export function newIp(
-  actions: readonly TradeActivity[],
-  ctx: Pick<ScanContext, "staleIps">,
-  t: RuleThresholds,
-): Finding[] {
+export function newIp(actions: readonly TradeActivity[], t: RuleThresholds): Finding[] {
   const findings: Finding[] = [];
-  for (const [userId, list] of byUser(actions.filter((a) => a.ip !== null))) {
-    const last = new Map<string, number>();
-    const fresh: Array<{ action: TradeActivity; lastSeenBefore: number | null }> = [];
-    for (const a of list) {
-      const ip = a.ip!;
-      const inWindow = last.get(ip);
-      if (inWindow === undefined) {
-        // The pair's first use in the window: new unless seen within the lookback before it.
-        const key = pairKey(userId, ip);
-        if (ctx.staleIps.has(key))
-          fresh.push({ action: a, lastSeenBefore: ctx.staleIps.get(key) ?? null });
-      } else if (a.at - inWindow > t.newIpLookbackMs) {
-        fresh.push({ action: a, lastSeenBefore: inWindow });
-      }
-      last.set(ip, a.at);
-    }
-    if (fresh.length === 0) continue;
+  const isNew = (a: TradeActivity) =>
+    a.ip !== null && (a.ipLastSeen === null || a.at - a.ipLastSeen > t.newIpLookbackMs);
+  for (const [userId, fresh] of byUser(actions.filter(isNew))) {
     findings.push({
       userId,
       rule: "new_ip",
-      windowStart: fresh[0]!.action.at,
-      windowEnd: fresh.at(-1)!.action.at,
+      windowStart: fresh[0]!.at,
+      windowEnd: fresh.at(-1)!.at,
       evidence: {
         lookbackDays: t.newIpLookbackMs / 86_400_000,
         count: fresh.length,
-        ips: fresh.slice(0, MAX_LISTED).map(({ action: a, lastSeenBefore }) => ({
+        ips: fresh.slice(0, MAX_LISTED).map((a) => ({
           ip: a.ip,
           at: iso(a.at),
           action: a.action,
@@ -174,7 +150,7 @@ export function newIp(
           source: a.source,
           symbol: a.symbol,
           tradeId: a.tradeId,
-          lastSeenBefore: lastSeenBefore === null ? null : iso(lastSeenBefore),
+          lastSeenBefore: a.ipLastSeen === null ? null : iso(a.ipLastSeen),
         })),
       },
     });
@@ -183,23 +159,9 @@ export function newIp(
 }
 
 /** new_symbol: an open in a coin the user never opened before. */
-export function newSymbol(
-  actions: readonly TradeActivity[],
-  ctx: Pick<ScanContext, "newCoins">,
-): Finding[] {
+export function newSymbol(actions: readonly TradeActivity[]): Finding[] {
   const findings: Finding[] = [];
-  const opens = actions.filter(
-    (a) => a.action === "open" && ctx.newCoins.has(pairKey(a.userId, a.coin)),
-  );
-  for (const [userId, list] of byUser(opens)) {
-    const seen = new Set<string>();
-    const fresh: TradeActivity[] = [];
-    for (const a of list) {
-      if (seen.has(a.coin)) continue;
-      seen.add(a.coin);
-      fresh.push(a);
-    }
-    if (fresh.length === 0) continue;
+  for (const [userId, fresh] of byUser(actions.filter((a) => a.action === "open" && a.coinNew))) {
     findings.push({
       userId,
       rule: "new_symbol",
@@ -228,5 +190,5 @@ export function evaluateRules(
   ctx: ScanContext,
   t: RuleThresholds,
 ): Finding[] {
-  return [...rapidFire(actions, ctx, t), ...newIp(actions, ctx, t), ...newSymbol(actions, ctx)];
+  return [...rapidFire(actions, ctx, t), ...newIp(actions, t), ...newSymbol(actions)];
 }

@@ -28,11 +28,13 @@ function act(over: Partial<TradeActivity> = {}): TradeActivity {
     symbol: "BTC/USDT:USDT",
     coin: "BTC",
     tradeId: String(nextId),
+    ipLastSeen: T0 - DAY,
+    coinNew: false,
     ...over,
   };
 }
 
-const none = { priorOpens: new Map(), staleIps: new Map(), newCoins: new Set<string>() };
+const none = { priorOpens: new Map() };
 const opens = (n: number, start: number, stepMs: number, over: Partial<TradeActivity> = {}) =>
   Array.from({ length: n }, (_, i) => act({ at: start + i * stepMs, ...over }));
 
@@ -95,10 +97,8 @@ describe("rapid_fire", () => {
 });
 
 describe("new_ip", () => {
-  const HOME = pairKey("1", "203.0.113.1");
-
   it("when an IP was never seen on the account, then one finding naming it", () => {
-    const [f] = newIp([act()], { staleIps: new Map([[HOME, null]]) }, DEFAULT_THRESHOLDS);
+    const [f] = newIp([act({ ipLastSeen: null })], DEFAULT_THRESHOLDS);
     expect(f).toMatchObject({ rule: "new_ip", evidence: { count: 1, lookbackDays: 30 } });
     expect((f!.evidence.ips as unknown[])[0]).toMatchObject({
       ip: "203.0.113.1",
@@ -106,48 +106,44 @@ describe("new_ip", () => {
     });
   });
 
-  it("when the IP was seen within the lookback, then nothing; when its last sighting is older, then a finding with that sighting", () => {
-    expect(newIp([act()], { staleIps: new Map() }, DEFAULT_THRESHOLDS)).toEqual([]);
-    const [f] = newIp([act()], { staleIps: new Map([[HOME, T0 - 31 * DAY]]) }, DEFAULT_THRESHOLDS);
+  it("when the IP was last seen 29 days before, then nothing; 31 days before, then a finding with that sighting", () => {
+    expect(newIp([act({ ipLastSeen: T0 - 29 * DAY })], DEFAULT_THRESHOLDS)).toEqual([]);
+    const [f] = newIp([act({ ipLastSeen: T0 - 31 * DAY })], DEFAULT_THRESHOLDS);
     expect((f!.evidence.ips as unknown[])[0]).toMatchObject({
       lastSeenBefore: new Date(T0 - 31 * DAY).toISOString(),
     });
   });
 
-  it("when a new IP acts twice in the window, then it is flagged once; another user's new pair does not flag this user", () => {
-    const ctx = { staleIps: new Map([[pairKey("2", "203.0.113.1"), null]]) };
-    expect(newIp([act(), act({ at: T0 + 1_000 })], ctx, DEFAULT_THRESHOLDS)).toEqual([]);
-    const [f, ...rest] = newIp(
-      [act(), act({ at: T0 + 1_000, action: "close" })],
-      { staleIps: new Map([[HOME, null]]) },
+  it("when a user acts from two new IPs, then one finding lists both; other users are apart", () => {
+    const found = newIp(
+      [
+        act({ ipLastSeen: null }),
+        act({ ip: "203.0.113.2", ipLastSeen: null, at: T0 + 1_000 }),
+        act({ userId: "2" }),
+      ],
       DEFAULT_THRESHOLDS,
     );
-    expect(rest).toEqual([]);
-    expect(f?.evidence.count).toBe(1);
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatchObject({ userId: "1", evidence: { count: 2 } });
   });
 
-  it("when one long catch-up window uses an IP, then 29 days later nothing, 31 days after that it is new again", () => {
-    const actions = [act(), act({ at: T0 + 29 * DAY }), act({ at: T0 + 60 * DAY })];
-    const [f] = newIp(actions, { staleIps: new Map() }, DEFAULT_THRESHOLDS);
-    expect(f?.evidence.ips).toEqual([
-      expect.objectContaining({
-        at: new Date(T0 + 60 * DAY).toISOString(),
-        lastSeenBefore: new Date(T0 + 29 * DAY).toISOString(),
-      }),
-    ]);
+  it("when the lookback is configured shorter, then it applies", () => {
+    const t = { ...DEFAULT_THRESHOLDS, newIpLookbackMs: 7 * DAY };
+    expect(newIp([act({ ipLastSeen: T0 - 8 * DAY })], t)).toHaveLength(1);
+    expect(newIp([act({ ipLastSeen: T0 - 6 * DAY })], t)).toEqual([]);
   });
 
   it("when Telegram actions carry no IP, then they are never flagged", () => {
     expect(
-      newIp([act({ ip: null, source: "telegram" })], { staleIps: new Map() }, DEFAULT_THRESHOLDS),
+      newIp([act({ ip: null, ipLastSeen: null, source: "telegram" })], DEFAULT_THRESHOLDS),
     ).toEqual([]);
   });
 });
 
 describe("new_symbol", () => {
-  it("when a user opens a coin for the first time, then it is found once; a known coin is not", () => {
-    const actions = [act({ coin: "PEPE", symbol: "PEPE/USDT:USDT" }), act({ coin: "PEPE" }), act()];
-    const [f, ...rest] = newSymbol(actions, { newCoins: new Set([pairKey("1", "PEPE")]) });
+  it("when a user opens a coin for the first time, then it is found; a known coin is not", () => {
+    const actions = [act({ coin: "PEPE", symbol: "PEPE/USDT:USDT", coinNew: true }), act()];
+    const [f, ...rest] = newSymbol(actions);
     expect(rest).toEqual([]);
     expect(f?.evidence).toMatchObject({
       count: 1,
@@ -155,22 +151,16 @@ describe("new_symbol", () => {
     });
   });
 
-  it("when only closes touch a new coin, then nothing (a trade in a coin starts with an open)", () => {
-    const found = newSymbol([act({ coin: "PEPE", action: "close" })], {
-      newCoins: new Set([pairKey("1", "PEPE")]),
-    });
-    expect(found).toEqual([]);
+  it("when a close carries the flag, then nothing (a trade in a coin starts with an open)", () => {
+    expect(newSymbol([act({ coin: "PEPE", action: "close", coinNew: true })])).toEqual([]);
   });
 });
 
 describe("all rules", () => {
   it("when one window holds a burst from a new IP in a new coin, then one finding per rule for that user", () => {
-    const ctx = {
-      ...none,
-      staleIps: new Map([[pairKey("1", "203.0.113.1"), null]]),
-      newCoins: new Set([pairKey("1", "DOGE")]),
-    };
-    const found = evaluateRules(opens(11, T0, 1_000, { coin: "DOGE" }), ctx, DEFAULT_THRESHOLDS);
+    const burst = opens(10, T0, 1_000, { coin: "DOGE", ipLastSeen: T0 });
+    const first = act({ coin: "DOGE", ipLastSeen: null, coinNew: true, at: T0 - 1_000 });
+    const found = evaluateRules([first, ...burst], none, DEFAULT_THRESHOLDS);
     expect(found.map((f) => f.rule)).toEqual(["rapid_fire", "new_ip", "new_symbol"]);
     expect(new Set(found.map((f) => f.userId))).toEqual(new Set(["1"]));
   });
