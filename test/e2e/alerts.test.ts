@@ -9,11 +9,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import type { ReceivedMail } from "../support/smtp/server";
 import { startTelegramEmulator, type TelegramEmulator } from "../support/telegram";
+import { nextTotpCode, totpCode } from "../support/totp";
 import { startTestWarden, type TestWarden } from "../support/warden-harness";
 
 const ADMIN_TG = 7001;
 const ALICE_TG = 7002;
 const BOB_TG = 7003;
+const DAVE_TG = 7004;
+const ERIN_TG = 7005;
+const GINA_TG = 7006;
 const PASSWORD = "a long and unbreached passphrase 42";
 const IP_HOME = "203.0.113.7";
 
@@ -167,6 +171,13 @@ async function socketFor(a: Account): Promise<WsClient> {
 }
 
 const mailsTo = (to: string) => w.smtp.messages.filter((m: ReceivedMail) => m.to.includes(to));
+/** Alert mails only (sign-in notices and 2FA changes go to the same inbox). */
+const alertMailsTo = (to: string) =>
+  mailsTo(to).filter((m) => m.subject.startsWith("Warden security alert"));
+const adminMailsTo = (to: string) =>
+  mailsTo(to).filter((m) => m.subject.startsWith("Warden anomaly"));
+const allAlertMails = () =>
+  w.smtp.messages.filter((m) => /^Warden (security alert|anomaly)/.test(m.subject)).length;
 const botMessages = (chatId: number) => tg.history(chatId).filter((m) => m.from === "bot");
 
 let admin: Account;
@@ -241,11 +252,11 @@ describe("new IP", () => {
   });
 
   it("when the same IP trades again 29 days later, then nothing is flagged; 31 days after that sighting, then new_ip alerts again", async () => {
-    const mailsBefore = mailsTo(alice.email).length;
+    const mailsBefore = alertMailsTo(alice.email).length;
     clock += 29 * DAY;
     await openAndClose(alice, IP_HOME);
     expect(await ofRule(await scan(), "new_ip")).toEqual([]);
-    expect(mailsTo(alice.email)).toHaveLength(mailsBefore);
+    expect(alertMailsTo(alice.email)).toHaveLength(mailsBefore);
 
     clock += 31 * DAY;
     await openAndClose(alice, IP_HOME);
@@ -269,8 +280,8 @@ describe("rapid fire", () => {
     clock += 2 * DAY;
     tg.discardBotMessages(ALICE_TG);
     tg.discardBotMessages(ADMIN_TG);
-    const userMails = mailsTo(alice.email).length;
-    const adminMails = mailsTo(admin.email).length;
+    const userMails = alertMailsTo(alice.email).length;
+    const adminMails = adminMailsTo(admin.email).length;
     for (let i = 0; i < 10; i++) {
       await openAndClose(alice, IP_HOME);
       clock += 20_000;
@@ -331,8 +342,8 @@ describe("rapid fire", () => {
       { audience: "user", channel: "telegram", outcome: "sent", n: 1 },
       { audience: "user", channel: "websocket", outcome: "sent", n: 1 },
     ]);
-    expect(mailsTo(alice.email)).toHaveLength(userMails + 1);
-    expect(mailsTo(admin.email)).toHaveLength(adminMails + 1);
+    expect(alertMailsTo(alice.email)).toHaveLength(userMails + 1);
+    expect(adminMailsTo(admin.email)).toHaveLength(adminMails + 1);
     expect(botMessages(ADMIN_TG).filter((m) => (m.text ?? "").includes(`#${id}`))).toHaveLength(1);
   });
 
@@ -340,7 +351,7 @@ describe("rapid fire", () => {
     clock = firstAlertAt + 12 * MIN;
     const tgBefore = botMessages(ALICE_TG).length;
     const adminBefore = botMessages(ADMIN_TG).length;
-    const mailsBefore = w.smtp.messages.length;
+    const mailsBefore = allAlertMails();
     for (let i = 0; i < 11; i++) await openAndClose(alice, IP_HOME);
     const all = await scan();
     expect(all).toHaveLength(1);
@@ -352,7 +363,7 @@ describe("rapid fire", () => {
     expect(rows[0].n).toBe(0);
     expect(botMessages(ALICE_TG)).toHaveLength(tgBefore);
     expect(botMessages(ADMIN_TG)).toHaveLength(adminBefore);
-    expect(w.smtp.messages).toHaveLength(mailsBefore);
+    expect(allAlertMails()).toBe(mailsBefore);
     expect(aliceWs.pending()).toBe(0);
   });
 
@@ -431,5 +442,190 @@ describe("not me", () => {
       "select count(*)::int as n from exchange_credentials where revoked_at is null",
     );
     expect(after[0].n).toBe(before[0].n);
+  });
+});
+
+/** Turns 2FA on through the web API; returns the secret (the confirm used the current step). */
+async function enrolTotp(a: Account): Promise<string> {
+  expect(
+    (await api("POST", "/api/auth/step-up", { token: a.token, body: { password: PASSWORD } }))
+      .status,
+  ).toBe(200);
+  const enrol = await api("POST", "/api/auth/2fa/enroll", { token: a.token });
+  const secret = enrol.body.secret as string;
+  const confirmed = await api("POST", "/api/auth/2fa/confirm", {
+    token: a.token,
+    body: { code: totpCode(secret) },
+  });
+  expect(confirmed.status).toBe(200);
+  return secret;
+}
+
+const prefsOf = async (userId: string) =>
+  (
+    await db.query("select telegram, email, websocket from alert_preferences where user_id = $1", [
+      userId,
+    ])
+  ).rows[0] ?? { telegram: true, email: true, websocket: true };
+
+describe("alert channels", () => {
+  it("when a user without 2FA asks the bot to switch Telegram alerts off, then it is refused and stays on", async () => {
+    const dave = await account("dave", DAVE_TG);
+    const u = tg.user({ id: DAVE_TG, first_name: "dave" });
+    tg.discardBotMessages(DAVE_TG);
+    u.sendText("/alerts");
+    const menu = await u.waitForBotMessage((m) => (m.text ?? "").startsWith("Security alerts"));
+    expect(menu.text).toContain("Telegram: on");
+    u.pressButton(menu.message_id, "alerts:set:telegram:off");
+    expect((await u.waitForBotMessage()).text).toContain("needs two-factor authentication");
+    expect(await prefsOf(dave.id)).toEqual({ telegram: true, email: true, websocket: true });
+  });
+
+  it("when a user with 2FA switches email alerts off, then a wrong code changes nothing, the right one does, and the next alert skips email", async () => {
+    const erin = await account("erin", ERIN_TG);
+    const secret = await enrolTotp(erin);
+    const u = tg.user({ id: ERIN_TG, first_name: "erin" });
+    tg.discardBotMessages(ERIN_TG);
+    u.sendText("/alerts");
+    const menu = await u.waitForBotMessage((m) => (m.text ?? "").startsWith("Security alerts"));
+    u.pressButton(menu.message_id, "alerts:set:email:off");
+    expect((await u.waitForBotMessage()).text).toContain("sensitive action");
+    const wrong = totpCode(secret) === "000000" ? "111111" : "000000";
+    u.sendText(wrong);
+    expect((await u.waitForBotMessage()).text).not.toContain("now off");
+    expect((await prefsOf(erin.id)).email).toBe(true);
+    u.sendText(nextTotpCode(secret));
+    expect((await u.waitForBotMessage()).text).toContain("Email alerts are now off.");
+    expect(await prefsOf(erin.id)).toEqual({ telegram: true, email: false, websocket: true });
+    // The typed codes left the chat.
+    expect(tg.history(ERIN_TG).some((m) => m.from === "user" && /^\d{6}$/.test(m.text ?? ""))).toBe(
+      false,
+    );
+
+    clock += DAY;
+    await openAndClose(erin, "192.0.2.55");
+    const [id] = await ofRule(await scan(), "new_ip");
+    await u.waitForBotMessage((m) => (m.text ?? "").includes(`alert #${id}`));
+    await w.smtp.waitForMessage((m) => m.to.includes(admin.email) && m.subject.includes(`#${id}`));
+    expect(alertMailsTo(erin.email)).toEqual([]);
+    const { rows } = await db.query(
+      "select distinct channel from alert_deliveries where anomaly_id = $1 and audience = 'user' order by 1",
+      [id],
+    );
+    expect(rows.map((r) => r.channel)).toEqual(["telegram", "websocket"]);
+  });
+
+  it("when the web API is asked to switch a channel off without a fresh step-up, then 401 and nothing changes; switching on needs none; bad bodies are 400", async () => {
+    const login = await api("POST", "/api/auth/login", {
+      body: { email: alice.email, password: PASSWORD },
+    });
+    const token = login.body.accessToken as string;
+    // Signing in counts as a step-up for 5 minutes; this session's is long past.
+    await db.query(
+      "update sessions set step_up_at = now() - interval '10 minutes' where user_id = $1",
+      [alice.id],
+    );
+    expect((await api("GET", "/api/alerts", { token })).body).toEqual({
+      preferences: { telegram: true, email: true, websocket: true },
+    });
+    const off = await api("PUT", "/api/alerts", { token, body: { websocket: false } });
+    expect(off.status).toBe(401);
+    expect(off.body.error).toBe("reauth_required");
+    expect((await prefsOf(alice.id)).websocket).toBe(true);
+    for (const body of [{}, { sms: true }, { email: "no" }]) {
+      expect((await api("PUT", "/api/alerts", { token, body })).status).toBe(400);
+    }
+    expect((await api("PUT", "/api/alerts", { token, body: { email: true } })).status).toBe(200);
+    expect((await api("GET", "/api/alerts")).status).toBe(401);
+  });
+
+  it("when a user has no working channel, then the admins still get the alert, saying so", async () => {
+    const email = "frank@example.com";
+    await api("POST", "/api/auth/register", { body: { email, password: PASSWORD } });
+    const token = (await api("POST", "/api/auth/login", { body: { email, password: PASSWORD } }))
+      .body.accessToken as string;
+    expect(
+      (await api("POST", "/api/auth/step-up", { token, body: { password: PASSWORD } })).status,
+    ).toBe(200);
+    expect((await api("POST", "/api/keys", { token, body: { venue: "paper" } })).status).toBe(201);
+    const off = await api("PUT", "/api/alerts", {
+      token,
+      body: { email: false, websocket: false },
+    });
+    expect(off.body).toEqual({ preferences: { telegram: true, email: false, websocket: false } });
+    const frank: Account = { id: "", email, token, tgId: 0 };
+    clock += DAY;
+    await openAndClose(frank, "192.0.2.66");
+    const [id] = await ofRule(await scan(), "new_ip");
+    expect((await anomaly(id!)).delivery).toBe("delivered");
+    const copy = await tg.waitForBotMessage(ADMIN_TG, (m) =>
+      (m.text ?? "").includes(`Anomaly #${id}`),
+    );
+    expect(copy.text).toContain("The user has no working alert channel");
+    const { rows } = await db.query(
+      "select count(*)::int as n from alert_deliveries where anomaly_id = $1 and audience = 'user'",
+      [id],
+    );
+    expect(rows[0].n).toBe(0);
+    expect(alertMailsTo(email)).toEqual([]);
+  });
+});
+
+describe("not me with 2FA", () => {
+  it("when a user with 2FA presses “Not me”, then a wrong code revokes nothing and the right code revokes every key", async () => {
+    const gina = await account("gina", GINA_TG);
+    const secret = await enrolTotp(gina);
+    clock += DAY;
+    tg.discardBotMessages(GINA_TG);
+    await openAndClose(gina, "192.0.2.77");
+    const [id] = await ofRule(await scan(), "new_ip");
+    const u = tg.user({ id: GINA_TG, first_name: "gina" });
+    const msg = await u.waitForBotMessage((m) => (m.text ?? "").includes(`alert #${id}`));
+    u.pressButton(msg.message_id, `alert:notme:${id}`);
+    expect((await u.waitForBotMessage()).text).toContain("To revoke all your exchange keys now");
+    u.sendText(totpCode(secret) === "000000" ? "111111" : "000000");
+    await u.waitForBotMessage();
+    const active = async () =>
+      (
+        await db.query(
+          "select count(*)::int as n from exchange_credentials where user_id = $1 and revoked_at is null",
+          [gina.id],
+        )
+      ).rows[0].n as number;
+    expect(await active()).toBe(1);
+    u.sendText(nextTotpCode(secret));
+    expect((await u.waitForBotMessage((m) => (m.text ?? "").startsWith("🔒"))).text).toContain(
+      "Revoked 1 exchange key(s)",
+    );
+    expect(await active()).toBe(0);
+  });
+});
+
+describe("admin", () => {
+  it("when a non-admin sends /anomalies, then it is an unknown command; an admin must unlock with a code first, then sees the findings", async () => {
+    const a = tg.user({ id: ALICE_TG, first_name: "alice" });
+    tg.discardBotMessages(ALICE_TG);
+    a.sendText("/anomalies");
+    expect((await a.waitForBotMessage()).text).toMatch(/^Unknown command \/anomalies/);
+
+    const boss = tg.user({ id: ADMIN_TG, first_name: "admin" });
+    tg.discardBotMessages(ADMIN_TG);
+    boss.sendText("/anomalies");
+    expect((await boss.waitForBotMessage()).text).toBe(
+      "Admin commands are locked: send /admin first.",
+    );
+    const secret = await enrolTotp(admin);
+    boss.sendText("/admin");
+    await boss.waitForBotMessage();
+    boss.sendText(nextTotpCode(secret));
+    expect((await boss.waitForBotMessage()).text).toContain("Admin commands unlocked");
+    boss.sendText("/anomalies");
+    const list = await boss.waitForBotMessage();
+    const { rows } = await db.query(
+      "select id::text as id, rule from anomalies order by created_at desc, anomalies.id desc limit 1",
+    );
+    expect(list.text).toContain(`#${rows[0].id} `);
+    expect(list.text).toContain(`— ${rows[0].rule} —`);
+    expect(list.text).toContain("user says: NOT ME");
   });
 });
