@@ -7,7 +7,6 @@ export {
   type Finding,
   newIp,
   newSymbol,
-  pairKey,
   type RuleThresholds,
   rapidFire,
   type ScanContext,

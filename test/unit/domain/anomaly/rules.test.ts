@@ -6,7 +6,6 @@ import {
   evaluateRules,
   newIp,
   newSymbol,
-  pairKey,
   rapidFire,
   type TradeActivity,
 } from "../../../../src/domain/anomaly";
