@@ -6,10 +6,12 @@
 //    with retry_after beyond 30 messages/s overall or 1/s per chat: the rate, and every 429.
 //
 // Synthetic history is generated in SQL (INSERT … SELECT generate_series) straight into
-// trade_activity, the feed the scan reads (one row per audit entry in production), with foreign
-// key triggers off for the load (session_replication_role = replica); the audit log itself is
-// not filled, because the scan never reads it. The 10-million history adds 9 million older rows
-// with negative ids under the same window, so both runs scan the very same window.
+// trade_activity, the feed the scan reads (one row per audit entry in production), and the two
+// per-account tables the writer keeps are filled from it; foreign key triggers are off for the
+// load (session_replication_role = replica), and the window's settled facts (previous sighting
+// of the IP, first open of the coin) are set by one UPDATE instead of row by row. The audit log
+// itself is not filled: the scan never reads it. The 10-million history adds 9 million older
+// rows with negative ids under the same window, so both runs scan the very same window.
 import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -66,6 +68,20 @@ async function generateHistory(
      from generate_series(1, $3::bigint) g`,
     [firstUser, windowStartMs, rows],
   );
+  // The per-account tables the writer keeps: each IP's last sighting, each coin's first open.
+  const range = idFrom === null ? "id > 0" : `id between ${idFrom + 1} and ${idFrom + rows}`;
+  await client.query(
+    `insert into activity_ip_sightings (user_id, ip, last_seen)
+     select user_id, ip, max(occurred_at) from trade_activity where ${range} and ip is not null group by 1, 2
+     on conflict (user_id, ip) do update
+       set last_seen = greatest(activity_ip_sightings.last_seen, excluded.last_seen)`,
+  );
+  await client.query(
+    `insert into activity_coins (user_id, coin, first_at)
+     select user_id, coin, min(occurred_at) from trade_activity where ${range} and action = 'open' group by 1, 2
+     on conflict (user_id, coin) do update
+       set first_at = least(activity_coins.first_at, excluded.first_at)`,
+  );
   await client.query("set session_replication_role = origin");
 }
 
@@ -73,6 +89,7 @@ async function generateWindow(
   client: pg.Client,
   firstUser: number,
   windowStartMs: number,
+  watermarkId: string,
 ): Promise<void> {
   // Two actions per user inside the 5 minutes; 1% from a new IP, 1% in a new coin, and 200
   // users firing 12 opens each (so every rule has something to find).
@@ -91,6 +108,16 @@ async function generateWindow(
        'open', 'ok', 'api', ${homeIp("u * 97")}, 'BTC/USDT:USDT', 'BTC', null::bigint
      from generate_series(1, 200) u, generate_series(1, 12) i`,
     [firstUser, windowStartMs],
+  );
+  // The facts the writer settles for each action (here from the history before the window).
+  await client.query(
+    `update trade_activity a set
+       ip_last_seen = (select s.last_seen from activity_ip_sightings s
+                       where s.user_id = a.user_id and s.ip = a.ip),
+       coin_new = a.action = 'open' and not exists (select 1 from activity_coins c
+                       where c.user_id = a.user_id and c.coin = a.coin)
+     where a.id > $1::bigint`,
+    [watermarkId],
   );
   await client.query("set session_replication_role = origin");
 }
@@ -150,7 +177,7 @@ async function benchScan(): Promise<Record<string, number>> {
     const watermark = String(
       (await client.query("select max(id)::text as id from trade_activity")).rows[0].id,
     );
-    await generateWindow(client, first, windowStart);
+    await generateWindow(client, first, windowStart, watermark);
     await client.query("vacuum analyze trade_activity");
     const genSmall = (performance.now() - t) / 1000;
     const small = await timeScans(orm, client, watermark, windowStart + 5 * 60_000);
