@@ -54,7 +54,6 @@ export interface Finding {
   evidence: Record<string, unknown>;
 }
 
-
 const iso = (ms: number) => new Date(ms).toISOString();
 /** Evidence lists are capped: an admin needs examples and counts, not ten thousand rows. */
 const MAX_LISTED = 20;
