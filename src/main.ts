@@ -172,7 +172,22 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
         processors: {
           system: processSystemJob,
           vault: createVaultProcessor({ store: vaultStore, keyRing: config.masterKeys, logger }),
-          email: createEmailProcessor({ mailer, keyRing: config.masterKeys, logger }),
+          email: createEmailProcessor({
+            mailer,
+            keyRing: config.masterKeys,
+            logger,
+            // Alert mails: each attempt goes to the alert's delivery log.
+            onAttempt: (ref, attempt, outcome, detail) =>
+              alerts.store.logDelivery({
+                anomalyId: ref.id,
+                audience: ref.audience,
+                recipientUserId: ref.recipient,
+                channel: "email",
+                attempt,
+                outcome,
+                detail,
+              }),
+          }),
           venues: createVenuesProcessor({ keys }),
           alerts: createAlertsProcessor({
             scan: alerts.scan,

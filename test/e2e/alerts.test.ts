@@ -328,6 +328,17 @@ describe("rapid fire", () => {
     ] as const) {
       await (await Job.fromId(queue, `tg-${id}-${audience}-${chat}`))!.waitUntilFinished(events);
     }
+    // The email worker records each attempt after the relay accepted the mail.
+    const sentMails = async () =>
+      (
+        await db.query(
+          "select count(*)::int as n from alert_deliveries where anomaly_id = $1 and channel = 'email' and outcome = 'sent'",
+          [id],
+        )
+      ).rows[0].n as number;
+    for (let i = 0; i < 200 && (await sentMails()) < 2; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const { rows } = await db.query(
       `select audience, channel, outcome, count(*)::int as n from alert_deliveries
        where anomaly_id = $1 group by 1, 2, 3 order by 1, 2, 3`,
@@ -335,9 +346,11 @@ describe("rapid fire", () => {
     );
     expect(rows).toEqual([
       { audience: "admin", channel: "email", outcome: "queued", n: 1 },
+      { audience: "admin", channel: "email", outcome: "sent", n: 1 },
       { audience: "admin", channel: "telegram", outcome: "queued", n: 1 },
       { audience: "admin", channel: "telegram", outcome: "sent", n: 1 },
       { audience: "user", channel: "email", outcome: "queued", n: 1 },
+      { audience: "user", channel: "email", outcome: "sent", n: 1 },
       { audience: "user", channel: "telegram", outcome: "queued", n: 1 },
       { audience: "user", channel: "telegram", outcome: "sent", n: 1 },
       { audience: "user", channel: "websocket", outcome: "sent", n: 1 },

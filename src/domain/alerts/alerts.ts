@@ -238,7 +238,12 @@ export async function dispatchAlert(
       const to = user.email;
       await attempt(() =>
         once("user", user, "email", async () => {
-          await deps.senders.outbox.send(userAlertEmail(to, a, deps.publicUrl));
+          await deps.senders.outbox.send(userAlertEmail(to, a, deps.publicUrl), {
+            kind: "alert",
+            id: a.id,
+            audience: "user",
+            recipient: a.userId,
+          });
           return "queued";
         }),
       );
@@ -275,7 +280,12 @@ export async function dispatchAlert(
       const message: EmailMessage = adminAlertEmail(admin.email, a, view);
       await attempt(() =>
         once("admin", admin, "email", async () => {
-          await deps.senders.outbox.send(message);
+          await deps.senders.outbox.send(message, {
+            kind: "alert",
+            id: a.id,
+            audience: "admin",
+            recipient: admin.userId,
+          });
           return "queued";
         }),
       );
