@@ -38,7 +38,7 @@ const WINDOW_ACTIONS = 100_000;
 const HISTORY_SMALL = Number(process.env.BENCH_ANOMALY_HISTORY_SMALL ?? 1_000_000);
 const HISTORY_LARGE = Number(process.env.BENCH_ANOMALY_HISTORY_LARGE ?? 10_000_000);
 const ALERTS = Number(process.env.BENCH_ANOMALY_ALERTS ?? 1_000);
-const RUNS = 3;
+const RUNS = 5;
 
 const COINS = `array['BTC','ETH','SOL','BNB','XRP','DOGE','ADA','AVAX','LINK','DOT','LTC','TRX','ATOM','NEAR','APT','ARB','OP','SUI','TON','PEPE']`;
 /** Each user's usual IP, from its index 0…49,999. */
