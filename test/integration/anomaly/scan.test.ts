@@ -2,6 +2,7 @@
 // two "processes" (separate connection pools) scanning at once flag and hand off each finding
 // once; a skipped run is caught up by the next; the dedup holds across concurrent dispatches.
 import type { MikroORM } from "@mikro-orm/postgresql";
+import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -21,6 +22,10 @@ import {
   recordActivity,
 } from "../../../src/infra/anomaly-store";
 import { createOrm, sqlOf } from "../../../src/infra/database";
+import {
+  ANOMALY_SCAN_SCHEDULER_ID,
+  scheduleAnomalyScan,
+} from "../../../src/jobs/processors/alerts";
 import {
   createTestDatabase,
   createTestRedis,
@@ -303,5 +308,28 @@ describe("alert dedup", () => {
     expect((await dispatchAlert(make(ormA), await insert(clock)))?.delivery).toBe("suppressed");
     clock += 2 * MIN;
     expect((await dispatchAlert(make(ormB), await insert(clock)))?.delivery).toBe("delivered");
+  });
+});
+
+describe("scan scheduler", () => {
+  it("when every boot registers the scan, then there is exactly one scheduler, with the stable id and the configured interval", async () => {
+    const conn = new Redis(redisCtx.url, { maxRetriesPerRequest: null });
+    const queue = new Queue("alerts", { connection: conn, prefix: `${redisCtx.prefix}bull` });
+    try {
+      await scheduleAnomalyScan(queue, 5);
+      await scheduleAnomalyScan(queue, 5);
+      expect(await queue.getJobSchedulers()).toEqual([
+        expect.objectContaining({ key: ANOMALY_SCAN_SCHEDULER_ID, name: "scan", every: 5 * MIN }),
+      ]);
+      // A changed interval updates the one scheduler instead of adding a second.
+      await scheduleAnomalyScan(queue, 7);
+      expect(await queue.getJobSchedulers()).toEqual([
+        expect.objectContaining({ key: ANOMALY_SCAN_SCHEDULER_ID, every: 7 * MIN }),
+      ]);
+    } finally {
+      await queue.obliterate({ force: true });
+      await queue.close();
+      conn.disconnect();
+    }
   });
 });
