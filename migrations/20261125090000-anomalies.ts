@@ -44,6 +44,8 @@ export class Migration20261125090000Anomalies extends Migration {
         coin_new boolean not null default false
       );
     `);
+    // A user's activity (forensics, and the cascade when an account is deleted).
+    this.addSql("create index trade_activity_user_idx on trade_activity (user_id, id);");
     // rapid_fire: the opens of the minutes just before a window.
     this.addSql(
       "create index trade_activity_open_time_idx on trade_activity (occurred_at) where action = 'open';",

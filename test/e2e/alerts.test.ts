@@ -18,6 +18,8 @@ const BOB_TG = 7003;
 const DAVE_TG = 7004;
 const ERIN_TG = 7005;
 const GINA_TG = 7006;
+const HANK_TG = 7007;
+const IVY_TG = 7008;
 const PASSWORD = "a long and unbreached passphrase 42";
 const IP_HOME = "203.0.113.7";
 
@@ -640,5 +642,56 @@ describe("admin", () => {
     expect(list.text).toContain(`#${rows[0].id} `);
     expect(list.text).toContain(`— ${rows[0].rule} —`);
     expect(list.text).toContain("user says: NOT ME");
+  });
+});
+
+describe("Telegram delivery", () => {
+  it("when Telegram answers 429 with retry_after, then the alert is sent once the wait is over and logged sent", async () => {
+    const hank = await account("hank", HANK_TG);
+    clock += DAY;
+    tg.discardBotMessages(HANK_TG);
+    await openAndClose(hank, "192.0.2.88");
+    const before = tg.callsTo("sendMessage").filter((c) => c.error_code === 429).length;
+    tg.failNext("sendMessage", {
+      error_code: 429,
+      description: "Too Many Requests: retry after 1",
+      parameters: { retry_after: 1 },
+    });
+    const [id] = await ofRule(await scan(), "new_ip");
+    await tg.waitForBotMessage(HANK_TG, (m) => (m.text ?? "").includes(`alert #${id}`), 15_000);
+    await tg.waitForBotMessage(ADMIN_TG, (m) => (m.text ?? "").includes(`Anomaly #${id}`), 15_000);
+    for (const [audience, chat] of [
+      ["user", HANK_TG],
+      ["admin", ADMIN_TG],
+    ] as const) {
+      await (await Job.fromId(queue, `tg-${id}-${audience}-${chat}`))!.waitUntilFinished(events);
+    }
+    expect(tg.callsTo("sendMessage").filter((c) => c.error_code === 429).length).toBe(before + 1);
+    const { rows } = await db.query(
+      "select outcome, count(*)::int as n from alert_deliveries where anomaly_id = $1 and channel = 'telegram' group by 1 order by 1",
+      [id],
+    );
+    expect(rows).toEqual([
+      { outcome: "queued", n: 2 },
+      { outcome: "sent", n: 2 },
+    ]);
+  });
+
+  it("when the user has blocked the bot, then the Telegram attempt is logged failed once (no retries) and the admins still get their copy", async () => {
+    const ivy = await account("ivy", IVY_TG);
+    tg.user({ id: IVY_TG, first_name: "ivy" }).blockBot();
+    clock += DAY;
+    await openAndClose(ivy, "192.0.2.99");
+    const [id] = await ofRule(await scan(), "new_ip");
+    await tg.waitForBotMessage(ADMIN_TG, (m) => (m.text ?? "").includes(`Anomaly #${id}`));
+    const job = await Job.fromId(queue, `tg-${id}-user-${IVY_TG}`);
+    await expect(job!.waitUntilFinished(events)).rejects.toThrow(/403/);
+    const { rows } = await db.query(
+      "select attempt, outcome, detail from alert_deliveries where anomaly_id = $1 and audience = 'user' and channel = 'telegram' and outcome <> 'queued'",
+      [id],
+    );
+    expect(rows).toEqual([
+      { attempt: 1, outcome: "failed", detail: "403 Forbidden: bot was blocked by the user" },
+    ]);
   });
 });
