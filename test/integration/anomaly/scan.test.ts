@@ -333,3 +333,34 @@ describe("scan scheduler", () => {
     }
   });
 });
+
+describe("evidence", () => {
+  it("when the application's role tries to rewrite activity, delete findings or the delivery log, then PostgreSQL refuses; it can still read and append", async () => {
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      await client.query("set role warden_app");
+      for (const sql of [
+        "update trade_activity set ip = null",
+        "delete from trade_activity",
+        "delete from anomalies",
+        "update alert_deliveries set outcome = 'sent'",
+        "delete from alert_deliveries",
+        "truncate trade_activity",
+      ]) {
+        await expect(client.query(sql), sql).rejects.toThrow(/permission denied/);
+      }
+      expect(
+        (await client.query("select count(*)::int as n from trade_activity")).rows[0].n,
+      ).toBeGreaterThan(0);
+      await client.query(
+        `insert into trade_activity (user_id, occurred_at, action, outcome, source, symbol, coin)
+         values ($1, now(), 'close', 'ok', 'telegram', 'BTC/USDT:USDT', 'BTC')`,
+        [users[0]],
+      );
+      await client.query("update anomalies set verdict = 'me' where user_id = $1", [users[0]]);
+    } finally {
+      await client.end();
+    }
+  });
+});
