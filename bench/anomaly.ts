@@ -4,6 +4,7 @@
 //    second not materially slower: the scan's queries are index probes keyed by the window).
 // 2. 1,000 alerts for distinct users delivered through the Telegram emulator, which answers 429
 //    with retry_after beyond 30 messages/s overall or 1/s per chat: the rate, and every 429.
+// 3. What the activity feed costs each trade action (audited open/close loops with and without).
 //
 // Synthetic history is generated in SQL (INSERT … SELECT generate_series) straight into
 // trade_activity, the feed the scan reads (one row per audit entry in production), and the two
@@ -19,17 +20,26 @@ import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { DEFAULT_THRESHOLDS, runAnomalyScan } from "../src/domain/anomaly";
+import { createTrading } from "../src/domain/trading/trading";
+import { generateFernetKey, parseMasterKeys } from "../src/domain/vault";
+import { createPaperVenue } from "../src/domain/venues/paper";
+import type { Venue, VenueId } from "../src/domain/venues/types";
 import { createAlertDedup, createAlertStore } from "../src/infra/alerts-store";
-import { createAnomalyScanStore } from "../src/infra/anomaly-store";
+import { createAnomalyScanStore, withActivityFeed } from "../src/infra/anomaly-store";
+import { createAuditLog } from "../src/infra/audit-log";
+import { createCredentialsRepo } from "../src/infra/credentials-repo";
 import { createOrm, ensureDatabase, migrate, sqlOf } from "../src/infra/database";
 import { createLogger } from "../src/infra/logger";
 import { createRedisFactory } from "../src/infra/redis";
 import { createScrubber } from "../src/infra/scrub";
 import { createTelegramSender } from "../src/infra/telegram";
+import { auditAppender, createTradingStore } from "../src/infra/trading-store";
+import { createPaperStore } from "../src/infra/venues/paper-store";
 import { createWebSocketPublisher } from "../src/infra/ws-hub";
 import { alertsTelegramSender, createAlertsProcessor } from "../src/jobs/processors/alerts";
 import { QUEUE_DEFINITIONS, startWorkers } from "../src/jobs/registry";
 import { startTelegramEmulator } from "../test/support/telegram";
+import { seedPaperUsers } from "../test/support/trading-fixtures";
 
 const SERVER = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432";
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -39,6 +49,7 @@ const HISTORY_SMALL = Number(process.env.BENCH_ANOMALY_HISTORY_SMALL ?? 1_000_00
 const HISTORY_LARGE = Number(process.env.BENCH_ANOMALY_HISTORY_LARGE ?? 10_000_000);
 const ALERTS = Number(process.env.BENCH_ANOMALY_ALERTS ?? 1_000);
 const RUNS = 5;
+const WRITE_SECONDS = Number(process.env.BENCH_ANOMALY_WRITE_SECONDS ?? 8);
 
 const COINS = `array['BTC','ETH','SOL','BNB','XRP','DOGE','ADA','AVAX','LINK','DOT','LTC','TRX','ATOM','NEAR','APT','ARB','OP','SUI','TON','PEPE']`;
 /** Each user's usual IP, from its index 0…49,999. */
@@ -357,8 +368,74 @@ async function benchFanOut(): Promise<Record<string, number>> {
   }
 }
 
+/**
+ * What the feed costs the write path: audited open/close loops on the paper venue with 8
+ * concurrent users, with and without the activity row (and its settled facts), same run.
+ */
+async function benchWriteCost(): Promise<Record<string, number>> {
+  const name = `warden_bench_${randomBytes(4).toString("hex")}`;
+  const url = `${SERVER}/${name}`;
+  await ensureDatabase(url);
+  const orm = await createOrm({ url, poolMax: 20 });
+  try {
+    await migrate(orm, url);
+    const ring = parseMasterKeys(`1:${generateFernetKey()}`);
+    const pepper = randomBytes(32);
+    const users = await seedPaperUsers(orm, 8, 9_300_000);
+    const creds = createCredentialsRepo(sqlOf(orm));
+    const venues = {
+      paper: createPaperVenue({ store: createPaperStore(sqlOf(orm)) }),
+    } as unknown as Record<VenueId, Venue>;
+    const audit = auditAppender(createAuditLog(), pepper);
+    const run = async (feed: boolean, symbol: string) => {
+      const trading = createTrading({
+        store: createTradingStore(orm, feed ? withActivityFeed(audit, Date.now) : audit),
+        keyRing: ring,
+        venues,
+        credentials: (u) => creds.list(u),
+      });
+      const stop = Date.now() + WRITE_SECONDS * 1000;
+      let actions = 0;
+      await Promise.all(
+        users.map(async (userId, i) => {
+          const caller = { userId, source: "api" as const, ip: `198.51.100.${i + 1}` };
+          while (Date.now() < stop) {
+            const t = await trading.openTrade(caller, { symbol, side: "long", size: 0.01 });
+            await trading.closeTrade(caller, t.id);
+            actions += 2;
+          }
+        }),
+      );
+      return actions / WRITE_SECONDS;
+    };
+    const without = await run(false, "ETH");
+    const withFeed = await run(true, "BTC");
+    console.log(
+      [
+        `Write path: audited trade actions, 8 concurrent users, ${WRITE_SECONDS} s each`,
+        `audit only: ${without.toFixed(0)} actions/s; audit + activity feed: ${withFeed.toFixed(0)} actions/s (${(without / withFeed).toFixed(2)}× cost)`,
+        "",
+      ].join("\n"),
+    );
+    return {
+      "anomaly.write_actions_per_s": withFeed,
+      "anomaly.write_overhead": without / withFeed,
+    };
+  } finally {
+    await orm.close();
+    const admin = new pg.Client({ connectionString: `${SERVER}/postgres` });
+    await admin.connect();
+    await admin.query(`drop database if exists "${name}" with (force)`);
+    await admin.end();
+  }
+}
+
 export async function benchAnomaly(): Promise<Record<string, number>> {
-  return { ...(await benchScan()), ...(await benchFanOut()) };
+  return {
+    ...(await benchScan()),
+    ...(await benchFanOut()),
+    ...(await benchWriteCost()),
+  };
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
