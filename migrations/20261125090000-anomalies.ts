@@ -28,6 +28,25 @@ export class Migration20261125090000Anomalies extends Migration {
         primary key (user_id, coin)
       );
     `);
+    // On an existing installation, history the feed never saw still counts: every IP an account
+    // traded from over the API and every coin it opened are known from the start, so the first
+    // trade after the upgrade does not alert as "new".
+    this.addSql(`
+      insert into activity_ip_sightings (user_id, ip, last_seen)
+      select user_id, ip, last_seen from account_ips
+      on conflict do nothing;
+    `);
+    this.addSql(`
+      insert into activity_coins (user_id, coin, first_at)
+      select user_id, coin, min(opened_at) from (
+        select user_id, opened_at,
+          coalesce(nullif(regexp_replace(upper(split_part(split_part(symbol, '/', 1), ':', 1)),
+            '(USDT|USDC)$', ''), ''), upper(split_part(split_part(symbol, '/', 1), ':', 1))) as coin
+        from trades) t
+      where length(coin) between 1 and 40
+      group by user_id, coin
+      on conflict do nothing;
+    `);
     this.addSql(`
       create table trade_activity (
         id bigint generated always as identity primary key,

@@ -695,3 +695,33 @@ describe("Telegram delivery", () => {
     ]);
   });
 });
+
+describe("this was me", () => {
+  it("when the user presses “This was me”, then the verdict is recorded and the buttons go; another user's alert cannot be answered over the API", async () => {
+    const { rows } = await db.query(
+      "select id::text as id from anomalies where user_id = $1 and delivery = 'delivered' order by anomalies.id desc limit 1",
+      [alice.id],
+    );
+    const id = rows[0].id as string;
+    const msg = tg
+      .history(ALICE_TG)
+      .find((m) => m.from === "bot" && (m.text ?? "").includes(`alert #${id}`));
+    expect(msg).toBeDefined();
+    tg.discardBotMessages(ALICE_TG);
+    const u = tg.user({ id: ALICE_TG, first_name: "alice" });
+    u.pressButton(msg!.message_id, `alert:me:${id}`);
+    expect((await u.waitForBotMessage()).text).toBe(
+      `Thanks: alert #${id} is marked as your own activity.`,
+    );
+    const after = tg.history(ALICE_TG).find((m) => m.message_id === msg!.message_id);
+    expect(after?.reply_markup?.inline_keyboard ?? []).toEqual([]);
+    expect((await db.query("select verdict from anomalies where id = $1", [id])).rows[0]).toEqual({
+      verdict: "me",
+    });
+
+    const other = await api("POST", `/api/alerts/${id}/me`, { token: admin.token });
+    expect(other.status).toBe(404);
+    expect((await api("POST", "/api/alerts/abc/me", { token: alice.token })).status).toBe(400);
+    expect((await api("POST", `/api/alerts/${id}/me`, { token: alice.token })).status).toBe(204);
+  });
+});
