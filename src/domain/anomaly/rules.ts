@@ -74,7 +74,7 @@ const cmpId = (a: string, b: string) =>
 
 /**
  * rapid_fire: more than `rapidFireOpens` opens (any outcome: attempts count) by one user within
- * any `rapidFireWindowMs`. Only windows ending at an open of this scan window are flagged, so a
+ * any `rapidFireWindowMs`. Only windows holding an open of this scan window are flagged, so a
  * burst already reported is not reported again from old facts alone. The finding is the
  * busiest such window.
  */
@@ -85,20 +85,28 @@ export function rapidFire(
 ): Finding[] {
   const findings: Finding[] = [];
   for (const [userId, list] of byUser(actions.filter((a) => a.action === "open"))) {
-    const prior = [...(ctx.priorOpens.get(userId) ?? [])].sort((a, b) => a - b);
-    const times = [...prior, ...list.map((a) => a.at)];
+    // Old and new opens in one time order: clocks of different processes may disagree a
+    // little, so an earlier row can carry a later time than a new one.
+    const times = [
+      ...(ctx.priorOpens.get(userId) ?? []).map((at) => ({ at, fresh: false })),
+      ...list.map((a) => ({ at: a.at, fresh: true })),
+    ].sort((x, y) => x.at - y.at || Number(x.fresh) - Number(y.fresh));
+    // freshBefore[k]: how many of the first k opens are new (a window must hold one of them).
+    const freshBefore = [0];
+    for (const x of times) freshBefore.push(freshBefore.at(-1)! + (x.fresh ? 1 : 0));
     let best: { from: number; to: number; count: number } | null = null;
     let i = 0;
     for (let j = 0; j < times.length; j++) {
-      while (times[j]! - times[i]! > t.rapidFireWindowMs) i++;
+      while (times[j]!.at - times[i]!.at > t.rapidFireWindowMs) i++;
       const count = j - i + 1;
-      if (j >= prior.length && count > t.rapidFireOpens && (!best || count > best.count)) {
+      const holdsNew = freshBefore[j + 1]! - freshBefore[i]! > 0;
+      if (holdsNew && count > t.rapidFireOpens && (!best || count > best.count)) {
         best = { from: i, to: j, count };
       }
     }
     if (!best) continue;
-    const windowStart = times[best.from]!;
-    const windowEnd = times[best.to]!;
+    const windowStart = times[best.from]!.at;
+    const windowEnd = times[best.to]!.at;
     const inBurst = list.filter((a) => a.at >= windowStart && a.at <= windowEnd);
     findings.push({
       userId,

@@ -6,6 +6,7 @@ import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Migration20261125090000Anomalies } from "../../../migrations/20261125090000-anomalies";
 import type { EmailMessage } from "../../../src/domain/accounts/email";
 import { type DispatchDeps, dispatchAlert } from "../../../src/domain/alerts";
 import {
@@ -35,6 +36,7 @@ import {
 import { seedPaperUsers } from "../../support/trading-fixtures";
 
 const MIN = 60_000;
+const DAY = 24 * 60 * MIN;
 let clock = Date.parse("2026-12-01T08:00:00.000Z");
 let db: TestDatabase;
 let redisCtx: TestRedis;
@@ -362,5 +364,55 @@ describe("evidence", () => {
     } finally {
       await client.end();
     }
+  });
+});
+
+describe("upgrade", () => {
+  it("when the migration meets accounts with earlier API IPs and trades, then those IPs and coins are known, so the first trade after it is not new", async () => {
+    const sql = sqlOf(ormA);
+    const u = users[5]!;
+    const [cred] = await sql("select id::text as id from exchange_credentials where user_id = ?", [
+      u,
+    ]);
+    await sql(
+      `insert into account_ips (user_id, ip, first_seen, last_seen)
+       values (?, '198.18.0.7', now() - interval '40 days', now() - interval '3 days')`,
+      [u],
+    );
+    await sql(
+      `insert into trades (user_id, credential_id, venue, symbol, side, size, source, opened_at)
+       values (?, ?, 'paper', 'WIF/USDT:USDT', 'long', 1, 'api', now() - interval '9 days')`,
+      [u, cred!.id],
+    );
+    // The migration's seeding statements, as the migrator would run them.
+    const migration = new Migration20261125090000Anomalies(
+      ormA.em.getDriver() as never,
+      ormA.config as never,
+    );
+    await migration.up();
+    const seeding = migration
+      .getQueries()
+      .map(String)
+      .filter((q) => /insert into activity_(ip_sightings|coins)/.test(q));
+    expect(seeding).toHaveLength(2);
+    for (const q of seeding) await sql(q);
+
+    clock += DAY;
+    const handed: string[] = [];
+    const scan = scanner(ormA, handed);
+    await scan();
+    await act(u, { ip: "198.18.0.7", symbol: "WIF/USDT:USDT" });
+    await act(u, { ip: "198.18.0.8", symbol: "BONK/USDT:USDT" });
+    await scan();
+    const fresh = await sql(
+      "select rule, evidence from anomalies where user_id = ? and created_at = ? order by anomalies.id",
+      [u, new Date(clock).toISOString()],
+    );
+    expect(fresh.map((r) => r.rule)).toEqual(["new_ip", "new_symbol"]);
+    const [ip, coin] = fresh.map(
+      (r) => r.evidence as Record<string, Array<Record<string, unknown>>>,
+    );
+    expect(ip!.ips!.map((x) => x.ip)).toEqual(["198.18.0.8"]);
+    expect(coin!.coins!.map((x) => x.coin)).toEqual(["BONK"]);
   });
 });

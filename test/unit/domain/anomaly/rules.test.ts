@@ -80,6 +80,13 @@ describe("rapid_fire", () => {
     ).toEqual([]);
   });
 
+  it("when an earlier-recorded open carries a later time (clock skew), then the burst still counts and its window runs forwards", () => {
+    const prior = new Map([["1", Array.from({ length: 6 }, (_, i) => T0 + 90_000 + i)]]);
+    const [f] = rapidFire(opens(5, T0, 1_000), { priorOpens: prior }, DEFAULT_THRESHOLDS);
+    expect(f?.evidence).toMatchObject({ opens: 11 });
+    expect(f!.windowEnd).toBeGreaterThanOrEqual(f!.windowStart);
+  });
+
   it("when two users each open 6, then neither is flagged (counts are per user)", () => {
     const actions = [
       ...opens(6, T0, 1_000, { userId: "1" }),
