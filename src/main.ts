@@ -49,7 +49,6 @@ import { createVenues } from "./infra/venues";
 import { attachWebSocketHub, createWebSocketPublisher, wsTicketConsumer } from "./infra/ws-hub";
 import { createEmailOutbox } from "./jobs/email-outbox";
 import {
-  alertsQueueDispatcher,
   alertsTelegramSender,
   createAlertsProcessor,
   scheduleAnomalyScan,
@@ -527,8 +526,6 @@ export function createAlertsFromConfig(
     dispatch,
     notMe,
     telegram: parts.telegram,
-    /** Hands findings to the alerts queue (the scan's dispatch port). */
-    dispatcher: alertsQueueDispatcher(parts.queues.get("alerts")),
   };
 }
 
