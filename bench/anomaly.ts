@@ -303,7 +303,11 @@ async function benchFanOut(): Promise<Record<string, number>> {
           },
           store,
           queue,
-          telegram: createTelegramSender({ token: tg.token, apiRoot: tg.apiRoot }),
+          telegram: createTelegramSender({
+            token: tg.token,
+            apiRoot: tg.apiRoot,
+            redis: redis.create("client", "bench-telegram"),
+          }),
           logger,
         }),
       },

@@ -159,6 +159,8 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
         ? createTelegramSender({
             token: config.telegram.botToken,
             apiRoot: config.telegram.apiRoot,
+            // Telegram's overall limit holds for all worker processes together.
+            redis: appRedis,
           })
         : undefined,
     });
