@@ -1,4 +1,5 @@
 // `npm run bench`: every benchmark in one run, each printing its figures and ratios.
+import { benchAnomaly } from "./anomaly";
 import { benchAudit } from "./audit";
 import { benchAuth } from "./auth";
 import { benchBackup } from "./backup";
@@ -11,6 +12,7 @@ Object.assign(results, await benchRotation());
 Object.assign(results, await benchAuth());
 Object.assign(results, await benchAudit());
 Object.assign(results, await benchBackup());
+Object.assign(results, await benchAnomaly());
 
 console.log("Summary");
 for (const [name, value] of Object.entries(results)) {

@@ -9,6 +9,7 @@ import { Migration20261124130000TradeAuditLog } from "./20261124130000-trade-aud
 import { Migration20261124140000Trades } from "./20261124140000-trades";
 import { Migration20261124150000TradeSlots } from "./20261124150000-trade-slots";
 import { Migration20261124160000AuditSubjectChains } from "./20261124160000-audit-subject-chains";
+import { Migration20261125090000Anomalies } from "./20261125090000-anomalies";
 import { Migration20261125100000TradingPauses } from "./20261125100000-trading-pauses";
 
 export const migrationsList: MigrationObject[] = [
@@ -22,6 +23,7 @@ export const migrationsList: MigrationObject[] = [
   { name: "20261124130000-trade-audit-log", class: Migration20261124130000TradeAuditLog },
   { name: "20261124140000-trades", class: Migration20261124140000Trades },
   { name: "20261124150000-trade-slots", class: Migration20261124150000TradeSlots },
+  { name: "20261125090000-anomalies", class: Migration20261125090000Anomalies },
   {
     name: "20261124160000-audit-subject-chains",
     class: Migration20261124160000AuditSubjectChains,

@@ -8,6 +8,7 @@ import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { RequestContext } from "@mikro-orm/postgresql";
 import { Api, webhookCallback } from "grammy";
+import { createAlertsRoutes } from "./api/alerts-routes";
 import { createApi } from "./api/app";
 import { createAuthRoutes } from "./api/auth-routes";
 import { createKeysRoutes } from "./api/keys-routes";
@@ -16,6 +17,8 @@ import { buildWebAssets, createWebRoutes, MINI_APP_PATH } from "./api/web-routes
 import { createBot } from "./bot/bot";
 import { startBot, WEBHOOK_PATH } from "./bot/runner";
 import { createAccountService } from "./domain/accounts/service";
+import { type AlertStore, type DispatchDeps, reportNotMe } from "./domain/alerts";
+import type { AnomalyRule, ScanDeps } from "./domain/anomaly";
 import { auditSubject } from "./domain/audit/chain";
 import { createKillSwitch } from "./domain/trading/pause";
 import { createTrading } from "./domain/trading/trading";
@@ -23,6 +26,8 @@ import { ENCRYPTED_TABLES, KeyRingCoverageError, verifyKeyRingCoverage } from ".
 import { createKeyService } from "./domain/venues/keys";
 import { evaluateScopes } from "./domain/venues/scope-policy";
 import { createAccountsRepo } from "./infra/accounts-repo";
+import { createAlertDedup, createAlertStore } from "./infra/alerts-store";
+import { createAnomalyScanStore, withActivityFeed } from "./infra/anomaly-store";
 import { listForSubject } from "./infra/audit-log";
 import { createBcryptHasher } from "./infra/bcrypt-hasher";
 import { type Config, ConfigError, type Env, loadConfig, ROLES, type Role } from "./infra/config";
@@ -41,11 +46,17 @@ import { createRedisFactory } from "./infra/redis";
 import { createScrubber } from "./infra/scrub";
 import { createErrorReporter, type ErrorReporter } from "./infra/sentry";
 import { createShutdown, type Shutdown } from "./infra/shutdown";
+import { createTelegramSender } from "./infra/telegram";
 import { createTradingStore, tradeAuditWriter } from "./infra/trading-store";
 import { createVaultStore } from "./infra/vault-store";
 import { createVenues } from "./infra/venues";
-import { attachWebSocketHub, wsTicketConsumer } from "./infra/ws-hub";
+import { attachWebSocketHub, createWebSocketPublisher, wsTicketConsumer } from "./infra/ws-hub";
 import { createEmailOutbox } from "./jobs/email-outbox";
+import {
+  alertsTelegramSender,
+  createAlertsProcessor,
+  scheduleAnomalyScan,
+} from "./jobs/processors/alerts";
 import { createBackupProcessor, scheduleBackups } from "./jobs/processors/backup";
 import { createEmailProcessor } from "./jobs/processors/email";
 import { processSystemJob } from "./jobs/processors/system";
@@ -60,6 +71,8 @@ export interface StartOptions {
   /** Overrides WARDEN_ROLES (the --roles flag). */
   roles?: Role[];
   logger?: Logger;
+  /** The domain clock (epoch ms) of trade activity, the anomaly scan and alert dedup; tests drive it. */
+  now?: () => number;
 }
 
 export interface RunningWarden {
@@ -167,7 +180,24 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
     // One registry: the key service and trading share the adapters and their market caches.
     const venues = createVenues({ sql: sqlOf(orm), urls: config.venueUrls });
     const keys = createKeys(config, { orm, logger, venues });
-    const trade = createTradingFromConfig(config, { orm, keys, venues });
+    const now = opts.now ?? Date.now;
+    const trade = createTradingFromConfig(config, { orm, keys, venues, now });
+    const alerts = createAlertsFromConfig(config, {
+      orm,
+      redis: appRedis,
+      queues,
+      keys,
+      now,
+      wsPublisher: redis.create("client", "alerts-pub"),
+      telegram: config.telegram.botToken
+        ? createTelegramSender({
+            token: config.telegram.botToken,
+            apiRoot: config.telegram.apiRoot,
+            // Telegram's overall limit holds for all worker processes together.
+            redis: appRedis,
+          })
+        : undefined,
+    });
     if (roles.includes("worker")) {
       const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, logger });
       shutdown.add("mailer", async () => mailer.close());
@@ -177,7 +207,22 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
         processors: {
           system: processSystemJob,
           vault: createVaultProcessor({ store: vaultStore, keyRing: config.masterKeys, logger }),
-          email: createEmailProcessor({ mailer, keyRing: config.masterKeys, logger }),
+          email: createEmailProcessor({
+            mailer,
+            keyRing: config.masterKeys,
+            logger,
+            // Alert mails: each attempt goes to the alert's delivery log.
+            onAttempt: (ref, attempt, outcome, detail) =>
+              alerts.store.logDelivery({
+                anomalyId: ref.id,
+                audience: ref.audience,
+                recipientUserId: ref.recipient,
+                channel: "email",
+                attempt,
+                outcome,
+                detail,
+              }),
+          }),
           venues: createVenuesProcessor({ keys }),
           ...(config.backup.dir !== undefined && {
             backup: createBackupProcessor({
@@ -188,6 +233,14 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
               tools: { binDir: config.backup.pgBinDir },
               logger,
             }),
+          }),
+          alerts: createAlertsProcessor({
+            scan: alerts.scan,
+            dispatch: alerts.dispatch,
+            store: alerts.store,
+            queue: queues.get("alerts"),
+            telegram: alerts.telegram,
+            logger,
           }),
         },
         logger,
@@ -210,6 +263,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
       } else if (config.nodeEnv === "production") {
         logger.warn("BACKUP_DIR is not set: no scheduled backups (S9.3)");
       }
+      await scheduleAnomalyScan(queues.get("alerts"), config.anomaly.scanEveryMinutes);
       logger.info("worker role started");
     }
 
@@ -230,6 +284,11 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
             trading: trade.trading,
             killSwitch: trade.killSwitch,
             recentAudit: trade.recentAudit,
+            alerts: {
+              store: alerts.store,
+              notMe: alerts.notMe,
+              now,
+            },
             paperByDefault: config.nodeEnv === "development",
             egressIps: config.egressIps,
             redis: appRedis,
@@ -306,6 +365,15 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
             }),
           },
           { path: "/api/keys", router: createKeysRoutes({ accounts, keys }) },
+          {
+            path: "/api/alerts",
+            router: createAlertsRoutes({
+              accounts,
+              store: alerts.store,
+              notMe: alerts.notMe,
+              now,
+            }),
+          },
           {
             path: "/api",
             router: createTradingRoutes({
@@ -428,13 +496,18 @@ export function createTradingFromConfig(
     orm: Awaited<ReturnType<typeof createOrm>>;
     keys: ReturnType<typeof createKeys>;
     venues: ReturnType<typeof createVenues>;
+    /** The clock of the activity feed the anomaly scan reads. */
+    now?: () => number;
   },
 ) {
   const sql = sqlOf(parts.orm);
   const subjectOf = (userId: string) => auditSubject(config.auditPepper, userId);
   const pauses = createPauseStore(sql);
   const trading = createTrading({
-    store: createTradingStore(parts.orm, tradeAuditWriter(config.auditPepper)),
+    store: createTradingStore(
+      parts.orm,
+      withActivityFeed(tradeAuditWriter(config.auditPepper), parts.now ?? Date.now),
+    ),
     pauses,
     keyRing: config.masterKeys,
     venues: parts.venues,
@@ -467,6 +540,93 @@ export function createTradingFromConfig(
         nextBefore: rows.length === opts.limit ? (rows.at(-1)?.id ?? null) : null,
       };
     },
+  };
+}
+
+/**
+ * Anomaly scan and alerts: the scan's store and thresholds, the dispatch (dedup in Redis, the
+ * email outbox, the WebSocket fan-out, Telegram sends as jobs) and the "not me" use case.
+ */
+export function createAlertsFromConfig(
+  config: Config,
+  parts: {
+    orm: Awaited<ReturnType<typeof createOrm>>;
+    redis: import("ioredis").Redis;
+    queues: ReturnType<typeof createQueueRegistry>;
+    keys: ReturnType<typeof createKeys>;
+    now: () => number;
+    /** A prefixed client used only to publish (the hub's fan-out channel). */
+    wsPublisher: import("ioredis").Redis;
+    telegram: Api | undefined;
+  },
+) {
+  const a = config.anomaly;
+  const store: AlertStore = createAlertStore(sqlOf(parts.orm), {
+    adminTelegramIds: config.telegram.adminIds,
+  });
+  const outbox = createEmailOutbox({
+    queue: parts.queues.get("email"),
+    keyRing: config.masterKeys,
+  });
+  const publish = createWebSocketPublisher(parts.wsPublisher);
+  const scan: Omit<ScanDeps, "dispatch"> = {
+    store: createAnomalyScanStore(parts.orm),
+    now: parts.now,
+    thresholds: {
+      rapidFireOpens: a.rapidFireOpens,
+      rapidFireWindowMs: a.rapidFireMinutes * 60_000,
+      newIpLookbackMs: a.newIpDays * 86_400_000,
+    },
+    alerting: new Set<AnomalyRule>(a.alertRules),
+  };
+  const dispatch: DispatchDeps = {
+    store,
+    dedup: createAlertDedup(parts.redis),
+    senders: {
+      telegram: alertsTelegramSender(parts.queues.get("alerts")),
+      outbox,
+      websocket: async (userId, event) => {
+        await publish(Number(userId), event);
+      },
+    },
+    dedupWindowMs: a.dedupMinutes * 60_000,
+    publicUrl: config.publicUrl,
+    now: parts.now,
+  };
+  const notMe = (userId: string, anomalyId: string) =>
+    reportNotMe(
+      {
+        store,
+        now: parts.now,
+        revokeAllKeys: async (uid) => {
+          const revoked: string[] = [];
+          for (const k of await parts.keys.list(uid)) {
+            if (k.revokedAt) continue;
+            await parts.keys.revoke(uid, k.id);
+            revoked.push(k.id);
+          }
+          return revoked;
+        },
+        tellAdmins: async (text, subject) => {
+          for (const admin of await store.admins()) {
+            if (admin.telegramUserId) {
+              await parts.queues
+                .get("alerts")
+                .add("notice", { chatId: admin.telegramUserId, text });
+            }
+            if (admin.email) await outbox.send({ to: admin.email, subject, text });
+          }
+        },
+      },
+      userId,
+      anomalyId,
+    );
+  return {
+    store,
+    scan,
+    dispatch,
+    notMe,
+    telegram: parts.telegram,
   };
 }
 

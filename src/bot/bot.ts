@@ -14,6 +14,7 @@ import type { RateLimiter } from "../infra/rate-limit";
 import type { BotContext } from "./context";
 import { accountFeature } from "./features/account";
 import { adminFeature } from "./features/admin";
+import { type AlertsBotDeps, alertsFeature } from "./features/alerts";
 import { keysFeature } from "./features/keys";
 import { type SettingsLinks, settingsFeature } from "./features/settings";
 import { type TradingFeatureDeps, tradingFeature } from "./features/trading";
@@ -33,6 +34,8 @@ export interface BotDeps {
   recentAudit: TradingFeatureDeps["recentAudit"];
   /** The web settings page (the /settings command opens it). */
   settings?: SettingsLinks;
+  /** /alerts, the alert buttons and /anomalies (absent: those commands are unknown). */
+  alerts?: AlertsBotDeps;
   /** Development: new users get a paper account on /start. */
   paperByDefault?: boolean;
   egressIps?: readonly string[];
@@ -95,6 +98,9 @@ export function createBot(deps: BotDeps): Bot<BotContext> {
       recentAudit: deps.recentAudit,
     }),
   );
+  if (deps.alerts) {
+    bot.use(alertsFeature({ ...deps.alerts, accounts: deps.accounts, pending, verified }));
+  }
   bot.use(unhandledFeature());
 
   bot.catch((err) => {

@@ -12,6 +12,8 @@ export type Pending =
   | { kind: "link_confirm"; userId: string }
   /** Waiting for a 2FA code before `next` (step-up for a key action). */
   | { kind: "step_up"; next: KeyAction }
+  /** Waiting for a 2FA code before an alerts action (silencing a channel, "not me"). */
+  | { kind: "alerts_step_up"; next: AlertAction }
   /** Waiting for pasted key material; the material itself is never stored. */
   | { kind: "key_material"; action: "connect" | "rotate"; venue: VenueId; credentialId?: string };
 
@@ -19,6 +21,10 @@ export type KeyAction =
   | { action: "connect"; venue: VenueId }
   | { action: "rotate"; venue: VenueId; credentialId: string }
   | { action: "revoke"; credentialId: string };
+
+export type AlertAction =
+  | { action: "silence"; channel: "telegram" | "email" | "websocket" }
+  | { action: "not_me"; anomalyId: string };
 
 export interface PendingStore {
   get(userId: number): Promise<Pending | null>;

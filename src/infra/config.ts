@@ -91,6 +91,15 @@ export interface Config {
     /** Directory of pg_dump/pg_restore; PATH when unset. */
     pgBinDir: string | undefined;
   };
+  /** The anomaly scan (S8.3): schedule, rule thresholds, which rules alert, and the dedup. */
+  anomaly: {
+    scanEveryMinutes: number;
+    rapidFireOpens: number;
+    rapidFireMinutes: number;
+    newIpDays: number;
+    alertRules: Array<"rapid_fire" | "new_ip" | "new_symbol">;
+    dedupMinutes: number;
+  };
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   /** /.well-known/security.txt (RFC 9116) and the /security page. */
   securityTxt: { contacts: string[]; expires: Date; policyUrl: string; languages: string[] };
@@ -208,6 +217,12 @@ const schema = z.object({
     .regex(/^\S+( \S+){4,5}$/, "must be a cron pattern such as '40 2 * * *'")
     .default("40 2 * * *"),
   BACKUP_PG_BIN_DIR: optionalString,
+  ANOMALY_SCAN_EVERY_MINUTES: z.coerce.number().int().min(1).max(60).default(5),
+  ANOMALY_RAPID_FIRE_OPENS: z.coerce.number().int().min(1).max(10_000).default(10),
+  ANOMALY_RAPID_FIRE_MINUTES: z.coerce.number().int().min(1).max(1440).default(5),
+  ANOMALY_NEW_IP_DAYS: z.coerce.number().int().min(1).max(365).default(30),
+  ANOMALY_ALERT_RULES: z.string().default("rapid_fire,new_ip"),
+  ALERT_DEDUP_MINUTES: z.coerce.number().int().min(1).max(1440).default(30),
 });
 
 /** Every variable the schema reads (secrets also as NAME_FILE), e.g. for deploy/.env.example. */
@@ -239,6 +254,21 @@ function parseExpires(raw: string | undefined, now: number): Date {
     throw new ConfigError("SECURITY_TXT_EXPIRES", "must be less than a year away (RFC 9116)");
   }
   return at;
+}
+
+const ANOMALY_RULE_NAMES = ["rapid_fire", "new_ip", "new_symbol"] as const;
+
+function parseAlertRules(raw: string): Array<(typeof ANOMALY_RULE_NAMES)[number]> {
+  const rules = parseList(raw, "ANOMALY_ALERT_RULES", (p) =>
+    (ANOMALY_RULE_NAMES as readonly string[]).includes(p),
+  ) as Array<(typeof ANOMALY_RULE_NAMES)[number]>;
+  if (rules.length === 0) {
+    throw new ConfigError(
+      "ANOMALY_ALERT_RULES",
+      "must name at least one of rapid_fire, new_ip, new_symbol",
+    );
+  }
+  return [...new Set(rules)];
 }
 
 /** At least 32 bytes and not a trivially repetitive value. */
@@ -479,6 +509,14 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
       keep: e.BACKUP_KEEP,
       cron: e.BACKUP_CRON,
       pgBinDir: e.BACKUP_PG_BIN_DIR,
+    },
+    anomaly: {
+      scanEveryMinutes: e.ANOMALY_SCAN_EVERY_MINUTES,
+      rapidFireOpens: e.ANOMALY_RAPID_FIRE_OPENS,
+      rapidFireMinutes: e.ANOMALY_RAPID_FIRE_MINUTES,
+      newIpDays: e.ANOMALY_NEW_IP_DAYS,
+      alertRules: parseAlertRules(e.ANOMALY_ALERT_RULES),
+      dedupMinutes: e.ALERT_DEDUP_MINUTES,
     },
     egressIps: parseList(e.WARDEN_EGRESS_IPS, "WARDEN_EGRESS_IPS", (p) => isIP(p) !== 0),
     venueUrls: {

@@ -306,3 +306,17 @@ export async function attachWebSocketHub(opts: WebSocketHubOptions): Promise<Web
     },
   };
 }
+
+/**
+ * Publishes to the hub's fan-out channel without a hub, e.g. from a worker process: every API
+ * process delivers the event to the user's open sockets. Resolves with how many hub processes
+ * heard it.
+ */
+export function createWebSocketPublisher(publisher: Redis, channelName = "ws:events") {
+  const keyPrefix = (publisher.options.keyPrefix as string | undefined) ?? "";
+  const channel = `${keyPrefix}${channelName}`;
+  return async (userId: number, event: object): Promise<number> => {
+    if (!Number.isSafeInteger(userId)) throw new Error("publishToUser needs an integer user id");
+    return publisher.publish(channel, JSON.stringify({ userId, event }));
+  };
+}

@@ -7,10 +7,23 @@ import type { KeyRing } from "../domain/vault";
 
 export const EMAIL_JOB = "send";
 
-/** All a `send` job carries: a Fernet token of the message's JSON and the key version. */
+const id = z.string().regex(/^\d{1,19}$/);
+
+/**
+ * All a `send` job carries: a Fernet token of the message's JSON and the key version, and for
+ * an alert the ids its delivery log is kept under.
+ */
 export const sealedEmailData = z.object({
   sealed: z.string().min(1),
   version: z.number().int().positive(),
+  ref: z
+    .object({
+      kind: z.literal("alert"),
+      id,
+      audience: z.enum(["user", "admin"]),
+      recipient: id.nullable(),
+    })
+    .optional(),
 });
 export type SealedEmail = z.infer<typeof sealedEmailData>;
 
@@ -43,8 +56,11 @@ export function openEmail(keyRing: KeyRing, data: SealedEmail): EmailMessage {
 
 export function createEmailOutbox(deps: { queue: Queue; keyRing: KeyRing }): EmailOutbox {
   return {
-    async send(message) {
-      await deps.queue.add(EMAIL_JOB, sealEmail(deps.keyRing, message));
+    async send(message, ref) {
+      await deps.queue.add(EMAIL_JOB, {
+        ...sealEmail(deps.keyRing, message),
+        ...(ref ? { ref } : {}),
+      });
     },
   };
 }

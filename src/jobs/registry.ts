@@ -50,6 +50,14 @@ export const QUEUE_DEFINITIONS = {
     lockDurationMs: 60_000,
     defaultJobOptions: { ...keep, attempts: 3, backoff: { type: "exponential", delay: 600_000 } },
   },
+  alerts: {
+    name: "alerts",
+    // Telegram sends wait on the throttler; enough slots keep it at its ~30 messages/s.
+    concurrency: 30,
+    lockDurationMs: 30_000,
+    // Telegram and dispatch retries back off from 2 s to about 17 minutes over 10 attempts.
+    defaultJobOptions: { ...keep, attempts: 10, backoff: { type: "exponential", delay: 2_000 } },
+  },
 } as const satisfies Record<string, QueueDefinition>;
 
 export type QueueName = keyof typeof QUEUE_DEFINITIONS;

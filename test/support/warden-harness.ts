@@ -33,6 +33,8 @@ export async function startTestWarden(
     env?: Record<string, string | undefined>;
     breached?: string[];
     roles?: Array<"api" | "bot" | "worker">;
+    /** The domain clock (activity, anomaly scan, alert dedup). */
+    now?: () => number;
   } = {},
 ): Promise<TestWarden> {
   const db = await createTestDatabase();
@@ -58,7 +60,12 @@ export async function startTestWarden(
   const logs = captureLogs();
   const scrubber = createScrubber();
   const logger = createLogger({ level: "info", pretty: false, scrubber, destination: logs.stream });
-  const warden = await startWarden({ env, roles: opts.roles ?? ["api", "worker"], logger });
+  const warden = await startWarden({
+    env,
+    roles: opts.roles ?? ["api", "worker"],
+    logger,
+    now: opts.now,
+  });
   return {
     base: `http://127.0.0.1:${warden.port}`,
     origin,

@@ -8,9 +8,20 @@ export interface EmailMessage {
   html?: string;
 }
 
+/**
+ * A reference a queued message may carry so its sender hears how each delivery attempt went
+ * (an alert's delivery log). Ids only: it travels in the job data next to the sealed message.
+ */
+export interface DeliveryRef {
+  kind: "alert";
+  id: string;
+  audience: "user" | "admin";
+  recipient: string | null;
+}
+
 /** Queues a message for delivery (a worker sends it later); resolves once it is queued. */
 export interface EmailOutbox {
-  send(message: EmailMessage): Promise<void>;
+  send(message: EmailMessage, ref?: DeliveryRef): Promise<void>;
 }
 
 /** A recipient the mailer refuses to address: empty, several addresses, or header syntax. */

@@ -1,14 +1,36 @@
 // The `email` queue: `send` opens a sealed message and hands it to the mailer. A permanent
 // refusal fails the job at once; anything else is retried with the queue's backoff.
 import { type Job, UnrecoverableError } from "bullmq";
-import { type EmailMessage, maskEmail } from "../../domain/accounts/email";
+import { type DeliveryRef, type EmailMessage, maskEmail } from "../../domain/accounts/email";
 import type { KeyRing } from "../../domain/vault";
 import type { Logger } from "../../infra/logger";
 import { type Mailer, PermanentEmailError } from "../../infra/mailer";
 import { EMAIL_JOB, openEmail, sealedEmailData } from "../email-outbox";
 
-export function createEmailProcessor(deps: { mailer: Mailer; keyRing: KeyRing; logger: Logger }) {
+/** How one delivery attempt of a message with a DeliveryRef went. */
+export type EmailAttemptListener = (
+  ref: DeliveryRef,
+  attempt: number,
+  outcome: "sent" | "failed",
+  detail?: string,
+) => Promise<void>;
+
+export function createEmailProcessor(deps: {
+  mailer: Mailer;
+  keyRing: KeyRing;
+  logger: Logger;
+  /** Told of every attempt of a message that carries a reference (an alert's delivery log). */
+  onAttempt?: EmailAttemptListener;
+}) {
   const { logger } = deps;
+  const tell = async (job: Job, attempt: number, outcome: "sent" | "failed", detail?: string) => {
+    const ref = sealedEmailData.safeParse(job.data).data?.ref;
+    if (!ref || !deps.onAttempt) return;
+    // The mail's fate does not hang on the log: a failure here is logged, not thrown.
+    await deps.onAttempt(ref, attempt, outcome, detail).catch((err: unknown) => {
+      logger.warn({ jobId: job.id, err }, "could not record the email attempt");
+    });
+  };
   return async (job: Job): Promise<{ messageId: string }> => {
     switch (job.name) {
       case EMAIL_JOB: {
@@ -19,8 +41,17 @@ export function createEmailProcessor(deps: { mailer: Mailer; keyRing: KeyRing; l
         try {
           const { messageId } = await deps.mailer.deliver(message);
           logger.info({ jobId: job.id, to, attempt }, "email delivered");
+          await tell(job, attempt, "sent");
           return { messageId };
         } catch (err) {
+          await tell(
+            job,
+            attempt,
+            "failed",
+            err instanceof PermanentEmailError
+              ? `permanent ${err.responseCode ?? ""}`.trim()
+              : `transient ${(err as { responseCode?: number })?.responseCode ?? ""}`.trim(),
+          );
           if (err instanceof PermanentEmailError) {
             logger.warn(
               { jobId: job.id, to, attempt, responseCode: err.responseCode },

@@ -289,4 +289,34 @@ describe("loadConfig", () => {
     }
     expect(c.secretValues).toContain(env.MASTER_KEYS.split(":")[1]);
   });
+
+  it("when the anomaly variables are absent, then the documented defaults; when set, then used; when wrong, then named", () => {
+    expect(loadConfig(prodEnv(), noFiles).anomaly).toEqual({
+      scanEveryMinutes: 5,
+      rapidFireOpens: 10,
+      rapidFireMinutes: 5,
+      newIpDays: 30,
+      alertRules: ["rapid_fire", "new_ip"],
+      dedupMinutes: 30,
+    });
+    const c = loadConfig(
+      prodEnv({ ANOMALY_ALERT_RULES: "new_ip, new_symbol", ANOMALY_RAPID_FIRE_OPENS: "20" }),
+      noFiles,
+    );
+    expect(c.anomaly).toMatchObject({ alertRules: ["new_ip", "new_symbol"], rapidFireOpens: 20 });
+    expect(
+      configError(() => loadConfig(prodEnv({ ANOMALY_ALERT_RULES: "rapid_fire,pump" }), noFiles))
+        .variable,
+    ).toBe("ANOMALY_ALERT_RULES");
+    expect(
+      configError(() => loadConfig(prodEnv({ ANOMALY_ALERT_RULES: " " }), noFiles)).message,
+    ).toContain("at least one");
+    expect(
+      configError(() => loadConfig(prodEnv({ ALERT_DEDUP_MINUTES: "0" }), noFiles)).variable,
+    ).toBe("ALERT_DEDUP_MINUTES");
+    expect(
+      configError(() => loadConfig(prodEnv({ ANOMALY_SCAN_EVERY_MINUTES: "five" }), noFiles))
+        .variable,
+    ).toBe("ANOMALY_SCAN_EVERY_MINUTES");
+  });
 });

@@ -1,0 +1,367 @@
+// Alerts (S8.3): one alert per finding, deduplicated per (user, rule) for 30 minutes across
+// processes, fanned out to the user's chosen channels and, in parallel, to every admin. Every
+// attempt is logged; a hand-off that is repeated (a redelivered job) never sends twice.
+import type { EmailMessage, EmailOutbox } from "../accounts/email";
+import type { AnomalyRule } from "../anomaly";
+import {
+  type AdminView,
+  type AnomalyRecord,
+  adminAlertEmail,
+  notMeAdminText,
+  userAlertEmail,
+} from "./messages";
+
+export const CHANNELS = ["telegram", "email", "websocket"] as const;
+export type Channel = (typeof CHANNELS)[number];
+export type AlertPreferences = Record<Channel, boolean>;
+export const DEFAULT_PREFERENCES: AlertPreferences = {
+  telegram: true,
+  email: true,
+  websocket: true,
+};
+
+export type Audience = "user" | "admin";
+
+export interface Recipient {
+  userId: string | null;
+  telegramUserId: number | null;
+  email: string | null;
+}
+
+export interface DeliveryAttempt {
+  anomalyId: string;
+  audience: Audience;
+  recipientUserId: string | null;
+  channel: Channel;
+  attempt: number;
+  outcome: "sent" | "queued" | "failed" | "skipped";
+  /** Why, in a few words; never a secret or a message body. */
+  detail?: string;
+}
+
+export interface AlertStore {
+  get(anomalyId: string): Promise<AnomalyRecord | null>;
+  /** Sets the decision if still pending; returns the decision that stands. */
+  decide(
+    anomalyId: string,
+    decision: "delivered" | "suppressed" | "silent",
+    at: Date,
+  ): Promise<AnomalyRecord["delivery"]>;
+  preferences(userId: string): Promise<AlertPreferences>;
+  setPreferences(userId: string, prefs: AlertPreferences): Promise<void>;
+  recipient(userId: string): Promise<Recipient | null>;
+  /** Every admin: accounts with the admin role, plus configured admin Telegram ids. */
+  admins(): Promise<Recipient[]>;
+  logDelivery(attempt: DeliveryAttempt): Promise<void>;
+  /** Whether a (recipient, channel) of this anomaly was already sent or queued. */
+  alreadyDelivered(
+    anomalyId: string,
+    audience: Audience,
+    recipientKey: string,
+    channel: Channel,
+  ): Promise<boolean>;
+  /** Records the user's answer; false when the anomaly is not theirs. */
+  setVerdict(
+    anomalyId: string,
+    userId: string,
+    verdict: "me" | "not_me",
+    at: Date,
+  ): Promise<boolean>;
+  recent(limit: number): Promise<AnomalyRecord[]>;
+}
+
+/**
+ * At most one delivery per (user, rule) per window, atomically across processes. `now` is the
+ * domain clock; `claimant` (the anomaly id) makes a repeated claim by the same alert succeed.
+ */
+export interface AlertDedup {
+  claim(
+    userId: string,
+    rule: AnomalyRule,
+    claimant: string,
+    nowMs: number,
+    windowMs: number,
+  ): Promise<boolean>;
+}
+
+/** The channels: a Telegram send is queued (throttled, retried), the socket push is immediate. */
+export interface AlertSenders {
+  telegram(job: {
+    anomalyId: string;
+    audience: Audience;
+    recipientUserId: string | null;
+    chatId: number;
+  }): Promise<void>;
+  outbox: EmailOutbox;
+  /** Pushes to every open socket of the user on every API process. */
+  websocket(userId: string, event: object): Promise<void>;
+}
+
+export interface DispatchDeps {
+  store: AlertStore;
+  dedup: AlertDedup;
+  senders: AlertSenders;
+  dedupWindowMs: number;
+  publicUrl: string;
+  now: () => number;
+}
+
+export interface DispatchResult {
+  delivery: AnomalyRecord["delivery"];
+  user: Channel[];
+  admins: number;
+}
+
+export const recipientKey = (r: Recipient) =>
+  r.userId ? `u${r.userId}` : r.telegramUserId ? `t${r.telegramUserId}` : `e${r.email}`;
+
+/** The WebSocket event of an alert: what the in-app banner shows. */
+export function alertEvent(a: AnomalyRecord) {
+  return {
+    type: "alert",
+    alert: {
+      id: a.id,
+      rule: a.rule,
+      windowStart: a.windowStart.toISOString(),
+      windowEnd: a.windowEnd.toISOString(),
+      detectedAt: a.createdAt.toISOString(),
+      evidence: a.evidence,
+    },
+  };
+}
+
+/** The user's channels that can carry an alert: chosen, and with a chat or address to use. */
+export async function userChannels(
+  store: AlertStore,
+  userId: string,
+): Promise<{ user: Recipient | null; channels: Channel[] }> {
+  const user = await store.recipient(userId);
+  if (!user) return { user: null, channels: [] };
+  const prefs = await store.preferences(userId);
+  const channels = CHANNELS.filter(
+    (c) =>
+      prefs[c] &&
+      (c === "telegram"
+        ? user.telegramUserId !== null
+        : c === "email"
+          ? user.email !== null
+          : true),
+  );
+  return { user, channels };
+}
+
+export async function dispatchAlert(
+  deps: DispatchDeps,
+  anomalyId: string,
+): Promise<DispatchResult | null> {
+  const { store } = deps;
+  const a = await store.get(anomalyId);
+  if (!a) return null;
+  let delivery = a.delivery;
+  if (delivery === "pending") {
+    let decision: "delivered" | "suppressed" | "silent" = "silent";
+    if (a.alert) {
+      const won = await deps.dedup.claim(
+        a.userId,
+        a.rule,
+        a.id,
+        a.createdAt.getTime(),
+        deps.dedupWindowMs,
+      );
+      decision = won ? "delivered" : "suppressed";
+    }
+    delivery = await store.decide(a.id, decision, new Date(deps.now()));
+  }
+  if (delivery !== "delivered") return { delivery, user: [], admins: 0 };
+
+  const once = async (
+    audience: Audience,
+    r: Recipient,
+    channel: Channel,
+    send: () => Promise<"sent" | "queued">,
+  ) => {
+    if (await store.alreadyDelivered(a.id, audience, recipientKey(r), channel)) return true;
+    try {
+      const outcome = await send();
+      // "queued" marks the hand-off (a Telegram job then logs each of its attempts), so a
+      // repeated dispatch never queues the same message twice.
+      await store.logDelivery({
+        anomalyId: a.id,
+        audience,
+        recipientUserId: r.userId,
+        channel,
+        attempt: 1,
+        outcome,
+        // An admin without an account is recognised by chat or address.
+        ...(r.userId ? {} : { detail: recipientKey(r) }),
+      });
+      return true;
+    } catch (err) {
+      await store.logDelivery({
+        anomalyId: a.id,
+        audience,
+        recipientUserId: r.userId,
+        channel,
+        attempt: 1,
+        outcome: "failed",
+        detail: err instanceof Error ? err.name : "error",
+      });
+      throw err;
+    }
+  };
+
+  const { user, channels: reached } = await userChannels(store, a.userId);
+  const failures: unknown[] = [];
+  const attempt = async (fn: () => Promise<unknown>) => {
+    try {
+      await fn();
+    } catch (err) {
+      failures.push(err);
+    }
+  };
+  if (user) {
+    if (reached.includes("telegram") && user.telegramUserId) {
+      const chatId = user.telegramUserId;
+      await attempt(() =>
+        once("user", user, "telegram", async () => {
+          await deps.senders.telegram({
+            anomalyId: a.id,
+            audience: "user",
+            recipientUserId: a.userId,
+            chatId,
+          });
+          return "queued";
+        }),
+      );
+    }
+    if (reached.includes("email") && user.email) {
+      const to = user.email;
+      await attempt(() =>
+        once("user", user, "email", async () => {
+          await deps.senders.outbox.send(userAlertEmail(to, a, deps.publicUrl), {
+            kind: "alert",
+            id: a.id,
+            audience: "user",
+            recipient: a.userId,
+          });
+          return "queued";
+        }),
+      );
+    }
+    if (reached.includes("websocket")) {
+      await attempt(() =>
+        once("user", user, "websocket", async () => {
+          await deps.senders.websocket(a.userId, alertEvent(a));
+          return "sent";
+        }),
+      );
+    }
+  }
+
+  // Admins, in parallel and always: also when the user could not be reached at all.
+  const view: AdminView = { userTelegramId: user?.telegramUserId ?? null, userChannels: reached };
+  const admins = await store.admins();
+  for (const admin of admins) {
+    if (admin.telegramUserId) {
+      const chatId = admin.telegramUserId;
+      await attempt(() =>
+        once("admin", admin, "telegram", async () => {
+          await deps.senders.telegram({
+            anomalyId: a.id,
+            audience: "admin",
+            recipientUserId: admin.userId,
+            chatId,
+          });
+          return "queued";
+        }),
+      );
+    }
+    if (admin.email) {
+      const message: EmailMessage = adminAlertEmail(admin.email, a, view);
+      await attempt(() =>
+        once("admin", admin, "email", async () => {
+          await deps.senders.outbox.send(message, {
+            kind: "alert",
+            id: a.id,
+            audience: "admin",
+            recipient: admin.userId,
+          });
+          return "queued";
+        }),
+      );
+    }
+  }
+  // Channels that worked stay done (logged); the job is retried for the ones that failed.
+  if (failures.length > 0) throw failures[0];
+  return { delivery, user: reached, admins: admins.length };
+}
+
+export class AlertsError extends Error {
+  constructor(
+    readonly code: "reauth_required" | "not_found",
+    message: string,
+  ) {
+    super(message);
+    this.name = "AlertsError";
+  }
+}
+
+/** Switching a channel off silences alerts: a sensitive action (S4.5). */
+export function silencesAny(before: AlertPreferences, after: AlertPreferences): boolean {
+  return CHANNELS.some((c) => before[c] && !after[c]);
+}
+
+export async function updatePreferences(
+  store: AlertStore,
+  userId: string,
+  change: Partial<AlertPreferences>,
+  opts: { steppedUp: boolean },
+): Promise<AlertPreferences> {
+  const before = await store.preferences(userId);
+  const after = { ...before, ...change };
+  if (silencesAny(before, after) && !opts.steppedUp) {
+    throw new AlertsError(
+      "reauth_required",
+      "Turning an alert channel off is a sensitive action: confirm it first.",
+    );
+  }
+  await store.setPreferences(userId, after);
+  return after;
+}
+
+export interface NotMeDeps {
+  store: AlertStore;
+  /** Revokes every active exchange key of the user; returns the revoked ids. */
+  revokeAllKeys: (userId: string) => Promise<string[]>;
+  /** Tells every admin (Telegram and email). */
+  tellAdmins: (text: string, subject: string) => Promise<void>;
+  now: () => number;
+}
+
+/** "Not me": revoke every key first, then record the answer and tell the admins. */
+export async function reportNotMe(
+  deps: NotMeDeps,
+  userId: string,
+  anomalyId: string,
+): Promise<{ revoked: string[] }> {
+  const a = await deps.store.get(anomalyId);
+  if (!a || a.userId !== userId) throw new AlertsError("not_found", "No such alert.");
+  const revoked = await deps.revokeAllKeys(userId);
+  await deps.store.setVerdict(anomalyId, userId, "not_me", new Date(deps.now()));
+  await deps.tellAdmins(
+    notMeAdminText(a, revoked),
+    `Warden: user #${userId} reports alert #${a.id} was not them`,
+  );
+  return { revoked };
+}
+
+export async function reportItWasMe(
+  store: AlertStore,
+  userId: string,
+  anomalyId: string,
+  now: () => number,
+): Promise<void> {
+  if (!(await store.setVerdict(anomalyId, userId, "me", new Date(now())))) {
+    throw new AlertsError("not_found", "No such alert.");
+  }
+}

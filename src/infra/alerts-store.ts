@@ -1,0 +1,194 @@
+// The AlertStore on PostgreSQL (findings, preferences, the delivery log) and the dedup on Redis.
+import type { Redis } from "ioredis";
+import {
+  type AlertDedup,
+  type AlertPreferences,
+  type AlertStore,
+  type AnomalyRecord,
+  DEFAULT_PREFERENCES,
+  type Recipient,
+} from "../domain/alerts";
+import type { AnomalyRule } from "../domain/anomaly";
+import type { Sql } from "./vault-store";
+
+const COLUMNS = `id::text as id, user_id::text as user_id, rule, window_start, window_end, evidence,
+  created_at, alert, delivery, verdict`;
+const isId = (id: string) => /^\d{1,19}$/.test(id);
+const date = (v: unknown) => (v instanceof Date ? v : new Date(String(v)));
+
+function toAnomaly(r: Record<string, unknown>): AnomalyRecord {
+  return {
+    id: r.id as string,
+    userId: r.user_id as string,
+    rule: r.rule as AnomalyRule,
+    windowStart: date(r.window_start),
+    windowEnd: date(r.window_end),
+    evidence: (typeof r.evidence === "string" ? JSON.parse(r.evidence) : r.evidence) as Record<
+      string,
+      unknown
+    >,
+    createdAt: date(r.created_at),
+    alert: r.alert === true,
+    delivery: r.delivery as AnomalyRecord["delivery"],
+    verdict: (r.verdict as AnomalyRecord["verdict"]) ?? null,
+  };
+}
+
+export function createAlertStore(
+  sql: Sql,
+  opts: { adminTelegramIds: readonly number[] },
+): AlertStore {
+  return {
+    async get(id) {
+      if (!isId(id)) return null;
+      const [row] = await sql(`select ${COLUMNS} from anomalies where id = ?`, [id]);
+      return row ? toAnomaly(row) : null;
+    },
+    async decide(id, decision, at) {
+      const [row] = await sql(
+        `with won as (
+           update anomalies set delivery = ?, decided_at = ? where id = ? and delivery = 'pending'
+           returning delivery)
+         select delivery from won
+         union all select delivery from anomalies where id = ? and not exists (select 1 from won)`,
+        [decision, at.toISOString(), id, id],
+      );
+      return (row?.delivery as AnomalyRecord["delivery"] | undefined) ?? decision;
+    },
+    async preferences(userId) {
+      const [row] = await sql(
+        "select telegram, email, websocket from alert_preferences where user_id = ?",
+        [userId],
+      );
+      if (!row) return { ...DEFAULT_PREFERENCES };
+      return {
+        telegram: row.telegram === true,
+        email: row.email === true,
+        websocket: row.websocket === true,
+      };
+    },
+    async setPreferences(userId, p: AlertPreferences) {
+      await sql(
+        `insert into alert_preferences (user_id, telegram, email, websocket) values (?, ?, ?, ?)
+         on conflict (user_id) do update set telegram = excluded.telegram, email = excluded.email,
+           websocket = excluded.websocket, updated_at = now()`,
+        [userId, p.telegram, p.email, p.websocket],
+      );
+    },
+    async recipient(userId) {
+      if (!isId(userId)) return null;
+      const [row] = await sql(
+        "select id::text as id, telegram_user_id, email from users where id = ?",
+        [userId],
+      );
+      if (!row) return null;
+      return {
+        userId: row.id as string,
+        telegramUserId: row.telegram_user_id === null ? null : Number(row.telegram_user_id),
+        email: (row.email as string | null) ?? null,
+      };
+    },
+    async admins() {
+      const rows = await sql(
+        `select id::text as id, telegram_user_id, email from users
+         where role = 'admin' or telegram_user_id = any(?::bigint[]) order by id`,
+        [`{${opts.adminTelegramIds.join(",")}}`],
+      );
+      const out: Recipient[] = rows.map((r) => ({
+        userId: r.id as string,
+        telegramUserId: r.telegram_user_id === null ? null : Number(r.telegram_user_id),
+        email: (r.email as string | null) ?? null,
+      }));
+      // A configured admin who never opened the bot still gets the Telegram copy.
+      for (const tg of opts.adminTelegramIds) {
+        if (!out.some((r) => r.telegramUserId === tg)) {
+          out.push({ userId: null, telegramUserId: tg, email: null });
+        }
+      }
+      return out;
+    },
+    async logDelivery(d) {
+      await sql(
+        `insert into alert_deliveries (anomaly_id, audience, recipient_user_id, channel, attempt, outcome, detail)
+         values (?, ?, ?, ?, ?, ?, ?)`,
+        [
+          d.anomalyId,
+          d.audience,
+          d.recipientUserId,
+          d.channel,
+          d.attempt,
+          d.outcome,
+          d.detail?.slice(0, 500) ?? null,
+        ],
+      );
+    },
+    async alreadyDelivered(anomalyId, audience, recipientKey, channel) {
+      // recipientKey: u<user id> for accounts; admins without an account are keyed by chat.
+      const userId = recipientKey.startsWith("u") ? recipientKey.slice(1) : null;
+      const [row] = await sql(
+        `select 1 as hit from alert_deliveries where anomaly_id = ? and audience = ? and channel = ?
+           and recipient_user_id is not distinct from ?::bigint and outcome in ('sent', 'queued')
+           and (?::text is null or detail = ?) limit 1`,
+        [
+          anomalyId,
+          audience,
+          channel,
+          userId,
+          userId ? null : recipientKey,
+          userId ? null : recipientKey,
+        ],
+      );
+      return Boolean(row);
+    },
+    async setVerdict(anomalyId, userId, verdict, at) {
+      if (!isId(anomalyId)) return false;
+      const rows = await sql(
+        "update anomalies set verdict = ?, verdict_at = ? where id = ? and user_id = ? returning id",
+        [verdict, at.toISOString(), anomalyId, userId],
+      );
+      return rows.length === 1;
+    },
+    async recent(limit) {
+      const rows = await sql(
+        `select ${COLUMNS} from anomalies order by anomalies.created_at desc, anomalies.id desc limit ?`,
+        [Math.min(limit, 100)],
+      );
+      return rows.map(toAnomaly);
+    },
+  };
+}
+
+/**
+ * Dedup per (user, rule): the key holds "<last delivery ms>:<anomaly id>", checked and set in
+ * one Lua script with the caller's `now`. Decided on the domain clock, not on Redis TTLs: the
+ * window is measured between the findings' own times (so a redelivered job decides the same
+ * way), and tests can drive it. The key's TTL (window + 1 h, real time) only collects garbage.
+ */
+const CLAIM = `
+local v = redis.call('GET', KEYS[1])
+if v then
+  local sep = string.find(v, ':', 1, true)
+  local last = tonumber(string.sub(v, 1, sep - 1))
+  local owner = string.sub(v, sep + 1)
+  if owner == ARGV[2] then return 1 end
+  if tonumber(ARGV[1]) - last < tonumber(ARGV[3]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[2], 'PX', tonumber(ARGV[3]) + 3600000)
+return 1
+`;
+
+export function createAlertDedup(redis: Redis): AlertDedup {
+  return {
+    async claim(userId, rule, claimant, nowMs, windowMs) {
+      const won = await redis.eval(
+        CLAIM,
+        1,
+        `alerts:dedup:${userId}:${rule}`,
+        String(Math.floor(nowMs)),
+        claimant,
+        String(windowMs),
+      );
+      return won === 1;
+    },
+  };
+}

@@ -1,0 +1,170 @@
+// The `alerts` queue: `scan` (the five-minute anomaly scan, on a scheduler), `dispatch` (one
+// finding's dedup decision and fan-out), `telegram` (one throttled, retried Bot API send) and
+// `notice` (a plain message to an admin). Job data holds ids and chat ids only.
+import { type Job, type Queue, UnrecoverableError } from "bullmq";
+import type { Api } from "grammy";
+import { GrammyError, InlineKeyboard } from "grammy";
+import { z } from "zod";
+import {
+  type AlertStore,
+  adminAlertText,
+  BUTTON_ME,
+  BUTTON_NOT_ME,
+  type DispatchDeps,
+  dispatchAlert,
+  userAlertText,
+  userChannels,
+} from "../../domain/alerts";
+import { runAnomalyScan, type ScanDeps } from "../../domain/anomaly";
+import type { Logger } from "../../infra/logger";
+
+export const ANOMALY_SCAN_SCHEDULER_ID = "anomaly-scan";
+export const ALERT_CALLBACK = { me: "alert:me", notMe: "alert:notme" } as const;
+
+const dispatchData = z.object({ anomalyId: z.string().regex(/^\d{1,19}$/) });
+const telegramData = z.object({
+  anomalyId: z.string().regex(/^\d{1,19}$/),
+  audience: z.enum(["user", "admin"]),
+  recipientUserId: z
+    .string()
+    .regex(/^\d{1,19}$/)
+    .nullable(),
+  chatId: z.number().int(),
+});
+const noticeData = z.object({ chatId: z.number().int(), text: z.string().min(1).max(4000) });
+
+export function alertButtons(anomalyId: string) {
+  return new InlineKeyboard()
+    .text(BUTTON_ME, `${ALERT_CALLBACK.me}:${anomalyId}`)
+    .row()
+    .text(BUTTON_NOT_ME, `${ALERT_CALLBACK.notMe}:${anomalyId}`);
+}
+
+/** Jobs that hand findings to the alerts, one per finding (its id is the job id). */
+export function alertsQueueDispatcher(queue: Queue) {
+  return async (anomalyIds: string[]) => {
+    await queue.addBulk(
+      anomalyIds.map((anomalyId) => ({
+        name: "dispatch",
+        data: { anomalyId },
+        opts: { jobId: `dispatch-${anomalyId}` },
+      })),
+    );
+  };
+}
+
+export function alertsTelegramSender(queue: Queue) {
+  return async (job: z.infer<typeof telegramData>) => {
+    await queue.add("telegram", job, {
+      jobId: `tg-${job.anomalyId}-${job.audience}-${job.chatId}`,
+    });
+  };
+}
+
+export function createAlertsProcessor(deps: {
+  scan: Omit<ScanDeps, "dispatch">;
+  dispatch: DispatchDeps;
+  store: AlertStore;
+  queue: Queue;
+  /** Absent without a bot token: Telegram copies are then logged as failed. */
+  telegram: Api | undefined;
+  logger: Logger;
+}) {
+  const { store, logger } = deps;
+  const dispatch = alertsQueueDispatcher(deps.queue);
+
+  async function sendTelegram(job: Job) {
+    const data = telegramData.safeParse(job.data);
+    if (!data.success) throw new UnrecoverableError("alerts telegram job: bad data");
+    const d = data.data;
+    const attempt = job.attemptsMade + 1;
+    const log = (outcome: "sent" | "failed", detail?: string) =>
+      store.logDelivery({
+        anomalyId: d.anomalyId,
+        audience: d.audience,
+        recipientUserId: d.recipientUserId,
+        channel: "telegram",
+        attempt,
+        outcome,
+        detail: detail ?? (d.recipientUserId ? undefined : `t${d.chatId}`),
+      });
+    const a = await store.get(d.anomalyId);
+    if (!a) return { skipped: "gone" };
+    if (!deps.telegram) {
+      await log("failed", "no bot token configured");
+      throw new UnrecoverableError("no Telegram bot configured");
+    }
+    let text: string;
+    if (d.audience === "user") {
+      text = userAlertText(a);
+    } else {
+      const { user, channels } = await userChannels(store, a.userId);
+      text = adminAlertText(a, {
+        userTelegramId: user?.telegramUserId ?? null,
+        userChannels: channels,
+      });
+    }
+    try {
+      await deps.telegram.sendMessage(d.chatId, text.slice(0, 4096), {
+        ...(d.audience === "user" ? { reply_markup: alertButtons(a.id) } : {}),
+        link_preview_options: { is_disabled: true },
+      });
+    } catch (err) {
+      const detail =
+        err instanceof GrammyError ? `${err.error_code} ${err.description}` : "network error";
+      await log("failed", detail.slice(0, 200));
+      // 400/403: the chat does not exist or blocked the bot; retrying cannot help.
+      if (err instanceof GrammyError && (err.error_code === 400 || err.error_code === 403)) {
+        throw new UnrecoverableError(`telegram refused: ${err.error_code}`);
+      }
+      throw err;
+    }
+    await log("sent");
+    return { sent: true };
+  }
+
+  return async (job: Job) => {
+    switch (job.name) {
+      case "scan": {
+        const report = await runAnomalyScan({ ...deps.scan, dispatch });
+        if (report.findings > 0 || report.redispatched > 0 || report.batches > 1) {
+          logger.info({ ...report }, "anomaly scan finished");
+        }
+        return report;
+      }
+      case "dispatch": {
+        const data = dispatchData.safeParse(job.data);
+        if (!data.success) throw new UnrecoverableError("alerts dispatch job: bad data");
+        return dispatchAlert(deps.dispatch, data.data.anomalyId);
+      }
+      case "telegram":
+        return sendTelegram(job);
+      case "notice": {
+        const data = noticeData.safeParse(job.data);
+        if (!data.success) throw new UnrecoverableError("alerts notice job: bad data");
+        if (!deps.telegram) throw new UnrecoverableError("no Telegram bot configured");
+        try {
+          await deps.telegram.sendMessage(data.data.chatId, data.data.text);
+        } catch (err) {
+          if (err instanceof GrammyError && (err.error_code === 400 || err.error_code === 403)) {
+            throw new UnrecoverableError(`telegram refused: ${err.error_code}`);
+          }
+          throw err;
+        }
+        return { sent: true };
+      }
+      default:
+        throw new UnrecoverableError(`alerts queue: unknown job "${job.name}"`);
+    }
+  };
+}
+
+/** Registers the scan idempotently (stable scheduler id). */
+export async function scheduleAnomalyScan(queue: Queue, everyMinutes: number): Promise<void> {
+  await queue.waitUntilReady();
+  await queue.upsertJobScheduler(
+    ANOMALY_SCAN_SCHEDULER_ID,
+    { every: everyMinutes * 60_000 },
+    { name: "scan", data: {}, opts: { attempts: 1 } },
+  );
+}
