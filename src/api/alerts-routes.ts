@@ -4,7 +4,13 @@ import express, { Router } from "express";
 import { z } from "zod";
 import { AccountError } from "../domain/accounts/errors";
 import type { AccountService, AuthContext } from "../domain/accounts/service";
-import { type AlertStore, AlertsError, reportItWasMe, updatePreferences } from "../domain/alerts";
+import {
+  type AlertStore,
+  AlertsError,
+  alertEvent,
+  reportItWasMe,
+  updatePreferences,
+} from "../domain/alerts";
 import { authedHandler, requireAuth } from "./auth-routes";
 
 const prefsBody = z
@@ -62,7 +68,20 @@ export function createAlertsRoutes(deps: {
   router.get(
     "/",
     handle(async (_req, res, auth) => {
-      res.json({ preferences: await deps.store.preferences(auth.user.id) });
+      const [preferences, recent] = await Promise.all([
+        deps.store.preferences(auth.user.id),
+        deps.store.recentFor(auth.user.id, 20),
+      ]);
+      // The caller's own findings, recorded-only ones too, with the delivery decision and
+      // their answer: the evidence holds only their own actions.
+      res.json({
+        preferences,
+        recent: recent.map((a) => ({
+          ...alertEvent(a).alert,
+          delivery: a.delivery,
+          verdict: a.verdict,
+        })),
+      });
     }),
   );
 

@@ -148,6 +148,15 @@ export function createAlertStore(
       );
       return rows.length === 1;
     },
+    async recentFor(userId, limit) {
+      if (!isId(userId)) return [];
+      const rows = await sql(
+        `select ${COLUMNS} from anomalies where user_id = ?
+         order by anomalies.created_at desc, anomalies.id desc limit ?`,
+        [userId, Math.min(limit, 100)],
+      );
+      return rows.map(toAnomaly);
+    },
     async recent(limit) {
       const rows = await sql(
         `select ${COLUMNS} from anomalies order by anomalies.created_at desc, anomalies.id desc limit ?`,

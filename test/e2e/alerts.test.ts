@@ -530,7 +530,7 @@ describe("alert channels", () => {
     expect(rows.map((r) => r.channel)).toEqual(["telegram", "websocket"]);
   });
 
-  it("when the web API is asked to switch a channel off without a fresh step-up, then 401 and nothing changes; switching on needs none; bad bodies are 400", async () => {
+  it("when the web API lists alerts, then it gives the preferences and only the caller's own findings; switching a channel off without a fresh step-up is 401 and changes nothing; switching on needs none; bad bodies are 400", async () => {
     const login = await api("POST", "/api/auth/login", {
       body: { email: alice.email, password: PASSWORD },
     });
@@ -540,8 +540,21 @@ describe("alert channels", () => {
       "update sessions set step_up_at = now() - interval '10 minutes' where user_id = $1",
       [alice.id],
     );
-    expect((await api("GET", "/api/alerts", { token })).body).toEqual({
-      preferences: { telegram: true, email: true, websocket: true },
+    const got = (await api("GET", "/api/alerts", { token })).body;
+    expect(got.preferences).toEqual({ telegram: true, email: true, websocket: true });
+    // Her own findings, newest first, and nobody else's.
+    const hers = await db.query(
+      "select id::text as id from anomalies where user_id = $1 order by created_at desc, id desc limit 20",
+      [alice.id],
+    );
+    expect(hers.rows.length).toBeGreaterThan(0);
+    const recent = got.recent as Array<Record<string, unknown>>;
+    expect(recent.map((a) => a.id)).toEqual(hers.rows.map((r) => r.id));
+    expect(recent[0]).toMatchObject({
+      rule: expect.any(String),
+      detectedAt: expect.any(String),
+      evidence: expect.any(Object),
+      delivery: expect.any(String),
     });
     const off = await api("PUT", "/api/alerts", { token, body: { websocket: false } });
     expect(off.status).toBe(401);

@@ -68,6 +68,8 @@ export interface AlertStore {
     at: Date,
   ): Promise<boolean>;
   recent(limit: number): Promise<AnomalyRecord[]>;
+  /** One user's findings, newest first (their own history on the settings page). */
+  recentFor(userId: string, limit: number): Promise<AnomalyRecord[]>;
 }
 
 /**
