@@ -144,6 +144,43 @@ async function expectNoViolations(page: Page) {
   expect(await violations(page)).toEqual([]);
 }
 
+/** A query as the test database's owner (seeding and reading what the page changed). */
+async function ownerQuery(text: string, params: unknown[] = []) {
+  const client = new pg.Client({ connectionString: w.db.url });
+  await client.connect();
+  try {
+    return (await client.query(text, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+async function userIdOf(email: string): Promise<string> {
+  const [row] = await ownerQuery("select id::text as id from users where email = $1", [email]);
+  return row!.id as string;
+}
+
+/** A finding as the scan records it, already delivered (so no dispatch picks it up). */
+async function seedFinding(
+  userId: string,
+  rule: "rapid_fire" | "new_ip" | "new_symbol",
+  evidence: object,
+  at: string,
+): Promise<string> {
+  const [row] = await ownerQuery(
+    `insert into anomalies (user_id, rule, window_start, window_end, evidence, created_at, alert, delivery)
+     values ($1, $2, $3::timestamptz - interval '2 minutes', $3::timestamptz - interval '1 minute',
+       $4::jsonb, $3::timestamptz, true, 'delivered')
+     returning id::text as id`,
+    [userId, rule, at, JSON.stringify(evidence)],
+  );
+  return row!.id as string;
+}
+
+const RAPID_FIRE = { opens: 12, threshold: 10, windowMinutes: 5 };
+const NEW_IP = { lookbackDays: 30, count: 1, ips: [{ ip: "198.51.100.9" }] };
+const NEW_COIN = { count: 1, coins: [{ coin: "PEPE", symbol: "PEPE/USDT:USDT" }] };
+
 beforeAll(async () => {
   bybit = await startFakeBybit({
     keys: Object.fromEntries(
@@ -758,6 +795,101 @@ describe("settings page in Chromium", () => {
     await page.click("#step-up-form button[type=submit]");
     await page.locator("#key-rows tr").first().waitFor();
     expect(await page.isVisible("#step-up")).toBe(false);
+    await expectNoViolations(page);
+    await context.close();
+  });
+  it("when a signed-in user opens the alerts section, then their channel preferences and their own findings are shown, and nobody else's", async () => {
+    const user = await register("alerts-history");
+    const other = await register("alerts-other");
+    const [mine, theirs] = [await userIdOf(user.email), await userIdOf(other.email)];
+    await ownerQuery(
+      "insert into alert_preferences (user_id, telegram, email, websocket) values ($1, true, false, true)",
+      [mine],
+    );
+    await seedFinding(mine, "rapid_fire", RAPID_FIRE, "2026-11-20T10:00:00Z");
+    await seedFinding(mine, "new_symbol", NEW_COIN, "2026-11-21T10:00:00Z");
+    await seedFinding(theirs, "new_ip", NEW_IP, "2026-11-22T10:00:00Z");
+
+    const token = (await api("/api/auth/login", user)).body.accessToken as string;
+    const served = (await api("/api/alerts", undefined, token, "GET")).body;
+    expect(served.preferences).toEqual({ telegram: true, email: false, websocket: true });
+    expect((served.recent as Array<{ rule: string }>).map((a) => a.rule)).toEqual([
+      "new_symbol",
+      "rapid_fire",
+    ]);
+
+    const { context, page } = await signedInPage(user);
+    await page.locator("#alert-prefs-form").waitFor();
+    const boxes = page.locator("#alert-prefs input[type=checkbox]");
+    await poll(() => boxes.count()).toBe(3);
+    for (const [channel, on] of Object.entries(served.preferences as Record<string, boolean>)) {
+      expect(await page.isChecked(`#alert-prefs input[name=${channel}]`)).toBe(on);
+    }
+    const items = page.locator("#alert-history li");
+    await poll(() => items.count()).toBe(2);
+    // Newest first, described from their evidence; the other user's new IP is not there.
+    expect(await items.locator("strong").allTextContents()).toEqual([
+      "New coin",
+      "Rapid-fire opens",
+    ]);
+    expect(await items.nth(0).textContent()).toContain("First trade in PEPE.");
+    expect(await items.nth(1).textContent()).toContain("12 opens within 5 minutes (more than 10).");
+    const section = (await page.textContent("#alerts")) ?? "";
+    expect(section).not.toContain("New IP address");
+    expect(section).not.toContain("198.51.100.9");
+    expect(await page.isVisible("#alert-history-empty")).toBe(false);
+    await expectNoViolations(page);
+    await context.close();
+  });
+
+  it("when the user switches a channel off, then the page asks for a step-up and the change is saved", async () => {
+    const user = await register("alerts-off");
+    const id = await userIdOf(user.email);
+    const { context, page } = await signedInPage(user);
+    const email = page.locator("#alert-prefs input[name=email]");
+    await email.waitFor();
+    expect(await email.isChecked()).toBe(true);
+    await staleStepUp(user.email);
+    await email.uncheck();
+    await page.click("#alert-prefs-form button[type=submit]");
+    await page.locator("#step-up").waitFor();
+    await page.fill("#step-up-form input[name=password]", user.password);
+    await page.click("#step-up-form button[type=submit]");
+    await poll(() => page.textContent("#notice")).toBe("Alert preferences saved.");
+    expect(await page.isVisible("#step-up")).toBe(false);
+    expect(
+      await ownerQuery(
+        "select telegram, email, websocket from alert_preferences where user_id = $1",
+        [id],
+      ),
+    ).toEqual([{ telegram: true, email: false, websocket: true }]);
+    // A reload shows the saved state.
+    await page.reload();
+    await page.locator("#alert-prefs input[name=email]").waitFor();
+    expect(await page.isChecked("#alert-prefs input[name=email]")).toBe(false);
+    expect(await page.isChecked("#alert-prefs input[name=telegram]")).toBe(true);
+    await expectNoViolations(page);
+    await context.close();
+  });
+
+  it("when the user presses “This was me” on a listed finding, then the verdict is recorded", async () => {
+    const user = await register("alerts-me");
+    const id = await userIdOf(user.email);
+    const older = await seedFinding(id, "rapid_fire", RAPID_FIRE, "2026-11-20T10:00:00Z");
+    const finding = await seedFinding(id, "new_ip", NEW_IP, "2026-11-21T10:00:00Z");
+    const { context, page } = await signedInPage(user);
+    const item = page.locator("#alert-history li", { hasText: "New IP address" });
+    await item.waitFor();
+    await item.locator("button", { hasText: "This was me" }).click();
+    await item.getByText("Marked as you.").waitFor();
+    const verdicts = await ownerQuery(
+      "select id::text as id, verdict from anomalies where user_id = $1 order by id",
+      [id],
+    );
+    expect(verdicts).toEqual([
+      { id: older, verdict: null },
+      { id: finding, verdict: "me" },
+    ]);
     await expectNoViolations(page);
     await context.close();
   });
