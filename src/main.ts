@@ -32,7 +32,7 @@ import { listForSubject } from "./infra/audit-log";
 import { createBcryptHasher } from "./infra/bcrypt-hasher";
 import { type Config, ConfigError, type Env, loadConfig, ROLES, type Role } from "./infra/config";
 import { createCredentialsRepo } from "./infra/credentials-repo";
-import { createOrm, prepareDatabase, sqlOf } from "./infra/database";
+import { createOrm, prepareDatabase, preparedSqlOf, sqlOf } from "./infra/database";
 import { ensureDevSecrets } from "./infra/dev-secrets";
 import { createHibpChecker } from "./infra/hibp";
 import { createAccessTokens } from "./infra/jwt";
@@ -178,7 +178,8 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
       logger,
     });
     // One registry: the key service and trading share the adapters and their market caches.
-    const venues = createVenues({ sql: sqlOf(orm), urls: config.venueUrls });
+    // The paper book is on the trade path: prepared statements, like the trading store's.
+    const venues = createVenues({ sql: preparedSqlOf(orm), urls: config.venueUrls });
     const keys = createKeys(config, { orm, logger, venues });
     const now = opts.now ?? Date.now;
     const trade = createTradingFromConfig(config, { orm, keys, venues, now });
@@ -502,7 +503,11 @@ export function createTradingFromConfig(
 ) {
   const sql = sqlOf(parts.orm);
   const subjectOf = (userId: string) => auditSubject(config.auditPepper, userId);
-  const pauses = createPauseStore(sql);
+  // Every trade action reads the kill switch and the user's keys: prepared statements, as the
+  // trading store's own (the statements PostgreSQL would otherwise plan on every action).
+  const hot = preparedSqlOf(parts.orm);
+  const pauses = createPauseStore(hot);
+  const tradeCredentials = createCredentialsRepo(hot);
   const trading = createTrading({
     store: createTradingStore(
       parts.orm,
@@ -511,7 +516,7 @@ export function createTradingFromConfig(
     pauses,
     keyRing: config.masterKeys,
     venues: parts.venues,
-    credentials: (userId) => parts.keys.list(userId),
+    credentials: (userId) => tradeCredentials.list(userId),
   });
   const auditRows = (userId: string, limit: number, before?: string) =>
     listForSubject(sql, subjectOf(userId), { limit, beforeId: before ?? null });

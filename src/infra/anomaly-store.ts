@@ -20,6 +20,9 @@ import type { Sql } from "./vault-store";
 export const ANOMALY_SCAN_LOCK_KEY = 7_100_310_008;
 export const WATERMARK_KEY = "anomaly_scan";
 
+// Every placeholder is cast: the trade path runs as prepared statements (preparedSqlOf), where an
+// uncast parameter in a SELECT list would be taken as text.
+
 /**
  * The activity row (and the per-account facts it settles) in the same statement as the audit
  * entry and the trade change: written only if that statement commits, and only when its guard
@@ -60,24 +63,25 @@ function activityCtes(e: AuditEntry, atMs: number, guard?: string): Companion {
   return {
     ctes: [
       `activity_prev as (
-         select last_seen from activity_ip_sightings where user_id = ? and ip = ?::inet
+         select last_seen from activity_ip_sightings where user_id = ?::bigint and ip = ?::inet
        )`,
       `activity_seen as (
          insert into activity_ip_sightings (user_id, ip, last_seen)
-         select ?, ?::inet, ?::timestamptz where ?::inet is not null ${when}
+         select ?::bigint, ?::inet, ?::timestamptz where ?::inet is not null ${when}
          on conflict (user_id, ip) do update
            set last_seen = greatest(activity_ip_sightings.last_seen, excluded.last_seen)
        )`,
       `activity_coin as (
          insert into activity_coins (user_id, coin, first_at)
-         select ?, ?, ?::timestamptz where ? = 'open' ${when}
+         select ?::bigint, ?::text, ?::timestamptz where ?::text = 'open' ${when}
          on conflict (user_id, coin) do nothing
          returning 1
        )`,
       `activity_row as (
          insert into trade_activity (user_id, occurred_at, action, outcome, source, ip, symbol, coin,
            trade_id, ip_last_seen, coin_new)
-         select ?, ?::timestamptz, ?, ?, ?, ?::inet, ?, ?, ?::bigint, (select last_seen from activity_prev),
+         select ?::bigint, ?::timestamptz, ?::text, ?::text, ?::text, ?::inet, ?::text, ?::text, ?::bigint,
+           (select last_seen from activity_prev),
            exists (select 1 from activity_coin)
          where true ${when}
        )`,

@@ -105,7 +105,7 @@ async function appendOnce(
   // the stored values (host(inet) is how the address reads back).
   const [head] = await sql(
     `select nextval('trade_audit_log_id_seq')::text as id,
-      (select l.row_hash from trade_audit_log l where l.subject = ? order by l.id desc limit 1) as head,
+      (select l.row_hash from trade_audit_log l where l.subject = ?::text order by l.id desc limit 1) as head,
       to_char(clock_timestamp() at time zone 'UTC', ${TIMESTAMP_TEXT}) as occurred_at,
       host(?::inet) as ip${opts.newTradeId ? ", nextval('trades_id_seq')::text as trade_id" : ""}`,
     [entry.subject, entry.ip],
@@ -132,7 +132,8 @@ async function appendOnce(
   const audit = `audit_entry as (
     insert into trade_audit_log (id, occurred_at, subject, action, trade_id, venue, symbol,
       details, source, ip, outcome, prev_hash, row_hash)
-    select ?::bigint, ?::timestamptz, ?, ?, ?::bigint, ?, ?, ?::jsonb, ?, ?::inet, ?, ?, ?
+    select ?::bigint, ?::timestamptz, ?::text, ?::text, ?::bigint, ?::text, ?::text, ?::jsonb,
+      ?::text, ?::inet, ?::text, ?::text, ?::text
     from (select ${CHAIN_LOCK}) as chain_lock
     ${companion.guard ? `where exists (select 1 from ${companion.guard})` : ""}
     returning id)`;

@@ -10,6 +10,7 @@ import {
 } from "../domain/trading/trading";
 import type { VenueId } from "../domain/venues/types";
 import { type AppendOptions, appendWith, inTransaction, type TransactionRunner } from "./audit-log";
+import { preparedSqlOf } from "./database";
 import type { Sql } from "./vault-store";
 
 const COLUMNS = `id::text as id, user_id::text as user_id, credential_id::text as credential_id, venue,
@@ -90,7 +91,7 @@ const TRADE_INSERT_COLUMNS = `id, user_id, credential_id, venue, symbol, side, s
   leverage, stop_loss, take_profit, source`;
 
 export function createTradingStore(orm: MikroORM, writeAudit: TradeAuditWriter): TradingStore {
-  const sql: Sql = (q, p = []) => orm.em.getConnection().execute(q, p, "all");
+  const sql: Sql = preparedSqlOf(orm);
   const isId = (id: string) => /^\d{1,19}$/.test(id);
   const transaction: TransactionRunner = (fn) => inTransaction(orm, fn);
 

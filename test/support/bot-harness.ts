@@ -6,7 +6,7 @@ import { type BotDeps, createBot } from "../../src/bot/bot";
 import { type RunningBot, startBot } from "../../src/bot/runner";
 import type { AccountService } from "../../src/domain/accounts/service";
 import { type Config, loadConfig } from "../../src/infra/config";
-import { createOrm, sqlOf } from "../../src/infra/database";
+import { createOrm, preparedSqlOf } from "../../src/infra/database";
 import { createLogger } from "../../src/infra/logger";
 import { createOneTimeTokenStore } from "../../src/infra/one-time-tokens";
 import { qrPngBuffer } from "../../src/infra/qr";
@@ -85,7 +85,7 @@ export async function startBotHarness(
     rateLimiter,
     logger,
   });
-  const venues = createVenues({ sql: sqlOf(orm), urls: config.venueUrls });
+  const venues = createVenues({ sql: preparedSqlOf(orm), urls: config.venueUrls });
   const keys = createKeys(config, { orm, logger, venues });
   const trade = createTradingFromConfig(config, { orm, keys, venues });
   const bot = createBot({

@@ -7,7 +7,7 @@ import type { KeyRing } from "../../src/domain/vault";
 import { createPaperVenue } from "../../src/domain/venues/paper";
 import type { Venue, VenueId } from "../../src/domain/venues/types";
 import { createCredentialsRepo } from "../../src/infra/credentials-repo";
-import { sqlOf } from "../../src/infra/database";
+import { preparedSqlOf, sqlOf } from "../../src/infra/database";
 import { createPauseStore } from "../../src/infra/pause-store";
 import {
   createTradingStore,
@@ -71,7 +71,7 @@ export function paperTrading(
   audited = true,
   pauses?: TradingDeps["pauses"],
 ) {
-  const sql = sqlOf(orm);
+  const sql = preparedSqlOf(orm);
   const creds = createCredentialsRepo(sql);
   const venues = { paper: createPaperVenue({ store: createPaperStore(sql) }) } as unknown as Record<
     VenueId,
