@@ -62,24 +62,23 @@ afterAll(async () => {
   await db?.drop();
 });
 
+/** A trade action of `userId` (an API open of BTC unless `opts` says otherwise). */
+const action = (userId: string, opts: Partial<AuditEntry> = {}): AuditEntry => ({
+  userId,
+  action: "open",
+  tradeId: null,
+  venue: "paper",
+  symbol: "BTC/USDT:USDT",
+  details: {},
+  source: "api",
+  ip: "203.0.113.9",
+  outcome: "ok",
+  ...opts,
+});
+
 /** One trade action at the current clock time (the same row the trading use cases write). */
 async function act(userId: string, opts: Partial<AuditEntry> = {}): Promise<void> {
-  await recordActivity(
-    sqlOf(ormA),
-    {
-      userId,
-      action: "open",
-      tradeId: null,
-      venue: "paper",
-      symbol: "BTC/USDT:USDT",
-      details: {},
-      source: "api",
-      ip: "203.0.113.9",
-      outcome: "ok",
-      ...opts,
-    },
-    clock,
-  );
+  await recordActivity(sqlOf(ormA), action(userId, opts), clock);
 }
 
 /** A scan as one worker process runs it: its own pool, the shared clock, a recording hand-off. */
@@ -201,17 +200,7 @@ describe("anomaly scan", () => {
             )
             .then((r) => r.rows);
         },
-        {
-          userId: users[4]!,
-          action: "open",
-          tradeId: null,
-          venue: "paper",
-          symbol: "BTC/USDT:USDT",
-          details: {},
-          source: "api",
-          ip: "192.0.2.44", // never seen on this account: new_ip
-          outcome: "ok",
-        },
+        action(users[4]!, { ip: "192.0.2.44" }), // never seen on this account: new_ip
         clock,
       );
       // Meanwhile another action (a higher id) commits, and a run scans.
