@@ -57,8 +57,8 @@ export interface ScanDeps {
   thresholds: RuleThresholds;
   /** Rules whose findings are alerted (the others are recorded only). */
   alerting: ReadonlySet<AnomalyRule>;
-  /** Hands new findings to the alerts; must be idempotent per id. */
-  dispatch: (anomalyIds: string[]) => Promise<void>;
+  /** Hands findings to the alerts (`again`: handed over before and still undecided); idempotent per id. */
+  dispatch: (anomalyIds: string[], again?: boolean) => Promise<void>;
   /** Rows per transaction; a catch-up after an outage takes several. */
   batchSize?: number;
 }
@@ -87,7 +87,7 @@ export async function runAnomalyScan(deps: ScanDeps): Promise<ScanReport> {
   };
   const lost = await deps.store.undecided(deps.now() - REDISPATCH_AFTER_MS, 1_000);
   if (lost.length > 0) {
-    await deps.dispatch(lost);
+    await deps.dispatch(lost, true);
     report.redispatched = lost.length;
   }
   for (;;) {

@@ -40,16 +40,43 @@ export function alertButtons(anomalyId: string) {
     .text(BUTTON_NOT_ME, `${ALERT_CALLBACK.notMe}:${anomalyId}`);
 }
 
-/** Jobs that hand findings to the alerts, one per finding (its id is the job id). */
+/**
+ * Jobs that hand findings to the alerts, one per finding, with the finding's id as the job id, so
+ * a scan repeated after a crash queues nothing twice. Handing a still-undecided finding over
+ * again (`again`) looks at that job first: BullMQ ignores a new job whose id it still keeps, and
+ * it keeps failed jobs for days. A failed job is retried; a missing one is queued anew; one still
+ * waiting, delayed or running is left to finish.
+ */
 export function alertsQueueDispatcher(queue: Queue) {
-  return async (anomalyIds: string[]) => {
-    await queue.addBulk(
+  const jobId = (anomalyId: string) => `dispatch-${anomalyId}`;
+  const add = (anomalyIds: string[]) =>
+    queue.addBulk(
       anomalyIds.map((anomalyId) => ({
         name: "dispatch",
         data: { anomalyId },
-        opts: { jobId: `dispatch-${anomalyId}` },
+        opts: { jobId: jobId(anomalyId) },
       })),
     );
+  return async (anomalyIds: string[], again = false) => {
+    if (!again) {
+      await add(anomalyIds);
+      return;
+    }
+    const missing: string[] = [];
+    for (const anomalyId of anomalyIds) {
+      const job = await queue.getJob(jobId(anomalyId));
+      if (!job) missing.push(anomalyId);
+      else if (await job.isFailed()) await job.retry("failed");
+      else if (await job.isCompleted()) {
+        // Completed yet still undecided: its record was lost; run it again under a new id.
+        await queue.add(
+          "dispatch",
+          { anomalyId },
+          { jobId: `${jobId(anomalyId)}-${job.timestamp}` },
+        );
+      }
+    }
+    if (missing.length > 0) await add(missing);
   };
 }
 

@@ -2,7 +2,7 @@
 // two "processes" (separate connection pools) scanning at once flag and hand off each finding
 // once; a skipped run is caught up by the next; the dedup holds across concurrent dispatches.
 import type { MikroORM } from "@mikro-orm/postgresql";
-import { Queue } from "bullmq";
+import { Queue, UnrecoverableError, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -25,6 +25,7 @@ import {
 import { createOrm, sqlOf } from "../../../src/infra/database";
 import {
   ANOMALY_SCAN_SCHEDULER_ID,
+  alertsQueueDispatcher,
   scheduleAnomalyScan,
 } from "../../../src/jobs/processors/alerts";
 import {
@@ -364,6 +365,48 @@ describe("scan scheduler", () => {
       expect(await queue.getJobSchedulers()).toEqual([
         expect.objectContaining({ key: ANOMALY_SCAN_SCHEDULER_ID, every: 7 * MIN }),
       ]);
+    } finally {
+      await queue.obliterate({ force: true });
+      await queue.close();
+      conn.disconnect();
+    }
+  });
+});
+
+describe("hand-off again", () => {
+  it("when a finding's dispatch job failed for good, then handing it over again retries that job; a lost job is queued anew; a waiting one is left alone", async () => {
+    const conn = new Redis(redisCtx.url, { maxRetriesPerRequest: null });
+    const queue = new Queue("alerts", { connection: conn, prefix: `${redisCtx.prefix}bull` });
+    const dispatcher = alertsQueueDispatcher(queue);
+    try {
+      await dispatcher(["901", "902"]);
+      // 901's dispatch fails for good (attempts used up), as during a long database outage:
+      // a worker takes the first job by hand and fails it.
+      const failing = new Worker("alerts", null, {
+        connection: conn.duplicate(),
+        prefix: `${redisCtx.prefix}bull`,
+      });
+      const taken = await failing.getNextJob("token-1");
+      expect(taken?.id).toBe("dispatch-901");
+      await taken!.moveToFailed(new UnrecoverableError("database unavailable"), "token-1", false);
+      await failing.close();
+      const states = async () =>
+        Object.fromEntries(
+          await Promise.all(
+            ["901", "902", "903"].map(async (id) => {
+              const job = await queue.getJob(`dispatch-${id}`);
+              return [id, job ? await job.getState() : "none"];
+            }),
+          ),
+        );
+      expect(await states()).toEqual({ "901": "failed", "902": "waiting", "903": "none" });
+      // A plain add with the same id would be ignored: BullMQ keeps the failed job.
+      await dispatcher(["901"]);
+      expect((await states())["901"]).toBe("failed");
+
+      await dispatcher(["901", "902", "903"], true);
+      expect(await states()).toEqual({ "901": "waiting", "902": "waiting", "903": "waiting" });
+      expect(await queue.getJobCountByTypes("waiting")).toBe(3);
     } finally {
       await queue.obliterate({ force: true });
       await queue.close();
