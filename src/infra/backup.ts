@@ -45,6 +45,10 @@ export function libpqTarget(target: PgTarget): { dbname: string; env: NodeJS.Pro
   for (const k of Object.keys(env)) if (k.startsWith("PG") && k !== "PGPASSFILE") delete env[k];
   if (u.password) env.PGPASSWORD = decodeURIComponent(u.password);
   u.password = "";
+  // libpq lets a URL's own parameters (sslmode, sslrootcert, host, hostaddr, …) override the
+  // environment: none reaches the tool, whatever URL it was given (e.g. restore --database).
+  u.search = "";
+  u.hash = "";
   Object.assign(env, pgToolEnv({ databaseSslCa: target.sslCa }));
   return { dbname: u.toString(), env };
 }

@@ -367,7 +367,12 @@ function parseOrigins(raw: string, publicUrl: string): string[] {
  * sslrootcert over the environment Warden gives them.
  */
 function checkDatabaseTls(
-  e: { DATABASE_SSL_CA?: string; DATABASE_URL: string; DATABASE_OWNER_URL?: string },
+  e: {
+    DATABASE_SSL_CA?: string;
+    DATABASE_URL: string;
+    DATABASE_OWNER_URL?: string;
+    BACKUP_DATABASE_URL?: string;
+  },
   readFile: ReadSecretFile,
 ): void {
   let pem: string;
@@ -383,6 +388,7 @@ function checkDatabaseTls(
   for (const [variable, url] of [
     ["DATABASE_URL", e.DATABASE_URL],
     ["DATABASE_OWNER_URL", e.DATABASE_OWNER_URL],
+    ["BACKUP_DATABASE_URL", e.BACKUP_DATABASE_URL],
   ] as const) {
     if (url === undefined) continue;
     const params = new URL(url).searchParams;
@@ -442,6 +448,7 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
   for (const [variable, url] of [
     ["DATABASE_URL", e.DATABASE_URL],
     ["DATABASE_OWNER_URL", e.DATABASE_OWNER_URL],
+    ["BACKUP_DATABASE_URL", e.BACKUP_DATABASE_URL],
   ] as const) {
     // Our connections take the host from the URL itself; libpq tools would honour these instead.
     const params = url === undefined ? undefined : new URL(url).searchParams;

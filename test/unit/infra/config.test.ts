@@ -61,6 +61,22 @@ describe("loadConfig: backups", () => {
     expect(c.secretValues).toContain("s3cret-backup-pw");
   });
 
+  it("when BACKUP_DATABASE_URL asks for less than verify-full or names another host in its parameters, then start-up fails naming it", () => {
+    const ca = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    for (const query of ["sslmode=require", "sslrootcert=/tmp/other.pem", "host=evil.example"]) {
+      const err = configError(() =>
+        loadConfig(
+          prodEnv({
+            BACKUP_DATABASE_URL: `postgres://backup@db.internal/warden?${query}`,
+            DATABASE_SSL_CA: "/ca.pem",
+          }),
+          (path) => (path === "/ca.pem" ? ca : noFiles(path)),
+        ),
+      );
+      expect(err.variable).toBe("BACKUP_DATABASE_URL");
+    }
+  });
+
   it("when BACKUP_DATABASE_URL is remote in production without DATABASE_SSL_CA, then start-up fails naming DATABASE_SSL_CA", () => {
     const err = configError(() =>
       loadConfig(prodEnv({ BACKUP_DATABASE_URL: "postgres://backup@db.internal/warden" }), noFiles),
