@@ -27,7 +27,10 @@ function localOnly(publicHost: string) {
   return (req: Request, res: Response, next: NextFunction) => {
     // The socket's address, never X-Forwarded-For; the Host header without its port.
     const host = (req.get("host") ?? "").replace(/:\d+$/, "").toLowerCase();
-    if (!LOOPBACK.has(req.socket.remoteAddress ?? "") || !hosts.has(host)) {
+    // A proxy or tunnel on this machine also connects from loopback: anything it forwarded
+    // (it says so in these headers) came from elsewhere.
+    const forwarded = ["x-forwarded-for", "forwarded", "x-real-ip"].some((h) => req.get(h));
+    if (forwarded || !LOOPBACK.has(req.socket.remoteAddress ?? "") || !hosts.has(host)) {
       res
         .status(403)
         .json({ error: "forbidden", message: "The sandbox answers this machine only." });

@@ -134,12 +134,12 @@ describe("sandbox in development", () => {
     expect(dev.warden.sandbox?.calls.length).toBe(before);
   });
 
-  it("when a request reaches the sandbox under a foreign Host name (DNS rebinding), then it is refused", async () => {
+  it("when a request reaches the sandbox under a foreign Host name (DNS rebinding) or through a proxy, then it is refused", async () => {
     const port = new URL(dev.base).port;
-    const status = (host: string) =>
+    const status = (host: string, extra: Record<string, string> = {}) =>
       new Promise<number>((resolve, reject) => {
         const req = request(
-          { host: "127.0.0.1", port, path: "/sandbox/api/bot", headers: { host } },
+          { host: "127.0.0.1", port, path: "/sandbox/api/bot", headers: { host, ...extra } },
           (res) => {
             res.resume();
             resolve(res.statusCode ?? 0);
@@ -151,6 +151,9 @@ describe("sandbox in development", () => {
     expect(await status(`rebind.attacker.example:${port}`)).toBe(403);
     expect(await status(`localhost:${port}`)).toBe(200);
     expect(await status(`127.0.0.1:${port}`)).toBe(200);
+    // A proxy or tunnel on this machine connects from loopback too; what it forwards is refused.
+    expect(await status(`localhost:${port}`, { "x-forwarded-for": "203.0.113.7" })).toBe(403);
+    expect(await status(`localhost:${port}`, { forwarded: "for=203.0.113.7" })).toBe(403);
   });
 
   it("when /sandbox is served, then it carries the same security headers and no inline script", async () => {
