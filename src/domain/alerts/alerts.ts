@@ -221,34 +221,38 @@ export async function dispatchAlert(
       failures.push(err);
     }
   };
+  // One Telegram message or mail per recipient, each handed over once (see `once`).
+  const viaTelegram = (
+    audience: Audience,
+    r: Recipient,
+    recipientUserId: string | null,
+    chatId: number,
+  ) =>
+    attempt(() =>
+      once(audience, r, "telegram", async () => {
+        await deps.senders.telegram({ anomalyId: a.id, audience, recipientUserId, chatId });
+        return "queued";
+      }),
+    );
+  const viaEmail = (
+    audience: Audience,
+    r: Recipient,
+    recipient: string | null,
+    message: EmailMessage,
+  ) =>
+    attempt(() =>
+      once(audience, r, "email", async () => {
+        await deps.senders.outbox.send(message, { kind: "alert", id: a.id, audience, recipient });
+        return "queued";
+      }),
+    );
+
   if (user) {
     if (reached.includes("telegram") && user.telegramUserId) {
-      const chatId = user.telegramUserId;
-      await attempt(() =>
-        once("user", user, "telegram", async () => {
-          await deps.senders.telegram({
-            anomalyId: a.id,
-            audience: "user",
-            recipientUserId: a.userId,
-            chatId,
-          });
-          return "queued";
-        }),
-      );
+      await viaTelegram("user", user, a.userId, user.telegramUserId);
     }
     if (reached.includes("email") && user.email) {
-      const to = user.email;
-      await attempt(() =>
-        once("user", user, "email", async () => {
-          await deps.senders.outbox.send(userAlertEmail(to, a, deps.publicUrl), {
-            kind: "alert",
-            id: a.id,
-            audience: "user",
-            recipient: a.userId,
-          });
-          return "queued";
-        }),
-      );
+      await viaEmail("user", user, a.userId, userAlertEmail(user.email, a, deps.publicUrl));
     }
     if (reached.includes("websocket")) {
       await attempt(() =>
@@ -265,32 +269,10 @@ export async function dispatchAlert(
   const admins = await store.admins();
   for (const admin of admins) {
     if (admin.telegramUserId) {
-      const chatId = admin.telegramUserId;
-      await attempt(() =>
-        once("admin", admin, "telegram", async () => {
-          await deps.senders.telegram({
-            anomalyId: a.id,
-            audience: "admin",
-            recipientUserId: admin.userId,
-            chatId,
-          });
-          return "queued";
-        }),
-      );
+      await viaTelegram("admin", admin, admin.userId, admin.telegramUserId);
     }
     if (admin.email) {
-      const message: EmailMessage = adminAlertEmail(admin.email, a, view);
-      await attempt(() =>
-        once("admin", admin, "email", async () => {
-          await deps.senders.outbox.send(message, {
-            kind: "alert",
-            id: a.id,
-            audience: "admin",
-            recipient: admin.userId,
-          });
-          return "queued";
-        }),
-      );
+      await viaEmail("admin", admin, admin.userId, adminAlertEmail(admin.email, a, view));
     }
   }
   // Channels that worked stay done (logged); the job is retried for the ones that failed.
