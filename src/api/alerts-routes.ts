@@ -11,7 +11,7 @@ import {
   reportItWasMe,
   updatePreferences,
 } from "../domain/alerts";
-import { authedHandler, requireAuth } from "./auth-routes";
+import { authedHandler, noStore, requireAuth } from "./auth-routes";
 
 const prefsBody = z
   .object({
@@ -32,10 +32,7 @@ export function createAlertsRoutes(deps: {
   now: () => number;
 }): Router {
   const router = Router();
-  router.use((_req, res, next) => {
-    res.setHeader("Cache-Control", "no-store");
-    next();
-  });
+  router.use(noStore);
   router.use(express.json({ limit: "4kb" }));
   router.use(requireAuth(deps.accounts));
 

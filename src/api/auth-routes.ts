@@ -147,6 +147,12 @@ export interface AuthRoutesDeps {
   botUsername?: () => string | undefined;
 }
 
+/** Every answer of a router that deals in accounts, keys or trades: never cached. */
+export function noStore(_req: Request, res: Response, next: NextFunction) {
+  res.setHeader("Cache-Control", "no-store");
+  next();
+}
+
 /** Authenticates `Authorization: Bearer <accessToken>`; the context is in res.locals.auth. */
 export function requireAuth(accounts: AccountService) {
   return async (req: Request, res: Response, next: NextFunction) => {
@@ -165,8 +171,7 @@ export function requireAuth(accounts: AccountService) {
 export function createAuthRoutes(deps: AuthRoutesDeps): Router {
   const { accounts } = deps;
   const router = Router();
-  router.use((_req, res, next) => {
-    res.setHeader("Cache-Control", "no-store");
+  router.use(noStore, (_req, res, next) => {
     res.setHeader("Pragma", "no-cache");
     next();
   });

@@ -10,7 +10,7 @@ import {
   type KeyService,
 } from "../domain/venues/keys";
 import { VENUE_IDS, VenueError } from "../domain/venues/types";
-import { authedHandler, clientOf, requireAuth } from "./auth-routes";
+import { authedHandler, clientOf, noStore, requireAuth } from "./auth-routes";
 
 export function keyView(k: CredentialRecord) {
   return {
@@ -42,10 +42,7 @@ const addBody = material.extend({ venue: z.enum(VENUE_IDS) });
 
 export function createKeysRoutes(deps: { accounts: AccountService; keys: KeyService }): Router {
   const router = Router();
-  router.use((_req, res, next) => {
-    res.setHeader("Cache-Control", "no-store");
-    next();
-  });
+  router.use(noStore);
   router.use(express.json({ limit: "16kb" }));
   router.use(requireAuth(deps.accounts));
 

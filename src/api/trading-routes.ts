@@ -9,7 +9,7 @@ import {
   TradingError,
   TradingPausedError,
 } from "../domain/trading/trading";
-import { authedHandler, clientOf, requireAuth } from "./auth-routes";
+import { authedHandler, clientOf, noStore, requireAuth } from "./auth-routes";
 
 export interface AuditPage {
   entries: Array<Record<string, unknown>>;
@@ -67,10 +67,7 @@ export function createTradingRoutes(deps: {
   auditPage: (userId: string, opts: { limit: number; before?: string }) => Promise<AuditPage>;
 }): Router {
   const router = Router();
-  router.use((_req, res, next) => {
-    res.setHeader("Cache-Control", "no-store");
-    next();
-  });
+  router.use(noStore);
   router.use(express.json({ limit: "16kb" }));
   router.use(requireAuth(deps.accounts));
 
