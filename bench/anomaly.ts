@@ -40,6 +40,7 @@ import { alertsTelegramSender, createAlertsProcessor } from "../src/jobs/process
 import { QUEUE_DEFINITIONS, startWorkers } from "../src/jobs/registry";
 import { startTelegramEmulator } from "../test/support/telegram";
 import { seedPaperUsers } from "../test/support/trading-fixtures";
+import { dropBenchDatabase } from "./support";
 
 const SERVER = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432";
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -227,10 +228,7 @@ async function benchScan(): Promise<Record<string, number>> {
   } finally {
     await client.end().catch(() => {});
     await orm.close();
-    const admin = new pg.Client({ connectionString: `${SERVER}/postgres` });
-    await admin.connect();
-    await admin.query(`drop database if exists "${name}" with (force)`);
-    await admin.end();
+    await dropBenchDatabase(SERVER, name);
   }
 }
 
@@ -366,10 +364,7 @@ async function benchFanOut(): Promise<Record<string, number>> {
     cleaner.disconnect();
     await redis.closeAll();
     await orm.close();
-    const admin = new pg.Client({ connectionString: `${SERVER}/postgres` });
-    await admin.connect();
-    await admin.query(`drop database if exists "${name}" with (force)`);
-    await admin.end();
+    await dropBenchDatabase(SERVER, name);
   }
 }
 
@@ -429,10 +424,7 @@ async function benchWriteCost(): Promise<Record<string, number>> {
     };
   } finally {
     await orm.close();
-    const admin = new pg.Client({ connectionString: `${SERVER}/postgres` });
-    await admin.connect();
-    await admin.query(`drop database if exists "${name}" with (force)`);
-    await admin.end();
+    await dropBenchDatabase(SERVER, name);
   }
 }
 

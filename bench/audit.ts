@@ -7,6 +7,7 @@ import pg from "pg";
 import { generateFernetKey, parseMasterKeys } from "../src/domain/vault";
 import { createOrm, ensureDatabase, migrate } from "../src/infra/database";
 import { paperTrading, seedPaperUsers } from "../test/support/trading-fixtures";
+import { dropBenchDatabase } from "./support";
 
 const SERVER = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432";
 const USERS = 8;
@@ -76,10 +77,7 @@ export async function benchAudit(): Promise<Record<string, number>> {
     };
   } finally {
     await orm.close();
-    const admin = new pg.Client({ connectionString: `${SERVER}/postgres` });
-    await admin.connect();
-    await admin.query(`drop database if exists "${name}" with (force)`);
-    await admin.end();
+    await dropBenchDatabase(SERVER, name);
   }
 }
 

@@ -9,7 +9,7 @@ import pg from "pg";
 import { prehashPassword } from "../src/domain/accounts/password";
 import { ensureDatabase } from "../src/infra/database";
 import { baseEnv, freePort, spawnProcess, waitForHttp } from "../test/support/process";
-import { testEnvForBench } from "./support";
+import { dropBenchDatabase, testEnvForBench } from "./support";
 
 const SERVER = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432";
 const CLIENTS = 50;
@@ -123,10 +123,7 @@ export async function benchAuth(): Promise<Record<string, number>> {
   } finally {
     server.kill("SIGTERM");
     await server.exited;
-    const admin = new pg.Client({ connectionString: `${SERVER}/postgres` });
-    await admin.connect();
-    await admin.query(`drop database if exists "${dbName}" with (force)`);
-    await admin.end();
+    await dropBenchDatabase(SERVER, dbName);
   }
 }
 

@@ -13,6 +13,7 @@ import {
 import { createOrm, ensureDatabase, migrate, sqlOf } from "../src/infra/database";
 import { createVaultStore } from "../src/infra/vault-store";
 import { newMarker, seedCredentials } from "../test/support/vault-fixtures";
+import { dropBenchDatabase } from "./support";
 
 const SERVER = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432";
 
@@ -56,10 +57,7 @@ export async function benchRotation(rows = 100_000): Promise<Record<string, numb
   } finally {
     await client.end().catch(() => {});
     await orm.close();
-    const admin = new pg.Client({ connectionString: `${SERVER}/postgres` });
-    await admin.connect();
-    await admin.query(`drop database if exists "${new URL(url).pathname.slice(1)}" with (force)`);
-    await admin.end();
+    await dropBenchDatabase(SERVER, new URL(url).pathname.slice(1));
   }
 }
 

@@ -1,5 +1,6 @@
 // Secrets for benchmark processes, generated per run (never fixed values in the repository).
 import { randomBytes } from "node:crypto";
+import pg from "pg";
 
 const fernetKey = () => `${randomBytes(32).toString("base64url")}=`;
 const secret = () => randomBytes(32).toString("base64url");
@@ -12,4 +13,15 @@ export function testEnvForBench(): Record<string, string> {
     PASSWORD_PEPPER: secret(),
     AUDIT_PEPPER: secret(),
   };
+}
+
+/** Drops a benchmark's database (connections and all) on the server of `serverUrl`. */
+export async function dropBenchDatabase(serverUrl: string, name: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: `${serverUrl}/postgres` });
+  await admin.connect();
+  try {
+    await admin.query(`drop database if exists "${name}" with (force)`);
+  } finally {
+    await admin.end();
+  }
 }
