@@ -80,6 +80,13 @@ export function alertsQueueDispatcher(queue: Queue) {
   };
 }
 
+/** 400/403: the chat does not exist or blocked the bot; retrying cannot help. */
+function forGood(err: unknown): unknown {
+  return err instanceof GrammyError && (err.error_code === 400 || err.error_code === 403)
+    ? new UnrecoverableError(`telegram refused: ${err.error_code}`)
+    : err;
+}
+
 export function alertsTelegramSender(queue: Queue) {
   return async (job: z.infer<typeof telegramData>) => {
     await queue.add("telegram", job, {
@@ -140,11 +147,7 @@ export function createAlertsProcessor(deps: {
       const detail =
         err instanceof GrammyError ? `${err.error_code} ${err.description}` : "network error";
       await log("failed", detail.slice(0, 200));
-      // 400/403: the chat does not exist or blocked the bot; retrying cannot help.
-      if (err instanceof GrammyError && (err.error_code === 400 || err.error_code === 403)) {
-        throw new UnrecoverableError(`telegram refused: ${err.error_code}`);
-      }
-      throw err;
+      throw forGood(err);
     }
     await log("sent");
     return { sent: true };
@@ -173,10 +176,7 @@ export function createAlertsProcessor(deps: {
         try {
           await deps.telegram.sendMessage(data.data.chatId, data.data.text);
         } catch (err) {
-          if (err instanceof GrammyError && (err.error_code === 400 || err.error_code === 403)) {
-            throw new UnrecoverableError(`telegram refused: ${err.error_code}`);
-          }
-          throw err;
+          throw forGood(err);
         }
         return { sent: true };
       }
