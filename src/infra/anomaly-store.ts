@@ -12,7 +12,8 @@ import type {
   Watermark,
 } from "../domain/anomaly";
 import type { AuditEntry } from "../domain/trading/trading";
-import type { Companion } from "./audit-log";
+import { type Companion, inTransaction } from "./audit-log";
+import { sqlOf } from "./database";
 import { baseOf, type TradeAuditWriter } from "./trading-store";
 import type { Sql } from "./vault-store";
 
@@ -236,13 +237,10 @@ function scanTx(tx: Sql): ScanTx {
 }
 
 export function createAnomalyScanStore(orm: MikroORM): AnomalyScanStore {
-  const sql: Sql = (q, p = []) => orm.em.getConnection().execute(q, p, "all");
+  const sql: Sql = sqlOf(orm);
   return {
     async withScanLock(fn) {
-      return orm.em.fork().transactional(async (em) => {
-        const ctx = em.getTransactionContext();
-        const conn = em.getConnection();
-        const tx: Sql = (q, p = []) => conn.execute(q, p, "all", ctx);
+      return inTransaction(orm, async (tx) => {
         const [lock] = await tx("select pg_try_advisory_xact_lock(?) as ok", [
           ANOMALY_SCAN_LOCK_KEY,
         ]);
