@@ -222,37 +222,37 @@ export async function dispatchAlert(
     }
   };
   // One Telegram message or mail per recipient, each handed over once (see `once`).
-  const viaTelegram = (
-    audience: Audience,
-    r: Recipient,
-    recipientUserId: string | null,
-    chatId: number,
-  ) =>
+  const viaTelegram = (audience: Audience, r: Recipient, chatId: number) =>
     attempt(() =>
       once(audience, r, "telegram", async () => {
-        await deps.senders.telegram({ anomalyId: a.id, audience, recipientUserId, chatId });
+        await deps.senders.telegram({
+          anomalyId: a.id,
+          audience,
+          recipientUserId: r.userId,
+          chatId,
+        });
         return "queued";
       }),
     );
-  const viaEmail = (
-    audience: Audience,
-    r: Recipient,
-    recipient: string | null,
-    message: EmailMessage,
-  ) =>
+  const viaEmail = (audience: Audience, r: Recipient, message: EmailMessage) =>
     attempt(() =>
       once(audience, r, "email", async () => {
-        await deps.senders.outbox.send(message, { kind: "alert", id: a.id, audience, recipient });
+        await deps.senders.outbox.send(message, {
+          kind: "alert",
+          id: a.id,
+          audience,
+          recipient: r.userId,
+        });
         return "queued";
       }),
     );
 
   if (user) {
     if (reached.includes("telegram") && user.telegramUserId) {
-      await viaTelegram("user", user, a.userId, user.telegramUserId);
+      await viaTelegram("user", user, user.telegramUserId);
     }
     if (reached.includes("email") && user.email) {
-      await viaEmail("user", user, a.userId, userAlertEmail(user.email, a, deps.publicUrl));
+      await viaEmail("user", user, userAlertEmail(user.email, a, deps.publicUrl));
     }
     if (reached.includes("websocket")) {
       await attempt(() =>
@@ -264,15 +264,15 @@ export async function dispatchAlert(
     }
   }
 
-  // Admins, in parallel and always: also when the user could not be reached at all.
+  // Admins as well, always: also when the user could not be reached at all.
   const view: AdminView = { userTelegramId: user?.telegramUserId ?? null, userChannels: reached };
   const admins = await store.admins();
   for (const admin of admins) {
     if (admin.telegramUserId) {
-      await viaTelegram("admin", admin, admin.userId, admin.telegramUserId);
+      await viaTelegram("admin", admin, admin.telegramUserId);
     }
     if (admin.email) {
-      await viaEmail("admin", admin, admin.userId, adminAlertEmail(admin.email, a, view));
+      await viaEmail("admin", admin, adminAlertEmail(admin.email, a, view));
     }
   }
   // Channels that worked stay done (logged); the job is retried for the ones that failed.
