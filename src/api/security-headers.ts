@@ -48,8 +48,6 @@ export const PERMISSIONS_POLICY = [
   "xr-spatial-tracking=()",
 ].join(", ");
 
-export const HSTS = "max-age=63072000; includeSubDomains; preload";
-
 function cspDirectives(frameAncestors: readonly string[]) {
   return {
     defaultSrc: ["'self'"],
