@@ -189,7 +189,8 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
       queues,
       keys,
       now,
-      wsPublisher: redis.create("client", "alerts-pub"),
+      // Publishing is an ordinary command: the app connection carries it (same key prefix).
+      wsPublisher: appRedis,
       telegram: config.telegram.botToken
         ? createTelegramSender({
             token: config.telegram.botToken,
