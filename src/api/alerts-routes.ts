@@ -11,7 +11,7 @@ import {
   reportItWasMe,
   updatePreferences,
 } from "../domain/alerts";
-import { authedHandler, noStore, requireAuth } from "./auth-routes";
+import { authedHandler, noStore, parse, requireAuth } from "./auth-routes";
 
 const prefsBody = z
   .object({
@@ -41,11 +41,6 @@ export function createAlertsRoutes(deps: {
       res
         .status(err.code === "reauth_required" ? 401 : 404)
         .json({ error: err.code, message: err.message });
-    } else if (err instanceof z.ZodError) {
-      res.status(400).json({
-        error: "invalid_request",
-        message: `Missing or invalid field: ${String(err.issues[0]?.path[0] ?? "body")}.`,
-      });
     } else {
       return false;
     }
@@ -85,7 +80,7 @@ export function createAlertsRoutes(deps: {
   router.put(
     "/",
     handle(async (req, res, auth) => {
-      const change = prefsBody.parse(req.body ?? {});
+      const change = parse(prefsBody, req.body);
       const preferences = await updatePreferences(deps.store, auth.user.id, change, {
         steppedUp: steppedUp(auth),
       });
@@ -96,7 +91,7 @@ export function createAlertsRoutes(deps: {
   router.post(
     "/:id/me",
     handle(async (req, res, auth) => {
-      await reportItWasMe(deps.store, auth.user.id, idParam.parse(req.params.id), deps.now);
+      await reportItWasMe(deps.store, auth.user.id, parse(idParam, req.params.id), deps.now);
       res.status(204).end();
     }),
   );
@@ -105,7 +100,7 @@ export function createAlertsRoutes(deps: {
     "/:id/not-me",
     handle(async (req, res, auth) => {
       deps.accounts.requireStepUp(auth);
-      const { revoked } = await deps.notMe(auth.user.id, idParam.parse(req.params.id));
+      const { revoked } = await deps.notMe(auth.user.id, parse(idParam, req.params.id));
       res.json({ revoked });
     }),
   );

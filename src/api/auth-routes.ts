@@ -127,7 +127,8 @@ const schemas = {
   linkCode: z.object({ code: str(256) }),
 };
 
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+/** Validates a body, query or path value; a 400 naming the first bad field otherwise. */
+export function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body ?? {});
   if (!r.success) {
     const field = String(r.error.issues[0]?.path[0] ?? "body");

@@ -9,7 +9,7 @@ import {
   TradingError,
   TradingPausedError,
 } from "../domain/trading/trading";
-import { authedHandler, clientOf, noStore, requireAuth } from "./auth-routes";
+import { authedHandler, clientOf, noStore, parse, requireAuth } from "./auth-routes";
 
 export interface AuditPage {
   entries: Array<Record<string, unknown>>;
@@ -79,11 +79,6 @@ export function createTradingRoutes(deps: {
         ...(err.venueCode ? { venueError: err.venueCode } : {}),
         ...(err instanceof TradingPausedError ? { scope: err.scope } : {}),
       });
-    } else if (err instanceof z.ZodError) {
-      res.status(400).json({
-        error: "invalid_request",
-        message: `Missing or invalid field: ${String(err.issues[0]?.path[0] ?? "body")}.`,
-      });
     } else {
       return false;
     }
@@ -98,7 +93,7 @@ export function createTradingRoutes(deps: {
   router.post(
     "/trades",
     handle(async (req, res, auth) => {
-      const body = openBody.parse(req.body ?? {});
+      const body = parse(openBody, req.body);
       const key = req.get("idempotency-key");
       if (key !== undefined && !/^[A-Za-z0-9_-]{8,128}$/.test(key)) {
         res.status(400).json({
@@ -120,7 +115,7 @@ export function createTradingRoutes(deps: {
   router.patch(
     "/trades/:id",
     handle(async (req, res, auth) => {
-      const body = modifyBody.parse(req.body ?? {});
+      const body = parse(modifyBody, req.body);
       res.json({
         trade: tradeView(
           await deps.trading.modifyTrade(caller(req, auth), String(req.params.id), body),
