@@ -17,7 +17,7 @@ import { createScrubber } from "./infra/scrub";
 import { createVaultStore } from "./infra/vault-store";
 import { requestRotation } from "./jobs/processors/vault";
 import { createQueueRegistry } from "./jobs/registry";
-import { prepareEnv } from "./main";
+import { prepareEnv } from "./startup/dev-services";
 
 export interface CliIo {
   out: (line: string) => void;

@@ -22,7 +22,7 @@ import type { AnomalyRule, ScanDeps } from "./domain/anomaly";
 import { auditSubject } from "./domain/audit/chain";
 import { createKillSwitch } from "./domain/trading/pause";
 import { createTrading } from "./domain/trading/trading";
-import { ENCRYPTED_TABLES, KeyRingCoverageError, verifyKeyRingCoverage } from "./domain/vault";
+import { ENCRYPTED_TABLES, verifyKeyRingCoverage } from "./domain/vault";
 import { createKeyService } from "./domain/venues/keys";
 import { evaluateScopes } from "./domain/venues/scope-policy";
 import { createAccountsRepo } from "./infra/accounts-repo";
@@ -33,7 +33,6 @@ import { createBcryptHasher } from "./infra/bcrypt-hasher";
 import { type Config, ConfigError, type Env, loadConfig, ROLES, type Role } from "./infra/config";
 import { createCredentialsRepo } from "./infra/credentials-repo";
 import { createOrm, prepareDatabase, preparedSqlOf, sqlOf } from "./infra/database";
-import { ensureDevSecrets } from "./infra/dev-secrets";
 import { createHibpChecker } from "./infra/hibp";
 import { createAccessTokens } from "./infra/jwt";
 import { createLogger, type Logger } from "./infra/logger";
@@ -65,6 +64,9 @@ import { createVenuesProcessor, scheduleReverification } from "./jobs/processors
 import { createQueueRegistry, startWorkers } from "./jobs/registry";
 import { createSandboxRoutes } from "./sandbox/routes";
 import { startTelegramEmulator, type TelegramEmulator } from "./sandbox/telegram";
+import { startupBanner } from "./startup/banner";
+import { startDevServices } from "./startup/dev-services";
+import { reportStartupFailure } from "./startup/errors";
 
 export interface StartOptions {
   env?: Env;
@@ -73,6 +75,8 @@ export interface StartOptions {
   logger?: Logger;
   /** The domain clock (epoch ms) of trade activity, the anomaly scan and alert dedup; tests drive it. */
   now?: () => number;
+  /** Print the start-up banner (the `npm start` process). */
+  banner?: boolean;
 }
 
 export interface RunningWarden {
@@ -90,30 +94,29 @@ export interface RunningWarden {
 /** How long running jobs may finish after a stop signal before they are left for redelivery. */
 const JOB_GRACE_MS = 6_000;
 
-export function prepareEnv(env: Env): { env: Env; generated: string[]; file?: string } {
-  const nodeEnv = env.NODE_ENV ?? "development";
-  if (nodeEnv !== "development") return { env, generated: [] };
-  const file = resolve(env.DEV_SECRETS_FILE ?? ".secrets/dev.env");
-  return { ...ensureDevSecrets(env, file), file };
-}
-
 export async function startWarden(opts: StartOptions = {}): Promise<RunningWarden> {
-  const prepared = prepareEnv(opts.env ?? process.env);
-  const loaded = loadConfig(prepared.env);
+  const dev = await startDevServices(opts.env ?? process.env);
+  const loaded = await Promise.resolve()
+    .then(() => loadConfig(dev.env))
+    .catch(async (err) => {
+      await dev.stop();
+      throw err;
+    });
   const roles = opts.roles ?? loaded.roles;
   let config = loaded;
   const scrubber = createScrubber(config.secretValues);
   const logger =
     opts.logger ??
     createLogger({ level: config.logLevel, pretty: config.nodeEnv === "development", scrubber });
-  if (prepared.generated.length > 0) {
+  if (dev.generated.length > 0) {
     logger.warn(
-      { variables: prepared.generated, file: prepared.file },
+      { variables: dev.generated, file: dev.secretsFile },
       "generated development secrets (never use them in production)",
     );
   }
 
   const shutdown = createShutdown(logger);
+  shutdown.add("development services", dev.stop); // the embedded database stops last
   // First in, last out: reports of errors during shutdown are still sent.
   const reporter = createErrorReporter({
     dsn: config.sentryDsn,
@@ -448,6 +451,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
     }
 
     logger.info({ roles }, "Warden started");
+    if (opts.banner) process.stdout.write(startupBanner({ ...dev, config, roles, port, sandbox }));
     return { config, logger, port, sandbox, shutdown, reporter };
   } catch (err) {
     await shutdown.run("start-up failed");
@@ -687,19 +691,10 @@ export function parseRolesFlag(argv: string[]): Role[] | undefined {
 async function main(): Promise<void> {
   let warden: RunningWarden;
   try {
-    warden = await startWarden({ roles: parseRolesFlag(process.argv.slice(2)) });
+    warden = await startWarden({ roles: parseRolesFlag(process.argv.slice(2)), banner: true });
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`Warden cannot start: configuration error: ${err.message}\n`);
-    } else if (err instanceof KeyRingCoverageError) {
-      process.stderr.write(`Warden cannot start: ${err.message}\n`);
-    } else {
-      const scrub = createScrubber();
-      process.stderr.write(
-        `Warden cannot start: ${scrub.scrubString(String((err as Error)?.stack ?? err))}\n`,
-      );
-    }
-    process.exit(1);
+    const env = process.env;
+    process.exit(reportStartupFailure(err, { databaseUrl: env.DATABASE_URL, port: env.PORT }));
   }
   const { shutdown, logger, reporter } = warden;
   const stop = (reason: string, exitCode: number) => {

@@ -185,7 +185,8 @@ const schema = z.object({
   SENTRY_DSN: optionalString.pipe(z.url().optional()),
   TRUSTED_PROXIES: z.string().default(""),
   HIBP_API_URL: z.url({ protocol: /^https?$/ }).default("https://api.pwnedpasswords.com"),
-  HIBP_FAIL_MODE: z.enum(["closed", "open"]).default("closed"),
+  // Default: open in development (offline work), closed elsewhere.
+  HIBP_FAIL_MODE: optionalString.pipe(z.enum(["closed", "open"]).optional()),
   BCRYPT_COST: z.coerce.number().int().min(4).max(15).default(12),
   ALLOWED_ORIGINS: z.string().default(""),
   WARDEN_EGRESS_IPS: z.string().default(""),
@@ -472,6 +473,12 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
     }
     if (e.PUBLIC_URL === undefined)
       throw new ConfigError("PUBLIC_URL", "is required in production");
+    if (!resolved.DATABASE_URL?.trim()) {
+      throw new ConfigError(
+        "DATABASE_URL",
+        "is required in production, e.g. postgres://warden:password@db.internal:5432/warden",
+      );
+    }
     if (!publicUrl.startsWith("https://")) {
       throw new ConfigError("PUBLIC_URL", "must use https in production");
     }
@@ -533,7 +540,7 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
     },
     keyReverifyHours: e.KEY_REVERIFY_HOURS,
     hibpApiUrl: e.HIBP_API_URL.replace(/\/+$/, ""),
-    hibpFailMode: e.HIBP_FAIL_MODE,
+    hibpFailMode: e.HIBP_FAIL_MODE ?? (e.NODE_ENV === "development" ? "open" : "closed"),
     bcryptCost: e.BCRYPT_COST,
     allowedOrigins: parseOrigins(e.ALLOWED_ORIGINS, publicUrl),
     logLevel: e.LOG_LEVEL ?? (e.NODE_ENV === "test" ? "warn" : "info"),

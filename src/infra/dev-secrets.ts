@@ -14,6 +14,8 @@ const GENERATORS: Record<string, () => string> = {
   JWT_SECRET: secret,
   PASSWORD_PEPPER: secret,
   AUDIT_PEPPER: secret,
+  // The embedded PostgreSQL's superuser (development without DATABASE_URL).
+  EMBEDDED_POSTGRES_PASSWORD: secret,
 };
 
 function parseEnvFile(text: string): Record<string, string> {
