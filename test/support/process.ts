@@ -21,8 +21,18 @@ export function baseEnv(extra: Record<string, string | undefined>): NodeJS.Proce
   return env;
 }
 
-export function spawnProcess(command: string, args: string[], env: NodeJS.ProcessEnv): Spawned {
-  const child = spawn(command, args, { cwd: REPO_ROOT, env, detached: true, stdio: "pipe" });
+export function spawnProcess(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  opts: { cwd?: string } = {},
+): Spawned {
+  const child = spawn(command, args, {
+    cwd: opts.cwd ?? REPO_ROOT,
+    env,
+    detached: true,
+    stdio: "pipe",
+  });
   let out = "";
   const waiters: Array<() => void> = [];
   const onData = (d: Buffer) => {
