@@ -400,8 +400,8 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
             : undefined,
       });
       const server: Server = await new Promise((res, rej) => {
-        const s = app.listen(config.port, () => res(s));
-        s.once("error", rej);
+        // Express 5 hands listen errors (EADDRINUSE) to the callback.
+        const s = app.listen(config.port, (err?: Error) => (err ? rej(err) : res(s)));
       });
       port = (server.address() as AddressInfo).port;
       shutdown.add("api", async () => {

@@ -8,6 +8,8 @@ export const REPO_ROOT = resolve(import.meta.dirname, "../..");
 export interface Spawned {
   child: ChildProcess;
   output(): string;
+  /** What the process wrote to stderr alone. */
+  stderr(): string;
   waitForOutput(re: RegExp, timeoutMs?: number): Promise<string>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Kills the whole process group (npm → node) if it is still running. */
@@ -34,13 +36,17 @@ export function spawnProcess(
     stdio: "pipe",
   });
   let out = "";
+  let err = "";
   const waiters: Array<() => void> = [];
   const onData = (d: Buffer) => {
     out += d.toString();
     for (const w of waiters.splice(0)) w();
   };
   child.stdout?.on("data", onData);
-  child.stderr?.on("data", onData);
+  child.stderr?.on("data", (d: Buffer) => {
+    err += d.toString();
+    onData(d);
+  });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => {
     child.once("exit", (code, signal) => {
       res({ code, signal });
@@ -54,6 +60,7 @@ export function spawnProcess(
   return {
     child,
     output: () => out,
+    stderr: () => err,
     exited,
     waitForOutput(re, timeoutMs = 60_000) {
       return new Promise((res, rej) => {
