@@ -3,7 +3,8 @@
 import express, { Router } from "express";
 import { z } from "zod";
 import { AccountError } from "../domain/accounts/errors";
-import type { AccountService, AuthContext } from "../domain/accounts/service";
+import type { AccountService } from "../domain/accounts/service";
+import type { AuthContext } from "../domain/accounts/shared";
 import {
   type AlertStore,
   AlertsError,

@@ -3,7 +3,8 @@
 import express, { type NextFunction, type Request, type Response, Router } from "express";
 import { z } from "zod";
 import { AccountError, type AccountErrorCode } from "../domain/accounts/errors";
-import type { AccountService, AuthContext, ClientInfo, SignedIn } from "../domain/accounts/service";
+import type { AccountService } from "../domain/accounts/service";
+import type { AuthContext, ClientInfo, SignedIn } from "../domain/accounts/shared";
 
 export const REFRESH_COOKIE = "__Secure-warden_refresh";
 export const REFRESH_COOKIE_PATH = "/api/auth";

@@ -2,7 +2,8 @@
 // aware) is recorded with each action; `Idempotency-Key` makes a retried open open once.
 import express, { type Request, Router } from "express";
 import { z } from "zod";
-import type { AccountService, AuthContext } from "../domain/accounts/service";
+import type { AccountService } from "../domain/accounts/service";
+import type { AuthContext } from "../domain/accounts/shared";
 import {
   type TradeRecord,
   type Trading,

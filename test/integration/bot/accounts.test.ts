@@ -4,7 +4,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as t from "../../../src/bot/texts";
-import type { AuthContext } from "../../../src/domain/accounts/service";
+import type { AuthContext } from "../../../src/domain/accounts/shared";
 import { type BotHarness, startBotHarness } from "../../support/bot-harness";
 import { totpCode } from "../../support/totp";
 

@@ -1,0 +1,261 @@
+// What the account use cases share: their dependencies, the limits, and small helpers (rate
+// limits, lockouts, new password hashes, starting a session, queuing a mail, the second factor).
+import { createHash } from "node:crypto";
+import type { Lockout, RateLimiter } from "../shared/rate-limiter";
+import type { KeyRing } from "../vault/key-ring";
+import { findMatchingCode } from "./backup-codes";
+import { assertEmailAddress, backupCodeUsedEmail, type EmailOutbox } from "./email";
+import { AccountError } from "./errors";
+import {
+  assertPasswordPolicy,
+  type BreachCheckDeps,
+  checkNotBreached,
+  hashPassword,
+  type PasswordDeps,
+} from "./password";
+import type { OneTimeTokenStore } from "./ports";
+import type { AccountsRepo, SessionRecord, UserRecord } from "./repo";
+import { randomToken, sha256Hex } from "./tokens";
+import { decryptTotpSecret, verifyTotp } from "./totp";
+
+/** The access-token issuer (JWT adapter in src/infra). */
+export interface AccessTokenIssuer {
+  sign(claims: {
+    sub: string;
+    sid?: string;
+    role?: string;
+  }): Promise<{ token: string; expiresIn: number }>;
+  verify(
+    token: string,
+    opts?: { tokensValidAfter?: Date },
+  ): Promise<{ sub: string; sid?: string; iat: number }>;
+}
+
+export interface AccountDeps {
+  repo: AccountsRepo;
+  password: PasswordDeps;
+  breach: BreachCheckDeps;
+  tokens: OneTimeTokenStore;
+  accessTokens: AccessTokenIssuer;
+  keyRing: KeyRing;
+  outbox: EmailOutbox;
+  limiter: RateLimiter;
+  lockout: Lockout;
+  publicUrl: string;
+  adminTelegramIds: readonly number[];
+  botToken?: string;
+  now?: () => number;
+}
+
+export interface ClientInfo {
+  ip: string | null;
+  userAgent?: string | null;
+}
+
+export interface SignedIn {
+  accessToken: string;
+  expiresIn: number;
+  /** Goes only into the HttpOnly cookie. */
+  refreshToken: string;
+  sessionId: string;
+}
+
+export interface AuthContext {
+  user: UserRecord;
+  session: SessionRecord;
+}
+
+export const STEP_UP_WINDOW_MS = 5 * 60_000;
+export const RESET_TOKEN_TTL_S = 30 * 60;
+export const WS_TICKET_TTL_S = 30;
+export const LOGIN_CHALLENGE_TTL_S = 5 * 60;
+export const LINK_CODE_TTL_S = 10 * 60;
+export const REFRESH_TTL_MS = 14 * 24 * 3600_000;
+export const SESSION_MAX_AGE_MS = 30 * 24 * 3600_000;
+export const BOT_ADMIN_2FA_MS = 12 * 3600_000;
+
+// S3.2 limits. Account keys use a hash of the normalised email, existing or not, so a lockout
+// reveals nothing about which emails have accounts.
+export const LIMITS = {
+  loginPerIp: { limit: 30, windowMs: 10 * 60_000 },
+  secondFactorPerIp: { limit: 30, windowMs: 10 * 60_000 },
+  // Counted atomically before each check, so a burst of parallel guesses cannot slip past the
+  // lockout (which only learns of failures afterwards).
+  loginPerAccount: { limit: 50, windowMs: 15 * 60_000 },
+  secondFactorPerAccount: { limit: 15, windowMs: 15 * 60_000 },
+  resetPerIp: { limit: 10, windowMs: 60 * 60_000 },
+  resetPerAccount: { limit: 3, windowMs: 60 * 60_000 },
+  registerPerIp: { limit: 10, windowMs: 60 * 60_000 },
+  challengeAttempts: { limit: 5, windowMs: LOGIN_CHALLENGE_TTL_S * 1000 },
+};
+export const LOCKOUT = { threshold: 5, baseMs: 60_000, maxMs: 60 * 60_000 };
+
+const EMAIL_PATTERN = /^[^\s@]{1,64}@[^\s@]+\.[^\s@]{2,}$/u;
+
+export function normaliseEmail(input: unknown): string {
+  if (typeof input !== "string") throw new AccountError("invalid_email");
+  const email = input.normalize("NFC").trim().toLowerCase();
+  if (email.length > 254 || !EMAIL_PATTERN.test(email)) throw new AccountError("invalid_email");
+  // The mail templates accept only plain single addresses; refuse anything else up front.
+  try {
+    return assertEmailAddress(email);
+  } catch {
+    throw new AccountError("invalid_email");
+  }
+}
+
+export const keyOf = (s: string) => createHash("sha256").update(s).digest("hex").slice(0, 32);
+
+/** The helpers every use-case module is built with. */
+export function createAccountHelpers(deps: AccountDeps) {
+  const now = deps.now ?? Date.now;
+  const { repo } = deps;
+
+  async function limit(key: string, l: { limit: number; windowMs: number }) {
+    const r = await deps.limiter.hit(key, l.limit, l.windowMs);
+    if (!r.allowed) {
+      throw new AccountError("rate_limited", undefined, Math.ceil(r.retryAfterMs / 1000));
+    }
+  }
+
+  async function assertNotLocked(key: string) {
+    const ms = await deps.lockout.lockedFor(key);
+    if (ms > 0) throw new AccountError("rate_limited", undefined, Math.ceil(ms / 1000));
+  }
+
+  async function newPasswordHash(password: string): Promise<string> {
+    assertPasswordPolicy(password);
+    await checkNotBreached(deps.breach, password);
+    return hashPassword(deps.password, password);
+  }
+
+  async function startSession(
+    user: UserRecord,
+    client: ClientInfo,
+    twoFactor: boolean,
+  ): Promise<SignedIn> {
+    const session = await repo.createSession({
+      userId: user.id,
+      ip: client.ip,
+      userAgent: client.userAgent?.slice(0, 512) ?? null,
+      twoFactor,
+    });
+    const refreshToken = randomToken(32);
+    await repo.storeRefreshToken(
+      sha256Hex(refreshToken),
+      session.id,
+      new Date(now() + REFRESH_TTL_MS),
+    );
+    const access = await deps.accessTokens.sign({ sub: user.id, sid: session.id, role: user.role });
+    return {
+      accessToken: access.token,
+      expiresIn: access.expiresIn,
+      refreshToken,
+      sessionId: session.id,
+    };
+  }
+
+  /** Queues a mail; a queue outage is recorded, never allowed to undo what already happened. */
+  async function mail(userId: string, message: Parameters<EmailOutbox["send"]>[0]) {
+    try {
+      await deps.outbox.send(message);
+    } catch {
+      await repo
+        .recordEvent({ userId, kind: "mail_not_queued", outcome: "failed" })
+        .catch(() => {});
+    }
+  }
+
+  async function userOf(userId: string): Promise<UserRecord> {
+    const user = await repo.findUserById(userId);
+    if (!user) throw new AccountError("invalid_token");
+    return user;
+  }
+
+  /** S4.5: sensitive actions need a step-up from the last five minutes. */
+  function requireStepUp(auth: AuthContext) {
+    const at = auth.session.stepUpAt?.getTime() ?? 0;
+    if (now() - at > STEP_UP_WINDOW_MS) throw new AccountError("reauth_required");
+  }
+
+  /** Checks a TOTP code or a backup code and consumes it; throws a coded error otherwise. */
+  async function checkSecondFactor(
+    user: UserRecord,
+    code: string,
+    client: ClientInfo,
+  ): Promise<"totp" | "backup_code"> {
+    if (!user.totpEnabledAt || !user.totpSecret) throw new AccountError("totp_not_enabled");
+    const lockKey = `2fa:${user.id}`;
+    await assertNotLocked(lockKey);
+    await limit(`2fa:acct:${user.id}`, LIMITS.secondFactorPerAccount);
+    const trimmed = typeof code === "string" ? code.replace(/[\s-]/g, "") : "";
+    if (trimmed === "") throw new AccountError("invalid_totp");
+    if (/^\d{6}$/.test(trimmed)) {
+      const secret = decryptTotpSecret(deps.keyRing, user.totpSecret);
+      const result = await verifyTotp({
+        secret,
+        code: trimmed,
+        lastUsedStep: user.totpLastStep,
+        now: now(),
+      });
+      if (result.ok && (await repo.advanceTotpStep(user.id, result.step))) {
+        await deps.lockout.clear(lockKey);
+        return "totp";
+      }
+      await deps.lockout.fail(lockKey, LOCKOUT.threshold, LOCKOUT.baseMs, LOCKOUT.maxMs);
+      await repo.recordEvent({
+        userId: user.id,
+        kind: "totp",
+        outcome: "failed",
+        ip: client.ip,
+        details: { reason: result.ok ? "replayed" : result.reason },
+      });
+      throw new AccountError(
+        result.ok || result.reason === "replayed" ? "totp_replayed" : "invalid_totp",
+      );
+    }
+    const hashes = await repo.backupCodeHashes(user.id);
+    const idx = await findMatchingCode(deps.password, hashes, typeof code === "string" ? code : "");
+    if (idx >= 0 && (await repo.useBackupCode(user.id, idx))) {
+      await deps.lockout.clear(lockKey);
+      const remaining = await repo.remainingBackupCodes(user.id);
+      await repo.recordEvent({
+        userId: user.id,
+        kind: "backup_code_used",
+        outcome: "ok",
+        ip: client.ip,
+        details: { remaining },
+      });
+      if (user.email)
+        await mail(
+          user.id,
+          backupCodeUsedEmail({ to: user.email, remaining, when: new Date(now()) }),
+        );
+      return "backup_code";
+    }
+    await deps.lockout.fail(lockKey, LOCKOUT.threshold, LOCKOUT.baseMs, LOCKOUT.maxMs);
+    await repo.recordEvent({
+      userId: user.id,
+      kind: "backup_code",
+      outcome: "failed",
+      ip: client.ip,
+    });
+    throw new AccountError("invalid_backup_code");
+  }
+
+  return {
+    deps,
+    repo,
+    now,
+    limit,
+    assertNotLocked,
+    newPasswordHash,
+    startSession,
+    mail,
+    userOf,
+    requireStepUp,
+    checkSecondFactor,
+  };
+}
+
+export type AccountHelpers = ReturnType<typeof createAccountHelpers>;
