@@ -26,6 +26,7 @@ const STATUS: Record<AccountErrorCode, number> = {
   reauth_required: 401,
   invalid_challenge: 401,
   invalid_reset_token: 400,
+  invalid_confirmation_token: 400,
   totp_not_enabled: 400,
   totp_already_enabled: 409,
   totp_not_pending: 400,
@@ -124,6 +125,7 @@ const schemas = {
   change: z.object({ currentPassword: str(4096), newPassword: str(4096) }),
   resetRequest: z.object({ email: str(512) }),
   resetConfirm: z.object({ token: str(256), password: str(4096) }),
+  emailConfirm: z.object({ token: str(256) }),
   initData: z.object({ initData: str(8192) }),
   linkCode: z.object({ code: str(256) }),
 };
@@ -198,8 +200,17 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router {
     "/register",
     wrap(async (req, res) => {
       const body = parse(schemas.credentials, req.body);
-      const user = await accounts.register(body, clientOf(req));
-      res.status(201).json({ user });
+      const { breachCheckSkipped } = await accounts.register(body, clientOf(req));
+      // The same answer for a new and an already-registered address.
+      res.status(202).json({
+        status: "check_your_mail",
+        message: "Check your mail: open the link we sent to finish creating your account.",
+        ...(breachCheckSkipped && {
+          notice: "breach_check_skipped",
+          noticeMessage:
+            "The breached-password check could not be reached, so it was skipped for this password.",
+        }),
+      });
     }),
   );
 
@@ -275,6 +286,7 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router {
         user: {
           id: a.user.id,
           email: a.user.email,
+          emailConfirmed: a.user.emailConfirmedAt !== null,
           role: a.user.role,
           hasPassword: a.user.passwordHash !== null,
           totpEnabled: a.user.totpEnabledAt !== null,
@@ -309,6 +321,24 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router {
       res
         .status(202)
         .json({ message: "If an account uses this email, a reset link is on its way." });
+    }),
+  );
+
+  router.post(
+    "/email/confirm",
+    wrap(async (req, res) => {
+      await accounts.confirmEmail(parse(schemas.emailConfirm, req.body), clientOf(req));
+      res.json({ message: "Email address confirmed." });
+    }),
+  );
+
+  router.post(
+    "/email/resend",
+    ...authed(async (_req, res, a) => {
+      await accounts.resendConfirmation(a.user.id);
+      res
+        .status(202)
+        .json({ message: "If the address is not confirmed yet, a new link is on its way." });
     }),
   );
 

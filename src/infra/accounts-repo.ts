@@ -17,7 +17,7 @@ const maybeDate = (v: unknown): Date | null => (v === null || v === undefined ? 
 
 const USER_COLUMNS = `id::text as id, email, password_hash, role, telegram_user_id::text as telegram_user_id,
   totp_secret, totp_key_version, totp_enabled_at, totp_last_step::text as totp_last_step,
-  tokens_valid_after, created_at`;
+  tokens_valid_after, created_at, email_confirmed_at`;
 
 function toUser(r: Row): UserRecord {
   return {
@@ -34,6 +34,7 @@ function toUser(r: Row): UserRecord {
     totpLastStep: r.totp_last_step === null ? null : Number(r.totp_last_step),
     tokensValidAfter: date(r.tokens_valid_after),
     createdAt: date(r.created_at),
+    emailConfirmedAt: maybeDate(r.email_confirmed_at),
   };
 }
 
@@ -61,6 +62,15 @@ export function createAccountsRepo(sql: Sql): AccountsRepo {
     async findUserById(id) {
       if (!/^\d{1,19}$/.test(id)) return null;
       return one(await sql(`select ${USER_COLUMNS} from users where id = ?`, [id]), toUser);
+    },
+    async confirmEmail(userId, email) {
+      // Only the address the link was made for, and only once.
+      const rows = await sql(
+        `update users set email_confirmed_at = now()
+         where id = ? and email = ? and email_confirmed_at is null returning id`,
+        [userId, email],
+      );
+      return rows.length === 1;
     },
     async findUserByEmail(email) {
       return one(await sql(`select ${USER_COLUMNS} from users where email = ?`, [email]), toUser);

@@ -78,7 +78,10 @@ export function createAlertStore(
     async recipient(userId) {
       if (!isId(userId)) return null;
       const [row] = await sql(
-        "select id::text as id, telegram_user_id, email from users where id = ?",
+        // An unconfirmed address gets no alert mail.
+        `select id::text as id, telegram_user_id,
+           case when email_confirmed_at is not null then email end as email
+         from users where id = ?`,
         [userId],
       );
       if (!row) return null;
@@ -90,7 +93,8 @@ export function createAlertStore(
     },
     async admins() {
       const rows = await sql(
-        `select id::text as id, telegram_user_id, email from users
+        `select id::text as id, telegram_user_id,
+           case when email_confirmed_at is not null then email end as email from users
          where role = 'admin' or telegram_user_id = any(?::bigint[]) order by id`,
         [`{${opts.adminTelegramIds.join(",")}}`],
       );

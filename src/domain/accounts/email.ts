@@ -109,6 +109,9 @@ export const EMAIL_SUBJECTS = {
   twoFactorDisabled: "Two-factor authentication is off",
   backupCodesRegenerated: "New backup codes for your Warden account",
   backupCodeUsed: "A backup code was used on your Warden account",
+  confirmEmail: "Confirm your email address for Warden",
+  accountExists: "Someone tried to create a Warden account with your address",
+  emailChanged: "The email address of your Warden account is changing",
 } as const;
 
 const minutes = (n: number) => `${n} minute${n === 1 ? "" : "s"}`;
@@ -202,6 +205,38 @@ export function backupCodeUsedEmail(input: {
     `A backup code was used to sign in to your Warden account at ${formatWhen(input.when)}. Each code works only once.`,
     left,
     `${IF_NOT_YOU} Then create new backup codes: that voids the old ones.`,
+    SIGNATURE,
+  ]);
+}
+
+function assertLink(link: string): void {
+  if (!/^https?:\/\/[^\s]+$/.test(link)) throw new Error("a link must be an http(s) URL");
+}
+
+/** The single-use confirmation link of a new (or changed) address. */
+export function confirmEmailEmail(input: {
+  to: string;
+  link: string;
+  expiresHours: number;
+}): EmailMessage {
+  assertLink(input.link);
+  return render(input.to, EMAIL_SUBJECTS.confirmEmail, [
+    "To confirm that this address belongs to your Warden account, open this link:",
+    { link: input.link },
+    `The link works once and only for the next ${input.expiresHours} hours. Until then Warden sends no alerts or notices to this address.`,
+    "If you did not create a Warden account, ignore this email: nothing is sent here again.",
+    SIGNATURE,
+  ]);
+}
+
+/** Registration with an address that already has an account: its owner is told, nobody else. */
+export function accountExistsEmail(input: { to: string; resetLink: string }): EmailMessage {
+  assertLink(input.resetLink);
+  return render(input.to, EMAIL_SUBJECTS.accountExists, [
+    "Someone tried to create a Warden account with your address, which already has an account. No new account was made and yours is unchanged.",
+    "If it was you: sign in with your password, or choose a new one here:",
+    { link: input.resetLink },
+    "If it was not you, there is nothing to do.",
     SIGNATURE,
   ]);
 }

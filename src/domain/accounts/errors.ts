@@ -27,7 +27,8 @@ export type AccountErrorCode =
   | "telegram_already_linked"
   | "account_already_linked"
   | "session_not_found"
-  | "password_not_set";
+  | "password_not_set"
+  | "invalid_confirmation_token";
 
 export const ACCOUNT_ERROR_MESSAGES: Readonly<Record<AccountErrorCode, string>> = {
   password_too_short: "Password must be at least 8 characters.",
@@ -60,6 +61,8 @@ export const ACCOUNT_ERROR_MESSAGES: Readonly<Record<AccountErrorCode, string>> 
     "This Warden account is already linked to a Telegram account. Contact support to move it.",
   session_not_found: "No such session.",
   password_not_set: "This account signs in through Telegram and has no password yet.",
+  invalid_confirmation_token:
+    "This confirmation link is invalid, expired or already used. Sign in and ask for a new one.",
 };
 
 export class AccountError extends Error {

@@ -16,6 +16,8 @@ export interface UserRecord {
   totpLastStep: number | null;
   tokensValidAfter: Date;
   createdAt: Date;
+  /** When the owner opened the confirmation link; no alert or notice is mailed before. */
+  emailConfirmedAt: Date | null;
 }
 
 export interface SessionRecord {
@@ -48,6 +50,8 @@ export interface SecurityEvent {
 export interface AccountsRepo {
   findUserById(id: string): Promise<UserRecord | null>;
   findUserByEmail(email: string): Promise<UserRecord | null>;
+  /** Marks `email` of the user confirmed; false when it is not the user's or already confirmed. */
+  confirmEmail(userId: string, email: string): Promise<boolean>;
   findUserByTelegramId(telegramUserId: number): Promise<UserRecord | null>;
   /** Returns null when the email or Telegram id is taken. */
   createUser(input: {

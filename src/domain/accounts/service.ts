@@ -1,6 +1,7 @@
 // The accounts composition: one module per use case (registration, sign-in, two-factor,
 // sessions, linking, recovery) built on the shared helpers, gathered into the one object the
 // HTTP API and the bot are given (S2–S6).
+import { createEmailConfirmation } from "./email-confirmation";
 import { createLinking } from "./linking";
 import { createRecovery } from "./recovery";
 import { createRegistration } from "./registration";
@@ -14,6 +15,7 @@ export function createAccountService(deps: AccountDeps) {
   const linking = createLinking(helpers);
   return {
     ...createRegistration(helpers),
+    ...createEmailConfirmation(helpers),
     ...createSignIn(helpers, linking),
     ...createSessions(helpers),
     ...createTwoFactor(helpers),

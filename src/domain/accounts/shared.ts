@@ -67,6 +67,7 @@ export interface AuthContext {
 
 export const STEP_UP_WINDOW_MS = 5 * 60_000;
 export const RESET_TOKEN_TTL_S = 30 * 60;
+export const EMAIL_CONFIRM_TTL_S = 24 * 3600;
 export const WS_TICKET_TTL_S = 30;
 export const LOGIN_CHALLENGE_TTL_S = 5 * 60;
 export const LINK_CODE_TTL_S = 10 * 60;
@@ -124,9 +125,19 @@ export function createAccountHelpers(deps: AccountDeps) {
   }
 
   async function newPasswordHash(password: string): Promise<string> {
+    return (await checkedPasswordHash(password)).hash;
+  }
+
+  /** Like newPasswordHash, also saying whether the breach check was skipped (fail mode open). */
+  async function checkedPasswordHash(
+    password: string,
+  ): Promise<{ hash: string; breachCheckSkipped: boolean }> {
     assertPasswordPolicy(password);
-    await checkNotBreached(deps.breach, password);
-    return hashPassword(deps.password, password);
+    const breach = await checkNotBreached(deps.breach, password);
+    return {
+      hash: await hashPassword(deps.password, password),
+      breachCheckSkipped: breach === "unchecked",
+    };
   }
 
   async function startSession(
@@ -164,6 +175,14 @@ export function createAccountHelpers(deps: AccountDeps) {
         .recordEvent({ userId, kind: "mail_not_queued", outcome: "failed" })
         .catch(() => {});
     }
+  }
+
+  /** Alerts and notices go only to a confirmed address. */
+  async function notice(
+    user: UserRecord,
+    make: (to: string) => Parameters<EmailOutbox["send"]>[0],
+  ) {
+    if (user.email && user.emailConfirmedAt) await mail(user.id, make(user.email));
   }
 
   async function userOf(userId: string): Promise<UserRecord> {
@@ -226,11 +245,7 @@ export function createAccountHelpers(deps: AccountDeps) {
         ip: client.ip,
         details: { remaining },
       });
-      if (user.email)
-        await mail(
-          user.id,
-          backupCodeUsedEmail({ to: user.email, remaining, when: new Date(now()) }),
-        );
+      await notice(user, (to) => backupCodeUsedEmail({ to, remaining, when: new Date(now()) }));
       return "backup_code";
     }
     await deps.lockout.fail(lockKey, LOCKOUT.threshold, LOCKOUT.baseMs, LOCKOUT.maxMs);
@@ -250,8 +265,10 @@ export function createAccountHelpers(deps: AccountDeps) {
     limit,
     assertNotLocked,
     newPasswordHash,
+    checkedPasswordHash,
     startSession,
     mail,
+    notice,
     userOf,
     requireStepUp,
     checkSecondFactor,

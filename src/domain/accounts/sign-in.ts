@@ -25,7 +25,7 @@ export function createSignIn(
   const { deps, repo, now } = h;
 
   async function notifyLogin(user: UserRecord, client: ClientInfo) {
-    if (!user.email) return;
+    if (!user.email || !user.emailConfirmedAt) return; // notices go to confirmed addresses only
     // The sign-in stands even when the notice cannot be queued; the outage shows in /readyz.
     try {
       await deps.outbox.send(

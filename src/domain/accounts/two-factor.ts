@@ -62,12 +62,7 @@ export function createTwoFactor(h: AccountHelpers) {
   ) {
     const kind = change === "backup_codes_regenerated" ? change : `totp_${change}`;
     await repo.recordEvent({ userId: user.id, kind, outcome: "ok", ip: client.ip });
-    if (user.email) {
-      await h.mail(
-        user.id,
-        twoFactorChangedEmail({ to: user.email, change, when: new Date(now()) }),
-      );
-    }
+    await h.notice(user, (to) => twoFactorChangedEmail({ to, change, when: new Date(now()) }));
   }
 
   async function disable(userId: string, code: unknown, client: ClientInfo) {

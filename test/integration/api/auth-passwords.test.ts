@@ -30,6 +30,10 @@ afterAll(async () => {
 });
 
 const caller = () => c.as(freshIp());
+const CHECK_YOUR_MAIL = {
+  status: "check_your_mail",
+  message: "Check your mail: open the link we sent to finish creating your account.",
+};
 const repeat = (s: string, n: number) => Array.from({ length: n }, () => s).join("");
 
 async function storedHash(warden: TestWarden, email: string): Promise<string> {
@@ -43,26 +47,43 @@ async function storedHash(warden: TestWarden, email: string): Promise<string> {
 }
 
 describe("Registration", () => {
-  it("when a new email registers, then 201 returns the user with the email lower-cased", async () => {
+  it("when a new email registers, then 202 says to check the mail and the account is stored lower-cased", async () => {
     const u = caller();
     const password = newPassword();
     c.secrets.strings.add(password);
     const mixed = `Mixed-${Date.now()}@Example.COM`;
     const res = await u.post("/register", { email: mixed, password });
-    expect(res.status).toBe(201);
-    expect(res.body).toEqual({
-      user: { id: expect.stringMatching(/^\d+$/), email: mixed.toLowerCase() },
-    });
+    expect(res.status).toBe(202);
+    expect(res.body).toEqual(CHECK_YOUR_MAIL);
     expect(res.refresh).toBeUndefined();
+    expect(
+      await sql(w, "select 1 from users where email = $1", [mixed.toLowerCase()]),
+    ).toHaveLength(1);
     expect((await u.post("/login", { email: mixed.toLowerCase(), password })).status).toBe(200);
   });
 
-  it("when the email is already registered, in any letter case, then 409 email_taken", async () => {
+  it("when an already-registered email registers again, in any letter case, then the answer is identical to a new email's and only the owner is told", async () => {
     const u = caller();
-    const { email } = await u.register();
-    const res = await u.post("/register", { email: email.toUpperCase(), password: newPassword() });
-    expect(res.status).toBe(409);
-    expect(res.body).toEqual(err("email_taken"));
+    const { email, password } = await u.register();
+    const known = await u.post("/register", {
+      email: email.toUpperCase(),
+      password: newPassword(),
+    });
+    const unknown = await u.post("/register", {
+      email: uniqueEmail("fresh"),
+      password: newPassword(),
+    });
+    expect(known.status).toBe(unknown.status);
+    expect(known.body).toEqual(unknown.body);
+    expect(known.status).toBe(202);
+    expect(known.body).toEqual(CHECK_YOUR_MAIL);
+    const notice = await w.smtp.waitForMessage(
+      (m) => m.to.includes(email) && m.subject.includes("tried to create"),
+    );
+    expect(notice.text).toContain(`${w.origin}/reset-password`);
+    // The first account and its password are untouched.
+    expect(await sql(w, "select 1 from users where email = $1", [email])).toHaveLength(1);
+    expect((await u.post("/login", { email, password })).status).toBe(200);
   });
 
   it("when the email is malformed, then 400 invalid_email", async () => {
@@ -76,7 +97,7 @@ describe("Registration", () => {
 });
 
 describe("Length rules in code points, any Unicode (S2.2)", () => {
-  it("when the password has 7 characters, then 400 password_too_short; with 8, 201 and it signs in", async () => {
+  it("when the password has 7 characters, then 400 password_too_short; with 8, it registers and signs in", async () => {
     const u = caller();
     const short = await u.post("/register", { email: uniqueEmail("len7"), password: "kq7#xZp" });
     expect(short.status).toBe(400);
@@ -86,7 +107,7 @@ describe("Length rules in code points, any Unicode (S2.2)", () => {
     expect((await u.post("/login", { email, password })).status).toBe(200);
   });
 
-  it("when the password has 129 code points, then 400 password_too_long; with 128, 201 and it signs in", async () => {
+  it("when the password has 129 code points, then 400 password_too_long; with 128, it registers and signs in", async () => {
     const u = caller();
     const base = newPassword();
     const p128 = (base + repeat("x", 128)).slice(0, 128);

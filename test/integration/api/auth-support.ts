@@ -6,6 +6,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import pg from "pg";
 import { expect } from "vitest";
+import { confirmationToken } from "../../support/email-confirmation";
 import { scanPostgres, scanRedis } from "../../support/secret-scan";
 import { totpAt } from "../../support/totp";
 import type { TestWarden } from "../../support/warden-harness";
@@ -153,15 +154,21 @@ export class Caller {
     return this.request<T>("DELETE", path, undefined, opts);
   }
 
-  /** Registers a fresh account (201 asserted). */
+  /** Registers a fresh account (202 asserted) and confirms it from the mailed link. */
   async register(email = uniqueEmail("user"), password = newPassword()) {
     this.client.secrets.strings.add(password);
-    const res = await this.post<{ user: { id: string; email: string } }>("/register", {
-      email,
-      password,
-    });
-    expect(res.status, JSON.stringify(res.body)).toBe(201);
-    return { id: res.body.user.id, email, password };
+    const res = await this.post("/register", { email, password });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    const token = await confirmationToken(this.w.smtp, email.toLowerCase());
+    this.client.secrets.strings.add(token);
+    const confirmed = await this.post("/email/confirm", { token });
+    expect(confirmed.status, JSON.stringify(confirmed.body)).toBe(200);
+    const [row] = await sql<{ id: string }>(
+      this.w,
+      "select id::text as id from users where email = $1",
+      [email.toLowerCase()],
+    );
+    return { id: row!.id, email, password };
   }
 
   /** Signs in without 2FA (200 and a refresh cookie asserted). */
