@@ -7,6 +7,7 @@ import { Redis } from "ioredis";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
+import { confirmationToken } from "../support/email-confirmation";
 import type { ReceivedMail } from "../support/smtp/server";
 import { startTelegramEmulator, type TelegramEmulator } from "../support/telegram";
 import { nextTotpCode, totpCode } from "../support/totp";
@@ -70,7 +71,12 @@ async function account(
   const email = `${tag}@example.com`;
   expect(
     (await api("POST", "/api/auth/register", { body: { email, password: PASSWORD } })).status,
-  ).toBe(201);
+  ).toBe(202);
+  // Alerts are mailed to confirmed addresses only: the owner opens the mailed link.
+  const confirmToken = await confirmationToken(w.smtp, email);
+  expect(
+    (await api("POST", "/api/auth/email/confirm", { body: { token: confirmToken } })).status,
+  ).toBe(200);
   const login = await api("POST", "/api/auth/login", { body: { email, password: PASSWORD } });
   const token = login.body.accessToken as string;
   const user = tg.user({ id: tgId, first_name: tag });

@@ -68,7 +68,7 @@ describe("owner and application roles", () => {
       };
     };
     const creds = { email: "role@example.com", password: "a long unique passphrase" };
-    expect((await call("POST", "/api/auth/register", creds)).status).toBe(201);
+    expect((await call("POST", "/api/auth/register", creds)).status).toBe(202);
     const token = (await call("POST", "/api/auth/login", creds)).body.accessToken as string;
     const key = await call("POST", "/api/keys", { venue: "paper" }, token);
     expect(key.status).toBe(201);

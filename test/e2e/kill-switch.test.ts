@@ -80,7 +80,7 @@ describe("kill switch across processes", () => {
   it("when the CLI pauses trading, then the next API and bot trade actions are refused; closes only when the pause blocks them; after resume they work", async () => {
     // An API user and a Telegram user, each with a paper key and an open trade.
     const creds = { email: "halt@example.com", password: "a long unique passphrase" };
-    expect((await api("POST", "/api/auth/register", creds)).status).toBe(201);
+    expect((await api("POST", "/api/auth/register", creds)).status).toBe(202);
     const token = (await api("POST", "/api/auth/login", creds)).body.accessToken as string;
     const keyId = (await api("POST", "/api/keys", { venue: "paper" }, token)).body.key.id as string;
     const open = (symbol: string) =>

@@ -73,7 +73,7 @@ async function api(path: string, body?: unknown, token?: string, method = "POST"
 
 async function register(tag: string) {
   const user = { email: `${tag}-${hex(4)}@example.com`, password: `pw-${hex(12)}` };
-  expect((await api("/api/auth/register", user)).status).toBe(201);
+  expect((await api("/api/auth/register", user)).status).toBe(202);
   return user;
 }
 
