@@ -11,6 +11,7 @@ const prodEnv = (over: Record<string, string | undefined> = {}) => ({
   PASSWORD_PEPPER: randomSecret(),
   AUDIT_PEPPER: randomSecret(),
   SMTP_URL: "smtp://relay.internal:25",
+  DATABASE_URL: "postgres://127.0.0.1:5432/warden",
   ...over,
 });
 
@@ -334,5 +335,28 @@ describe("loadConfig", () => {
       configError(() => loadConfig(prodEnv({ ANOMALY_SCAN_EVERY_MINUTES: "five" }), noFiles))
         .variable,
     ).toBe("ANOMALY_SCAN_EVERY_MINUTES");
+  });
+});
+
+describe("loadConfig: development and production defaults", () => {
+  const devEnv = () => {
+    const { NODE_ENV: _p, PUBLIC_URL: _u, SMTP_URL: _s, DATABASE_URL: _d, ...rest } = prodEnv();
+    return { ...rest, NODE_ENV: "development", DATABASE_URL: "postgres://127.0.0.1:5432/warden" };
+  };
+
+  it("when HIBP_FAIL_MODE is unset, then development fails open and production fails closed; either can be set", () => {
+    expect(loadConfig(devEnv(), noFiles).hibpFailMode).toBe("open");
+    expect(loadConfig(prodEnv(), noFiles).hibpFailMode).toBe("closed");
+    expect(loadConfig({ ...devEnv(), HIBP_FAIL_MODE: "closed" }, noFiles).hibpFailMode).toBe(
+      "closed",
+    );
+    expect(
+      configError(() => loadConfig(prodEnv({ HIBP_FAIL_MODE: "maybe" }), noFiles)).variable,
+    ).toBe("HIBP_FAIL_MODE");
+  });
+
+  it("when production has no DATABASE_URL, then start-up is refused naming it", () => {
+    const err = configError(() => loadConfig(prodEnv({ DATABASE_URL: undefined }), noFiles));
+    expect(err.message).toMatch(/^DATABASE_URL: is required in production/);
   });
 });
