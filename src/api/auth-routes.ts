@@ -27,6 +27,7 @@ const STATUS: Record<AccountErrorCode, number> = {
   invalid_challenge: 401,
   invalid_reset_token: 400,
   invalid_confirmation_token: 400,
+  email_not_confirmed: 403,
   totp_not_enabled: 400,
   totp_already_enabled: 409,
   totp_not_pending: 400,
@@ -334,8 +335,8 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router {
 
   router.post(
     "/email/resend",
-    ...authed(async (_req, res, a) => {
-      await accounts.resendConfirmation(a.user.id);
+    wrap(async (req, res) => {
+      await accounts.resendConfirmation(parse(schemas.resetRequest, req.body), clientOf(req));
       res
         .status(202)
         .json({ message: "If the address is not confirmed yet, a new link is on its way." });

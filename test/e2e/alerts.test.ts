@@ -576,6 +576,8 @@ describe("alert channels", () => {
   it("when a user has no working channel, then the admins still get the alert, saying so", async () => {
     const email = "frank@example.com";
     await api("POST", "/api/auth/register", { body: { email, password: PASSWORD } });
+    const confirm = await confirmationToken(w.smtp, email);
+    await api("POST", "/api/auth/email/confirm", { body: { token: confirm } });
     const token = (await api("POST", "/api/auth/login", { body: { email, password: PASSWORD } }))
       .body.accessToken as string;
     expect(

@@ -69,6 +69,13 @@ describe("owner and application roles", () => {
     };
     const creds = { email: "role@example.com", password: "a long unique passphrase" };
     expect((await call("POST", "/api/auth/register", creds)).status).toBe(202);
+    // Stands in for the owner opening the mailed link (this api-only process delivers no mail).
+    const confirm = new pg.Client({ connectionString: ownerUrl });
+    await confirm.connect();
+    await confirm.query("update users set email_confirmed_at = now() where email = $1", [
+      creds.email,
+    ]);
+    await confirm.end();
     const token = (await call("POST", "/api/auth/login", creds)).body.accessToken as string;
     const key = await call("POST", "/api/keys", { venue: "paper" }, token);
     expect(key.status).toBe(201);

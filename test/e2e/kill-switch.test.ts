@@ -76,11 +76,23 @@ async function api(method: string, path: string, body?: unknown, token?: string)
   return { status: res.status, body: (text ? JSON.parse(text) : {}) as Json };
 }
 
+/**
+ * Stands in for the owner opening the mailed confirmation link (no worker delivers mail in
+ * this file; the link itself is tested in auth-email-confirmation.test.ts).
+ */
+async function confirmedByOwner(email: string): Promise<void> {
+  const c = new pg.Client({ connectionString: db.url });
+  await c.connect();
+  await c.query("update users set email_confirmed_at = now() where email = $1", [email]);
+  await c.end();
+}
+
 describe("kill switch across processes", () => {
   it("when the CLI pauses trading, then the next API and bot trade actions are refused; closes only when the pause blocks them; after resume they work", async () => {
     // An API user and a Telegram user, each with a paper key and an open trade.
     const creds = { email: "halt@example.com", password: "a long unique passphrase" };
     expect((await api("POST", "/api/auth/register", creds)).status).toBe(202);
+    await confirmedByOwner(creds.email);
     const token = (await api("POST", "/api/auth/login", creds)).body.accessToken as string;
     const keyId = (await api("POST", "/api/keys", { venue: "paper" }, token)).body.key.id as string;
     const open = (symbol: string) =>
@@ -158,6 +170,7 @@ describe("kill switch across processes", () => {
   it("when the CLI pauses one user, then that user's API opens are refused with scope account", async () => {
     const creds = { email: "one@example.com", password: "a long unique passphrase" };
     await api("POST", "/api/auth/register", creds);
+    await confirmedByOwner(creds.email);
     const token = (await api("POST", "/api/auth/login", creds)).body.accessToken as string;
     const keyId = (await api("POST", "/api/keys", { venue: "paper" }, token)).body.key.id as string;
     const c = new pg.Client({ connectionString: db.url });

@@ -10,6 +10,7 @@ import pg from "pg";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchBrowser, newContext, violations } from "../support/browser";
+import { confirmationToken } from "../support/email-confirmation";
 import { totpAt } from "../support/totp";
 import {
   BYBIT_TRADE_ONLY_QUERY_API,
@@ -17,6 +18,8 @@ import {
   startFakeBybit,
 } from "../support/venues/bybit";
 import { startTestWarden, type TestWarden } from "../support/warden-harness";
+
+const isReset = (m: { text: string }) => m.text.includes("/reset-password#token=");
 
 /** Waits for a page or service state (bounded, never asserting how long it took). */
 const poll = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: 15_000, interval: 50 });
@@ -74,6 +77,8 @@ async function api(path: string, body?: unknown, token?: string, method = "POST"
 async function register(tag: string) {
   const user = { email: `${tag}-${hex(4)}@example.com`, password: `pw-${hex(12)}` };
   expect((await api("/api/auth/register", user)).status).toBe(202);
+  const token = await confirmationToken(w.smtp, user.email);
+  expect((await api("/api/auth/email/confirm", { token })).status).toBe(200);
   return user;
 }
 
@@ -589,9 +594,11 @@ describe("settings page in Chromium", () => {
     const user = await register("reset");
     expect((await api("/api/auth/password/reset/request", { email: user.email })).status).toBe(202);
     await expect
-      .poll(() => w.smtp.messages.some((m) => m.to.includes(user.email)), { timeout: 15_000 })
+      .poll(() => w.smtp.messages.some((m) => m.to.includes(user.email) && isReset(m)), {
+        timeout: 15_000,
+      })
       .toBe(true);
-    const mail = w.smtp.messages.find((m) => m.to.includes(user.email))!;
+    const mail = w.smtp.messages.find((m) => m.to.includes(user.email) && isReset(m))!;
     const link = /(http:\/\/\S+\/reset-password#token=[^\s"<>]+)/.exec(mail.text)?.[1];
     expect(link).toBeDefined();
     const context = await newContext(browser);

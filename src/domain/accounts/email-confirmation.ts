@@ -2,7 +2,13 @@
 // reads the address; only then do alerts and notices go there.
 import { confirmEmailEmail } from "./email";
 import { AccountError } from "./errors";
-import { type AccountHelpers, type ClientInfo, EMAIL_CONFIRM_TTL_S } from "./shared";
+import {
+  type AccountHelpers,
+  type ClientInfo,
+  EMAIL_CONFIRM_TTL_S,
+  keyOf,
+  normaliseEmail,
+} from "./shared";
 
 const KIND = "email_confirm";
 
@@ -43,13 +49,22 @@ export function createEmailConfirmation(h: AccountHelpers) {
       });
     },
 
-    /** A new link to the signed-in user's unconfirmed address. */
-    async resendConfirmation(userId: string): Promise<void> {
-      const user = await h.userOf(userId);
-      if (!user.email) throw new AccountError("invalid_email");
-      if (user.emailConfirmedAt) return;
-      await h.limit(`confirm:acct:${userId}`, { limit: 5, windowMs: 60 * 60_000 });
-      await sendConfirmation(h, userId, user.email);
+    /**
+     * A new link to an unconfirmed address (the owner cannot sign in yet). The same answer
+     * whether or not the address has an account or is confirmed already.
+     */
+    async resendConfirmation(input: { email: unknown }, client: ClientInfo): Promise<void> {
+      await h.limit(`confirm:ip:${client.ip}`, { limit: 10, windowMs: 60 * 60_000 });
+      let email: string;
+      try {
+        email = normaliseEmail(input.email);
+      } catch {
+        return;
+      }
+      await h.limit(`confirm:acct:${keyOf(email)}`, { limit: 5, windowMs: 60 * 60_000 });
+      const user = await repo.findUserByEmail(email);
+      if (!user || user.emailConfirmedAt) return;
+      await sendConfirmation(h, user.id, email);
     },
   };
 }

@@ -28,7 +28,8 @@ export type AccountErrorCode =
   | "account_already_linked"
   | "session_not_found"
   | "password_not_set"
-  | "invalid_confirmation_token";
+  | "invalid_confirmation_token"
+  | "email_not_confirmed";
 
 export const ACCOUNT_ERROR_MESSAGES: Readonly<Record<AccountErrorCode, string>> = {
   password_too_short: "Password must be at least 8 characters.",
@@ -63,6 +64,8 @@ export const ACCOUNT_ERROR_MESSAGES: Readonly<Record<AccountErrorCode, string>> 
   password_not_set: "This account signs in through Telegram and has no password yet.",
   invalid_confirmation_token:
     "This confirmation link is invalid, expired or already used. Sign in and ask for a new one.",
+  email_not_confirmed:
+    "Confirm your email address first: open the link we mailed you (ask for a new one below).",
 };
 
 export class AccountError extends Error {

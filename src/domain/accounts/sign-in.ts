@@ -93,6 +93,18 @@ export function createSignIn(
         throw new AccountError("invalid_credentials");
       }
       await deps.lockout.clear(lockKey);
+      // A web account signs in once its address is confirmed. Said only after the password
+      // matched, so it tells nothing to someone who does not know the password.
+      if (user.email && !user.emailConfirmedAt) {
+        await repo.recordEvent({
+          userId: user.id,
+          kind: "login",
+          outcome: "failed",
+          ip: client.ip,
+          details: { reason: "email_not_confirmed" },
+        });
+        throw new AccountError("email_not_confirmed");
+      }
       if (user.totpEnabledAt) {
         const challenge = await deps.tokens.issue(
           "login2fa",

@@ -94,10 +94,15 @@ describe("Email confirmation", () => {
     c.secrets.strings.add(old);
     expect((await u.post("/email/confirm", { token: `${old.slice(0, -2)}xx` })).status).toBe(400);
     expect((await u.post("/email/confirm", { token: "x".repeat(43) })).status).toBe(400);
-    // A resent link replaces the first one.
-    const { accessToken } = await u.login(email, password);
+    // Unconfirmed, the right password is told to confirm first; a resent link replaces the first.
+    const refused = await u.post("/login", { email, password });
+    expect(refused.status).toBe(403);
+    expect(refused.body.error).toBe("email_not_confirmed");
+    expect(refused.refresh).toBeUndefined();
     const before = w.smtp.messages.filter((m) => m.to.includes(email)).length;
-    expect((await u.post("/email/resend", {}, { token: accessToken })).status).toBe(202);
+    expect((await u.post("/email/resend", { email })).status).toBe(202);
+    // An unknown address gets the same answer.
+    expect((await u.post("/email/resend", { email: uniqueEmail("nobody") })).status).toBe(202);
     await w.smtp.waitForMessage(
       () => w.smtp.messages.filter((m) => m.to.includes(email)).length > before,
     );
@@ -111,9 +116,9 @@ describe("Email confirmation", () => {
   it("when the address is not confirmed, then no sign-in notice and no alert mail goes to it; once confirmed, they do", async () => {
     const { u, email, password, id } = await unconfirmed("notices");
     await confirmationToken(w.smtp, email);
-    const { accessToken } = await u.login(email, password);
-    // A mail queued after the sign-in (the resent link) arrives: the notice would be before it.
-    expect((await u.post("/email/resend", {}, { token: accessToken })).status).toBe(202);
+    expect((await u.post("/login", { email, password })).status).toBe(403);
+    // A mail queued after the sign-in attempt (the resent link) arrives: a notice would be first.
+    expect((await u.post("/email/resend", { email })).status).toBe(202);
     await w.smtp.waitForMessage(
       () => w.smtp.messages.filter((m) => m.to.includes(email)).length >= 2,
     );

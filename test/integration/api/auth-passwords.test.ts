@@ -59,7 +59,8 @@ describe("Registration", () => {
     expect(
       await sql(w, "select 1 from users where email = $1", [mixed.toLowerCase()]),
     ).toHaveLength(1);
-    expect((await u.post("/login", { email: mixed.toLowerCase(), password })).status).toBe(200);
+    // It signs in once the address is confirmed.
+    expect((await u.post("/login", { email: mixed.toLowerCase(), password })).status).toBe(403);
   });
 
   it("when an already-registered email registers again, in any letter case, then the answer is identical to a new email's and only the owner is told", async () => {

@@ -4,6 +4,7 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { confirmationToken } from "../../support/email-confirmation";
 import { scanPostgres, scanRedis } from "../../support/secret-scan";
 import {
   BYBIT_TRADE_ONLY_QUERY_API,
@@ -41,6 +42,9 @@ beforeAll(async () => {
   w = await startTestWarden({ env: { VENUE_URL_BYBIT: bybit.url } });
   const reg = { email: "keys@example.com", password: "a long unique passphrase" };
   await api("POST", "/api/auth/register", reg);
+  await api("POST", "/api/auth/email/confirm", {
+    token: await confirmationToken(w.smtp, reg.email),
+  });
   token = ((await api("POST", "/api/auth/login", reg)).body as { accessToken: string }).accessToken;
 });
 afterAll(async () => {

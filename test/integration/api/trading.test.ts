@@ -4,6 +4,7 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { confirmationToken } from "../../support/email-confirmation";
 import {
   BINANCE_DEFAULT_RESTRICTIONS,
   type FakeBinance,
@@ -58,6 +59,8 @@ async function api(
 async function user(email: string) {
   const creds = { email, password: "a long unique passphrase" };
   await api("POST", "/api/auth/register", { body: creds });
+  const token = await confirmationToken(w.smtp, email);
+  await api("POST", "/api/auth/email/confirm", { body: { token } });
   return (await api("POST", "/api/auth/login", { body: creds })).body.accessToken as string;
 }
 
