@@ -17,7 +17,8 @@ import { createScrubber } from "./infra/scrub";
 import { createVaultStore } from "./infra/vault-store";
 import { requestRotation } from "./jobs/processors/vault";
 import { createQueueRegistry } from "./jobs/registry";
-import { prepareEnv } from "./startup/dev-services";
+import { type DevServices, startDevServices } from "./startup/dev-services";
+import { explainStartupError, formatStartupError } from "./startup/errors";
 
 export interface CliIo {
   out: (line: string) => void;
@@ -30,8 +31,12 @@ interface Command {
   run(args: string[], io: CliIo): Promise<number>;
 }
 
-function config(): Config {
-  return loadConfig(prepareEnv(process.env).env);
+let devServices: DevServices | undefined;
+
+/** The service's configuration; in development also the embedded database (stopped by runCli). */
+async function config(): Promise<Config> {
+  devServices ??= await startDevServices(process.env);
+  return loadConfig(devServices.env);
 }
 
 async function withOrm<T>(
@@ -104,7 +109,7 @@ export const COMMANDS: Record<string, Command> = {
         io.err("--user must be a user id (a whole number)");
         return 2;
       }
-      const c = config();
+      const c = await config();
       return withOrm(c, async (orm) => {
         try {
           const { result, blocksClose } = await killSwitchOf(orm).pause({ via: "cli" }, target, {
@@ -137,7 +142,7 @@ export const COMMANDS: Record<string, Command> = {
         io.err("--user must be a user id (a whole number)");
         return 2;
       }
-      const c = config();
+      const c = await config();
       return withOrm(c, async (orm) => {
         const { removed } = await killSwitchOf(orm).resume({ via: "cli" }, target);
         const who = target.scope === "global" ? "everyone" : `user ${target.userId}`;
@@ -150,7 +155,7 @@ export const COMMANDS: Record<string, Command> = {
     usage: "trading status",
     summary: "list the pauses in force",
     async run(_args, io) {
-      const c = config();
+      const c = await config();
       return withOrm(c, async (orm) => {
         const pauses = await killSwitchOf(orm).status();
         if (pauses.length === 0) io.out("trading is not paused");
@@ -171,7 +176,7 @@ export const COMMANDS: Record<string, Command> = {
       "pg_dump the database, encrypted under BACKUP_ENCRYPTION_KEY, into DIR (or BACKUP_DIR)",
     async run(args, io) {
       const { values } = parseArgs({ args, options: { out: { type: "string" } } });
-      const c = config();
+      const c = await config();
       const outDir = values.out ?? c.backup.dir;
       if (!outDir) {
         io.err("usage: npm run cli -- backup create --out DIR (or set BACKUP_DIR)");
@@ -197,7 +202,7 @@ export const COMMANDS: Record<string, Command> = {
         io.err("usage: npm run cli -- backup verify FILE");
         return 2;
       }
-      const c = config();
+      const c = await config();
       return backupOutcome(io, async () => {
         return `verified ${describeBackup(await verifyBackup(positionals[0]!, c.backupEncryptionKey))}`;
       });
@@ -222,7 +227,7 @@ export const COMMANDS: Record<string, Command> = {
         io.err("usage: npm run cli -- backup restore FILE --database postgres://…/EMPTY_DATABASE");
         return 2;
       }
-      const c = config();
+      const c = await config();
       return backupOutcome(io, async () => {
         const s = await restoreBackup({
           path: positionals[0]!,
@@ -244,7 +249,7 @@ export const COMMANDS: Record<string, Command> = {
         io.err("usage: npm run cli -- user promote <email>");
         return 2;
       }
-      const c = config();
+      const c = await config();
       return withOrm(c, async (orm) => {
         const sql = sqlOf(orm);
         const rows = await sql(
@@ -279,7 +284,7 @@ export const COMMANDS: Record<string, Command> = {
     usage: "master-key status",
     summary: "rows per master key version per encrypted table",
     async run(_args, io) {
-      const c = config();
+      const c = await config();
       const ring = c.masterKeys;
       io.out(`MASTER_KEYS versions: ${ring.versions.join(", ")} (current ${ring.currentVersion})`);
       let missing = false;
@@ -307,7 +312,7 @@ export const COMMANDS: Record<string, Command> = {
     summary: "re-encrypt every row under the current key: enqueue, or --wait to run here",
     async run(args, io) {
       const { values } = parseArgs({ args, options: { wait: { type: "boolean" } } });
-      const c = config();
+      const c = await config();
       if (!values.wait) {
         const redis = createRedisFactory({ url: c.redisUrl, keyPrefix: c.redisPrefix });
         const queues = createQueueRegistry(redis.create("producer", "cli"), redis.bullPrefix);
@@ -360,7 +365,7 @@ export const COMMANDS: Record<string, Command> = {
         io.err("--from must be a row id (a positive whole number)");
         return 2;
       }
-      const c = config();
+      const c = await config();
       return withOrm(c, async (orm) => {
         const verdict = await verifyAuditLog(createAuditChainReader(sqlOf(orm)), {
           ...(values.from !== undefined && { fromId: values.from }),
@@ -391,7 +396,7 @@ export const COMMANDS: Record<string, Command> = {
         io.err("usage: npm run cli -- audit export --user <id>");
         return 2;
       }
-      const c = config();
+      const c = await config();
       return withOrm(c, async (orm) => {
         for await (const row of exportForSubject(sqlOf(orm), auditSubject(c.auditPepper, user))) {
           io.out(JSON.stringify(row));
@@ -404,7 +409,7 @@ export const COMMANDS: Record<string, Command> = {
     usage: "db migrate",
     summary: "create the database if missing (not in production) and apply pending migrations",
     async run(_args, io) {
-      const c = config();
+      const c = await config();
       const { created, applied } = await prepareDatabase({
         url: c.databaseUrl,
         ownerUrl: c.databaseOwnerUrl,
@@ -420,7 +425,7 @@ export const COMMANDS: Record<string, Command> = {
     usage: "db status",
     summary: "list migrations not yet applied",
     async run(_args, io) {
-      const c = config();
+      const c = await config();
       const orm = await createOrm({ url: c.databaseUrl, sslCa: c.databaseSslCa });
       try {
         const pending = await pendingMigrations(orm);
@@ -445,7 +450,7 @@ export const COMMANDS: Record<string, Command> = {
         io.err("--hold-ms must be a whole number of milliseconds from 0 to 60000");
         return 2;
       }
-      const c = config();
+      const c = await config();
       const redis = createRedisFactory({ url: c.redisUrl, keyPrefix: c.redisPrefix });
       const queues = createQueueRegistry(redis.create("producer", "cli"), redis.bullPrefix);
       const events = new QueueEvents("system", {
@@ -494,9 +499,14 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   try {
     return await command.run(argv.slice(2), io);
   } catch (err) {
+    const known = explainStartupError(err, { databaseUrl: process.env.DATABASE_URL });
     if (err instanceof ConfigError) io.err(`configuration error: ${err.message}`);
+    else if (known) io.err(formatStartupError(known, "error").trimEnd());
     else io.err(createScrubber().scrubString(`error: ${(err as Error).message}`));
     return 1;
+  } finally {
+    await devServices?.stop();
+    devServices = undefined;
   }
 }
 

@@ -189,6 +189,18 @@ export async function startEmbeddedPostgres(opts: {
   const bin = embeddedBinDir();
   const owner = clusterOwner();
   mkdirSync(dataRoot, { recursive: true, mode: 0o755 });
+  // A running Warden's server is shared (e.g. `npm run cli` beside `npm start`), never stopped.
+  const held = readLock(lockFile);
+  if (
+    held &&
+    held.wardenPid !== process.pid &&
+    isAlive(held.wardenPid) &&
+    isAlive(held.serverPid)
+  ) {
+    const url = `postgres://postgres:${encodeURIComponent(opts.password)}@127.0.0.1:${held.port}/warden`;
+    await waitReady(url, held.serverPid, logFile);
+    return { url, dataDir, port: held.port, pid: held.serverPid, stop: async () => {} };
+  }
   await recoverStaleLock(lockFile);
 
   if (!existsSync(join(dataDir, "PG_VERSION"))) {

@@ -186,5 +186,18 @@ describe("first run", () => {
     await third.exited;
     running.splice(0);
     expect(await noPostgresLeft(scratch)).toEqual([]);
+
+    // The CLI uses the same embedded database, and stops it when the command is done.
+    const cli = spawnProcess(
+      "npm",
+      ["run", "cli", "--", "db", "status"],
+      baseEnv({ REDIS_URL: redis.url, REDIS_PREFIX: redis.prefix }),
+      { cwd: scratch },
+    );
+    running.push(cli);
+    expect((await cli.exited).code).toBe(0);
+    running.splice(0);
+    expect(cli.output()).toContain("no pending migrations");
+    expect(await noPostgresLeft(scratch)).toEqual([]);
   }, 300_000);
 });

@@ -124,6 +124,28 @@ describe("start-up errors", () => {
     }
   });
 
+  it("when a CLI command cannot reach DATABASE_URL, then it exits 1 with the same one paragraph", async () => {
+    const deadPort = await freePort();
+    const p = spawnProcess(
+      "node",
+      ["--import", "tsx", "src/cli.ts", "db", "status"],
+      baseEnv({
+        ...secrets(),
+        NODE_ENV: "test",
+        DATABASE_URL: `postgres://postgres@127.0.0.1:${deadPort}/warden`,
+        REDIS_URL: redis.url,
+      }),
+    );
+    running.push(p);
+    expect((await p.exited).code).toBe(1);
+    const lines = p.stderr().trim().split("\n");
+    expect(lines[0]).toBe(
+      `error: DATABASE_URL: nothing answers at 127.0.0.1:${deadPort} (PostgreSQL is not running there or the host is wrong).`,
+    );
+    expect(lines[1]).toMatch(/^ {2}Fix: Start PostgreSQL/);
+    expect(lines).toHaveLength(2);
+  });
+
   it("when JWT_SECRET is too short, then it exits 1 naming JWT_SECRET without echoing it", async () => {
     const p = await failedStart({
       ...secrets(),
