@@ -108,7 +108,17 @@ export function createApi(deps: ApiDeps): express.Express {
   for (const { path, router } of deps.routes ?? []) app.use(path, router);
   app.use(express.json({ limit: "100kb" }));
 
-  app.use((_req, res) => {
+  app.use((req, res) => {
+    // A browser asking for a page gets a small page; API clients keep the JSON error.
+    const browser =
+      req.method === "GET" &&
+      !req.path.startsWith("/api/") &&
+      req.accepts(["json", "html"]) === "html";
+    if (browser) {
+      res.status(404).type("html").setHeader("Cache-Control", "no-store");
+      res.send(NOT_FOUND_PAGE);
+      return;
+    }
     res.status(404).json({ error: "not_found", message: "No such endpoint." });
   });
 
@@ -140,3 +150,24 @@ export function createApi(deps: ApiDeps): express.Express {
   app.use(onError);
   return app;
 }
+
+const NOT_FOUND_PAGE = `<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>Warden — page not found</title>
+  <link rel="stylesheet" href="/assets/warden.css">
+</head>
+<body>
+  <header class="bar"><span class="brand">Warden</span></header>
+  <main>
+    <section>
+      <h1>Page not found</h1>
+      <p>There is no page at this address.</p>
+      <p><a href="/settings">Go to your settings</a></p>
+    </section>
+  </main>
+</body>
+</html>
+`;

@@ -12,6 +12,7 @@ const WEB_DIR = join(import.meta.dirname, "..", "web");
 const ENTRY_POINTS = {
   settings: "settings/main.ts",
   reset: "reset/main.ts",
+  confirm: "confirm/main.ts",
   sandbox: "sandbox/main.ts",
 } as const;
 
@@ -23,7 +24,7 @@ export interface Asset {
 export interface WebAssets {
   /** /assets/<file> → content. */
   assets: Map<string, Asset>;
-  pages: { settings: string; reset: string; security: string; sandbox: string };
+  pages: { settings: string; reset: string; confirm: string; security: string; sandbox: string };
 }
 
 /** Bundles the pages' scripts and reads their HTML and CSS. */
@@ -59,6 +60,7 @@ export async function buildWebAssets(): Promise<WebAssets> {
     pages: {
       settings: await html("settings/index.html"),
       reset: await html("reset/index.html"),
+      confirm: await html("confirm/index.html"),
       security: await html("security.html"),
       sandbox: await html("sandbox/index.html"),
     },
@@ -115,6 +117,10 @@ export function createWebRoutes(deps: { web: WebAssets; securityTxt: SecurityTxt
     // The token is in the fragment, but a page holding one never sends a Referer at all.
     res.setHeader("Referrer-Policy", "no-referrer");
     sendHtml(res, web.pages.reset);
+  });
+  router.get("/confirm-email", (_req, res) => {
+    res.setHeader("Referrer-Policy", "no-referrer");
+    sendHtml(res, web.pages.confirm);
   });
   router.get("/security", (_req, res) => sendHtml(res, security));
   router.get("/.well-known/security.txt", (_req, res) => {
