@@ -65,6 +65,7 @@ import { createQueueRegistry, startWorkers } from "./jobs/registry";
 import { createSandboxRoutes } from "./sandbox/routes";
 import { startTelegramEmulator, type TelegramEmulator } from "./sandbox/telegram";
 import { startupBanner } from "./startup/banner";
+import { devMailboxRoutes } from "./startup/dev-mailbox";
 import { startDevServices } from "./startup/dev-services";
 import { reportStartupFailure } from "./startup/errors";
 
@@ -352,6 +353,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
             },
           }),
           ...(sandboxRoutes ? [sandboxRoutes.router] : []),
+          ...devMailboxRoutes(config),
         ],
         routes: [
           {

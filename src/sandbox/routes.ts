@@ -22,7 +22,7 @@ const pressBody = z.object({
 
 const LOCAL_HOSTS = ["localhost", "127.0.0.1", "[::1]"];
 
-function localOnly(publicHost: string) {
+export function localOnly(publicHost: string) {
   const hosts = new Set([...LOCAL_HOSTS, publicHost]);
   return (req: Request, res: Response, next: NextFunction) => {
     // The socket's address, never X-Forwarded-For; the Host header without its port.

@@ -2,6 +2,7 @@
 // everything is. Never a password: URLs are shown by host only.
 import { relative } from "node:path";
 import type { Config, Role } from "../infra/config";
+import { devMailboxOn } from "./dev-mailbox";
 
 export interface BannerFacts {
   config: Config;
@@ -12,8 +13,6 @@ export interface BannerFacts {
   /** The embedded database's data directory when it is in use. */
   embeddedDatabase: string | undefined;
   privateRedis: string | undefined;
-  /** The development mailbox is served (development without SMTP_URL). */
-  devMailbox?: boolean;
   cwd?: string;
 }
 
@@ -31,11 +30,12 @@ export function startupBanner(f: BannerFacts): string {
   const c = f.config;
   const cwd = f.cwd ?? process.cwd();
   const rel = (dir: string) => relative(cwd, dir) || dir;
+  const devMailbox = devMailboxOn(c) && f.roles.includes("api");
   const lines: Array<[string, string]> = [];
   if (f.roles.includes("api")) {
     lines.push(["Settings", `${c.publicUrl}/settings`]);
     if (f.sandbox) lines.push(["Sandbox", `${c.publicUrl}/sandbox (chat with the bot here)`]);
-    if (f.devMailbox) lines.push(["Mailbox", `${c.publicUrl}/sandbox/mail (development mail)`]);
+    if (devMailbox) lines.push(["Mailbox", `${c.publicUrl}/sandbox/mail (development mail)`]);
   }
   lines.push([
     "Database",
@@ -63,8 +63,8 @@ export function startupBanner(f: BannerFacts): string {
     "Mail",
     c.smtpUrl
       ? `SMTP (${hostOnly(c.smtpUrl)})`
-      : f.devMailbox
-        ? "development mailbox"
+      : devMailbox
+        ? "development mailbox (.data/outbox)"
         : "written to .data/outbox (no SMTP_URL)",
   ]);
   lines.push(["Roles", `${f.roles.join(", ")} (${c.nodeEnv})`]);

@@ -4,7 +4,6 @@
 import {
   chmodSync,
   cpSync,
-  existsSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -49,7 +48,7 @@ function postgresOf(dir: string): number[] {
 }
 
 async function noPostgresLeft(dir: string): Promise<number[]> {
-  for (let i = 0; i < 100 && postgresOf(dir).length > 0; i++) {
+  for (let i = 0; i < 300 && postgresOf(dir).length > 0; i++) {
     await new Promise((r) => setTimeout(r, 200));
   }
   return postgresOf(dir);
@@ -97,20 +96,18 @@ async function npmStart(port: number, hibpPort: number): Promise<Spawned> {
   return p;
 }
 
-/** The token of the confirmation mail written to the development outbox (.eml files). */
-async function confirmationFromOutbox(dir: string): Promise<string> {
+/** The confirmation link as the development mailbox (/sandbox/mail) shows it, clickable. */
+async function confirmationFromMailbox(port: number): Promise<string> {
   for (let i = 0; i < 150; i++) {
-    for (const file of existsSync(dir) ? readdirSync(dir) : []) {
-      // Quoted-printable: soft line breaks and =3D undone before looking for the link.
-      const text = readFileSync(join(dir, file), "utf8")
-        .replace(/=\r?\n/g, "")
-        .replace(/=3D/g, "=");
-      const m = /\/confirm-email#token=([A-Za-z0-9_%-]+)/.exec(text);
-      if (m) return decodeURIComponent(m[1]!);
-    }
+    const res = await fetch(`http://127.0.0.1:${port}/sandbox/mail`);
+    expect(res.status).toBe(200);
+    const m = /<a href="http:\/\/localhost:\d+\/confirm-email#token=([A-Za-z0-9_%-]+)"/.exec(
+      await res.text(),
+    );
+    if (m) return decodeURIComponent(m[1]!);
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`no confirmation mail in ${dir}`);
+  throw new Error("no confirmation mail in the development mailbox");
 }
 
 const credentials = { email: "first@example.test", password: "a long first-run passphrase 7" };
@@ -134,6 +131,7 @@ describe("first run", () => {
     const banner = first.output();
     expect(banner).toMatch(/Database\s+embedded PostgreSQL at \.data\/postgres/);
     expect(banner).toContain(`Settings  http://localhost:${port}/settings`);
+    expect(banner).toContain(`Mailbox   http://localhost:${port}/sandbox/mail`);
     const lock = JSON.parse(readFileSync(join(scratch, ".data", "postgres.lock"), "utf8"));
     expect(postgresOf(scratch)).toContain(lock.serverPid);
     // No password of the embedded superuser anywhere in the output.
@@ -148,8 +146,8 @@ describe("first run", () => {
       body: JSON.stringify(credentials),
     });
     expect(register.status).toBe(202);
-    // Without SMTP_URL the mail lands in .data/outbox; the link in it confirms the address.
-    const token = await confirmationFromOutbox(join(scratch, ".data", "outbox"));
+    // Without SMTP_URL the mail lands in the development mailbox; its link confirms the address.
+    const token = await confirmationFromMailbox(port);
     const confirmed = await fetch(`http://127.0.0.1:${port}/api/auth/email/confirm`, {
       method: "POST",
       headers: { "content-type": "application/json" },

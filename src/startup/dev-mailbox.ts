@@ -1,0 +1,21 @@
+// The development mailbox is served in development without SMTP_URL only (never in production).
+import { resolve } from "node:path";
+import type { Router } from "express";
+import type { Config } from "../infra/config";
+import { DEFAULT_OUTBOX_DIR } from "../infra/mailer";
+import { createMailboxRoutes } from "../sandbox/mailbox";
+
+export const devMailboxOn = (config: Config): boolean =>
+  config.nodeEnv === "development" && config.smtpUrl === undefined;
+
+/** The /sandbox/mail routes when the mailbox is on; none otherwise. */
+export function devMailboxRoutes(config: Config): Router[] {
+  if (!devMailboxOn(config)) return [];
+  return [
+    createMailboxRoutes({
+      outboxDir: resolve(DEFAULT_OUTBOX_DIR),
+      publicUrl: config.publicUrl,
+      publicHost: new URL(config.publicUrl).hostname,
+    }),
+  ];
+}
