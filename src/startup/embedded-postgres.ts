@@ -7,6 +7,7 @@ import { execFileSync, spawn } from "node:child_process";
 import {
   chownSync,
   closeSync,
+  cpSync,
   existsSync,
   mkdirSync,
   openSync,
@@ -85,6 +86,30 @@ async function stopServer(pid: number): Promise<void> {
       return;
     }
     if (await waitForExit(pid, ms)) return;
+  }
+}
+
+/**
+ * As root the server runs as `postgres`, who may not reach node_modules (a clone under /root):
+ * then the package's binaries are copied once beside the data, where the cluster lives anyway.
+ */
+function reachableBinDir(
+  bin: string,
+  dataRoot: string,
+  owner: { uid: number; gid: number } | undefined,
+): string {
+  if (!owner) return bin;
+  try {
+    execFileSync(join(bin, "postgres"), ["--version"], { stdio: "ignore", ...owner });
+    return bin;
+  } catch {
+    const native = dirname(bin);
+    const copy = join(dataRoot, "postgres-native");
+    if (!existsSync(join(copy, "bin", "postgres"))) {
+      rmSync(copy, { recursive: true, force: true });
+      cpSync(native, copy, { recursive: true, verbatimSymlinks: true });
+    }
+    return join(copy, "bin");
   }
 }
 
@@ -186,9 +211,9 @@ export async function startEmbeddedPostgres(opts: {
   const dataDir = join(dataRoot, "postgres");
   const lockFile = join(dataRoot, "postgres.lock");
   const logFile = join(dataRoot, "postgres.log");
-  const bin = embeddedBinDir();
   const owner = clusterOwner();
   mkdirSync(dataRoot, { recursive: true, mode: 0o755 });
+  const bin = reachableBinDir(embeddedBinDir(), dataRoot, owner);
   // A running Warden's server is shared (e.g. `npm run cli` beside `npm start`), never stopped.
   const held = readLock(lockFile);
   if (
