@@ -25,6 +25,13 @@ it("when a new user starts the bot in development, then a paper account is ready
     { email: "dev@example.com", password: "a long unique passphrase" },
     { ip: "127.0.0.1" },
   );
+  // Stands in for the owner opening the mailed link (this harness delivers no mail).
+  const confirm = new pg.Client({ connectionString: h.db.url });
+  await confirm.connect();
+  await confirm.query("update users set email_confirmed_at = now() where email = $1", [
+    "dev@example.com",
+  ]);
+  await confirm.end();
   const signed = await h.accounts.login(
     { email: "dev@example.com", password: "a long unique passphrase" },
     { ip: "127.0.0.1" },
