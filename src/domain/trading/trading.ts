@@ -274,8 +274,7 @@ export function createTrading(deps: TradingDeps) {
     const found = await settleOrder(
       () =>
         onVenue(c, (v, keys) =>
-          // biome-ignore lint/style/noNonNullAssertion: the caller checked findOrder exists
-          v.findOrder!(keys, { symbol: input.symbol, clientOrderId }),
+          v.findOrder!(keys, { symbol: input.symbol, side: input.side, clientOrderId }),
         ),
       { delaysMs: deps.lookupDelaysMs },
     );
@@ -307,6 +306,7 @@ export function createTrading(deps: TradingDeps) {
         await onVenue(c, (v, keys) =>
           v.modifyPosition(keys, {
             symbol: input.symbol,
+            side: input.side,
             stopLoss: input.stopLoss,
             takeProfit: input.takeProfit,
           }),
@@ -429,7 +429,7 @@ export function createTrading(deps: TradingDeps) {
       let fill: Fill | null;
       try {
         fill = await onVenue(c, (v, keys) =>
-          v.modifyPosition(keys, { symbol: t.symbol, ...input }),
+          v.modifyPosition(keys, { symbol: t.symbol, side: t.side, ...input }),
         );
       } catch (err) {
         if (err instanceof VenueError)
@@ -468,7 +468,9 @@ export function createTrading(deps: TradingDeps) {
       const c = await credentialFor(caller.userId, t.credentialId);
       let fill: Fill | null;
       try {
-        fill = await onVenue(c, (v, keys) => v.closePosition(keys, { symbol: t.symbol }));
+        fill = await onVenue(c, (v, keys) =>
+          v.closePosition(keys, { symbol: t.symbol, side: t.side }),
+        );
       } catch (err) {
         if (err instanceof VenueError)
           throw await auditFailure(caller, "close", c, t.symbol, t.id, err, {});

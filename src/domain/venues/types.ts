@@ -45,6 +45,8 @@ export interface OpenPositionInput {
 
 export interface ModifyPositionInput {
   symbol: string;
+  /** The leg in hedge mode (Binance dual side, Bybit both-side); one-way accounts ignore it. */
+  side?: Side;
   stopLoss?: number | null;
   takeProfit?: number | null;
   /** New absolute size; the difference is traded (reduce-only when smaller). */
@@ -107,13 +109,17 @@ export interface Venue {
   verifyScopes(creds: VenueCredentials): Promise<ScopeReport>;
   openPosition(creds: VenueCredentials, input: OpenPositionInput): Promise<Fill>;
   modifyPosition(creds: VenueCredentials, input: ModifyPositionInput): Promise<Fill | null>;
-  closePosition(creds: VenueCredentials, input: { symbol: string }): Promise<Fill | null>;
+  /** `side` picks the leg in hedge mode; without it the symbol's one position is closed. */
+  closePosition(
+    creds: VenueCredentials,
+    input: { symbol: string; side?: Side },
+  ): Promise<Fill | null>;
   positions(creds: VenueCredentials): Promise<Position[]>;
   balance(creds: VenueCredentials): Promise<Balance[]>;
   /** Looks an order up by the client order id it was sent with (after a lost answer). */
   findOrder?(
     creds: VenueCredentials,
-    input: { symbol: string; clientOrderId: string },
+    input: { symbol: string; side: Side; clientOrderId: string },
   ): Promise<OrderLookup>;
   /** Stop loss / take profit orders open at the venue, in `symbol` or everywhere. */
   openTriggers?(creds: VenueCredentials, input: { symbol?: string }): Promise<TriggerOrder[]>;
