@@ -243,16 +243,6 @@ describe("Binance USD-M: trading", () => {
     expect(fake.algoOrders(TRADER)).toEqual([]);
   });
 
-  it("when Binance refuses the stop loss, then the position is closed again and the error says so", async () => {
-    const err = await venueError(
-      venue.openPosition(trader(), { symbol: SYMBOL, side: "long", size: 0.01, stopLoss: 64_000 }),
-    );
-    expect(err.code).toBe("invalid_order");
-    expect(err.message).toContain("the position was closed again");
-    expect(fake.positions(TRADER)).toEqual([]);
-    expect(fake.algoOrders(TRADER)).toEqual([]);
-  });
-
   it("when a position is modified, then its size changes by a market order and its stop loss is replaced", async () => {
     await venue.openPosition(trader(), {
       symbol: SYMBOL,
