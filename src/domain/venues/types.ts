@@ -160,3 +160,7 @@ export class VenueError extends Error {
     this.name = "VenueError";
   }
 }
+
+/** A live venue: its orders can be looked up by client id and its triggers tidied. */
+export type LiveVenue = Venue &
+  Required<Pick<Venue, "findOrder" | "openTriggers" | "cancelLeftoverTriggers">>;

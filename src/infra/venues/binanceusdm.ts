@@ -3,6 +3,7 @@
 import ccxt from "ccxt";
 import type {
   Fill,
+  LiveVenue,
   ModifyPositionInput,
   OpenPositionInput,
   OrderLookup,
@@ -175,7 +176,7 @@ function fillOf(order: CcxtOrder, symbol: string, side: Side): Fill {
   return { orderId: String(order.id), symbol, side, size, price };
 }
 
-export function createBinanceUsdmVenue(options: BinanceUsdmVenueOptions = {}): Venue {
+export function createBinanceUsdmVenue(options: BinanceUsdmVenueOptions = {}): LiveVenue {
   const { origin, timeoutMs = CCXT_BASE_OPTIONS.timeout } = options;
   const enableRateLimit = options.enableRateLimit ?? origin === undefined;
   let apiUrls: unknown;
