@@ -10,7 +10,6 @@ import type {
   ScopeReport,
   Side,
   TriggerOrder,
-  Venue,
   VenueErrorCode,
 } from "../../domain/venues/types";
 import { VenueError } from "../../domain/venues/types";
