@@ -383,12 +383,13 @@ export function createBinanceUsdmVenue(options: BinanceUsdmVenueOptions = {}): L
         creds,
         async (ex) => {
           const restrictions = record(await ex.sapiGetAccountApiRestrictions());
-          const expiry = num(restrictions.tradingAuthorityExpirationTime);
           return {
             venue: "binanceusdm",
             permissions: restrictions,
             ipBound: restrictions.ipRestrict === true,
-            expiresAt: expiry !== null && expiry > 0 ? new Date(expiry) : null,
+            // tradingAuthorityExpirationTime is the spot/margin permission's expiry (Binance
+            // docs), not the key's: Binance reports no expiry for a futures key.
+            expiresAt: null,
           };
         },
         false,
