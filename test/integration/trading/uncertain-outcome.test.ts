@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TradingError } from "../../../src/domain/trading/trading";
 import { createOrm } from "../../../src/infra/database";
 import { createBinanceUsdmVenue } from "../../../src/infra/venues/binanceusdm";
+import { createBybitVenue } from "../../../src/infra/venues/bybit";
 import { createTestDatabase, type TestDatabase } from "../../support/context";
 import { tradingOn } from "../../support/venue-trading";
 import {
@@ -13,6 +14,11 @@ import {
   type FakeBinance,
   startFakeBinance,
 } from "../../support/venues/binance";
+import {
+  BYBIT_TRADE_ONLY_QUERY_API,
+  type FakeBybit,
+  startFakeBybit,
+} from "../../support/venues/bybit";
 import type { LostAnswer } from "../../support/venues/common";
 
 let db: TestDatabase;
@@ -119,4 +125,61 @@ describe("Binance: an open whose answer is lost", () => {
       .catch((e: unknown) => e);
     expect((again as TradingError).code).toBe("in_progress");
   }, 20_000);
+});
+
+describe("Bybit: an open whose answer is lost", () => {
+  const KEY = "lostBybitKey0000000";
+  const SECRET = "lostBybitSecret0000000000000000000000";
+  let fake: FakeBybit;
+  beforeAll(async () => {
+    fake = await startFakeBybit({
+      keys: { [KEY]: { secret: SECRET, queryApi: BYBIT_TRADE_ONLY_QUERY_API } },
+    });
+  });
+  afterAll(async () => {
+    await fake.close();
+  });
+
+  it.each<[LostAnswer, number]>([
+    ["timeout", 7_200_001],
+    [502, 7_200_002],
+  ])(
+    "when the fake executes the open and then answers %s, then Warden reports the filled position, a retry places no second order, and the audit has one open with the true size",
+    async (lost, telegramId) => {
+      const venue = createBybitVenue({ origin: fake.url, timeoutMs: 1_000 });
+      const { trading, userId, sql } = await tradingOn(
+        orm,
+        "bybit",
+        venue,
+        { apiKey: KEY, secret: SECRET },
+        telegramId,
+      );
+      const okOpens = (await openAudits(sql)).filter((a) => a.outcome === "ok").length;
+      const before = fake.executedOrders(KEY).length;
+      fake.loseNextAnswer(KEY, lost);
+      const input = {
+        symbol: "BTC/USDT:USDT",
+        side: "short" as const,
+        size: 0.02,
+        idempotencyKey: `api:bybit-lost-${lost}`,
+      };
+      const trade = await trading.openTrade(caller(userId), input);
+      expect(trade).toMatchObject({
+        status: "open",
+        side: "short",
+        size: 0.02,
+        entryPrice: 63_000,
+      });
+      const again = await trading.openTrade(caller(userId), input);
+      expect(again.id).toBe(trade.id);
+      expect(fake.executedOrders(KEY).length - before).toBe(1);
+      expect(fake.positions(KEY)).toEqual([expect.objectContaining({ side: "Sell", size: 0.02 })]);
+      const audits = (await openAudits(sql)).filter((a) => a.outcome === "ok");
+      expect(audits.length - okOpens).toBe(1);
+      expect(audits.at(-1)?.details).toMatchObject({ filled: 0.02, price: 63_000 });
+      await trading.closeTrade(caller(userId), trade.id);
+      expect(fake.positions(KEY)).toEqual([]);
+    },
+    20_000,
+  );
 });
