@@ -7,6 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rebaseUrls } from "../../../src/infra/venues/ccxt-common";
 import { createHyperliquidVenue } from "../../../src/infra/venues/hyperliquid";
 import {
+  BINANCE_DEFAULT_RESTRICTIONS,
+  type FakeBinance,
+  startFakeBinance,
+} from "../../support/venues/binance";
+import {
   BYBIT_TRADE_ONLY_QUERY_API,
   type FakeBybit,
   startFakeBybit,
@@ -122,5 +127,43 @@ describe("Bybit fake against recorded responses", () => {
       orderLinkId: "w-contract",
     });
     expect(missingFields(recorded("bybit-order-create").response, answer)).toEqual([]);
+  });
+});
+
+describe("Binance USD-M fake against recorded responses", () => {
+  const KEY = "contractBinanceKey0000000000000000000000000000000000000000000000";
+  const SECRET = "contractBinanceSecret000000000000000000000000000000000000000000";
+  let fake: FakeBinance;
+  beforeAll(async () => {
+    fake = await startFakeBinance({
+      keys: { [KEY]: { secret: SECRET, restrictions: BINANCE_DEFAULT_RESTRICTIONS } },
+    });
+  });
+  afterAll(async () => {
+    await fake.close();
+  });
+
+  it("when an order is placed and then looked up by its client id, then both answers have every field of a recorded USD-M order", async () => {
+    const ex = new ccxt.binanceusdm({
+      apiKey: KEY,
+      secret: SECRET,
+      enableRateLimit: false,
+      options: { fetchCurrencies: false },
+      urls: { api: rebaseUrls(new ccxt.binanceusdm().urls.api as never, fake.url) as never },
+    });
+    const venue = recorded("binanceusdm-order").response;
+    const placed = await ex.fapiPrivatePostOrder({
+      symbol: "BTCUSDT",
+      side: "BUY",
+      type: "MARKET",
+      quantity: "0.01",
+      newClientOrderId: "w-contract",
+    });
+    expect(missingFields(venue, placed)).toEqual([]);
+    const found = await ex.fapiPrivateGetOrder({
+      symbol: "BTCUSDT",
+      origClientOrderId: "w-contract",
+    });
+    expect(missingFields(venue, found)).toEqual([]);
   });
 });
