@@ -19,11 +19,12 @@ export function clientOrderIdFor(credentialId: string, idempotencyKey: string | 
 }
 
 /**
- * Venue errors after which the order may have executed: the request left and no clear answer
- * came back. A refusal with a reason (bad key, margin, invalid order…) is certain.
+ * The request left and no answer came back (timeout, reset, 5xx): the order may have executed,
+ * so the venue is asked. Any other error keeps its meaning; an unclear one (venue_error) still
+ * keeps the request claimed, as before, since no lookup is made for it.
  */
 export function outcomeUnknown(err: unknown): boolean {
-  return err instanceof VenueError && (err.code === "network" || err.code === "venue_error");
+  return err instanceof VenueError && err.code === "network";
 }
 
 /** How long to keep asking: a few seconds in all, so the user gets an answer in one request. */
@@ -40,10 +41,17 @@ export async function settleOrder(
 ): Promise<Exclude<OrderLookup, { status: "pending" }> | null> {
   const delays = opts.delaysMs ?? LOOKUP_DELAYS_MS;
   const sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+  // A request still in flight can reach the venue after a first lookup: "not found" counts
+  // only when a later lookup says it again.
+  let notFoundBefore = false;
   for (const delay of delays) {
     await sleep(delay);
     try {
       const found = await lookup();
+      if (found.status === "not_found" && !notFoundBefore) {
+        notFoundBefore = true;
+        continue;
+      }
       if (found.status !== "pending") return found;
     } catch (err) {
       // An unreachable venue is asked again; a refusal of the lookup itself (bad key,
