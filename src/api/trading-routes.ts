@@ -58,6 +58,8 @@ const STATUS: Record<TradingError["code"], number> = {
   already_open: 409,
   in_progress: 409,
   venue_failed: 502,
+  // The venue's answer was lost and it has not said since whether the order executed.
+  outcome_unknown: 504,
   // The kill switch: temporary and not the client's fault; the JSON code says why.
   trading_paused: 503,
 };

@@ -65,9 +65,33 @@ export function tradingFeature(deps: TradingFeatureDeps): Composer<BotContext> {
         ...cmd,
         idempotencyKey: `tg:${ctx.update.update_id}`,
       });
-      return `✅ Opened ${tradeLine(t)}`;
+      if (t.protectionError === undefined) return `✅ Opened ${tradeLine(t)}`;
+      // Opened, but unprotected: say so plainly and offer the two ways out.
+      const legs = `${cmd.stopLoss ?? "-"}:${cmd.takeProfit ?? "-"}`;
+      await ctx.reply(
+        `⚠️ Opened ${tradeLine(t)}, but the stop loss / take profit was NOT placed — the position is unprotected.\n${t.protectionError}`,
+        {
+          reply_markup: new InlineKeyboard()
+            .text("Retry the stop", `protect:${t.id}:${legs}`)
+            .text("Close it", `close:${t.id}`),
+        },
+      );
+      return "Choose: retry the stop loss / take profit, or close the position.";
     }),
   );
+
+  feature.callbackQuery(/^protect:(\d{1,19}):([\d.]+|-):([\d.]+|-)$/, async (ctx) => {
+    await ctx.answerCallbackQuery();
+    await ctx.editMessageReplyMarkup().catch(() => {});
+    const [, id, sl, tp] = ctx.match;
+    await run(ctx, async () => {
+      const t = await trading.modifyTrade(await caller(ctx), id!, {
+        ...(sl === "-" ? {} : { stopLoss: Number(sl) }),
+        ...(tp === "-" ? {} : { takeProfit: Number(tp) }),
+      });
+      return `🛡 Protected ${tradeLine(t)}`;
+    });
+  });
 
   feature.command("modify", (ctx) =>
     run(ctx, async () => {

@@ -7,6 +7,7 @@ import type { CredentialRecord } from "../venues/keys";
 import type { Balance, Fill, Position, Side, Venue, VenueId } from "../venues/types";
 import { VenueError } from "../venues/types";
 import { type ActivePause, blockingPause, type PauseStore, pausedMessage } from "./pause";
+import { clientOrderIdFor, outcomeUnknown, settleOrder } from "./uncertain-outcome";
 
 export type TradeSource = "telegram" | "api" | "system";
 export type TradeAction = "open" | "modify" | "close";
@@ -28,6 +29,11 @@ export interface TradeRecord {
   source: TradeSource;
   openedAt: Date;
   closedAt: Date | null;
+  /**
+   * Only on the answer to an open: the position is open but its stop loss / take profit could
+   * not be placed, for this reason (the user is offered to retry them or to close).
+   */
+  protectionError?: string;
 }
 
 export interface AuditEntry {
@@ -100,6 +106,8 @@ export type TradingErrorCode =
   | "already_open"
   | "in_progress"
   | "venue_failed"
+  /** The venue did not say whether the order executed; the request stays claimed. */
+  | "outcome_unknown"
   | "trading_paused";
 
 export class TradingError extends Error {
@@ -133,6 +141,8 @@ export interface TradingDeps {
   venues: Record<VenueId, Venue>;
   /** The user's credentials (the key service's list). */
   credentials: (userId: string) => Promise<CredentialRecord[]>;
+  /** Pauses between lookups of an order whose answer was lost (default LOOKUP_DELAYS_MS). */
+  lookupDelaysMs?: readonly number[];
 }
 
 export interface Caller {
@@ -159,10 +169,13 @@ const REFUSED_BEFORE_ORDER = new Set([
   "invalid_order",
   "unknown_symbol",
   "unsupported_credentials",
+  /** The venue, asked by client order id after a lost answer, has no such order. */
+  "not_placed",
 ]);
 
 function orderCertainlyNotPlaced(err: unknown): boolean {
   if (err instanceof TradingError) {
+    if (err.code === "outcome_unknown") return false;
     return err.code !== "venue_failed" || REFUSED_BEFORE_ORDER.has(err.venueCode ?? "");
   }
   return err instanceof VenueError && REFUSED_BEFORE_ORDER.has(err.code);
@@ -243,6 +256,69 @@ export function createTrading(deps: TradingDeps) {
     if (p) throw new TradingPausedError(pausedMessage(p), p.userId === null ? "global" : "account");
   }
 
+  /**
+   * The open's answer was lost: asks the venue for the order by its client id until it says
+   * what happened. Filled (wholly or partly) → that fill, with the asked stop loss / take profit
+   * placed now (their failure is reported, not thrown: the position is open). Never placed →
+   * a certain failure (the request may be retried). No answer → `outcome_unknown`, and the
+   * request and its slot stay claimed so that no retry can open a second position.
+   */
+  async function settleUnknownOpen(
+    caller: Caller,
+    c: CredentialRecord,
+    input: OpenTradeInput,
+    clientOrderId: string,
+    lost: VenueError,
+  ): Promise<Fill> {
+    const asked = { side: input.side, size: input.size, clientOrderId, lostAnswer: lost.message };
+    const found = await settleOrder(
+      () =>
+        onVenue(c, (v, keys) =>
+          v.findOrder!(keys, { symbol: input.symbol, side: input.side, clientOrderId }),
+        ),
+      { delaysMs: deps.lookupDelaysMs },
+    );
+    if (found === null) {
+      await auditFailure(caller, "open", c, input.symbol, null, lost, {
+        ...asked,
+        outcome: "unknown",
+      });
+      throw new TradingError(
+        "outcome_unknown",
+        `${lost.message.replace(/[.;:]?\s*try again shortly\.?$/i, "")}. Warden cannot tell yet whether the order was placed: check your positions before trying again; this request stays on hold so that it cannot open twice.`,
+        lost.code,
+      );
+    }
+    if (found.status !== "filled") {
+      throw await auditFailure(
+        caller,
+        "open",
+        c,
+        input.symbol,
+        null,
+        new VenueError("not_placed", "The venue did not place the order; nothing was opened."),
+        { ...asked, outcome: found.status },
+      );
+    }
+    const fill: Fill = { ...found.fill };
+    if (input.stopLoss !== undefined || input.takeProfit !== undefined) {
+      try {
+        await onVenue(c, (v, keys) =>
+          v.modifyPosition(keys, {
+            symbol: input.symbol,
+            side: input.side,
+            stopLoss: input.stopLoss,
+            takeProfit: input.takeProfit,
+          }),
+        );
+      } catch (err) {
+        if (!(err instanceof VenueError)) throw err;
+        fill.protectionError = err.message;
+      }
+    }
+    return fill;
+  }
+
   async function noteIp(caller: Caller) {
     if (caller.source === "api" && caller.ip) await store.recordIp(caller.userId, caller.ip);
   }
@@ -277,14 +353,20 @@ export function createTrading(deps: TradingDeps) {
           stopLoss: input.stopLoss ?? null,
           takeProfit: input.takeProfit ?? null,
         };
+        const clientOrderId = clientOrderIdFor(c.id, key);
         let fill: Fill;
         try {
-          fill = await onVenue(c, (v, keys) => v.openPosition(keys, input));
+          fill = await onVenue(c, (v, keys) => v.openPosition(keys, { ...input, clientOrderId }));
         } catch (err) {
-          if (err instanceof VenueError)
-            throw await auditFailure(caller, "open", c, input.symbol, null, err, asked);
-          throw err;
+          if (outcomeUnknown(err) && deps.venues[c.venue].findOrder !== undefined) {
+            fill = await settleUnknownOpen(caller, c, input, clientOrderId, err as VenueError);
+          } else {
+            if (err instanceof VenueError)
+              throw await auditFailure(caller, "open", c, input.symbol, null, err, asked);
+            throw err;
+          }
         }
+        const protectionError = fill.protectionError;
         const trade = await store.recordOpen(
           {
             userId: caller.userId,
@@ -295,8 +377,8 @@ export function createTrading(deps: TradingDeps) {
             size: fill.size,
             entryPrice: fill.price,
             leverage: input.leverage ?? null,
-            stopLoss: input.stopLoss ?? null,
-            takeProfit: input.takeProfit ?? null,
+            stopLoss: protectionError === undefined ? (input.stopLoss ?? null) : null,
+            takeProfit: protectionError === undefined ? (input.takeProfit ?? null) : null,
             source: caller.source,
           },
           { slotSymbol: input.symbol, idempotencyKey: key ?? null },
@@ -305,14 +387,23 @@ export function createTrading(deps: TradingDeps) {
             action: "open",
             venue: c.venue,
             symbol: fill.symbol,
-            details: { ...asked, price: fill.price, filled: fill.size, orderId: fill.orderId },
+            details: {
+              ...asked,
+              price: fill.price,
+              filled: fill.size,
+              orderId: fill.orderId,
+              clientOrderId,
+              ...(protectionError === undefined
+                ? {}
+                : { protection: "not_placed", protectionError }),
+            },
             source: caller.source,
             ip: caller.ip,
             outcome: "ok",
           },
         );
         await noteIp(caller);
-        return trade;
+        return protectionError === undefined ? trade : { ...trade, protectionError };
       } catch (err) {
         // Free the key only when no order can have reached the venue; after a timeout or an
         // unclear venue answer it stays claimed, so a retry cannot open a second position.
@@ -338,7 +429,7 @@ export function createTrading(deps: TradingDeps) {
       let fill: Fill | null;
       try {
         fill = await onVenue(c, (v, keys) =>
-          v.modifyPosition(keys, { symbol: t.symbol, ...input }),
+          v.modifyPosition(keys, { symbol: t.symbol, side: t.side, ...input }),
         );
       } catch (err) {
         if (err instanceof VenueError)
@@ -377,7 +468,9 @@ export function createTrading(deps: TradingDeps) {
       const c = await credentialFor(caller.userId, t.credentialId);
       let fill: Fill | null;
       try {
-        fill = await onVenue(c, (v, keys) => v.closePosition(keys, { symbol: t.symbol }));
+        fill = await onVenue(c, (v, keys) =>
+          v.closePosition(keys, { symbol: t.symbol, side: t.side }),
+        );
       } catch (err) {
         if (err instanceof VenueError)
           throw await auditFailure(caller, "close", c, t.symbol, t.id, err, {});

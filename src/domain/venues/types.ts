@@ -35,10 +35,18 @@ export interface OpenPositionInput {
   leverage?: number;
   stopLoss?: number;
   takeProfit?: number;
+  /**
+   * Warden's id for the entry order (32 hex digits, from client-order-id.ts); each adapter sends
+   * it in the venue's field (`newClientOrderId`, `orderLinkId`, `cloid`) so an order whose answer
+   * was lost can be looked up by it.
+   */
+  clientOrderId?: string;
 }
 
 export interface ModifyPositionInput {
   symbol: string;
+  /** The leg in hedge mode (Binance dual side, Bybit both-side); one-way accounts ignore it. */
+  side?: Side;
   stopLoss?: number | null;
   takeProfit?: number | null;
   /** New absolute size; the difference is traded (reduce-only when smaller). */
@@ -52,6 +60,32 @@ export interface Fill {
   side: Side;
   size: number;
   price: number;
+  /**
+   * Set when the entry filled but its stop loss / take profit could not be placed: the position
+   * is open and unprotected, and the venue's reason is given here.
+   */
+  protectionError?: string;
+}
+
+/** What the venue knows of an order sent with a client order id. */
+export type OrderLookup =
+  /** The venue has no order with that id: it was never placed. */
+  | { status: "not_found" }
+  /** Placed and not (yet) finished; look again later. */
+  | { status: "pending" }
+  /** Finished; `fill.size` is what executed (0 < size ≤ asked, a partial fill is still a fill). */
+  | { status: "filled"; fill: Fill }
+  /** Finished with nothing executed (cancelled, expired, rejected). */
+  | { status: "cancelled" };
+
+/** A stop loss or take profit order resting at the venue. */
+export interface TriggerOrder {
+  id: string;
+  symbol: string;
+  kind: "stopLoss" | "takeProfit";
+  triggerPrice: number;
+  /** The position leg it acts on (hedge mode), or null in one-way mode. */
+  positionSide: Side | null;
 }
 
 export interface Position {
@@ -75,9 +109,28 @@ export interface Venue {
   verifyScopes(creds: VenueCredentials): Promise<ScopeReport>;
   openPosition(creds: VenueCredentials, input: OpenPositionInput): Promise<Fill>;
   modifyPosition(creds: VenueCredentials, input: ModifyPositionInput): Promise<Fill | null>;
-  closePosition(creds: VenueCredentials, input: { symbol: string }): Promise<Fill | null>;
+  /** `side` picks the leg in hedge mode; without it the symbol's one position is closed. */
+  closePosition(
+    creds: VenueCredentials,
+    input: { symbol: string; side?: Side },
+  ): Promise<Fill | null>;
   positions(creds: VenueCredentials): Promise<Position[]>;
   balance(creds: VenueCredentials): Promise<Balance[]>;
+  /** Looks an order up by the client order id it was sent with (after a lost answer). */
+  findOrder?(
+    creds: VenueCredentials,
+    input: { symbol: string; side: Side; clientOrderId: string },
+  ): Promise<OrderLookup>;
+  /** Stop loss / take profit orders open at the venue, in `symbol` or everywhere. */
+  openTriggers?(creds: VenueCredentials, input: { symbol?: string }): Promise<TriggerOrder[]>;
+  /**
+   * Cancels the triggers in `symbol` that no open position needs any more (the position was
+   * closed by a trigger, a liquidation or in the exchange app); returns those cancelled.
+   */
+  cancelLeftoverTriggers?(
+    creds: VenueCredentials,
+    input: { symbol: string },
+  ): Promise<TriggerOrder[]>;
 }
 
 export type VenueErrorCode =
@@ -93,6 +146,8 @@ export type VenueErrorCode =
   | "unknown_symbol"
   /** The credentials do not fit the venue (e.g. a Hyperliquid master key). */
   | "unsupported_credentials"
+  /** Asked by its client order id after a lost answer, the venue has no such order. */
+  | "not_placed"
   | "venue_error";
 
 export class VenueError extends Error {
@@ -105,3 +160,7 @@ export class VenueError extends Error {
     this.name = "VenueError";
   }
 }
+
+/** A live venue: its orders can be looked up by client id and its triggers tidied. */
+export type LiveVenue = Venue &
+  Required<Pick<Venue, "findOrder" | "openTriggers" | "cancelLeftoverTriggers">>;

@@ -3,11 +3,13 @@
 import ccxt from "ccxt";
 import type {
   Fill,
+  LiveVenue,
   ModifyPositionInput,
   OpenPositionInput,
+  OrderLookup,
   ScopeReport,
   Side,
-  Venue,
+  TriggerOrder,
   VenueErrorCode,
 } from "../../domain/venues/types";
 import { VenueError } from "../../domain/venues/types";
@@ -45,23 +47,55 @@ const LEG: Record<Leg, { type: string; param: string; name: string }> = {
 };
 
 /**
- * Binance order errors by code. ccxt maps them only for requests to fapi.binance.com itself
- * (per host), so through a rebased origin they would all be a generic ExchangeError; mapping
- * the code here gives the same answer everywhere.
+ * Binance order errors by code, with what the user can do about each (Binance's "Error Codes"
+ * page for USDⓈ-M futures). ccxt maps them only for requests to fapi.binance.com itself (per
+ * host), so through a rebased origin they would all be a generic ExchangeError; mapping the
+ * code here gives the same answer everywhere. The code itself stays in the message's tail for
+ * the log and the audit entry.
  */
-const ORDER_ERRORS: Readonly<Record<string, VenueErrorCode>> = {
-  "-1013": "invalid_order",
-  "-1111": "invalid_order",
-  "-1121": "unknown_symbol",
-  "-2018": "insufficient_funds",
-  "-2019": "insufficient_funds",
-  "-2021": "invalid_order",
-  "-2022": "invalid_order",
-  "-4003": "invalid_order",
-  "-4005": "invalid_order",
-  "-4028": "invalid_order",
-  "-4131": "invalid_order",
-  "-4164": "invalid_order",
+const ORDER_ERRORS: Readonly<Record<string, { code: VenueErrorCode; hint?: string }>> = {
+  "-1013": { code: "invalid_order" },
+  "-1021": {
+    code: "venue_error",
+    hint: "Warden's clock is out of Binance's receive window; try again in a minute.",
+  },
+  "-1106": {
+    code: "invalid_order",
+    hint: "The account's position mode changed (one-way / hedge); try again so Warden re-reads it.",
+  },
+  "-1111": { code: "invalid_order", hint: "Use fewer decimals for the size." },
+  "-1121": { code: "unknown_symbol" },
+  "-2018": { code: "insufficient_funds" },
+  "-2019": { code: "insufficient_funds" },
+  "-2021": {
+    code: "invalid_order",
+    hint: "The trigger price is already crossed; pick one beyond the mark price.",
+  },
+  "-2022": {
+    code: "invalid_order",
+    hint: "There is no position left to reduce in that direction.",
+  },
+  "-4003": { code: "invalid_order" },
+  "-4005": { code: "invalid_order" },
+  "-4028": { code: "invalid_order", hint: "Pick a leverage Binance allows for this symbol." },
+  "-4061": {
+    code: "invalid_order",
+    hint: "The account's position mode (one-way / hedge) changed; try again so Warden re-reads it.",
+  },
+  "-4116": {
+    code: "invalid_order",
+    hint: "An order with this request's id was already placed once; check your positions.",
+  },
+  "-4120": {
+    code: "invalid_order",
+    hint: "Binance takes stop and take-profit orders only through its Algo Order API.",
+  },
+  "-4130": {
+    code: "invalid_order",
+    hint: "A stop or take profit that closes this position is already open; cancel the extra one in the Binance app.",
+  },
+  "-4131": { code: "invalid_order" },
+  "-4164": { code: "invalid_order", hint: "Raise the size above Binance's minimum notional." },
 };
 
 /** Binance's own short reason, e.g. "ReduceOnly Order is rejected." — never the request. */
@@ -70,22 +104,48 @@ function binanceMsg(message: string): string | undefined {
   return msg?.replace(/[^\x20-\x7e]/g, "");
 }
 
+const binanceCode = (message: string) => /"code"\s*:\s*(-?\d+)/.exec(message)?.[1];
+
 export function mapBinanceError(err: unknown): VenueError {
   if (err instanceof ccxt.ExchangeError && !(err instanceof ccxt.AuthenticationError)) {
-    const code = /"code"\s*:\s*(-?\d+)/.exec(err.message)?.[1];
+    const code = binanceCode(err.message);
     const mapped = code === undefined ? undefined : ORDER_ERRORS[code];
     if (mapped !== undefined) {
       const reason = binanceMsg(err.message);
-      const message =
-        mapped === "insufficient_funds"
+      const what =
+        mapped.code === "insufficient_funds"
           ? `${VENUE}: insufficient margin for this order.`
-          : mapped === "unknown_symbol"
+          : mapped.code === "unknown_symbol"
             ? `${VENUE} does not list that symbol.`
-            : `${VENUE} refused the order${reason ? `: ${reason}` : " as invalid."}`;
-      return new VenueError(mapped, message);
+            : `${VENUE} refused the order${reason ? `: ${reason}` : "."}`;
+      const message = `${what}${mapped.hint ? ` ${mapped.hint}` : ""} (code ${code})`;
+      return new VenueError(mapped.code, message);
+    }
+    if (code !== undefined) {
+      const reason = binanceMsg(err.message);
+      return new VenueError(
+        "venue_error",
+        `${VENUE} refused the request${reason ? `: ${reason}` : "."} (code ${code})`,
+        false,
+      );
     }
   }
   return toVenueError(err, VENUE);
+}
+
+/** Warden's client order id in Binance's format (≤ 36 of [.A-Z:/a-z0-9_-]). */
+const binanceClientId = (id: string) => `w-${id}`;
+
+/** The leg a hedge-mode order addresses. */
+const positionSideOf = (side: Side) => (side === "long" ? "LONG" : "SHORT");
+
+/**
+ * What addresses the position of `side`: in hedge mode its `positionSide` (and never
+ * `reduceOnly`, -1106); in one-way mode `reduceOnly` on an order that must only reduce.
+ */
+function legParams(hedged: boolean, side: Side, reducing: boolean): Record<string, unknown> {
+  if (hedged) return { positionSide: positionSideOf(side) };
+  return reducing ? { reduceOnly: true } : {};
 }
 
 /**
@@ -115,7 +175,7 @@ function fillOf(order: CcxtOrder, symbol: string, side: Side): Fill {
   return { orderId: String(order.id), symbol, side, size, price };
 }
 
-export function createBinanceUsdmVenue(options: BinanceUsdmVenueOptions = {}): Venue {
+export function createBinanceUsdmVenue(options: BinanceUsdmVenueOptions = {}): LiveVenue {
   const { origin, timeoutMs = CCXT_BASE_OPTIONS.timeout } = options;
   const enableRateLimit = options.enableRateLimit ?? origin === undefined;
   let apiUrls: unknown;
@@ -155,23 +215,48 @@ export function createBinanceUsdmVenue(options: BinanceUsdmVenueOptions = {}): V
     return market.symbol;
   }
 
-  async function openPositionOf(ex: Client, symbol: string) {
-    const positions = positionsOf(await ex.fetchPositions([symbol]));
-    return positions.find((p) => p.symbol === symbol) ?? null;
+  /** Binance dual side position: true in hedge mode (GET /fapi/v1/positionSide/dual). */
+  async function hedgedOf(ex: Client): Promise<boolean> {
+    return (await ex.fetchPositionMode()).hedged === true;
   }
 
-  /** Open SL/TP algo orders on `symbol`, by leg. */
-  async function triggersOf(ex: Client, symbol: string): Promise<{ id: string; leg: Leg }[]> {
+  async function openPositionOf(ex: Client, symbol: string, side?: Side) {
+    const positions = positionsOf(await ex.fetchPositions([symbol]));
+    return (
+      positions.find((p) => p.symbol === symbol && (side === undefined || p.side === side)) ?? null
+    );
+  }
+
+  /** Open SL/TP algo orders on `symbol`, with the position each one acts on. */
+  async function triggersOf(
+    ex: Client,
+    symbol: string,
+  ): Promise<(TriggerOrder & { closePosition: boolean; reduces: Side })[]> {
     const open = await ex.fetchOpenOrders(symbol, undefined, undefined, { trigger: true });
     return open.flatMap((o) => {
-      const type = record(o.info).orderType;
-      const leg: Leg | null =
-        type === LEG.stopLoss.type
+      const info = record(o.info);
+      const kind: Leg | null =
+        info.orderType === LEG.stopLoss.type
           ? "stopLoss"
-          : type === LEG.takeProfit.type
+          : info.orderType === LEG.takeProfit.type
             ? "takeProfit"
             : null;
-      return leg === null || o.id === undefined ? [] : [{ id: String(o.id), leg }];
+      if (kind === null || o.id === undefined) return [];
+      const ps = info.positionSide;
+      const positionSide: Side | null = ps === "LONG" ? "long" : ps === "SHORT" ? "short" : null;
+      // A SELL trigger reduces a long; in hedge mode the leg says it outright.
+      const reduces: Side = positionSide ?? (info.side === "SELL" ? "long" : "short");
+      return [
+        {
+          id: String(o.id),
+          symbol,
+          kind,
+          triggerPrice: num(info.triggerPrice) ?? 0,
+          positionSide,
+          closePosition: info.closePosition === true || info.closePosition === "true",
+          reduces,
+        },
+      ];
     });
   }
 
@@ -179,57 +264,105 @@ export function createBinanceUsdmVenue(options: BinanceUsdmVenueOptions = {}): V
     ex.cancelOrder(id, symbol, { trigger: true });
 
   /**
-   * Sets each given leg: a number places a whole-position trigger (closePosition=true, so it
-   * follows later size changes and can only reduce), null removes it, undefined leaves it. New
-   * triggers are placed before old ones are cancelled, so a position is never left unprotected;
-   * if a placement fails, the ones just placed are withdrawn and the old ones stay.
+   * Sets each given leg of the position of `side`: a number places a whole-position trigger
+   * (closePosition=true, so it follows later size changes and can only reduce), null removes
+   * it, undefined leaves it. Binance allows one closePosition trigger of each kind per
+   * direction (-4130), so a replacement is bridged: a quantity-based trigger at the new price
+   * goes first, then the old one is cancelled, the new whole-position one placed and the bridge
+   * withdrawn. The position is never unprotected by Warden's doing; if the bridge is refused,
+   * nothing changed; if the final trigger is refused, the bridge stays as the protection.
    */
   async function setTriggers(
     ex: Client,
     symbol: string,
-    side: Side,
+    position: { side: Side; size: number },
+    hedged: boolean,
     legs: { stopLoss?: number | null; takeProfit?: number | null },
   ): Promise<void> {
-    const before = await triggersOf(ex, symbol);
-    const placed: string[] = [];
-    try {
-      for (const leg of ["stopLoss", "takeProfit"] as const) {
-        const price = legs[leg];
-        if (price === undefined || price === null) continue;
-        const order = await ex.createOrder(symbol, "market", sell(side), 0, undefined, {
-          [LEG[leg].param]: price,
-          closePosition: true,
-        });
-        placed.push(String(order.id));
+    const { side } = position;
+    const before = (await triggersOf(ex, symbol)).filter((t) => t.reduces === side);
+    for (const leg of ["stopLoss", "takeProfit"] as const) {
+      const price = legs[leg];
+      if (price === undefined) continue;
+      const old = before.filter((t) => t.kind === leg);
+      if (price === null) {
+        for (const t of old) await cancelTrigger(ex, symbol, t.id);
+        continue;
       }
-    } catch (err) {
-      for (const id of placed) await cancelTrigger(ex, symbol, id).catch(() => undefined);
-      throw err;
-    }
-    for (const t of before) {
-      if (legs[t.leg] !== undefined) await cancelTrigger(ex, symbol, t.id);
+      const place = (params: Record<string, unknown>, size: number) =>
+        ex.createOrder(symbol, "market", sell(side), size, undefined, {
+          [LEG[leg].param]: price,
+          ...params,
+        });
+      if (old.length === 0) {
+        await place({ closePosition: true, ...legParams(hedged, side, false) }, 0);
+        continue;
+      }
+      const bridge = await place(legParams(hedged, side, true), position.size);
+      for (const t of old) await cancelTrigger(ex, symbol, t.id);
+      try {
+        await place({ closePosition: true, ...legParams(hedged, side, false) }, 0);
+      } catch {
+        continue; // the bridge protects the position at the new price
+      }
+      await cancelTrigger(ex, symbol, String(bridge.id)).catch(() => undefined);
     }
   }
 
-  async function close(ex: Client, symbol: string): Promise<Fill | null> {
-    const position = await openPositionOf(ex, symbol);
+  /**
+   * Cancels the triggers in `symbol` whose position is gone (closed by Warden, a trigger, a
+   * liquidation or in the exchange app): Binance leaves them open, and they would act on the
+   * next position in that symbol.
+   */
+  async function cancelLeftovers(ex: Client, symbol: string): Promise<TriggerOrder[]> {
+    const open = new Set(positionsOf(await ex.fetchPositions([symbol])).map((p) => p.side));
+    const leftovers = (await triggersOf(ex, symbol)).filter((t) => !open.has(t.reduces));
+    for (const t of leftovers) await cancelTrigger(ex, symbol, t.id);
+    return leftovers.map(({ closePosition: _c, reduces: _r, ...t }) => t);
+  }
+
+  async function close(ex: Client, symbol: string, side?: Side): Promise<Fill | null> {
+    const position = await openPositionOf(ex, symbol, side);
     let fill: Fill | null = null;
     if (position !== null) {
+      const hedged = await hedgedOf(ex);
       const order = await ex.createOrder(
         symbol,
         "market",
         sell(position.side),
         position.size,
         undefined,
-        { reduceOnly: true },
+        legParams(hedged, position.side, true),
       );
       fill = fillOf(order, symbol, position.side);
     }
-    // Leftover triggers could fire on a later position in this symbol. The close itself
-    // succeeded, so failing to tidy up must not turn it into an error.
-    const leftovers = await triggersOf(ex, symbol).catch(() => []);
-    for (const t of leftovers) await cancelTrigger(ex, symbol, t.id).catch(() => undefined);
+    // The close itself succeeded, so failing to tidy up must not turn it into an error; the
+    // trading area's reconciliation finds what is left.
+    await cancelLeftovers(ex, symbol).catch(() => []);
     return fill;
+  }
+
+  /** The order sent with Warden's client id, as Binance reports it (-2013: never placed). */
+  async function lookup(
+    ex: Client,
+    symbol: string,
+    side: Side,
+    clientOrderId: string,
+  ): Promise<OrderLookup> {
+    let order: CcxtOrder;
+    try {
+      order = await ex.fetchOrder("", symbol, {
+        origClientOrderId: binanceClientId(clientOrderId),
+      });
+    } catch (err) {
+      if (err instanceof ccxt.ExchangeError && binanceCode(err.message) === "-2013") {
+        return { status: "not_found" };
+      }
+      throw err;
+    }
+    if (order.status === "open") return { status: "pending" };
+    if (!num(order.filled)) return { status: "cancelled" };
+    return { status: "filled", fill: fillOf(order, symbol, side) };
   }
 
   function checkLeverage(leverage: number | undefined): void {
@@ -250,12 +383,13 @@ export function createBinanceUsdmVenue(options: BinanceUsdmVenueOptions = {}): V
         creds,
         async (ex) => {
           const restrictions = record(await ex.sapiGetAccountApiRestrictions());
-          const expiry = num(restrictions.tradingAuthorityExpirationTime);
           return {
             venue: "binanceusdm",
             permissions: restrictions,
             ipBound: restrictions.ipRestrict === true,
-            expiresAt: expiry !== null && expiry > 0 ? new Date(expiry) : null,
+            // tradingAuthorityExpirationTime is the spot/margin permission's expiry (Binance
+            // docs), not the key's: Binance reports no expiry for a futures key.
+            expiresAt: null,
           };
         },
         false,
@@ -269,35 +403,36 @@ export function createBinanceUsdmVenue(options: BinanceUsdmVenueOptions = {}): V
         checkPositive(input.takeProfit, "The take profit");
         checkLeverage(input.leverage);
         const symbol = perpetual(ex, input.symbol);
+        const hedged = await hedgedOf(ex);
         if (input.leverage !== undefined) await ex.setLeverage(input.leverage, symbol);
-        const order = await ex.createOrder(symbol, "market", buy(input.side), input.size);
+        const order = await ex.createOrder(
+          symbol,
+          "market",
+          buy(input.side),
+          input.size,
+          undefined,
+          {
+            ...legParams(hedged, input.side, false),
+            ...(input.clientOrderId === undefined
+              ? {}
+              : { newClientOrderId: binanceClientId(input.clientOrderId) }),
+          },
+        );
         const fill = fillOf(order, symbol, input.side);
         if (input.stopLoss === undefined && input.takeProfit === undefined) return fill;
         try {
-          await setTriggers(ex, symbol, input.side, {
+          await setTriggers(ex, symbol, { side: input.side, size: fill.size }, hedged, {
             stopLoss: input.stopLoss,
             takeProfit: input.takeProfit,
           });
         } catch (err) {
-          // Binance has no atomic entry + SL/TP; an unprotected position the user asked to
-          // protect is worse than none, so the fill is undone.
+          // Binance has no atomic entry + SL/TP. The position is open: say so plainly and let
+          // the user retry the protection or close, rather than trading it back unasked.
           const reason = mapBinanceError(err);
-          try {
-            await ex.createOrder(symbol, "market", sell(input.side), fill.size, undefined, {
-              reduceOnly: true,
-            });
-          } catch {
-            throw new VenueError(
-              reason.code,
-              `${VENUE} opened the position but refused its stop loss / take profit (${reason.message}), and closing it again failed: close ${symbol} yourself now.`,
-              false,
-            );
-          }
-          throw new VenueError(
-            reason.code,
-            `${VENUE} refused the stop loss / take profit (${reason.message}); the position was closed again.`,
-            false,
-          );
+          return {
+            ...fill,
+            protectionError: `${VENUE} opened the position but refused its stop loss / take profit: ${reason.message}`,
+          };
         }
         return fill;
       });
@@ -308,7 +443,7 @@ export function createBinanceUsdmVenue(options: BinanceUsdmVenueOptions = {}): V
         checkPositive(input.stopLoss, "The stop loss");
         checkPositive(input.takeProfit, "The take profit");
         const symbol = perpetual(ex, input.symbol);
-        const position = await openPositionOf(ex, symbol);
+        const position = await openPositionOf(ex, symbol, input.side);
         if (position === null) {
           throw new VenueError("invalid_order", `There is no open ${VENUE} position in ${symbol}.`);
         }
@@ -317,7 +452,7 @@ export function createBinanceUsdmVenue(options: BinanceUsdmVenueOptions = {}): V
           if (!Number.isFinite(input.size) || input.size < 0) {
             throw new VenueError("invalid_order", "The new position size must be zero or more.");
           }
-          if (input.size === 0) return close(ex, symbol);
+          if (input.size === 0) return close(ex, symbol, position.side);
           const diff = roundToStep(input.size - position.size, ex.market(symbol).precision.amount);
           if (diff !== 0) {
             const qty = Number(ex.amountToPrecision(symbol, Math.abs(diff)));
@@ -328,13 +463,14 @@ export function createBinanceUsdmVenue(options: BinanceUsdmVenueOptions = {}): V
               grow ? buy(position.side) : sell(position.side),
               qty,
               undefined,
-              grow ? {} : { reduceOnly: true },
+              legParams(await hedgedOf(ex), position.side, !grow),
             );
             fill = fillOf(order, symbol, position.side);
           }
         }
         if (input.stopLoss !== undefined || input.takeProfit !== undefined) {
-          await setTriggers(ex, symbol, position.side, {
+          const size = (await openPositionOf(ex, symbol, position.side))?.size ?? position.size;
+          await setTriggers(ex, symbol, { side: position.side, size }, await hedgedOf(ex), {
             stopLoss: input.stopLoss,
             takeProfit: input.takeProfit,
           });
@@ -344,7 +480,35 @@ export function createBinanceUsdmVenue(options: BinanceUsdmVenueOptions = {}): V
     },
 
     closePosition(creds, input) {
-      return session(creds, (ex) => close(ex, perpetual(ex, input.symbol)));
+      return session(creds, (ex) => close(ex, perpetual(ex, input.symbol), input.side));
+    },
+
+    findOrder(creds, input) {
+      return session(creds, (ex) =>
+        lookup(ex, perpetual(ex, input.symbol), input.side, input.clientOrderId),
+      );
+    },
+
+    openTriggers(creds, input) {
+      return session(creds, async (ex) => {
+        const symbols =
+          input.symbol === undefined
+            ? Object.values(ex.markets ?? {})
+                .filter((m) => m?.swap && m.linear)
+                .map((m) => m!.symbol)
+            : [perpetual(ex, input.symbol)];
+        const out: TriggerOrder[] = [];
+        for (const symbol of symbols) {
+          for (const { closePosition: _c, reduces: _r, ...t } of await triggersOf(ex, symbol)) {
+            out.push(t);
+          }
+        }
+        return out;
+      });
+    },
+
+    cancelLeftoverTriggers(creds, input) {
+      return session(creds, (ex) => cancelLeftovers(ex, perpetual(ex, input.symbol)));
     },
 
     positions(creds) {

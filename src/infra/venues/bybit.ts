@@ -5,6 +5,7 @@ import type {
   Fill,
   ModifyPositionInput,
   OpenPositionInput,
+  OrderLookup,
   ScopeReport,
   Side,
   Venue,
@@ -79,6 +80,9 @@ function withRawPnl<P extends { unrealizedPnl?: number; info?: unknown }>(positi
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Warden's client order id as a Bybit orderLinkId (≤ 36 characters). */
+const bybitLinkId = (id: string) => `w-${id}`;
+
 export function createBybitVenue(options: BybitVenueOptions = {}): Venue {
   const { origin, timeoutMs = CCXT_BASE_OPTIONS.timeout, fillTimeoutMs = 2_000 } = options;
   const enableRateLimit = options.enableRateLimit ?? origin === undefined;
@@ -100,6 +104,10 @@ export function createBybitVenue(options: BybitVenueOptions = {}): Venue {
         enableUnifiedMargin: false,
         enableUnifiedAccount: true,
       },
+      // loadMarkets would otherwise call the signed /v5/asset/coin/query-info, which a
+      // contract-only key may not (retCode 10005, VENUES.md); Warden needs no currencies.
+      // ccxt's bybit ignores options.fetchCurrencies, so the capability itself is turned off.
+      has: { fetchCurrencies: false },
       ...(apiUrls === undefined ? {} : { urls: { api: apiUrls } }),
       apiKey: keys.apiKey.toString("utf8").trim(),
       secret: keys.secret.toString("utf8").trim(),
@@ -227,6 +235,8 @@ export function createBybitVenue(options: BybitVenueOptions = {}): Venue {
         const params: Record<string, unknown> = {};
         if (input.stopLoss !== undefined) params.stopLoss = { triggerPrice: input.stopLoss };
         if (input.takeProfit !== undefined) params.takeProfit = { triggerPrice: input.takeProfit };
+        if (input.clientOrderId !== undefined)
+          params.orderLinkId = bybitLinkId(input.clientOrderId);
         return marketOrder(ex, symbol, buy(input.side), input.size, input.side, params);
       });
     },
@@ -272,6 +282,34 @@ export function createBybitVenue(options: BybitVenueOptions = {}): Venue {
 
     closePosition(creds, input) {
       return session(creds, (ex) => close(ex, perpetual(ex, input.symbol)));
+    },
+
+    findOrder(creds, input): Promise<OrderLookup> {
+      return session(creds, async (ex) => {
+        const symbol = perpetual(ex, input.symbol);
+        // order/realtime also lists a unified account's recently finished orders.
+        const answer = record(
+          await ex.privateGetV5OrderRealtime({
+            category: "linear",
+            symbol: ex.market(symbol).id,
+            orderLinkId: bybitLinkId(input.clientOrderId),
+          }),
+        );
+        const list = record(answer.result).list;
+        const order = record(Array.isArray(list) ? list[0] : undefined);
+        if (order.orderId === undefined) return { status: "not_found" };
+        const size = num(order.cumExecQty);
+        const price = num(order.avgPrice);
+        const status = String(order.orderStatus ?? "");
+        if (["New", "PartiallyFilled", "Untriggered", "Created"].includes(status)) {
+          return { status: "pending" };
+        }
+        if (!size || !price) return { status: "cancelled" };
+        return {
+          status: "filled",
+          fill: { orderId: String(order.orderId), symbol, side: input.side, size, price },
+        };
+      });
     },
 
     positions(creds) {

@@ -8,6 +8,7 @@ import type {
   Fill,
   ModifyPositionInput,
   OpenPositionInput,
+  OrderLookup,
   Position,
   ScopeReport,
   Side,
@@ -122,6 +123,9 @@ function checkSize(size: number, what: string): void {
   }
 }
 
+/** Warden's client order id as a Hyperliquid cloid (a 128-bit hex string). */
+const cloidOf = (id: string) => `0x${id}`;
+
 const buy = (side: Side) => (side === "long" ? "buy" : "sell");
 const sell = (side: Side) => (side === "long" ? "sell" : "buy");
 
@@ -154,19 +158,24 @@ export function createHyperliquidVenue(options: HyperliquidVenueOptions = {}): V
         origin,
       );
     }
-    return new ccxt.hyperliquid({
+    const ex = new ccxt.hyperliquid({
       ...CCXT_BASE_OPTIONS,
       timeout: timeoutMs,
       // Hyperliquid's client-side limiter adds seconds; a local origin has no limits to respect.
       enableRateLimit: origin === undefined,
-      // refSet: never send setReferrer. approvedBuilderFee stays unset: ccxt then asks for a
-      // builder fee approval that an agent cannot sign (it fails, ccxt carries on) instead of
-      // attaching a builder the master never approved to every order.
+      // refSet: never send setReferrer. approvedBuilderFee stays unset, so no builder the
+      // master never approved is attached to an order.
       options: { fetchMarkets: { types: ["swap"] }, refSet: true },
       ...(apiUrls === undefined ? {} : { urls: { api: apiUrls } }),
       ...(auth === undefined ? {} : { walletAddress: auth.master }),
       ...(auth?.keyHex === undefined ? {} : { privateKey: `0x${auth.keyHex}` }),
     });
+    // ccxt would otherwise send an approveBuilderFee action before the first order, which an
+    // agent cannot sign (VENUES.md): a refused request on every call. No option turns it off.
+    (
+      ex as unknown as { handleBuilderFeeApproval: () => Promise<boolean> }
+    ).handleBuilderFeeApproval = async () => true;
+    return ex;
   }
 
   /** A signing client: the agent key becomes a string only here and dies with the client. */
@@ -213,6 +222,43 @@ export function createHyperliquidVenue(options: HyperliquidVenueOptions = {}): V
     const size = num(position?.contracts);
     if (!position || !size || (position.side !== "long" && position.side !== "short")) return null;
     return { side: position.side, size };
+  }
+
+  /**
+   * The entry sent with Warden's cloid, by the info endpoint's orderStatus ("unknownOid" when
+   * the venue never saw it). It gives the filled size, not the average price; for the entry of
+   * a new position that is the position's entry price.
+   */
+  async function lookup(
+    ex: Client,
+    master: string,
+    symbol: string,
+    side: Side,
+    clientOrderId: string,
+  ): Promise<OrderLookup> {
+    let answer: Record<string, unknown>;
+    try {
+      answer = record(
+        await ex.publicPostInfo({ type: "orderStatus", user: master, oid: cloidOf(clientOrderId) }),
+      );
+    } catch (err) {
+      if (err instanceof ccxt.OrderNotFound) return { status: "not_found" };
+      throw err;
+    }
+    if (answer.status === "unknownOid") return { status: "not_found" };
+    const wrapper = record(answer.order);
+    const order = record(wrapper.order);
+    const status = String(wrapper.status ?? "");
+    if (status === "open" || status === "triggered") return { status: "pending" };
+    const size = (num(order.origSz) ?? 0) - (num(order.sz) ?? 0);
+    if (!(size > 0)) return { status: "cancelled" };
+    const [position] = await ex.fetchPositions([symbol]);
+    const price = num(position?.entryPrice);
+    if (price === null) return { status: "cancelled" };
+    return {
+      status: "filled",
+      fill: { orderId: String(order.oid ?? ""), symbol, side, size, price },
+    };
   }
 
   /** Cancels resting reduce-only trigger orders (stop loss, take profit or both) on a symbol. */
@@ -329,7 +375,7 @@ export function createHyperliquidVenue(options: HyperliquidVenueOptions = {}): V
     },
 
     openPosition(creds, input: OpenPositionInput) {
-      return trading(creds, async (ex) => {
+      return trading(creds, async (ex, master) => {
         checkSize(input.size, "The position size");
         const market = swapMarket(ex, input.symbol);
         if (input.leverage !== undefined) {
@@ -351,16 +397,37 @@ export function createHyperliquidVenue(options: HyperliquidVenueOptions = {}): V
           checkSize(input.takeProfit, "The take profit");
           params.takeProfit = { triggerPrice: input.takeProfit, type: "market" };
         }
-        const order = await ex.createOrder(
-          market.symbol,
-          "market",
-          buy(input.side),
-          input.size,
-          referencePrice(market),
-          params,
-        );
+        if (input.clientOrderId !== undefined) params.clientOrderId = cloidOf(input.clientOrderId);
+        let order: CcxtOrder;
+        try {
+          order = await ex.createOrder(
+            market.symbol,
+            "market",
+            buy(input.side),
+            input.size,
+            referencePrice(market),
+            params,
+          );
+        } catch (err) {
+          // With grouping normalTpsl the entry can fill while a child is refused, and ccxt
+          // throws on any error status (VENUES.md): ask the venue what became of the entry.
+          const refused = err instanceof ccxt.NetworkError ? undefined : mapError(err);
+          if (refused === undefined || input.clientOrderId === undefined) throw err;
+          const entry = await lookup(ex, master, market.symbol, input.side, input.clientOrderId);
+          if (entry.status !== "filled") throw err;
+          return {
+            ...entry.fill,
+            protectionError: `${VENUE} opened the position but refused its stop loss / take profit: ${refused.message}`,
+          };
+        }
         return fillOf(order, market.symbol, input.side);
       });
+    },
+
+    findOrder(creds, input) {
+      return trading(creds, (ex, master) =>
+        lookup(ex, master, swapMarket(ex, input.symbol).symbol, input.side, input.clientOrderId),
+      );
     },
 
     modifyPosition(creds, input: ModifyPositionInput) {

@@ -334,6 +334,20 @@ describe("Bybit: trading", () => {
     expect(err.code).toBe("unknown_symbol");
   });
 
+  it("when a contract-only key (no Wallet permission) connects and trades, then no asset endpoint is touched (the fake would refuse it with 10005)", async () => {
+    const before = fake.requests.length;
+    const report = await venue.verifyScopes(creds(KEY, SECRET));
+    expect(evaluateBybitScopes(report, { egressIps: EGRESS }).ok).toBe(true);
+    // A fresh adapter loads the markets itself: the first trade is where query-info used to go.
+    const fresh = createBybitVenue({ origin: fake.url });
+    await fresh.balance(trader());
+    await fresh.openPosition(trader(), { symbol: SYMBOL, side: "long", size: 0.01 });
+    await fresh.closePosition(trader(), { symbol: SYMBOL });
+    const paths = fake.requests.slice(before).map((r) => r.path);
+    expect(paths).toContain("/v5/market/instruments-info");
+    expect(paths.filter((p) => p.startsWith("/v5/asset/"))).toEqual([]);
+  });
+
   it("when a whole flow has run, then every signed request verified and carried the key", async () => {
     const failures = fake.signatureFailures;
     const before = fake.requests.length;

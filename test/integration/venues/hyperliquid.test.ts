@@ -221,10 +221,10 @@ describe("Hyperliquid trading", () => {
     });
     const leverage = actions.find((a) => a.type === "updateLeverage");
     expect(leverage).toMatchObject({ signer: agent.address, action: { leverage: 5 } });
-    // ccxt's builder-fee approval is user-signed; the agent cannot make it, and that is tolerated.
-    expect(actions.find((a) => a.type === "approveBuilderFee")?.response).toMatchObject({
-      status: "err",
-    });
+    // ccxt's builder-fee approval is user-signed and an agent cannot make it: never sent, and
+    // no builder is attached to the order.
+    expect(actions.some((a) => a.type === "approveBuilderFee")).toBe(false);
+    expect(order?.action).not.toHaveProperty("builder");
     expect(fake.signatureFailures).toBe(failures);
     expect(fake.positions(master.address)).toEqual([
       { coin: "BTC", szi: 0.01, entryPx: 63_000, leverage: 5, isCross: true },

@@ -5,6 +5,8 @@ import {
   type FakeHttpServer,
   header,
   hmacSha256Hex,
+  type LostAnswer,
+  lostAnswerReply,
   parseForm,
   type RecordedRequest,
   type Reply,
@@ -30,10 +32,14 @@ export interface FakeBinanceOptions {
 
 export interface FakeBinancePosition {
   symbol: string;
-  /** Signed: > 0 long, < 0 short (one-way mode). */
+  /** Signed: > 0 long, < 0 short (a hedge-mode SHORT leg is negative too, as Binance prints it). */
   amount: number;
   entryPrice: number;
+  /** Only in hedge mode: the leg. */
+  positionSide?: "LONG" | "SHORT";
 }
+
+type PositionSide = "BOTH" | "LONG" | "SHORT";
 
 export interface FakeBinanceAlgoOrder {
   algoId: number;
@@ -45,6 +51,7 @@ export interface FakeBinanceAlgoOrder {
   quantity: string;
   closePosition: boolean;
   reduceOnly: boolean;
+  positionSide: PositionSide;
 }
 
 export interface FakeBinance {
@@ -58,6 +65,14 @@ export interface FakeBinance {
   positions(apiKey: string): FakeBinancePosition[];
   leverage(apiKey: string, symbol: string): number;
   algoOrders(apiKey: string): FakeBinanceAlgoOrder[];
+  /** Switches the account to hedge mode (dual side position) or back to one-way. */
+  setHedgeMode(apiKey: string, dual: boolean): void;
+  /** The next entry order (POST /fapi/v1/order) executes, then its answer is lost this way. */
+  loseNextAnswer(apiKey: string, kind: LostAnswer): void;
+  /** The mark price reached an algo order: it executes, as Binance would, and leaves siblings. */
+  fireTrigger(apiKey: string, algoId: number): void;
+  /** Every POST /fapi/v1/order that executed (what a duplicate would show). */
+  executedOrders(apiKey: string): Record<string, unknown>[];
   close(): Promise<void>;
 }
 
@@ -75,16 +90,31 @@ export const BINANCE_DEFAULT_RESTRICTIONS: BinanceRestrictions = {
 };
 
 const SYMBOLS = ["BTCUSDT"] as const;
+const CONDITIONAL = new Set([
+  "STOP",
+  "STOP_MARKET",
+  "TAKE_PROFIT",
+  "TAKE_PROFIT_MARKET",
+  "TRAILING_STOP_MARKET",
+]);
 const MIN_NOTIONAL = 100;
 
 interface Account {
   secret: string;
   restrictions: BinanceRestrictions;
   wallet: number;
+  /** By `${symbol}|${positionSide}`. */
   positions: Map<string, { amount: number; entryPrice: number }>;
   leverage: Map<string, number>;
   algo: FakeBinanceAlgoOrder[];
+  dualSide: boolean;
+  /** Executed orders by clientOrderId, as GET /fapi/v1/order returns them. */
+  orders: Map<string, Record<string, unknown>>;
+  lostAnswers: LostAnswer[];
 }
+
+const symbolOf = (key: string) => key.split("|")[0] ?? "";
+const sideOf = (key: string) => (key.split("|")[1] ?? "BOTH") as PositionSide;
 
 const err = (status: number, code: number, msg: string): Reply => ({
   status,
@@ -160,6 +190,9 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
       positions: new Map(),
       leverage: new Map(),
       algo: [],
+      dualSide: false,
+      orders: new Map(),
+      lostAnswers: [],
     });
   }
   let markPrice = opts.markPrice ?? 63_000;
@@ -210,8 +243,8 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
 
   function usedMargin(a: Account): number {
     let used = 0;
-    for (const [symbol, p] of a.positions) {
-      used += (Math.abs(p.amount) * markPrice) / (a.leverage.get(symbol) ?? 20);
+    for (const [key, p] of a.positions) {
+      used += (Math.abs(p.amount) * markPrice) / (a.leverage.get(symbolOf(key)) ?? 20);
     }
     return used;
   }
@@ -267,15 +300,17 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
           updateTime: 0,
         },
       ],
-      positions: [...a.positions.entries()].map(([symbol, p]) => ({
-        symbol,
-        positionSide: "BOTH",
+      positions: [...a.positions.entries()].map(([key, p]) => ({
+        symbol: symbolOf(key),
+        positionSide: sideOf(key),
         positionAmt: dec(p.amount, 3),
         unrealizedProfit: dec(unrealized(p)),
         isolatedMargin: "0",
         notional: dec(p.amount * markPrice),
         isolatedWallet: "0",
-        initialMargin: dec((Math.abs(p.amount) * markPrice) / (a.leverage.get(symbol) ?? 20)),
+        initialMargin: dec(
+          (Math.abs(p.amount) * markPrice) / (a.leverage.get(symbolOf(key)) ?? 20),
+        ),
         maintMargin: "0",
         updateTime: Date.now(),
       })),
@@ -284,13 +319,14 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
 
   function positionRisk(a: Account, symbol?: string): unknown[] {
     return [...a.positions.entries()]
-      .filter(([s]) => symbol === undefined || s === symbol)
-      .map(([s, p]) => {
+      .filter(([key]) => symbol === undefined || symbolOf(key) === symbol)
+      .map(([key, p]) => {
+        const s = symbolOf(key);
         const lev = a.leverage.get(s) ?? 20;
         const notional = p.amount * markPrice;
         return {
           symbol: s,
-          positionSide: "BOTH",
+          positionSide: sideOf(key),
           positionAmt: dec(p.amount, 3),
           entryPrice: dec(p.entryPrice),
           breakEvenPrice: dec(p.entryPrice),
@@ -313,21 +349,82 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
       });
   }
 
-  /** Fills a MARKET order at the mark price against the one-way position book. */
+  /**
+   * The position side an order names must match the account's mode (Binance docs, New Order:
+   * "positionSide … must be sent with LONG or SHORT in Hedge Mode"): -4061 otherwise; and in hedge
+   * mode reduceOnly may not be sent at all (-1106). VENUES.md, rules table.
+   */
+  function legOf(a: Account, p: Record<string, string>): PositionSide | Reply {
+    const ps = p.positionSide ?? "BOTH";
+    if (a.dualSide) {
+      if (ps !== "LONG" && ps !== "SHORT") {
+        return err(400, -4061, "Order's position side does not match user's setting.");
+      }
+      if (p.reduceOnly !== undefined) {
+        return err(400, -1106, "Parameter 'reduceOnly' sent when not required.");
+      }
+      return ps;
+    }
+    if (ps !== "BOTH")
+      return err(400, -4061, "Order's position side does not match user's setting.");
+    return "BOTH";
+  }
+
+  /** Moves the leg `key` by `delta` at the mark price, realising the profit of what it closes. */
+  function applyFill(a: Account, key: string, delta: number): void {
+    const current = a.positions.get(key);
+    if (current === undefined) {
+      a.positions.set(key, { amount: delta, entryPrice: markPrice });
+    } else if (Math.sign(current.amount) === Math.sign(delta)) {
+      const amount = current.amount + delta;
+      current.entryPrice = (current.entryPrice * current.amount + markPrice * delta) / amount;
+      current.amount = amount;
+    } else {
+      const closing = Math.min(Math.abs(delta), Math.abs(current.amount));
+      a.wallet += (markPrice - current.entryPrice) * closing * Math.sign(current.amount);
+      const amount = Math.round((current.amount + delta) * 1000) / 1000;
+      if (amount === 0) a.positions.delete(key);
+      else if (Math.sign(amount) !== Math.sign(current.amount)) {
+        a.positions.set(key, { amount, entryPrice: markPrice });
+      } else current.amount = amount;
+    }
+  }
+
+  /** Fills a MARKET order at the mark price against the position book (one-way or hedge). */
   function placeMarketOrder(a: Account, p: Record<string, string>): Reply {
     const symbol = p.symbol ?? "";
     if (!(SYMBOLS as readonly string[]).includes(symbol)) return err(400, -1121, "Invalid symbol.");
+    // Since 2025-12-09 conditional orders go through the Algo Order API only (change log
+    // 2025-11-06; VENUES.md).
+    if (CONDITIONAL.has(p.type ?? "")) {
+      return err(
+        400,
+        -4120,
+        "Order type not supported for this endpoint. Please use the Algo Order API endpoints instead.",
+      );
+    }
     if (p.type !== "MARKET") return err(400, -1116, "Invalid orderType.");
     const side = p.side;
     if (side !== "BUY" && side !== "SELL") return err(400, -1117, "Invalid side.");
+    const ps = legOf(a, p);
+    if (typeof ps !== "string") return ps;
     let qty = Number(p.quantity);
     if (!(qty > 0) || Math.round(qty * 1000) !== qty * 1000) {
       return err(400, -1111, "Precision is over the maximum defined for this asset.");
     }
-    const reduceOnly = p.reduceOnly === "true";
+    if (p.newClientOrderId !== undefined && a.orders.has(p.newClientOrderId)) {
+      // Binance error codes: -4116 CLIENT_ORDER_ID_DUPLICATED.
+      return err(400, -4116, "ClientOrderId is duplicated.");
+    }
+    const key = `${symbol}|${ps}`;
     const signed = side === "BUY" ? qty : -qty;
-    const current = a.positions.get(symbol);
-    if (reduceOnly) {
+    const current = a.positions.get(key);
+    // In hedge mode an order against its leg's direction closes that leg and cannot exceed it.
+    const reducing =
+      p.reduceOnly === "true" ||
+      (ps === "LONG" && side === "SELL") ||
+      (ps === "SHORT" && side === "BUY");
+    if (reducing) {
       if (current === undefined || Math.sign(current.amount) === Math.sign(signed)) {
         return err(400, -2022, "ReduceOnly Order is rejected.");
       }
@@ -347,53 +444,46 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
         return err(400, -2019, "Margin is insufficient.");
       }
     }
-    const delta = side === "BUY" ? qty : -qty;
-    if (current === undefined) {
-      a.positions.set(symbol, { amount: delta, entryPrice: markPrice });
-    } else if (Math.sign(current.amount) === Math.sign(delta)) {
-      const amount = current.amount + delta;
-      current.entryPrice = (current.entryPrice * current.amount + markPrice * delta) / amount;
-      current.amount = amount;
-    } else {
-      const closing = Math.min(Math.abs(delta), Math.abs(current.amount));
-      a.wallet += (markPrice - current.entryPrice) * closing * Math.sign(current.amount);
-      const amount = Math.round((current.amount + delta) * 1000) / 1000;
-      if (amount === 0) a.positions.delete(symbol);
-      else if (Math.sign(amount) !== Math.sign(current.amount)) {
-        a.positions.set(symbol, { amount, entryPrice: markPrice });
-      } else current.amount = amount;
-    }
+    applyFill(a, key, side === "BUY" ? qty : -qty);
     const orderId = nextId++;
     const now = Date.now();
-    return {
-      status: 200,
-      body: {
-        orderId,
-        symbol,
-        status: "FILLED",
-        clientOrderId: p.newClientOrderId ?? `fake${orderId}`,
-        price: "0.00",
-        avgPrice: dec(markPrice, 2),
-        origQty: dec(qty, 3),
-        executedQty: dec(qty, 3),
-        cumQty: dec(qty, 3),
-        cumQuote: dec(qty * markPrice),
-        timeInForce: "GTC",
-        type: "MARKET",
-        reduceOnly,
-        closePosition: false,
-        side,
-        positionSide: "BOTH",
-        stopPrice: "0.00",
-        workingType: "CONTRACT_PRICE",
-        priceProtect: false,
-        origType: "MARKET",
-        priceMatch: "NONE",
-        selfTradePreventionMode: "EXPIRE_MAKER",
-        goodTillDate: 0,
-        updateTime: now,
-      },
+    const body = {
+      orderId,
+      symbol,
+      status: "FILLED",
+      clientOrderId: p.newClientOrderId ?? `fake${orderId}`,
+      price: "0.00",
+      avgPrice: dec(markPrice, 2),
+      origQty: dec(qty, 3),
+      executedQty: dec(qty, 3),
+      cumQty: dec(qty, 3),
+      cumQuote: dec(qty * markPrice),
+      timeInForce: "GTC",
+      type: "MARKET",
+      reduceOnly: p.reduceOnly === "true",
+      closePosition: false,
+      side,
+      positionSide: ps,
+      stopPrice: "0.00",
+      workingType: "CONTRACT_PRICE",
+      priceProtect: false,
+      origType: "MARKET",
+      priceMatch: "NONE",
+      selfTradePreventionMode: "EXPIRE_MAKER",
+      goodTillDate: 0,
+      updateTime: now,
     };
+    a.orders.set(body.clientOrderId, body);
+    const lost = a.lostAnswers.shift();
+    if (lost !== undefined) return lostAnswerReply(lost);
+    return { status: 200, body };
+  }
+
+  /** GET /fapi/v1/order by origClientOrderId: the order as Binance keeps it, or -2013. */
+  function queryOrder(a: Account, p: Record<string, string>): Reply {
+    const o = a.orders.get(p.origClientOrderId ?? "");
+    if (o === undefined || o.symbol !== p.symbol) return err(400, -2013, "Order does not exist.");
+    return { status: 200, body: { ...o, time: o.updateTime } };
   }
 
   function algoJson(o: FakeBinanceAlgoOrder, status = "NEW"): unknown {
@@ -404,7 +494,7 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
       orderType: o.orderType,
       symbol: o.symbol,
       side: o.side,
-      positionSide: "BOTH",
+      positionSide: o.positionSide,
       timeInForce: "GTC",
       quantity: o.quantity,
       algoStatus: status,
@@ -436,7 +526,28 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
     if (!(Number(p.triggerPrice) > 0)) {
       return err(400, -1102, "Mandatory parameter 'triggerPrice' was not sent.");
     }
+    const ps = legOf(a, p);
+    if (typeof ps !== "string") return ps;
     const closePosition = p.closePosition === "true";
+    if (
+      closePosition &&
+      a.algo.some(
+        (o) =>
+          o.closePosition &&
+          o.symbol === symbol &&
+          o.orderType === p.type &&
+          o.side === p.side &&
+          o.positionSide === ps,
+      )
+    ) {
+      // One closePosition STOP_MARKET and one TAKE_PROFIT_MARKET per symbol and direction
+      // (Binance error codes, -4130; VENUES.md).
+      return err(
+        400,
+        -4130,
+        "An open stop or take profit order with GTE and closePosition in the direction is existing.",
+      );
+    }
     if (closePosition && p.reduceOnly !== undefined) {
       return err(400, -1106, "Parameter 'reduceonly' sent when not required.");
     }
@@ -463,6 +574,7 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
       quantity: closePosition ? "0" : (p.quantity ?? "0"),
       closePosition,
       reduceOnly: p.reduceOnly === "true",
+      positionSide: ps,
     };
     a.algo.push(order);
     return { status: 200, body: algoJson(order) };
@@ -474,6 +586,8 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
     if (key === "GET /fapi/v1/time") return { status: 200, body: { serverTime: Date.now() } };
     const signed = new Set([
       "GET /sapi/v1/account/apiRestrictions",
+      "GET /fapi/v1/positionSide/dual",
+      "GET /fapi/v1/order",
       "GET /fapi/v3/account",
       "GET /fapi/v1/leverageBracket",
       "GET /fapi/v3/positionRisk",
@@ -533,6 +647,10 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
       }
       case "POST /fapi/v1/order":
         return placeMarketOrder(a, p);
+      case "GET /fapi/v1/order":
+        return queryOrder(a, p);
+      case "GET /fapi/v1/positionSide/dual":
+        return { status: 200, body: { dualSidePosition: a.dualSide } };
       case "POST /fapi/v1/algoOrder":
         return placeAlgoOrder(a, p);
       case "GET /fapi/v1/openAlgoOrders":
@@ -577,7 +695,34 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
       markPrice = price;
     },
     positions(apiKey) {
-      return [...account(apiKey).positions.entries()].map(([symbol, p]) => ({ symbol, ...p }));
+      return [...account(apiKey).positions.entries()].map(([key, p]) => {
+        const ps = sideOf(key);
+        return { symbol: symbolOf(key), ...p, ...(ps === "BOTH" ? {} : { positionSide: ps }) };
+      });
+    },
+    setHedgeMode(apiKey, dual) {
+      account(apiKey).dualSide = dual;
+    },
+    loseNextAnswer(apiKey, kind) {
+      account(apiKey).lostAnswers.push(kind);
+    },
+    fireTrigger(apiKey, algoId) {
+      const a = account(apiKey);
+      const i = a.algo.findIndex((o) => o.algoId === algoId);
+      if (i === -1) throw new Error(`fake binance: no algo order ${algoId}`);
+      const [o] = a.algo.splice(i, 1);
+      const key = `${o!.symbol}|${o!.positionSide}`;
+      const leg = a.positions.get(key);
+      if (leg === undefined) return;
+      const reduces = o!.side === "SELL" ? leg.amount > 0 : leg.amount < 0;
+      if (!reduces) return;
+      const qty = o!.closePosition
+        ? Math.abs(leg.amount)
+        : Math.min(Number(o!.quantity), Math.abs(leg.amount));
+      applyFill(a, key, o!.side === "BUY" ? qty : -qty);
+    },
+    executedOrders(apiKey) {
+      return [...account(apiKey).orders.values()].map((o) => ({ ...o }));
     },
     leverage(apiKey, symbol) {
       return account(apiKey).leverage.get(symbol) ?? 20;

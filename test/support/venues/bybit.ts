@@ -5,6 +5,8 @@ import {
   type FakeHttpServer,
   header,
   hmacSha256Hex,
+  type LostAnswer,
+  lostAnswerReply,
   parseForm,
   type RecordedRequest,
   type Reply,
@@ -49,6 +51,10 @@ export interface FakeBybit {
   setMarkPrice(price: number): void;
   /** While true, order queries find nothing: an order fills but its fill is never reported. */
   setHideOrders(hide: boolean): void;
+  /** The next order/create executes, then its answer is lost this way. */
+  loseNextAnswer(apiKey: string, kind: LostAnswer): void;
+  /** Every order/create that executed. */
+  executedOrders(apiKey: string): Record<string, unknown>[];
   positions(apiKey: string): FakeBybitPosition[];
   close(): Promise<void>;
 }
@@ -101,6 +107,12 @@ interface Account {
   positions: Map<string, { size: number; avgPrice: number; stopLoss: string; takeProfit: string }>;
   leverage: Map<string, number>;
   orders: Record<string, unknown>[];
+  lostAnswers: LostAnswer[];
+}
+
+function hasWallet(a: Account): boolean {
+  const wallet = (a.queryApi.permissions as Record<string, unknown> | undefined)?.Wallet;
+  return Array.isArray(wallet) && wallet.length > 0;
 }
 
 const envelope = (retCode: number, retMsg: string, result: unknown = {}): Reply => ({
@@ -155,6 +167,7 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
       positions: new Map(),
       leverage: new Map(),
       orders: [],
+      lostAnswers: [],
     });
   }
   let markPrice = opts.markPrice ?? 63_000;
@@ -290,6 +303,13 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
     if (!(qty > 0) || Math.round(qty * 1000) !== qty * 1000) {
       return envelope(10001, "Qty invalid");
     }
+    if (
+      body.orderLinkId !== undefined &&
+      a.orders.some((o) => o.orderLinkId === body.orderLinkId)
+    ) {
+      // Bybit V5 error codes: 110072 "OrderLinkedID is duplicate".
+      return envelope(110072, "OrderLinkedID is duplicate");
+    }
     const reduceOnly = body.reduceOnly === true || body.reduceOnly === "true";
     const delta = side === "Buy" ? qty : -qty;
     const current = a.positions.get(symbol);
@@ -385,6 +405,8 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
       createdTime: now,
       updatedTime: now,
     });
+    const lost = a.lostAnswers.shift();
+    if (lost !== undefined) return lostAnswerReply(lost);
     return ok({ orderId, orderLinkId });
   }
 
@@ -454,6 +476,9 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
           spotHedgingStatus: "OFF",
         });
       case "GET /v5/asset/coin/query-info":
+        // An asset endpoint: a key with no Wallet permission is refused (VENUES.md, rules).
+        if (!hasWallet(a))
+          return envelope(10005, "Permission denied, please check your API key permissions.");
         return ok({ rows: [] });
       case "GET /v5/account/wallet-balance":
         if (q.accountType !== "UNIFIED") {
@@ -497,6 +522,7 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
         const list = a.orders.filter(
           (o) =>
             (q.orderId === undefined || o.orderId === q.orderId) &&
+            (q.orderLinkId === undefined || o.orderLinkId === q.orderLinkId) &&
             (q.symbol === undefined || o.symbol === q.symbol),
         );
         return ok({ category: "linear", list, nextPageCursor: "" });
@@ -525,6 +551,12 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
     setRestrictions: setQueryApi,
     setHideOrders: (hide: boolean) => {
       hideOrders = hide;
+    },
+    loseNextAnswer(apiKey, kind) {
+      account(apiKey).lostAnswers.push(kind);
+    },
+    executedOrders(apiKey) {
+      return account(apiKey).orders.map((o) => ({ ...o }));
     },
     setMarkPrice(price) {
       markPrice = price;

@@ -23,11 +23,29 @@ export interface RecordedRequest {
 export interface Reply {
   status: number;
   body: unknown;
+  /** Never answer (the request was executed, its answer is lost: the client times out). */
+  hang?: boolean;
+  /** Sent as is instead of `body` as JSON (an HTML error page). */
+  raw?: string;
+  /** Extra response headers (rate-limit weights, Retry-After). */
+  headers?: Record<string, string>;
 }
 
 export interface FakeHttpServer {
   url: string;
   close(): Promise<void>;
+}
+
+/**
+ * How a fake loses the answer to an order it has executed (VENUES.md, "all": a request can
+ * execute and its answer be lost): no answer at all, or a gateway's 502 page.
+ */
+export type LostAnswer = "timeout" | 502;
+
+export function lostAnswerReply(kind: LostAnswer): Reply {
+  return kind === "timeout"
+    ? { status: 0, body: null, hang: true }
+    : { status: 502, body: null, raw: "<html><body><h1>502 Bad Gateway</h1></body></html>" };
 }
 
 /** Starts a server whose handler sees each request after its body has been read and recorded. */
@@ -55,8 +73,9 @@ export async function startRecordingServer(
       } catch (err) {
         reply = { status: 500, body: { error: (err as Error).message } };
       }
-      res.writeHead(reply.status, { "Content-Type": "application/json" });
-      res.end(JSON.stringify(reply.body));
+      if (reply.hang) return;
+      res.writeHead(reply.status, { "Content-Type": "application/json", ...reply.headers });
+      res.end(reply.raw ?? JSON.stringify(reply.body));
     });
   });
   await new Promise<void>((resolve, reject) => {

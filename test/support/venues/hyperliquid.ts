@@ -17,6 +17,19 @@ export interface RecordedRequest {
 interface Reply {
   status: number;
   body: unknown;
+  /** Never answer: the action executed and its answer is lost. */
+  hang?: boolean;
+  raw?: string;
+}
+
+/** An entry order that carried a cloid, as orderStatus reports it. */
+interface CloidOrder {
+  coin: string;
+  side: "B" | "A";
+  origSz: number;
+  filledSz: number;
+  oid: number;
+  timestamp: number;
 }
 
 /** Rounds and prints without exponent or trailing zeros, as Hyperliquid prints decimals. */
@@ -92,6 +105,8 @@ export interface FakeHyperliquid {
   openOrders(account: string): FakeHlOrder[];
   /** The next trigger order (stop loss / take profit) is refused, as the venue refuses a bad price. */
   rejectNextTrigger(): void;
+  /** The next order action executes, then its answer is lost this way. */
+  loseNextAnswer(kind: "timeout" | 502): void;
   close(): Promise<void>;
 }
 
@@ -147,6 +162,8 @@ interface Account {
   positions: Map<string, FakeHlPosition>;
   orders: FakeHlOrder[];
   leverage: Map<string, { value: number; isCross: boolean }>;
+  /** Executed entry orders by cloid (lower-case). */
+  cloids: Map<string, CloidOrder>;
 }
 
 type Json = Record<string, unknown>;
@@ -198,6 +215,7 @@ export async function startFakeHyperliquid(
   let signatureFailures = 0;
   let nextOid = 1000;
   let rejectTrigger = false;
+  const lostAnswers: Array<"timeout" | 502> = [];
   // ccxt's own msgpack action hash and EIP-712 encoder, so the fake hashes exactly what it signs.
   const hasher = new ccxt.hyperliquid();
 
@@ -210,6 +228,7 @@ export async function startFakeHyperliquid(
         positions: new Map(),
         orders: [],
         leverage: new Map(),
+        cloids: new Map(),
       };
       accounts.set(key, a);
     }
@@ -323,6 +342,41 @@ export async function startFakeHyperliquid(
   function info(body: Json): Reply {
     const user = typeof body.user === "string" ? body.user.toLowerCase() : "";
     switch (body.type) {
+      case "orderStatus": {
+        // Info endpoint "Query order status by oid or cloid": {"status":"unknownOid"} when the
+        // venue never saw it.
+        const user = String(body.user ?? "").toLowerCase();
+        const o = account(user).cloids.get(String(body.oid ?? "").toLowerCase());
+        if (o === undefined) return { status: 200, body: { status: "unknownOid" } };
+        return {
+          status: 200,
+          body: {
+            status: "order",
+            order: {
+              order: {
+                coin: o.coin,
+                side: o.side,
+                limitPx: "0",
+                sz: dec(o.origSz - o.filledSz, 6),
+                oid: o.oid,
+                timestamp: o.timestamp,
+                triggerCondition: "N/A",
+                isTrigger: false,
+                triggerPx: "0.0",
+                children: [],
+                isPositionTpsl: false,
+                reduceOnly: false,
+                orderType: "Market",
+                origSz: dec(o.origSz, 6),
+                tif: "Ioc",
+                cloid: String(body.oid),
+              },
+              status: o.filledSz > 0 ? "filled" : "canceled",
+              statusTimestamp: o.timestamp,
+            },
+          },
+        };
+      }
       case "userRole": {
         const r = roles.get(user);
         if (r === undefined)
@@ -531,7 +585,24 @@ export async function startFakeHyperliquid(
             continue;
           }
           const before = a.orders.length;
+          const cloid = typeof o.c === "string" ? o.c.toLowerCase() : undefined;
+          if (cloid !== undefined && a.cloids.has(cloid)) {
+            statuses.push({ error: "Duplicate cloid." });
+            parentFailed = !isChild;
+            continue;
+          }
           const status = fill(a, Number(o.a), o, grouping !== "na");
+          if (cloid !== undefined) {
+            const filled = obj(obj(status).filled);
+            a.cloids.set(cloid, {
+              coin: UNIVERSE[Number(o.a)]?.name ?? "",
+              side: o.b === true ? "B" : "A",
+              origSz: Number(o.s),
+              filledSz: Number(filled.totalSz ?? 0),
+              oid: Number(filled.oid ?? nextOid++),
+              timestamp: Date.now(),
+            });
+          }
           if (grouping === "positionTpsl" && a.orders.length > before) {
             (a.orders[a.orders.length - 1] as FakeHlOrder).isPositionTpsl = true;
           }
@@ -620,6 +691,10 @@ export async function startFakeHyperliquid(
       response = l1(actor, action);
     }
     actions.push({ type, action, signer, actingFor: actor, response });
+    const lost = type === "order" && actor !== null ? lostAnswers.shift() : undefined;
+    if (lost === "timeout") return { status: 0, body: null, hang: true };
+    if (lost === 502)
+      return { status: 502, body: null, raw: "<html><h1>502 Bad Gateway</h1></html>" };
     return { status: 200, body: response };
   }
 
@@ -652,8 +727,9 @@ export async function startFakeHyperliquid(
       } catch (e) {
         reply = { status: 500, body: { error: (e as Error).message } };
       }
+      if (reply.hang) return;
       res.writeHead(reply.status, { "Content-Type": "application/json" });
-      res.end(JSON.stringify(reply.body));
+      res.end(reply.raw ?? JSON.stringify(reply.body));
     });
   });
   await new Promise<void>((resolve, reject) => {
@@ -685,6 +761,9 @@ export async function startFakeHyperliquid(
     },
     rejectNextTrigger() {
       rejectTrigger = true;
+    },
+    loseNextAnswer(kind) {
+      lostAnswers.push(kind);
     },
     openOrders(address) {
       return account(address).orders.map((o) => ({ ...o }));

@@ -1,5 +1,6 @@
-// Binance USD-M Futures' scope policy (VENUES.md, S7.1) as data: the apiRestrictions flags a key
-// must have, the ones it must not, and where on Binance each is changed.
+// Binance USD-M Futures' scope policy (VENUES.md, S7.1) as an allow-list: every field of
+// apiRestrictions is known here — the flags a key must have, the ones it must not, the ones that
+// only inform — and a field Warden has never heard of refuses the key, naming it.
 import type { Refusal, ScopeDecision, Warning } from "../scope-policy";
 import type { ScopeReport } from "../types";
 import { expiresWarning, noIpBindingWarning } from "./warnings";
@@ -29,6 +30,28 @@ export const BINANCE_REFUSED: readonly Flag[] = [
 ];
 
 /**
+ * Newer flags Binance added to apiRestrictions; older keys do not report them, so absent is as
+ * good as false, but true refuses the key (each opens another way to trade or another account).
+ */
+export const BINANCE_REFUSED_IF_TRUE: readonly Flag[] = [
+  { permission: "enableVanillaOptions", label: "Enable European Options" },
+  { permission: "enablePortfolioMarginTrading", label: "Enable Portfolio Margin Trading" },
+  { permission: "enableFixApiTrade", label: "Enable FIX API Trade" },
+  { permission: "enableFixReadOnly", label: "Enable FIX API Read Only" },
+];
+
+/**
+ * Fields that describe the key without granting anything. `tradingAuthorityExpirationTime` is
+ * the expiry of the *spot and margin* trading permission (Binance docs, Get API Key Permission),
+ * which Warden refuses anyway: it says nothing about futures.
+ */
+export const BINANCE_INFORMATIONAL: readonly string[] = [
+  "ipRestrict",
+  "createTime",
+  "tradingAuthorityExpirationTime",
+];
+
+/**
  * Accepts a key with every required flag true and every refused flag false. Fails closed: a
  * refused flag Binance did not report at all is refused too, since nothing confirmed it is off.
  * A trading authority that has already expired is refused; a future one is a warning.
@@ -47,6 +70,25 @@ export function evaluateBinanceScopes(
       refused.push({ permission: flag.permission, fix: `${EDIT} → tick '${flag.label}'.` });
     }
   }
+  const known = new Set([
+    ...BINANCE_REQUIRED.map((f) => f.permission),
+    ...BINANCE_REFUSED.map((f) => f.permission),
+    ...BINANCE_REFUSED_IF_TRUE.map((f) => f.permission),
+    ...BINANCE_INFORMATIONAL,
+  ]);
+  for (const name of Object.keys(p).sort()) {
+    if (!known.has(name)) {
+      refused.push({
+        permission: name,
+        fix: `Binance reports a permission Warden does not know ('${name}'), so it cannot tell whether the key is trade-only; ${EDIT} → leave only 'Enable Reading' and 'Enable Futures' ticked, or tell Warden's operators about '${name}'.`,
+      });
+    }
+  }
+  for (const flag of BINANCE_REFUSED_IF_TRUE) {
+    if (p[flag.permission] !== undefined && p[flag.permission] !== false) {
+      refused.push({ permission: flag.permission, fix: `${EDIT} → untick '${flag.label}'.` });
+    }
+  }
   for (const flag of BINANCE_REFUSED) {
     if (p[flag.permission] !== false) {
       refused.push({
@@ -58,12 +100,6 @@ export function evaluateBinanceScopes(
       });
     }
   }
-  if (report.expiresAt !== null && report.expiresAt.getTime() <= now.getTime()) {
-    refused.push({
-      permission: "tradingAuthorityExpirationTime",
-      fix: `This key's futures trading authority expired on ${report.expiresAt.toISOString()}; ${EDIT} → renew it (or bind the key to IPs so it does not expire).`,
-    });
-  }
 
   if (!report.ipBound) {
     warnings.push(
@@ -71,12 +107,7 @@ export function evaluateBinanceScopes(
     );
   }
   if (report.expiresAt !== null && report.expiresAt.getTime() > now.getTime()) {
-    warnings.push(
-      expiresWarning(
-        report.expiresAt,
-        "Binance then stops futures trading with it; renew the trading authority, or bind the key to IPs, before then.",
-      ),
-    );
+    warnings.push(expiresWarning(report.expiresAt, "Binance then stops accepting it."));
   }
 
   return refused.length > 0

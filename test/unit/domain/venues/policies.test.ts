@@ -147,13 +147,39 @@ describe("Binance USD-M scope policy", () => {
     expect(d.warnings[0]?.message).toContain("2027-01-15");
   });
 
-  it("when the trading authority has already expired, then the key is refused naming tradingAuthorityExpirationTime", () => {
-    const expiresAt = new Date("2026-11-01T00:00:00Z");
-    const d = evaluateBinanceScopes(binance(TRADE_ONLY_BINANCE, { ipBound: true, expiresAt }), {
+  it.each(["enablePortfolioMarginTrading", "enableFixApiTrade", "enableSomethingNew"])(
+    "when apiRestrictions carries %s set to true, then the key is refused naming it",
+    (flag) => {
+      const d = evaluateBinanceScopes(binance({ ...TRADE_ONLY_BINANCE, [flag]: true }), {
+        egressIps: EGRESS,
+        now: NOW,
+      });
+      expect(refusedNames(d)).toEqual([flag]);
+      expect(!d.ok && d.refused[0]?.fix).toContain(flag === "enableSomethingNew" ? flag : "untick");
+    },
+  );
+
+  it("when a flag Warden does not know is reported at all, even false, then the key is refused naming it (allow-list)", () => {
+    const d = evaluateBinanceScopes(binance({ ...TRADE_ONLY_BINANCE, enableCopyTrading: false }), {
       egressIps: EGRESS,
       now: NOW,
     });
-    expect(refusedNames(d)).toEqual(["tradingAuthorityExpirationTime"]);
+    expect(refusedNames(d)).toEqual(["enableCopyTrading"]);
+    expect(!d.ok && d.refused[0]?.fix).toContain("does not know ('enableCopyTrading')");
+  });
+
+  it("when newer known flags are reported false or tradingAuthorityExpirationTime is past, then the key is accepted (that time is the spot/margin permission's expiry)", () => {
+    const d = evaluateBinanceScopes(
+      binance({
+        ...TRADE_ONLY_BINANCE,
+        enablePortfolioMarginTrading: false,
+        enableFixApiTrade: false,
+        enableFixReadOnly: false,
+        tradingAuthorityExpirationTime: Date.parse("2026-01-01T00:00:00Z"),
+      }),
+      { egressIps: EGRESS, now: NOW },
+    );
+    expect(d.ok).toBe(true);
   });
 
   it("when a key is refused, then the warnings are still reported", () => {
