@@ -14,7 +14,9 @@ export class Migration20261204120000TradingCockpit extends Migration {
         add column close_reason text check (close_reason is null or close_reason in
           ('manual', 'stop_loss', 'take_profit', 'liquidation', 'venue'));
     `);
-    this.addSql("create index trades_user_closed_idx on trades (user_id, closed_at) where status = 'closed';");
+    this.addSql(
+      "create index trades_user_closed_idx on trades (user_id, closed_at) where status = 'closed';",
+    );
     for (const table of ["trade_audit_log", "trade_activity"]) {
       this.addSql(`alter table ${table} drop constraint ${table}_source_check;`);
       this.addSql(

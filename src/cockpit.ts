@@ -2,8 +2,12 @@
 // notifications, reports) from the adapters the composition root already built.
 import type { MikroORM } from "@mikro-orm/postgresql";
 import type { Queue } from "bullmq";
-import { quoteOrder, type OrderRequest } from "./domain/trading/pre-trade";
-import { type Notifier, reconcileCredential, type ReconcileResult } from "./domain/trading/reconcile";
+import { type OrderRequest, quoteOrder } from "./domain/trading/pre-trade";
+import {
+  type Notifier,
+  type ReconcileResult,
+  reconcileCredential,
+} from "./domain/trading/reconcile";
 import type { TradingStore } from "./domain/trading/trading";
 import type { KeyRing } from "./domain/vault/key-ring";
 import { firePaperTriggers } from "./domain/venues/paper-triggers";
@@ -47,7 +51,10 @@ export function createCockpit(parts: {
     notifier,
   };
 
-  async function reconcileKey(userId: string, credentialId: string): Promise<ReconcileResult | null> {
+  async function reconcileKey(
+    userId: string,
+    credentialId: string,
+  ): Promise<ReconcileResult | null> {
     const c = await credentials.get(userId, credentialId);
     if (!c || c.revokedAt || c.disabledAt) return null;
     return reconcileCredential(reconcileDeps, c);
@@ -96,3 +103,28 @@ export function createCockpit(parts: {
 }
 
 export type Cockpit = ReturnType<typeof createCockpit>;
+
+/** What the bot's cockpit features need. */
+export function cockpitBotDeps(
+  cockpit: Cockpit,
+  keys: {
+    list(
+      userId: string,
+    ): Promise<
+      Array<{ id: string; label: string; revokedAt: Date | null; disabledAt: Date | null }>
+    >;
+  },
+) {
+  return {
+    quote: cockpit.quote,
+    settings: cockpit.settings,
+    reconcileKey: cockpit.reconcileKey,
+    ledger: cockpit.ledger,
+    keyLabels: async (userId: string) =>
+      new Map(
+        (await keys.list(userId))
+          .filter((k) => !k.revokedAt && !k.disabledAt)
+          .map((k) => [k.id, k.label ? `"${k.label}" (#${k.id})` : `#${k.id}`] as const),
+      ),
+  };
+}

@@ -110,7 +110,9 @@ export function createCockpitStore(sql: Sql) {
          where venue = 'paper' and wallet_address = ? and revoked_at is null`,
         [account],
       );
-      return rows[0] ? { userId: rows[0].user_id as string, credentialId: rows[0].id as string } : null;
+      return rows[0]
+        ? { userId: rows[0].user_id as string, credentialId: rows[0].id as string }
+        : null;
     },
     async telegramChatOf(userId: string): Promise<number | null> {
       const rows = await sql("select telegram_user_id from users where id = ?", [userId]);

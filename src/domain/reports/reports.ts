@@ -88,7 +88,12 @@ export interface PeriodRow {
 }
 
 /** The last `n` periods up to the one holding `now`, newest first, empty ones included. */
-export function periodReport(rows: LedgerRow[], unit: PeriodUnit, n: number, now: Date): PeriodRow[] {
+export function periodReport(
+  rows: LedgerRow[],
+  unit: PeriodUnit,
+  n: number,
+  now: Date,
+): PeriodRow[] {
   const out: PeriodRow[] = [];
   let start = periodStart(now, unit);
   for (let i = 0; i < n; i++) {

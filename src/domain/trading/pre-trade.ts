@@ -205,7 +205,9 @@ export async function orderCredential(
   credentialId?: string,
 ): Promise<CredentialRecord | null> {
   const usable = credentials.filter((c) => !c.revokedAt && !c.disabledAt);
-  return credentialId ? (usable.find((c) => c.id === credentialId) ?? null) : (usable.at(-1) ?? null);
+  return credentialId
+    ? (usable.find((c) => c.id === credentialId) ?? null)
+    : (usable.at(-1) ?? null);
 }
 
 /**
@@ -233,19 +235,26 @@ export async function quoteOrder(
     throw new PreTradeError("symbol", `Market rules of ${c.venue} are not available.`);
   }
   const settings = await deps.settings.get(userId);
-  const { market, free } = await withDecryptedExchangeKeys(deps.keyRing, c.encrypted, async (keys) => {
-    try {
-      const market = await venue.market!(keys, symbol);
-      const balances = await venue.balance(keys);
-      const currency = settleOf(market.symbol);
-      return { market, free: balances.find((b) => b.currency === currency)?.free ?? 0 };
-    } catch (err) {
-      if (err instanceof VenueError && err.code === "unknown_symbol") {
-        throw new PreTradeError("symbol", `${displaySymbol(symbol)} is not listed on ${c.venue}.`);
+  const { market, free } = await withDecryptedExchangeKeys(
+    deps.keyRing,
+    c.encrypted,
+    async (keys) => {
+      try {
+        const market = await venue.market!(keys, symbol);
+        const balances = await venue.balance(keys);
+        const currency = settleOf(market.symbol);
+        return { market, free: balances.find((b) => b.currency === currency)?.free ?? 0 };
+      } catch (err) {
+        if (err instanceof VenueError && err.code === "unknown_symbol") {
+          throw new PreTradeError(
+            "symbol",
+            `${displaySymbol(symbol)} is not listed on ${c.venue}.`,
+          );
+        }
+        throw err;
       }
-      throw err;
-    }
-  });
+    },
+  );
   const leverage = req.leverage ?? 1;
   const size = baseSizeOf(req.size, {
     markPrice: market.markPrice,
@@ -262,7 +271,11 @@ export async function quoteOrder(
       stopLoss: req.stopLoss ?? null,
       takeProfit: req.takeProfit ?? null,
     },
-    { freeMargin: free, currency: settleOf(market.symbol), maxOrderNotional: settings.maxOrderNotional },
+    {
+      freeMargin: free,
+      currency: settleOf(market.symbol),
+      maxOrderNotional: settings.maxOrderNotional,
+    },
   );
   return { ...quote, credentialId: c.id, venue: c.venue, freeMargin: free };
 }

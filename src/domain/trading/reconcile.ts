@@ -59,7 +59,8 @@ export function closeNotice(t: TradeRecord, ledger: CloseLedger, exit: number | 
     pnl === null
       ? ""
       : ` — ${sign(pnl)}${money(Math.abs(pnl))} ${cur}${pct === null ? "" : ` (${sign(pct)}${Math.abs(pct).toFixed(1)} %)`}`;
-  const at = exit === null ? "" : ` at ${exit.toLocaleString("en-US", { maximumFractionDigits: 8 })}`;
+  const at =
+    exit === null ? "" : ` at ${exit.toLocaleString("en-US", { maximumFractionDigits: 8 })}`;
   return `${REASON_TITLE[ledger.closeReason]}: #${t.id} ${displaySymbol(t.symbol)} ${t.side} closed${at}${result}`;
 }
 
@@ -129,7 +130,11 @@ export async function reconcileCredential(
       throw err;
     }
     closed.push(done);
-    await deps.notifier.notify(t.userId, EVENT_OF[ledger.closeReason], closeNotice(t, ledger, exit));
+    await deps.notifier.notify(
+      t.userId,
+      EVENT_OF[ledger.closeReason],
+      closeNotice(t, ledger, exit),
+    );
   }
   const mine = new Set(trades.map((t) => coinOf(t.symbol)));
   const external = positions.filter((p) => !mine.has(coinOf(p.symbol)));

@@ -413,7 +413,11 @@ export function createTrading(deps: TradingDeps) {
       }
       const closed = await store.recordChange(
         t.id,
-        { status: "closed", exitPrice: fill?.price ?? null, ...closeLedger(t, fill?.price ?? null) },
+        {
+          status: "closed",
+          exitPrice: fill?.price ?? null,
+          ...closeLedger(t, fill?.price ?? null),
+        },
         {
           userId: caller.userId,
           action: "close",

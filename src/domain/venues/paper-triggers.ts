@@ -56,7 +56,8 @@ export async function firePaperTriggers(
     // closePosition deletes the row in its statement: a concurrent run or a manual close that
     // got there first leaves nothing to close, so nothing is closed twice.
     const closed = await store.closePosition(p.account, p.symbol, hit.at, hit.reason);
-    if (closed) fired.push({ account: p.account, symbol: p.symbol, reason: hit.reason, price: hit.at });
+    if (closed)
+      fired.push({ account: p.account, symbol: p.symbol, reason: hit.reason, price: hit.at });
   }
   return fired;
 }

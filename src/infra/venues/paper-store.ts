@@ -18,6 +18,7 @@ export async function setPaperPriceOverride(sql: Sql, symbol: string, price: num
     [symbol, price],
   );
 }
+
 import type { Sql } from "../vault-store";
 
 const num = (v: unknown) => Number(v);
