@@ -397,6 +397,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
               accounts,
               trading: trade.trading,
               auditPage: trade.auditPage,
+              quote: cockpit.quote,
             }),
           },
         ],

@@ -232,7 +232,32 @@ export async function quoteOrder(
   if (!symbol) throw new PreTradeError("symbol", `${req.symbol.slice(0, 30)} is not a symbol.`);
   const venue = deps.venues[c.venue];
   if (!venue.market) {
-    throw new PreTradeError("symbol", `Market rules of ${c.venue} are not available.`);
+    // No market data from this adapter yet: coins only, and the venue's own checks apply.
+    if (req.size.kind !== "base") {
+      throw new PreTradeError(
+        "symbol",
+        `Sizing in ${req.size.kind === "quote" ? "order value" : "percent"} needs market data ${c.venue} does not give Warden yet; give the size in coins.`,
+      );
+    }
+    const lev = req.leverage ?? 1;
+    return {
+      credentialId: c.id,
+      venue: c.venue,
+      symbol,
+      display: displaySymbol(symbol),
+      currency: settleOf(symbol),
+      side: req.side,
+      size: req.size.value,
+      markPrice: Number.NaN,
+      notional: Number.NaN,
+      margin: Number.NaN,
+      fee: Number.NaN,
+      leverage: lev,
+      liquidationPrice: Number.NaN,
+      stopLoss: req.stopLoss ?? null,
+      takeProfit: req.takeProfit ?? null,
+      freeMargin: Number.NaN,
+    };
   }
   const settings = await deps.settings.get(userId);
   const { market, free } = await withDecryptedExchangeKeys(
