@@ -2,6 +2,7 @@
 // service and prints a short, scrubbed result; the exit code tells success.
 import { parseArgs } from "node:util";
 import { QueueEvents } from "bullmq";
+import { PAPER_PRICE_USAGE, paperPriceCommand } from "./cli/paper-price";
 import { auditSubject, CHAIN_BREAK_EXPLANATIONS, verifyAuditLog } from "./domain/audit";
 import { BackupFormatError, type BackupSummary } from "./domain/backup";
 import { createKillSwitch, KillSwitchError, type PauseTarget } from "./domain/trading/pause";
@@ -399,6 +400,11 @@ export const COMMANDS: Record<string, Command> = {
         return 0;
       });
     },
+  },
+  "paper price": {
+    usage: PAPER_PRICE_USAGE,
+    summary: "set a paper symbol's price (not in production); paper stops are checked at once",
+    run: (args, io) => paperPriceCommand(config(), args, io),
   },
   "db migrate": {
     usage: "db migrate",
