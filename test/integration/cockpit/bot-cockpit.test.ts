@@ -4,24 +4,24 @@
 // counted by /profit; /positions shows two keys; quote and percent sizing on the fake's lot step;
 // reconciliation records a close behind Warden's back and shows an external position.
 import { randomBytes } from "node:crypto";
+import { Redis } from "ioredis";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHOOSE_VENUE } from "../../../src/bot/features/keys";
 import { paperPriceCommand } from "../../../src/cli/paper-price";
-import { createAlertsProcessor } from "../../../src/jobs/processors/alerts";
-import { startWorkers, type WorkerPool } from "../../../src/jobs/registry";
+import { createOrm, preparedSqlOf } from "../../../src/infra/database";
 import { createLogger } from "../../../src/infra/logger";
 import { createScrubber } from "../../../src/infra/scrub";
-import { createKeys, createAlertsFromConfig } from "../../../src/main";
+import { createVenues } from "../../../src/infra/venues";
+import { createAlertsProcessor } from "../../../src/jobs/processors/alerts";
+import { startWorkers, type WorkerPool } from "../../../src/jobs/registry";
+import { createAlertsFromConfig, createKeys } from "../../../src/main";
 import { type BotHarness, startBotHarness } from "../../support/bot-harness";
 import {
   BINANCE_DEFAULT_RESTRICTIONS,
   type FakeBinance,
   startFakeBinance,
 } from "../../support/venues/binance";
-import { Redis } from "ioredis";
-import { createOrm, preparedSqlOf } from "../../../src/infra/database";
-import { createVenues } from "../../../src/infra/venues";
 
 const bkey = {
   apiKey: `AK${randomBytes(30).toString("hex")}`,
@@ -305,7 +305,10 @@ describe("paper stops, reconciliation, positions and sizing", () => {
   it("when a position is closed behind Warden's back and another opened outside it, then one reconciliation run records and notifies the close and /positions shows the external one", async () => {
     const v = h.tg.user({ id: 9301, first_name: "Binance" });
     v.sendText("/open btc long 0.01");
-    const q = await v.waitForBotMessage((m) => (m.text ?? "").startsWith("Send this order?"), 15_000);
+    const q = await v.waitForBotMessage(
+      (m) => (m.text ?? "").startsWith("Send this order?"),
+      15_000,
+    );
     v.pressButton(q.message_id, button(q, 0));
     const opened = await v.waitForBotMessage((m) => (m.text ?? "").startsWith("✅ Opened"), 15_000);
     const id = /#(\d+)/.exec(opened.text ?? "")![1]!;
@@ -313,7 +316,9 @@ describe("paper stops, reconciliation, positions and sizing", () => {
     binance.closeBehindBack(bkey.apiKey, "BTCUSDT");
     const run = await h.cockpit.reconcileAll();
     expect(run.closed).toBe(1);
-    const notice = await v.waitForBotMessage((m) => (m.text ?? "").startsWith("Closed at the venue"));
+    const notice = await v.waitForBotMessage((m) =>
+      (m.text ?? "").startsWith("Closed at the venue"),
+    );
     expect(notice.text).toBe(
       `Closed at the venue: #${id} BTC-PERP long closed at 64,000 — +10.00 USDT (+1.6 %)`,
     );
@@ -330,7 +335,13 @@ describe("paper stops, reconciliation, positions and sizing", () => {
     v.sendText("/positions");
     const list = await v.waitForBotMessage(undefined, 15_000);
     expect(list.text).toContain("⚠️ external BTC-PERP short 0.02 on key");
-    expect((await db.query("select count(*)::int as n from trades where status = 'open' and venue = 'binanceusdm'")).rows[0].n).toBe(0);
+    expect(
+      (
+        await db.query(
+          "select count(*)::int as n from trades where status = 'open' and venue = 'binanceusdm'",
+        )
+      ).rows[0].n,
+    ).toBe(0);
   });
 
   it("when a user holds positions on two keys, then /positions lists id, SL, TP, P&L and liquidation for each", async () => {
@@ -364,5 +375,59 @@ describe("paper stops, reconciliation, positions and sizing", () => {
     expect(list).toContain(`#${ids[1]} SOL-PERP short 20 · Paper "Paper" (#${keys[1]})`);
     expect(list).toContain("Entry 150 · mark 151.5 · P&L −30.00 USDT (−1.00 %)");
     expect(list).toContain("SL 160 · TP 130 · liq 164.25 · 10x");
+  });
+});
+
+describe("reports over a seeded ledger", () => {
+  it("when /daily 7 and /performance are asked, then their figures equal the hand computation", async () => {
+    const r = h.tg.user({ id: 9501, first_name: "Ledger" });
+    await connectPaper(r);
+    const { rows } = await db.query(
+      `select c.id::text as cid, c.user_id::text as uid from exchange_credentials c
+       join users u on u.id = c.user_id where u.telegram_user_id = 9501`,
+    );
+    const { cid, uid } = rows[0];
+    // [days ago, symbol, realised P&L]
+    const seeded: Array<[number, string, number]> = [
+      [0, "BTC/USDT:USDT", 120.25],
+      [0, "ETH/USDT:USDT", -20],
+      [2, "BTC/USDT:USDT", -50.5],
+      [6, "SOL/USDT:USDT", 7.1],
+      [9, "ETH/USDT:USDT", 300],
+    ];
+    for (const [ago, symbol, pnl] of seeded) {
+      await db.query(
+        `insert into trades (user_id, credential_id, venue, symbol, side, size, entry_price,
+           exit_price, status, source, opened_at, closed_at, realized_pnl, fees, close_reason)
+         values ($1, $2, 'paper', $3, 'long', 1, 100, 100, 'closed', 'telegram',
+           date_trunc('day', now() at time zone 'utc') at time zone 'utc' - make_interval(days => $4) + interval '11 hours',
+           date_trunc('day', now() at time zone 'utc') at time zone 'utc' - make_interval(days => $4) + interval '12 hours',
+           $5, 0, 'manual')`,
+        [uid, cid, symbol, ago, pnl],
+      );
+    }
+    const day = (ago: number) => new Date(Date.now() - ago * 86_400_000).toISOString().slice(0, 10);
+    r.sendText("/daily 7");
+    expect((await r.waitForBotMessage()).text).toBe(
+      [
+        "Daily P&L (UTC):",
+        `${day(0)}  +100.25  2 trade(s)`,
+        `${day(1)}  +0.00  0 trade(s)`,
+        `${day(2)}  −50.50  1 trade(s)`,
+        `${day(3)}  +0.00  0 trade(s)`,
+        `${day(4)}  +0.00  0 trade(s)`,
+        `${day(5)}  +0.00  0 trade(s)`,
+        `${day(6)}  +7.10  1 trade(s)`,
+      ].join("\n"),
+    );
+    r.sendText("/performance");
+    expect((await r.waitForBotMessage()).text).toBe(
+      [
+        "Performance per market:",
+        "1. ETH-PERP  +280.00  2 trade(s), 50 % won",
+        "2. BTC-PERP  +69.75  2 trade(s), 50 % won",
+        "3. SOL-PERP  +7.10  1 trade(s), 100 % won",
+      ].join("\n"),
+    );
   });
 });
