@@ -133,6 +133,7 @@ export function ordersFeature(deps: OrdersFeatureDeps): Composer<BotContext> {
     answer(ctx, async () => {
       const cmd = parseOrder(ctx.match);
       const c = await caller(ctx);
+      await trading.assertNotPaused(c, "open");
       const q = await deps.quote(c.userId, cmd);
       // What is confirmed is the quoted base size on the resolved market and key.
       const order: PendingOrder["order"] = {

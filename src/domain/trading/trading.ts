@@ -276,6 +276,9 @@ export function createTrading(deps: TradingDeps) {
   }
 
   return {
+    /** The kill switch alone, so a paused user is told before an order is quoted. */
+    assertNotPaused,
+
     async openTrade(caller: Caller, input: OpenTradeInput): Promise<TradeRecord> {
       await assertNotPaused(caller, "open");
       const c = await credentialFor(caller.userId, input.credentialId);

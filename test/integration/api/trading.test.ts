@@ -171,6 +171,18 @@ describe("trading API", () => {
        on conflict (symbol) do update set price = excluded.price`,
     );
     const audited = (await audit()).length;
+    // The paper balance after this file's earlier trades.
+    const free = (
+      await db.query(
+        `select b.total::float as total from paper_balances b
+         join exchange_credentials c on c.wallet_address = b.account where c.id = $1`,
+        [paperKey],
+      )
+    ).rows[0].total as number;
+    const freeText = free.toLocaleString("en-US", {
+      minimumFractionDigits: 2,
+      maximumFractionDigits: 2,
+    });
     const cases: Array<[Record<string, unknown>, string, string]> = [
       [{ size: 0.0015 }, "lot_step", "Size 0.0015 is not a multiple of BTC-PERP's lot step 0.001."],
       [{ size: 101 }, "max_size", "Size 101 is above BTC-PERP's maximum of 100."],
@@ -179,7 +191,7 @@ describe("trading API", () => {
         "leverage",
         "Leverage 101x is outside BTC-PERP's bracket of 1–100x.",
       ],
-      [{ size: 1 }, "margin", "Needs 60,000.00 USDT margin (incl. 0.00 fee), 10,000.00 free."],
+      [{ size: 1 }, "margin", `Needs 60,000.00 USDT margin (incl. 0.00 fee), ${freeText} free.`],
       [
         { size: 0.01, stopLoss: 61_000 },
         "stop_loss",
