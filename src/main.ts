@@ -12,6 +12,7 @@ import { createAlertsRoutes } from "./api/alerts-routes";
 import { createApi } from "./api/app";
 import { createAuthRoutes } from "./api/auth-routes";
 import { createKeysRoutes } from "./api/keys-routes";
+import { createReportsRoutes } from "./api/reports-routes";
 import { createTradingRoutes } from "./api/trading-routes";
 import { buildWebAssets, createWebRoutes, MINI_APP_PATH } from "./api/web-routes";
 import { createBot } from "./bot/bot";
@@ -400,6 +401,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
               quote: cockpit.quote,
             }),
           },
+          { path: "/api", router: createReportsRoutes({ accounts, ledger: cockpit.ledger }) },
         ],
         telegramWebhook:
           bot && config.telegram.webhookSecret

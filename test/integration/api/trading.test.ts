@@ -300,6 +300,22 @@ describe("trading API", () => {
     expect(closes).toHaveLength(1);
   });
 
+  it("when the reports are asked over HTTP, then they equal the ledger of closed trades", async () => {
+    const { rows } = await db.query(
+      `select count(*)::int as n, coalesce(sum(realized_pnl), 0)::float as pnl from trades t
+       join users u on u.id = t.user_id where u.email = 'trader@example.com' and t.status = 'closed'`,
+    );
+    const profit = await api("GET", "/api/reports/profit", { token });
+    expect(profit.status).toBe(200);
+    expect(profit.body.trades).toBe(rows[0].n);
+    expect(profit.body.realizedPnl).toBeCloseTo(rows[0].pnl, 6);
+    const daily = await api("GET", "/api/reports/daily?n=3", { token });
+    expect(daily.body.periods).toHaveLength(3);
+    expect(daily.body.periods[0].trades).toBe(rows[0].n);
+    expect((await api("GET", "/api/reports/weekly?n=0", { token })).status).toBe(400);
+    expect((await api("GET", "/api/reports/performance")).status).toBe(401);
+  });
+
   it("when another user reads /api/audit, then they see only their own entries", async () => {
     const mine = await api("GET", "/api/audit?limit=100", { token });
     expect(mine.body.entries.length).toBe((await audit()).length);
