@@ -35,7 +35,8 @@ export class PreTradeError extends Error {
 export function money(n: number, minDigits = 2): string {
   const abs = Math.abs(n);
   let digits = minDigits;
-  while (abs > 0 && abs < 10 ** -digits * 100 && digits < 10) digits++;
+  // A non-zero amount never shows as 0.00: add digits until its first one shows.
+  while (abs > 0 && abs < 10 ** -digits && digits < 10) digits++;
   return n.toLocaleString("en-US", {
     minimumFractionDigits: minDigits,
     maximumFractionDigits: Math.max(digits, minDigits),
@@ -308,6 +309,13 @@ export async function quoteOrder(
 /** The order as shown before Confirm. */
 export function quoteText(q: OrderQuote): string {
   const c = q.currency;
+  if (Number.isNaN(q.markPrice)) {
+    return [
+      `${q.side === "long" ? "🟢" : "🔴"} ${q.side.toUpperCase()} ${amount(q.size)} ${q.display} (key #${q.credentialId}) · ${q.leverage}x`,
+      `SL ${q.stopLoss === null ? "—" : amount(q.stopLoss)} · TP ${q.takeProfit === null ? "—" : amount(q.takeProfit)}`,
+      "(This venue's market rules are checked by the venue itself.)",
+    ].join("\n");
+  }
   return [
     `${q.side === "long" ? "🟢" : "🔴"} ${q.side.toUpperCase()} ${amount(q.size)} ${q.display} (key #${q.credentialId})`,
     `Mark ${amount(q.markPrice)} · notional ${money(q.notional)} ${c}`,

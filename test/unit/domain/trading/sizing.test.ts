@@ -30,3 +30,13 @@ describe("sizing", () => {
     expect(displaySymbol("BTC/USDT:USDT")).toBe("BTC-PERP");
   });
 });
+
+describe("amounts shown to users", () => {
+  it("when a P&L is small but not zero, then it never shows as 0.00; large ones get separators", async () => {
+    const { money } = await import("../../../../src/domain/trading/pre-trade");
+    expect(money(0.004)).toBe("0.004");
+    expect(money(-0.00012)).toBe("-0.0001");
+    expect(money(0)).toBe("0.00");
+    expect(money(1234567.891)).toBe("1,234,567.89");
+  });
+});
