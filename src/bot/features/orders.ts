@@ -231,7 +231,10 @@ export function ordersFeature(deps: OrdersFeatureDeps): Composer<BotContext> {
   }
 
   feature.command(["positions", "status"], (ctx) =>
-    answer(ctx, async () => (await listPositions(ctx), null)),
+    answer(ctx, async () => {
+      await listPositions(ctx);
+      return null;
+    }),
   );
 
   async function confirmClose(ctx: BotContext, t: TradeRecord, percent: number) {
@@ -318,8 +321,10 @@ export function ordersFeature(deps: OrdersFeatureDeps): Composer<BotContext> {
         (x) => x.id === id,
       );
       if (!t) return `Trade #${id} is no longer open.`;
-      if (action === "close") return void (await confirmClose(ctx, t, 100)), null;
-      if (action === "half") return void (await confirmClose(ctx, t, 50)), null;
+      if (action === "close" || action === "half") {
+        await confirmClose(ctx, t, action === "close" ? 100 : 50);
+        return null;
+      }
       if (action === "edit")
         return `Change the stops of #${t.id} with /modify ${t.id} sl=<price|none> tp=<price|none>`;
       const u = await trading.modifyTrade(c, t.id, { stopLoss: t.entryPrice });
