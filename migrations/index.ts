@@ -12,6 +12,7 @@ import { Migration20261124160000AuditSubjectChains } from "./20261124160000-audi
 import { Migration20261125090000Anomalies } from "./20261125090000-anomalies";
 import { Migration20261125100000TradingPauses } from "./20261125100000-trading-pauses";
 import { Migration20261204120000EmailConfirmation } from "./20261204120000-email-confirmation";
+import { Migration20261204120000TradingCockpit } from "./20261204120000-trading-cockpit";
 
 export const migrationsList: MigrationObject[] = [
   { name: "20261124090000-foundation", class: Migration20261124090000Foundation },
@@ -31,4 +32,5 @@ export const migrationsList: MigrationObject[] = [
   },
   { name: "20261125100000-trading-pauses", class: Migration20261125100000TradingPauses },
   { name: "20261204120000-email-confirmation", class: Migration20261204120000EmailConfirmation },
+  { name: "20261204120000-trading-cockpit", class: Migration20261204120000TradingCockpit },
 ];

@@ -5,6 +5,7 @@ import { AUDIT_COMMANDS } from "./cli/audit";
 import { BACKUP_COMMANDS } from "./cli/backup";
 import { DB_COMMANDS } from "./cli/db";
 import { MASTER_KEY_COMMANDS } from "./cli/master-key";
+import { PAPER_COMMANDS } from "./cli/paper";
 import { type CliIo, createRegistry, helpText as help, runCli as run } from "./cli/registry";
 import { TRADING_COMMANDS } from "./cli/trading";
 import { USERS_COMMANDS } from "./cli/users";
@@ -20,6 +21,7 @@ export const COMMANDS = createRegistry(
   AUDIT_COMMANDS,
   DB_COMMANDS,
   WORKER_COMMANDS,
+  PAPER_COMMANDS,
 );
 
 export const helpText = (): string => help(COMMANDS);

@@ -12,10 +12,12 @@ import { createAlertsRoutes } from "./api/alerts-routes";
 import { createApi } from "./api/app";
 import { createAuthRoutes } from "./api/auth-routes";
 import { createKeysRoutes } from "./api/keys-routes";
+import { createReportsRoutes } from "./api/reports-routes";
 import { createTradingRoutes } from "./api/trading-routes";
 import { buildWebAssets, createWebRoutes, MINI_APP_PATH } from "./api/web-routes";
 import { createBot } from "./bot/bot";
 import { startBot, WEBHOOK_PATH } from "./bot/runner";
+import { cockpitBotDeps, createCockpit } from "./cockpit";
 import { createAccountService } from "./domain/accounts/service";
 import { type AlertStore, type DispatchDeps, reportNotMe } from "./domain/alerts";
 import type { AnomalyRule, ScanDeps } from "./domain/anomaly";
@@ -59,6 +61,7 @@ import {
 import { createBackupProcessor, scheduleBackups } from "./jobs/processors/backup";
 import { createEmailProcessor } from "./jobs/processors/email";
 import { processSystemJob } from "./jobs/processors/system";
+import { createTradingProcessor, scheduleTradingJobs } from "./jobs/processors/trading";
 import { createVaultProcessor, scheduleRotation } from "./jobs/processors/vault";
 import { createVenuesProcessor, scheduleReverification } from "./jobs/processors/venues";
 import { createQueueRegistry, startWorkers } from "./jobs/registry";
@@ -187,6 +190,13 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
     const keys = createKeys(config, { orm, logger, venues });
     const now = opts.now ?? Date.now;
     const trade = createTradingFromConfig(config, { orm, keys, venues, now });
+    const cockpit = createCockpit({
+      orm,
+      keyRing: config.masterKeys,
+      venues,
+      tradingStore: trade.store,
+      alertsQueue: queues.get("alerts"),
+    });
     const alerts = createAlertsFromConfig(config, {
       orm,
       redis: appRedis,
@@ -230,6 +240,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
               }),
           }),
           venues: createVenuesProcessor({ keys }),
+          trading: createTradingProcessor(cockpit),
           ...(config.backup.dir !== undefined && {
             backup: createBackupProcessor({
               source: { url: config.backup.databaseUrl, sslCa: config.databaseSslCa },
@@ -270,6 +281,10 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
         logger.warn("BACKUP_DIR is not set: no scheduled backups (S9.3)");
       }
       await scheduleAnomalyScan(queues.get("alerts"), config.anomaly.scanEveryMinutes);
+      await scheduleTradingJobs(queues.get("trading"), {
+        paperTriggersMs: 5_000,
+        reconcileMs: 60_000,
+      });
       logger.info("worker role started");
     }
 
@@ -290,6 +305,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
             trading: trade.trading,
             killSwitch: trade.killSwitch,
             recentAudit: trade.recentAudit,
+            cockpit: cockpitBotDeps(cockpit, keys),
             alerts: {
               store: alerts.store,
               notMe: alerts.notMe,
@@ -387,8 +403,10 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
               accounts,
               trading: trade.trading,
               auditPage: trade.auditPage,
+              quote: cockpit.quote,
             }),
           },
+          { path: "/api", router: createReportsRoutes({ accounts, ledger: cockpit.ledger }) },
         ],
         telegramWebhook:
           bot && config.telegram.webhookSecret
@@ -515,11 +533,12 @@ export function createTradingFromConfig(
   const hot = preparedSqlOf(parts.orm);
   const pauses = createPauseStore(hot);
   const tradeCredentials = createCredentialsRepo(hot);
+  const store = createTradingStore(
+    parts.orm,
+    withActivityFeed(tradeAuditWriter(config.auditPepper), parts.now ?? Date.now),
+  );
   const trading = createTrading({
-    store: createTradingStore(
-      parts.orm,
-      withActivityFeed(tradeAuditWriter(config.auditPepper), parts.now ?? Date.now),
-    ),
+    store,
     pauses,
     keyRing: config.masterKeys,
     venues: parts.venues,
@@ -530,6 +549,7 @@ export function createTradingFromConfig(
   const accountsRepo = createAccountsRepo(sql);
   return {
     trading,
+    store,
     killSwitch: createKillSwitch({
       store: pauses,
       recordEvent: (e) => accountsRepo.recordEvent(e),

@@ -4,6 +4,8 @@ import express, { type Request, Router } from "express";
 import { z } from "zod";
 import type { AccountService } from "../domain/accounts/service";
 import type { AuthContext } from "../domain/accounts/shared";
+import { type OrderQuote, type OrderRequest, PreTradeError } from "../domain/trading/pre-trade";
+import { parseSize } from "../domain/trading/sizing";
 import {
   type TradeRecord,
   type Trading,
@@ -33,7 +35,10 @@ const openBody = z.object({
     .max(30)
     .regex(/^[A-Za-z0-9/:._-]+$/),
   side: z.enum(["long", "short"]),
-  size: price,
+  /** 0.01 (base units), "500usdt" / "$500" (order value), "10%" (of free margin). */
+  size: z.union([price, z.string().min(1).max(24)]),
+  /** The order is sent only with this; without it the answer is the quote to confirm. */
+  confirm: z.literal(true).optional(),
   stopLoss: price.optional(),
   takeProfit: price.optional(),
   leverage: z.number().int().min(1).max(125).optional(),
@@ -68,6 +73,8 @@ export function createTradingRoutes(deps: {
   accounts: AccountService;
   trading: Trading;
   auditPage: (userId: string, opts: { limit: number; before?: string }) => Promise<AuditPage>;
+  /** The pre-trade checks (src/domain/trading/pre-trade.ts). */
+  quote: (userId: string, req: OrderRequest) => Promise<OrderQuote>;
 }): Router {
   const router = Router();
   router.use(noStore);
@@ -105,10 +112,38 @@ export function createTradingRoutes(deps: {
         });
         return;
       }
-      const { keyId, ...input } = body;
+      const { keyId, confirm, size, ...input } = body;
+      const spec =
+        typeof size === "number" ? { kind: "base" as const, value: size } : parseSize(size);
+      if (!spec) {
+        res.status(400).json({
+          error: "invalid_request",
+          message: `size must be like 0.01, "500usdt", "$500" or "10%", got "${String(size).slice(0, 24)}".`,
+        });
+        return;
+      }
+      let quote: OrderQuote;
+      try {
+        quote = await deps.quote(auth.user.id, { ...input, size: spec, credentialId: keyId });
+      } catch (err) {
+        if (!(err instanceof PreTradeError)) throw err;
+        res.status(422).json({ error: "pre_trade_refused", rule: err.rule, message: err.message });
+        return;
+      }
+      if (confirm !== true) {
+        res.status(428).json({
+          error: "confirmation_required",
+          message: 'Check the order and send it again with "confirm": true.',
+          quote,
+        });
+        return;
+      }
       const t = await deps.trading.openTrade(caller(req, auth), {
         ...input,
-        credentialId: keyId,
+        symbol: quote.symbol,
+        size: quote.size,
+        leverage: input.leverage,
+        credentialId: quote.credentialId,
         idempotencyKey: key ? `api:${key}` : undefined,
       });
       res.status(201).json({ trade: tradeView(t) });

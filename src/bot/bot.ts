@@ -16,6 +16,8 @@ import { accountFeature } from "./features/account";
 import { adminFeature } from "./features/admin";
 import { type AlertsBotDeps, alertsFeature } from "./features/alerts";
 import { keysFeature } from "./features/keys";
+import { type OrdersFeatureDeps, ordersFeature } from "./features/orders";
+import { reportsFeature } from "./features/reports";
 import { type SettingsLinks, settingsFeature } from "./features/settings";
 import { type TradingFeatureDeps, tradingFeature } from "./features/trading";
 import { twoFactorFeature } from "./features/two-factor";
@@ -41,6 +43,10 @@ export interface BotDeps {
   egressIps?: readonly string[];
   /** Redis with the deployment's key prefix: pending inputs and bot verifications. */
   redis: Redis;
+  /** The trader's cockpit: quotes and confirmation, positions, reports. */
+  cockpit?: Omit<OrdersFeatureDeps, "accounts" | "trading" | "redis"> & {
+    ledger: import("../domain/reports").LedgerStore;
+  };
   qrPng: (text: string) => Promise<Buffer>;
   token: string;
   apiRoot: string;
@@ -91,6 +97,18 @@ export function createBot(deps: BotDeps): Bot<BotContext> {
       egressIps: deps.egressIps ?? [],
     }),
   );
+  if (deps.cockpit) {
+    // Before the trading feature: /open with confirmation, /positions, /close by symbol.
+    bot.use(
+      ordersFeature({
+        ...deps.cockpit,
+        accounts: deps.accounts,
+        trading: deps.trading,
+        redis: deps.redis,
+      }),
+    );
+    bot.use(reportsFeature({ accounts: deps.accounts, ledger: deps.cockpit.ledger }));
+  }
   bot.use(
     tradingFeature({
       accounts: deps.accounts,

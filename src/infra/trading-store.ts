@@ -55,6 +55,10 @@ const PATCH_COLUMNS: Record<string, string> = {
   stopLoss: "stop_loss",
   takeProfit: "take_profit",
   status: "status",
+  fees: "fees",
+  funding: "funding",
+  realizedPnl: "realized_pnl",
+  closeReason: "close_reason",
 };
 
 /**

@@ -58,6 +58,18 @@ export const QUEUE_DEFINITIONS = {
     // Telegram and dispatch retries back off from 2 s to about 17 minutes over 10 attempts.
     defaultJobOptions: { ...keep, attempts: 10, backoff: { type: "exponential", delay: 2_000 } },
   },
+  trading: {
+    name: "trading",
+    // Paper triggers every 5 s and reconciliation every 60 s; each run is idempotent, so a
+    // failed one is simply superseded by the next.
+    concurrency: 1,
+    lockDurationMs: 60_000,
+    defaultJobOptions: {
+      removeOnComplete: { age: 3600, count: 100 },
+      removeOnFail: { age: 24 * 3600 },
+      attempts: 1,
+    },
+  },
 } as const satisfies Record<string, QueueDefinition>;
 
 export type QueueName = keyof typeof QUEUE_DEFINITIONS;

@@ -98,7 +98,7 @@ async function openAndClose(a: Account, ip: string): Promise<void> {
   const opened = await api("POST", "/api/trades", {
     token: a.token,
     ip,
-    body: { symbol: "BTC", side: "long", size: 0.01 },
+    body: { confirm: true, symbol: "BTC", side: "long", size: 0.01 },
   });
   expect(opened.status).toBe(201);
   const id = (opened.body.trade as { id: string }).id;
@@ -435,7 +435,7 @@ describe("not me", () => {
     const refused = await api("POST", "/api/trades", {
       token: bob.token,
       ip: "192.0.2.44",
-      body: { symbol: "ETH", side: "long", size: 0.01 },
+      body: { confirm: true, symbol: "ETH", side: "long", size: 0.01 },
     });
     expect(refused.status).toBe(409);
     // Alice's key is untouched.

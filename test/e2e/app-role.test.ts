@@ -82,7 +82,13 @@ describe("owner and application roles", () => {
     const trade = await call(
       "POST",
       "/api/trades",
-      { symbol: "BTC", side: "long", size: 0.01, keyId: (key.body.key as { id: string }).id },
+      {
+        confirm: true,
+        symbol: "BTC",
+        side: "long",
+        size: 0.01,
+        keyId: (key.body.key as { id: string }).id,
+      },
       token,
     );
     expect(trade.status).toBe(201);

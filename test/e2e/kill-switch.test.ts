@@ -87,6 +87,12 @@ async function confirmedByOwner(email: string): Promise<void> {
   await c.end();
 }
 
+/** The Confirm button's data of an order confirmation (issue 17). */
+function confirmData(m: { reply_markup?: unknown }): string {
+  const kb = m.reply_markup as { inline_keyboard: Array<Array<{ callback_data: string }>> };
+  return kb.inline_keyboard[0]![0]!.callback_data;
+}
+
 describe("kill switch across processes", () => {
   it("when the CLI pauses trading, then the next API and bot trade actions are refused; closes only when the pause blocks them; after resume they work", async () => {
     // An API user and a Telegram user, each with a paper key and an open trade.
@@ -96,7 +102,7 @@ describe("kill switch across processes", () => {
     const token = (await api("POST", "/api/auth/login", creds)).body.accessToken as string;
     const keyId = (await api("POST", "/api/keys", { venue: "paper" }, token)).body.key.id as string;
     const open = (symbol: string) =>
-      api("POST", "/api/trades", { symbol, side: "long", size: 0.01, keyId }, token);
+      api("POST", "/api/trades", { confirm: true, symbol, side: "long", size: 0.01, keyId }, token);
     const first = await open("BTC");
     expect(first.status).toBe(201);
 
@@ -106,6 +112,8 @@ describe("kill switch across processes", () => {
     u.pressButton(menu.message_id, "connect:paper");
     await u.waitForBotMessage((m) => (m.text ?? "").startsWith("✅ Stored"));
     u.sendText("/open BTC long 0.01");
+    const quoted = await u.waitForBotMessage();
+    u.pressButton(quoted.message_id, confirmData(quoted));
     const botTrade = /^✅ Opened #(\d+)/.exec((await u.waitForBotMessage()).text ?? "")?.[1];
     expect(botTrade).toBeDefined();
 
@@ -182,7 +190,7 @@ describe("kill switch across processes", () => {
     const refused = await api(
       "POST",
       "/api/trades",
-      { symbol: "SOL", side: "long", size: 1, keyId },
+      { confirm: true, symbol: "SOL", side: "long", size: 1, keyId },
       token,
     );
     expect(refused.status).toBe(503);

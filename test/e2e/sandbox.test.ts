@@ -66,14 +66,13 @@ describe("sandbox in development", () => {
     await botBubble(page, /✅ Stored, encrypted\. #\d+ Paper/).waitFor();
 
     await send(page, "/open BTC long 0.01");
-    const opened = botBubble(page, /✅ Opened #\d+ open long 0\.01 BTC\/USDT:USDT/);
-    await opened.waitFor();
+    const confirm = botBubble(page, /Send this order\?[\s\S]*LONG 0\.01 BTC-PERP/);
+    await confirm.waitFor();
+    await confirm.locator("button", { hasText: "Confirm" }).click();
+    await botBubble(page, /✅ Opened #\d+: long 0\.01 BTC-PERP at /).waitFor();
 
     await send(page, "/positions");
-    await botBubble(
-      page,
-      /Paper \(key #\d+\):[\s\S]*long 0\.01 BTC\/USDT:USDT @ [\d.]+, mark /,
-    ).waitFor();
+    await botBubble(page, /#\d+ BTC-PERP long 0\.01 · Paper[\s\S]*Entry [\d,.]+ · mark /).waitFor();
 
     // Over http Telegram refuses Mini App buttons, so /settings sends the page's address.
     await send(page, "/settings");

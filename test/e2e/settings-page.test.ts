@@ -572,7 +572,11 @@ describe("settings page in Chromium", () => {
     const user = await register("audit");
     const token = (await api("/api/auth/login", user)).body.accessToken as string;
     expect((await api("/api/keys", { venue: "paper" }, token)).status).toBe(201);
-    const opened = await api("/api/trades", { symbol: "BTC", side: "long", size: 0.01 }, token);
+    const opened = await api(
+      "/api/trades",
+      { confirm: true, symbol: "BTC", side: "long", size: 0.01 },
+      token,
+    );
     expect(opened.status).toBe(201);
     const { context, page } = await signedInPage(user);
     const row = page.locator("#audit-rows tr");

@@ -4,6 +4,7 @@ import type { MikroORM } from "@mikro-orm/postgresql";
 import { Redis } from "ioredis";
 import { type BotDeps, createBot } from "../../src/bot/bot";
 import { type RunningBot, startBot } from "../../src/bot/runner";
+import { type Cockpit, cockpitBotDeps, createCockpit } from "../../src/cockpit";
 import type { AccountService } from "../../src/domain/accounts/service";
 import { type Config, loadConfig } from "../../src/infra/config";
 import { createOrm, preparedSqlOf } from "../../src/infra/database";
@@ -32,6 +33,9 @@ export interface BotHarness {
   accounts: AccountService;
   keys: ReturnType<typeof createKeys>;
   trading: ReturnType<typeof createTradingFromConfig>["trading"];
+  cockpit: Cockpit;
+  /** The queue registry (trade notifications wait on `alerts` as `notice` jobs). */
+  queues: QueueRegistry;
   config: Config;
   logs: LogCapture;
   redis: TestRedis;
@@ -88,10 +92,18 @@ export async function startBotHarness(
   const venues = createVenues({ sql: preparedSqlOf(orm), urls: config.venueUrls });
   const keys = createKeys(config, { orm, logger, venues });
   const trade = createTradingFromConfig(config, { orm, keys, venues });
+  const cockpit = createCockpit({
+    orm,
+    keyRing: config.masterKeys,
+    venues,
+    tradingStore: trade.store,
+    alertsQueue: queues.get("alerts"),
+  });
   const bot = createBot({
     trading: trade.trading,
     killSwitch: trade.killSwitch,
     recentAudit: trade.recentAudit,
+    cockpit: cockpitBotDeps(cockpit, keys),
     keys,
     egressIps: config.egressIps,
     paperByDefault: opts.paperByDefault,
@@ -114,6 +126,8 @@ export async function startBotHarness(
     accounts,
     keys,
     trading: trade.trading,
+    cockpit,
+    queues,
     config,
     logs,
     redis,

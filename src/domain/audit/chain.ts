@@ -3,7 +3,8 @@
 import { createHash, createHmac } from "node:crypto";
 
 export type AuditAction = "open" | "modify" | "close";
-export type AuditSource = "telegram" | "api" | "system";
+/** `venue`: a change the venue made (a stop that fired, a liquidation, a close in its app). */
+export type AuditSource = "telegram" | "api" | "system" | "venue";
 export type AuditOutcome = "ok" | "failed" | "refused";
 export type JsonValue =
   | null

@@ -9,7 +9,7 @@ import { VenueError } from "../venues/types";
 import { type ActivePause, blockingPause, type PauseStore, pausedMessage } from "./pause";
 import { clientOrderIdFor, outcomeUnknown, settleOrder } from "./uncertain-outcome";
 
-export type TradeSource = "telegram" | "api" | "system";
+export type TradeSource = "telegram" | "api" | "system" | "venue";
 export type TradeAction = "open" | "modify" | "close";
 
 export interface TradeRecord {
@@ -52,7 +52,16 @@ export interface AuditEntry {
 export type NewTrade = Omit<TradeRecord, "id" | "openedAt" | "closedAt" | "status" | "exitPrice">;
 export type TradePatch = Partial<
   Pick<TradeRecord, "size" | "entryPrice" | "exitPrice" | "stopLoss" | "takeProfit" | "status">
->;
+> &
+  Partial<CloseLedger>;
+
+/** What a close adds to the P&L ledger (see ledger.ts). */
+export interface CloseLedger {
+  fees: number | null;
+  funding: number | null;
+  realizedPnl: number | null;
+  closeReason: "manual" | "stop_loss" | "take_profit" | "liquidation" | "venue";
+}
 
 /** Each `record…` writes the trade change and its audit entry atomically (S8.1). */
 export interface TradingStore {
@@ -160,6 +169,25 @@ export interface OpenTradeInput {
   takeProfit?: number;
   leverage?: number;
   idempotencyKey?: string;
+}
+
+/** The realised result of closing `t` at `exit` (no fee or funding reported by this path). */
+export function closeLedger(
+  t: Pick<TradeRecord, "side" | "size" | "entryPrice">,
+  exit: number | null,
+  fees = 0,
+  closeReason: CloseLedger["closeReason"] = "manual",
+): CloseLedger {
+  const gross =
+    exit === null || t.entryPrice === null
+      ? null
+      : (exit - t.entryPrice) * t.size * (t.side === "long" ? 1 : -1);
+  return {
+    fees,
+    funding: null,
+    realizedPnl: gross === null ? null : Math.round((gross - fees) * 1e8) / 1e8,
+    closeReason,
+  };
 }
 
 const REFUSED_BEFORE_ORDER = new Set([
@@ -324,6 +352,9 @@ export function createTrading(deps: TradingDeps) {
   }
 
   return {
+    /** The kill switch alone, so a paused user is told before an order is quoted. */
+    assertNotPaused,
+
     async openTrade(caller: Caller, input: OpenTradeInput): Promise<TradeRecord> {
       await assertNotPaused(caller, "open");
       const c = await credentialFor(caller.userId, input.credentialId);
@@ -478,7 +509,11 @@ export function createTrading(deps: TradingDeps) {
       }
       const closed = await store.recordChange(
         t.id,
-        { status: "closed", exitPrice: fill?.price ?? null },
+        {
+          status: "closed",
+          exitPrice: fill?.price ?? null,
+          ...closeLedger(t, fill?.price ?? null),
+        },
         {
           userId: caller.userId,
           action: "close",

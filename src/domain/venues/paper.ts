@@ -46,12 +46,35 @@ export interface PaperStore {
   ): Promise<PaperPosition | null>;
   savePosition(account: string, position: PaperPosition): Promise<void>;
   /**
-   * Removes the position and credits its realised profit or loss at `price` to the balance
-   * (never below zero), in one step; returns the position removed, or null if there was none.
+   * Removes the position, credits its realised profit or loss at `price` to the balance (never
+   * below zero) and records the close with `reason`, in one step; returns the position removed,
+   * or null if there was none.
    */
-  closePosition(account: string, symbol: string, price: number): Promise<PaperPosition | null>;
+  closePosition(
+    account: string,
+    symbol: string,
+    price: number,
+    reason?: PaperCloseReason,
+  ): Promise<PaperPosition | null>;
+  /** The latest recorded close of (account, symbol) at or after `since`. */
+  lastClose(account: string, symbol: string, since: Date): Promise<PaperClose | null>;
+  /** Every open position of every account (the trigger job's scan). */
+  allPositions(): Promise<Array<PaperPosition & { account: string }>>;
+  /** The development/test price override of a symbol, if any. */
+  priceOverride(symbol: string): Promise<number | null>;
   /** Adds realised profit or loss; the balance never goes below zero. */
   adjustBalance(account: string, delta: number): Promise<void>;
+}
+
+export type PaperCloseReason = "manual" | "stop_loss" | "take_profit" | "liquidation";
+
+export interface PaperClose {
+  side: Side;
+  size: number;
+  entryPrice: number;
+  price: number;
+  reason: PaperCloseReason;
+  at: Date;
 }
 
 export const PAPER_INITIAL_BALANCE = 10_000;
@@ -65,6 +88,19 @@ const BASE_PRICES: Record<string, number> = {
   XRP: 0.6,
   DOGE: 0.15,
 };
+
+/** Lot step, maximum size and leverage bracket per coin (the paper venue's own rules). */
+const RULES: Record<string, { lotStep: number; maxSize: number; maxLeverage: number }> = {
+  BTC: { lotStep: 0.001, maxSize: 100, maxLeverage: 100 },
+  ETH: { lotStep: 0.01, maxSize: 2_000, maxLeverage: 100 },
+  SOL: { lotStep: 0.1, maxSize: 50_000, maxLeverage: 50 },
+  BNB: { lotStep: 0.01, maxSize: 10_000, maxLeverage: 50 },
+  XRP: { lotStep: 1, maxSize: 5_000_000, maxLeverage: 50 },
+  DOGE: { lotStep: 1, maxSize: 50_000_000, maxLeverage: 50 },
+};
+export const PAPER_MIN_NOTIONAL = 5;
+/** The paper venue charges no fees; maintenance margin as on the venues' first bracket. */
+export const PAPER_MAINTENANCE_MARGIN_RATE = 0.005;
 
 /** "BTC/USDT:USDT", "BTCUSDT", "btc" → "BTC/USDT:USDT"; unknown coins → unknown_symbol. */
 export function paperSymbol(input: string): string {
@@ -103,6 +139,10 @@ export function createPaperVenue(deps: {
     return account;
   };
 
+  /** The override set with `paper price` (development, tests), else the deterministic feed. */
+  const priceOf = async (symbol: string) =>
+    (await deps.store.priceOverride(symbol)) ?? paperPrice(symbol, now());
+
   const pnl = (p: PaperPosition, price: number, size: number) =>
     (price - p.entryPrice) * size * (p.side === "long" ? 1 : -1);
 
@@ -135,7 +175,7 @@ export function createPaperVenue(deps: {
       if (!Number.isInteger(leverage) || leverage < 1 || leverage > 125) {
         throw new VenueError("invalid_order", "Leverage must be a whole number from 1 to 125.");
       }
-      const price = paperPrice(symbol, now());
+      const price = await priceOf(symbol);
       const held = await deps.store.addToPosition(account, PAPER_INITIAL_BALANCE, {
         symbol,
         side: input.side,
@@ -170,7 +210,7 @@ export function createPaperVenue(deps: {
       };
       let fill: Fill | null = null;
       if (input.size !== undefined && input.size !== p.size) {
-        const price = paperPrice(symbol, now());
+        const price = await priceOf(symbol);
         const delta = round8(input.size - p.size);
         if (delta < 0) {
           await deps.store.adjustBalance(account, pnl(p, price, -delta));
@@ -187,7 +227,7 @@ export function createPaperVenue(deps: {
     async closePosition(creds, input) {
       const account = await accountOf(creds);
       const symbol = paperSymbol(input.symbol);
-      const price = paperPrice(symbol, now());
+      const price = await priceOf(symbol);
       const p = await deps.store.closePosition(account, symbol, price);
       if (!p) return null;
       return { orderId: nextId(), symbol, side: p.side, size: p.size, price };
@@ -195,10 +235,10 @@ export function createPaperVenue(deps: {
 
     async positions(creds): Promise<Position[]> {
       const account = await accountOf(creds);
-      const t = now();
-      return (await deps.store.positions(account)).map((p) => {
-        const mark = paperPrice(p.symbol, t);
-        return {
+      const out: Position[] = [];
+      for (const p of await deps.store.positions(account)) {
+        const mark = await priceOf(p.symbol);
+        out.push({
           symbol: p.symbol,
           side: p.side,
           size: p.size,
@@ -206,8 +246,35 @@ export function createPaperVenue(deps: {
           markPrice: mark,
           unrealizedPnl: Math.round(pnl(p, mark, p.size) * 100) / 100,
           leverage: p.leverage,
-        };
-      });
+          stopLoss: p.stopLoss,
+          takeProfit: p.takeProfit,
+        });
+      }
+      return out;
+    },
+
+    async market(creds, input) {
+      await accountOf(creds);
+      const symbol = paperSymbol(input);
+      const rules = RULES[symbol.split("/")[0]!]!;
+      return {
+        symbol,
+        active: true,
+        lotStep: rules.lotStep,
+        minSize: rules.lotStep,
+        maxSize: rules.maxSize,
+        minNotional: PAPER_MIN_NOTIONAL,
+        maxLeverage: rules.maxLeverage,
+        markPrice: await priceOf(symbol),
+        takerFeeRate: 0,
+        maintenanceMarginRate: PAPER_MAINTENANCE_MARGIN_RATE,
+      };
+    },
+
+    async lastClose(creds, symbol, since) {
+      const account = await accountOf(creds);
+      const c = await deps.store.lastClose(account, paperSymbol(symbol), since);
+      return c ? { price: c.price, size: c.size, fee: 0, reason: c.reason, at: c.at } : null;
     },
 
     async balance(creds): Promise<Balance[]> {

@@ -96,6 +96,10 @@ export interface Position {
   markPrice: number | null;
   unrealizedPnl: number | null;
   leverage: number | null;
+  /** Where the venue reports them. */
+  stopLoss?: number | null;
+  takeProfit?: number | null;
+  liquidationPrice?: number | null;
 }
 
 export interface Balance {
@@ -104,8 +108,38 @@ export interface Balance {
   free: number;
 }
 
+/** A perpetual's trading rules and mark price, for the pre-trade checks. */
+export interface MarketInfo {
+  /** Unified symbol, e.g. "BTC/USDT:USDT". */
+  symbol: string;
+  active: boolean;
+  lotStep: number;
+  minSize: number;
+  maxSize: number | null;
+  minNotional: number;
+  maxLeverage: number;
+  markPrice: number;
+  /** Taker fee as a fraction of notional (0.0005 = 0.05 %). */
+  takerFeeRate: number;
+  /** Maintenance margin as a fraction of notional, for the liquidation estimate. */
+  maintenanceMarginRate: number;
+}
+
+/** How the venue closed a position, as its own fills say. */
+export interface VenueClose {
+  price: number;
+  size: number;
+  fee: number;
+  reason: "manual" | "stop_loss" | "take_profit" | "liquidation" | "venue";
+  at: Date;
+}
+
 export interface Venue {
   readonly id: VenueId;
+  /** The latest close of `symbol` at or after `since`, from the venue's fills, if it reports them. */
+  lastClose?(creds: VenueCredentials, symbol: string, since: Date): Promise<VenueClose | null>;
+  /** The market's rules and mark price; throws unknown_symbol when the venue has no such perpetual. */
+  market?(creds: VenueCredentials, symbol: string): Promise<MarketInfo>;
   verifyScopes(creds: VenueCredentials): Promise<ScopeReport>;
   openPosition(creds: VenueCredentials, input: OpenPositionInput): Promise<Fill>;
   modifyPosition(creds: VenueCredentials, input: ModifyPositionInput): Promise<Fill | null>;

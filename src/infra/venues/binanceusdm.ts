@@ -518,5 +518,29 @@ export function createBinanceUsdmVenue(options: BinanceUsdmVenueOptions = {}): L
     balance(creds) {
       return session(creds, async (ex) => balancesOf(await ex.fetchBalance()));
     },
+
+    market(creds, symbol) {
+      return session(creds, async (ex) => {
+        const m = ex.market(perpetual(ex, symbol));
+        // GET /fapi/v1/premiumIndex (public): the mark price orders are margined at.
+        const premium = record(await ex.fapiPublicGetPremiumIndex({ symbol: m.id }));
+        const mark = num(premium.markPrice);
+        if (!mark) throw new VenueError("venue_error", `${VENUE} did not report a mark price.`);
+        const step = num(m.precision.amount) ?? 0.001;
+        return {
+          symbol: m.symbol,
+          active: m.active !== false,
+          lotStep: step,
+          minSize: num(m.limits.amount?.min) ?? step,
+          maxSize: num(m.limits.amount?.max),
+          minNotional: num(m.limits.cost?.min) ?? 0,
+          // The first leverage bracket (GET /fapi/v1/leverageBracket): up to 125x, 0.4 % maintenance.
+          maxLeverage: num(m.limits.leverage?.max) ?? 125,
+          markPrice: mark,
+          takerFeeRate: num(m.taker) ?? 0.0005,
+          maintenanceMarginRate: 0.004,
+        };
+      });
+    },
   };
 }

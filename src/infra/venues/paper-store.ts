@@ -1,5 +1,24 @@
 // The paper venue's book in PostgreSQL, so every process sees the same simulated account.
-import type { PaperPosition, PaperStore } from "../../domain/venues/paper";
+import type {
+  PaperClose,
+  PaperCloseReason,
+  PaperPosition,
+  PaperStore,
+} from "../../domain/venues/paper";
+
+/** Sets (or with null, clears) the development/test price of a paper symbol. */
+export async function setPaperPriceOverride(sql: Sql, symbol: string, price: number | null) {
+  if (price === null) {
+    await sql("delete from paper_price_overrides where symbol = ?", [symbol]);
+    return;
+  }
+  await sql(
+    `insert into paper_price_overrides (symbol, price) values (?, ?)
+     on conflict (symbol) do update set price = excluded.price, set_at = now()`,
+    [symbol, price],
+  );
+}
+
 import type { Sql } from "../vault-store";
 
 const num = (v: unknown) => Number(v);
@@ -71,7 +90,7 @@ export function createPaperStore(sql: Sql): PaperStore {
       );
       return rows[0] ? toPosition(rows[0]) : null;
     },
-    async closePosition(account, symbol, price) {
+    async closePosition(account, symbol, price, reason = "manual") {
       // Removing the row and crediting its result in one statement: of two concurrent closes,
       // only the one whose DELETE found the row credits anything.
       const rows = await sql(
@@ -81,11 +100,41 @@ export function createPaperStore(sql: Sql): PaperStore {
            update paper_balances b set total = greatest(0, b.total
              + (?::numeric - c.entry_price) * c.size * case c.side when 'long' then 1 else -1 end)
            from closed c where b.account = c.account
+         ), logged as (
+           insert into paper_closes (account, symbol, side, size, entry_price, price, reason)
+           select account, symbol, side, size, entry_price, ?::numeric, ? from closed
          )
          select * from closed`,
-        [account, symbol, price],
+        [account, symbol, price, price, reason],
       );
       return rows[0] ? toPosition(rows[0]) : null;
+    },
+    async lastClose(account, symbol, since) {
+      const rows = await sql(
+        `select side, size, entry_price, price, reason, closed_at from paper_closes
+         where account = ? and symbol = ? and closed_at >= ? order by id desc limit 1`,
+        [account, symbol, since],
+      );
+      const r = rows[0];
+      if (!r) return null;
+      return {
+        side: r.side as PaperClose["side"],
+        size: num(r.size),
+        entryPrice: num(r.entry_price),
+        price: num(r.price),
+        reason: r.reason as PaperCloseReason,
+        at: r.closed_at instanceof Date ? r.closed_at : new Date(String(r.closed_at)),
+      };
+    },
+    async allPositions() {
+      return (await sql("select * from paper_positions order by account, symbol", [])).map((r) => ({
+        ...toPosition(r),
+        account: r.account as string,
+      }));
+    },
+    async priceOverride(symbol) {
+      const rows = await sql("select price from paper_price_overrides where symbol = ?", [symbol]);
+      return rows[0] ? num(rows[0].price) : null;
     },
     async savePosition(account, p) {
       await sql(

@@ -79,7 +79,7 @@ describe("trading API", () => {
     token = await user("trader@example.com");
     paperKey = (await api("POST", "/api/keys", { body: { venue: "paper" }, token })).body.key.id;
     const opened = await api("POST", "/api/trades", {
-      body: { symbol: "BTC", side: "long", size: 0.02, keyId: paperKey },
+      body: { confirm: true, symbol: "BTC", side: "long", size: 0.02, keyId: paperKey },
       token,
       ip: "198.51.100.7",
     });
@@ -130,12 +130,12 @@ describe("trading API", () => {
   it("when the same Idempotency-Key is sent twice, then one position is opened and both answers name it", async () => {
     const headers = { "idempotency-key": `open-${hex(8)}` };
     const a = await api("POST", "/api/trades", {
-      body: { symbol: "ETH", side: "short", size: 1, keyId: paperKey },
+      body: { confirm: true, symbol: "ETH", side: "short", size: 1, keyId: paperKey },
       token,
       headers,
     });
     const b = await api("POST", "/api/trades", {
-      body: { symbol: "ETH", side: "short", size: 1, keyId: paperKey },
+      body: { confirm: true, symbol: "ETH", side: "short", size: 1, keyId: paperKey },
       token,
       headers,
     });
@@ -151,27 +151,102 @@ describe("trading API", () => {
     expect(opens).toHaveLength(1);
   });
 
-  it("when the venue refuses the order, then 502 names it and the failure is audited without a trade", async () => {
+  it("when the symbol is not listed, then 422 names the pre-trade rule and nothing is sent or audited", async () => {
     const before = (await db.query("select count(*)::int as n from trades")).rows[0].n;
+    const audited = (await audit()).length;
     const res = await api("POST", "/api/trades", {
-      body: { symbol: "NOPE", side: "long", size: 1, keyId: paperKey },
+      body: { confirm: true, symbol: "NOPE", side: "long", size: 1, keyId: paperKey },
       token,
     });
-    expect(res.status).toBe(502);
-    expect(res.body).toMatchObject({ error: "venue_failed", venueError: "unknown_symbol" });
-    expect((await audit()).at(-1)).toMatchObject({
-      action: "open",
-      trade_id: null,
-      outcome: "failed",
+    expect(res.status).toBe(422);
+    expect(res.body).toEqual({
+      error: "pre_trade_refused",
+      rule: "symbol",
+      message: "NOPE-PERP is not listed on paper.",
     });
+    expect((await audit()).length).toBe(audited);
     expect((await db.query("select count(*)::int as n from trades")).rows[0].n).toBe(before);
+  });
+
+  it("when an order breaks a pre-trade rule, then 422 names the rule and its numbers; without confirm the answer is the quote and nothing is sent", async () => {
+    await db.query(
+      `insert into paper_price_overrides (symbol, price) values ('BTC/USDT:USDT', 60000)
+       on conflict (symbol) do update set price = excluded.price`,
+    );
+    const audited = (await audit()).length;
+    // The paper balance after this file's earlier trades.
+    const free = (
+      await db.query(
+        `select b.total::float as total from paper_balances b
+         join exchange_credentials c on c.wallet_address = b.account where c.id = $1`,
+        [paperKey],
+      )
+    ).rows[0].total as number;
+    const freeText = free.toLocaleString("en-US", {
+      minimumFractionDigits: 2,
+      maximumFractionDigits: 2,
+    });
+    const cases: Array<[Record<string, unknown>, string, string]> = [
+      [{ size: 0.0015 }, "lot_step", "Size 0.0015 is not a multiple of BTC-PERP's lot step 0.001."],
+      [{ size: 101 }, "max_size", "Size 101 is above BTC-PERP's maximum of 100."],
+      [
+        { size: 0.001, leverage: 101 },
+        "leverage",
+        "Leverage 101x is outside BTC-PERP's bracket of 1–100x.",
+      ],
+      [{ size: 1 }, "margin", `Needs 60,000.00 USDT margin (incl. 0.00 fee), ${freeText} free.`],
+      [
+        { size: 0.01, stopLoss: 61_000 },
+        "stop_loss",
+        "Stop-loss 61,000 must be below the mark 60,000 for a long.",
+      ],
+      [
+        { size: 0.01, takeProfit: 59_000 },
+        "take_profit",
+        "Take-profit 59,000 must be above the mark 60,000 for a long.",
+      ],
+      [{ size: "1usdt" }, "min_size", "Size 0 is below BTC-PERP's minimum of 0.001."],
+    ];
+    for (const [extra, rule, message] of cases) {
+      const res = await api("POST", "/api/trades", {
+        body: { confirm: true, symbol: "BTC", side: "long", keyId: paperKey, ...extra },
+        token,
+      });
+      expect([res.status, res.body], rule).toEqual([
+        422,
+        { error: "pre_trade_refused", rule, message },
+      ]);
+    }
+    const quote = await api("POST", "/api/trades", {
+      body: { symbol: "btc", side: "long", size: "$600", leverage: 5, keyId: paperKey },
+      token,
+    });
+    expect(quote.status).toBe(428);
+    expect(quote.body).toMatchObject({
+      error: "confirmation_required",
+      quote: {
+        symbol: "BTC/USDT:USDT",
+        display: "BTC-PERP",
+        size: 0.01,
+        notional: 600,
+        margin: 120,
+      },
+    });
+    expect((await audit()).length).toBe(audited);
+    await db.query("delete from paper_price_overrides");
   });
 
   it("when a trade goes through the fake Binance, then it is signed, filled, audited and closed", async () => {
     const key = await api("POST", "/api/keys", { body: { venue: "binanceusdm", ...bkey }, token });
     expect(key.status).toBe(201);
     const opened = await api("POST", "/api/trades", {
-      body: { symbol: "BTC/USDT:USDT", side: "long", size: 0.01, keyId: key.body.key.id },
+      body: {
+        confirm: true,
+        symbol: "BTC/USDT:USDT",
+        side: "long",
+        size: 0.01,
+        keyId: key.body.key.id,
+      },
       token,
     });
     expect(opened.status).toBe(201);
@@ -191,7 +266,7 @@ describe("trading API", () => {
   });
 
   it("when two opens on the same key and coin arrive at the same time, then exactly one order is placed", async () => {
-    const body = { symbol: "DOGE", side: "long", size: 100, keyId: paperKey };
+    const body = { confirm: true, symbol: "DOGE", side: "long", size: 100, keyId: paperKey };
     const [a, b] = await Promise.all([
       api("POST", "/api/trades", { body, token }),
       api("POST", "/api/trades", { body: { ...body, symbol: "DOGEUSDT" }, token }),
@@ -214,7 +289,7 @@ describe("trading API", () => {
 
   it("when one trade is closed twice at the same time, then exactly one close succeeds and is audited", async () => {
     const opened = await api("POST", "/api/trades", {
-      body: { symbol: "SOL", side: "long", size: 1, keyId: paperKey },
+      body: { confirm: true, symbol: "SOL", side: "long", size: 1, keyId: paperKey },
       token,
     });
     const id = opened.body.trade.id as string;
@@ -226,6 +301,22 @@ describe("trading API", () => {
     expect([a.body.error, b.body.error]).toContain("trade_closed");
     const closes = (await audit()).filter((r) => r.action === "close" && r.trade_id === id);
     expect(closes).toHaveLength(1);
+  });
+
+  it("when the reports are asked over HTTP, then they equal the ledger of closed trades", async () => {
+    const { rows } = await db.query(
+      `select count(*)::int as n, coalesce(sum(realized_pnl), 0)::float as pnl from trades t
+       join users u on u.id = t.user_id where u.email = 'trader@example.com' and t.status = 'closed'`,
+    );
+    const profit = await api("GET", "/api/reports/profit", { token });
+    expect(profit.status).toBe(200);
+    expect(profit.body.trades).toBe(rows[0].n);
+    expect(profit.body.realizedPnl).toBeCloseTo(rows[0].pnl, 6);
+    const daily = await api("GET", "/api/reports/daily?n=3", { token });
+    expect(daily.body.periods).toHaveLength(3);
+    expect(daily.body.periods[0].trades).toBe(rows[0].n);
+    expect((await api("GET", "/api/reports/weekly?n=0", { token })).status).toBe(400);
+    expect((await api("GET", "/api/reports/performance")).status).toBe(401);
   });
 
   it("when another user reads /api/audit, then they see only their own entries", async () => {

@@ -60,6 +60,12 @@ async function trader(id: number): Promise<{ u: User; userId: string }> {
 const pauses = async () =>
   (await db.query("select count(*)::int as n from trading_pauses")).rows[0].n;
 
+/** The Confirm button's data of an order confirmation (issue 17). */
+function confirmData(m: { reply_markup?: unknown }): string {
+  const kb = m.reply_markup as { inline_keyboard: Array<Array<{ callback_data: string }>> };
+  return kb.inline_keyboard[0]![0]!.callback_data;
+}
+
 describe("/pause and /resume (kill switch in the bot)", () => {
   it("when a user who is not an admin sends /pause, then it looks like an unknown command and nothing is paused", async () => {
     const u = h.tg.user({ id: 7201, first_name: "Mallory" });
@@ -93,6 +99,8 @@ describe("/pause and /resume (kill switch in the bot)", () => {
       "⏸ Trading on your account is paused by an administrator: opening and changing trades is refused for now. You can still close positions.",
     );
     b.u.sendText("/open BTC long 0.01");
+    const quoted = await b.u.waitForBotMessage();
+    b.u.pressButton(quoted.message_id, confirmData(quoted));
     expect((await b.u.waitForBotMessage()).text).toMatch(/^✅ Opened #\d+/);
 
     admin.sendText("/pause block-close");
@@ -113,6 +121,8 @@ describe("/pause and /resume (kill switch in the bot)", () => {
       `Trading was not paused for user #${a.userId}.`,
     );
     a.u.sendText("/open ETH long 0.01");
+    const quotedA = await a.u.waitForBotMessage();
+    a.u.pressButton(quotedA.message_id, confirmData(quotedA));
     expect((await a.u.waitForBotMessage()).text).toMatch(/^✅ Opened #\d+/);
 
     const adminId = (

@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHOOSE_VENUE } from "../../../src/bot/features/keys";
+import { OPEN_USAGE } from "../../../src/bot/order-command";
 import { USAGE } from "../../../src/bot/trade-commands";
 import { type BotHarness, startBotHarness } from "../../support/bot-harness";
 import {
@@ -41,6 +42,17 @@ const auditRows = async () =>
     )
   ).rows;
 
+/** Presses Confirm on the order confirmation the bot just sent; returns the "Opened" answer. */
+async function confirmOrder(u: ReturnType<BotHarness["tg"]["user"]>, timeoutMs = 5_000) {
+  const q = await u.waitForBotMessage(
+    (m) => (m.text ?? "").startsWith("Send this order?"),
+    timeoutMs,
+  );
+  const kb = q.reply_markup as { inline_keyboard: Array<Array<{ callback_data: string }>> };
+  u.pressButton(q.message_id, kb.inline_keyboard[0]![0]!.callback_data);
+  return u.waitForBotMessage((m) => /^(✅ Opened|❌)/.test(m.text ?? ""), timeoutMs);
+}
+
 describe("trading in the bot", () => {
   it("when a user opens, modifies and closes a paper trade, then each step answers and writes one audit row", async () => {
     const u = h.tg.user({ id: 8001, first_name: "Trader" });
@@ -50,9 +62,9 @@ describe("trading in the bot", () => {
     await u.waitForBotMessage((m) => (m.text ?? "").startsWith("✅ Stored"));
 
     u.sendText("/open BTC long 0.01 sl=50000 lev=3");
-    const opened = await u.waitForBotMessage();
+    const opened = await confirmOrder(u);
     expect(opened.text).toMatch(
-      /^✅ Opened #(\d+) open long 0\.01 BTC\/USDT:USDT @ [\d.]+ on Paper \(3x, SL 50000\)$/,
+      /^✅ Opened #(\d+): long 0\.01 BTC-PERP at [\d,.]+ \([\d,.]+ USDT\)$/,
     );
     const id = /#(\d+)/.exec(opened.text ?? "")![1]!;
     expect(await auditRows()).toEqual([
@@ -71,10 +83,12 @@ describe("trading in the bot", () => {
       `✏️ Modified #${id} open long 0.01 BTC/USDT:USDT`,
     );
     u.sendText("/positions");
-    expect((await u.waitForBotMessage()).text).toMatch(/long 0\.01 BTC\/USDT:USDT @ /);
+    const list = (await u.waitForBotMessage()).text ?? "";
+    expect(list).toContain(`#${id} BTC-PERP long 0.01 · Paper`);
+    expect(list).toMatch(/SL 50,000 · TP 70,000 · liq [\d,.]+ · 3x/);
 
     u.sendText(`/close ${id}`);
-    const confirm = await u.waitForBotMessage((m) => (m.text ?? "").startsWith("Close #"));
+    const confirm = await u.waitForBotMessage((m) => (m.text ?? "").startsWith(`Close #${id}`));
     await u.waitForBotMessage((m) => m.text === "Waiting for your confirmation.");
     u.pressButton(confirm.message_id, `close:${id}`);
     expect((await u.waitForBotMessage()).text).toMatch(
@@ -88,35 +102,44 @@ describe("trading in the bot", () => {
     expect(audit.text).toContain(`close BTC/USDT:USDT on paper #${id} — ok (telegram)`);
   });
 
-  it("when a command is malformed, then the exact usage line is the answer and nothing is audited", async () => {
+  it("when a command is malformed, then the answer says what was wrong with the usage and nothing is audited", async () => {
     const u = h.tg.user({ id: 8001, first_name: "Trader" });
     const before = (await auditRows()).length;
-    for (const [cmd, usage] of [
-      ["/open BTC sideways 1", USAGE.open],
-      ["/open BTC long -1", USAGE.open],
-      ["/open BTC long 1 lev=500", USAGE.open],
+    for (const [cmd, answer] of [
+      [
+        "/open BTC sideways 1",
+        `The side must be long or short, got \`sideways\`.\n\n${OPEN_USAGE}`,
+      ],
+      [
+        "/open BTC long -1",
+        `The size must be like 0.01, 500usdt, $500 or 10%, got \`-1\`.\n\n${OPEN_USAGE}`,
+      ],
+      [
+        "/open BTC long 1 lev=500",
+        `Leverage must be a whole number from 1 to 125, got \`500\`.\n\n${OPEN_USAGE}`,
+      ],
       ["/modify abc sl=1", USAGE.modify],
       ["/modify 12", USAGE.modify],
-      ["/close", USAGE.close],
+      [
+        "/close",
+        "Usage: /close <#id|symbol|all> [percent]\nExamples: /close #12 · /close btc 50 · /close all",
+      ],
     ] as const) {
       u.sendText(cmd);
-      expect((await u.waitForBotMessage()).text, cmd).toBe(usage);
+      expect((await u.waitForBotMessage()).text, cmd).toBe(answer);
     }
     expect((await auditRows()).length).toBe(before);
   });
 
-  it("when the paper venue refuses an order, then the failure is audited and no trade is written", async () => {
+  it("when the paper venue does not list a symbol, then the pre-trade check refuses it and nothing is sent or written", async () => {
     const u = h.tg.user({ id: 8001, first_name: "Trader" });
     const trades = (await db.query("select count(*)::int as n from trades")).rows[0].n;
+    const audited = (await auditRows()).length;
     u.sendText("/open NOPE long 1");
-    expect((await u.waitForBotMessage()).text).toBe("The paper venue does not list NOPE.");
-    const last = (await auditRows()).at(-1);
-    expect(last).toMatchObject({
-      action: "open",
-      trade_id: null,
-      outcome: "failed",
-      symbol: "NOPE",
-    });
+    expect((await u.waitForBotMessage()).text).toBe(
+      "❌ Not sent: NOPE-PERP is not listed on paper.",
+    );
+    expect((await auditRows()).length).toBe(audited);
     expect((await db.query("select count(*)::int as n from trades")).rows[0].n).toBe(trades);
   });
 
@@ -139,6 +162,21 @@ describe("trading in the bot", () => {
     };
     await h.bot.handleUpdate(update);
     await h.bot.handleUpdate(update);
+    const count = async () =>
+      (
+        await db.query(
+          "select count(*)::int as n from trades t join users u on u.id = t.user_id where u.telegram_user_id = 8002",
+        )
+      ).rows[0].n;
+    // Each delivery only quotes; nothing is sent before Confirm.
+    expect(await count()).toBe(0);
+    const q = await u.waitForBotMessage((m) => (m.text ?? "").startsWith("Send this order?"));
+    const kb = q.reply_markup as { inline_keyboard: Array<Array<{ callback_data: string }>> };
+    const ok = kb.inline_keyboard[0]![0]!.callback_data;
+    // The same Confirm pressed twice at once opens one position.
+    u.pressButton(q.message_id, ok);
+    u.pressButton(q.message_id, ok, { unchecked: true });
+    await u.waitForBotMessage((m) => (m.text ?? "").startsWith("✅ Opened"));
     const { rows } = await db.query(
       "select count(*)::int as n from trades t join users u on u.id = t.user_id where u.telegram_user_id = 8002",
     );
@@ -155,16 +193,16 @@ describe("trading in the bot", () => {
     await u.waitForBotMessage((m) => (m.text ?? "").startsWith("✅ Stored"), 15_000);
     const before = (await auditRows()).length;
     u.sendText("/open BTC/USDT:USDT long 0.01");
-    const opened = await u.waitForBotMessage(undefined, 15_000);
+    const opened = await confirmOrder(u, 15_000);
     expect(opened.text).toMatch(
-      /^✅ Opened #(\d+) open long 0\.01 BTC\/USDT:USDT @ [\d.]+ on Binance USD-M$/,
+      /^✅ Opened #(\d+): long 0\.01 BTC-PERP at 63,000 \(630\.00 USDT\)$/,
     );
     const id = /#(\d+)/.exec(opened.text ?? "")![1]!;
     expect(binance.positions(bkey.apiKey)).toEqual([
       expect.objectContaining({ symbol: "BTCUSDT", amount: 0.01 }),
     ]);
     u.sendText(`/close ${id}`);
-    const confirm = await u.waitForBotMessage((m) => (m.text ?? "").startsWith("Close #"));
+    const confirm = await u.waitForBotMessage((m) => (m.text ?? "").startsWith(`Close #${id}`));
     await u.waitForBotMessage((m) => m.text === "Waiting for your confirmation.");
     u.pressButton(confirm.message_id, `close:${id}`);
     expect((await u.waitForBotMessage(undefined, 15_000)).text).toMatch(

@@ -64,6 +64,10 @@ export interface FakeBinance {
   /** Open positions of the account behind `apiKey`. */
   positions(apiKey: string): FakeBinancePosition[];
   leverage(apiKey: string, symbol: string): number;
+  /** Control: close a position outside Warden (as in the exchange's app). */
+  closeBehindBack(apiKey: string, symbol: string): void;
+  /** Control: open a position outside Warden (signed amount, at the mark). */
+  openBehindBack(apiKey: string, symbol: string, amount: number): void;
   algoOrders(apiKey: string): FakeBinanceAlgoOrder[];
   /** Switches the account to hedge mode (dual side position) or back to one-way. */
   setHedgeMode(apiKey: string, dual: boolean): void;
@@ -584,6 +588,22 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
     const key = `${req.method} ${req.path}`;
     if (key === "GET /fapi/v1/exchangeInfo") return { status: 200, body: exchangeInfo() };
     if (key === "GET /fapi/v1/time") return { status: 200, body: { serverTime: Date.now() } };
+    // Mark Price (public): https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Mark-Price
+    if (key === "GET /fapi/v1/premiumIndex") {
+      return {
+        status: 200,
+        body: {
+          symbol: new URLSearchParams(req.query).get("symbol") ?? "BTCUSDT",
+          markPrice: dec(markPrice),
+          indexPrice: dec(markPrice),
+          estimatedSettlePrice: dec(markPrice),
+          lastFundingRate: "0.00010000",
+          interestRate: "0.00010000",
+          nextFundingTime: Date.now() + 3_600_000,
+          time: Date.now(),
+        },
+      };
+    }
     const signed = new Set([
       "GET /sapi/v1/account/apiRestrictions",
       "GET /fapi/v1/positionSide/dual",
@@ -723,6 +743,17 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
     },
     executedOrders(apiKey) {
       return [...account(apiKey).orders.values()].map((o) => ({ ...o }));
+    },
+    closeBehindBack(apiKey, symbol) {
+      // As a close in the exchange's app would: the position is realised at the mark and gone.
+      const a = account(apiKey);
+      const p = a.positions.get(symbol);
+      if (!p) return;
+      a.wallet += (markPrice - p.entryPrice) * p.amount;
+      a.positions.delete(symbol);
+    },
+    openBehindBack(apiKey, symbol, amount) {
+      account(apiKey).positions.set(symbol, { amount, entryPrice: markPrice });
     },
     leverage(apiKey, symbol) {
       return account(apiKey).leverage.get(symbol) ?? 20;

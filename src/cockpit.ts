@@ -1,0 +1,130 @@
+// Composition of the trader's cockpit (pre-trade quotes, paper triggers, reconciliation,
+// notifications, reports) from the adapters the composition root already built.
+import type { MikroORM } from "@mikro-orm/postgresql";
+import type { Queue } from "bullmq";
+import { type OrderRequest, quoteOrder } from "./domain/trading/pre-trade";
+import {
+  type Notifier,
+  type ReconcileResult,
+  reconcileCredential,
+} from "./domain/trading/reconcile";
+import type { TradingStore } from "./domain/trading/trading";
+import type { KeyRing } from "./domain/vault/key-ring";
+import { firePaperTriggers } from "./domain/venues/paper-triggers";
+import type { Venue, VenueId } from "./domain/venues/types";
+import { createCockpitStore } from "./infra/cockpit-store";
+import { createCredentialsRepo } from "./infra/credentials-repo";
+import { preparedSqlOf } from "./infra/database";
+import { createPaperStore } from "./infra/venues/paper-store";
+
+/** Trade notifications ride the alerts queue's `notice` job: the same outbox and throttle. */
+export function createQueueNotifier(
+  queue: Queue,
+  chatOf: (userId: string) => Promise<number | null>,
+): Notifier {
+  return {
+    async notify(userId, _event, text) {
+      const chatId = await chatOf(userId);
+      if (chatId === null) return;
+      await queue.add("notice", { chatId, text: text.slice(0, 4000) });
+    },
+  };
+}
+
+export function createCockpit(parts: {
+  orm: MikroORM;
+  keyRing: KeyRing;
+  venues: Record<VenueId, Venue>;
+  tradingStore: TradingStore;
+  alertsQueue: Queue;
+  now?: () => number;
+}) {
+  const sql = preparedSqlOf(parts.orm);
+  const store = createCockpitStore(sql);
+  const credentials = createCredentialsRepo(sql);
+  const notifier = createQueueNotifier(parts.alertsQueue, store.telegramChatOf);
+  const reconcileDeps = {
+    keyRing: parts.keyRing,
+    venues: parts.venues,
+    store: parts.tradingStore,
+    openTradesOf: store.openTradesOf,
+    notifier,
+  };
+
+  async function reconcileKey(
+    userId: string,
+    credentialId: string,
+  ): Promise<ReconcileResult | null> {
+    const c = await credentials.get(userId, credentialId);
+    if (!c || c.revokedAt || c.disabledAt) return null;
+    return reconcileCredential(reconcileDeps, c);
+  }
+
+  return {
+    store,
+    settings: store.settings,
+    ledger: store.ledger,
+    notifier,
+    quote: (userId: string, req: OrderRequest) =>
+      quoteOrder(
+        {
+          keyRing: parts.keyRing,
+          venues: parts.venues,
+          credentials: (u) => credentials.list(u),
+          settings: store.settings,
+        },
+        userId,
+        req,
+      ),
+    reconcileKey,
+    /** One run over every usable key; a venue that fails is skipped until the next run. */
+    async reconcileAll() {
+      let closed = 0;
+      let failed = 0;
+      for (const k of await store.activeKeys()) {
+        try {
+          closed += (await reconcileKey(k.userId, k.credentialId))?.closed.length ?? 0;
+        } catch {
+          failed++;
+        }
+      }
+      return { closed, failed };
+    },
+    /** Fires crossed paper stops, then records each close through reconciliation. */
+    async paperTriggers() {
+      const fired = await firePaperTriggers(createPaperStore(sql), parts.now);
+      for (const account of new Set(fired.map((f) => f.account))) {
+        const key = await store.paperKey(account);
+        if (key) await reconcileKey(key.userId, key.credentialId);
+      }
+      return { fired: fired.length };
+    },
+  };
+}
+
+export type Cockpit = ReturnType<typeof createCockpit>;
+
+/** What the bot's cockpit features need. */
+export function cockpitBotDeps(
+  cockpit: Cockpit,
+  keys: {
+    list(
+      userId: string,
+    ): Promise<
+      Array<{ id: string; label: string; revokedAt: Date | null; disabledAt: Date | null }>
+    >;
+  },
+) {
+  return {
+    quote: cockpit.quote,
+    settings: cockpit.settings,
+    reconcileKey: cockpit.reconcileKey,
+    ledger: cockpit.ledger,
+    keyLabels: async (userId: string) =>
+      new Map(
+        (await keys.list(userId))
+          .filter((k) => !k.revokedAt && !k.disabledAt)
+          .map((k) => [k.id, k.label ? `"${k.label}" (#${k.id})` : `#${k.id}`] as const),
+      ),
+  };
+}

@@ -1,0 +1,326 @@
+// Pre-trade checks, shared by the bot and the API: an order is measured against the market's
+// rules, the account's free margin and the user's own limit before anything is sent, and each
+// refusal names its rule and the numbers. `quoteOrder` returns what the user confirms.
+import { withDecryptedExchangeKeys } from "../vault/decrypt-scope";
+import type { KeyRing } from "../vault/key-ring";
+import type { CredentialRecord } from "../venues/keys";
+import type { MarketInfo, Side, Venue, VenueId } from "../venues/types";
+import { VenueError } from "../venues/types";
+import { baseSizeOf, decimalsOf, type SizeSpec } from "./sizing";
+import { displaySymbol, perpetualOf, settleOf } from "./symbols";
+
+export type PreTradeRule =
+  | "symbol"
+  | "lot_step"
+  | "min_size"
+  | "max_size"
+  | "min_notional"
+  | "margin"
+  | "stop_loss"
+  | "take_profit"
+  | "leverage"
+  | "max_notional";
+
+export class PreTradeError extends Error {
+  constructor(
+    readonly rule: PreTradeRule,
+    message: string,
+  ) {
+    super(message);
+    this.name = "PreTradeError";
+  }
+}
+
+/** A number as users read it: thousands separators, and enough digits that it never shows 0. */
+export function money(n: number, minDigits = 2): string {
+  const abs = Math.abs(n);
+  let digits = minDigits;
+  // A non-zero amount never shows as 0.00: add digits until its first one shows.
+  while (abs > 0 && abs < 10 ** -digits && digits < 10) digits++;
+  return n.toLocaleString("en-US", {
+    minimumFractionDigits: minDigits,
+    maximumFractionDigits: Math.max(digits, minDigits),
+  });
+}
+
+/** A price or size as given (up to 8 decimals), with thousands separators. */
+export function amount(n: number): string {
+  return n.toLocaleString("en-US", { maximumFractionDigits: 8 });
+}
+
+export interface OrderRequest {
+  credentialId?: string;
+  symbol: string;
+  side: Side;
+  size: SizeSpec;
+  leverage?: number;
+  stopLoss?: number;
+  takeProfit?: number;
+}
+
+export interface OrderQuote {
+  credentialId: string;
+  venue: VenueId;
+  symbol: string;
+  display: string;
+  currency: string;
+  side: Side;
+  size: number;
+  markPrice: number;
+  notional: number;
+  margin: number;
+  fee: number;
+  leverage: number;
+  liquidationPrice: number;
+  stopLoss: number | null;
+  takeProfit: number | null;
+  freeMargin: number;
+}
+
+/** Isolated-margin estimate: the price at which the margin less maintenance is gone. */
+export function liquidationEstimate(
+  side: Side,
+  entry: number,
+  leverage: number,
+  maintenanceMarginRate: number,
+): number {
+  const f = 1 / leverage - maintenanceMarginRate;
+  return side === "long" ? entry * (1 - f) : entry * (1 + f);
+}
+
+/** Every rule, in the order a user would fix them; throws the first that fails. */
+export function checkOrder(
+  m: MarketInfo,
+  o: {
+    side: Side;
+    size: number;
+    leverage: number;
+    stopLoss: number | null;
+    takeProfit: number | null;
+  },
+  account: { freeMargin: number; currency: string; maxOrderNotional: number | null },
+): Omit<OrderQuote, "credentialId" | "venue" | "freeMargin"> {
+  const cur = account.currency;
+  const name = displaySymbol(m.symbol);
+  if (!m.active) throw new PreTradeError("symbol", `${name} is not trading right now.`);
+  const d = decimalsOf(m.lotStep);
+  const steps = o.size / m.lotStep;
+  if (Math.abs(steps - Math.round(steps)) > 1e-6) {
+    throw new PreTradeError(
+      "lot_step",
+      `Size ${amount(o.size)} is not a multiple of ${name}'s lot step ${m.lotStep.toFixed(d)}.`,
+    );
+  }
+  if (o.size < m.minSize) {
+    throw new PreTradeError(
+      "min_size",
+      `Size ${amount(o.size)} is below ${name}'s minimum of ${amount(m.minSize)}.`,
+    );
+  }
+  if (m.maxSize !== null && o.size > m.maxSize) {
+    throw new PreTradeError(
+      "max_size",
+      `Size ${amount(o.size)} is above ${name}'s maximum of ${amount(m.maxSize)}.`,
+    );
+  }
+  const notional = o.size * m.markPrice;
+  if (notional < m.minNotional) {
+    throw new PreTradeError(
+      "min_notional",
+      `Order value ${money(notional)} ${cur} is below ${name}'s minimum of ${money(m.minNotional)} ${cur}.`,
+    );
+  }
+  if (!Number.isInteger(o.leverage) || o.leverage < 1 || o.leverage > m.maxLeverage) {
+    throw new PreTradeError(
+      "leverage",
+      `Leverage ${o.leverage}x is outside ${name}'s bracket of 1–${m.maxLeverage}x.`,
+    );
+  }
+  if (account.maxOrderNotional !== null && notional > account.maxOrderNotional) {
+    throw new PreTradeError(
+      "max_notional",
+      `Order value ${money(notional)} ${cur} is above your limit of ${money(account.maxOrderNotional)} ${cur} per order (/limits).`,
+    );
+  }
+  const fee = notional * m.takerFeeRate;
+  const margin = notional / o.leverage + fee;
+  if (margin > account.freeMargin) {
+    throw new PreTradeError(
+      "margin",
+      `Needs ${money(margin)} ${cur} margin (incl. ${money(fee)} fee), ${money(account.freeMargin)} free.`,
+    );
+  }
+  const below = o.side === "long";
+  if (o.stopLoss !== null && (below ? o.stopLoss >= m.markPrice : o.stopLoss <= m.markPrice)) {
+    throw new PreTradeError(
+      "stop_loss",
+      `Stop-loss ${amount(o.stopLoss)} must be ${below ? "below" : "above"} the mark ${amount(m.markPrice)} for a ${o.side}.`,
+    );
+  }
+  if (
+    o.takeProfit !== null &&
+    (below ? o.takeProfit <= m.markPrice : o.takeProfit >= m.markPrice)
+  ) {
+    throw new PreTradeError(
+      "take_profit",
+      `Take-profit ${amount(o.takeProfit)} must be ${below ? "above" : "below"} the mark ${amount(m.markPrice)} for a ${o.side}.`,
+    );
+  }
+  return {
+    symbol: m.symbol,
+    display: name,
+    currency: cur,
+    side: o.side,
+    size: o.size,
+    markPrice: m.markPrice,
+    notional,
+    margin,
+    fee,
+    leverage: o.leverage,
+    liquidationPrice: liquidationEstimate(o.side, m.markPrice, o.leverage, m.maintenanceMarginRate),
+    stopLoss: o.stopLoss,
+    takeProfit: o.takeProfit,
+  };
+}
+
+export interface TradingSettings {
+  maxOrderNotional: number | null;
+  confirmBelowNotional: number | null;
+}
+
+export interface TradingSettingsStore {
+  get(userId: string): Promise<TradingSettings>;
+  set(userId: string, settings: TradingSettings): Promise<void>;
+}
+
+export interface PreTradeDeps {
+  keyRing: KeyRing;
+  venues: Record<VenueId, Venue>;
+  credentials: (userId: string) => Promise<CredentialRecord[]>;
+  settings: TradingSettingsStore;
+}
+
+/** The usable key the order goes through: the one named, or the newest. */
+export async function orderCredential(
+  credentials: CredentialRecord[],
+  credentialId?: string,
+): Promise<CredentialRecord | null> {
+  const usable = credentials.filter((c) => !c.revokedAt && !c.disabledAt);
+  return credentialId
+    ? (usable.find((c) => c.id === credentialId) ?? null)
+    : (usable.at(-1) ?? null);
+}
+
+/**
+ * Resolves the symbol and size, reads the market and the free margin, and runs every rule. The
+ * open use case re-checks nothing of this: callers quote, confirm, then open the quoted size.
+ */
+export async function quoteOrder(
+  deps: PreTradeDeps,
+  userId: string,
+  req: OrderRequest,
+): Promise<OrderQuote> {
+  const c = await orderCredential(await deps.credentials(userId), req.credentialId);
+  if (!c) {
+    throw new PreTradeError(
+      "symbol",
+      req.credentialId
+        ? `No usable key #${req.credentialId}. /keys lists your keys.`
+        : "Connect a key first (/connect, or POST /api/keys).",
+    );
+  }
+  const symbol = perpetualOf(req.symbol, c.venue);
+  if (!symbol) throw new PreTradeError("symbol", `${req.symbol.slice(0, 30)} is not a symbol.`);
+  const venue = deps.venues[c.venue];
+  if (!venue.market) {
+    // No market data from this adapter yet: coins only, and the venue's own checks apply.
+    if (req.size.kind !== "base") {
+      throw new PreTradeError(
+        "symbol",
+        `Sizing in ${req.size.kind === "quote" ? "order value" : "percent"} needs market data ${c.venue} does not give Warden yet; give the size in coins.`,
+      );
+    }
+    const lev = req.leverage ?? 1;
+    return {
+      credentialId: c.id,
+      venue: c.venue,
+      symbol,
+      display: displaySymbol(symbol),
+      currency: settleOf(symbol),
+      side: req.side,
+      size: req.size.value,
+      markPrice: Number.NaN,
+      notional: Number.NaN,
+      margin: Number.NaN,
+      fee: Number.NaN,
+      leverage: lev,
+      liquidationPrice: Number.NaN,
+      stopLoss: req.stopLoss ?? null,
+      takeProfit: req.takeProfit ?? null,
+      freeMargin: Number.NaN,
+    };
+  }
+  const settings = await deps.settings.get(userId);
+  const { market, free } = await withDecryptedExchangeKeys(
+    deps.keyRing,
+    c.encrypted,
+    async (keys) => {
+      try {
+        const market = await venue.market!(keys, symbol);
+        const balances = await venue.balance(keys);
+        const currency = settleOf(market.symbol);
+        return { market, free: balances.find((b) => b.currency === currency)?.free ?? 0 };
+      } catch (err) {
+        if (err instanceof VenueError && err.code === "unknown_symbol") {
+          throw new PreTradeError(
+            "symbol",
+            `${displaySymbol(symbol)} is not listed on ${c.venue}.`,
+          );
+        }
+        throw err;
+      }
+    },
+  );
+  const leverage = req.leverage ?? 1;
+  const size = baseSizeOf(req.size, {
+    markPrice: market.markPrice,
+    lotStep: market.lotStep,
+    freeMargin: free,
+    leverage,
+  });
+  const quote = checkOrder(
+    market,
+    {
+      side: req.side,
+      size,
+      leverage,
+      stopLoss: req.stopLoss ?? null,
+      takeProfit: req.takeProfit ?? null,
+    },
+    {
+      freeMargin: free,
+      currency: settleOf(market.symbol),
+      maxOrderNotional: settings.maxOrderNotional,
+    },
+  );
+  return { ...quote, credentialId: c.id, venue: c.venue, freeMargin: free };
+}
+
+/** The order as shown before Confirm. */
+export function quoteText(q: OrderQuote): string {
+  const c = q.currency;
+  if (Number.isNaN(q.markPrice)) {
+    return [
+      `${q.side === "long" ? "🟢" : "🔴"} ${q.side.toUpperCase()} ${amount(q.size)} ${q.display} (key #${q.credentialId}) · ${q.leverage}x`,
+      `SL ${q.stopLoss === null ? "—" : amount(q.stopLoss)} · TP ${q.takeProfit === null ? "—" : amount(q.takeProfit)}`,
+      "(This venue's market rules are checked by the venue itself.)",
+    ].join("\n");
+  }
+  return [
+    `${q.side === "long" ? "🟢" : "🔴"} ${q.side.toUpperCase()} ${amount(q.size)} ${q.display} (key #${q.credentialId})`,
+    `Mark ${amount(q.markPrice)} · notional ${money(q.notional)} ${c}`,
+    `Margin ${money(q.margin)} ${c} of ${money(q.freeMargin)} free (fee ≈ ${money(q.fee)}) · ${q.leverage}x`,
+    `Est. liquidation ${amount(Number(q.liquidationPrice.toPrecision(8)))}`,
+    `SL ${q.stopLoss === null ? "—" : amount(q.stopLoss)} · TP ${q.takeProfit === null ? "—" : amount(q.takeProfit)}`,
+  ].join("\n");
+}

@@ -1,0 +1,142 @@
+// Reconciliation: Warden's open trades of one key against the venue's positions. A trade whose
+// position is gone at the venue (a stop, a liquidation, a close in the exchange's app) becomes a
+// closed trade with the venue's exit, fees and realised P&L, audited with actor `venue`, and
+// the user is told. A position Warden did not open is reported as external, never adopted.
+import { withDecryptedExchangeKeys } from "../vault/decrypt-scope";
+import type { KeyRing } from "../vault/key-ring";
+import type { CredentialRecord } from "../venues/keys";
+import type { Position, Venue, VenueClose, VenueId } from "../venues/types";
+import { VenueError } from "../venues/types";
+import { money } from "./pre-trade";
+import { coinOf, displaySymbol, settleOf } from "./symbols";
+import { type CloseLedger, closeLedger, type TradeRecord, type TradingStore } from "./trading";
+
+export type TradeEvent = "entry" | "exit" | "stop_loss" | "take_profit" | "liquidation";
+
+export interface Notifier {
+  /** Hands one message for the user to the outbox (per their notification settings). */
+  notify(userId: string, event: TradeEvent, text: string): Promise<void>;
+}
+
+export interface ReconcileDeps {
+  keyRing: KeyRing;
+  venues: Record<VenueId, Venue>;
+  store: Pick<TradingStore, "recordChange" | "listTrades">;
+  /** Open trades opened through this key. */
+  openTradesOf: (credentialId: string) => Promise<TradeRecord[]>;
+  notifier: Notifier;
+}
+
+export interface ReconcileResult {
+  closed: TradeRecord[];
+  external: Position[];
+}
+
+const REASON_TITLE: Record<CloseLedger["closeReason"], string> = {
+  stop_loss: "Stop loss hit",
+  take_profit: "Take profit hit",
+  liquidation: "Liquidated",
+  manual: "Closed at the venue",
+  venue: "Closed at the venue",
+};
+
+const EVENT_OF: Record<CloseLedger["closeReason"], TradeEvent> = {
+  stop_loss: "stop_loss",
+  take_profit: "take_profit",
+  liquidation: "liquidation",
+  manual: "exit",
+  venue: "exit",
+};
+
+/** "Stop loss hit: #12 BTC-PERP long closed at 64,000 — −85.20 USDT (−1.3 %)". */
+export function closeNotice(t: TradeRecord, ledger: CloseLedger, exit: number | null): string {
+  const cur = settleOf(t.symbol);
+  const pnl = ledger.realizedPnl;
+  const cost = t.entryPrice === null ? 0 : t.entryPrice * t.size;
+  const pct = pnl !== null && cost > 0 ? (pnl / cost) * 100 : null;
+  const sign = (n: number) => (n < 0 ? "−" : "+");
+  const result =
+    pnl === null
+      ? ""
+      : ` — ${sign(pnl)}${money(Math.abs(pnl))} ${cur}${pct === null ? "" : ` (${sign(pct)}${Math.abs(pct).toFixed(1)} %)`}`;
+  const at =
+    exit === null ? "" : ` at ${exit.toLocaleString("en-US", { maximumFractionDigits: 8 })}`;
+  return `${REASON_TITLE[ledger.closeReason]}: #${t.id} ${displaySymbol(t.symbol)} ${t.side} closed${at}${result}`;
+}
+
+export async function reconcileCredential(
+  deps: ReconcileDeps,
+  c: CredentialRecord,
+): Promise<ReconcileResult> {
+  const venue = deps.venues[c.venue];
+  const trades = await deps.openTradesOf(c.id);
+  const { positions, closes, marks } = await withDecryptedExchangeKeys(
+    deps.keyRing,
+    c.encrypted,
+    async (keys) => {
+      const positions = await venue.positions(keys);
+      const held = new Set(positions.map((p) => coinOf(p.symbol)));
+      const closes = new Map<string, VenueClose | null>();
+      const marks = new Map<string, number | null>();
+      for (const t of trades) {
+        if (held.has(coinOf(t.symbol))) continue;
+        closes.set(t.id, (await venue.lastClose?.(keys, t.symbol, t.openedAt)) ?? null);
+        if (!closes.get(t.id) && venue.market) {
+          // No fill history from this venue: the mark at the time the close was noticed.
+          try {
+            marks.set(t.id, (await venue.market(keys, t.symbol)).markPrice);
+          } catch (err) {
+            if (!(err instanceof VenueError)) throw err;
+            marks.set(t.id, null);
+          }
+        }
+      }
+      return { positions, closes, marks };
+    },
+  );
+  const closed: TradeRecord[] = [];
+  for (const t of trades) {
+    if (!closes.has(t.id)) continue;
+    const vc = closes.get(t.id) ?? null;
+    const exit = vc?.price ?? marks.get(t.id) ?? null;
+    const ledger = closeLedger(t, exit, vc?.fee ?? 0, vc?.reason ?? "venue");
+    let done: TradeRecord;
+    try {
+      done = await deps.store.recordChange(
+        t.id,
+        { status: "closed", exitPrice: exit, ...ledger },
+        {
+          userId: t.userId,
+          action: "close",
+          tradeId: t.id,
+          venue: t.venue,
+          symbol: t.symbol,
+          details: {
+            reason: ledger.closeReason,
+            price: exit,
+            size: vc?.size ?? t.size,
+            fees: ledger.fees,
+            realizedPnl: ledger.realizedPnl,
+            exitFrom: vc ? "venue_fills" : "mark",
+          },
+          source: "venue",
+          ip: null,
+          outcome: "ok",
+        },
+      );
+    } catch (err) {
+      // Closed by Warden meanwhile: that close is the record.
+      if (err instanceof Error && "code" in err && err.code === "trade_closed") continue;
+      throw err;
+    }
+    closed.push(done);
+    await deps.notifier.notify(
+      t.userId,
+      EVENT_OF[ledger.closeReason],
+      closeNotice(t, ledger, exit),
+    );
+  }
+  const mine = new Set(trades.map((t) => coinOf(t.symbol)));
+  const external = positions.filter((p) => !mine.has(coinOf(p.symbol)));
+  return { closed, external };
+}
