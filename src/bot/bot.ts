@@ -11,6 +11,7 @@ import type { KeyService } from "../domain/venues/keys";
 import type { Logger } from "../infra/logger";
 import type { RateLimiter } from "../infra/rate-limit";
 import { sharedTelegramLimits } from "../infra/telegram-limits";
+import { isServiceUnavailable } from "../infra/unavailable";
 import type { BotContext } from "./context";
 import { accountFeature } from "./features/account";
 import { adminFeature } from "./features/admin";
@@ -24,6 +25,7 @@ import { welcomeFeature } from "./features/welcome";
 import { privateOnly } from "./middleware/private-only";
 import { type UserRateLimit, userRateLimit } from "./middleware/rate-limit";
 import { createBotVerifications, createPendingStore } from "./pending";
+import { BRIEFLY_UNAVAILABLE, SOMETHING_WENT_WRONG } from "./texts";
 
 export interface BotDeps {
   accounts: AccountService;
@@ -126,11 +128,20 @@ export function createBot(deps: BotDeps): Bot<BotContext> {
         : e instanceof HttpError
           ? { httpError: e.message }
           : { err: e };
-    deps.logger.error(
+    const unavailable = isServiceUnavailable(e);
+    deps.logger[unavailable ? "warn" : "error"](
       { ...detail, updateId: err.ctx.update.update_id, userId: err.ctx.from?.id },
-      "bot update failed",
+      unavailable ? "bot update failed: a dependency is unavailable" : "bot update failed",
     );
-    deps.reportError?.(e, { updateId: err.ctx.update.update_id });
+    if (!unavailable) deps.reportError?.(e, { updateId: err.ctx.update.update_id });
+    // The user is never left without an answer, unless Telegram itself refused the bot's call
+    // (answering would fail the same way).
+    const chat = err.ctx.chat;
+    if (chat?.type === "private" && !(e instanceof GrammyError || e instanceof HttpError)) {
+      err.ctx.api
+        .sendMessage(chat.id, unavailable ? BRIEFLY_UNAVAILABLE : SOMETHING_WENT_WRONG)
+        .catch(() => {});
+    }
   });
   return bot;
 }

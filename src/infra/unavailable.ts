@@ -20,6 +20,7 @@ const MESSAGES = [
   /timeout exceeded when trying to connect/i,
   /Client has encountered a connection error/i,
   /the database system is (starting up|shutting down|in recovery mode)/i,
+  /is not currently accepting connections/i,
   /terminating connection due to administrator command/i,
   /Reached the max retries per request limit/i,
   /Stream isn't writeable/i,
