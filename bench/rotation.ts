@@ -13,7 +13,7 @@ import {
   parseMasterKeys,
   rotateAll,
 } from "../src/domain/vault";
-import { createOrm, ensureDatabase, migrate, sqlOf } from "../src/infra/database";
+import { createOrm, ensureDatabase, migrate, preparedSqlOf } from "../src/infra/database";
 import { createVaultStore } from "../src/infra/vault-store";
 import { newMarker, seedCredentials } from "../test/support/vault-fixtures";
 import { alternate, type Figure, figure, MIN_ROUNDS, printFigure } from "./rounds";
@@ -43,7 +43,7 @@ export async function benchRotation(rows = ROWS, rounds = MIN_ROUNDS): Promise<F
     await seedCredentials(client, ringOf(1), newMarker(), 0, rows);
     const seedSeconds = (performance.now() - t) / 1000;
     await client.query("vacuum analyze exchange_credentials");
-    const store = createVaultStore(sqlOf(orm));
+    const store = createVaultStore(preparedSqlOf(orm));
     const table = ENCRYPTED_TABLES.find((x) => x.table === "exchange_credentials")!;
 
     const rotate = async () => {

@@ -10,7 +10,13 @@ import { createAccountsRepo } from "./infra/accounts-repo";
 import { createAuditChainReader, exportForSubject } from "./infra/audit-log";
 import { createBackup, restoreBackup, verifyBackup } from "./infra/backup";
 import { type Config, ConfigError, loadConfig } from "./infra/config";
-import { createOrm, pendingMigrations, prepareDatabase, sqlOf } from "./infra/database";
+import {
+  createOrm,
+  pendingMigrations,
+  prepareDatabase,
+  preparedSqlOf,
+  sqlOf,
+} from "./infra/database";
 import { createPauseStore } from "./infra/pause-store";
 import { createRedisFactory } from "./infra/redis";
 import { createScrubber } from "./infra/scrub";
@@ -284,7 +290,7 @@ export const COMMANDS: Record<string, Command> = {
       io.out(`MASTER_KEYS versions: ${ring.versions.join(", ")} (current ${ring.currentVersion})`);
       let missing = false;
       await withOrm(c, async (orm) => {
-        const store = createVaultStore(sqlOf(orm));
+        const store = createVaultStore(preparedSqlOf(orm));
         for (const table of ENCRYPTED_TABLES) {
           const counts = await store.versionCounts(table);
           if (counts.length === 0) io.out(`${table.table}: no rows`);
@@ -323,7 +329,7 @@ export const COMMANDS: Record<string, Command> = {
       return withOrm(c, async (orm) => {
         let last = 0;
         const report = await rotateAll({
-          store: createVaultStore(sqlOf(orm)),
+          store: createVaultStore(preparedSqlOf(orm)),
           keyRing: c.masterKeys,
           tables: ENCRYPTED_TABLES,
           onProgress: (p) => {
