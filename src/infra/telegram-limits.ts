@@ -18,7 +18,7 @@ export interface ChatLimit {
  * One send per chat per window. The window is a little over a second so that a message which
  * took its slot early cannot arrive within the same second as the next one on a busy network.
  */
-export const PRIVATE_CHAT_LIMIT: ChatLimit = { sends: 1, windowMs: 1_050 };
+export const PRIVATE_CHAT_LIMIT: ChatLimit = { sends: 1, windowMs: 1_100 };
 export const GROUP_CHAT_LIMIT: ChatLimit = { sends: 20, windowMs: 61_000 };
 
 /** Methods that put a message in a chat and so count against its limits. */
