@@ -7,14 +7,15 @@ import pg from "pg";
 import { generateFernetKey, parseMasterKeys } from "../src/domain/vault";
 import { createOrm, ensureDatabase, migrate } from "../src/infra/database";
 import { paperTrading, seedPaperUsers } from "../test/support/trading-fixtures";
+import { alternate, type Figure, figure, MIN_ROUNDS, printFigure } from "./rounds";
 import { dropBenchDatabase } from "./support";
 
 const SERVER = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432";
 const USERS = 8;
 const SECONDS = Number(process.env.BENCH_AUDIT_SECONDS ?? 9);
-const ROUNDS = 3;
+const ROUNDS = Math.max(MIN_ROUNDS, Number(process.env.BENCH_ROUNDS ?? MIN_ROUNDS));
 
-export async function benchAudit(): Promise<Record<string, number>> {
+export async function benchAudit(): Promise<Figure[]> {
   const name = `warden_bench_${randomBytes(4).toString("hex")}`;
   const url = `${SERVER}/${name}`;
   await ensureDatabase(url);
@@ -42,39 +43,44 @@ export async function benchAudit(): Promise<Record<string, number>> {
       return actions / seconds;
     };
     // Warm both paths up (JIT, pool, caches), then alternate rounds so that drift on a shared
-    // machine hits both sides alike; report each side's median round.
+    // machine hits both sides alike; each side's figure is its median round.
     await run(false, "SOL", 1);
     await run(true, "SOL", 1);
-    const plainRounds: number[] = [];
-    const auditedRounds: number[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      plainRounds.push(await run(false, "ETH", SECONDS / ROUNDS));
-      auditedRounds.push(await run(true, "BTC", SECONDS / ROUNDS));
-    }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    const plain = median(plainRounds);
-    const audited = median(auditedRounds);
+    const { ours, anchor } = await alternate(
+      ROUNDS,
+      () => run(true, "BTC", SECONDS / ROUNDS),
+      () => run(false, "ETH", SECONDS / ROUNDS),
+    );
     const check = new pg.Client({ connectionString: url });
     await check.connect();
     const rows = (await check.query("select count(*)::int as n from trade_audit_log")).rows[0]
       .n as number;
     await check.end();
-    console.log(
-      [
-        "",
-        `Trade actions on the paper venue, ${USERS} concurrent users, open + close loops; median of ${ROUNDS} alternating rounds, ${SECONDS} s in all per side`,
-        `rounds without / with the audit write: ${plainRounds.map((x) => x.toFixed(0)).join(", ")} / ${auditedRounds.map((x) => x.toFixed(0)).join(", ")} actions/s`,
-        `without the audit write: ${plain.toFixed(0)} actions/s`,
-        `with the audit write:    ${audited.toFixed(0)} actions/s (target ≥ 1,000); ${rows} audit rows`,
-        `audit overhead: ${(plain / audited).toFixed(2)}× (target ≤ 1.5×)`,
-        "",
-      ].join("\n"),
-    );
-    return {
-      "audit.actions_per_s": audited,
-      "audit.plain_actions_per_s": plain,
-      "audit.overhead": plain / audited,
-    };
+    const what = `Audited trade actions on the paper venue, ${USERS} concurrent users, open + close loops (${rows.toLocaleString("en-US")} audit rows written)`;
+    const anchorLabel = "the same loop without the audit write";
+    const figures = [
+      figure({
+        id: "audit.rate",
+        what,
+        unit: "actions/s",
+        ours,
+        anchorLabel,
+        anchor,
+        target: { on: "ours", op: ">=", value: 2_000, text: "≥ 2,000 actions/s" },
+      }),
+      figure({
+        id: "audit.cost",
+        what: "Audit write's cost: audited rate ÷ unaudited rate (≥ 0.77 is ≤ 1.3× the cost)",
+        unit: "actions/s",
+        ours,
+        anchorLabel,
+        anchor,
+        target: { op: ">=", value: 1 / 1.3, text: "cost ≤ 1.3× unaudited" },
+      }),
+    ];
+    console.log("");
+    for (const f of figures) printFigure(f);
+    return figures;
   } finally {
     await orm.close();
     await dropBenchDatabase(SERVER, name);

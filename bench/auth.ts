@@ -9,19 +9,21 @@ import pg from "pg";
 import { prehashPassword } from "../src/domain/accounts/password";
 import { ensureDatabase } from "../src/infra/database";
 import { baseEnv, freePort, spawnProcess, waitForHttp } from "../test/support/process";
+import { alternate, type Figure, figure, MIN_ROUNDS, printFigure, stats } from "./rounds";
 import { dropBenchDatabase, testEnvForBench } from "./support";
 
 const SERVER = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432";
 const CLIENTS = 50;
-const SECONDS = Number(process.env.BENCH_AUTH_SECONDS ?? 12);
+const SECONDS = Number(process.env.BENCH_AUTH_SECONDS ?? 18);
+const ROUNDS = Math.max(MIN_ROUNDS, Number(process.env.BENCH_ROUNDS ?? MIN_ROUNDS));
 const PASSWORD = "bench password that is long enough";
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
 
-async function ceiling(hash: string, prehashed: string): Promise<number> {
-  const stop = Date.now() + SECONDS * 1000;
+async function ceiling(hash: string, prehashed: string, seconds: number): Promise<number> {
+  const stop = Date.now() + seconds * 1000;
   let done = 0;
   await Promise.all(
     Array.from({ length: CLIENTS }, async () => {
@@ -31,10 +33,10 @@ async function ceiling(hash: string, prehashed: string): Promise<number> {
       }
     }),
   );
-  return done / SECONDS;
+  return done / seconds;
 }
 
-export async function benchAuth(): Promise<Record<string, number>> {
+export async function benchAuth(): Promise<Figure[]> {
   const dbName = `warden_bench_${randomBytes(4).toString("hex")}`;
   const url = `${SERVER}/${dbName}`;
   await ensureDatabase(url);
@@ -69,57 +71,73 @@ export async function benchAuth(): Promise<Record<string, number>> {
     );
     await client.end();
 
-    const ceil = await ceiling(hash, prehashed);
-
-    const stop = Date.now() + SECONDS * 1000;
-    let ok = 0;
+    const p99s: number[] = [];
     let failed = 0;
-    const latencies: number[] = [];
-    const prober = (async () => {
-      while (Date.now() < stop) {
-        const t0 = performance.now();
-        await fetch(`${base}/healthz`);
-        latencies.push(performance.now() - t0);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    })();
-    await Promise.all(
-      Array.from({ length: CLIENTS }, async (_, i) => {
+    let probes = 0;
+    const flood = async (seconds: number) => {
+      const stop = Date.now() + seconds * 1000;
+      let ok = 0;
+      const latencies: number[] = [];
+      const prober = (async () => {
         while (Date.now() < stop) {
-          const res = await fetch(`${base}/api/auth/login`, {
-            method: "POST",
-            headers: {
-              "content-type": "application/json",
-              "x-forwarded-for": `10.0.${i}.${(ok + failed) % 250}`,
-            },
-            body: JSON.stringify({ email: `bench${i}@example.com`, password: PASSWORD }),
-          });
-          await res.arrayBuffer();
-          if (res.status === 200) ok++;
-          else failed++;
+          const t0 = performance.now();
+          await fetch(`${base}/healthz`);
+          latencies.push(performance.now() - t0);
+          await new Promise((r) => setTimeout(r, 20));
         }
-      }),
-    );
-    await prober;
-    const rate = ok / SECONDS;
-    latencies.sort((a, b) => a - b);
-    const p99 = percentile(latencies, 99);
-    console.log(
-      [
-        "",
-        `Login, ${CLIENTS} concurrent clients, ${SECONDS} s, bcrypt cost 12 (server in its own process)`,
-        `bcrypt.compare ceiling (same parallelism, no HTTP): ${ceil.toFixed(1)}/s`,
-        `logins: ${rate.toFixed(1)}/s = ${((rate / ceil) * 100).toFixed(0)} % of the ceiling (target ≥ 85 %); failed: ${failed}`,
-        `/healthz during the flood: ${latencies.length} probes, p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms (target < 20 ms)`,
-        "",
-      ].join("\n"),
-    );
-    return {
-      "auth.login_per_s": rate,
-      "auth.ceiling_per_s": ceil,
-      "auth.ratio": rate / ceil,
-      "auth.healthz_p99_ms": p99,
+      })();
+      await Promise.all(
+        Array.from({ length: CLIENTS }, async (_, i) => {
+          while (Date.now() < stop) {
+            const res = await fetch(`${base}/api/auth/login`, {
+              method: "POST",
+              headers: {
+                "content-type": "application/json",
+                "x-forwarded-for": `10.${i}.${Math.floor(ok / 250) % 250}.${ok % 250}`,
+              },
+              body: JSON.stringify({ email: `bench${i}@example.com`, password: PASSWORD }),
+            });
+            await res.arrayBuffer();
+            if (res.status === 200) ok++;
+            else failed++;
+          }
+        }),
+      );
+      await prober;
+      latencies.sort((a, b) => a - b);
+      probes += latencies.length;
+      p99s.push(percentile(latencies, 99));
+      return ok / seconds;
     };
+    const perRound = SECONDS / ROUNDS;
+    const { ours, anchor } = await alternate(
+      ROUNDS,
+      () => flood(perRound),
+      () => ceiling(hash, prehashed, perRound),
+    );
+    const figures = [
+      figure({
+        id: "login.rate",
+        what: `Login, ${CLIENTS} concurrent clients, bcrypt cost 12, server in its own process (${failed} failed)`,
+        unit: "logins/s",
+        ours,
+        anchorLabel: "bcrypt.compare ceiling at the same parallelism, no HTTP",
+        anchor,
+        target: { op: ">=", value: 0.85, text: "≥ 85 % of the ceiling" },
+      }),
+      figure({
+        id: "login.healthz_p99",
+        what: `/healthz p99 during the login flood (${probes} probes)`,
+        unit: "ms",
+        ours: stats(p99s),
+        anchorLabel: "the latency goal",
+        anchor: 20,
+        target: { on: "ours", op: "<=", value: 20, text: "< 20 ms" },
+      }),
+    ];
+    console.log("");
+    for (const f of figures) printFigure(f);
+    return figures;
   } finally {
     server.kill("SIGTERM");
     await server.exited;

@@ -12,12 +12,21 @@ import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { generateFernetKey } from "../src/domain/vault";
+import {
+  alternate,
+  type Figure,
+  figure,
+  MIN_ROUNDS,
+  printFigure,
+  type Stats,
+  stats,
+} from "./rounds";
 
 const SERVER = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432";
 const LARGE_MB = Number(process.env.BENCH_BACKUP_MB ?? 1024);
-// Each measurement is repeated, plain and encrypted alternating (ABBA…), and the fastest run of
-// each counts: the machine may be shared, and a single run of either can be slowed by others.
-const REPS = Math.max(1, Number(process.env.BENCH_BACKUP_REPS ?? 2));
+// Each measurement is repeated, plain and encrypted alternating (ABBA…), and each side's median
+// counts, with its spread printed: the machine may be shared.
+const REPS = Math.max(MIN_ROUNDS, Number(process.env.BENCH_BACKUP_REPS ?? MIN_ROUNDS));
 const ROOT = resolve(import.meta.dirname, "..");
 
 async function admin(sql: string): Promise<void> {
@@ -104,14 +113,14 @@ function child(args: string[]) {
 
 interface SizeResult {
   dbMB: number;
-  plainDumpS: number;
-  plainRestoreS: number;
-  encDumpS: number;
-  encRestoreS: number;
-  /** The verifying pass of that restore. */
-  encVerifyS: number;
-  dumpRssMB: number;
-  restoreRssMB: number;
+  plainDump: Stats;
+  plainRestore: Stats;
+  encDump: Stats;
+  encRestore: Stats;
+  /** The verifying pass of the encrypted restores. */
+  encVerify: Stats;
+  dumpRssMB: Stats;
+  restoreRssMB: Stats;
   fileMB: number;
 }
 
@@ -132,65 +141,50 @@ async function runSize(mb: number, key: string): Promise<SizeResult> {
     const bytes = await fill(url(src), mb);
     await admin("checkpoint");
     const plainFile = join(dir, "plain.dump");
-    const plain = { dump: Infinity, restore: Infinity };
-    const enc = {
-      dump: Infinity,
-      restore: Infinity,
-      verify: 0,
-      dumpRss: 0,
-      restoreRss: 0,
-      file: "",
-    };
+    let file = "";
+    const dumpRss: number[] = [];
+    const restoreRss: number[] = [];
+    const verify: number[] = [];
+    const restores = { plain: [] as number[], enc: [] as number[] };
     const runPlain = async () => {
-      plain.dump = Math.min(
-        plain.dump,
-        await timed("pg_dump", ["--format=custom", `--dbname=${url(src)}`], { stdout: plainFile }),
-      );
+      const dump = await timed("pg_dump", ["--format=custom", `--dbname=${url(src)}`], {
+        stdout: plainFile,
+      });
       const target = await emptyDb();
-      plain.restore = Math.min(
-        plain.restore,
-        await timed(
+      restores.plain.push(
+        (await timed(
           "pg_restore",
           ["--single-transaction", "--exit-on-error", `--dbname=${url(target)}`],
           { stdin: plainFile },
-        ),
+        )) / 1000,
       );
       await admin(`drop database "${target}" with (force)`);
+      return dump / 1000;
     };
     const runEncrypted = async () => {
-      if (enc.file) rmSync(enc.file);
+      if (file) rmSync(file);
       const made = await child(["create", url(src), key, dir]);
-      enc.file = made.file!;
+      file = made.file!;
       const target = await emptyDb();
-      const restored = await child(["restore", url(target), key, enc.file]);
+      const restored = await child(["restore", url(target), key, file]);
       await admin(`drop database "${target}" with (force)`);
-      enc.dump = Math.min(enc.dump, made.ms);
-      if (restored.ms < enc.restore) {
-        enc.restore = restored.ms;
-        enc.verify = restored.verifyMs ?? 0;
-      }
-      enc.dumpRss = Math.max(enc.dumpRss, made.maxRssMB);
-      enc.restoreRss = Math.max(enc.restoreRss, restored.maxRssMB);
+      restores.enc.push(restored.ms / 1000);
+      verify.push((restored.verifyMs ?? 0) / 1000);
+      dumpRss.push(made.maxRssMB);
+      restoreRss.push(restored.maxRssMB);
+      return made.ms / 1000;
     };
-    for (let i = 0; i < REPS; i++) {
-      if (i % 2 === 0) {
-        await runPlain();
-        await runEncrypted();
-      } else {
-        await runEncrypted();
-        await runPlain();
-      }
-    }
+    const dumps = await alternate(REPS, runEncrypted, runPlain);
     return {
       dbMB: bytes / 1_048_576,
-      plainDumpS: plain.dump / 1000,
-      plainRestoreS: plain.restore / 1000,
-      encDumpS: enc.dump / 1000,
-      encRestoreS: enc.restore / 1000,
-      encVerifyS: enc.verify / 1000,
-      dumpRssMB: enc.dumpRss,
-      restoreRssMB: enc.restoreRss,
-      fileMB: statSync(enc.file).size / 1_048_576,
+      plainDump: dumps.anchor,
+      encDump: dumps.ours,
+      plainRestore: stats(restores.plain),
+      encRestore: stats(restores.enc),
+      encVerify: stats(verify),
+      dumpRssMB: stats(dumpRss),
+      restoreRssMB: stats(restoreRss),
+      fileMB: statSync(file).size / 1_048_576,
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -198,42 +192,53 @@ async function runSize(mb: number, key: string): Promise<SizeResult> {
   }
 }
 
-export async function benchBackup(): Promise<Record<string, number>> {
+export async function benchBackup(): Promise<Figure[]> {
   const key = generateFernetKey();
   const small = await runSize(Math.max(16, Math.round(LARGE_MB / 4)), key);
   const large = await runSize(LARGE_MB, key);
-  const line = (r: SizeResult) =>
-    [
-      `  database ${r.dbMB.toFixed(0)} MB (encrypted file ${r.fileMB.toFixed(0)} MB):`,
-      `    backup:  plain ${(r.dbMB / r.plainDumpS).toFixed(1)} MB/s (${r.plainDumpS.toFixed(1)} s), encrypted ${(r.dbMB / r.encDumpS).toFixed(1)} MB/s (${r.encDumpS.toFixed(1)} s) → ${(r.encDumpS / r.plainDumpS).toFixed(2)}×`,
-      `    restore: plain ${(r.dbMB / r.plainRestoreS).toFixed(1)} MB/s (${r.plainRestoreS.toFixed(1)} s), verify + encrypted ${(r.dbMB / r.encRestoreS).toFixed(1)} MB/s (${r.encRestoreS.toFixed(1)} s, of which the verifying pass ${r.encVerifyS.toFixed(1)} s) → ${(r.encRestoreS / r.plainRestoreS).toFixed(2)}×`,
-      `    round trip: ${((r.encDumpS + r.encRestoreS) / (r.plainDumpS + r.plainRestoreS)).toFixed(2)}× (target ≤ 1.3×)`,
-      `    peak RSS of the encrypting process: backup ${r.dumpRssMB.toFixed(0)} MB, restore ${r.restoreRssMB.toFixed(0)} MB`,
-    ].join("\n");
-  console.log(
-    [
-      "",
-      `Encrypted backup and restore against plain pg_dump/pg_restore (custom format, same run, fastest of ${REPS})`,
-      line(small),
-      line(large),
-      `  peak RSS growth from ${small.dbMB.toFixed(0)} MB to ${large.dbMB.toFixed(0)} MB: backup ${(large.dumpRssMB - small.dumpRssMB).toFixed(1)} MB, restore ${(large.restoreRssMB - small.restoreRssMB).toFixed(1)} MB (target: flat)`,
-      "",
-    ].join("\n"),
-  );
-  return {
-    "backup.mb_per_s": large.dbMB / large.encDumpS,
-    "backup.plain_mb_per_s": large.dbMB / large.plainDumpS,
-    "backup.overhead": large.encDumpS / large.plainDumpS,
-    "restore.mb_per_s": large.dbMB / large.encRestoreS,
-    "restore.plain_mb_per_s": large.dbMB / large.plainRestoreS,
-    "restore.overhead": large.encRestoreS / large.plainRestoreS,
-    "backup.round_trip_overhead":
-      (large.encDumpS + large.encRestoreS) / (large.plainDumpS + large.plainRestoreS),
-    "backup.rss_small_mb": small.dumpRssMB,
-    "backup.rss_large_mb": large.dumpRssMB,
-    "restore.rss_small_mb": small.restoreRssMB,
-    "restore.rss_large_mb": large.restoreRssMB,
-  };
+  const size = (r: SizeResult) =>
+    `${r.dbMB.toFixed(0)} MB database, ${r.fileMB.toFixed(0)} MB encrypted file`;
+  const figures = [
+    figure({
+      id: "backup.dump",
+      what: `Encrypted backup vs plain pg_dump, custom format (${size(large)})`,
+      unit: "s",
+      ours: large.encDump,
+      anchorLabel: "plain pg_dump of the same database",
+      anchor: large.plainDump,
+      target: { op: "<=", value: 1.2, text: "≤ 1.2×" },
+    }),
+    figure({
+      id: "backup.restore",
+      what: `Verified encrypted restore vs plain pg_restore (${size(large)}; verifying pass ${large.encVerify.median.toFixed(1)} s)`,
+      unit: "s",
+      ours: large.encRestore,
+      anchorLabel: "plain pg_restore of the same dump",
+      anchor: large.plainRestore,
+      target: { op: "<=", value: 1.3, text: "≤ 1.3×" },
+    }),
+    figure({
+      id: "backup.dump_rss",
+      what: `Peak RSS of the encrypting backup process at ${large.dbMB.toFixed(0)} MB against ${small.dbMB.toFixed(0)} MB`,
+      unit: "MB",
+      ours: large.dumpRssMB,
+      anchorLabel: `the same at ${small.dbMB.toFixed(0)} MB`,
+      anchor: small.dumpRssMB,
+      target: { op: "<=", value: 1.1, text: "flat (≤ 1.1×)" },
+    }),
+    figure({
+      id: "backup.restore_rss",
+      what: `Peak RSS of the decrypting restore process at ${large.dbMB.toFixed(0)} MB against ${small.dbMB.toFixed(0)} MB`,
+      unit: "MB",
+      ours: large.restoreRssMB,
+      anchorLabel: `the same at ${small.dbMB.toFixed(0)} MB`,
+      anchor: small.restoreRssMB,
+      target: { op: "<=", value: 1.1, text: "flat (≤ 1.1×)" },
+    }),
+  ];
+  console.log(`\nEncrypted backup and restore, ${REPS} alternating rounds per side`);
+  for (const f of figures) printFigure(f);
+  return figures;
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

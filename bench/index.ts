@@ -1,20 +1,56 @@
-// `npm run bench`: every benchmark in one run, each printing its figures and ratios.
+// `npm run bench [-- NAME…] [--write]`: the benchmarks (all, or those named), each printing its
+// figures; then a summary of every figure against its anchor. `--write` regenerates
+// bench/RESULTS.md from this run (with the date and the machine).
 import { benchAnomaly } from "./anomaly";
 import { benchAudit } from "./audit";
 import { benchAuth } from "./auth";
 import { benchBackup } from "./backup";
+import { benchLoad } from "./load";
+import { writeResults } from "./results";
 import { benchRotation } from "./rotation";
+import { type Figure, met, num, spreadPct } from "./rounds";
 import { benchFernet } from "./vault";
 
-const results: Record<string, number> = {};
-Object.assign(results, await benchFernet());
-Object.assign(results, await benchRotation());
-Object.assign(results, await benchAuth());
-Object.assign(results, await benchAudit());
-Object.assign(results, await benchBackup());
-Object.assign(results, await benchAnomaly());
+const BENCHES: Record<string, () => Promise<Figure[]>> = {
+  fernet: () => benchFernet(),
+  rotation: () => benchRotation(),
+  login: () => benchAuth(),
+  audit: () => benchAudit(),
+  backup: () => benchBackup(),
+  anomaly: () => benchAnomaly(),
+  // Not a ratio against an anchor: it prints its own report (and is left out of a bare run).
+  load: async () => {
+    await benchLoad();
+    return [];
+  },
+};
+const DEFAULT = Object.keys(BENCHES).filter((n) => n !== "load");
 
-console.log("Summary");
-for (const [name, value] of Object.entries(results)) {
-  console.log(`  ${name.padEnd(28)} ${value.toFixed(value < 100 ? 2 : 0)}`);
+const args = process.argv.slice(2);
+const write = args.includes("--write");
+const names = args.filter((a) => !a.startsWith("--"));
+const unknown = names.filter((n) => !(n in BENCHES));
+if (unknown.length > 0) {
+  console.error(
+    `unknown benchmark: ${unknown.join(", ")}. Known: ${Object.keys(BENCHES).join(", ")}`,
+  );
+  process.exit(2);
+}
+
+const figures: Figure[] = [];
+for (const name of names.length > 0 ? names : DEFAULT) {
+  figures.push(...(await BENCHES[name]!()));
+}
+
+console.log("\nSummary (median of alternating rounds, ± half the spread)");
+for (const f of figures) {
+  const anchor = typeof f.anchor === "number" ? f.anchor : f.anchor.median;
+  const verdict = met(f);
+  console.log(
+    `  ${f.id.padEnd(22)} ${`${num(f.ours.median)} ±${spreadPct(f.ours).toFixed(0)}%`.padStart(16)} ${f.unit.padEnd(10)} anchor ${num(anchor).padStart(10)}  ${f.ratio.toFixed(2)}×${verdict === undefined ? "" : verdict ? "  met" : "  NOT met"}`,
+  );
+}
+if (write) {
+  const file = await writeResults(figures, names);
+  console.log(`\nwrote ${file}`);
 }

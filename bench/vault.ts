@@ -6,13 +6,16 @@ import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { decrypt, encrypt, generateFernetKey, parseFernetKey } from "../src/domain/vault/fernet";
 import { benchRotation } from "./rotation";
+import { type Figure, figure, MIN_ROUNDS, printFigure, stats } from "./rounds";
 
 const MESSAGE_BYTES = 64;
 
 export interface BenchFernetOptions {
   /** Measured seconds per operation and language (after a short warm-up). */
   seconds?: number;
-  /** Do not print the table (a caller such as bench/index.ts prints the figures itself). */
+  /** Alternating rounds per side (at least three). */
+  rounds?: number;
+  /** Do not print the figures (a caller prints them itself). */
   quiet?: boolean;
 }
 
@@ -98,67 +101,72 @@ function measurePython(seconds: number): Promise<PythonRates | string> {
   });
 }
 
-const fmt = (n: number | undefined): string =>
-  n === undefined || !Number.isFinite(n) ? "n/a" : Math.round(n).toLocaleString("en-US");
-
-/**
- * Fernet rates for a 64-byte secret: Node first, then Python (sequentially, so neither steals
- * the other's core). Keys: fernet.{encrypt,decrypt}.{node,python,ratio} in ops/s and ×.
- */
-export async function benchFernet(opts: BenchFernetOptions = {}): Promise<Record<string, number>> {
-  const seconds = opts.seconds ?? 1.5;
+/** Node's rates in this process for one round (encrypt, then decrypt). */
+function measureNode(seconds: number): { encrypt: number; decrypt: number } {
   const key = parseFernetKey(generateFernetKey());
   const message = randomBytes(MESSAGE_BYTES);
   const token = encrypt(key, message);
   let sink = 0; // keeps results observable so nothing is optimised away
-
-  const nodeEncrypt = opsPerSecond(() => {
-    sink += encrypt(key, message).length;
-  }, seconds);
-  const nodeDecrypt = opsPerSecond(() => {
-    sink += decrypt(key, token).length;
-  }, seconds);
-  const python = await measurePython(seconds);
-
-  const results: Record<string, number> = {
-    "fernet.encrypt.node": nodeEncrypt,
-    "fernet.decrypt.node": nodeDecrypt,
+  const rates = {
+    encrypt: opsPerSecond(() => {
+      sink += encrypt(key, message).length;
+    }, seconds),
+    decrypt: opsPerSecond(() => {
+      sink += decrypt(key, token).length;
+    }, seconds),
   };
-  if (typeof python !== "string") {
-    results["fernet.encrypt.python"] = python.encrypt;
-    results["fernet.decrypt.python"] = python.decrypt;
-    results["fernet.encrypt.ratio"] = nodeEncrypt / python.encrypt;
-    results["fernet.decrypt.ratio"] = nodeDecrypt / python.decrypt;
-  }
-
-  if (!opts.quiet) {
-    const against =
-      typeof python === "string"
-        ? `Python: ${python}`
-        : `Python ${python.python}, cryptography ${python.cryptography}`;
-    const rows = (["encrypt", "decrypt"] as const).map((op) => {
-      const ratio = results[`fernet.${op}.ratio`];
-      return [
-        op.padEnd(9),
-        fmt(results[`fernet.${op}.node`]).padStart(14),
-        fmt(results[`fernet.${op}.python`]).padStart(14),
-        (ratio === undefined ? "n/a" : `${ratio.toFixed(2)}×`).padStart(12),
-      ].join("");
-    });
-    console.log(
-      [
-        "",
-        `Fernet, ${MESSAGE_BYTES}-byte secret, one core, ${seconds} s per figure`,
-        `Node ${process.version} (node:crypto) vs ${against}`,
-        `${"operation".padEnd(9)}${"Node ops/s".padStart(14)}${"Python ops/s".padStart(14)}${"Node/Python".padStart(12)}`,
-        "-".repeat(49),
-        ...rows,
-        "",
-      ].join("\n"),
-    );
-  }
   if (sink < 0) console.log(sink);
-  return results;
+  return rates;
+}
+
+/**
+ * Fernet rates for a 64-byte secret on one core: Node and Python `cryptography` in alternating
+ * rounds (never at the same time, so neither steals the other's core), median of each side.
+ * Target: ≥ 3× Python for both operations.
+ */
+export async function benchFernet(opts: BenchFernetOptions = {}): Promise<Figure[]> {
+  const seconds = opts.seconds ?? 1.5;
+  const rounds = Math.max(MIN_ROUNDS, opts.rounds ?? MIN_ROUNDS);
+  const node = { encrypt: [] as number[], decrypt: [] as number[] };
+  const python = { encrypt: [] as number[], decrypt: [] as number[] };
+  let pythonInfo = "";
+  const runNode = () => {
+    const r = measureNode(seconds);
+    node.encrypt.push(r.encrypt);
+    node.decrypt.push(r.decrypt);
+  };
+  const runPython = async () => {
+    const r = await measurePython(seconds);
+    if (typeof r === "string") throw new Error(`Fernet anchor unavailable: ${r}`);
+    python.encrypt.push(r.encrypt);
+    python.decrypt.push(r.decrypt);
+    pythonInfo = `Python ${r.python}, cryptography ${r.cryptography}`;
+  };
+  for (let i = 0; i < rounds; i++) {
+    if (i % 2 === 0) {
+      runNode();
+      await runPython();
+    } else {
+      await runPython();
+      runNode();
+    }
+  }
+  const figures = (["encrypt", "decrypt"] as const).map((op) =>
+    figure({
+      id: `fernet.${op}`,
+      what: `Fernet ${op}, ${MESSAGE_BYTES}-byte secret, one core (Node ${process.version} node:crypto)`,
+      unit: "ops/s",
+      ours: stats(node[op]),
+      anchorLabel: pythonInfo,
+      anchor: stats(python[op]),
+      target: { op: ">=", value: 3, text: "≥ 3× Python" },
+    }),
+  );
+  if (!opts.quiet) {
+    console.log(`\nFernet, ${rounds} alternating rounds of ${seconds} s per side and operation`);
+    for (const f of figures) printFigure(f);
+  }
+  return figures;
 }
 
 async function main(): Promise<void> {

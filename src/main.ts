@@ -156,7 +156,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
     const orm = await createOrm({ url: config.databaseUrl, sslCa: config.databaseSslCa, logger });
     shutdown.add("database", () => orm.close());
     // S1.2: refuse to run with a key ring that cannot decrypt what is stored.
-    const vaultStore = createVaultStore(sqlOf(orm));
+    const vaultStore = createVaultStore(preparedSqlOf(orm));
     await verifyKeyRingCoverage({
       store: vaultStore,
       keyRing: config.masterKeys,

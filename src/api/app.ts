@@ -7,7 +7,13 @@ import express, {
 } from "express";
 import { safeEqual } from "../domain/shared/safe-equal";
 import type { Logger } from "../infra/logger";
+import { isServiceUnavailable } from "../infra/unavailable";
 import { CSP_REPORT_PATH, cspReportRoutes, securityHeaders } from "./security-headers";
+
+export const UNAVAILABLE_BODY = {
+  error: "unavailable",
+  message: "Warden is briefly unavailable. Please try again in a moment.",
+} as const;
 
 export type HealthCheck = () => Promise<void>;
 
@@ -123,6 +129,15 @@ export function createApi(deps: ApiDeps): express.Express {
   });
 
   const onError: ErrorRequestHandler = (err, req, res, _next) => {
+    if (isServiceUnavailable(err)) {
+      // PostgreSQL or Redis is briefly away (a restart, a failover): the client may retry; no
+      // error report for each request of the outage, one log line each.
+      deps.logger.warn({ err, method: req.method, path: req.path }, "dependency unavailable");
+      if (res.headersSent) return;
+      res.set("Retry-After", "2");
+      res.status(503).json(UNAVAILABLE_BODY);
+      return;
+    }
     const status = typeof err?.status === "number" && err.status < 500 ? err.status : 500;
     if (status >= 500) {
       deps.logger.error({ err, method: req.method, path: req.path }, "request failed");

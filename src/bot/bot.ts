@@ -2,7 +2,6 @@
 // separate, in ./runner, so the API role can serve webhooks with the same bot.
 import { autoRetry } from "@grammyjs/auto-retry";
 import { sequentialize } from "@grammyjs/runner";
-import { apiThrottler } from "@grammyjs/transformer-throttler";
 import { Bot, GrammyError, HttpError, type MiddlewareFn } from "grammy";
 import type { Redis } from "ioredis";
 import type { AccountService } from "../domain/accounts/service";
@@ -11,6 +10,8 @@ import type { Trading } from "../domain/trading/trading";
 import type { KeyService } from "../domain/venues/keys";
 import type { Logger } from "../infra/logger";
 import type { RateLimiter } from "../infra/rate-limit";
+import { sharedTelegramLimits } from "../infra/telegram-limits";
+import { isServiceUnavailable } from "../infra/unavailable";
 import type { BotContext } from "./context";
 import { accountFeature } from "./features/account";
 import { adminFeature } from "./features/admin";
@@ -26,6 +27,7 @@ import { welcomeFeature } from "./features/welcome";
 import { privateOnly } from "./middleware/private-only";
 import { type UserRateLimit, userRateLimit } from "./middleware/rate-limit";
 import { createBotVerifications, createPendingStore } from "./pending";
+import { BRIEFLY_UNAVAILABLE, SOMETHING_WENT_WRONG } from "./texts";
 
 export interface BotDeps {
   accounts: AccountService;
@@ -66,8 +68,21 @@ export interface BotDeps {
 
 export function createBot(deps: BotDeps): Bot<BotContext> {
   const bot = new Bot<BotContext>(deps.token, { client: { apiRoot: deps.apiRoot } });
+  // Installed first, so it runs last: auto-retry → shared limits → HTTP. Replies count against
+  // the same Redis-held limits as the workers' alerts, so together they stay under Telegram's.
+  if (deps.throttle !== false) {
+    bot.api.config.use(
+      sharedTelegramLimits({
+        redis: deps.redis,
+        onFallback: (err) =>
+          deps.logger.warn(
+            { err },
+            "Telegram send limits: Redis unavailable, limiting this process alone",
+          ),
+      }),
+    );
+  }
   bot.api.config.use(autoRetry({ maxRetryAttempts: 3, maxDelaySeconds: 60 }));
-  if (deps.throttle !== false) bot.api.config.use(apiThrottler());
 
   // The runner handles updates concurrently; one chat's updates must still be handled in order
   // (a pasted key, then the reply to it), while different chats proceed in parallel.
@@ -131,11 +146,20 @@ export function createBot(deps: BotDeps): Bot<BotContext> {
         : e instanceof HttpError
           ? { httpError: e.message }
           : { err: e };
-    deps.logger.error(
+    const unavailable = isServiceUnavailable(e);
+    deps.logger[unavailable ? "warn" : "error"](
       { ...detail, updateId: err.ctx.update.update_id, userId: err.ctx.from?.id },
-      "bot update failed",
+      unavailable ? "bot update failed: a dependency is unavailable" : "bot update failed",
     );
-    deps.reportError?.(e, { updateId: err.ctx.update.update_id });
+    if (!unavailable) deps.reportError?.(e, { updateId: err.ctx.update.update_id });
+    // The user is never left without an answer, unless Telegram itself refused the bot's call
+    // (answering would fail the same way).
+    const chat = err.ctx.chat;
+    if (chat?.type === "private" && !(e instanceof GrammyError || e instanceof HttpError)) {
+      err.ctx.api
+        .sendMessage(chat.id, unavailable ? BRIEFLY_UNAVAILABLE : SOMETHING_WENT_WRONG)
+        .catch(() => {});
+    }
   });
   return bot;
 }

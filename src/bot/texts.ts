@@ -90,3 +90,9 @@ export function linkQuestion(maskedEmail: string): string {
 
 export const DELETED_SECRET =
   "I deleted your message: it looked like a key or a secret. To add a key, send /connect first.";
+
+/** A database or Redis briefly away (a restart, a failover): nothing to fix on the user's side. */
+export const BRIEFLY_UNAVAILABLE =
+  "⏳ Warden is briefly unavailable and could not finish that. Please try again in a minute; if you were trading, check /positions first.";
+export const SOMETHING_WENT_WRONG =
+  "⚠️ Something went wrong on our side and it has been reported. Please try again; if you were trading, check /positions first.";

@@ -1,7 +1,7 @@
 // CLI area: Master keys: generate, status, rotate (S1.2).
 import { parseArgs } from "node:util";
 import { ENCRYPTED_TABLES, generateFernetKey, rotateAll } from "../domain/vault";
-import { sqlOf } from "../infra/database";
+import { preparedSqlOf } from "../infra/database";
 import { createRedisFactory } from "../infra/redis";
 import { createVaultStore } from "../infra/vault-store";
 import { requestRotation } from "../jobs/processors/vault";
@@ -27,7 +27,7 @@ export const MASTER_KEY_COMMANDS: Record<string, Command> = {
       io.out(`MASTER_KEYS versions: ${ring.versions.join(", ")} (current ${ring.currentVersion})`);
       let missing = false;
       await withOrm(c, async (orm) => {
-        const store = createVaultStore(sqlOf(orm));
+        const store = createVaultStore(preparedSqlOf(orm));
         for (const table of ENCRYPTED_TABLES) {
           const counts = await store.versionCounts(table);
           if (counts.length === 0) io.out(`${table.table}: no rows`);
@@ -66,7 +66,7 @@ export const MASTER_KEY_COMMANDS: Record<string, Command> = {
       return withOrm(c, async (orm) => {
         let last = 0;
         const report = await rotateAll({
-          store: createVaultStore(sqlOf(orm)),
+          store: createVaultStore(preparedSqlOf(orm)),
           keyRing: c.masterKeys,
           tables: ENCRYPTED_TABLES,
           onProgress: (p) => {

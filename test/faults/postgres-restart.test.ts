@@ -1,0 +1,194 @@
+// Fault: PostgreSQL restarts (a crash, then recovery) while clients open and close paper trades
+// over the API of a running Warden process. Nothing may be lost or doubled and the service must
+// recover by itself: requests in flight answer 503 or complete (never 500), every acknowledged
+// trade and close has its audit row, and every open's Idempotency-Key resolves afterwards.
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestRedis, testEnv } from "../support/context";
+import { type PrivatePostgres, startPrivatePostgres } from "../support/private-services";
+import { baseEnv, freePort, type Spawned, spawnProcess, waitForHttp } from "../support/process";
+
+const CLIENTS = 4;
+const RUN_MS = 14_000;
+
+const redis = createTestRedis();
+let pgServer: PrivatePostgres;
+let service: Spawned;
+let base: string;
+
+beforeAll(async () => {
+  pgServer = await startPrivatePostgres();
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  const env = testEnv({
+    PORT: String(port),
+    PUBLIC_URL: base,
+    DATABASE_URL: pgServer.url("warden"),
+    REDIS_URL: redis.url,
+    REDIS_PREFIX: redis.prefix,
+    BCRYPT_COST: "4",
+    HIBP_FAIL_MODE: "open",
+    HIBP_API_URL: "http://127.0.0.1:9",
+    LOG_LEVEL: "warn",
+  });
+  service = spawnProcess(
+    "node",
+    ["--import", "tsx", "src/main.ts", "--roles", "api,worker"],
+    baseEnv(env),
+  );
+  await waitForHttp(`${base}/readyz`, 200, 90_000);
+}, 120_000);
+
+afterAll(async () => {
+  service?.kill("SIGKILL");
+  await service?.exited;
+  pgServer?.destroy();
+  await redis.cleanup();
+});
+
+// biome-ignore lint/suspicious/noExplicitAny: answers are JSON whose shape the assertions check
+type Json = Record<string, any>;
+interface Answer {
+  status: number;
+  body: Json;
+}
+
+async function call(
+  method: string,
+  path: string,
+  opts: { body?: unknown; token?: string; headers?: Record<string, string> } = {},
+): Promise<Answer> {
+  try {
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: {
+        "content-type": "application/json",
+        ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
+        ...opts.headers,
+      },
+      body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+      signal: AbortSignal.timeout(15_000),
+    });
+    const text = await res.text();
+    let body: Json = {};
+    try {
+      body = text ? (JSON.parse(text) as Json) : {};
+    } catch {
+      body = { raw: text };
+    }
+    return { status: res.status, body };
+  } catch (err) {
+    return { status: 0, body: { error: (err as Error).message } };
+  }
+}
+
+async function trader(i: number): Promise<{ token: string; keyId: string }> {
+  const creds = { email: `fault${i}@example.com`, password: "a long unique passphrase" };
+  await call("POST", "/api/auth/register", { body: creds });
+  const login = await call("POST", "/api/auth/login", { body: creds });
+  const token = login.body.accessToken as string;
+  const key = await call("POST", "/api/keys", { body: { venue: "paper" }, token });
+  return { token, keyId: key.body.key.id as string };
+}
+
+interface Log {
+  statuses: number[];
+  openedIds: Set<string>;
+  closedIds: Set<string>;
+  keys: string[];
+}
+
+/** Opens and closes one symbol in a loop until `until`, retrying each step on 503/0. */
+async function tradeLoop(
+  who: { token: string; keyId: string },
+  symbol: string,
+  until: number,
+  log: Log,
+): Promise<void> {
+  while (Date.now() < until) {
+    const key = `fault-${randomBytes(8).toString("hex")}`;
+    log.keys.push(key);
+    let opened: string | undefined;
+    while (Date.now() < until && !opened) {
+      const r = await call("POST", "/api/trades", {
+        body: { symbol, side: "long", size: 0.01, keyId: who.keyId },
+        token: who.token,
+        headers: { "idempotency-key": key },
+      });
+      log.statuses.push(r.status);
+      if (r.status === 201 || r.status === 200) opened = r.body.trade.id as string;
+      else await new Promise((res) => setTimeout(res, 100));
+    }
+    if (!opened) return;
+    log.openedIds.add(opened);
+    for (;;) {
+      const r = await call("POST", `/api/trades/${opened}/close`, { token: who.token });
+      log.statuses.push(r.status);
+      if (r.status === 200 || (r.status === 409 && r.body.error === "trade_closed")) {
+        log.closedIds.add(opened);
+        break;
+      }
+      if (Date.now() > until + 30_000) return;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  }
+}
+
+describe("fault: PostgreSQL restart under trading", () => {
+  it("when PostgreSQL crashes and comes back during a stream of opens and closes, then no request answers 500, every acknowledged action has its audit row, every key resolves and the service recovers without a restart", async () => {
+    const traders = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => trader(i)));
+    const log: Log = { statuses: [], openedIds: new Set(), closedIds: new Set(), keys: [] };
+    const until = Date.now() + RUN_MS;
+    const loops = traders.map((t, i) =>
+      tradeLoop(t, ["BTC", "ETH", "SOL", "DOGE"][i]!, until, log),
+    );
+
+    await new Promise((r) => setTimeout(r, 4_000));
+    pgServer.stop("immediate");
+    await new Promise((r) => setTimeout(r, 2_500));
+    pgServer.start();
+    await Promise.all(loops);
+
+    // Requests in flight failed cleanly or completed; none was a server error.
+    const counts = new Map<number, number>();
+    for (const s of log.statuses) counts.set(s, (counts.get(s) ?? 0) + 1);
+    expect([...counts.keys()].filter((s) => s >= 500 && s !== 503)).toEqual([]);
+    expect(counts.get(503) ?? 0).toBeGreaterThan(0);
+    expect(log.openedIds.size).toBeGreaterThan(CLIENTS);
+
+    // The same process answers again, with no restart.
+    expect(service.child.exitCode).toBeNull();
+    await waitForHttp(`${base}/readyz`, 200, 30_000);
+
+    const db = new pg.Client({ connectionString: pgServer.url("warden") });
+    await db.connect();
+    try {
+      const audit = await db.query<{ action: string; trade_id: string; n: string }>(
+        `select action, trade_id::text, count(*)::text as n from trade_audit_log
+          where outcome = 'ok' group by action, trade_id`,
+      );
+      const rows = new Map(audit.rows.map((r) => [`${r.action}:${r.trade_id}`, Number(r.n)]));
+      for (const id of log.openedIds) expect(rows.get(`open:${id}`), `open #${id}`).toBe(1);
+      for (const id of log.closedIds) expect(rows.get(`close:${id}`), `close #${id}`).toBe(1);
+
+      // No paper position without its open trade (a venue fill is never left unrecorded).
+      const orphans = await db.query(
+        `select p.account, p.symbol from paper_positions p
+          where not exists (
+            select 1 from trades t join exchange_credentials c on c.id = t.credential_id
+             where t.status = 'open' and c.wallet_address = p.account)`,
+      );
+      expect(orphans.rows).toEqual([]);
+
+      // Every Idempotency-Key the clients used resolved to a trade or to nothing: none is left
+      // pending (which would answer 409 in_progress to every replay for good).
+      const pending = await db.query(
+        "select idempotency_key from trade_requests where trade_id is null and result is null",
+      );
+      expect(pending.rows).toEqual([]);
+    } finally {
+      await db.end();
+    }
+  }, 180_000);
+});
