@@ -66,7 +66,7 @@ export async function benchAuth(): Promise<Figure[]> {
     const client = new pg.Client({ connectionString: url });
     await client.connect();
     await client.query(
-      "insert into users (email, password_hash) select 'bench' || g || '@example.com', $1 from generate_series(0, $2) g",
+      "insert into users (email, password_hash, email_confirmed_at) select 'bench' || g || '@example.com', $1, now() from generate_series(0, $2) g",
       [hash, CLIENTS - 1],
     );
     await client.end();

@@ -71,6 +71,12 @@ export function createApiClient(
         const login = await call("api login", "POST", "/api/auth/login", { email, password });
         expectStatus("login", login, 200);
         token = login.body.accessToken as string;
+        // Connecting a key is a sensitive action: the session steps up with its password first.
+        expectStatus(
+          "step-up",
+          await call("api step-up", "POST", "/api/auth/step-up", { password }),
+          200,
+        );
         const key = await call("api keys", "POST", "/api/keys", { venue: "paper" });
         expectStatus("paper key", key, 201, 200);
         const keyId = key.body.key.id as string;

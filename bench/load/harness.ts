@@ -219,8 +219,8 @@ async function createApiUsers(dbUrl: string, n: number, pepper: string, cost: nu
   await c.connect();
   try {
     await c.query(
-      `insert into users (email, password_hash)
-       select 'load' || g || '@example.com', $1 from generate_series(0, $2::int - 1) g`,
+      `insert into users (email, password_hash, email_confirmed_at)
+       select 'load' || g || '@example.com', $1, now() from generate_series(0, $2::int - 1) g`,
       [hash, n],
     );
   } finally {
@@ -228,8 +228,15 @@ async function createApiUsers(dbUrl: string, n: number, pepper: string, cost: nu
   }
 }
 
-/** Coins the paper venue quotes. */
-const COINS = ["BTC", "ETH", "SOL", "DOGE", "XRP", "BNB"];
+/** Coins the paper venue quotes, each with a size that is a multiple of its lot step. */
+const ORDERS: Array<[coin: string, size: string]> = [
+  ["BTC", "0.01"],
+  ["ETH", "0.1"],
+  ["SOL", "1"],
+  ["DOGE", "100"],
+  ["XRP", "100"],
+  ["BNB", "0.1"],
+];
 
 /** Each Telegram user's journey; users run `concurrency` at a time. */
 async function runTelegramUsers(
@@ -279,8 +286,8 @@ async function runTelegramUsers(
         const venues = await ask("/connect", "/connect", (m) => buttonData(m, /paper/i) !== null);
         await press(venues, /paper/i, "connect paper", (m) => /paper/i.test(text(m)));
         await ask("/positions", "/positions", () => true);
-        const coin = COINS[i % COINS.length]!;
-        let opened = await ask(`/open ${coin} long 0.01`, "/open", (m) =>
+        const [coin, size] = ORDERS[i % ORDERS.length]!;
+        let opened = await ask(`/open ${coin} long ${size}`, "/open", (m) =>
           /#\d+|confirm/i.test(text(m)),
         );
         if (!/#\d+/.test(text(opened)) || buttonData(opened, /confirm/i)) {

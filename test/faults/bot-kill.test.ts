@@ -86,11 +86,14 @@ describe("fault: bot killed mid-order", () => {
     user.sendText("/positions");
     expect(text(await user.waitForBotMessage(undefined, 30_000))).not.toBe("");
     user.sendText("/open BTC long 0.01");
-    let answer = await user.waitForBotMessage((m) => /open|confirm/i.test(text(m)), 30_000);
+    let answer = await user.waitForBotMessage(
+      (m) => /opened|already open/i.test(text(m)) || buttonData(m, /confirm/i) !== undefined,
+      30_000,
+    );
     const confirm = buttonData(answer, /confirm/i);
     if (confirm) {
       user.pressButton(answer.message_id, confirm);
-      answer = await user.waitForBotMessage(undefined, 30_000);
+      answer = await user.waitForBotMessage((m) => /opened|already open/i.test(text(m)), 30_000);
     }
     expect(text(answer)).toMatch(/opened|already open/i);
 

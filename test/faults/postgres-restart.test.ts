@@ -3,8 +3,10 @@
 // recover by itself: requests in flight answer 503 or complete (never 500), every acknowledged
 // trade and close has its audit row, and every open's Idempotency-Key resolves afterwards.
 import { randomBytes } from "node:crypto";
+import bcrypt from "bcrypt";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { prehashPassword } from "../../src/domain/accounts/password";
 import { createTestRedis, testEnv } from "../support/context";
 import { type PrivatePostgres, startPrivatePostgres } from "../support/private-services";
 import { baseEnv, freePort, type Spawned, spawnProcess, waitForHttp } from "../support/process";
@@ -38,6 +40,19 @@ beforeAll(async () => {
     baseEnv(env),
   );
   await waitForHttp(`${base}/readyz`, 200, 90_000);
+  // Confirmed accounts with a password, written as registration and confirmation write them.
+  const hash = await bcrypt.hash(
+    prehashPassword(Buffer.from(env.PASSWORD_PEPPER!, "utf8"), PASSWORD),
+    4,
+  );
+  const db = new pg.Client({ connectionString: pgServer.url("warden") });
+  await db.connect();
+  await db.query(
+    `insert into users (email, password_hash, email_confirmed_at)
+     select 'fault' || g || '@example.com', $1, now() from generate_series(0, $2::int - 1) g`,
+    [hash, CLIENTS],
+  );
+  await db.end();
 }, 120_000);
 
 afterAll(async () => {
@@ -83,11 +98,14 @@ async function call(
   }
 }
 
+const PASSWORD = "a long unique passphrase";
+
 async function trader(i: number): Promise<{ token: string; keyId: string }> {
-  const creds = { email: `fault${i}@example.com`, password: "a long unique passphrase" };
-  await call("POST", "/api/auth/register", { body: creds });
+  const creds = { email: `fault${i}@example.com`, password: PASSWORD };
   const login = await call("POST", "/api/auth/login", { body: creds });
   const token = login.body.accessToken as string;
+  // Connecting a key is a sensitive action: the session steps up with its password first.
+  await call("POST", "/api/auth/step-up", { body: { password: PASSWORD }, token });
   const key = await call("POST", "/api/keys", { body: { venue: "paper" }, token });
   return { token, keyId: key.body.key.id as string };
 }
@@ -103,6 +121,7 @@ interface Log {
 async function tradeLoop(
   who: { token: string; keyId: string },
   symbol: string,
+  size: number,
   until: number,
   log: Log,
 ): Promise<void> {
@@ -112,7 +131,7 @@ async function tradeLoop(
     let opened: string | undefined;
     while (Date.now() < until && !opened) {
       const r = await call("POST", "/api/trades", {
-        body: { symbol, side: "long", size: 0.01, keyId: who.keyId },
+        body: { symbol, side: "long", size, keyId: who.keyId, confirm: true },
         token: who.token,
         headers: { "idempotency-key": key },
       });
@@ -140,9 +159,14 @@ describe("fault: PostgreSQL restart under trading", () => {
     const traders = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => trader(i)));
     const log: Log = { statuses: [], openedIds: new Set(), closedIds: new Set(), keys: [] };
     const until = Date.now() + RUN_MS;
-    const loops = traders.map((t, i) =>
-      tradeLoop(t, ["BTC", "ETH", "SOL", "DOGE"][i]!, until, log),
-    );
+    // Sizes are multiples of each market's lot step, so the pre-trade checks pass.
+    const orders: Array<[string, number]> = [
+      ["BTC", 0.01],
+      ["ETH", 0.1],
+      ["SOL", 1],
+      ["DOGE", 100],
+    ];
+    const loops = traders.map((t, i) => tradeLoop(t, orders[i]![0], orders[i]![1], until, log));
 
     await new Promise((r) => setTimeout(r, 4_000));
     pgServer.stop("immediate");

@@ -41,10 +41,10 @@ beforeAll(async () => {
   );
   const c = new pg.Client({ connectionString: db.url });
   await c.connect();
-  await c.query("insert into users (email, password_hash) values ($1, $2)", [
-    "fault-redis@example.com",
-    hash,
-  ]);
+  await c.query(
+    "insert into users (email, password_hash, email_confirmed_at) values ($1, $2, now())",
+    ["fault-redis@example.com", hash],
+  );
   await c.end();
   service = spawnProcess(
     "node",
