@@ -12,6 +12,7 @@ import { Migration20261124160000AuditSubjectChains } from "./20261124160000-audi
 import { Migration20261125090000Anomalies } from "./20261125090000-anomalies";
 import { Migration20261125100000TradingPauses } from "./20261125100000-trading-pauses";
 import { Migration20261204120000EvidenceOutlivesUsers } from "./20261204120000-evidence-outlives-users";
+import { Migration20261204120100TotpPending } from "./20261204120100-totp-pending";
 
 export const migrationsList: MigrationObject[] = [
   { name: "20261124090000-foundation", class: Migration20261124090000Foundation },
@@ -34,4 +35,5 @@ export const migrationsList: MigrationObject[] = [
     name: "20261204120000-evidence-outlives-users",
     class: Migration20261204120000EvidenceOutlivesUsers,
   },
+  { name: "20261204120100-totp-pending", class: Migration20261204120100TotpPending },
 ];

@@ -99,9 +99,36 @@ export function createAccountsRepo(sql: Sql): AccountsRepo {
     },
     async setPendingTotp(userId, secret) {
       await sql(
-        `update users set totp_secret = ?, totp_key_version = ?, totp_last_step = null, updated_at = now()
+        `update users set totp_secret = ?, totp_key_version = ?, totp_last_step = null,
+           totp_pending_at = now(), totp_pending_attempts = 0, updated_at = now()
          where id = ? and totp_enabled_at is null`,
         [secret.token, secret.version, userId],
+      );
+    },
+    async claimPendingTotpAttempt(userId, maxAttempts, ttlSeconds) {
+      const rows = await sql(
+        `update users set totp_pending_attempts = totp_pending_attempts + 1
+         where id = ? and totp_enabled_at is null and totp_secret is not null
+           and totp_pending_at > now() - make_interval(secs => ?)
+           and totp_pending_attempts < ?
+         returning totp_pending_attempts`,
+        [userId, ttlSeconds, maxAttempts],
+      );
+      if (rows.length === 1) return Number(rows[0]!.totp_pending_attempts);
+      await sql(
+        `update users set totp_secret = null, totp_key_version = null, totp_pending_at = null,
+           totp_pending_attempts = 0, updated_at = now()
+         where id = ? and totp_enabled_at is null`,
+        [userId],
+      );
+      return null;
+    },
+    async discardPendingTotp(userId) {
+      await sql(
+        `update users set totp_secret = null, totp_key_version = null, totp_pending_at = null,
+           totp_pending_attempts = 0, updated_at = now()
+         where id = ? and totp_enabled_at is null`,
+        [userId],
       );
     },
     async enableTotp(userId, step, hashes) {

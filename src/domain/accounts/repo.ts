@@ -61,6 +61,18 @@ export interface AccountsRepo {
   setPassword(userId: string, passwordHash: string, email?: string): Promise<void>;
   setTokensValidAfter(userId: string, at: Date): Promise<void>;
   setPendingTotp(userId: string, secret: VersionedToken): Promise<void>;
+  /**
+   * Counts one confirmation attempt against the pending secret, atomically: the new count, or
+   * null when there is no pending secret younger than `ttlSeconds` with attempts left (any such
+   * leftover is discarded).
+   */
+  claimPendingTotpAttempt(
+    userId: string,
+    maxAttempts: number,
+    ttlSeconds: number,
+  ): Promise<number | null>;
+  /** Drops a pending (not yet enabled) secret. */
+  discardPendingTotp(userId: string): Promise<void>;
   /** Activates a pending secret and stores the backup code hashes, in one transaction. */
   enableTotp(userId: string, step: number, backupCodeHashes: string[]): Promise<boolean>;
   disableTotp(userId: string): Promise<void>;
