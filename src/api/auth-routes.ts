@@ -34,6 +34,7 @@ const STATUS: Record<AccountErrorCode, number> = {
   invalid_link_code: 400,
   telegram_already_linked: 409,
   account_already_linked: 409,
+  telegram_not_linked: 404,
   session_not_found: 404,
   password_not_set: 400,
 };
@@ -402,8 +403,16 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router {
     "/telegram/link",
     ...authed(async (req, res, a) => {
       const { code } = parse(schemas.linkCode, req.body);
-      const r = await accounts.linkTelegramWithBotCode(a, code);
+      const r = await accounts.linkTelegramWithBotCode(a, code, clientOf(req));
       res.json({ linked: true, telegramUserId: r.user.telegramUserId });
+    }),
+  );
+
+  router.delete(
+    "/telegram/link",
+    ...authed(async (req, res, a) => {
+      await accounts.unlinkTelegram(a, clientOf(req));
+      res.status(204).end();
     }),
   );
 

@@ -194,6 +194,14 @@ export function createAccountsRepo(sql: Sql): AccountsRepo {
       );
       return Number(rows[0]?.n ?? 0);
     },
+    async clearTelegramUser(userId, tg) {
+      const rows = await sql(
+        `update users set telegram_user_id = null, updated_at = now()
+         where id = ? and telegram_user_id = ? and email is not null returning id`,
+        [userId, tg],
+      );
+      return rows.length === 1;
+    },
     async setTelegramUser(userId, tg) {
       const rows = await sql(
         `update users set telegram_user_id = ?, updated_at = now() where id = ?

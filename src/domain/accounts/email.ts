@@ -109,6 +109,7 @@ export const EMAIL_SUBJECTS = {
   twoFactorDisabled: "Two-factor authentication is off",
   backupCodesRegenerated: "New backup codes for your Warden account",
   backupCodeUsed: "A backup code was used on your Warden account",
+  telegramLinked: "A Telegram account was linked to your Warden account",
 } as const;
 
 const minutes = (n: number) => `${n} minute${n === 1 ? "" : "s"}`;
@@ -202,6 +203,31 @@ export function backupCodeUsedEmail(input: {
     `A backup code was used to sign in to your Warden account at ${formatWhen(input.when)}. Each code works only once.`,
     left,
     `${IF_NOT_YOU} Then create new backup codes: that voids the old ones.`,
+    SIGNATURE,
+  ]);
+}
+
+export function telegramLinkedEmail(input: {
+  to: string;
+  telegramName: string;
+  telegramUserId: number;
+  when: Date;
+  ip: string | null;
+  unlinkLink: string;
+}): EmailMessage {
+  if (!/^https?:\/\/[^\s]+$/.test(input.unlinkLink)) throw new Error("unlink link must be http(s)");
+  const name = oneLine(input.telegramName, 64) || "(no name)";
+  return render(input.to, EMAIL_SUBJECTS.telegramLinked, [
+    `Telegram account ${name} (id ${input.telegramUserId}) was linked to your Warden account.`,
+    {
+      lines: [
+        `When: ${formatWhen(input.when)}`,
+        `IP address: ${input.ip ? oneLine(input.ip, 64) : "unknown (confirmed in Telegram)"}`,
+      ],
+    },
+    "That Telegram account can now use Warden's bot on your account. If this was not you, unlink it now:",
+    { link: input.unlinkLink },
+    "Then reset your password: a reset also ends every Telegram link and every session.",
     SIGNATURE,
   ]);
 }

@@ -26,6 +26,7 @@ export type AccountErrorCode =
   | "invalid_link_code"
   | "telegram_already_linked"
   | "account_already_linked"
+  | "telegram_not_linked"
   | "session_not_found"
   | "password_not_set";
 
@@ -58,6 +59,7 @@ export const ACCOUNT_ERROR_MESSAGES: Readonly<Record<AccountErrorCode, string>> 
     "This Telegram account is already linked to another Warden account. Unlink it there first.",
   account_already_linked:
     "This Warden account is already linked to a Telegram account. Contact support to move it.",
+  telegram_not_linked: "This Telegram account is not linked to a Warden web account.",
   session_not_found: "No such session.",
   password_not_set: "This account signs in through Telegram and has no password yet.",
 };

@@ -100,6 +100,9 @@ export function createRecovery(h: AccountHelpers) {
       const user = await h.userOf(payload.userId);
       await repo.setPassword(user.id, passwordHash);
       await repo.revokeSessions(user.id, "password_reset");
+      // Whoever linked a Telegram account while holding the old password loses it too.
+      await h.endTelegramLink(user, "password_reset", client);
+      await deps.tokens.voidSubject("link:web", user.id);
       await repo.recordEvent({
         userId: user.id,
         kind: "password_reset",

@@ -57,6 +57,8 @@ export interface AccountsRepo {
     role: Role;
   }): Promise<UserRecord | null>;
   setRole(userId: string, role: Role): Promise<void>;
+  /** Ends a web account's Telegram link if it is still `telegramUserId`; false when it was not. */
+  clearTelegramUser(userId: string, telegramUserId: number): Promise<boolean>;
   /** Sets the hash and moves tokens_valid_after to now. */
   setPassword(userId: string, passwordHash: string, email?: string): Promise<void>;
   setTokensValidAfter(userId: string, at: Date): Promise<void>;

@@ -150,6 +150,7 @@ export function createSessions(h: AccountHelpers) {
 
     async revokeAllSessions(auth: AuthContext, client: ClientInfo) {
       const n = await repo.revokeSessions(auth.user.id, "revoked_by_user");
+      await h.endTelegramLink(auth.user, "sign_out_everywhere", client);
       await repo.recordEvent({
         userId: auth.user.id,
         kind: "sessions_revoked",

@@ -243,6 +243,25 @@ export function createAccountHelpers(deps: AccountDeps) {
     throw new AccountError("invalid_backup_code");
   }
 
+  /**
+   * Ends the Telegram link of a web account (password reset, sign-out everywhere, unlink):
+   * the Telegram user must link again with a fresh code. A Telegram-only account keeps its id.
+   */
+  async function endTelegramLink(user: UserRecord, reason: string, client: ClientInfo) {
+    if (user.telegramUserId === null || user.email === null) return false;
+    const ended = await repo.clearTelegramUser(user.id, user.telegramUserId);
+    if (ended) {
+      await repo.recordEvent({
+        userId: user.id,
+        kind: "telegram_unlinked",
+        outcome: "ok",
+        ip: client.ip,
+        details: { reason, telegramUserId: user.telegramUserId },
+      });
+    }
+    return ended;
+  }
+
   return {
     deps,
     repo,
@@ -255,6 +274,7 @@ export function createAccountHelpers(deps: AccountDeps) {
     userOf,
     requireStepUp,
     checkSecondFactor,
+    endTelegramLink,
   };
 }
 
