@@ -24,6 +24,7 @@ const STATUS: Record<AccountErrorCode, number> = {
   invalid_credentials: 401,
   rate_limited: 429,
   reauth_required: 401,
+  step_up_required: 403,
   invalid_challenge: 401,
   invalid_reset_token: 400,
   totp_not_enabled: 400,

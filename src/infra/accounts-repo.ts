@@ -228,8 +228,9 @@ export function createAccountsRepo(sql: Sql): AccountsRepo {
     async createSession(input) {
       const rows = await sql(
         `insert into sessions (user_id, ip, user_agent, two_factor_at, step_up_at)
-         values (?, ?::inet, ?, case when ? then now() end, now()) returning ${SESSION_COLUMNS}`,
-        [input.userId, input.ip, input.userAgent, input.twoFactor],
+         values (?, ?::inet, ?, case when ? then now() end, case when ? then now() end)
+         returning ${SESSION_COLUMNS}`,
+        [input.userId, input.ip, input.userAgent, input.twoFactor, input.steppedUp],
       );
       return toSession(rows[0]!);
     },

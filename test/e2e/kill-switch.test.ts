@@ -82,6 +82,9 @@ describe("kill switch across processes", () => {
     const creds = { email: "halt@example.com", password: "a long unique passphrase" };
     expect((await api("POST", "/api/auth/register", creds)).status).toBe(201);
     const token = (await api("POST", "/api/auth/login", creds)).body.accessToken as string;
+    expect(
+      (await api("POST", "/api/auth/step-up", { password: creds.password }, token)).status,
+    ).toBe(200);
     const keyId = (await api("POST", "/api/keys", { venue: "paper" }, token)).body.key.id as string;
     const open = (symbol: string) =>
       api("POST", "/api/trades", { symbol, side: "long", size: 0.01, keyId }, token);
@@ -159,6 +162,9 @@ describe("kill switch across processes", () => {
     const creds = { email: "one@example.com", password: "a long unique passphrase" };
     await api("POST", "/api/auth/register", creds);
     const token = (await api("POST", "/api/auth/login", creds)).body.accessToken as string;
+    expect(
+      (await api("POST", "/api/auth/step-up", { password: creds.password }, token)).status,
+    ).toBe(200);
     const keyId = (await api("POST", "/api/keys", { venue: "paper" }, token)).body.key.id as string;
     const c = new pg.Client({ connectionString: db.url });
     await c.connect();

@@ -16,6 +16,7 @@ export type AccountErrorCode =
   | "invalid_credentials"
   | "rate_limited"
   | "reauth_required"
+  | "step_up_required"
   | "invalid_challenge"
   | "invalid_reset_token"
   | "totp_not_enabled"
@@ -47,6 +48,8 @@ export const ACCOUNT_ERROR_MESSAGES: Readonly<Record<AccountErrorCode, string>> 
   invalid_credentials: "Wrong email or password.",
   rate_limited: "Too many attempts. Please wait and try again.",
   reauth_required: "Confirm it is you: enter your password and current 2FA code again.",
+  step_up_required:
+    "This needs a step-up: confirm it is you with your password (and 2FA code) first.",
   invalid_challenge: "This sign-in step has expired. Please sign in again.",
   invalid_reset_token: "This reset link is invalid, expired or already used. Request a new one.",
   totp_not_enabled: "Two-factor authentication is not enabled on this account.",

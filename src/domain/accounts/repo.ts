@@ -96,6 +96,8 @@ export interface AccountsRepo {
     ip: string | null;
     userAgent: string | null;
     twoFactor: boolean;
+    /** Only for an account with nothing to check (no password, no 2FA): see startSession. */
+    steppedUp: boolean;
   }): Promise<SessionRecord>;
   findSession(id: string): Promise<SessionRecord | null>;
   listSessions(userId: string): Promise<SessionRecord[]>;

@@ -139,6 +139,9 @@ export function createAccountHelpers(deps: AccountDeps) {
       ip: client.ip,
       userAgent: client.userAgent?.slice(0, 512) ?? null,
       twoFactor,
+      // Step-up is earned, never born: it comes only from a password (+ code) check in this
+      // session. An account with neither (Telegram-only, no 2FA) has nothing more to prove.
+      steppedUp: user.passwordHash === null && user.totpEnabledAt === null,
     });
     const refreshToken = randomToken(32);
     await repo.storeRefreshToken(
@@ -174,8 +177,10 @@ export function createAccountHelpers(deps: AccountDeps) {
 
   /** S4.5: sensitive actions need a step-up from the last five minutes. */
   function requireStepUp(auth: AuthContext) {
-    const at = auth.session.stepUpAt?.getTime() ?? 0;
-    if (now() - at > STEP_UP_WINDOW_MS) throw new AccountError("reauth_required");
+    // Never stepped up in this session: 403; stepped up too long ago: 401 (confirm again).
+    if (!auth.session.stepUpAt) throw new AccountError("step_up_required");
+    if (now() - auth.session.stepUpAt.getTime() > STEP_UP_WINDOW_MS)
+      throw new AccountError("reauth_required");
   }
 
   /** Checks a TOTP code or a backup code and consumes it; throws a coded error otherwise. */

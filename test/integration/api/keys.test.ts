@@ -42,6 +42,10 @@ beforeAll(async () => {
   const reg = { email: "keys@example.com", password: "a long unique passphrase" };
   await api("POST", "/api/auth/register", reg);
   token = ((await api("POST", "/api/auth/login", reg)).body as { accessToken: string }).accessToken;
+  // Step-up is earned, never born: a fresh sign-in confirms the password once more.
+  expect((await api("POST", "/api/auth/step-up", { password: reg.password }, token)).status).toBe(
+    200,
+  );
 });
 afterAll(async () => {
   await w.stop();

@@ -58,7 +58,10 @@ async function api(
 async function user(email: string) {
   const creds = { email, password: "a long unique passphrase" };
   await api("POST", "/api/auth/register", { body: creds });
-  return (await api("POST", "/api/auth/login", { body: creds })).body.accessToken as string;
+  const token = (await api("POST", "/api/auth/login", { body: creds })).body.accessToken as string;
+  // Step-up is earned, never born: connecting a key needs one.
+  await api("POST", "/api/auth/step-up", { body: { password: creds.password }, token });
+  return token;
 }
 
 const audit = async () =>

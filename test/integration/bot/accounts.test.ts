@@ -28,6 +28,8 @@ async function webUser(email: string): Promise<AuthContext> {
     { ip: "127.0.0.1" },
   );
   if (!("accessToken" in signed)) throw new Error("expected tokens");
+  const auth = await h.accounts.authenticate(signed.accessToken);
+  await h.accounts.stepUp(auth, { password: "a long unique passphrase" }, { ip: "127.0.0.1" });
   return h.accounts.authenticate(signed.accessToken);
 }
 
