@@ -51,7 +51,7 @@ import { createTradingStore, tradeAuditWriter } from "./infra/trading-store";
 import { createVaultStore } from "./infra/vault-store";
 import { createVenues } from "./infra/venues";
 import { attachWebSocketHub, createWebSocketPublisher, wsTicketConsumer } from "./infra/ws-hub";
-import { createEmailOutbox } from "./jobs/email-outbox";
+import { createDeferredAccountWork, createEmailOutbox } from "./jobs/email-outbox";
 import {
   alertsTelegramSender,
   createAlertsProcessor,
@@ -210,6 +210,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
           system: processSystemJob,
           vault: createVaultProcessor({ store: vaultStore, keyRing: config.masterKeys, logger }),
           email: createEmailProcessor({
+            resetRequest: (request) => accounts.processResetRequest(request),
             mailer,
             keyRing: config.masterKeys,
             logger,
@@ -483,6 +484,10 @@ export function createAccounts(
     accessTokens: createAccessTokens({ secret: config.jwtSecret }),
     keyRing: config.masterKeys,
     outbox: createEmailOutbox({ queue: parts.queues.get("email"), keyRing: config.masterKeys }),
+    deferred: createDeferredAccountWork({
+      queue: parts.queues.get("email"),
+      keyRing: config.masterKeys,
+    }),
     limiter: parts.rateLimiter,
     lockout: createLockout(parts.redis),
     publicUrl: config.publicUrl,

@@ -13,7 +13,7 @@ import {
   hashPassword,
   type PasswordDeps,
 } from "./password";
-import type { OneTimeTokenStore } from "./ports";
+import type { DeferredAccountWork, OneTimeTokenStore } from "./ports";
 import type { AccountsRepo, SessionRecord, UserRecord } from "./repo";
 import { randomToken, sha256Hex } from "./tokens";
 import { decryptTotpSecret, verifyTotp } from "./totp";
@@ -44,6 +44,8 @@ export interface AccountDeps {
   publicUrl: string;
   adminTelegramIds: readonly number[];
   botToken?: string;
+  /** Where reset requests are queued; without it they are handled in the request (tests). */
+  deferred?: DeferredAccountWork;
   now?: () => number;
 }
 
