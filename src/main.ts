@@ -50,7 +50,12 @@ import { createTelegramSender } from "./infra/telegram";
 import { createTradingStore, tradeAuditWriter } from "./infra/trading-store";
 import { createVaultStore } from "./infra/vault-store";
 import { createVenues } from "./infra/venues";
-import { attachWebSocketHub, createWebSocketPublisher, wsTicketConsumer } from "./infra/ws-hub";
+import {
+  attachWebSocketHub,
+  createWebSocketPublisher,
+  createWebSocketSessionEnder,
+  wsTicketConsumer,
+} from "./infra/ws-hub";
 import { createDeferredAccountWork, createEmailOutbox } from "./jobs/email-outbox";
 import {
   alertsTelegramSender,
@@ -484,6 +489,7 @@ export function createAccounts(
     accessTokens: createAccessTokens({ secret: config.jwtSecret }),
     keyRing: config.masterKeys,
     outbox: createEmailOutbox({ queue: parts.queues.get("email"), keyRing: config.masterKeys }),
+    sessionEnds: { sessionsEnded: createWebSocketSessionEnder(parts.redis) },
     deferred: createDeferredAccountWork({
       queue: parts.queues.get("email"),
       keyRing: config.masterKeys,

@@ -32,3 +32,9 @@ export interface ResetRequest {
 export interface DeferredAccountWork {
   resetRequest(request: ResetRequest): Promise<void>;
 }
+
+/** Live connections follow their session: told when sessions end (S5.5). */
+export interface SessionEndListener {
+  /** `sessionId` null: every session of the user. */
+  sessionsEnded(userId: string, sessionId: string | null): Promise<void>;
+}

@@ -61,6 +61,7 @@ export function createRecovery(h: AccountHelpers) {
       // Every session ends, this one too: the caller continues in a fresh session, so no token
       // issued before the change (even within the same second) stays usable.
       await repo.revokeSessions(user.id, "password_changed");
+      await h.sessionsEnded(user.id, null);
       await deps.tokens.voidSubject("reset", user.id);
       await repo.recordEvent({
         userId: user.id,
@@ -108,6 +109,7 @@ export function createRecovery(h: AccountHelpers) {
       const user = await h.userOf(payload.userId);
       await repo.setPassword(user.id, passwordHash);
       await repo.revokeSessions(user.id, "password_reset");
+      await h.sessionsEnded(user.id, null);
       // Whoever linked a Telegram account while holding the old password loses it too.
       await h.endTelegramLink(user, "password_reset", client);
       await deps.tokens.voidSubject("link:web", user.id);

@@ -13,7 +13,7 @@ import {
   hashPassword,
   type PasswordDeps,
 } from "./password";
-import type { DeferredAccountWork, OneTimeTokenStore } from "./ports";
+import type { DeferredAccountWork, OneTimeTokenStore, SessionEndListener } from "./ports";
 import type { AccountsRepo, SessionRecord, UserRecord } from "./repo";
 import { randomToken, sha256Hex } from "./tokens";
 import { decryptTotpSecret, verifyTotp } from "./totp";
@@ -46,6 +46,8 @@ export interface AccountDeps {
   botToken?: string;
   /** Where reset requests are queued; without it they are handled in the request (tests). */
   deferred?: DeferredAccountWork;
+  /** Closes the sockets of ended sessions on every API process. */
+  sessionEnds?: SessionEndListener;
   now?: () => number;
 }
 
@@ -269,9 +271,22 @@ export function createAccountHelpers(deps: AccountDeps) {
     return ended;
   }
 
+  /** Ended sessions take their live sockets along; an outage is logged as an event, not thrown. */
+  async function sessionsEnded(userId: string, sessionId: string | null) {
+    if (!deps.sessionEnds) return;
+    try {
+      await deps.sessionEnds.sessionsEnded(userId, sessionId);
+    } catch {
+      await repo
+        .recordEvent({ userId, kind: "socket_close_not_sent", outcome: "failed" })
+        .catch(() => {});
+    }
+  }
+
   return {
     deps,
     repo,
+    sessionsEnded,
     now,
     limit,
     assertNotLocked,
