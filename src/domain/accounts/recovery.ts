@@ -7,6 +7,7 @@ import {
   type AccountHelpers,
   type AuthContext,
   type ClientInfo,
+  ipKeyOf,
   keyOf,
   LIMITS,
   normaliseEmail,
@@ -77,7 +78,7 @@ export function createRecovery(h: AccountHelpers) {
      * the limits, the request is queued and a worker does the lookup, the token and the mail.
      */
     async requestPasswordReset(input: { email: unknown }, client: ClientInfo) {
-      await h.limit(`reset:ip:${client.ip}`, LIMITS.resetPerIp);
+      await h.limit(`reset:ip:${ipKeyOf(client.ip)}`, LIMITS.resetPerIp);
       let email: string;
       try {
         email = normaliseEmail(input.email);

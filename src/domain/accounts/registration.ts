@@ -1,12 +1,12 @@
 // Registration: a new account from an email and a password (S2).
 import { AccountError } from "./errors";
-import { type AccountHelpers, type ClientInfo, LIMITS, normaliseEmail } from "./shared";
+import { type AccountHelpers, type ClientInfo, ipKeyOf, LIMITS, normaliseEmail } from "./shared";
 
 export function createRegistration(h: AccountHelpers) {
   const { repo } = h;
   return {
     async register(input: { email: unknown; password: unknown }, client: ClientInfo) {
-      await h.limit(`register:ip:${client.ip}`, LIMITS.registerPerIp);
+      await h.limit(`register:ip:${ipKeyOf(client.ip)}`, LIMITS.registerPerIp);
       const email = normaliseEmail(input.email);
       if (typeof input.password !== "string") throw new AccountError("password_too_short");
       const passwordHash = await h.newPasswordHash(input.password);

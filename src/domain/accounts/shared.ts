@@ -108,6 +108,28 @@ export function normaliseEmail(input: unknown): string {
   }
 }
 
+/**
+ * The part of an address a per-IP limit counts: an IPv4 address as it is (IPv4-mapped IPv6
+ * too), an IPv6 address by its /64 (one subscriber's prefix: rotating through it gains nothing).
+ */
+export function ipKeyOf(ip: string | null): string {
+  if (ip === null) return "none";
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip);
+  if (mapped) return mapped[1]!;
+  if (!ip.includes(":")) return ip;
+  const [head = "", tail] = ip.toLowerCase().split("%")[0]!.split("::");
+  const left = head === "" ? [] : head.split(":");
+  const right = tail === undefined || tail === "" ? [] : tail.split(":");
+  const groups =
+    tail === undefined
+      ? left
+      : [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right];
+  return `${groups
+    .slice(0, 4)
+    .map((g) => (g === "" ? "0" : g).replace(/^0+(?=.)/, ""))
+    .join(":")}::/64`;
+}
+
 export const keyOf = (s: string) => createHash("sha256").update(s).digest("hex").slice(0, 32);
 
 /** The helpers every use-case module is built with. */

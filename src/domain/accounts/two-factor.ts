@@ -9,6 +9,7 @@ import {
   type AuthContext,
   BOT_ADMIN_2FA_MS,
   type ClientInfo,
+  ipKeyOf,
   LIMITS,
 } from "./shared";
 import {
@@ -36,7 +37,8 @@ export function createTwoFactor(h: AccountHelpers) {
 
   async function enrolConfirm(userId: string, code: unknown, client: ClientInfo) {
     // Limited like the TOTP sign-in step: per IP and per account, before any work.
-    if (client.ip !== null) await h.limit(`enrol:ip:${client.ip}`, LIMITS.secondFactorPerIp);
+    if (client.ip !== null)
+      await h.limit(`enrol:ip:${ipKeyOf(client.ip)}`, LIMITS.secondFactorPerIp);
     await h.limit(`enrol:acct:${userId}`, LIMITS.secondFactorPerAccount);
     const user = await h.userOf(userId);
     if (user.totpEnabledAt) throw new AccountError("totp_already_enabled");
