@@ -182,6 +182,8 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
       rateLimiter,
       logger,
     });
+    // Admin status follows ADMIN_TELEGRAM_IDS on every start, demotions included.
+    await accounts.syncAdminRoles();
     // One registry: the key service and trading share the adapters and their market caches.
     // The paper book is on the trade path: prepared statements, like the trading store's.
     const venues = createVenues({ sql: preparedSqlOf(orm), urls: config.venueUrls });

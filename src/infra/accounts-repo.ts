@@ -79,6 +79,27 @@ export function createAccountsRepo(sql: Sql): AccountsRepo {
       );
       return one(rows, toUser);
     },
+    async syncAdminRoles(ids) {
+      const list = ids.map(String);
+      const promoted = await sql(
+        `update users set role = 'admin', updated_at = now()
+         where role <> 'admin'
+           and telegram_user_id::text in (select jsonb_array_elements_text(?::jsonb))
+         returning id::text as id`,
+        [JSON.stringify(list)],
+      );
+      const demoted = await sql(
+        `update users set role = 'user', updated_at = now()
+         where role = 'admin' and (telegram_user_id is null
+           or telegram_user_id::text not in (select jsonb_array_elements_text(?::jsonb)))
+         returning id::text as id`,
+        [JSON.stringify(list)],
+      );
+      return {
+        promoted: promoted.map((r) => String(r.id)),
+        demoted: demoted.map((r) => String(r.id)),
+      };
+    },
     async setRole(userId, role) {
       await sql("update users set role = ?, updated_at = now() where id = ?", [role, userId]);
     },

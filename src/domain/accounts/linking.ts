@@ -51,6 +51,28 @@ export function createLinking(h: AccountHelpers) {
   }
 
   return {
+    /**
+     * On every start: admin status follows ADMIN_TELEGRAM_IDS, promotion and demotion alike,
+     * each a security event.
+     */
+    async syncAdminRoles() {
+      const changed = await repo.syncAdminRoles(deps.adminTelegramIds);
+      for (const [ids, kind] of [
+        [changed.promoted, "admin_promoted"],
+        [changed.demoted, "admin_demoted"],
+      ] as const) {
+        for (const userId of ids) {
+          await repo.recordEvent({
+            userId,
+            kind,
+            outcome: "ok",
+            details: { via: "ADMIN_TELEGRAM_IDS" },
+          });
+        }
+      }
+      return changed;
+    },
+
     /** /start: the account of this Telegram user, created on first contact (S6.1). */
     async ensureTelegramAccount(
       telegramUserId: number,

@@ -57,6 +57,13 @@ export interface AccountsRepo {
     role: Role;
   }): Promise<UserRecord | null>;
   setRole(userId: string, role: Role): Promise<void>;
+  /**
+   * Makes `role` follow the admin list: Telegram users in it become admins, admins not in it
+   * become users. Returns who changed.
+   */
+  syncAdminRoles(
+    adminTelegramIds: readonly number[],
+  ): Promise<{ promoted: string[]; demoted: string[] }>;
   /** Ends a web account's Telegram link if it is still `telegramUserId`; false when it was not. */
   clearTelegramUser(userId: string, telegramUserId: number): Promise<boolean>;
   /** Sets the hash and moves tokens_valid_after to now. */
