@@ -12,7 +12,9 @@ import { Migration20261124160000AuditSubjectChains } from "./20261124160000-audi
 import { Migration20261125090000Anomalies } from "./20261125090000-anomalies";
 import { Migration20261125100000TradingPauses } from "./20261125100000-trading-pauses";
 import { Migration20261204120000EmailConfirmation } from "./20261204120000-email-confirmation";
+import { Migration20261204120000EvidenceOutlivesUsers } from "./20261204120000-evidence-outlives-users";
 import { Migration20261204120000TradingCockpit } from "./20261204120000-trading-cockpit";
+import { Migration20261204120100TotpPending } from "./20261204120100-totp-pending";
 
 export const migrationsList: MigrationObject[] = [
   { name: "20261124090000-foundation", class: Migration20261124090000Foundation },
@@ -33,4 +35,9 @@ export const migrationsList: MigrationObject[] = [
   { name: "20261125100000-trading-pauses", class: Migration20261125100000TradingPauses },
   { name: "20261204120000-email-confirmation", class: Migration20261204120000EmailConfirmation },
   { name: "20261204120000-trading-cockpit", class: Migration20261204120000TradingCockpit },
+  {
+    name: "20261204120000-evidence-outlives-users",
+    class: Migration20261204120000EvidenceOutlivesUsers,
+  },
+  { name: "20261204120100-totp-pending", class: Migration20261204120100TotpPending },
 ];

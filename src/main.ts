@@ -51,8 +51,13 @@ import { createTelegramSender } from "./infra/telegram";
 import { createTradingStore, tradeAuditWriter } from "./infra/trading-store";
 import { createVaultStore } from "./infra/vault-store";
 import { createVenues } from "./infra/venues";
-import { attachWebSocketHub, createWebSocketPublisher, wsTicketConsumer } from "./infra/ws-hub";
-import { createEmailOutbox } from "./jobs/email-outbox";
+import {
+  attachWebSocketHub,
+  createWebSocketPublisher,
+  createWebSocketSessionEnder,
+  wsTicketConsumer,
+} from "./infra/ws-hub";
+import { createDeferredAccountWork, createEmailOutbox } from "./jobs/email-outbox";
 import {
   alertsTelegramSender,
   createAlertsProcessor,
@@ -184,6 +189,8 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
       rateLimiter,
       logger,
     });
+    // Admin status follows ADMIN_TELEGRAM_IDS on every start, demotions included.
+    await accounts.syncAdminRoles();
     // One registry: the key service and trading share the adapters and their market caches.
     // The paper book is on the trade path: prepared statements, like the trading store's.
     const venues = createVenues({ sql: preparedSqlOf(orm), urls: config.venueUrls });
@@ -224,6 +231,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
           system: processSystemJob,
           vault: createVaultProcessor({ store: vaultStore, keyRing: config.masterKeys, logger }),
           email: createEmailProcessor({
+            resetRequest: (request) => accounts.processResetRequest(request),
             mailer,
             keyRing: config.masterKeys,
             logger,
@@ -507,6 +515,11 @@ export function createAccounts(
     accessTokens: createAccessTokens({ secret: config.jwtSecret }),
     keyRing: config.masterKeys,
     outbox: createEmailOutbox({ queue: parts.queues.get("email"), keyRing: config.masterKeys }),
+    sessionEnds: { sessionsEnded: createWebSocketSessionEnder(parts.redis) },
+    deferred: createDeferredAccountWork({
+      queue: parts.queues.get("email"),
+      keyRing: config.masterKeys,
+    }),
     limiter: parts.rateLimiter,
     lockout: createLockout(parts.redis),
     publicUrl: config.publicUrl,

@@ -92,7 +92,9 @@ export function createAlertsRoutes(deps: {
   router.post(
     "/:id/me",
     handle(async (req, res, auth) => {
-      await reportItWasMe(deps.store, auth.user.id, parse(idParam, req.params.id), deps.now);
+      await reportItWasMe(deps.store, auth.user.id, parse(idParam, req.params.id), deps.now, {
+        steppedUp: steppedUp(auth),
+      });
       res.status(204).end();
     }),
   );

@@ -24,6 +24,7 @@ const STATUS: Record<AccountErrorCode, number> = {
   invalid_credentials: 401,
   rate_limited: 429,
   reauth_required: 401,
+  step_up_required: 403,
   invalid_challenge: 401,
   invalid_reset_token: 400,
   invalid_confirmation_token: 400,
@@ -36,6 +37,7 @@ const STATUS: Record<AccountErrorCode, number> = {
   invalid_link_code: 400,
   telegram_already_linked: 409,
   account_already_linked: 409,
+  telegram_not_linked: 404,
   session_not_found: 404,
   password_not_set: 400,
 };
@@ -433,8 +435,16 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router {
     "/telegram/link",
     ...authed(async (req, res, a) => {
       const { code } = parse(schemas.linkCode, req.body);
-      const r = await accounts.linkTelegramWithBotCode(a, code);
+      const r = await accounts.linkTelegramWithBotCode(a, code, clientOf(req));
       res.json({ linked: true, telegramUserId: r.user.telegramUserId });
+    }),
+  );
+
+  router.delete(
+    "/telegram/link",
+    ...authed(async (req, res, a) => {
+      await accounts.unlinkTelegram(a, clientOf(req));
+      res.status(204).end();
     }),
   );
 

@@ -14,5 +14,6 @@ export const BOT_COMMANDS = [
   { command: "alerts", description: "Where security alerts reach you" },
   { command: "2fa", description: "Two-factor authentication: on, off, new backup codes" },
   { command: "link", description: "Link this Telegram account to a Warden web account" },
+  { command: "unlink", description: "Unlink this Telegram account from its Warden web account" },
   { command: "settings", description: "Open the web settings page" },
 ] as const;

@@ -26,6 +26,16 @@ export function slowDown(seconds: number): string {
 }
 
 export const LINKED = "✅ This Telegram account is now linked to your Warden account.";
+export const UNLINKED =
+  "This Telegram account is no longer linked to your Warden web account. Link again with a fresh code from /link or the web settings.";
+export const NOT_LINKED = "This Telegram account is not linked to a Warden web account.";
+
+export function unlinkQuestion(maskedEmail: string): string {
+  return [
+    `Unlink this Telegram account from the Warden account ${maskedEmail}?`,
+    "This chat will then no longer act on that account.",
+  ].join("\n");
+}
 
 export function linkCodeMessage(code: string): string {
   return [

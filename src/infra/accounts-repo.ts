@@ -89,6 +89,27 @@ export function createAccountsRepo(sql: Sql): AccountsRepo {
       );
       return one(rows, toUser);
     },
+    async syncAdminRoles(ids) {
+      const list = ids.map(String);
+      const promoted = await sql(
+        `update users set role = 'admin', updated_at = now()
+         where role <> 'admin'
+           and telegram_user_id::text in (select jsonb_array_elements_text(?::jsonb))
+         returning id::text as id`,
+        [JSON.stringify(list)],
+      );
+      const demoted = await sql(
+        `update users set role = 'user', updated_at = now()
+         where role = 'admin' and (telegram_user_id is null
+           or telegram_user_id::text not in (select jsonb_array_elements_text(?::jsonb)))
+         returning id::text as id`,
+        [JSON.stringify(list)],
+      );
+      return {
+        promoted: promoted.map((r) => String(r.id)),
+        demoted: demoted.map((r) => String(r.id)),
+      };
+    },
     async setRole(userId, role) {
       await sql("update users set role = ?, updated_at = now() where id = ?", [role, userId]);
     },
@@ -109,9 +130,36 @@ export function createAccountsRepo(sql: Sql): AccountsRepo {
     },
     async setPendingTotp(userId, secret) {
       await sql(
-        `update users set totp_secret = ?, totp_key_version = ?, totp_last_step = null, updated_at = now()
+        `update users set totp_secret = ?, totp_key_version = ?, totp_last_step = null,
+           totp_pending_at = now(), totp_pending_attempts = 0, updated_at = now()
          where id = ? and totp_enabled_at is null`,
         [secret.token, secret.version, userId],
+      );
+    },
+    async claimPendingTotpAttempt(userId, maxAttempts, ttlSeconds) {
+      const rows = await sql(
+        `update users set totp_pending_attempts = totp_pending_attempts + 1
+         where id = ? and totp_enabled_at is null and totp_secret is not null
+           and totp_pending_at > now() - make_interval(secs => ?)
+           and totp_pending_attempts < ?
+         returning totp_pending_attempts`,
+        [userId, ttlSeconds, maxAttempts],
+      );
+      if (rows.length === 1) return Number(rows[0]!.totp_pending_attempts);
+      await sql(
+        `update users set totp_secret = null, totp_key_version = null, totp_pending_at = null,
+           totp_pending_attempts = 0, updated_at = now()
+         where id = ? and totp_enabled_at is null`,
+        [userId],
+      );
+      return null;
+    },
+    async discardPendingTotp(userId) {
+      await sql(
+        `update users set totp_secret = null, totp_key_version = null, totp_pending_at = null,
+           totp_pending_attempts = 0, updated_at = now()
+         where id = ? and totp_enabled_at is null`,
+        [userId],
       );
     },
     async enableTotp(userId, step, hashes) {
@@ -177,6 +225,14 @@ export function createAccountsRepo(sql: Sql): AccountsRepo {
       );
       return Number(rows[0]?.n ?? 0);
     },
+    async clearTelegramUser(userId, tg) {
+      const rows = await sql(
+        `update users set telegram_user_id = null, updated_at = now()
+         where id = ? and telegram_user_id = ? and email is not null returning id`,
+        [userId, tg],
+      );
+      return rows.length === 1;
+    },
     async setTelegramUser(userId, tg) {
       const rows = await sql(
         `update users set telegram_user_id = ?, updated_at = now() where id = ?
@@ -203,8 +259,9 @@ export function createAccountsRepo(sql: Sql): AccountsRepo {
     async createSession(input) {
       const rows = await sql(
         `insert into sessions (user_id, ip, user_agent, two_factor_at, step_up_at)
-         values (?, ?::inet, ?, case when ? then now() end, now()) returning ${SESSION_COLUMNS}`,
-        [input.userId, input.ip, input.userAgent, input.twoFactor],
+         values (?, ?::inet, ?, case when ? then now() end, case when ? then now() end)
+         returning ${SESSION_COLUMNS}`,
+        [input.userId, input.ip, input.userAgent, input.twoFactor, input.steppedUp],
       );
       return toSession(rows[0]!);
     },

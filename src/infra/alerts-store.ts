@@ -144,11 +144,12 @@ export function createAlertStore(
       );
       return Boolean(row);
     },
-    async setVerdict(anomalyId, userId, verdict, at) {
+    async setVerdict(anomalyId, userId, verdict, at, opts) {
       if (!isId(anomalyId)) return false;
       const rows = await sql(
-        "update anomalies set verdict = ?, verdict_at = ? where id = ? and user_id = ? returning id",
-        [verdict, at.toISOString(), anomalyId, userId],
+        `update anomalies set verdict = ?, verdict_at = ? where id = ? and user_id = ?
+           and (not ? or verdict is distinct from 'not_me') returning id`,
+        [verdict, at.toISOString(), anomalyId, userId, opts?.keepNotMe === true],
       );
       return rows.length === 1;
     },

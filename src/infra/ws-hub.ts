@@ -14,6 +14,8 @@ export const WS_TICKET_TTL_SECONDS = 30;
 
 export interface WebSocketTicket {
   userId: number;
+  /** The session (refresh family) whose access token bought the ticket; the socket ends with it. */
+  sessionId: string;
 }
 
 export interface WebSocketHubOptions {
@@ -47,6 +49,8 @@ export const WS_CLOSE = {
   goingAway: 1001,
   policyViolation: 1008,
   internalError: 1011,
+  /** The session the socket belongs to ended (logout, revoke, password change or reset). */
+  sessionEnded: 4401,
 } as const;
 
 const MAX_TICKET_LENGTH = 256;
@@ -63,8 +67,9 @@ export function wsTicketConsumer(
 
 function parseTicketPayload(payload: unknown): WebSocketTicket | null {
   if (typeof payload !== "object" || payload === null) return null;
-  const userId = (payload as { userId?: unknown }).userId;
-  return typeof userId === "number" && Number.isSafeInteger(userId) ? { userId } : null;
+  const { userId, sessionId } = payload as { userId?: unknown; sessionId?: unknown };
+  if (typeof userId !== "number" || !Number.isSafeInteger(userId)) return null;
+  return typeof sessionId === "string" && sessionId.length <= 64 ? { userId, sessionId } : null;
 }
 
 function parseJson(data: RawData): unknown {
@@ -129,6 +134,7 @@ export async function attachWebSocketHub(opts: WebSocketHubOptions): Promise<Web
     handleProtocols: () => false,
   });
   const byUser = new Map<number, Set<WebSocket>>();
+  const sessionOf = new WeakMap<WebSocket, string>();
   const alive = new WeakMap<WebSocket, boolean>();
   let closing = false;
 
@@ -159,7 +165,8 @@ export async function attachWebSocketHub(opts: WebSocketHubOptions): Promise<Web
     wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, req));
   };
 
-  const register = (ws: WebSocket, userId: number) => {
+  const register = (ws: WebSocket, userId: number, sessionId: string) => {
+    sessionOf.set(ws, sessionId);
     let sockets = byUser.get(userId);
     if (sockets === undefined) {
       sockets = new Set();
@@ -220,7 +227,7 @@ export async function attachWebSocketHub(opts: WebSocketHubOptions): Promise<Web
           }
           clearTimeout(timer);
           state = "ready";
-          register(ws, result.userId);
+          register(ws, result.userId, result.sessionId);
           ws.send(JSON.stringify({ type: "ready" }));
           logger.debug({ userId: result.userId, ip }, "ws authenticated");
         },
@@ -242,10 +249,27 @@ export async function attachWebSocketHub(opts: WebSocketHubOptions): Promise<Web
       logger.warn({ channel }, "ws fan-out message is not JSON");
       return;
     }
-    const { userId, event } = (parsed ?? {}) as { userId?: unknown; event?: unknown };
-    if (typeof userId !== "number" || typeof event !== "object" || event === null) return;
+    const { userId, event, endSessions } = (parsed ?? {}) as {
+      userId?: unknown;
+      event?: unknown;
+      endSessions?: unknown;
+    };
+    if (typeof userId !== "number") return;
     const sockets = byUser.get(userId);
     if (sockets === undefined) return;
+    if (endSessions !== undefined) {
+      // One channel carries events and session ends in publish order: a socket closed here
+      // gets nothing published after the end.
+      const only = typeof endSessions === "string" ? endSessions : null;
+      for (const ws of [...sockets]) {
+        if (only !== null && sessionOf.get(ws) !== only) continue;
+        sockets.delete(ws);
+        if (ws.readyState === WebSocket.OPEN) ws.close(WS_CLOSE.sessionEnded, "session ended");
+      }
+      if (sockets.size === 0 && byUser.get(userId) === sockets) byUser.delete(userId);
+      return;
+    }
+    if (typeof event !== "object" || event === null) return;
     const payload = JSON.stringify(event);
     for (const ws of sockets) {
       if (ws.readyState === WebSocket.OPEN) ws.send(payload);
@@ -318,5 +342,22 @@ export function createWebSocketPublisher(publisher: Redis, channelName = "ws:eve
   return async (userId: number, event: object): Promise<number> => {
     if (!Number.isSafeInteger(userId)) throw new Error("publishToUser needs an integer user id");
     return publisher.publish(channel, JSON.stringify({ userId, event }));
+  };
+}
+
+/**
+ * Tells every hub process that sessions ended: the sockets of `sessionId` (or of every session
+ * of the user when null) are closed with 4401.
+ */
+export function createWebSocketSessionEnder(publisher: Redis, channelName = "ws:events") {
+  const keyPrefix = (publisher.options.keyPrefix as string | undefined) ?? "";
+  const channel = `${keyPrefix}${channelName}`;
+  return async (userId: string, sessionId: string | null): Promise<void> => {
+    const id = Number(userId);
+    if (!Number.isSafeInteger(id)) throw new Error("session end needs an integer user id");
+    await publisher.publish(
+      channel,
+      JSON.stringify({ userId: id, endSessions: sessionId ?? true }),
+    );
   };
 }

@@ -3,6 +3,7 @@
 import type { Queue } from "bullmq";
 import { z } from "zod";
 import type { EmailMessage, EmailOutbox } from "../domain/accounts/email";
+import type { DeferredAccountWork, ResetRequest } from "../domain/accounts/ports";
 import type { KeyRing } from "../domain/vault";
 
 export const EMAIL_JOB = "send";
@@ -63,4 +64,42 @@ export function createEmailOutbox(deps: { queue: Queue; keyRing: KeyRing }): Ema
       });
     },
   };
+}
+
+/** A queued reset request (DeferredAccountWork), sealed like a message: the address is personal. */
+export const RESET_REQUEST_JOB = "reset-request";
+
+const resetRequestData = z.object({
+  email: z.string().max(254),
+  ip: z.string().max(64).nullable(),
+});
+
+export function createDeferredAccountWork(deps: {
+  queue: Queue;
+  keyRing: KeyRing;
+}): DeferredAccountWork {
+  return {
+    async resetRequest(request) {
+      const plaintext = Buffer.from(JSON.stringify(request), "utf8");
+      try {
+        const { token, version } = deps.keyRing.encrypt(plaintext);
+        // Delayed a moment, so a worker in the same process does not start on it while this
+        // request's answer is still on its way (which would make a known email slower).
+        await deps.queue.add(RESET_REQUEST_JOB, { sealed: token, version }, { delay: 1_000 });
+      } finally {
+        plaintext.fill(0);
+      }
+    },
+  };
+}
+
+/** Throws on an unknown key version, a tampered token or malformed data. */
+export function openResetRequest(keyRing: KeyRing, data: unknown): ResetRequest {
+  const sealed = z.object({ sealed: z.string().min(1), version: z.number().int() }).parse(data);
+  const plaintext = keyRing.decrypt(sealed.version, sealed.sealed);
+  try {
+    return resetRequestData.parse(JSON.parse(plaintext.toString("utf8")));
+  } finally {
+    plaintext.fill(0);
+  }
 }

@@ -77,6 +77,9 @@ describe("owner and application roles", () => {
     ]);
     await confirm.end();
     const token = (await call("POST", "/api/auth/login", creds)).body.accessToken as string;
+    expect(
+      (await call("POST", "/api/auth/step-up", { password: creds.password }, token)).status,
+    ).toBe(200);
     const key = await call("POST", "/api/keys", { venue: "paper" }, token);
     expect(key.status).toBe(201);
     const trade = await call(

@@ -100,6 +100,9 @@ describe("kill switch across processes", () => {
     expect((await api("POST", "/api/auth/register", creds)).status).toBe(202);
     await confirmedByOwner(creds.email);
     const token = (await api("POST", "/api/auth/login", creds)).body.accessToken as string;
+    expect(
+      (await api("POST", "/api/auth/step-up", { password: creds.password }, token)).status,
+    ).toBe(200);
     const keyId = (await api("POST", "/api/keys", { venue: "paper" }, token)).body.key.id as string;
     const open = (symbol: string) =>
       api("POST", "/api/trades", { confirm: true, symbol, side: "long", size: 0.01, keyId }, token);
@@ -180,6 +183,9 @@ describe("kill switch across processes", () => {
     await api("POST", "/api/auth/register", creds);
     await confirmedByOwner(creds.email);
     const token = (await api("POST", "/api/auth/login", creds)).body.accessToken as string;
+    expect(
+      (await api("POST", "/api/auth/step-up", { password: creds.password }, token)).status,
+    ).toBe(200);
     const keyId = (await api("POST", "/api/keys", { venue: "paper" }, token)).body.key.id as string;
     const c = new pg.Client({ connectionString: db.url });
     await c.connect();

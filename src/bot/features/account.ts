@@ -6,10 +6,24 @@ import type { AccountService } from "../../domain/accounts/service";
 import type { KeyService } from "../../domain/venues/keys";
 import type { BotContext } from "../context";
 import type { PendingStore } from "../pending";
-import { LINKED, linkCodeMessage, linkQuestion, PAPER_READY, WELCOME } from "../texts";
+import {
+  LINKED,
+  linkCodeMessage,
+  linkQuestion,
+  NOT_LINKED,
+  PAPER_READY,
+  UNLINKED,
+  unlinkQuestion,
+  WELCOME,
+} from "../texts";
 
 export const LINK_YES = "link:yes";
 export const LINK_NO = "link:no";
+export const UNLINK_YES = "unlink:yes";
+export const UNLINK_NO = "unlink:no";
+
+const nameOf = (from: { first_name: string; last_name?: string; username?: string }) =>
+  from.username ? `@${from.username}` : [from.first_name, from.last_name].filter(Boolean).join(" ");
 
 export function accountFeature(
   accounts: AccountService,
@@ -57,7 +71,7 @@ export function accountFeature(
       return;
     }
     try {
-      await accounts.confirmTelegramLink(state.userId, ctx.from.id);
+      await accounts.confirmTelegramLink(state.userId, ctx.from.id, nameOf(ctx.from));
       await ctx.reply(LINKED);
     } catch (err) {
       if (!(err instanceof AccountError)) throw err;
@@ -67,8 +81,36 @@ export function accountFeature(
 
   feature.command("link", async (ctx) => {
     await accounts.ensureTelegramAccount(ctx.from!.id);
-    const code = await accounts.issueBotLinkCode(ctx.from!.id);
+    const code = await accounts.issueBotLinkCode(ctx.from!.id, nameOf(ctx.from!));
     await ctx.reply(linkCodeMessage(code));
+  });
+
+  // Leaving a web account from Telegram: asks first, then ends the link (a security event).
+  feature.command("unlink", async (ctx) => {
+    const linked = await accounts.linkedAccountOf(ctx.from!.id);
+    if (!linked) {
+      await ctx.reply(NOT_LINKED);
+      return;
+    }
+    await ctx.reply(unlinkQuestion(linked.maskedEmail), {
+      reply_markup: new InlineKeyboard().text("Yes, unlink", UNLINK_YES).text("Cancel", UNLINK_NO),
+    });
+  });
+
+  feature.callbackQuery([UNLINK_YES, UNLINK_NO], async (ctx) => {
+    await ctx.answerCallbackQuery();
+    await ctx.editMessageReplyMarkup().catch(() => {});
+    if (ctx.callbackQuery.data === UNLINK_NO) {
+      await ctx.reply("Still linked: nothing changed.");
+      return;
+    }
+    try {
+      await accounts.unlinkTelegramFromBot(ctx.from.id);
+      await ctx.reply(UNLINKED);
+    } catch (err) {
+      if (!(err instanceof AccountError)) throw err;
+      await ctx.reply(err.message);
+    }
   });
 
   return feature;

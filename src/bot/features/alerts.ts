@@ -137,7 +137,8 @@ export function alertsFeature(deps: AlertsFeatureDeps): Composer<BotContext> {
     const { user } = await accounts.ensureTelegramAccount(ctx.from.id);
     if (answer === "me") {
       try {
-        await reportItWasMe(store, user.id, anomalyId!, deps.now);
+        // The bot has no step-up for this: a "not me" is taken back on the web, after one.
+        await reportItWasMe(store, user.id, anomalyId!, deps.now, { steppedUp: false });
       } catch (err) {
         if (!(err instanceof AlertsError)) throw err;
         return void (await ctx.reply(err.message));

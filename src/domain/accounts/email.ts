@@ -112,6 +112,7 @@ export const EMAIL_SUBJECTS = {
   confirmEmail: "Confirm your email address for Warden",
   accountExists: "Someone tried to create a Warden account with your address",
   emailChanged: "The email address of your Warden account is changing",
+  telegramLinked: "A Telegram account was linked to your Warden account",
 } as const;
 
 const minutes = (n: number) => `${n} minute${n === 1 ? "" : "s"}`;
@@ -237,6 +238,31 @@ export function accountExistsEmail(input: { to: string; resetLink: string }): Em
     "If it was you: sign in with your password, or choose a new one here:",
     { link: input.resetLink },
     "If it was not you, there is nothing to do.",
+    SIGNATURE,
+  ]);
+}
+
+export function telegramLinkedEmail(input: {
+  to: string;
+  telegramName: string;
+  telegramUserId: number;
+  when: Date;
+  ip: string | null;
+  unlinkLink: string;
+}): EmailMessage {
+  if (!/^https?:\/\/[^\s]+$/.test(input.unlinkLink)) throw new Error("unlink link must be http(s)");
+  const name = oneLine(input.telegramName, 64) || "(no name)";
+  return render(input.to, EMAIL_SUBJECTS.telegramLinked, [
+    `Telegram account ${name} (id ${input.telegramUserId}) was linked to your Warden account.`,
+    {
+      lines: [
+        `When: ${formatWhen(input.when)}`,
+        `IP address: ${input.ip ? oneLine(input.ip, 64) : "unknown (confirmed in Telegram)"}`,
+      ],
+    },
+    "That Telegram account can now use Warden's bot on your account. If this was not you, unlink it now:",
+    { link: input.unlinkLink },
+    "Then reset your password: a reset also ends every Telegram link and every session.",
     SIGNATURE,
   ]);
 }

@@ -16,6 +16,7 @@ export type AccountErrorCode =
   | "invalid_credentials"
   | "rate_limited"
   | "reauth_required"
+  | "step_up_required"
   | "invalid_challenge"
   | "invalid_reset_token"
   | "totp_not_enabled"
@@ -26,6 +27,7 @@ export type AccountErrorCode =
   | "invalid_link_code"
   | "telegram_already_linked"
   | "account_already_linked"
+  | "telegram_not_linked"
   | "session_not_found"
   | "password_not_set"
   | "invalid_confirmation_token"
@@ -48,6 +50,8 @@ export const ACCOUNT_ERROR_MESSAGES: Readonly<Record<AccountErrorCode, string>> 
   invalid_credentials: "Wrong email or password.",
   rate_limited: "Too many attempts. Please wait and try again.",
   reauth_required: "Confirm it is you: enter your password and current 2FA code again.",
+  step_up_required:
+    "This needs a step-up: confirm it is you with your password (and 2FA code) first.",
   invalid_challenge: "This sign-in step has expired. Please sign in again.",
   invalid_reset_token: "This reset link is invalid, expired or already used. Request a new one.",
   totp_not_enabled: "Two-factor authentication is not enabled on this account.",
@@ -60,6 +64,7 @@ export const ACCOUNT_ERROR_MESSAGES: Readonly<Record<AccountErrorCode, string>> 
     "This Telegram account is already linked to another Warden account. Unlink it there first.",
   account_already_linked:
     "This Warden account is already linked to a Telegram account. Contact support to move it.",
+  telegram_not_linked: "This Telegram account is not linked to a Warden web account.",
   session_not_found: "No such session.",
   password_not_set: "This account signs in through Telegram and has no password yet.",
   invalid_confirmation_token:

@@ -1,13 +1,19 @@
 // Telegram accounts and linking them to web accounts, both ways (S6.1, S6.3).
-import { maskEmail } from "./email";
+import { maskEmail, telegramLinkedEmail } from "./email";
 import { AccountError } from "./errors";
 import type { Role, UserRecord } from "./repo";
-import { type AccountHelpers, type AuthContext, LINK_CODE_TTL_S } from "./shared";
+import { type AccountHelpers, type AuthContext, type ClientInfo, LINK_CODE_TTL_S } from "./shared";
 
 export function createLinking(h: AccountHelpers) {
   const { deps, repo } = h;
 
-  async function linkTelegram(userId: string, telegramUserId: number) {
+  /** How the link was made, for the notice mail to the account's owner. */
+  interface LinkNotice {
+    telegramName: string;
+    client: ClientInfo;
+  }
+
+  async function linkTelegram(userId: string, telegramUserId: number, notice: LinkNotice) {
     const target = await h.userOf(userId);
     if (target.telegramUserId === telegramUserId) return { user: target, alreadyLinked: true };
     // An existing link is never replaced silently (a stolen session must not re-point it).
@@ -21,11 +27,52 @@ export function createLinking(h: AccountHelpers) {
     }
     if (!(await repo.setTelegramUser(target.id, telegramUserId)))
       throw new AccountError("telegram_already_linked");
-    await repo.recordEvent({ userId: target.id, kind: "telegram_linked", outcome: "ok" });
+    await repo.recordEvent({
+      userId: target.id,
+      kind: "telegram_linked",
+      outcome: "ok",
+      ip: notice.client.ip,
+      details: { telegramUserId },
+    });
+    if (target.email) {
+      await h.mail(
+        target.id,
+        telegramLinkedEmail({
+          to: target.email,
+          telegramName: notice.telegramName,
+          telegramUserId,
+          when: new Date(h.now()),
+          ip: notice.client.ip,
+          unlinkLink: `${deps.publicUrl}/settings#telegram`,
+        }),
+      );
+    }
     return { user: { ...target, telegramUserId }, alreadyLinked: false };
   }
 
   return {
+    /**
+     * On every start: admin status follows ADMIN_TELEGRAM_IDS, promotion and demotion alike,
+     * each a security event.
+     */
+    async syncAdminRoles() {
+      const changed = await repo.syncAdminRoles(deps.adminTelegramIds);
+      for (const [ids, kind] of [
+        [changed.promoted, "admin_promoted"],
+        [changed.demoted, "admin_demoted"],
+      ] as const) {
+        for (const userId of ids) {
+          await repo.recordEvent({
+            userId,
+            kind,
+            outcome: "ok",
+            details: { via: "ADMIN_TELEGRAM_IDS" },
+          });
+        }
+      }
+      return changed;
+    },
+
     /** /start: the account of this Telegram user, created on first contact (S6.1). */
     async ensureTelegramAccount(
       telegramUserId: number,
@@ -71,10 +118,10 @@ export function createLinking(h: AccountHelpers) {
     },
 
     /** Bot → web: a one-time code shown by `/link`, entered in the web settings. */
-    async issueBotLinkCode(telegramUserId: number) {
+    async issueBotLinkCode(telegramUserId: number, telegramName = "") {
       return deps.tokens.issue(
         "link:bot",
-        { telegramUserId },
+        { telegramUserId, telegramName },
         LINK_CODE_TTL_S,
         String(telegramUserId),
       );
@@ -92,17 +139,41 @@ export function createLinking(h: AccountHelpers) {
     },
 
     /** Links `telegramUserId` to the web account the claimed code named. */
-    confirmTelegramLink: (userId: string, telegramUserId: number) =>
-      linkTelegram(userId, telegramUserId),
+    confirmTelegramLink: (userId: string, telegramUserId: number, telegramName = "") =>
+      linkTelegram(userId, telegramUserId, { telegramName, client: { ip: null } }),
 
-    async linkTelegramWithBotCode(auth: AuthContext, code: unknown) {
+    async linkTelegramWithBotCode(auth: AuthContext, code: unknown, client: ClientInfo) {
       h.requireStepUp(auth);
       if (typeof code !== "string") throw new AccountError("invalid_link_code");
       const payload = (await deps.tokens.consume("link:bot", code)) as {
         telegramUserId: number;
+        telegramName?: string;
       } | null;
       if (!payload) throw new AccountError("invalid_link_code");
-      return linkTelegram(auth.user.id, payload.telegramUserId);
+      return linkTelegram(auth.user.id, payload.telegramUserId, {
+        telegramName: payload.telegramName ?? "",
+        client,
+      });
+    },
+
+    /** The web account a Telegram user is linked to, masked, or null (Telegram-only or none). */
+    async linkedAccountOf(telegramUserId: number): Promise<{ maskedEmail: string } | null> {
+      const user = await repo.findUserByTelegramId(telegramUserId);
+      return user?.email ? { maskedEmail: maskEmail(user.email) } : null;
+    },
+
+    /** Settings page / DELETE /api/auth/telegram/link: a sensitive action, needs step-up. */
+    async unlinkTelegram(auth: AuthContext, client: ClientInfo) {
+      h.requireStepUp(auth);
+      if (!(await h.endTelegramLink(auth.user, "unlinked_on_web", client)))
+        throw new AccountError("telegram_not_linked");
+    },
+
+    /** `/unlink` in the bot, after the confirm button: the Telegram user leaves the account. */
+    async unlinkTelegramFromBot(telegramUserId: number) {
+      const user = await repo.findUserByTelegramId(telegramUserId);
+      if (!user || !(await h.endTelegramLink(user, "unlinked_in_bot", { ip: null })))
+        throw new AccountError("telegram_not_linked");
     },
   };
 }

@@ -18,3 +18,23 @@ export interface OneTimeTokenStore {
   /** Voids the subject's outstanding token of this kind (password or email change). */
   voidSubject(kind: string, subject: string): Promise<void>;
 }
+
+/** A password-reset request as queued: the address and the requester's IP, nothing else. */
+export interface ResetRequest {
+  email: string;
+  ip: string | null;
+}
+
+/**
+ * Account work done later by a worker, so an answer takes the same time whatever the outcome
+ * (a reset request for an email that has an account or not: S5.1).
+ */
+export interface DeferredAccountWork {
+  resetRequest(request: ResetRequest): Promise<void>;
+}
+
+/** Live connections follow their session: told when sessions end (S5.5). */
+export interface SessionEndListener {
+  /** `sessionId` null: every session of the user. */
+  sessionsEnded(userId: string, sessionId: string | null): Promise<void>;
+}

@@ -2,10 +2,12 @@
 import { resetPasswordEmail } from "./email";
 import { AccountError } from "./errors";
 import { verifyPassword } from "./password";
+import type { ResetRequest } from "./ports";
 import {
   type AccountHelpers,
   type AuthContext,
   type ClientInfo,
+  ipKeyOf,
   keyOf,
   LIMITS,
   normaliseEmail,
@@ -14,6 +16,25 @@ import {
 
 export function createRecovery(h: AccountHelpers) {
   const { deps, repo } = h;
+
+  async function processResetRequest(request: ResetRequest) {
+    const email = normaliseEmail(request.email);
+    const user = await repo.findUserByEmail(email);
+    if (!user) return;
+    const token = await deps.tokens.issue("reset", { userId: user.id }, RESET_TOKEN_TTL_S, user.id);
+    const link = `${deps.publicUrl}/reset-password#token=${encodeURIComponent(token)}`;
+    await h.mail(
+      user.id,
+      resetPasswordEmail({ to: email, link, expiresMinutes: RESET_TOKEN_TTL_S / 60 }),
+    );
+    await repo.recordEvent({
+      userId: user.id,
+      kind: "password_reset_requested",
+      outcome: "ok",
+      ip: request.ip,
+    });
+  }
+
   return {
     /** S2.4: needs the current password; revokes every other session and outstanding resets. */
     async changePassword(
@@ -41,6 +62,7 @@ export function createRecovery(h: AccountHelpers) {
       // Every session ends, this one too: the caller continues in a fresh session, so no token
       // issued before the change (even within the same second) stays usable.
       await repo.revokeSessions(user.id, "password_changed");
+      await h.sessionsEnded(user.id, null);
       await deps.tokens.voidSubject("reset", user.id);
       await repo.recordEvent({
         userId: user.id,
@@ -51,9 +73,12 @@ export function createRecovery(h: AccountHelpers) {
       return h.startSession(user, client, Boolean(auth.session.twoFactorAt));
     },
 
-    /** S5.1: the same answer whether or not the email has an account. */
+    /**
+     * S5.1: the same answer, in the same time, whether or not the email has an account: after
+     * the limits, the request is queued and a worker does the lookup, the token and the mail.
+     */
     async requestPasswordReset(input: { email: unknown }, client: ClientInfo) {
-      await h.limit(`reset:ip:${client.ip}`, LIMITS.resetPerIp);
+      await h.limit(`reset:ip:${ipKeyOf(client.ip)}`, LIMITS.resetPerIp);
       let email: string;
       try {
         email = normaliseEmail(input.email);
@@ -61,27 +86,12 @@ export function createRecovery(h: AccountHelpers) {
         return;
       }
       await h.limit(`reset:acct:${keyOf(email)}`, LIMITS.resetPerAccount);
-      const user = await repo.findUserByEmail(email);
-      // The token is made either way, so both paths do the same work up to the send.
-      const token = await deps.tokens.issue(
-        "reset",
-        { userId: user?.id ?? null },
-        RESET_TOKEN_TTL_S,
-        user ? user.id : `none:${keyOf(email)}`,
-      );
-      if (!user) return;
-      const link = `${deps.publicUrl}/reset-password#token=${encodeURIComponent(token)}`;
-      await h.mail(
-        user.id,
-        resetPasswordEmail({ to: email, link, expiresMinutes: RESET_TOKEN_TTL_S / 60 }),
-      );
-      await repo.recordEvent({
-        userId: user.id,
-        kind: "password_reset_requested",
-        outcome: "ok",
-        ip: client.ip,
-      });
+      if (deps.deferred) await deps.deferred.resetRequest({ email, ip: client.ip });
+      else await processResetRequest({ email, ip: client.ip });
     },
+
+    /** The queued half of a reset request (the worker's job). */
+    processResetRequest,
 
     /** Never signs in and never skips 2FA: every session is revoked, the user signs in again. */
     async confirmPasswordReset(input: { token: unknown; password: unknown }, client: ClientInfo) {
@@ -100,6 +110,10 @@ export function createRecovery(h: AccountHelpers) {
       const user = await h.userOf(payload.userId);
       await repo.setPassword(user.id, passwordHash);
       await repo.revokeSessions(user.id, "password_reset");
+      await h.sessionsEnded(user.id, null);
+      // Whoever linked a Telegram account while holding the old password loses it too.
+      await h.endTelegramLink(user, "password_reset", client);
+      await deps.tokens.voidSubject("link:web", user.id);
       await repo.recordEvent({
         userId: user.id,
         kind: "password_reset",

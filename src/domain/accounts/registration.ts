@@ -4,7 +4,7 @@
 import { accountExistsEmail } from "./email";
 import { sendConfirmation } from "./email-confirmation";
 import { AccountError } from "./errors";
-import { type AccountHelpers, type ClientInfo, LIMITS, normaliseEmail } from "./shared";
+import { type AccountHelpers, type ClientInfo, ipKeyOf, LIMITS, normaliseEmail } from "./shared";
 
 export function createRegistration(h: AccountHelpers) {
   const { repo, deps } = h;
@@ -14,7 +14,7 @@ export function createRegistration(h: AccountHelpers) {
       input: { email: unknown; password: unknown },
       client: ClientInfo,
     ): Promise<{ breachCheckSkipped: boolean }> {
-      await h.limit(`register:ip:${client.ip}`, LIMITS.registerPerIp);
+      await h.limit(`register:ip:${ipKeyOf(client.ip)}`, LIMITS.registerPerIp);
       const email = normaliseEmail(input.email);
       if (typeof input.password !== "string") throw new AccountError("password_too_short");
       // The password is checked and hashed either way, so both paths take the same time.

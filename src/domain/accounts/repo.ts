@@ -61,10 +61,31 @@ export interface AccountsRepo {
     role: Role;
   }): Promise<UserRecord | null>;
   setRole(userId: string, role: Role): Promise<void>;
+  /**
+   * Makes `role` follow the admin list: Telegram users in it become admins, admins not in it
+   * become users. Returns who changed.
+   */
+  syncAdminRoles(
+    adminTelegramIds: readonly number[],
+  ): Promise<{ promoted: string[]; demoted: string[] }>;
+  /** Ends a web account's Telegram link if it is still `telegramUserId`; false when it was not. */
+  clearTelegramUser(userId: string, telegramUserId: number): Promise<boolean>;
   /** Sets the hash and moves tokens_valid_after to now. */
   setPassword(userId: string, passwordHash: string, email?: string): Promise<void>;
   setTokensValidAfter(userId: string, at: Date): Promise<void>;
   setPendingTotp(userId: string, secret: VersionedToken): Promise<void>;
+  /**
+   * Counts one confirmation attempt against the pending secret, atomically: the new count, or
+   * null when there is no pending secret younger than `ttlSeconds` with attempts left (any such
+   * leftover is discarded).
+   */
+  claimPendingTotpAttempt(
+    userId: string,
+    maxAttempts: number,
+    ttlSeconds: number,
+  ): Promise<number | null>;
+  /** Drops a pending (not yet enabled) secret. */
+  discardPendingTotp(userId: string): Promise<void>;
   /** Activates a pending secret and stores the backup code hashes, in one transaction. */
   enableTotp(userId: string, step: number, backupCodeHashes: string[]): Promise<boolean>;
   disableTotp(userId: string): Promise<void>;
@@ -86,6 +107,8 @@ export interface AccountsRepo {
     ip: string | null;
     userAgent: string | null;
     twoFactor: boolean;
+    /** Only for an account with nothing to check (no password, no 2FA): see startSession. */
+    steppedUp: boolean;
   }): Promise<SessionRecord>;
   findSession(id: string): Promise<SessionRecord | null>;
   listSessions(userId: string): Promise<SessionRecord[]>;

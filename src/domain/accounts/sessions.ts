@@ -39,6 +39,7 @@ export function createSessions(h: AccountHelpers) {
       if (use.status === "reused") {
         // S5.3: a used token coming back means it was stolen or replayed: kill the family.
         await repo.revokeSession(use.sessionId, "refresh_token_reuse");
+        if (session) await h.sessionsEnded(session.userId, use.sessionId);
         await repo.recordEvent({
           userId: session?.userId ?? null,
           kind: "refresh_reuse",
@@ -78,6 +79,8 @@ export function createSessions(h: AccountHelpers) {
       }
       if (sessionId) {
         await repo.revokeSession(sessionId, "logout");
+        const ended = auth?.session ?? (await repo.findSession(sessionId));
+        if (ended) await h.sessionsEnded(ended.userId, sessionId);
         await repo.recordEvent({
           userId: auth?.user.id ?? null,
           kind: "logout",
@@ -140,6 +143,7 @@ export function createSessions(h: AccountHelpers) {
       if (!s || s.userId !== auth.user.id || s.revokedAt)
         throw new AccountError("session_not_found");
       await repo.revokeSession(s.id, "revoked_by_user");
+      await h.sessionsEnded(auth.user.id, s.id);
       await repo.recordEvent({
         userId: auth.user.id,
         kind: "session_revoked",
@@ -150,6 +154,8 @@ export function createSessions(h: AccountHelpers) {
 
     async revokeAllSessions(auth: AuthContext, client: ClientInfo) {
       const n = await repo.revokeSessions(auth.user.id, "revoked_by_user");
+      await h.sessionsEnded(auth.user.id, null);
+      await h.endTelegramLink(auth.user, "sign_out_everywhere", client);
       await repo.recordEvent({
         userId: auth.user.id,
         kind: "sessions_revoked",
@@ -161,10 +167,11 @@ export function createSessions(h: AccountHelpers) {
     },
 
     async issueWsTicket(auth: AuthContext) {
-      // Bound to the user; the WebSocket hub consumes it once (GETDEL) as the first message.
+      // Bound to the session; the WebSocket hub consumes it once (GETDEL) as the first message,
+      // and closes the socket when the session ends.
       const ticket = await deps.tokens.issue(
         "ws",
-        { userId: Number(auth.user.id) },
+        { userId: Number(auth.user.id), sessionId: auth.session.id },
         WS_TICKET_TTL_S,
       );
       return { ticket, expiresIn: WS_TICKET_TTL_S };

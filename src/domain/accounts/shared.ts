@@ -13,7 +13,7 @@ import {
   hashPassword,
   type PasswordDeps,
 } from "./password";
-import type { OneTimeTokenStore } from "./ports";
+import type { DeferredAccountWork, OneTimeTokenStore, SessionEndListener } from "./ports";
 import type { AccountsRepo, SessionRecord, UserRecord } from "./repo";
 import { randomToken, sha256Hex } from "./tokens";
 import { decryptTotpSecret, verifyTotp } from "./totp";
@@ -44,6 +44,10 @@ export interface AccountDeps {
   publicUrl: string;
   adminTelegramIds: readonly number[];
   botToken?: string;
+  /** Where reset requests are queued; without it they are handled in the request (tests). */
+  deferred?: DeferredAccountWork;
+  /** Closes the sockets of ended sessions on every API process. */
+  sessionEnds?: SessionEndListener;
   now?: () => number;
 }
 
@@ -105,6 +109,28 @@ export function normaliseEmail(input: unknown): string {
   }
 }
 
+/**
+ * The part of an address a per-IP limit counts: an IPv4 address as it is (IPv4-mapped IPv6
+ * too), an IPv6 address by its /64 (one subscriber's prefix: rotating through it gains nothing).
+ */
+export function ipKeyOf(ip: string | null): string {
+  if (ip === null) return "none";
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip);
+  if (mapped) return mapped[1]!;
+  if (!ip.includes(":")) return ip;
+  const [head = "", tail] = ip.toLowerCase().split("%")[0]!.split("::");
+  const left = head === "" ? [] : head.split(":");
+  const right = tail === undefined || tail === "" ? [] : tail.split(":");
+  const groups =
+    tail === undefined
+      ? left
+      : [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right];
+  return `${groups
+    .slice(0, 4)
+    .map((g) => (g === "" ? "0" : g).replace(/^0+(?=.)/, ""))
+    .join(":")}::/64`;
+}
+
 export const keyOf = (s: string) => createHash("sha256").update(s).digest("hex").slice(0, 32);
 
 /** The helpers every use-case module is built with. */
@@ -150,6 +176,9 @@ export function createAccountHelpers(deps: AccountDeps) {
       ip: client.ip,
       userAgent: client.userAgent?.slice(0, 512) ?? null,
       twoFactor,
+      // Step-up is earned, never born: it comes only from a password (+ code) check in this
+      // session. An account with neither (Telegram-only, no 2FA) has nothing more to prove.
+      steppedUp: user.passwordHash === null && user.totpEnabledAt === null,
     });
     const refreshToken = randomToken(32);
     await repo.storeRefreshToken(
@@ -193,8 +222,10 @@ export function createAccountHelpers(deps: AccountDeps) {
 
   /** S4.5: sensitive actions need a step-up from the last five minutes. */
   function requireStepUp(auth: AuthContext) {
-    const at = auth.session.stepUpAt?.getTime() ?? 0;
-    if (now() - at > STEP_UP_WINDOW_MS) throw new AccountError("reauth_required");
+    // Never stepped up in this session: 403; stepped up too long ago: 401 (confirm again).
+    if (!auth.session.stepUpAt) throw new AccountError("step_up_required");
+    if (now() - auth.session.stepUpAt.getTime() > STEP_UP_WINDOW_MS)
+      throw new AccountError("reauth_required");
   }
 
   /** Checks a TOTP code or a backup code and consumes it; throws a coded error otherwise. */
@@ -258,9 +289,41 @@ export function createAccountHelpers(deps: AccountDeps) {
     throw new AccountError("invalid_backup_code");
   }
 
+  /**
+   * Ends the Telegram link of a web account (password reset, sign-out everywhere, unlink):
+   * the Telegram user must link again with a fresh code. A Telegram-only account keeps its id.
+   */
+  async function endTelegramLink(user: UserRecord, reason: string, client: ClientInfo) {
+    if (user.telegramUserId === null || user.email === null) return false;
+    const ended = await repo.clearTelegramUser(user.id, user.telegramUserId);
+    if (ended) {
+      await repo.recordEvent({
+        userId: user.id,
+        kind: "telegram_unlinked",
+        outcome: "ok",
+        ip: client.ip,
+        details: { reason, telegramUserId: user.telegramUserId },
+      });
+    }
+    return ended;
+  }
+
+  /** Ended sessions take their live sockets along; an outage is logged as an event, not thrown. */
+  async function sessionsEnded(userId: string, sessionId: string | null) {
+    if (!deps.sessionEnds) return;
+    try {
+      await deps.sessionEnds.sessionsEnded(userId, sessionId);
+    } catch {
+      await repo
+        .recordEvent({ userId, kind: "socket_close_not_sent", outcome: "failed" })
+        .catch(() => {});
+    }
+  }
+
   return {
     deps,
     repo,
+    sessionsEnded,
     now,
     limit,
     assertNotLocked,
@@ -272,6 +335,7 @@ export function createAccountHelpers(deps: AccountDeps) {
     userOf,
     requireStepUp,
     checkSecondFactor,
+    endTelegramLink,
   };
 }
 

@@ -6,6 +6,7 @@ import type { UserRecord } from "./repo";
 import {
   type AccountHelpers,
   type ClientInfo,
+  ipKeyOf,
   keyOf,
   LIMITS,
   LOCKOUT,
@@ -52,7 +53,7 @@ export function createSignIn(
       input: { email: unknown; password: unknown },
       client: ClientInfo,
     ): Promise<SignedIn | { challenge: string }> {
-      await h.limit(`login:ip:${client.ip}`, LIMITS.loginPerIp);
+      await h.limit(`login:ip:${ipKeyOf(client.ip)}`, LIMITS.loginPerIp);
       let email: string;
       try {
         email = normaliseEmail(input.email);
@@ -130,7 +131,7 @@ export function createSignIn(
       input: { challenge: unknown; code: unknown },
       client: ClientInfo,
     ): Promise<SignedIn> {
-      await h.limit(`2fa:ip:${client.ip}`, LIMITS.secondFactorPerIp);
+      await h.limit(`2fa:ip:${ipKeyOf(client.ip)}`, LIMITS.secondFactorPerIp);
       if (typeof input.challenge !== "string" || typeof input.code !== "string") {
         throw new AccountError("invalid_challenge");
       }

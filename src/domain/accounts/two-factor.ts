@@ -4,7 +4,14 @@ import { generateBackupCodes, hashBackupCodes } from "./backup-codes";
 import { twoFactorChangedEmail } from "./email";
 import { AccountError } from "./errors";
 import type { UserRecord } from "./repo";
-import { type AccountHelpers, type AuthContext, BOT_ADMIN_2FA_MS, type ClientInfo } from "./shared";
+import {
+  type AccountHelpers,
+  type AuthContext,
+  BOT_ADMIN_2FA_MS,
+  type ClientInfo,
+  ipKeyOf,
+  LIMITS,
+} from "./shared";
 import {
   decryptTotpSecret,
   encryptTotpSecret,
@@ -12,6 +19,10 @@ import {
   otpauthUri,
   verifyTotp,
 } from "./totp";
+
+/** Wrong codes one pending secret allows, and how long it lives. */
+export const ENROL_ATTEMPTS = 5;
+export const ENROL_TTL_S = 10 * 60;
 
 export function createTwoFactor(h: AccountHelpers) {
   const { deps, repo, now } = h;
@@ -25,9 +36,26 @@ export function createTwoFactor(h: AccountHelpers) {
   }
 
   async function enrolConfirm(userId: string, code: unknown, client: ClientInfo) {
+    // Limited like the TOTP sign-in step: per IP and per account, before any work.
+    if (client.ip !== null)
+      await h.limit(`enrol:ip:${ipKeyOf(client.ip)}`, LIMITS.secondFactorPerIp);
+    await h.limit(`enrol:acct:${userId}`, LIMITS.secondFactorPerAccount);
     const user = await h.userOf(userId);
     if (user.totpEnabledAt) throw new AccountError("totp_already_enabled");
     if (!user.totpSecret) throw new AccountError("totp_not_pending");
+    // Each pending secret allows ENROL_ATTEMPTS codes within ENROL_TTL_S, counted before the
+    // check so parallel guesses cannot slip past; an expired or spent secret is discarded.
+    const attempt = await repo.claimPendingTotpAttempt(user.id, ENROL_ATTEMPTS, ENROL_TTL_S);
+    if (attempt === null) {
+      await repo.recordEvent({
+        userId: user.id,
+        kind: "totp_enrol",
+        outcome: "refused",
+        ip: client.ip,
+        details: { reason: "pending_secret_gone" },
+      });
+      throw new AccountError("totp_not_pending");
+    }
     const secret = decryptTotpSecret(deps.keyRing, user.totpSecret);
     const result = await verifyTotp({
       secret,
@@ -36,11 +64,14 @@ export function createTwoFactor(h: AccountHelpers) {
       now: now(),
     });
     if (!result.ok) {
+      const spent = attempt >= ENROL_ATTEMPTS;
+      if (spent) await repo.discardPendingTotp(user.id);
       await repo.recordEvent({
         userId: user.id,
         kind: "totp_enrol",
         outcome: "failed",
         ip: client.ip,
+        details: { attempt, discarded: spent },
       });
       throw new AccountError("invalid_totp");
     }
@@ -91,11 +122,12 @@ export function createTwoFactor(h: AccountHelpers) {
       return enrolStart(auth.user);
     },
 
-    /** Activates 2FA after a valid code; returns the 10 backup codes, shown once. */
+    /**
+     * Activates 2FA after a valid code; returns the 10 backup codes, shown once. It does not
+     * step the session up: step-up comes only from a password + code check.
+     */
     async confirmTotpEnrolment(auth: AuthContext, input: { code: unknown }, client: ClientInfo) {
-      const result = await enrolConfirm(auth.user.id, input.code, client);
-      await repo.markStepUp(auth.session.id, true);
-      return result;
+      return enrolConfirm(auth.user.id, input.code, client);
     },
 
     async disableTotp(auth: AuthContext, input: { code: unknown }, client: ClientInfo) {

@@ -60,12 +60,16 @@ export interface AlertStore {
     recipientKey: string,
     channel: Channel,
   ): Promise<boolean>;
-  /** Records the user's answer; false when the anomaly is not theirs. */
+  /**
+   * Records the user's answer; false when the anomaly is not theirs, or when `keepNotMe` and
+   * the answer on record is "not me".
+   */
   setVerdict(
     anomalyId: string,
     userId: string,
     verdict: "me" | "not_me",
     at: Date,
+    opts?: { keepNotMe?: boolean },
   ): Promise<boolean>;
   recent(limit: number): Promise<AnomalyRecord[]>;
   /** One user's findings, newest first (their own history on the settings page). */
@@ -339,13 +343,25 @@ export async function reportNotMe(
   return { revoked };
 }
 
+/**
+ * "It was me". Taking back a "not me" (which revoked the keys and told the admins) is a
+ * sensitive action: without a fresh step-up it is refused and the answer stays.
+ */
 export async function reportItWasMe(
   store: AlertStore,
   userId: string,
   anomalyId: string,
   now: () => number,
+  opts: { steppedUp: boolean },
 ): Promise<void> {
-  if (!(await store.setVerdict(anomalyId, userId, "me", new Date(now())))) {
-    throw new AlertsError("not_found", "No such alert.");
+  const at = new Date(now());
+  if (await store.setVerdict(anomalyId, userId, "me", at, { keepNotMe: !opts.steppedUp })) return;
+  const a = await store.get(anomalyId);
+  if (a && a.userId === userId && a.verdict === "not_me") {
+    throw new AlertsError(
+      "reauth_required",
+      'You answered "not me" to this alert: confirm it is you before changing that answer.',
+    );
   }
+  throw new AlertsError("not_found", "No such alert.");
 }

@@ -2,10 +2,17 @@
 // refusal fails the job at once; anything else is retried with the queue's backoff.
 import { type Job, UnrecoverableError } from "bullmq";
 import { type DeliveryRef, type EmailMessage, maskEmail } from "../../domain/accounts/email";
+import type { ResetRequest } from "../../domain/accounts/ports";
 import type { KeyRing } from "../../domain/vault";
 import type { Logger } from "../../infra/logger";
 import { type Mailer, PermanentEmailError } from "../../infra/mailer";
-import { EMAIL_JOB, openEmail, sealedEmailData } from "../email-outbox";
+import {
+  EMAIL_JOB,
+  openEmail,
+  openResetRequest,
+  RESET_REQUEST_JOB,
+  sealedEmailData,
+} from "../email-outbox";
 
 /** How one delivery attempt of a message with a DeliveryRef went. */
 export type EmailAttemptListener = (
@@ -21,6 +28,8 @@ export function createEmailProcessor(deps: {
   logger: Logger;
   /** Told of every attempt of a message that carries a reference (an alert's delivery log). */
   onAttempt?: EmailAttemptListener;
+  /** Handles a queued password-reset request (the accounts' recovery use case). */
+  resetRequest?: (request: ResetRequest) => Promise<void>;
 }) {
   const { logger } = deps;
   const tell = async (job: Job, attempt: number, outcome: "sent" | "failed", detail?: string) => {
@@ -31,8 +40,20 @@ export function createEmailProcessor(deps: {
       logger.warn({ jobId: job.id, err }, "could not record the email attempt");
     });
   };
-  return async (job: Job): Promise<{ messageId: string }> => {
+  return async (job: Job): Promise<{ messageId: string } | { done: true }> => {
     switch (job.name) {
+      case RESET_REQUEST_JOB: {
+        if (!deps.resetRequest) throw new UnrecoverableError("email queue: no reset handler");
+        let request: ResetRequest;
+        try {
+          request = openResetRequest(deps.keyRing, job.data);
+        } catch (err) {
+          const reason = err instanceof Error ? err.name : "error";
+          throw new UnrecoverableError(`reset job: cannot open the sealed request (${reason})`);
+        }
+        await deps.resetRequest(request);
+        return { done: true };
+      }
       case EMAIL_JOB: {
         const message = open(deps.keyRing, job);
         // Logs name the job and a masked recipient, never the subject or body.

@@ -86,6 +86,15 @@ async function api(method: string, path: string, body?: unknown): Promise<Json> 
       await stepUp();
       res = await raw(method, path, body);
     }
+  } else if (res.status === 403 && accessToken) {
+    const peek = (await res
+      .clone()
+      .json()
+      .catch(() => ({}))) as Json;
+    if (peek.error === "step_up_required") {
+      await stepUp();
+      res = await raw(method, path, body);
+    }
   }
   return parse(res);
 }
@@ -180,6 +189,10 @@ function bindSignIn() {
         flash("error", null);
         $<HTMLInputElement>("#second-factor-form input[name=code]").focus();
       } else {
+        // Step-up is earned in a session, never born with it: the password just typed is
+        // checked once more in this new session, so the settings can be changed right away.
+        accessToken = String(r.accessToken);
+        await raw("POST", "/api/auth/step-up", { password: String(data.get("password") ?? "") });
         await signedIn(String(r.accessToken));
       }
     } catch (err) {

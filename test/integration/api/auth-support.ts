@@ -182,11 +182,18 @@ export class Caller {
     return { accessToken: res.body.accessToken, refresh: res.refresh as string, res };
   }
 
-  /** A new account, signed in. */
+  /** A new account, signed in and stepped up (step-up is earned, never born). */
   async signedUp(tag = "user") {
     const account = await this.register(uniqueEmail(tag));
     const session = await this.login(account.email, account.password);
+    await this.stepUp(session.accessToken, account.password);
     return { ...account, ...session };
+  }
+
+  /** POST /step-up with the password (and code); 200 asserted. */
+  async stepUp(token: string, password: string, code?: string) {
+    const res = await this.post("/step-up", { password, code }, { token });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
   }
 
   /** POST /refresh with the cookie; `origin` null sends no Origin header. */

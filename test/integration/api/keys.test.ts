@@ -46,6 +46,10 @@ beforeAll(async () => {
     token: await confirmationToken(w.smtp, reg.email),
   });
   token = ((await api("POST", "/api/auth/login", reg)).body as { accessToken: string }).accessToken;
+  // Step-up is earned, never born: a fresh sign-in confirms the password once more.
+  expect((await api("POST", "/api/auth/step-up", { password: reg.password }, token)).status).toBe(
+    200,
+  );
 });
 afterAll(async () => {
   await w.stop();

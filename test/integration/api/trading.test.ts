@@ -59,9 +59,12 @@ async function api(
 async function user(email: string) {
   const creds = { email, password: "a long unique passphrase" };
   await api("POST", "/api/auth/register", { body: creds });
-  const token = await confirmationToken(w.smtp, email);
-  await api("POST", "/api/auth/email/confirm", { body: { token } });
-  return (await api("POST", "/api/auth/login", { body: creds })).body.accessToken as string;
+  const confirm = await confirmationToken(w.smtp, email);
+  await api("POST", "/api/auth/email/confirm", { body: { token: confirm } });
+  const token = (await api("POST", "/api/auth/login", { body: creds })).body.accessToken as string;
+  // Step-up is earned, never born: connecting a key needs one.
+  await api("POST", "/api/auth/step-up", { body: { password: creds.password }, token });
+  return token;
 }
 
 const audit = async () =>

@@ -90,7 +90,11 @@ async function stopHub(h: RunningHub): Promise<void> {
 }
 
 async function issueTicket(userId: number, ttlSeconds = 30): Promise<string> {
-  const ticket = await tokens.issue(WS_TICKET_KIND, { userId }, ttlSeconds);
+  const ticket = await tokens.issue(
+    WS_TICKET_KIND,
+    { userId, sessionId: `s-${userId}` },
+    ttlSeconds,
+  );
   issuedTickets.push(ticket);
   return ticket;
 }

@@ -31,6 +31,8 @@ async function webUser(email: string): Promise<AuthContext> {
     { ip: "127.0.0.1" },
   );
   if (!("accessToken" in signed)) throw new Error("expected tokens");
+  const auth = await h.accounts.authenticate(signed.accessToken);
+  await h.accounts.stepUp(auth, { password: "a long unique passphrase" }, { ip: "127.0.0.1" });
   return h.accounts.authenticate(signed.accessToken);
 }
 
@@ -132,18 +134,18 @@ describe("Telegram accounts (S6.1)", () => {
     const code = (msg.text ?? "").split("\n").at(-1) ?? "";
     expect(code).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const auth = await webUser("reverse@example.com");
-    const r = await h.accounts.linkTelegramWithBotCode(auth, code);
+    const r = await h.accounts.linkTelegramWithBotCode(auth, code, { ip: "127.0.0.1" });
     // A second Telegram account cannot take over a linked web account (needs a new code anyway).
     const other = h.tg.user({ id: 5006, first_name: "Other" });
     other.sendText("/link");
     const otherCode = ((await other.waitForBotMessage()).text ?? "").split("\n").at(-1) ?? "";
-    await expect(h.accounts.linkTelegramWithBotCode(auth, otherCode)).rejects.toThrow(
-      "already linked to a Telegram account",
-    );
+    await expect(
+      h.accounts.linkTelegramWithBotCode(auth, otherCode, { ip: "127.0.0.1" }),
+    ).rejects.toThrow("already linked to a Telegram account");
     expect(r.user.telegramUserId).toBe(5005);
-    await expect(h.accounts.linkTelegramWithBotCode(auth, code)).rejects.toThrow(
-      "invalid, expired or already used",
-    );
+    await expect(
+      h.accounts.linkTelegramWithBotCode(auth, code, { ip: "127.0.0.1" }),
+    ).rejects.toThrow("invalid, expired or already used");
   });
 });
 
