@@ -42,13 +42,17 @@ afterAll(async () => {
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 
-/** The screen fits the phone: nothing wider than the window. */
+/** The screen fits a phone 360, 390 or 414 px wide: nothing wider than the window. */
 async function expectNoSidewaysScroll(page: Page) {
-  const { scrollWidth, innerWidth } = await page.evaluate(() => ({
-    scrollWidth: document.documentElement.scrollWidth,
-    innerWidth: window.innerWidth,
-  }));
-  expect(scrollWidth).toBeLessThanOrEqual(innerWidth);
+  for (const width of [360, 414, 390]) {
+    await page.setViewportSize({ width, height: 844 });
+    const { scrollWidth, innerWidth } = await page.evaluate(() => ({
+      scrollWidth: document.documentElement.scrollWidth,
+      innerWidth: window.innerWidth,
+    }));
+    expect(innerWidth).toBe(width);
+    expect(scrollWidth).toBeLessThanOrEqual(innerWidth);
+  }
 }
 
 /** Every visible button and text field inside `selector` is at least 44 px tall. */
