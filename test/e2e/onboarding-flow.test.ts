@@ -11,8 +11,9 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LINK_YES } from "../../src/bot/features/account";
 import { launchBrowser, newContext, violations } from "../support/browser";
-import { CONFIRM_LINK } from "../support/email-confirmation";
+import { CONFIRM_LINK, confirmationToken } from "../support/email-confirmation";
 import { startTelegramEmulator, type TelegramEmulator } from "../support/telegram";
 import { totpAt } from "../support/totp";
 import { startTestWarden, type TestWarden } from "../support/warden-harness";
@@ -179,7 +180,7 @@ describe("onboarding on the settings page at 390×844", () => {
       );
       expect(backupCodes.length).toBeGreaterThan(0);
       await page.click("#backup-codes-done");
-      expect(await page.textContent("#totp-status")).toBe("Two-factor authentication is on.");
+      await page.locator("#totp-status", { hasText: "Two-factor authentication is on." }).waitFor();
 
       // ---- link Telegram ----
       await page.getByRole("button", { name: "Get a link code" }).click();
@@ -282,6 +283,56 @@ describe("onboarding on the settings page at 390×844", () => {
       await page.reload();
       await page.locator("#signin-form").waitFor();
       expect(await page.isVisible("#app-view")).toBe(false);
+      expect(await violations(page)).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("when the user sends the bot the /start text the page shows and says yes, then Telegram is linked and the page says so after a reload", async () => {
+    const email = `deep-${randomBytes(4).toString("hex")}@example.com`;
+    const password = `deep pass ${randomBytes(6).toString("hex")}`;
+    const post = (path: string, body: unknown) =>
+      fetch(`${w.base}${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-forwarded-for": "203.0.113.78" },
+        body: JSON.stringify(body),
+      });
+    expect((await post("/api/auth/register", { email, password })).status).toBe(202);
+    const token = await confirmationToken(w.smtp, email);
+    expect((await post("/api/auth/email/confirm", { token })).status).toBe(200);
+
+    const context = await newContext(browser);
+    const page = await context.newPage();
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      await page.goto(`${w.base}/settings`);
+      await page.fill("#signin-form input[name=email]", email);
+      await page.fill("#signin-form input[name=password]", password);
+      await page.click("#signin-form button[type=submit]");
+      await page.locator("#app-view").waitFor();
+      await page.locator("#telegram-status", { hasText: "Telegram is not linked yet." }).waitFor();
+      await page.getByRole("button", { name: "Get a link code" }).click();
+      await page.locator("#telegram-code-box").waitFor();
+      const startText = (await page.textContent("#telegram-start-text")) ?? "";
+      expect(startText).toMatch(/^\/start \S+$/);
+      await expectNoSidewaysScroll(page);
+
+      const user = tg.user({ id: 5_550_002, first_name: "Deep" });
+      user.sendText(startText);
+      const question = await user.waitForBotMessage(
+        (m) => (m.text ?? "").startsWith("Link this Telegram account"),
+        15_000,
+      );
+      // The address is masked in the chat; the code is never echoed back.
+      expect(question.text).not.toContain(email);
+      expect(question.text).not.toContain(startText.slice(7));
+      user.pressButton(question.message_id, LINK_YES);
+      await user.waitForBotMessage((m) => (m.text ?? "").includes("is now linked"), 15_000);
+
+      await page.reload();
+      await page.locator("#telegram-status", { hasText: "Telegram is linked" }).waitFor();
+      expect(await page.isVisible("#telegram-link")).toBe(false);
       expect(await violations(page)).toEqual([]);
     } finally {
       await context.close();
