@@ -4,6 +4,7 @@
 // in memory; the refresh token is an HttpOnly cookie the page never sees. Every text from the
 // server is set with textContent, never as HTML.
 import { $, ApiError, type Json, setText, show } from "../shared/dom";
+import { bindOnboarding, onSignInRefused, renderAccount, resetSignedOutForms } from "./onboarding";
 
 let accessToken: string | null = null;
 let me: Json | null = null;
@@ -155,6 +156,7 @@ function signedOut(message?: string) {
   show("#signin-view", true);
   show("#signin-form", true);
   show("#second-factor-form", false);
+  resetSignedOutForms();
   if (message) flash("notice", message);
 }
 
@@ -175,6 +177,7 @@ function bindSignIn() {
   $<HTMLFormElement>("#signin-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     const data = new FormData(e.target as HTMLFormElement);
+    show("#resend-form", false);
     try {
       const r = await parse(
         await raw("POST", "/api/auth/login", {
@@ -197,6 +200,7 @@ function bindSignIn() {
       }
     } catch (err) {
       flash("error", (err as Error).message);
+      onSignInRefused(err, String(data.get("email") ?? ""));
     }
   });
   $<HTMLFormElement>("#second-factor-form").addEventListener("submit", async (e) => {
@@ -223,6 +227,7 @@ async function loadMe() {
   setText("#whoami", String(me.email ?? (me.telegramLinked ? "Telegram account" : "")));
   show("#whoami", true);
   renderTwoFactor();
+  renderAccount(me);
 }
 
 // ---- two-factor ---------------------------------------------------------------------------
@@ -782,6 +787,16 @@ async function start() {
   bindKeys();
   bindSessions();
   bindAlerts();
+  bindOnboarding({
+    api,
+    post: async (path, body) => parse(await raw("POST", path, body)),
+    flash,
+    me: () => me,
+    setAccessToken: (token) => {
+      accessToken = token;
+    },
+    reloadMe: loadMe,
+  });
   $("#audit-more").addEventListener("click", () => void loadAudit(false));
   try {
     const initData = telegramInitData();
