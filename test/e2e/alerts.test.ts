@@ -106,7 +106,25 @@ async function openAndClose(a: Account, ip: string): Promise<void> {
 }
 
 /** Runs one scan as a job on the alerts queue, then waits for every hand-off it made. */
+/**
+ * The scan reads only what every transaction older than it has settled, and transaction ids are
+ * cluster-wide: a long transaction in another test file's database holds the scan back. Waits
+ * until every transaction that began before now has ended, so the scan sees this test's writes.
+ */
+async function settled(): Promise<void> {
+  const { rows } = await db.query("select txid_current()::text as x");
+  const mine = BigInt(rows[0].x as string);
+  for (let i = 0; i < 300; i++) {
+    const { rows: r } = await db.query(
+      "select pg_snapshot_xmin(pg_current_snapshot())::text as xmin",
+    );
+    if (BigInt(r[0].xmin as string) > mine) return;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
 async function scan(): Promise<string[]> {
+  await settled();
   const before = await anomalyIds();
   const job = await queue.add("scan", {});
   await job.waitUntilFinished(events, 30_000);

@@ -8,6 +8,7 @@ import type { MarketInfo, Side, Venue, VenueId } from "../venues/types";
 import { VenueError } from "../venues/types";
 import { baseSizeOf, decimalsOf, type SizeSpec } from "./sizing";
 import { displaySymbol, perpetualOf, settleOf } from "./symbols";
+import { TradingError } from "./trading";
 
 export type PreTradeRule =
   | "symbol"
@@ -222,8 +223,9 @@ export async function quoteOrder(
 ): Promise<OrderQuote> {
   const c = await orderCredential(await deps.credentials(userId), req.credentialId);
   if (!c) {
-    throw new PreTradeError(
-      "symbol",
+    // Not a rule of the order: the same refusal (409 no_key) as the open itself would give.
+    throw new TradingError(
+      "no_key",
       req.credentialId
         ? `No usable key #${req.credentialId}. /keys lists your keys.`
         : "Connect a key first (/connect, or POST /api/keys).",
