@@ -2,7 +2,7 @@
 // uploads, error paths), proving it speaks the protocol the way grammY and Telegram do.
 
 import { createHash } from "node:crypto";
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import { createServer, type IncomingHttpHeaders, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Bot, GrammyError, InputFile, webhookCallback } from "grammy";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -589,6 +589,32 @@ describe("Telegram emulator driven by a real grammY bot", () => {
       { message_id: 1, from: "user", text: "hello" },
       { message_id: 2, from: "bot", text: "echo: hello" },
     ]);
+  });
+
+  it("when the control API is reached under a name other than a loopback one (DNS rebinding), then it answers 403; under 127.0.0.1 it answers without the bot token", async () => {
+    const get = (host: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const url = new URL(tg.controlUrl);
+        const req = request(
+          { host: url.hostname, port: url.port, path: url.pathname, headers: { host } },
+          (res) => {
+            let body = "";
+            res.on("data", (d: Buffer) => {
+              body += d.toString();
+            });
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+          },
+        );
+        req.on("error", reject);
+        req.end();
+      });
+    const rebound = await get("attacker.example:80");
+    expect(rebound.status).toBe(403);
+    expect(rebound.body).not.toContain(tg.token);
+    const local = await get(new URL(tg.controlUrl).host);
+    expect(local.status).toBe(200);
+    expect(JSON.parse(local.body)).toHaveProperty("api_root");
+    expect(local.body).not.toContain(tg.token);
   });
 
   it("when the emulator closes during a long poll, then close returns promptly", async () => {

@@ -16,6 +16,14 @@ class ControlError extends Error {
 }
 
 const SSE_KEEPALIVE_MS = 15_000;
+const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
+
+/** The Host header's name (without its port) is a loopback name or address. */
+function isLoopbackHost(host: string | undefined): boolean {
+  if (!host) return false;
+  const name = host.replace(/:\d+$/, "").toLowerCase();
+  return LOOPBACK_HOSTS.has(name) || /^127(\.\d{1,3}){3}$/.test(name);
+}
 /** Events streamed when the client does not pick: everything but the noisy call log. */
 const DEFAULT_EVENT_TYPES = ["message", "edit", "delete", "chat_action", "callback_answer"];
 
@@ -26,6 +34,12 @@ export async function handleControlRequest(
   url: URL,
 ): Promise<void> {
   try {
+    // A page on another site can point a DNS name at 127.0.0.1 (DNS rebinding) and drive the
+    // control API from the user's browser: only a loopback Host is served.
+    if (!isLoopbackHost(req.headers.host)) {
+      req.resume();
+      throw new ControlError(403, "the control API answers loopback host names only");
+    }
     const segments = url.pathname.split("/").filter(Boolean).slice(1).map(decodeURIComponent);
     if (req.method === "GET" && segments[0] === "events" && segments.length === 1) {
       streamEvents(emulator, req, res, url);
@@ -63,9 +77,9 @@ function route(
   const key = `${method} ${[resource, id === undefined ? "" : ":id", action ?? ""].filter(Boolean).join("/")}`;
   switch (key) {
     case "GET ":
+      // Never the bot token: whoever holds it can act as the bot.
       return {
         api_root: emulator.apiRoot,
-        token: emulator.token,
         bot: emulator.botUser,
         chats: emulator.chatList(),
       };
