@@ -56,6 +56,19 @@ function freshIp(): string {
   return `203.0.113.${ipCounter % 250}`;
 }
 
+/** Waits until the TOTP step after `step` has begun, so codes up to step + 2 are accepted. */
+async function nextStepBegun(step: number): Promise<void> {
+  while (Math.floor(Date.now() / 30_000) <= step) await new Promise((r) => setTimeout(r, 250));
+}
+
+/** Answers the page's step-up dialog (a sign-in with 2FA is not a step-up by itself). */
+async function answerStepUp(page: Page, password: string, code: string): Promise<void> {
+  await page.locator("#step-up-form").waitFor();
+  await page.fill("#step-up-form input[name=password]", password);
+  await page.fill("#step-up-form input[name=code]", code);
+  await page.click("#step-up-form button[type=submit]");
+}
+
 async function api(path: string, body?: unknown, token?: string, method = "POST") {
   const res = await fetch(`${w.base}${path}`, {
     method,
@@ -571,6 +584,8 @@ describe("settings page in Chromium", () => {
   it("when the user has traded through the API, then the page's audit log lists the entry", async () => {
     const user = await register("audit");
     const token = (await api("/api/auth/login", user)).body.accessToken as string;
+    // Step-up is earned in the session, never born with it: connecting a key needs one.
+    expect((await api("/api/auth/step-up", { password: user.password }, token)).status).toBe(200);
     expect((await api("/api/keys", { venue: "paper" }, token)).status).toBe(201);
     const opened = await api(
       "/api/trades",
@@ -689,8 +704,11 @@ describe("settings page in Chromium", () => {
     await page.fill("#second-factor-form input[name=code]", totpAt(user.secret, user.step));
     await page.click("#second-factor-form button[type=submit]");
     await page.locator("#totp-manage").waitFor();
-    await page.fill("#backup-regenerate-form input[name=code]", totpAt(user.secret, user.step + 1));
+    // Two more codes are needed (the step-up's and the regeneration's), each newer than the last.
+    await nextStepBegun(user.step);
+    await page.fill("#backup-regenerate-form input[name=code]", totpAt(user.secret, user.step + 2));
     await page.click("#backup-regenerate-form button[type=submit]");
+    await answerStepUp(page, user.password, totpAt(user.secret, user.step + 1));
     await page.locator("#backup-codes").waitFor();
     const codes = await page.locator("#backup-code-list li").allTextContents();
     expect(codes).toHaveLength(10);
@@ -721,12 +739,14 @@ describe("settings page in Chromium", () => {
     await page.fill("#second-factor-form input[name=code]", totpAt(user.secret, user.step));
     await page.click("#second-factor-form button[type=submit]");
     await page.locator("#totp-manage").waitFor();
-    // A wrong code first: refused, still on.
+    await nextStepBegun(user.step);
+    // A wrong code first (after the step-up the page asks for): refused, still on.
     await page.fill("#totp-disable-form input[name=code]", totpAt(user.secret, user.step + 7));
     await page.click("#totp-disable-form button[type=submit]");
+    await answerStepUp(page, user.password, totpAt(user.secret, user.step + 1));
     await page.locator("#error").waitFor();
     expect(await page.isVisible("#totp-manage")).toBe(true);
-    await page.fill("#totp-disable-form input[name=code]", totpAt(user.secret, user.step + 1));
+    await page.fill("#totp-disable-form input[name=code]", totpAt(user.secret, user.step + 2));
     await page.click("#totp-disable-form button[type=submit]");
     await page.locator("#totp-enrol").waitFor();
     expect(await page.textContent("#totp-status")).toContain("off");
