@@ -11,6 +11,7 @@ import { Migration20261124150000TradeSlots } from "./20261124150000-trade-slots"
 import { Migration20261124160000AuditSubjectChains } from "./20261124160000-audit-subject-chains";
 import { Migration20261125090000Anomalies } from "./20261125090000-anomalies";
 import { Migration20261125100000TradingPauses } from "./20261125100000-trading-pauses";
+import { Migration20261204140100CredentialsTestnet } from "./20261204140100-credentials-testnet";
 
 export const migrationsList: MigrationObject[] = [
   { name: "20261124090000-foundation", class: Migration20261124090000Foundation },
@@ -29,4 +30,5 @@ export const migrationsList: MigrationObject[] = [
     class: Migration20261124160000AuditSubjectChains,
   },
   { name: "20261125100000-trading-pauses", class: Migration20261125100000TradingPauses },
+  { name: "20261204140100-credentials-testnet", class: Migration20261204140100CredentialsTestnet },
 ];

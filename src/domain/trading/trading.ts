@@ -525,6 +525,8 @@ export function createTrading(deps: TradingDeps) {
       Array<{
         credentialId: string;
         venue: VenueId;
+        /** A testnet key's account: its positions are test positions, shown apart. */
+        testnet: boolean;
         positions?: Position[];
         balances?: Balance[];
         error?: string;
@@ -539,10 +541,10 @@ export function createTrading(deps: TradingDeps) {
             c,
             async (v, keys) => [await v.positions(keys), await v.balance(keys)] as const,
           );
-          out.push({ credentialId: c.id, venue: c.venue, positions, balances });
+          out.push({ credentialId: c.id, venue: c.venue, testnet: c.testnet, positions, balances });
         } catch (err) {
           if (!(err instanceof VenueError)) throw err;
-          out.push({ credentialId: c.id, venue: c.venue, error: err.message });
+          out.push({ credentialId: c.id, venue: c.venue, testnet: c.testnet, error: err.message });
         }
       }
       return out;

@@ -22,6 +22,14 @@ export interface HyperliquidVenueOptions {
   /** VENUE_URL_HYPERLIQUID: replaces https://api.hyperliquid.xyz (tests, a proxy). */
   origin?: string;
   timeoutMs?: number;
+  /** ccxt's client-side limiter; default on against the real venue, off with an origin. */
+  enableRateLimit?: boolean;
+  /**
+   * Hyperliquid testnet: L1 actions are signed with phantom-agent source "b" instead of "a"
+   * (Hyperliquid's signing docs; ccxt's `sandboxMode` option), so a testnet signature is not
+   * valid on the mainnet and the reverse.
+   */
+  testnet?: boolean;
 }
 
 type Client = InstanceType<typeof ccxt.hyperliquid>;
@@ -148,7 +156,8 @@ function fillOf(order: CcxtOrder, symbol: string, side: Side): Fill {
 }
 
 export function createHyperliquidVenue(options: HyperliquidVenueOptions = {}): Venue {
-  const { origin, timeoutMs = CCXT_BASE_OPTIONS.timeout } = options;
+  const { origin, timeoutMs = CCXT_BASE_OPTIONS.timeout, testnet = false } = options;
+  const enableRateLimit = options.enableRateLimit ?? origin === undefined;
   let apiUrls: unknown;
 
   function client(auth?: { master: string; keyHex?: string }): Client {
@@ -162,10 +171,10 @@ export function createHyperliquidVenue(options: HyperliquidVenueOptions = {}): V
       ...CCXT_BASE_OPTIONS,
       timeout: timeoutMs,
       // Hyperliquid's client-side limiter adds seconds; a local origin has no limits to respect.
-      enableRateLimit: origin === undefined,
+      enableRateLimit,
       // refSet: never send setReferrer. approvedBuilderFee stays unset, so no builder the
       // master never approved is attached to an order.
-      options: { fetchMarkets: { types: ["swap"] }, refSet: true },
+      options: { fetchMarkets: { types: ["swap"] }, refSet: true, sandboxMode: testnet },
       ...(apiUrls === undefined ? {} : { urls: { api: apiUrls } }),
       ...(auth === undefined ? {} : { walletAddress: auth.master }),
       ...(auth?.keyHex === undefined ? {} : { privateKey: `0x${auth.keyHex}` }),
