@@ -17,6 +17,7 @@ import type {
 } from "../../domain/venues/types";
 import { VenueError } from "../../domain/venues/types";
 import { CCXT_BASE_OPTIONS, rebaseUrls, toVenueError } from "./ccxt-common";
+import { createRateGate, keyIdOf } from "./rate-gate";
 
 export interface HyperliquidVenueOptions {
   /** VENUE_URL_HYPERLIQUID: replaces https://api.hyperliquid.xyz (tests, a proxy). */
@@ -159,6 +160,9 @@ export function createHyperliquidVenue(options: HyperliquidVenueOptions = {}): V
   const { origin, timeoutMs = CCXT_BASE_OPTIONS.timeout, testnet = false } = options;
   const enableRateLimit = options.enableRateLimit ?? origin === undefined;
   let apiUrls: unknown;
+  // Hyperliquid limits per address (its docs, "Rate limits and user limits": HTTP 429); the
+  // master address is the key's identity here.
+  const gate = createRateGate("Hyperliquid");
 
   function client(auth?: { master: string; keyHex?: string }): Client {
     if (origin !== undefined && apiUrls === undefined) {
@@ -199,12 +203,14 @@ export function createHyperliquidVenue(options: HyperliquidVenueOptions = {}): V
         "This is the Hyperliquid master account's own key; Warden trades only with an API wallet.",
       );
     }
+    gate.check(keyIdOf(master));
+    let ex: Client | undefined;
     try {
-      const ex = client({ master, keyHex });
+      ex = client({ master, keyHex });
       await ex.loadMarkets();
       return await fn(ex, master);
     } catch (err) {
-      throw mapError(err);
+      throw gate.onError(keyIdOf(master), err, ex?.last_response_headers) ?? mapError(err);
     }
   }
 
@@ -214,12 +220,14 @@ export function createHyperliquidVenue(options: HyperliquidVenueOptions = {}): V
     if (creds.privateKey === null || creds.privateKey.length === 0) {
       throw unsupported("Hyperliquid needs the private key of an API wallet.");
     }
+    gate.check(keyIdOf(master));
+    let ex: Client | undefined;
     try {
-      const ex = client({ master });
+      ex = client({ master });
       await ex.loadMarkets();
       return await fn(ex);
     } catch (err) {
-      throw mapError(err);
+      throw gate.onError(keyIdOf(master), err, ex?.last_response_headers) ?? mapError(err);
     }
   }
 
