@@ -29,6 +29,8 @@ export interface TradeRecord {
   source: TradeSource;
   openedAt: Date;
   closedAt: Date | null;
+  /** Made with a testnet key (test funds): labelled so wherever the trade is shown. */
+  testnet?: boolean;
   /**
    * Only on the answer to an open: the position is open but its stop loss / take profit could
    * not be placed, for this reason (the user is offered to retry them or to close).
