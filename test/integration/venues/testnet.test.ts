@@ -141,6 +141,33 @@ describe("testnet keys", () => {
     expect(main.hl.requests).toEqual([]);
   });
 
+  it("when a trade is opened with a testnet key, then the order reaches only the testnet fake and the trade is labelled testnet", async () => {
+    const list = (await api("GET", "/api/keys")).body.keys as Array<{ id: string; venue: string }>;
+    const bybitTestnet = list.find((k) => k.venue === "bybit")!;
+    const res = await fetch(`${w.base}/api/trades`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        authorization: `Bearer ${token}`,
+        "idempotency-key": "testnet-open-0001",
+      },
+      body: JSON.stringify({
+        symbol: "BTC/USDT:USDT",
+        side: "long",
+        size: 0.01,
+        keyId: bybitTestnet.id,
+      }),
+    });
+    const body = (await res.json()) as { trade: Record<string, unknown> };
+    expect(res.status, JSON.stringify(body)).toBe(201);
+    expect(body.trade).toMatchObject({ venue: "bybit", testnet: true, size: 0.01 });
+    expect(test.bybit.positions(bybitKey.apiKey)).toHaveLength(1);
+    expect(main.bybit.positions(bybitKey.apiKey)).toHaveLength(0);
+    expect(main.bybit.requests).toEqual([]);
+    const trades = (await api("GET", "/api/trades")).body.trades as Array<Record<string, unknown>>;
+    expect(trades.map((t) => [t.venue, t.testnet])).toEqual([["bybit", true]]);
+  });
+
   it("when a paper account is asked for on the testnet, then it is refused", async () => {
     const res = await api("POST", "/api/keys", { venue: "paper", testnet: true });
     expect(res.status).toBe(422);
