@@ -168,6 +168,32 @@ describe("testnet keys", () => {
     expect(trades.map((t) => [t.venue, t.testnet])).toEqual([["bybit", true]]);
   });
 
+  it("when a Hyperliquid testnet key trades, then its order is signed for the testnet and filled on the testnet fake only", async () => {
+    const list = (await api("GET", "/api/keys")).body.keys as Array<{ id: string; venue: string }>;
+    const hlTestnet = list.find((k) => k.venue === "hyperliquid")!;
+    const res = await fetch(`${w.base}/api/trades`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        authorization: `Bearer ${token}`,
+        "idempotency-key": "testnet-open-0002",
+      },
+      body: JSON.stringify({
+        symbol: "BTC/USDC:USDC",
+        side: "long",
+        size: 0.001,
+        keyId: hlTestnet.id,
+      }),
+    });
+    const body = (await res.json()) as { trade: Record<string, unknown> };
+    expect(res.status, JSON.stringify(body)).toBe(201);
+    expect(body.trade).toMatchObject({ venue: "hyperliquid", testnet: true });
+    // The testnet fake recovers the agent only from a source-"b" signature.
+    const orders = test.hl.actions.filter((a) => a.type === "order");
+    expect(orders.map((a) => a.signer)).toEqual([agent.address]);
+    expect(main.hl.requests).toEqual([]);
+  });
+
   it("when a paper account is asked for on the testnet, then it is refused", async () => {
     const res = await api("POST", "/api/keys", { venue: "paper", testnet: true });
     expect(res.status).toBe(422);
