@@ -194,6 +194,19 @@ describe("testnet keys", () => {
     expect(main.hl.requests).toEqual([]);
   });
 
+  it("when a testnet key is rotated, then the new key is verified on the testnet and the key stays testnet", async () => {
+    const list = (await api("GET", "/api/keys")).body.keys as Array<{ id: string; venue: string }>;
+    const bybitTestnet = list.find((k) => k.venue === "bybit")!;
+    const before = test.bybit.requests.filter((r) => r.path === "/v5/user/query-api").length;
+    const res = await api("POST", `/api/keys/${bybitTestnet.id}/rotate`, bybitKey);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.key).toMatchObject({ testnet: true, network: "testnet" });
+    expect(test.bybit.requests.filter((r) => r.path === "/v5/user/query-api").length).toBe(
+      before + 1,
+    );
+    expect(main.bybit.requests).toEqual([]);
+  });
+
   it("when a paper account is asked for on the testnet, then it is refused", async () => {
     const res = await api("POST", "/api/keys", { venue: "paper", testnet: true });
     expect(res.status).toBe(422);
