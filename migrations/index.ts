@@ -15,6 +15,7 @@ import { Migration20261204120000EmailConfirmation } from "./20261204120000-email
 import { Migration20261204120000EvidenceOutlivesUsers } from "./20261204120000-evidence-outlives-users";
 import { Migration20261204120000TradingCockpit } from "./20261204120000-trading-cockpit";
 import { Migration20261204120100TotpPending } from "./20261204120100-totp-pending";
+import { Migration20261204140100CredentialsTestnet } from "./20261204140100-credentials-testnet";
 
 export const migrationsList: MigrationObject[] = [
   { name: "20261124090000-foundation", class: Migration20261124090000Foundation },
@@ -40,4 +41,5 @@ export const migrationsList: MigrationObject[] = [
     class: Migration20261204120000EvidenceOutlivesUsers,
   },
   { name: "20261204120100-totp-pending", class: Migration20261204120100TotpPending },
+  { name: "20261204140100-credentials-testnet", class: Migration20261204140100CredentialsTestnet },
 ];

@@ -17,6 +17,8 @@ export function keyView(k: CredentialRecord) {
     id: k.id,
     venue: k.venue,
     label: k.label,
+    testnet: k.testnet,
+    network: k.testnet ? "testnet" : "mainnet",
     keyHint: k.keyHint,
     walletAddress: k.venue === "hyperliquid" ? k.walletAddress : null,
     scopes: k.verifiedScopes,
@@ -38,7 +40,11 @@ const material = z.object({
   privateKey: secret,
   walletAddress: z.string().max(64).optional(),
 });
-const addBody = material.extend({ venue: z.enum(VENUE_IDS) });
+const addBody = material.extend({
+  venue: z.enum(VENUE_IDS),
+  /** Connect the key to the venue's test network; it stays there for life. */
+  testnet: z.boolean().optional(),
+});
 
 export function createKeysRoutes(deps: { accounts: AccountService; keys: KeyService }): Router {
   const router = Router();
@@ -101,7 +107,7 @@ export function createKeysRoutes(deps: { accounts: AccountService; keys: KeyServ
         auth.user.id,
         body.venue,
         body.label ?? "",
-        buffers(body),
+        { ...buffers(body), testnet: body.testnet === true },
         clientOf(req).ip,
       );
       res.status(201).json({ key: keyView(record) });

@@ -15,10 +15,17 @@ export type Pending =
   /** Waiting for a 2FA code before an alerts action (silencing a channel, "not me"). */
   | { kind: "alerts_step_up"; next: AlertAction }
   /** Waiting for pasted key material; the material itself is never stored. */
-  | { kind: "key_material"; action: "connect" | "rotate"; venue: VenueId; credentialId?: string };
+  | {
+      kind: "key_material";
+      action: "connect" | "rotate";
+      venue: VenueId;
+      credentialId?: string;
+      /** A key of the venue's test network (connect only; a rotation keeps the key's network). */
+      testnet?: boolean;
+    };
 
 export type KeyAction =
-  | { action: "connect"; venue: VenueId }
+  | { action: "connect"; venue: VenueId; testnet?: boolean }
   | { action: "rotate"; venue: VenueId; credentialId: string }
   | { action: "revoke"; credentialId: string };
 

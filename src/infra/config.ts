@@ -70,7 +70,13 @@ export interface Config {
   /** Warden's outbound IPs, shown to users binding their exchange keys to IPs. */
   egressIps: string[];
   /** Venue origins overriding the real APIs (tests, testnets). */
-  venueUrls: { hyperliquid?: string; binanceusdm?: string; bybit?: string };
+  venueUrls: {
+    hyperliquid?: string;
+    binanceusdm?: string;
+    bybit?: string;
+    /** Where testnet keys go; unset means the venue's own testnet. */
+    testnet: { hyperliquid?: string; binanceusdm?: string; bybit?: string };
+  };
   keyReverifyHours: number;
   hibpApiUrl: string;
   hibpFailMode: "closed" | "open";
@@ -193,6 +199,9 @@ const schema = z.object({
   VENUE_URL_HYPERLIQUID: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
   VENUE_URL_BINANCEUSDM: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
   VENUE_URL_BYBIT: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  VENUE_TESTNET_URL_HYPERLIQUID: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  VENUE_TESTNET_URL_BINANCEUSDM: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  VENUE_TESTNET_URL_BYBIT: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
   KEY_REVERIFY_HOURS: z.coerce.number().min(0.01).max(168).default(6),
   VAULT_ROTATION_CRON: z
     .string()
@@ -537,6 +546,11 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
       hyperliquid: e.VENUE_URL_HYPERLIQUID,
       binanceusdm: e.VENUE_URL_BINANCEUSDM,
       bybit: e.VENUE_URL_BYBIT,
+      testnet: {
+        hyperliquid: e.VENUE_TESTNET_URL_HYPERLIQUID,
+        binanceusdm: e.VENUE_TESTNET_URL_BINANCEUSDM,
+        bybit: e.VENUE_TESTNET_URL_BYBIT,
+      },
     },
     keyReverifyHours: e.KEY_REVERIFY_HOURS,
     hibpApiUrl: e.HIBP_API_URL.replace(/\/+$/, ""),

@@ -7,7 +7,7 @@ import type { Sql } from "./vault-store";
 
 const COLUMNS = `id::text as id, user_id::text as user_id, venue, label, key_hint, wallet_address,
   verified_scopes, warnings, verified_at, created_at, rotated_at, revoked_at, disabled_at,
-  disabled_reason, api_key, secret, private_key, encryption_key_version`;
+  disabled_reason, api_key, secret, private_key, encryption_key_version, testnet`;
 
 const date = (v: unknown) =>
   v === null || v === undefined ? null : v instanceof Date ? v : new Date(String(v));
@@ -34,12 +34,14 @@ function toRecord(r: Record<string, unknown>): CredentialRecord {
     revokedAt: date(r.revoked_at),
     disabledAt: date(r.disabled_at),
     disabledReason: (r.disabled_reason as string | null) ?? null,
+    testnet: r.testnet === true,
     encrypted: {
       apiKey: (r.api_key as string | null) ?? null,
       secret: (r.secret as string | null) ?? null,
       privateKey: (r.private_key as string | null) ?? null,
       walletAddress: (r.wallet_address as string | null) ?? null,
       encryptionKeyVersion: Number(r.encryption_key_version),
+      testnet: r.testnet === true,
     },
   };
 }
@@ -51,8 +53,9 @@ export function createCredentialsRepo(sql: Sql): CredentialsRepo {
     async insert(userId, venue, label, m: StoredMaterial) {
       const rows = await sql(
         `insert into exchange_credentials (user_id, venue, label, api_key, secret, private_key,
-           wallet_address, encryption_key_version, key_hint, verified_scopes, warnings, verified_at)
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, now()) returning ${COLUMNS}`,
+           wallet_address, encryption_key_version, key_hint, verified_scopes, warnings, verified_at,
+           testnet)
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, now(), ?) returning ${COLUMNS}`,
         [
           userId,
           venue,
@@ -65,6 +68,7 @@ export function createCredentialsRepo(sql: Sql): CredentialsRepo {
           m.keyHint,
           JSON.stringify(m.scopes),
           JSON.stringify(m.warnings),
+          m.testnet === true,
         ],
       );
       return toRecord(rows[0]!);

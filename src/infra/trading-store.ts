@@ -15,7 +15,8 @@ import type { Sql } from "./vault-store";
 
 const COLUMNS = `id::text as id, user_id::text as user_id, credential_id::text as credential_id, venue,
   symbol, side, size, entry_price, exit_price, leverage, stop_loss, take_profit, status, source,
-  opened_at, closed_at`;
+  opened_at, closed_at,
+  (select c.testnet from exchange_credentials c where c.id = credential_id) as testnet`;
 
 const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 const d = (v: unknown) =>
@@ -39,6 +40,7 @@ function toTrade(r: Record<string, unknown>): TradeRecord {
     source: r.source as TradeRecord["source"],
     openedAt: d(r.opened_at)!,
     closedAt: d(r.closed_at),
+    testnet: r.testnet === true,
   };
 }
 

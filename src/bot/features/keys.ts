@@ -11,6 +11,7 @@ import {
   KeyRefused,
   type KeyService,
   VENUE_NAMES,
+  venueLabel,
 } from "../../domain/venues/keys";
 import { VENUE_IDS, VenueError, type VenueId } from "../../domain/venues/types";
 import type { BotContext } from "../context";
@@ -64,6 +65,22 @@ export function venueInstructions(venue: VenueId, egressIps: readonly string[]):
   }
 }
 
+/** Where a testnet key is made: each venue's own test site, with test funds only. */
+export const TESTNET_SITES: Record<Exclude<VenueId, "paper">, string> = {
+  binanceusdm: "testnet.binancefuture.com",
+  bybit: "testnet.bybit.com",
+  hyperliquid: "app.hyperliquid-testnet.xyz",
+};
+
+export function testnetInstructions(venue: VenueId, egressIps: readonly string[]): string {
+  if (venue === "paper") return venueInstructions(venue, egressIps);
+  return [
+    `🧪 TESTNET: create the key on ${TESTNET_SITES[venue]} (test funds only), not on the live site. Warden will use it only against the ${VENUE_NAMES[venue]} testnet, and label it "testnet" everywhere.`,
+    "",
+    venueInstructions(venue, egressIps),
+  ].join("\n");
+}
+
 export function keyLine(k: CredentialRecord): string {
   const status = k.revokedAt
     ? "revoked"
@@ -72,7 +89,7 @@ export function keyLine(k: CredentialRecord): string {
       : `scopes: ${k.verifiedScopes.join(", ") || "—"}; last verified ${k.verifiedAt?.toISOString().slice(0, 16).replace("T", " ") ?? "never"} UTC`;
   const warnings = k.revokedAt ? [] : k.warnings.map((w) => `  ⚠ ${w.message}`);
   return [
-    `#${k.id} ${VENUE_NAMES[k.venue]} — ${k.label} — ${k.keyHint ?? "…"} — ${status}`,
+    `#${k.id} ${k.testnet ? "🧪 " : ""}${venueLabel(k.venue, k.testnet)} — ${k.label} — ${k.keyHint ?? "…"} — ${status}`,
     ...warnings,
   ].join("\n");
 }
@@ -126,23 +143,34 @@ export function keysFeature(deps: KeysFeatureDeps): Composer<BotContext> {
       action: action.action,
       venue: action.venue,
       ...(action.action === "rotate" ? { credentialId: action.credentialId } : {}),
+      ...(action.action === "connect" && action.testnet ? { testnet: true } : {}),
     });
-    await ctx.reply(venueInstructions(action.venue, deps.egressIps));
+    await ctx.reply(
+      action.action === "connect" && action.testnet
+        ? testnetInstructions(action.venue, deps.egressIps)
+        : venueInstructions(action.venue, deps.egressIps),
+    );
   }
 
   feature.command("connect", async (ctx) => {
     await pending.clear(ctx.from!.id);
     const kb = new InlineKeyboard();
-    for (const v of VENUE_IDS) kb.text(VENUE_NAMES[v], `connect:${v}`).row();
+    for (const v of VENUE_IDS) {
+      kb.text(VENUE_NAMES[v], `connect:${v}`);
+      // Each live venue's test network, for a first try with test funds.
+      if (v !== "paper") kb.text(`🧪 ${venueLabel(v, true)}`, `connect:${v}:testnet`);
+      kb.row();
+    }
     await ctx.reply(CHOOSE_VENUE, { reply_markup: kb });
   });
 
-  feature.callbackQuery(/^connect:([a-z]+)$/, async (ctx) => {
+  feature.callbackQuery(/^connect:([a-z]+)(:testnet)?$/, async (ctx) => {
     await ctx.answerCallbackQuery();
     const venue = ctx.match[1] as VenueId;
-    if (!VENUE_IDS.includes(venue)) return;
+    const testnet = ctx.match[2] !== undefined;
+    if (!VENUE_IDS.includes(venue) || (testnet && venue === "paper")) return;
     const { user } = await accounts.ensureTelegramAccount(ctx.from.id);
-    await start(ctx, user, { action: "connect", venue });
+    await start(ctx, user, { action: "connect", venue, ...(testnet ? { testnet: true } : {}) });
   });
 
   feature.command("keys", async (ctx) => {
@@ -166,7 +194,7 @@ export function keysFeature(deps: KeysFeatureDeps): Composer<BotContext> {
     if (!k) return void (await ctx.reply("No such active key. /keys lists your keys."));
     if (what === "revoke") {
       await ctx.reply(
-        `Revoke #${k.id} (${VENUE_NAMES[k.venue]}, ${k.keyHint ?? "…"})? Its key material is deleted for good.`,
+        `Revoke #${k.id} (${venueLabel(k.venue, k.testnet)}, ${k.keyHint ?? "…"})? Its key material is deleted for good.`,
         {
           reply_markup: new InlineKeyboard()
             .text("Yes, revoke", `keys:revoke!:${k.id}`)
@@ -228,7 +256,12 @@ export function keysFeature(deps: KeysFeatureDeps): Composer<BotContext> {
       const record =
         state.action === "rotate" && state.credentialId
           ? await keys.rotate(user.id, state.credentialId, material)
-          : await keys.connect(user.id, state.venue, VENUE_NAMES[state.venue], material);
+          : await keys.connect(
+              user.id,
+              state.venue,
+              venueLabel(state.venue, state.testnet === true),
+              { ...material, testnet: state.testnet === true },
+            );
       await edit(
         state.action === "rotate" ? `🔁 Rotated. ${keyLine(record)}` : storedMessage(record),
       );

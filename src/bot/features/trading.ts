@@ -4,7 +4,7 @@
 import { Composer, InlineKeyboard } from "grammy";
 import type { AccountService } from "../../domain/accounts/service";
 import { type TradeRecord, type Trading, TradingError } from "../../domain/trading/trading";
-import { VENUE_NAMES } from "../../domain/venues/keys";
+import { venueLabel } from "../../domain/venues/keys";
 import type { BotContext } from "../context";
 import { parseClose, parseModify, parseOpen, UsageError } from "../trade-commands";
 
@@ -36,7 +36,7 @@ export function tradeLine(t: TradeRecord): string {
   ].filter(Boolean);
   const prices =
     t.status === "open" ? `@ ${fmt(t.entryPrice)}` : `${fmt(t.entryPrice)} → ${fmt(t.exitPrice)}`;
-  return `#${t.id} ${t.status} ${t.side} ${fmt(t.size)} ${t.symbol} ${prices} on ${VENUE_NAMES[t.venue]}${extras.length ? ` (${extras.join(", ")})` : ""}`;
+  return `#${t.id} ${t.status} ${t.side} ${fmt(t.size)} ${t.symbol} ${prices} on ${t.testnet ? "🧪 " : ""}${venueLabel(t.venue, t.testnet === true)}${extras.length ? ` (${extras.join(", ")})` : ""}`;
 }
 
 export function tradingFeature(deps: TradingFeatureDeps): Composer<BotContext> {
@@ -167,7 +167,9 @@ export function tradingFeature(deps: TradingFeatureDeps): Composer<BotContext> {
       const wantPositions = ctx.message?.text?.startsWith("/positions") ?? true;
       const lines: string[] = [];
       for (const p of portfolio) {
-        lines.push(`${VENUE_NAMES[p.venue]} (key #${p.credentialId}):`);
+        lines.push(
+          `${p.testnet ? "🧪 " : ""}${venueLabel(p.venue, p.testnet)} (key #${p.credentialId}):`,
+        );
         if (p.error) {
           lines.push(`  ${p.error}`);
         } else if (wantPositions) {

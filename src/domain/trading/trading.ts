@@ -29,6 +29,8 @@ export interface TradeRecord {
   source: TradeSource;
   openedAt: Date;
   closedAt: Date | null;
+  /** Made with a testnet key (test funds): labelled so wherever the trade is shown. */
+  testnet?: boolean;
   /**
    * Only on the answer to an open: the position is open but its stop loss / take profit could
    * not be placed, for this reason (the user is offered to retry them or to close).
@@ -560,6 +562,8 @@ export function createTrading(deps: TradingDeps) {
       Array<{
         credentialId: string;
         venue: VenueId;
+        /** A testnet key's account: its positions are test positions, shown apart. */
+        testnet: boolean;
         positions?: Position[];
         balances?: Balance[];
         error?: string;
@@ -574,10 +578,10 @@ export function createTrading(deps: TradingDeps) {
             c,
             async (v, keys) => [await v.positions(keys), await v.balance(keys)] as const,
           );
-          out.push({ credentialId: c.id, venue: c.venue, positions, balances });
+          out.push({ credentialId: c.id, venue: c.venue, testnet: c.testnet, positions, balances });
         } catch (err) {
           if (!(err instanceof VenueError)) throw err;
-          out.push({ credentialId: c.id, venue: c.venue, error: err.message });
+          out.push({ credentialId: c.id, venue: c.venue, testnet: c.testnet, error: err.message });
         }
       }
       return out;

@@ -9,6 +9,8 @@ export interface EncryptedCredential {
   privateKey: string | null;
   walletAddress: string | null;
   encryptionKeyVersion: number;
+  /** Bound to the venue's test network (not secret); absent means mainnet. */
+  testnet?: boolean;
 }
 
 export interface DecryptedKeys {
@@ -17,6 +19,8 @@ export interface DecryptedKeys {
   privateKey: Buffer | null;
   /** Public (a Hyperliquid master address), so never encrypted. */
   walletAddress: string | null;
+  /** The key belongs to the venue's test network: the adapter talks to the testnet only. */
+  testnet?: boolean;
 }
 
 /**
@@ -44,6 +48,7 @@ export async function withDecryptedExchangeKeys<T>(
       secret: open(credential.secret),
       privateKey: open(credential.privateKey),
       walletAddress: credential.walletAddress,
+      testnet: credential.testnet === true,
     };
     return await fn(keys);
   } finally {

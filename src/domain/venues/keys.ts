@@ -12,6 +12,8 @@ export interface KeyMaterial {
   secret?: Buffer | null;
   privateKey?: Buffer | null;
   walletAddress?: string | null;
+  /** Connect to the venue's test network (Binance futures testnet, Bybit testnet, …). */
+  testnet?: boolean;
 }
 
 export interface CredentialRecord {
@@ -29,6 +31,8 @@ export interface CredentialRecord {
   revokedAt: Date | null;
   disabledAt: Date | null;
   disabledReason: string | null;
+  /** A testnet key: labelled wherever it is shown, never used against the mainnet. */
+  testnet: boolean;
   encrypted: EncryptedCredential;
 }
 
@@ -41,6 +45,8 @@ export interface StoredMaterial {
   keyHint: string;
   scopes: string[];
   warnings: Warning[];
+  /** Only read on insert: a key keeps its network for life (a rotation cannot move it). */
+  testnet?: boolean;
 }
 
 export interface CredentialsRepo {
@@ -99,6 +105,11 @@ export const VENUE_NAMES: Record<VenueId, string> = {
   paper: "Paper",
 };
 
+/** The venue's name, with "testnet" after it for a testnet key: how every list shows a key. */
+export function venueLabel(venue: VenueId, testnet: boolean): string {
+  return testnet ? `${VENUE_NAMES[venue]} testnet` : VENUE_NAMES[venue];
+}
+
 export interface KeyServiceDeps {
   repo: CredentialsRepo;
   keyRing: KeyRing;
@@ -140,6 +151,7 @@ export function createKeyService(deps: KeyServiceDeps) {
         secret: m.secret ?? null,
         privateKey: m.privateKey ?? null,
         walletAddress: m.walletAddress ?? null,
+        testnet: m.testnet === true,
       });
     } catch (err) {
       if (
@@ -183,6 +195,7 @@ export function createKeyService(deps: KeyServiceDeps) {
       keyHint: hint,
       scopes: decision.scopes,
       warnings: decision.warnings,
+      testnet: m.testnet === true,
     };
   }
 
@@ -204,6 +217,8 @@ export function createKeyService(deps: KeyServiceDeps) {
       try {
         if (!LABEL.test(label))
           throw new KeyRefused("Labels are up to 64 letters, digits, spaces, . _ -.", []);
+        if (venue === "paper" && material.testnet)
+          throw new KeyRefused("Paper accounts have no testnet: they are simulated already.", []);
         if (venue === "paper") material.walletAddress = deps.newPaperAccount();
         requireMaterial(venue, material);
         const { report, decision } = await verify(venue, material);
@@ -224,7 +239,7 @@ export function createKeyService(deps: KeyServiceDeps) {
         const record = await repo.insert(
           userId,
           venue,
-          label || VENUE_NAMES[venue],
+          label || venueLabel(venue, material.testnet === true),
           seal(venue, material, decision, report.account),
         );
         await deps.recordEvent({
@@ -262,6 +277,8 @@ export function createKeyService(deps: KeyServiceDeps) {
           throw new KeyRefused("Paper accounts have no key to rotate.", []);
         if (current.venue === "hyperliquid" && !material.walletAddress)
           material.walletAddress = current.walletAddress;
+        // The new key is checked on the network of the one it replaces.
+        material.testnet = current.testnet;
         requireMaterial(current.venue, material);
         const { report, decision } = await verify(current.venue, material);
         if (!decision.ok) {
@@ -351,7 +368,7 @@ export function createKeyService(deps: KeyServiceDeps) {
             await deps
               .notify(
                 c.userId,
-                `⚠️ Your ${VENUE_NAMES[c.venue]} key "${c.label}" (${c.keyHint ?? "…"}) was disabled: ${reason}. ` +
+                `⚠️ Your ${venueLabel(c.venue, c.testnet)} key "${c.label}" (${c.keyHint ?? "…"}) was disabled: ${reason}. ` +
                   "Warden will not trade with it. Fix it on the venue, then rotate it with /keys.",
               )
               // The key is disabled either way; a user who blocked the bot must not stop the run.

@@ -32,6 +32,12 @@ export interface BinanceUsdmVenueOptions {
   timeoutMs?: number;
   /** ccxt's client-side rate limiter; on by default, off when an origin override is set. */
   enableRateLimit?: boolean;
+  /**
+   * The USD-M futures testnet (`origin` is then its URL). It serves the /fapi endpoints only:
+   * no /sapi, so apiRestrictions cannot be asked (ccxt: "sandbox/testnet does not support sapi
+   * endpoints"), and its keys hold test funds only, which nothing can withdraw.
+   */
+  testnet?: boolean;
 }
 
 type Client = InstanceType<typeof ccxt.binanceusdm>;
@@ -173,6 +179,29 @@ function fillOf(order: CcxtOrder, symbol: string, side: Side): Fill {
     );
   }
   return { orderId: String(order.id), symbol, side, size, price };
+}
+
+/**
+ * A testnet key's scope: a signed futures read (GET /fapi/v1/positionSide/dual) proves the key
+ * is valid (-2015 otherwise) and may read futures; the testnet has no spot, margin, transfer or
+ * withdrawal API to grant, so those are reported off. The report says where it came from.
+ */
+async function testnetScopeReport(ex: Client): Promise<ScopeReport> {
+  await ex.fetchPositionMode();
+  return {
+    venue: "binanceusdm",
+    permissions: {
+      enableReading: true,
+      enableFutures: true,
+      enableWithdrawals: false,
+      enableInternalTransfer: false,
+      permitsUniversalTransfer: false,
+      enableSpotAndMarginTrading: false,
+      enableMargin: false,
+    },
+    ipBound: false,
+    expiresAt: null,
+  };
 }
 
 export function createBinanceUsdmVenue(options: BinanceUsdmVenueOptions = {}): LiveVenue {
@@ -382,6 +411,7 @@ export function createBinanceUsdmVenue(options: BinanceUsdmVenueOptions = {}): L
       return session(
         creds,
         async (ex) => {
+          if (options.testnet === true) return testnetScopeReport(ex);
           const restrictions = record(await ex.sapiGetAccountApiRestrictions());
           return {
             venue: "binanceusdm",

@@ -2,6 +2,7 @@
 // a market cache (public data only, never a client), and ccxt results in Warden's types.
 import type { Balance, Position, Side, VenueCredentials } from "../../domain/venues/types";
 import { VenueError } from "../../domain/venues/types";
+import { createRateGate, keyIdOf } from "./rate-gate";
 
 /** The pair as Buffers; callers turn them into strings only when building the client. */
 export function keyPairOf(
@@ -22,6 +23,7 @@ export function keyPairOf(
 interface MarketClient<M> {
   loadMarkets(): Promise<M>;
   setMarkets(markets: M): unknown;
+  last_response_headers?: unknown;
 }
 
 /**
@@ -34,14 +36,19 @@ export function keyedSession<C extends MarketClient<M>, M>(opts: {
   mapError: (err: unknown) => Error;
 }) {
   const markets = createMarketCache<M>();
+  const gate = createRateGate(opts.venue);
   return async <T>(
     creds: VenueCredentials,
     fn: (ex: C) => Promise<T>,
     loadMarkets = true,
   ): Promise<T> => {
     const keys = keyPairOf(creds, opts.venue);
+    const keyId = keyIdOf(keys.apiKey);
+    // A paused key sends nothing until the venue's Retry-After has passed.
+    gate.check(keyId);
+    let ex: C | undefined;
     try {
-      const ex = opts.client(keys);
+      ex = opts.client(keys);
       if (loadMarkets) {
         const cached = markets.get();
         if (cached !== undefined) ex.setMarkets(cached);
@@ -49,7 +56,7 @@ export function keyedSession<C extends MarketClient<M>, M>(opts: {
       }
       return await fn(ex);
     } catch (err) {
-      throw opts.mapError(err);
+      throw gate.onError(keyId, err, ex?.last_response_headers) ?? opts.mapError(err);
     }
   };
 }

@@ -17,11 +17,20 @@ import type {
 } from "../../domain/venues/types";
 import { VenueError } from "../../domain/venues/types";
 import { CCXT_BASE_OPTIONS, rebaseUrls, toVenueError } from "./ccxt-common";
+import { createRateGate, keyIdOf } from "./rate-gate";
 
 export interface HyperliquidVenueOptions {
   /** VENUE_URL_HYPERLIQUID: replaces https://api.hyperliquid.xyz (tests, a proxy). */
   origin?: string;
   timeoutMs?: number;
+  /** ccxt's client-side limiter; default on against the real venue, off with an origin. */
+  enableRateLimit?: boolean;
+  /**
+   * Hyperliquid testnet: L1 actions are signed with phantom-agent source "b" instead of "a"
+   * (Hyperliquid's signing docs; ccxt's `sandboxMode` option), so a testnet signature is not
+   * valid on the mainnet and the reverse.
+   */
+  testnet?: boolean;
 }
 
 type Client = InstanceType<typeof ccxt.hyperliquid>;
@@ -148,8 +157,12 @@ function fillOf(order: CcxtOrder, symbol: string, side: Side): Fill {
 }
 
 export function createHyperliquidVenue(options: HyperliquidVenueOptions = {}): Venue {
-  const { origin, timeoutMs = CCXT_BASE_OPTIONS.timeout } = options;
+  const { origin, timeoutMs = CCXT_BASE_OPTIONS.timeout, testnet = false } = options;
+  const enableRateLimit = options.enableRateLimit ?? origin === undefined;
   let apiUrls: unknown;
+  // Hyperliquid limits per address (its docs, "Rate limits and user limits": HTTP 429); the
+  // master address is the key's identity here.
+  const gate = createRateGate("Hyperliquid");
 
   function client(auth?: { master: string; keyHex?: string }): Client {
     if (origin !== undefined && apiUrls === undefined) {
@@ -162,10 +175,10 @@ export function createHyperliquidVenue(options: HyperliquidVenueOptions = {}): V
       ...CCXT_BASE_OPTIONS,
       timeout: timeoutMs,
       // Hyperliquid's client-side limiter adds seconds; a local origin has no limits to respect.
-      enableRateLimit: origin === undefined,
+      enableRateLimit,
       // refSet: never send setReferrer. approvedBuilderFee stays unset, so no builder the
       // master never approved is attached to an order.
-      options: { fetchMarkets: { types: ["swap"] }, refSet: true },
+      options: { fetchMarkets: { types: ["swap"] }, refSet: true, sandboxMode: testnet },
       ...(apiUrls === undefined ? {} : { urls: { api: apiUrls } }),
       ...(auth === undefined ? {} : { walletAddress: auth.master }),
       ...(auth?.keyHex === undefined ? {} : { privateKey: `0x${auth.keyHex}` }),
@@ -190,12 +203,14 @@ export function createHyperliquidVenue(options: HyperliquidVenueOptions = {}): V
         "This is the Hyperliquid master account's own key; Warden trades only with an API wallet.",
       );
     }
+    gate.check(keyIdOf(master));
+    let ex: Client | undefined;
     try {
-      const ex = client({ master, keyHex });
+      ex = client({ master, keyHex });
       await ex.loadMarkets();
       return await fn(ex, master);
     } catch (err) {
-      throw mapError(err);
+      throw gate.onError(keyIdOf(master), err, ex?.last_response_headers) ?? mapError(err);
     }
   }
 
@@ -205,12 +220,14 @@ export function createHyperliquidVenue(options: HyperliquidVenueOptions = {}): V
     if (creds.privateKey === null || creds.privateKey.length === 0) {
       throw unsupported("Hyperliquid needs the private key of an API wallet.");
     }
+    gate.check(keyIdOf(master));
+    let ex: Client | undefined;
     try {
-      const ex = client({ master });
+      ex = client({ master });
       await ex.loadMarkets();
       return await fn(ex);
     } catch (err) {
-      throw mapError(err);
+      throw gate.onError(keyIdOf(master), err, ex?.last_response_headers) ?? mapError(err);
     }
   }
 

@@ -1,20 +1,75 @@
-// The venue registry: one adapter per venue id, each pointed at its configured origin.
+// The venue registry: one adapter per venue id, each pointed at its configured origin. A live
+// venue has two adapters, mainnet and testnet; the credential's `testnet` flag picks one per
+// call, so a testnet key never reaches the mainnet and its positions never mix with mainnet ones.
 import { createPaperVenue } from "../../domain/venues/paper";
-import type { Venue, VenueId } from "../../domain/venues/types";
+import type { Venue, VenueCredentials, VenueId } from "../../domain/venues/types";
 import type { Sql } from "../vault-store";
 import { createBinanceUsdmVenue } from "./binanceusdm";
 import { createBybitVenue } from "./bybit";
 import { createHyperliquidVenue } from "./hyperliquid";
 import { createPaperStore } from "./paper-store";
 
+type LiveVenueId = Exclude<VenueId, "paper">;
+export type VenueUrls = Partial<Record<LiveVenueId, string>>;
+
+/** The venues' own test networks (their API docs), used when no testnet URL is configured. */
+export const TESTNET_ORIGINS: Record<LiveVenueId, string> = {
+  // Binance USD-M Futures testnet: https://testnet.binancefuture.com (same /fapi paths).
+  binanceusdm: "https://testnet.binancefuture.com",
+  // Bybit V5 testnet: https://api-testnet.bybit.com (same /v5 paths).
+  bybit: "https://api-testnet.bybit.com",
+  // Hyperliquid testnet: https://api.hyperliquid-testnet.xyz (same /info and /exchange).
+  hyperliquid: "https://api.hyperliquid-testnet.xyz",
+};
+
+/** One Venue whose every call goes to `testnet` when the credentials say so, else `mainnet`. */
+export function byNetwork(mainnet: Venue, testnet: Venue): Venue {
+  const pick = (creds: VenueCredentials) => (creds.testnet === true ? testnet : mainnet);
+  const routed: Record<string, unknown> = { id: mainnet.id };
+  for (const [name, fn] of Object.entries(mainnet)) {
+    if (typeof fn !== "function") continue;
+    routed[name] = (creds: VenueCredentials, ...rest: unknown[]) =>
+      (pick(creds) as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!(
+        creds,
+        ...rest,
+      );
+  }
+  return routed as unknown as Venue;
+}
+
 export function createVenues(opts: {
   sql: Sql;
-  urls: { hyperliquid?: string; binanceusdm?: string; bybit?: string };
+  /** VENUE_URL_*; `testnet` holds VENUE_TESTNET_URL_* (tests: a second fake of each venue). */
+  urls: VenueUrls & { testnet?: VenueUrls };
 }): Record<VenueId, Venue> {
+  const main = opts.urls;
+  const test = opts.urls.testnet ?? {};
+  // ccxt's limiter stays on against a real venue (no URL override), off against a local fake.
+  const limit = (url: string | undefined) => url === undefined;
   return {
-    hyperliquid: createHyperliquidVenue({ origin: opts.urls.hyperliquid }),
-    binanceusdm: createBinanceUsdmVenue({ origin: opts.urls.binanceusdm }),
-    bybit: createBybitVenue({ origin: opts.urls.bybit }),
+    hyperliquid: byNetwork(
+      createHyperliquidVenue({ origin: main.hyperliquid }),
+      createHyperliquidVenue({
+        origin: test.hyperliquid ?? TESTNET_ORIGINS.hyperliquid,
+        enableRateLimit: limit(test.hyperliquid),
+        testnet: true,
+      }),
+    ),
+    binanceusdm: byNetwork(
+      createBinanceUsdmVenue({ origin: main.binanceusdm }),
+      createBinanceUsdmVenue({
+        origin: test.binanceusdm ?? TESTNET_ORIGINS.binanceusdm,
+        enableRateLimit: limit(test.binanceusdm),
+        testnet: true,
+      }),
+    ),
+    bybit: byNetwork(
+      createBybitVenue({ origin: main.bybit }),
+      createBybitVenue({
+        origin: test.bybit ?? TESTNET_ORIGINS.bybit,
+        enableRateLimit: limit(test.bybit),
+      }),
+    ),
     paper: createPaperVenue({ store: createPaperStore(opts.sql) }),
   };
 }

@@ -1,6 +1,7 @@
 // A local Binance USD-M Futures for tests: the endpoints ccxt's binanceusdm calls in Warden's
 // flows, every signature checked as Binance does, every request recorded, a tiny position book.
 import {
+  createLimitAnswers,
   dec,
   type FakeHttpServer,
   header,
@@ -73,6 +74,12 @@ export interface FakeBinance {
   setHedgeMode(apiKey: string, dual: boolean): void;
   /** The next entry order (POST /fapi/v1/order) executes, then its answer is lost this way. */
   loseNextAnswer(apiKey: string, kind: LostAnswer): void;
+  /**
+   * The next `times` requests (any key) get a rate-limit answer instead of being executed:
+   * 429, or 418 (the IP ban Binance gives to a client that kept calling after 429s), each
+   * with `Retry-After: retryAfter` seconds (Binance docs, General Info → LIMITS).
+   */
+  limitNext(status: 429 | 418, retryAfter: number, times?: number): void;
   /** The mark price reached an algo order: it executes, as Binance would, and leaves siblings. */
   fireTrigger(apiKey: string, algoId: number): void;
   /** Every POST /fapi/v1/order that executed (what a duplicate would show). */
@@ -695,7 +702,11 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
     return err(404, -1000, `fake binance: no route for ${key}`);
   }
 
-  const server: FakeHttpServer = await startRecordingServer(requests, route);
+  const limits = createLimitAnswers();
+  const server: FakeHttpServer = await startRecordingServer(
+    requests,
+    (req) => limits.take() ?? route(req),
+  );
   const account = (apiKey: string): Account => {
     const a = accounts.get(apiKey);
     if (a === undefined) throw new Error(`fake binance: unknown key ${apiKey}`);
@@ -722,6 +733,16 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
     },
     setHedgeMode(apiKey, dual) {
       account(apiKey).dualSide = dual;
+    },
+    limitNext(status, retryAfter, times = 1) {
+      const msg =
+        status === 418
+          ? "Way too many requests; IP(127.0.0.1) banned until a later time. Please use the websocket for live updates to avoid bans."
+          : "Too many requests; current limit of IP(127.0.0.1) is 2400 requests per minute. Please use the websocket for live updates to avoid polling the API.";
+      limits.push(
+        { status, body: { code: -1003, msg }, headers: { "Retry-After": String(retryAfter) } },
+        times,
+      );
     },
     loseNextAnswer(apiKey, kind) {
       account(apiKey).lostAnswers.push(kind);

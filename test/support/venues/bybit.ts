@@ -1,6 +1,7 @@
 // A local Bybit V5 (linear USDT perpetuals, unified account) for tests: the endpoints ccxt's
 // bybit calls in Warden's flows, every signature checked as Bybit does, a tiny position book.
 import {
+  createLimitAnswers,
   dec,
   type FakeHttpServer,
   header,
@@ -53,6 +54,13 @@ export interface FakeBybit {
   setHideOrders(hide: boolean): void;
   /** The next order/create executes, then its answer is lost this way. */
   loseNextAnswer(apiKey: string, kind: LostAnswer): void;
+  /**
+   * The next `times` requests (any key) are refused over the key's rate limit: HTTP 200,
+   * `retCode 10006` "Too many visits!", with `X-Bapi-Limit-Reset-Timestamp` (ms) saying when
+   * the limit resets (Bybit V5 docs, Rate Limit → API rate limit rules). Bybit sends no
+   * Retry-After.
+   */
+  limitNext(resetInSeconds: number, times?: number): void;
   /** Every order/create that executed. */
   executedOrders(apiKey: string): Record<string, unknown>[];
   positions(apiKey: string): FakeBybitPosition[];
@@ -531,7 +539,11 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
     return { status: 404, body: { retCode: 404, retMsg: `fake bybit: no route for ${key}` } };
   }
 
-  const server: FakeHttpServer = await startRecordingServer(requests, route);
+  const limits = createLimitAnswers();
+  const server: FakeHttpServer = await startRecordingServer(
+    requests,
+    (req) => limits.take() ?? route(req),
+  );
   const account = (apiKey: string): Account => {
     const a = accounts.get(apiKey);
     if (a === undefined) throw new Error(`fake bybit: unknown key ${apiKey}`);
@@ -551,6 +563,27 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
     setRestrictions: setQueryApi,
     setHideOrders: (hide: boolean) => {
       hideOrders = hide;
+    },
+    limitNext(resetInSeconds, times = 1) {
+      const reset = Date.now() + resetInSeconds * 1000;
+      limits.push(
+        {
+          status: 200,
+          body: {
+            retCode: 10006,
+            retMsg: "Too many visits!",
+            result: {},
+            retExtInfo: {},
+            time: Date.now(),
+          },
+          headers: {
+            "X-Bapi-Limit": "10",
+            "X-Bapi-Limit-Status": "0",
+            "X-Bapi-Limit-Reset-Timestamp": String(reset),
+          },
+        },
+        times,
+      );
     },
     loseNextAnswer(apiKey, kind) {
       account(apiKey).lostAnswers.push(kind);

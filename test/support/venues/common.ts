@@ -48,6 +48,22 @@ export function lostAnswerReply(kind: LostAnswer): Reply {
     : { status: 502, body: null, raw: "<html><body><h1>502 Bad Gateway</h1></body></html>" };
 }
 
+/**
+ * Limit answers a fake was told to give next (`limitNext`), before any other handling: the
+ * request is recorded but not executed, as a venue's gateway refuses it before its engine.
+ */
+export function createLimitAnswers() {
+  const queue: Reply[] = [];
+  return {
+    push(reply: Reply, times = 1): void {
+      for (let i = 0; i < times; i++) queue.push(reply);
+    },
+    take(): Reply | undefined {
+      return queue.shift();
+    },
+  };
+}
+
 /** Starts a server whose handler sees each request after its body has been read and recorded. */
 export async function startRecordingServer(
   requests: RecordedRequest[],

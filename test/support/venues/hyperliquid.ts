@@ -56,6 +56,11 @@ export interface FakeHyperliquidOptions {
   balances?: Record<string, number>;
   /** Mark prices by coin; default BTC 63 000, ETH 3 000. */
   markPrices?: Record<string, number>;
+  /**
+   * Play the testnet: L1 actions must be signed with phantom-agent source "b" (mainnet "a"), as
+   * Hyperliquid's signing docs and its Python SDK (`"a" if is_mainnet else "b"`) define.
+   */
+  testnet?: boolean;
 }
 
 /** A signed /exchange action with the signer recovered from its signature. */
@@ -670,7 +675,7 @@ export async function startFakeHyperliquid(
         typeof body.vaultAddress === "string" ? body.vaultAddress.replace(/^0x/, "") : undefined;
       const expiresAfter = typeof body.expiresAfter === "number" ? body.expiresAfter : undefined;
       const hash = hasher.actionHash(action, vault, nonce, expiresAfter);
-      const phantom = hasher.constructPhantomAgent(hash, false);
+      const phantom = hasher.constructPhantomAgent(hash, opts.testnet === true);
       const digest = keccak_256(hasher.ethEncodeStructuredData(L1_DOMAIN, AGENT_TYPES, phantom));
       signer = recoverSigner(digest, body.signature);
     }
