@@ -12,6 +12,7 @@ import { Migration20261124160000AuditSubjectChains } from "./20261124160000-audi
 import { Migration20261125090000Anomalies } from "./20261125090000-anomalies";
 import { Migration20261125100000TradingPauses } from "./20261125100000-trading-pauses";
 import { Migration20261204120000TradingCockpit } from "./20261204120000-trading-cockpit";
+import { Migration20261204140000NotificationSettings } from "./20261204140000-notification-settings";
 
 export const migrationsList: MigrationObject[] = [
   { name: "20261124090000-foundation", class: Migration20261124090000Foundation },
@@ -31,4 +32,8 @@ export const migrationsList: MigrationObject[] = [
   },
   { name: "20261125100000-trading-pauses", class: Migration20261125100000TradingPauses },
   { name: "20261204120000-trading-cockpit", class: Migration20261204120000TradingCockpit },
+  {
+    name: "20261204140000-notification-settings",
+    class: Migration20261204140000NotificationSettings,
+  },
 ];

@@ -2,12 +2,10 @@
 // notifications, reports) from the adapters the composition root already built.
 import type { MikroORM } from "@mikro-orm/postgresql";
 import type { Queue } from "bullmq";
+import type { EmailOutbox } from "./domain/accounts/email";
+import { createSettingsNotifier } from "./domain/notifications";
 import { type OrderRequest, quoteOrder } from "./domain/trading/pre-trade";
-import {
-  type Notifier,
-  type ReconcileResult,
-  reconcileCredential,
-} from "./domain/trading/reconcile";
+import { type ReconcileResult, reconcileCredential } from "./domain/trading/reconcile";
 import type { TradingStore } from "./domain/trading/trading";
 import type { KeyRing } from "./domain/vault/key-ring";
 import { firePaperTriggers } from "./domain/venues/paper-triggers";
@@ -15,21 +13,8 @@ import type { Venue, VenueId } from "./domain/venues/types";
 import { createCockpitStore } from "./infra/cockpit-store";
 import { createCredentialsRepo } from "./infra/credentials-repo";
 import { preparedSqlOf } from "./infra/database";
+import { createNotificationSettingsStore } from "./infra/notification-settings-store";
 import { createPaperStore } from "./infra/venues/paper-store";
-
-/** Trade notifications ride the alerts queue's `notice` job: the same outbox and throttle. */
-export function createQueueNotifier(
-  queue: Queue,
-  chatOf: (userId: string) => Promise<number | null>,
-): Notifier {
-  return {
-    async notify(userId, _event, text) {
-      const chatId = await chatOf(userId);
-      if (chatId === null) return;
-      await queue.add("notice", { chatId, text: text.slice(0, 4000) });
-    },
-  };
-}
 
 export function createCockpit(parts: {
   orm: MikroORM;
@@ -37,12 +22,26 @@ export function createCockpit(parts: {
   venues: Record<VenueId, Venue>;
   tradingStore: TradingStore;
   alertsQueue: Queue;
+  /** The email channel of trade notices; without it, notices go by Telegram and web only. */
+  emailOutbox?: EmailOutbox;
+  /** The web channel: a push to the user's open sockets. */
+  webPush?: (userId: string, event: object) => Promise<void>;
   now?: () => number;
 }) {
   const sql = preparedSqlOf(parts.orm);
   const store = createCockpitStore(sql);
   const credentials = createCredentialsRepo(sql);
-  const notifier = createQueueNotifier(parts.alertsQueue, store.telegramChatOf);
+  const notificationSettings = createNotificationSettingsStore(sql);
+  // Per the user's notification settings: each event on or off, on the channels they chose.
+  const notifier = createSettingsNotifier({
+    settings: notificationSettings,
+    contactOf: notificationSettings.contactOf,
+    telegram: async (chatId, text) => {
+      await parts.alertsQueue.add("notice", { chatId, text });
+    },
+    email: parts.emailOutbox,
+    web: parts.webPush,
+  });
   const reconcileDeps = {
     keyRing: parts.keyRing,
     venues: parts.venues,
@@ -65,6 +64,7 @@ export function createCockpit(parts: {
     settings: store.settings,
     ledger: store.ledger,
     notifier,
+    notificationSettings,
     quote: (userId: string, req: OrderRequest) =>
       quoteOrder(
         {
@@ -120,6 +120,7 @@ export function cockpitBotDeps(
     settings: cockpit.settings,
     reconcileKey: cockpit.reconcileKey,
     ledger: cockpit.ledger,
+    notificationSettings: cockpit.notificationSettings,
     keyLabels: async (userId: string) =>
       new Map(
         (await keys.list(userId))

@@ -16,6 +16,7 @@ import { accountFeature } from "./features/account";
 import { adminFeature } from "./features/admin";
 import { type AlertsBotDeps, alertsFeature } from "./features/alerts";
 import { keysFeature } from "./features/keys";
+import { notificationsFeature } from "./features/notifications";
 import { type OrdersFeatureDeps, ordersFeature } from "./features/orders";
 import { reportsFeature } from "./features/reports";
 import { type SettingsLinks, settingsFeature } from "./features/settings";
@@ -46,6 +47,7 @@ export interface BotDeps {
   /** The trader's cockpit: quotes and confirmation, positions, reports. */
   cockpit?: Omit<OrdersFeatureDeps, "accounts" | "trading" | "redis"> & {
     ledger: import("../domain/reports").LedgerStore;
+    notificationSettings?: import("./features/notifications").NotificationSettingsDeps;
   };
   qrPng: (text: string) => Promise<Buffer>;
   token: string;
@@ -108,6 +110,14 @@ export function createBot(deps: BotDeps): Bot<BotContext> {
       }),
     );
     bot.use(reportsFeature({ accounts: deps.accounts, ledger: deps.cockpit.ledger }));
+    if (deps.cockpit.notificationSettings) {
+      bot.use(
+        notificationsFeature({
+          accounts: deps.accounts,
+          settings: deps.cockpit.notificationSettings,
+        }),
+      );
+    }
   }
   bot.use(
     tradingFeature({

@@ -11,6 +11,7 @@ export const BOT_COMMANDS = [
   { command: "trades", description: "Your last trades" },
   { command: "balance", description: "Balances on your venues" },
   { command: "audit", description: "Your last 20 audit entries" },
+  { command: "notifications", description: "Trade notices: which events, which channels" },
   { command: "alerts", description: "Where security alerts reach you" },
   { command: "2fa", description: "Two-factor authentication: on, off, new backup codes" },
   { command: "link", description: "Link this Telegram account to a Warden web account" },

@@ -1,0 +1,25 @@
+// Trade notification settings: per user and event, on/off and the channels (Telegram, email,
+// web). Only the events a user changed have a row; the application's defaults cover the rest.
+import { Migration } from "@mikro-orm/migrations";
+
+export class Migration20261204140000NotificationSettings extends Migration {
+  override async up(): Promise<void> {
+    this.addSql(`
+      create table notification_settings (
+        user_id bigint not null references users (id) on delete cascade,
+        event text not null check (event in ('entry', 'exit', 'stop_loss', 'take_profit', 'liquidation')),
+        enabled boolean not null,
+        telegram boolean not null,
+        email boolean not null,
+        web boolean not null,
+        updated_at timestamptz not null default now(),
+        primary key (user_id, event)
+      );
+    `);
+    this.addSql("grant select, insert, update, delete on notification_settings to warden_app;");
+  }
+
+  override async down(): Promise<void> {
+    this.addSql("drop table if exists notification_settings;");
+  }
+}
