@@ -14,6 +14,7 @@ import { createCockpitStore } from "./infra/cockpit-store";
 import { createCredentialsRepo } from "./infra/credentials-repo";
 import { preparedSqlOf } from "./infra/database";
 import { createNotificationSettingsStore } from "./infra/notification-settings-store";
+import { createTradeHistoryStore } from "./infra/trade-history-store";
 import { createPaperStore } from "./infra/venues/paper-store";
 
 export function createCockpit(parts: {
@@ -65,6 +66,7 @@ export function createCockpit(parts: {
     ledger: store.ledger,
     notifier,
     notificationSettings,
+    tradeHistory: createTradeHistoryStore(sql),
     quote: (userId: string, req: OrderRequest) =>
       quoteOrder(
         {
@@ -121,6 +123,7 @@ export function cockpitBotDeps(
     reconcileKey: cockpit.reconcileKey,
     ledger: cockpit.ledger,
     notificationSettings: cockpit.notificationSettings,
+    tradeHistory: cockpit.tradeHistory,
     keyLabels: async (userId: string) =>
       new Map(
         (await keys.list(userId))

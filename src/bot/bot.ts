@@ -20,6 +20,7 @@ import { notificationsFeature } from "./features/notifications";
 import { type OrdersFeatureDeps, ordersFeature } from "./features/orders";
 import { reportsFeature } from "./features/reports";
 import { type SettingsLinks, settingsFeature } from "./features/settings";
+import { tradeHistoryFeature } from "./features/trade-history";
 import { type TradingFeatureDeps, tradingFeature } from "./features/trading";
 import { twoFactorFeature } from "./features/two-factor";
 import { unhandledFeature } from "./features/unhandled";
@@ -48,6 +49,7 @@ export interface BotDeps {
   cockpit?: Omit<OrdersFeatureDeps, "accounts" | "trading" | "redis"> & {
     ledger: import("../domain/reports").LedgerStore;
     notificationSettings?: import("./features/notifications").NotificationSettingsDeps;
+    tradeHistory?: import("../domain/trading/history").TradeHistoryStore;
   };
   qrPng: (text: string) => Promise<Buffer>;
   token: string;
@@ -110,6 +112,10 @@ export function createBot(deps: BotDeps): Bot<BotContext> {
       }),
     );
     bot.use(reportsFeature({ accounts: deps.accounts, ledger: deps.cockpit.ledger }));
+    if (deps.cockpit.tradeHistory) {
+      // Before the trading feature's plain /trades.
+      bot.use(tradeHistoryFeature({ accounts: deps.accounts, history: deps.cockpit.tradeHistory }));
+    }
     if (deps.cockpit.notificationSettings) {
       bot.use(
         notificationsFeature({
