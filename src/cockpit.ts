@@ -3,7 +3,7 @@
 import type { MikroORM } from "@mikro-orm/postgresql";
 import type { Queue } from "bullmq";
 import type { EmailOutbox } from "./domain/accounts/email";
-import { createSettingsNotifier } from "./domain/notifications";
+import { createSettingsNotifier, runDailySummaries } from "./domain/notifications";
 import { type OrderRequest, quoteOrder } from "./domain/trading/pre-trade";
 import { type ReconcileResult, reconcileCredential } from "./domain/trading/reconcile";
 import type { TradingStore } from "./domain/trading/trading";
@@ -12,6 +12,7 @@ import { firePaperTriggers } from "./domain/venues/paper-triggers";
 import type { Venue, VenueId } from "./domain/venues/types";
 import { createCockpitStore } from "./infra/cockpit-store";
 import { createCredentialsRepo } from "./infra/credentials-repo";
+import { createDailySummaryStore } from "./infra/daily-summary-store";
 import { preparedSqlOf } from "./infra/database";
 import { createNotificationSettingsStore } from "./infra/notification-settings-store";
 import { createTradeHistoryStore } from "./infra/trade-history-store";
@@ -33,6 +34,7 @@ export function createCockpit(parts: {
   const store = createCockpitStore(sql);
   const credentials = createCredentialsRepo(sql);
   const notificationSettings = createNotificationSettingsStore(sql);
+  const dailySummary = createDailySummaryStore(sql);
   // Per the user's notification settings: each event on or off, on the channels they chose.
   const notifier = createSettingsNotifier({
     settings: notificationSettings,
@@ -67,6 +69,15 @@ export function createCockpit(parts: {
     notifier,
     notificationSettings,
     tradeHistory: createTradeHistoryStore(sql),
+    dailySummary,
+    /** Sends every daily summary whose hour has come and that was not sent today. */
+    dailySummaries: () =>
+      runDailySummaries({
+        store: dailySummary,
+        ledger: store.ledger,
+        notify: notifier.notify,
+        now: parts.now ?? Date.now,
+      }),
     quote: (userId: string, req: OrderRequest) =>
       quoteOrder(
         {
@@ -124,6 +135,7 @@ export function cockpitBotDeps(
     ledger: cockpit.ledger,
     notificationSettings: cockpit.notificationSettings,
     tradeHistory: cockpit.tradeHistory,
+    dailySummary: cockpit.dailySummary,
     keyLabels: async (userId: string) =>
       new Map(
         (await keys.list(userId))

@@ -415,6 +415,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
             router: createNotificationsRoutes({
               accounts,
               settings: cockpit.notificationSettings,
+              dailySummary: cockpit.dailySummary,
             }),
           },
         ],

@@ -1,9 +1,11 @@
 // GET/PUT /api/notifications: the caller's trade notification settings, per event (entry, exit,
-// stop_loss, take_profit, liquidation) on/off and channels (telegram, email, web).
+// stop_loss, take_profit, liquidation, daily_summary) on/off and channels (telegram, email,
+// web), and the daily summary's hour (UTC).
 import express, { Router } from "express";
 import { z } from "zod";
 import type { AccountService } from "../domain/accounts/service";
 import {
+  type DailySummaryStore,
   type NotificationSettingsStore,
   NotificationsError,
   updateSettings,
@@ -27,6 +29,8 @@ const body = z
     stop_loss: eventPatch.optional(),
     take_profit: eventPatch.optional(),
     liquidation: eventPatch.optional(),
+    daily_summary: eventPatch.optional(),
+    dailySummaryHour: z.number().int().min(0).max(23).optional(),
   })
   .strict()
   .refine((b) => Object.keys(b).length > 0, "nothing to change");
@@ -36,6 +40,7 @@ export function createNotificationsRoutes(deps: {
   settings: NotificationSettingsStore & {
     contactOf(userId: string): Promise<{ chatId: number | null; email: string | null }>;
   };
+  dailySummary: Pick<DailySummaryStore, "hourOf" | "setHour">;
 }): Router {
   const router = Router();
   router.use("/notifications", noStore);
@@ -50,21 +55,27 @@ export function createNotificationsRoutes(deps: {
   router.get(
     "/notifications",
     handle(async (_req, res, auth) => {
-      res.json({ settings: await deps.settings.get(auth.user.id) });
+      res.json({
+        settings: await deps.settings.get(auth.user.id),
+        dailySummaryHour: await deps.dailySummary.hourOf(auth.user.id),
+      });
     }),
   );
 
   router.put(
     "/notifications",
     handle(async (req, res, auth) => {
-      const patch = parse(body, req.body);
+      const { dailySummaryHour, ...patch } = parse(body, req.body);
       const settings = await updateSettings(
         deps.settings,
         auth.user.id,
         patch,
         await deps.settings.contactOf(auth.user.id),
       );
-      res.json({ settings });
+      if (dailySummaryHour !== undefined) {
+        await deps.dailySummary.setHour(auth.user.id, dailySummaryHour);
+      }
+      res.json({ settings, dailySummaryHour: await deps.dailySummary.hourOf(auth.user.id) });
     }),
   );
   return router;

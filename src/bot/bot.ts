@@ -50,6 +50,7 @@ export interface BotDeps {
     ledger: import("../domain/reports").LedgerStore;
     notificationSettings?: import("./features/notifications").NotificationSettingsDeps;
     tradeHistory?: import("../domain/trading/history").TradeHistoryStore;
+    dailySummary?: import("../domain/notifications").DailySummaryStore;
   };
   qrPng: (text: string) => Promise<Buffer>;
   token: string;
@@ -116,11 +117,12 @@ export function createBot(deps: BotDeps): Bot<BotContext> {
       // Before the trading feature's plain /trades.
       bot.use(tradeHistoryFeature({ accounts: deps.accounts, history: deps.cockpit.tradeHistory }));
     }
-    if (deps.cockpit.notificationSettings) {
+    if (deps.cockpit.notificationSettings && deps.cockpit.dailySummary) {
       bot.use(
         notificationsFeature({
           accounts: deps.accounts,
           settings: deps.cockpit.notificationSettings,
+          dailySummary: deps.cockpit.dailySummary,
         }),
       );
     }

@@ -10,7 +10,9 @@ export const NOTICE_EVENTS = [
   "stop_loss",
   "take_profit",
   "liquidation",
-] as const satisfies readonly TradeEvent[];
+  "daily_summary",
+] as const satisfies readonly (TradeEvent | "daily_summary")[];
+export type NoticeEvent = (typeof NOTICE_EVENTS)[number];
 export const NOTICE_CHANNELS = ["telegram", "email", "web"] as const;
 export type NoticeChannel = (typeof NOTICE_CHANNELS)[number];
 
@@ -20,7 +22,7 @@ export interface EventSetting {
   email: boolean;
   web: boolean;
 }
-export type NotificationSettings = Record<TradeEvent, EventSetting>;
+export type NotificationSettings = Record<NoticeEvent, EventSetting>;
 
 export const DEFAULT_EVENT_SETTING: Readonly<EventSetting> = Object.freeze({
   enabled: true,
@@ -29,12 +31,13 @@ export const DEFAULT_EVENT_SETTING: Readonly<EventSetting> = Object.freeze({
   web: true,
 });
 
-export const EVENT_TITLES: Record<TradeEvent, string> = {
+export const EVENT_TITLES: Record<NoticeEvent, string> = {
   entry: "Entries",
   exit: "Exits",
   stop_loss: "Stop loss hit",
   take_profit: "Take profit hit",
   liquidation: "Liquidations",
+  daily_summary: "Daily summary",
 };
 
 export const CHANNEL_TITLES: Record<NoticeChannel, string> = {
@@ -43,19 +46,22 @@ export const CHANNEL_TITLES: Record<NoticeChannel, string> = {
   web: "Web",
 };
 
+/** Every event on, except the daily summary, which a user asks for. */
 export function defaultSettings(): NotificationSettings {
-  return Object.fromEntries(
+  const all = Object.fromEntries(
     NOTICE_EVENTS.map((e) => [e, { ...DEFAULT_EVENT_SETTING }]),
   ) as NotificationSettings;
+  all.daily_summary.enabled = false;
+  return all;
 }
 
 export interface NotificationSettingsStore {
   /** Every event's setting, the defaults where the user has not chosen. */
   get(userId: string): Promise<NotificationSettings>;
-  set(userId: string, event: TradeEvent, setting: EventSetting): Promise<void>;
+  set(userId: string, event: NoticeEvent, setting: EventSetting): Promise<void>;
 }
 
-export const isNoticeEvent = (v: string): v is TradeEvent =>
+export const isNoticeEvent = (v: string): v is NoticeEvent =>
   (NOTICE_EVENTS as readonly string[]).includes(v);
 
 export class NotificationsError extends Error {
@@ -76,11 +82,11 @@ export class NotificationsError extends Error {
 export async function updateSettings(
   store: NotificationSettingsStore,
   userId: string,
-  patch: Partial<Record<TradeEvent, Partial<EventSetting>>>,
+  patch: Partial<Record<NoticeEvent, Partial<EventSetting>>>,
   contact: { chatId: number | null; email: string | null },
 ): Promise<NotificationSettings> {
   const all = await store.get(userId);
-  const changed: TradeEvent[] = [];
+  const changed: NoticeEvent[] = [];
   for (const event of NOTICE_EVENTS) {
     const p = patch[event];
     if (!p) continue;
@@ -102,7 +108,7 @@ export async function updateSettings(
 }
 
 /** The channels an event goes to: none when it is off. */
-export function channelsFor(s: NotificationSettings, event: TradeEvent): NoticeChannel[] {
+export function channelsFor(s: NotificationSettings, event: NoticeEvent): NoticeChannel[] {
   const e = s[event];
   if (!e.enabled) return [];
   return NOTICE_CHANNELS.filter((c) => e[c]);
@@ -123,9 +129,11 @@ export interface NoticeSenders {
  * each chosen channel that can reach them. A channel that fails does not stop the others; the
  * first failure is raised after all were tried, so the job is retried and the log shows it.
  */
-export function createSettingsNotifier(deps: NoticeSenders): Notifier {
+export function createSettingsNotifier(
+  deps: NoticeSenders,
+): Notifier & { notify(userId: string, event: NoticeEvent, text: string): Promise<void> } {
   return {
-    async notify(userId, event, text) {
+    async notify(userId: string, event: NoticeEvent, text: string) {
       const channels = channelsFor(await deps.settings.get(userId), event);
       if (channels.length === 0) return;
       const contact = await deps.contactOf(userId);

@@ -52,7 +52,15 @@ describe("GET/PUT /api/notifications", () => {
     expect(r.status).toBe(200);
     expect(r.cache).toContain("no-store");
     expect(r.body).toEqual({
-      settings: { entry: on, exit: on, stop_loss: on, take_profit: on, liquidation: on },
+      settings: {
+        entry: on,
+        exit: on,
+        stop_loss: on,
+        take_profit: on,
+        liquidation: on,
+        daily_summary: { ...on, enabled: false },
+      },
+      dailySummaryHour: 20,
     });
   });
 
@@ -87,6 +95,23 @@ describe("GET/PUT /api/notifications", () => {
     ).toEqual(on);
   });
 
+  it("when the user turns the daily summary on at 07:00 UTC, then both are saved", async () => {
+    const token = await user("notify-f@example.com");
+    const r = await api("PUT", "/api/notifications", {
+      token,
+      body: { daily_summary: { enabled: true }, dailySummaryHour: 7 },
+    });
+    expect(r.status).toBe(200);
+    expect(r.body.dailySummaryHour).toBe(7);
+    expect(r.body.settings.daily_summary).toEqual(on);
+    const rows = await db.query(
+      `select hour_utc, last_sent_on from daily_summary_settings
+       where user_id = (select id from users where email = 'notify-f@example.com')`,
+    );
+    expect(rows.rows).toEqual([{ hour_utc: 7, last_sent_on: null }]);
+    expect((await api("GET", "/api/notifications", { token })).body.dailySummaryHour).toBe(7);
+  });
+
   it("when a web-only account asks for Telegram notices, then it is refused with 409 and nothing is saved", async () => {
     const token = await user("notify-d@example.com");
     await api("PUT", "/api/notifications", { token, body: { exit: { telegram: false } } });
@@ -108,6 +133,8 @@ describe("GET/PUT /api/notifications", () => {
       [{ exit: { sms: true } }, "exit"],
       [{ exit: { enabled: "yes" } }, "exit"],
       [{ exit: {} }, "exit"],
+      [{ dailySummaryHour: 24 }, "dailySummaryHour"],
+      [{ dailySummaryHour: 7.5 }, "dailySummaryHour"],
       [{}, "body"],
     ] as const) {
       const r = await api("PUT", "/api/notifications", { token, body });

@@ -82,8 +82,10 @@ describe("/notifications in the bot", () => {
         "✅ Stop loss hit: Telegram, Web",
         "✅ Take profit hit: Telegram, Web",
         "✅ Liquidations: Telegram, Web",
+        "🔕 Daily summary: off",
         "",
         "Tap an event to switch it on or off, a channel to add or remove it.",
+        "/notifications summary <hour 0-23|off> sets the daily summary's hour (UTC).",
       ].join("\n"),
     );
     expect(buttons(m).slice(0, 4)).toEqual([
@@ -192,5 +194,44 @@ describe("trade notices honour the settings", () => {
     expect(await notices(9701)).toEqual([
       `Take profit hit: #${id} ETH-PERP long closed at 3,300 — +300.00 USDT (+10.0 %)`,
     ]);
+  });
+});
+
+describe("the daily summary", () => {
+  const u = () => h.tg.user({ id: 9601, first_name: "Stops" });
+
+  it("when the hour is malformed, then the usage says what was wrong and nothing is saved", async () => {
+    u().sendText("/notifications summary 24");
+    expect((await u().waitForBotMessage()).text).toBe(
+      "The hour must be 0–23, got `24`.\nUsage: /notifications summary <hour 0-23|off> — e.g. /notifications summary 20 (UTC)",
+    );
+    const rows = await db.query("select 1 from daily_summary_settings");
+    expect(rows.rowCount).toBe(0);
+  });
+
+  it("when a user turns the summary on at 00:00 UTC, then one run sends it once with the last 24 hours' trades, and a second run sends nothing", async () => {
+    u().sendText("/notifications summary 0");
+    expect((await u().waitForBotMessage()).text).toBe("Daily summary: on, every day at 00:00 UTC.");
+    u().sendText("/notifications");
+    expect((await u().waitForBotMessage()).text).toContain(
+      "✅ Daily summary at 00:00 UTC: Telegram, Web",
+    );
+    const before = (await notices(9601)).length;
+    expect(await h.cockpit.dailySummaries()).toEqual({ sent: 1 });
+    const day = new Date().toISOString().slice(0, 10);
+    const sent = (await notices(9601)).slice(before);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatch(
+      new RegExp(
+        `^Daily summary ${day}: 2 closed trade\\(s\\) in the last 24 hours\nRealised P&L: −200\\.00 \\(0 won, 2 lost\\)\nBest: #\\d+ ETH-PERP −100\\.00\nWorst: #\\d+ ETH-PERP −100\\.00$`,
+      ),
+    );
+    // Users who never asked (9501, 9701) get none; a second run the same day sends nothing.
+    expect(await notices(9701)).toHaveLength(1);
+    expect(await h.cockpit.dailySummaries()).toEqual({ sent: 0 });
+    expect(await notices(9601)).toHaveLength(before + 1);
+
+    u().sendText("/notifications summary off");
+    expect((await u().waitForBotMessage()).text).toBe("Daily summary: off.");
   });
 });
