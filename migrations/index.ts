@@ -15,6 +15,7 @@ import { Migration20261204120000EmailConfirmation } from "./20261204120000-email
 import { Migration20261204120000EvidenceOutlivesUsers } from "./20261204120000-evidence-outlives-users";
 import { Migration20261204120000TradingCockpit } from "./20261204120000-trading-cockpit";
 import { Migration20261204120100TotpPending } from "./20261204120100-totp-pending";
+import { Migration20261204140000NotificationSettings } from "./20261204140000-notification-settings";
 import { Migration20261204140100CredentialsTestnet } from "./20261204140100-credentials-testnet";
 
 export const migrationsList: MigrationObject[] = [
@@ -41,5 +42,9 @@ export const migrationsList: MigrationObject[] = [
     class: Migration20261204120000EvidenceOutlivesUsers,
   },
   { name: "20261204120100-totp-pending", class: Migration20261204120100TotpPending },
+  {
+    name: "20261204140000-notification-settings",
+    class: Migration20261204140000NotificationSettings,
+  },
   { name: "20261204140100-credentials-testnet", class: Migration20261204140100CredentialsTestnet },
 ];

@@ -2,34 +2,21 @@
 // notifications, reports) from the adapters the composition root already built.
 import type { MikroORM } from "@mikro-orm/postgresql";
 import type { Queue } from "bullmq";
+import type { EmailOutbox } from "./domain/accounts/email";
+import { createSettingsNotifier, runDailySummaries } from "./domain/notifications";
 import { type OrderRequest, quoteOrder } from "./domain/trading/pre-trade";
-import {
-  type Notifier,
-  type ReconcileResult,
-  reconcileCredential,
-} from "./domain/trading/reconcile";
+import { type ReconcileResult, reconcileCredential } from "./domain/trading/reconcile";
 import type { TradingStore } from "./domain/trading/trading";
 import type { KeyRing } from "./domain/vault/key-ring";
 import { firePaperTriggers } from "./domain/venues/paper-triggers";
 import type { Venue, VenueId } from "./domain/venues/types";
 import { createCockpitStore } from "./infra/cockpit-store";
 import { createCredentialsRepo } from "./infra/credentials-repo";
+import { createDailySummaryStore } from "./infra/daily-summary-store";
 import { preparedSqlOf } from "./infra/database";
+import { createNotificationSettingsStore } from "./infra/notification-settings-store";
+import { createTradeHistoryStore } from "./infra/trade-history-store";
 import { createPaperStore } from "./infra/venues/paper-store";
-
-/** Trade notifications ride the alerts queue's `notice` job: the same outbox and throttle. */
-export function createQueueNotifier(
-  queue: Queue,
-  chatOf: (userId: string) => Promise<number | null>,
-): Notifier {
-  return {
-    async notify(userId, _event, text) {
-      const chatId = await chatOf(userId);
-      if (chatId === null) return;
-      await queue.add("notice", { chatId, text: text.slice(0, 4000) });
-    },
-  };
-}
 
 export function createCockpit(parts: {
   orm: MikroORM;
@@ -37,12 +24,27 @@ export function createCockpit(parts: {
   venues: Record<VenueId, Venue>;
   tradingStore: TradingStore;
   alertsQueue: Queue;
+  /** The email channel of trade notices; without it, notices go by Telegram and web only. */
+  emailOutbox?: EmailOutbox;
+  /** The web channel: a push to the user's open sockets. */
+  webPush?: (userId: string, event: object) => Promise<void>;
   now?: () => number;
 }) {
   const sql = preparedSqlOf(parts.orm);
   const store = createCockpitStore(sql);
   const credentials = createCredentialsRepo(sql);
-  const notifier = createQueueNotifier(parts.alertsQueue, store.telegramChatOf);
+  const notificationSettings = createNotificationSettingsStore(sql);
+  const dailySummary = createDailySummaryStore(sql);
+  // Per the user's notification settings: each event on or off, on the channels they chose.
+  const notifier = createSettingsNotifier({
+    settings: notificationSettings,
+    contactOf: notificationSettings.contactOf,
+    telegram: async (chatId, text) => {
+      await parts.alertsQueue.add("notice", { chatId, text });
+    },
+    email: parts.emailOutbox,
+    web: parts.webPush,
+  });
   const reconcileDeps = {
     keyRing: parts.keyRing,
     venues: parts.venues,
@@ -65,6 +67,17 @@ export function createCockpit(parts: {
     settings: store.settings,
     ledger: store.ledger,
     notifier,
+    notificationSettings,
+    tradeHistory: createTradeHistoryStore(sql),
+    dailySummary,
+    /** Sends every daily summary whose hour has come and that was not sent today. */
+    dailySummaries: () =>
+      runDailySummaries({
+        store: dailySummary,
+        ledger: store.ledger,
+        notify: notifier.notify,
+        now: parts.now ?? Date.now,
+      }),
     quote: (userId: string, req: OrderRequest) =>
       quoteOrder(
         {
@@ -120,6 +133,9 @@ export function cockpitBotDeps(
     settings: cockpit.settings,
     reconcileKey: cockpit.reconcileKey,
     ledger: cockpit.ledger,
+    notificationSettings: cockpit.notificationSettings,
+    tradeHistory: cockpit.tradeHistory,
+    dailySummary: cockpit.dailySummary,
     keyLabels: async (userId: string) =>
       new Map(
         (await keys.list(userId))

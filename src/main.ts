@@ -12,6 +12,7 @@ import { createAlertsRoutes } from "./api/alerts-routes";
 import { createApi } from "./api/app";
 import { createAuthRoutes } from "./api/auth-routes";
 import { createKeysRoutes } from "./api/keys-routes";
+import { createNotificationsRoutes } from "./api/notifications-routes";
 import { createReportsRoutes } from "./api/reports-routes";
 import { createTradingRoutes } from "./api/trading-routes";
 import { buildWebAssets, createWebRoutes, MINI_APP_PATH } from "./api/web-routes";
@@ -203,6 +204,13 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
       venues,
       tradingStore: trade.store,
       alertsQueue: queues.get("alerts"),
+      emailOutbox: createEmailOutbox({ queue: queues.get("email"), keyRing: config.masterKeys }),
+      webPush: (() => {
+        const publish = createWebSocketPublisher(appRedis);
+        return async (userId: string, event: object) => {
+          await publish(Number(userId), event);
+        };
+      })(),
     });
     const alerts = createAlertsFromConfig(config, {
       orm,
@@ -415,6 +423,14 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
             }),
           },
           { path: "/api", router: createReportsRoutes({ accounts, ledger: cockpit.ledger }) },
+          {
+            path: "/api",
+            router: createNotificationsRoutes({
+              accounts,
+              settings: cockpit.notificationSettings,
+              dailySummary: cockpit.dailySummary,
+            }),
+          },
         ],
         telegramWebhook:
           bot && config.telegram.webhookSecret

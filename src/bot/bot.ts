@@ -17,9 +17,11 @@ import { accountFeature } from "./features/account";
 import { adminFeature } from "./features/admin";
 import { type AlertsBotDeps, alertsFeature } from "./features/alerts";
 import { keysFeature } from "./features/keys";
+import { notificationsFeature } from "./features/notifications";
 import { type OrdersFeatureDeps, ordersFeature } from "./features/orders";
 import { reportsFeature } from "./features/reports";
 import { type SettingsLinks, settingsFeature } from "./features/settings";
+import { tradeHistoryFeature } from "./features/trade-history";
 import { type TradingFeatureDeps, tradingFeature } from "./features/trading";
 import { twoFactorFeature } from "./features/two-factor";
 import { unhandledFeature } from "./features/unhandled";
@@ -48,6 +50,9 @@ export interface BotDeps {
   /** The trader's cockpit: quotes and confirmation, positions, reports. */
   cockpit?: Omit<OrdersFeatureDeps, "accounts" | "trading" | "redis"> & {
     ledger: import("../domain/reports").LedgerStore;
+    notificationSettings?: import("./features/notifications").NotificationSettingsDeps;
+    tradeHistory?: import("../domain/trading/history").TradeHistoryStore;
+    dailySummary?: import("../domain/notifications").DailySummaryStore;
   };
   qrPng: (text: string) => Promise<Buffer>;
   token: string;
@@ -123,6 +128,19 @@ export function createBot(deps: BotDeps): Bot<BotContext> {
       }),
     );
     bot.use(reportsFeature({ accounts: deps.accounts, ledger: deps.cockpit.ledger }));
+    if (deps.cockpit.tradeHistory) {
+      // Before the trading feature's plain /trades.
+      bot.use(tradeHistoryFeature({ accounts: deps.accounts, history: deps.cockpit.tradeHistory }));
+    }
+    if (deps.cockpit.notificationSettings && deps.cockpit.dailySummary) {
+      bot.use(
+        notificationsFeature({
+          accounts: deps.accounts,
+          settings: deps.cockpit.notificationSettings,
+          dailySummary: deps.cockpit.dailySummary,
+        }),
+      );
+    }
   }
   bot.use(
     tradingFeature({

@@ -11,7 +11,12 @@ export const WELCOME = [
 ].join("\n");
 
 export function helpText(): string {
-  return ["Commands:", ...BOT_COMMANDS.map((c) => `/${c.command} — ${c.description}`)].join("\n");
+  return [
+    "Commands:",
+    ...BOT_COMMANDS.map((c) => `/${c.command} — ${c.description}`),
+    "",
+    "Send /help <command> for details and examples, e.g. /help open.",
+  ].join("\n");
 }
 
 export function unknownCommand(command: string): string {

@@ -6,14 +6,14 @@ import type { TradeRecord } from "../domain/trading/trading";
 import type { VenueId } from "../domain/venues/types";
 import type { Sql } from "./vault-store";
 
-const COLUMNS = `id::text as id, user_id::text as user_id, credential_id::text as credential_id, venue,
+export const TRADE_COLUMNS = `id::text as id, user_id::text as user_id, credential_id::text as credential_id, venue,
   symbol, side, size, entry_price, exit_price, leverage, stop_loss, take_profit, status, source,
   opened_at, closed_at`;
 
 const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 const d = (v: unknown) => (v instanceof Date ? v : new Date(String(v)));
 
-function toTrade(r: Record<string, unknown>): TradeRecord {
+export function toTrade(r: Record<string, unknown>): TradeRecord {
   return {
     id: r.id as string,
     userId: r.user_id as string,
@@ -59,7 +59,7 @@ export function createCockpitStore(sql: Sql) {
   const ledger: LedgerStore = {
     async closedTrades(userId, since) {
       const rows = await sql(
-        `select ${COLUMNS}, coalesce(fees, 0) as fees, coalesce(funding, 0) as funding, realized_pnl
+        `select ${TRADE_COLUMNS}, coalesce(fees, 0) as fees, coalesce(funding, 0) as funding, realized_pnl
          from trades where user_id = ? and status = 'closed' and realized_pnl is not null
            and (?::timestamptz is null or closed_at >= ?::timestamptz)
          order by closed_at, id`,
@@ -88,7 +88,7 @@ export function createCockpitStore(sql: Sql) {
     async openTradesOf(credentialId: string): Promise<TradeRecord[]> {
       return (
         await sql(
-          `select ${COLUMNS} from trades where credential_id = ? and status = 'open' order by id`,
+          `select ${TRADE_COLUMNS} from trades where credential_id = ? and status = 'open' order by id`,
           [credentialId],
         )
       ).map(toTrade);

@@ -14,6 +14,7 @@ import { qrPngBuffer } from "../../src/infra/qr";
 import { createRateLimiter } from "../../src/infra/rate-limit";
 import { createScrubber } from "../../src/infra/scrub";
 import { createVenues } from "../../src/infra/venues";
+import { createEmailOutbox } from "../../src/jobs/email-outbox";
 import { createQueueRegistry, type QueueRegistry } from "../../src/jobs/registry";
 import { createAccounts, createKeys, createTradingFromConfig } from "../../src/main";
 import {
@@ -98,6 +99,7 @@ export async function startBotHarness(
     venues,
     tradingStore: trade.store,
     alertsQueue: queues.get("alerts"),
+    emailOutbox: createEmailOutbox({ queue: queues.get("email"), keyRing: config.masterKeys }),
   });
   const bot = createBot({
     trading: trade.trading,

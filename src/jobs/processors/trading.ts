@@ -1,17 +1,21 @@
 // The `trading` queue: `paper-triggers` (crossed paper stops, every 5 s and after a price
-// override) and `reconcile` (every usable key against its venue, every 60 s).
+// override), `reconcile` (every usable key against its venue, every 60 s) and `daily-summary`
+// (every 10 minutes: the daily summaries whose hour has come).
 import { type Job, type Queue, UnrecoverableError } from "bullmq";
 
 export const PAPER_TRIGGERS_SCHEDULER_ID = "trading-paper-triggers";
 export const RECONCILE_SCHEDULER_ID = "trading-reconcile";
+export const DAILY_SUMMARY_SCHEDULER_ID = "trading-daily-summary";
 
 export function createTradingProcessor(deps: {
   paperTriggers: () => Promise<unknown>;
   reconcileAll: () => Promise<unknown>;
+  dailySummaries?: () => Promise<unknown>;
 }) {
   return async (job: Job) => {
     if (job.name === "paper-triggers") return deps.paperTriggers();
     if (job.name === "reconcile") return deps.reconcileAll();
+    if (job.name === "daily-summary" && deps.dailySummaries) return deps.dailySummaries();
     throw new UnrecoverableError(`trading queue: unknown job "${job.name}"`);
   };
 }
@@ -30,5 +34,10 @@ export async function scheduleTradingJobs(
     RECONCILE_SCHEDULER_ID,
     { every: every.reconcileMs },
     { name: "reconcile", data: {} },
+  );
+  await queue.upsertJobScheduler(
+    DAILY_SUMMARY_SCHEDULER_ID,
+    { every: 10 * 60_000 },
+    { name: "daily-summary", data: {} },
   );
 }

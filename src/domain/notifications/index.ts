@@ -1,0 +1,2 @@
+export * from "./daily-summary";
+export * from "./settings";
