@@ -112,6 +112,14 @@ export function createTradingRoutes(deps: {
         });
         return;
       }
+      // A retried request is answered with what it opened, before the pre-trade checks run again.
+      if (key) {
+        const replayed = await deps.trading.replayedOpen(auth.user.id, `api:${key}`);
+        if (replayed) {
+          res.status(201).json({ trade: tradeView(replayed) });
+          return;
+        }
+      }
       const { keyId, confirm, size, ...input } = body;
       const spec =
         typeof size === "number" ? { kind: "base" as const, value: size } : parseSize(size);

@@ -183,6 +183,13 @@ export function createTradingStore(orm: MikroORM, writeAudit: TradeAuditWriter):
       const tradeId = rows[0]?.trade_id as string | null | undefined;
       return tradeId ? { status: "done", tradeId } : { status: "pending" };
     },
+    async requestOutcome(userId, key) {
+      const rows = await sql(
+        "select trade_id::text as trade_id from trade_requests where user_id = ? and idempotency_key = ?",
+        [userId, key],
+      );
+      return (rows[0]?.trade_id as string | null | undefined) ?? null;
+    },
     async releaseRequest(userId, key) {
       await sql(
         "delete from trade_requests where user_id = ? and idempotency_key = ? and trade_id is null",

@@ -89,6 +89,8 @@ export interface TradingStore {
     key: string,
   ): Promise<{ status: "new" } | { status: "done"; tradeId: string } | { status: "pending" }>;
   releaseRequest(userId: string, key: string): Promise<void>;
+  /** The trade an earlier request with this key opened, or null (none, or not finished). */
+  requestOutcome(userId: string, key: string): Promise<string | null>;
   getTrade(userId: string, id: string): Promise<TradeRecord | null>;
   /**
    * Reserves the one open-trade slot of (credential, coin) before the venue is called, so two
@@ -356,6 +358,15 @@ export function createTrading(deps: TradingDeps) {
   return {
     /** The kill switch alone, so a paused user is told before an order is quoted. */
     assertNotPaused,
+
+    /**
+     * The trade an earlier open with this idempotency key already opened, so a retried request
+     * is answered with it before anything else is checked again (the market may have moved).
+     */
+    async replayedOpen(userId: string, idempotencyKey: string): Promise<TradeRecord | null> {
+      const tradeId = await store.requestOutcome(userId, idempotencyKey);
+      return tradeId ? store.getTrade(userId, tradeId) : null;
+    },
 
     async openTrade(caller: Caller, input: OpenTradeInput): Promise<TradeRecord> {
       await assertNotPaused(caller, "open");

@@ -154,6 +154,26 @@ describe("trading API", () => {
     expect(opens).toHaveLength(1);
   });
 
+  it("when a request is retried with its Idempotency-Key after the market moved past a rule, then the first trade is the answer, not a pre-trade refusal", async () => {
+    const headers = { "idempotency-key": `open-${hex(8)}` };
+    const body = { confirm: true, symbol: "BTC", side: "long", size: 0.1, keyId: paperKey };
+    const a = await api("POST", "/api/trades", { body, token, headers });
+    expect(a.status).toBe(201);
+    // The price jumps so far that the same order would now need far more margin than is free.
+    await db.query(
+      "insert into paper_price_overrides (symbol, price) values ('BTC/USDT:USDT', 10000000)",
+    );
+    const b = await api("POST", "/api/trades", { body, token, headers });
+    await db.query("delete from paper_price_overrides where symbol = 'BTC/USDT:USDT'");
+    expect(b.status).toBe(201);
+    expect(b.body.trade.id).toBe(a.body.trade.id);
+    const opens = (await audit()).filter(
+      (r) => r.action === "open" && r.trade_id === a.body.trade.id,
+    );
+    expect(opens).toHaveLength(1);
+    expect((await api("POST", `/api/trades/${a.body.trade.id}/close`, { token })).status).toBe(200);
+  });
+
   it("when the symbol is not listed, then 422 names the pre-trade rule and nothing is sent or audited", async () => {
     const before = (await db.query("select count(*)::int as n from trades")).rows[0].n;
     const audited = (await audit()).length;
