@@ -766,15 +766,19 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
       return [...account(apiKey).orders.values()].map((o) => ({ ...o }));
     },
     closeBehindBack(apiKey, symbol) {
-      // As a close in the exchange's app would: the position is realised at the mark and gone.
+      // As a close in the exchange's app would: every leg of the symbol is realised at the mark
+      // and gone (positions are kept per leg, `SYMBOL|BOTH` or `SYMBOL|LONG` / `|SHORT`).
       const a = account(apiKey);
-      const p = a.positions.get(symbol);
-      if (!p) return;
-      a.wallet += (markPrice - p.entryPrice) * p.amount;
-      a.positions.delete(symbol);
+      for (const [key, p] of [...a.positions]) {
+        if (!key.startsWith(`${symbol}|`)) continue;
+        a.wallet += (markPrice - p.entryPrice) * p.amount;
+        a.positions.delete(key);
+      }
     },
     openBehindBack(apiKey, symbol, amount) {
-      account(apiKey).positions.set(symbol, { amount, entryPrice: markPrice });
+      const a = account(apiKey);
+      const leg = a.dualSide ? (amount > 0 ? "LONG" : "SHORT") : "BOTH";
+      a.positions.set(`${symbol}|${leg}`, { amount, entryPrice: markPrice });
     },
     leverage(apiKey, symbol) {
       return account(apiKey).leverage.get(symbol) ?? 20;
