@@ -6,6 +6,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as t from "../../src/bot/texts";
 import { signInitData } from "../../src/domain/accounts/telegram-init-data";
+import { confirmationToken } from "../support/email-confirmation";
 import type { ReceivedMail } from "../support/smtp/server";
 import { startTelegramEmulator, type TelegramEmulator } from "../support/telegram";
 import { startTestWarden, type TestWarden } from "../support/warden-harness";
@@ -59,13 +60,20 @@ async function waitForMail(predicate: (m: ReceivedMail) => boolean): Promise<Rec
   return w.smtp.waitForMessage(predicate, 15_000);
 }
 
+/** The owner opens the confirmation link mailed at registration (sign-in needs it). */
+async function confirmAddress(email: string): Promise<void> {
+  const token = await confirmationToken(w.smtp, email);
+  expect((await api("POST", "/api/auth/email/confirm", { body: { token } })).status).toBe(200);
+}
+
 describe("takeover replay", () => {
   it("when an intruder holding the password links their Telegram and the owner resets the password, then the intruder's Telegram is not linked, none of its sessions reaches /api/keys, and the owner got the link notice", async () => {
     const email = `owner-${randomBytes(3).toString("hex")}@example.com`;
     const password = "the owner's old passphrase";
     expect((await api("POST", "/api/auth/register", { body: { email, password } })).status).toBe(
-      201,
+      202,
     );
+    await confirmAddress(email);
 
     // The intruder signs in with the stolen password from their own IP and steps up.
     const intruderIp = "198.51.100.7";
@@ -181,6 +189,7 @@ describe("takeover replay", () => {
     const email = `unlink-${randomBytes(3).toString("hex")}@example.com`;
     const password = "an unlinking passphrase";
     await api("POST", "/api/auth/register", { body: { email, password } });
+    await confirmAddress(email);
     const token = (await api("POST", "/api/auth/login", { body: { email, password } })).body
       .accessToken as string;
     await api("POST", "/api/auth/step-up", { body: { password }, token });

@@ -157,7 +157,7 @@ describe("trade notices honour the settings", () => {
   it("when stop-loss notices go by email only, then the notice is emailed to the account and not sent on Telegram", async () => {
     const userId = await userIdOf(9601);
     await db.query(
-      "update users set email = 'stops@example.com', password_hash = '$2b$12$notarealhashnotarealhashnotarealhashnotarealhashnotar' where id = $1",
+      "update users set email = 'stops@example.com', email_confirmed_at = now(), password_hash = '$2b$12$notarealhashnotarealhashnotarealhashnotarealhashnotar' where id = $1",
       [userId],
     );
     u().sendText("/notifications");
