@@ -4,6 +4,7 @@
 import { randomBytes } from "node:crypto";
 import ccxt from "ccxt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { confirmationToken } from "../../support/email-confirmation";
 import {
   BINANCE_DEFAULT_RESTRICTIONS,
   type FakeBinance,
@@ -71,7 +72,11 @@ beforeAll(async () => {
   });
   const reg = { email: "testnet@example.com", password: "a long unique passphrase" };
   await api("POST", "/api/auth/register", reg);
+  // Sign-in needs the confirmed address; connecting keys needs a step-up in the session.
+  const confirm = await confirmationToken(w.smtp, reg.email);
+  await api("POST", "/api/auth/email/confirm", { token: confirm });
   token = ((await api("POST", "/api/auth/login", reg)).body as { accessToken: string }).accessToken;
+  await api("POST", "/api/auth/step-up", { password: reg.password });
 });
 afterAll(async () => {
   await w.stop();
@@ -152,6 +157,7 @@ describe("testnet keys", () => {
         "idempotency-key": "testnet-open-0001",
       },
       body: JSON.stringify({
+        confirm: true,
         symbol: "BTC/USDT:USDT",
         side: "long",
         size: 0.01,
@@ -179,6 +185,7 @@ describe("testnet keys", () => {
         "idempotency-key": "testnet-open-0002",
       },
       body: JSON.stringify({
+        confirm: true,
         symbol: "BTC/USDC:USDC",
         side: "long",
         size: 0.001,
