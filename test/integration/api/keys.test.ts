@@ -150,6 +150,7 @@ describe("/api/keys", () => {
     const key = await api("POST", "/api/keys", { venue: "bybit", ...good }, token);
     expect(key.status).toBe(201);
     const trade = {
+      confirm: true,
       symbol: "BTC/USDT:USDT",
       side: "long",
       size: 0.01,
