@@ -2,6 +2,7 @@
 // the defaults until changed, partial updates, a clear 400 for a bad body, and only their own.
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { confirmationToken } from "../../support/email-confirmation";
 import { startTestWarden, type TestWarden } from "../../support/warden-harness";
 
 let w: TestWarden;
@@ -40,6 +41,9 @@ async function api(method: string, path: string, opts: { body?: unknown; token?:
 async function user(email: string) {
   const creds = { email, password: "a long unique passphrase" };
   await api("POST", "/api/auth/register", { body: creds });
+  // Sign-in needs the confirmed address (the mailed link).
+  const token = await confirmationToken(w.smtp, email);
+  await api("POST", "/api/auth/email/confirm", { body: { token } });
   return (await api("POST", "/api/auth/login", { body: creds })).body.accessToken as string;
 }
 
