@@ -37,6 +37,12 @@ it("when a new user starts the bot in development, then a paper account is ready
     { ip: "127.0.0.1" },
   );
   if (!("accessToken" in signed)) throw new Error("expected tokens");
+  // A link code is a sensitive action: the session steps up with its password first.
+  await h.accounts.stepUp(
+    await h.accounts.authenticate(signed.accessToken),
+    { password: "a long unique passphrase" },
+    { ip: "127.0.0.1" },
+  );
   const { code } = await h.accounts.issueTelegramLinkCode(
     await h.accounts.authenticate(signed.accessToken),
   );

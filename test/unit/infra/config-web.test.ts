@@ -17,6 +17,8 @@ const prod = (over: Record<string, string | undefined> = {}) =>
     NODE_ENV: "production",
     PUBLIC_URL: "https://warden.example",
     SMTP_URL: "smtp://relay.internal:25",
+    // Production requires a database URL (issue 14); localhost needs no CA.
+    DATABASE_URL: "postgres://warden@127.0.0.1:5432/warden",
     ...over,
   });
 const noFiles = (path: string): string => {
