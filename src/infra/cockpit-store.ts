@@ -3,36 +3,12 @@
 import type { LedgerRow, LedgerStore } from "../domain/reports";
 import type { TradingSettings, TradingSettingsStore } from "../domain/trading/pre-trade";
 import type { TradeRecord } from "../domain/trading/trading";
-import type { VenueId } from "../domain/venues/types";
+// A trade row is read the one way the trading store reads it (testnet label included).
+import { COLUMNS as TRADE_COLUMNS, toTrade } from "./trading-store";
 import type { Sql } from "./vault-store";
-
-export const TRADE_COLUMNS = `id::text as id, user_id::text as user_id, credential_id::text as credential_id, venue,
-  symbol, side, size, entry_price, exit_price, leverage, stop_loss, take_profit, status, source,
-  opened_at, closed_at`;
 
 const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 const d = (v: unknown) => (v instanceof Date ? v : new Date(String(v)));
-
-export function toTrade(r: Record<string, unknown>): TradeRecord {
-  return {
-    id: r.id as string,
-    userId: r.user_id as string,
-    credentialId: r.credential_id as string,
-    venue: r.venue as VenueId,
-    symbol: r.symbol as string,
-    side: r.side as TradeRecord["side"],
-    size: Number(r.size),
-    entryPrice: n(r.entry_price),
-    exitPrice: n(r.exit_price),
-    leverage: n(r.leverage),
-    stopLoss: n(r.stop_loss),
-    takeProfit: n(r.take_profit),
-    status: r.status as TradeRecord["status"],
-    source: r.source as TradeRecord["source"],
-    openedAt: d(r.opened_at),
-    closedAt: r.closed_at === null ? null : d(r.closed_at),
-  };
-}
 
 export function createCockpitStore(sql: Sql) {
   const settings: TradingSettingsStore = {

@@ -1,6 +1,6 @@
 // The trade history pages of /trades: keyset paging on the trade id, newest first.
 import type { HistoryPage, TradeHistoryStore } from "../domain/trading/history";
-import { TRADE_COLUMNS, toTrade } from "./cockpit-store";
+import { COLUMNS as TRADE_COLUMNS, toTrade } from "./trading-store";
 import type { Sql } from "./vault-store";
 
 export function createTradeHistoryStore(sql: Sql): TradeHistoryStore {

@@ -13,7 +13,8 @@ import { type AppendOptions, appendWith, inTransaction, type TransactionRunner }
 import { preparedSqlOf } from "./database";
 import type { Sql } from "./vault-store";
 
-const COLUMNS = `id::text as id, user_id::text as user_id, credential_id::text as credential_id, venue,
+/** A trade row's columns, as `toTrade` reads them (the cockpit's queries use them too). */
+export const COLUMNS = `id::text as id, user_id::text as user_id, credential_id::text as credential_id, venue,
   symbol, side, size, entry_price, exit_price, leverage, stop_loss, take_profit, status, source,
   opened_at, closed_at,
   (select c.testnet from exchange_credentials c where c.id = credential_id) as testnet`;
@@ -22,7 +23,7 @@ const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 const d = (v: unknown) =>
   v === null || v === undefined ? null : v instanceof Date ? v : new Date(String(v));
 
-function toTrade(r: Record<string, unknown>): TradeRecord {
+export function toTrade(r: Record<string, unknown>): TradeRecord {
   return {
     id: r.id as string,
     userId: r.user_id as string,
