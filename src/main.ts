@@ -422,7 +422,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
               quote: cockpit.quote,
             }),
           },
-          { path: "/api", router: createReportsRoutes({ accounts, ledger: cockpit.ledger }) },
+          { path: "/api", router: createReportsRoutes({ accounts, ...cockpit }) },
           {
             path: "/api",
             router: createNotificationsRoutes({

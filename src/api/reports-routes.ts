@@ -1,4 +1,5 @@
-// GET /api/reports/{profit,daily,weekly,monthly,performance}: the bot's reports as JSON.
+// GET /api/reports/{profit,daily,weekly,monthly,performance}: the bot's reports as JSON, and
+// GET /api/reports/trades: the trade history with realised P&L, paged like /trades.
 import { type Request, type Response, Router } from "express";
 import type { AccountService } from "../domain/accounts/service";
 import {
@@ -9,6 +10,8 @@ import {
   periodSince,
   profitReport,
 } from "../domain/reports";
+import type { TradeHistoryStore } from "../domain/trading/history";
+import { displaySymbol } from "../domain/trading/symbols";
 import { authedHandler, noStore, requireAuth } from "./auth-routes";
 
 /** A whole-number query parameter in 1..max, its default when absent, or null when malformed. */
@@ -26,6 +29,7 @@ const bad = (res: Response, name: string, max: number) =>
 export function createReportsRoutes(deps: {
   accounts: AccountService;
   ledger: LedgerStore;
+  tradeHistory: TradeHistoryStore;
   now?: () => number;
 }): Router {
   const now = deps.now ?? Date.now;
@@ -67,6 +71,39 @@ export function createReportsRoutes(deps: {
       }),
     );
   }
+
+  router.get(
+    "/reports/trades",
+    handle(async (req, res, auth) => {
+      const limit = count(req, "limit", 20, 50);
+      if (limit === null) return void bad(res, "limit", 50);
+      const raw = req.query.before;
+      if (raw !== undefined && (typeof raw !== "string" || !/^\d{1,19}$/.test(raw))) {
+        return void res
+          .status(400)
+          .json({ error: "invalid_request", message: "before must be a trade id." });
+      }
+      const page = await deps.tradeHistory.page(auth.user.id, limit, raw ? { before: raw } : null);
+      res.json({
+        trades: page.trades.map((t) => ({
+          id: t.id,
+          credentialId: t.credentialId,
+          venue: t.venue,
+          testnet: t.testnet === true,
+          symbol: displaySymbol(t.symbol),
+          side: t.side,
+          size: t.size,
+          entryPrice: t.entryPrice,
+          exitPrice: t.exitPrice,
+          status: t.status,
+          realizedPnl: t.realizedPnl,
+          openedAt: t.openedAt.toISOString(),
+          closedAt: t.closedAt?.toISOString() ?? null,
+        })),
+        nextBefore: page.older ? (page.trades.at(-1)?.id ?? null) : null,
+      });
+    }),
+  );
 
   router.get(
     "/reports/performance",

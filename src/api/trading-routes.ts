@@ -4,6 +4,7 @@ import express, { type Request, Router } from "express";
 import { z } from "zod";
 import type { AccountService } from "../domain/accounts/service";
 import type { AuthContext } from "../domain/accounts/shared";
+import { positionOf, positionView, sizeAfterPartialClose } from "../domain/trading/position-view";
 import { type OrderQuote, type OrderRequest, PreTradeError } from "../domain/trading/pre-trade";
 import { parseSize } from "../domain/trading/sizing";
 import {
@@ -54,6 +55,8 @@ const modifyBody = z
     size: price.optional(),
   })
   .refine((b) => Object.keys(b).length > 0, "nothing to modify");
+/** Without a body (or percent 100) the whole position; otherwise that share of it. */
+const closeBody = z.object({ percent: z.number().int().min(1).max(100).optional() }).strict();
 
 const STATUS: Record<TradingError["code"], number> = {
   no_key: 409,
@@ -173,8 +176,30 @@ export function createTradingRoutes(deps: {
   router.post(
     "/trades/:id/close",
     handle(async (req, res, auth) => {
+      // Closing realises a loss nobody can take back: a stolen access token alone must not.
+      deps.accounts.requireStepUp(auth);
+      const { percent = 100 } = parse(closeBody, req.body ?? {});
+      const id = String(req.params.id);
+      if (percent === 100) {
+        res.json({ trade: tradeView(await deps.trading.closeTrade(caller(req, auth), id)) });
+        return;
+      }
+      const open = await deps.trading.listTrades(auth.user.id, { limit: 100, status: "open" });
+      const t = open.find((x) => x.id === id);
+      if (!t) {
+        res.status(404).json({ error: "trade_not_found", message: `No open trade #${id}.` });
+        return;
+      }
+      const size = sizeAfterPartialClose(t.size, percent);
+      if (!(size > 0)) {
+        res.status(409).json({
+          error: "nothing_left",
+          message: `Closing ${percent} % would close all of #${t.id}: close the whole trade.`,
+        });
+        return;
+      }
       res.json({
-        trade: tradeView(await deps.trading.closeTrade(caller(req, auth), String(req.params.id))),
+        trade: tradeView(await deps.trading.modifyTrade(caller(req, auth), id, { size })),
       });
     }),
   );
@@ -187,7 +212,13 @@ export function createTradingRoutes(deps: {
         typeof req.query.before === "string" && /^\d{1,19}$/.test(req.query.before)
           ? req.query.before
           : undefined;
-      const trades = await deps.trading.listTrades(auth.user.id, { limit, beforeId: before });
+      const status =
+        req.query.status === "open" || req.query.status === "closed" ? req.query.status : undefined;
+      const trades = await deps.trading.listTrades(auth.user.id, {
+        limit,
+        beforeId: before,
+        status,
+      });
       res.json({
         trades: trades.map(tradeView),
         nextBefore: trades.length === limit ? trades.at(-1)!.id : null,
@@ -198,7 +229,14 @@ export function createTradingRoutes(deps: {
   router.get(
     "/positions",
     handle(async (_req, res, auth) => {
-      res.json({ accounts: await deps.trading.portfolio(auth.user.id) });
+      const accounts = await deps.trading.portfolio(auth.user.id);
+      const open = await deps.trading.listTrades(auth.user.id, { limit: 100, status: "open" });
+      const now = Date.now();
+      res.json({
+        accounts,
+        // Warden's open trades with the venue's live figures, oldest first (the bot's order).
+        open: [...open].reverse().map((t) => positionView(t, positionOf(t, accounts), now)),
+      });
     }),
   );
 

@@ -1,11 +1,13 @@
 // Pre-trade checks, shared by the bot and the API: an order is measured against the market's
 // rules, the account's free margin and the user's own limit before anything is sent, and each
 // refusal names its rule and the numbers. `quoteOrder` returns what the user confirms.
+
 import { withDecryptedExchangeKeys } from "../vault/decrypt-scope";
 import type { KeyRing } from "../vault/key-ring";
 import type { CredentialRecord } from "../venues/keys";
 import type { MarketInfo, Side, Venue, VenueId } from "../venues/types";
 import { VenueError } from "../venues/types";
+import { amount, money } from "./format";
 import { baseSizeOf, decimalsOf, type SizeSpec } from "./sizing";
 import { displaySymbol, perpetualOf, settleOf } from "./symbols";
 import { TradingError } from "./trading";
@@ -32,22 +34,7 @@ export class PreTradeError extends Error {
   }
 }
 
-/** A number as users read it: thousands separators, and enough digits that it never shows 0. */
-export function money(n: number, minDigits = 2): string {
-  const abs = Math.abs(n);
-  let digits = minDigits;
-  // A non-zero amount never shows as 0.00: add digits until its first one shows.
-  while (abs > 0 && abs < 10 ** -digits && digits < 10) digits++;
-  return n.toLocaleString("en-US", {
-    minimumFractionDigits: minDigits,
-    maximumFractionDigits: Math.max(digits, minDigits),
-  });
-}
-
-/** A price or size as given (up to 8 decimals), with thousands separators. */
-export function amount(n: number): string {
-  return n.toLocaleString("en-US", { maximumFractionDigits: 8 });
-}
+export { amount, money };
 
 export interface OrderRequest {
   credentialId?: string;

@@ -5,6 +5,7 @@
 // server is set with textContent, never as HTML.
 import { $, ApiError, type Json, setText, show } from "../shared/dom";
 import { bindOnboarding, onSignInRefused, renderAccount, resetSignedOutForms } from "./onboarding";
+import { bindTrading, resetTrading } from "./trading";
 
 let accessToken: string | null = null;
 let me: Json | null = null;
@@ -148,6 +149,7 @@ function signedOut(message?: string) {
   accessToken = null;
   me = null;
   closeLive();
+  resetTrading();
   show("#app-view", false);
   show("#sign-out", false);
   show("#whoami", false);
@@ -787,6 +789,7 @@ async function start() {
   bindKeys();
   bindSessions();
   bindAlerts();
+  bindTrading({ api, flash });
   bindOnboarding({
     api,
     post: async (path, body) => parse(await raw("POST", path, body)),

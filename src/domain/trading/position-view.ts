@@ -1,0 +1,86 @@
+// An open trade as the cockpit shows it (settings page, API): Warden's trade joined with the
+// venue's position, with unrealised P&L (amount and %), liquidation price and age. The same
+// figures as the bot's /positions.
+import { VENUE_NAMES } from "../venues/keys";
+import type { Position, VenueId } from "../venues/types";
+import { liquidationEstimate } from "./pre-trade";
+import { coinOf, displaySymbol, settleOf } from "./symbols";
+import type { TradeRecord } from "./trading";
+
+export interface PositionView {
+  id: string;
+  credentialId: string;
+  venue: VenueId;
+  /** "Binance USD-M". */
+  venueName: string;
+  testnet: boolean;
+  /** "BTC-PERP". */
+  symbol: string;
+  currency: string;
+  side: "long" | "short";
+  size: number;
+  entryPrice: number;
+  markPrice: number | null;
+  unrealizedPnl: number | null;
+  unrealizedPnlPercent: number | null;
+  stopLoss: number | null;
+  takeProfit: number | null;
+  liquidationPrice: number | null;
+  leverage: number;
+  openedAt: string;
+  ageMs: number;
+}
+
+/** The venue's position for a trade: same key, same coin. */
+export function positionOf(
+  t: TradeRecord,
+  accounts: Array<{ credentialId: string; positions?: Position[] }>,
+): Position | undefined {
+  return accounts
+    .find((a) => a.credentialId === t.credentialId)
+    ?.positions?.find((p) => coinOf(p.symbol) === coinOf(t.symbol));
+}
+
+export function positionView(t: TradeRecord, p: Position | undefined, nowMs: number): PositionView {
+  const entry = p?.entryPrice ?? t.entryPrice ?? 0;
+  const size = p?.size ?? t.size;
+  const mark = p?.markPrice ?? null;
+  const pnl =
+    p?.unrealizedPnl ??
+    (mark === null ? null : (mark - entry) * size * (t.side === "long" ? 1 : -1));
+  const leverage = p?.leverage ?? t.leverage ?? 1;
+  const liq =
+    p?.liquidationPrice ??
+    (leverage > 1 ? liquidationEstimate(t.side, entry, leverage, 0.005) : null);
+  return {
+    id: t.id,
+    credentialId: t.credentialId,
+    venue: t.venue,
+    venueName: VENUE_NAMES[t.venue],
+    testnet: t.testnet === true,
+    symbol: displaySymbol(t.symbol),
+    currency: settleOf(t.symbol),
+    side: t.side,
+    size,
+    entryPrice: entry,
+    markPrice: mark,
+    unrealizedPnl: pnl,
+    unrealizedPnlPercent: pnl !== null && entry > 0 ? (pnl / (entry * size)) * 100 : null,
+    stopLoss: p?.stopLoss !== undefined ? p.stopLoss : t.stopLoss,
+    takeProfit: p?.takeProfit !== undefined ? p.takeProfit : t.takeProfit,
+    liquidationPrice: liq === null ? null : Number(liq.toPrecision(8)),
+    leverage,
+    openedAt: t.openedAt.toISOString(),
+    ageMs: Math.max(0, nowMs - t.openedAt.getTime()),
+  };
+}
+
+/**
+ * The size left after closing `percent` of a position, rounded down to the size's own decimals;
+ * 0 when nothing would be left (close the whole trade instead).
+ */
+export function sizeAfterPartialClose(size: number, percent: number): number {
+  const keep = size * (1 - percent / 100);
+  const step = 10 ** -Math.min(8, (String(size).split(".")[1] ?? "").length);
+  return Number((Math.floor(keep / step + 1e-9) * step).toFixed(8));
+}
