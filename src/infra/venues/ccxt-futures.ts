@@ -150,7 +150,9 @@ export function codedVenueError(
   const hint =
     (reason === undefined ? undefined : mapped.hints?.find(([re]) => re.test(reason))?.[1]) ??
     mapped.hint;
-  return new VenueError(mapped.code, `${what}${hint ? ` ${hint}` : ""} (code ${code})`);
+  // The venue's reason may end without a stop; the hint is a sentence of its own.
+  const joined = hint ? `${/[.!?)]$/.test(what) ? what : `${what}.`} ${hint}` : what;
+  return new VenueError(mapped.code, `${joined} (code ${code})`);
 }
 
 /** A venue's short reason from its JSON answer, printable ASCII only, never the request. */
