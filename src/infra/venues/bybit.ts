@@ -13,7 +13,13 @@ import type {
 } from "../../domain/venues/types";
 import { VenueError } from "../../domain/venues/types";
 import { mapBybitError } from "./bybit-errors";
-import { checkOpenNumbers, keyedClientFactory, linearPerpetual, resizeOf } from "./ccxt-futures";
+import {
+  type CcxtVenueOptions,
+  checkOpenNumbers,
+  keyedClientFactory,
+  linearPerpetual,
+  resizeOf,
+} from "./ccxt-futures";
 import {
   balancesOf,
   buy,
@@ -25,12 +31,8 @@ import {
   sell,
 } from "./ccxt-keyed";
 
-export interface BybitVenueOptions {
-  /** VENUE_URL_BYBIT: replaces https://api.bybit.com for public and private calls. */
-  origin?: string;
-  timeoutMs?: number;
-  /** ccxt's client-side rate limiter; on by default, off when an origin override is set. */
-  enableRateLimit?: boolean;
+/** `origin` is VENUE_URL_BYBIT (replaces https://api.bybit.com, public and private). */
+export interface BybitVenueOptions extends CcxtVenueOptions {
   /** How long to wait for a market order to show as filled (default 2 s). */
   fillTimeoutMs?: number;
 }

@@ -13,21 +13,29 @@ type UrlTree = Parameters<typeof rebaseUrls>[0];
 /** What a ccxt exchange class gives these helpers. */
 type FuturesClient = Pick<Exchange, "market" | "amountToPrecision" | "fetchPositions">;
 
+/** What every API-key futures adapter is configured with. */
+export interface CcxtVenueOptions {
+  /** VENUE_URL_*: every urls.api entry is rebased onto this origin (tests, a testnet, a proxy). */
+  origin?: string;
+  timeoutMs?: number;
+  /** ccxt's client-side rate limiter; on by default, off when an origin override is set. */
+  enableRateLimit?: boolean;
+}
+
 /**
  * A factory of keyed clients: `create` gets ccxt's constructor config, with every API URL
  * rebased onto `origin` when one is set (tests, testnets). The key becomes a string only here,
  * and the client lives as long as one adapter call.
  */
-export function keyedClientFactory<C>(opts: {
-  origin?: string;
-  timeoutMs?: number;
-  enableRateLimit?: boolean;
-  /** ccxt's default `urls.api` of the exchange class, rebased once. */
-  defaultApi: () => unknown;
-  /** The venue's own constructor options (options, has…). */
-  config: Record<string, unknown>;
-  create: (config: Record<string, unknown>) => C;
-}): (keys: { apiKey: Buffer; secret: Buffer }) => C {
+export function keyedClientFactory<C>(
+  opts: CcxtVenueOptions & {
+    /** ccxt's default `urls.api` of the exchange class, rebased once. */
+    defaultApi: () => unknown;
+    /** The venue's own constructor options (options, has…). */
+    config: Record<string, unknown>;
+    create: (config: Record<string, unknown>) => C;
+  },
+): (keys: { apiKey: Buffer; secret: Buffer }) => C {
   const { origin, timeoutMs = CCXT_BASE_OPTIONS.timeout } = opts;
   const enableRateLimit = opts.enableRateLimit ?? origin === undefined;
   let apiUrls: unknown;
