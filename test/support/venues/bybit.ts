@@ -1,6 +1,23 @@
 // A local Bybit V5 (linear perpetuals; unified or classic account; one-way or hedge mode) for
 // tests: the endpoints ccxt's bybit calls in Warden's flows, every signature checked as Bybit
 // does, a tiny position book with one leg per positionIdx.
+
+import {
+  type Account,
+  type BybitQueryApi,
+  envelope,
+  hasWallet,
+  IDX_MISMATCH,
+  instrument,
+  isUnified,
+  legKey,
+  MIN_ORDER_VALUE,
+  ok,
+  positionJson,
+  SETTLE,
+  SYMBOLS,
+  walletBalance,
+} from "./bybit-book";
 import {
   createLimitAnswers,
   dec,
@@ -16,8 +33,7 @@ import {
   startRecordingServer,
 } from "./common";
 
-/** The `result` of GET /v5/user/query-api (apiKey is filled in by the fake). */
-export type BybitQueryApi = Record<string, unknown>;
+export type { BybitQueryApi } from "./bybit-book";
 
 export interface FakeBybitKey {
   secret: string;
@@ -112,87 +128,6 @@ export const BYBIT_TRADE_ONLY_QUERY_API: BybitQueryApi = {
   kycRegion: "",
 };
 
-/** BTCUSDT settles in USDT; BTCPERP is Bybit's USDC-settled BTC perpetual (ccxt BTC/USDC:USDC). */
-const SYMBOLS = ["BTCUSDT", "BTCPERP"] as const;
-const SETTLE: Record<string, string> = { BTCUSDT: "USDT", BTCPERP: "USDC" };
-const MIN_ORDER_VALUE = 5;
-
-interface Leg {
-  symbol: string;
-  idx: number;
-  /** Signed: positive long, negative short. */
-  size: number;
-  avgPrice: number;
-  stopLoss: string;
-  takeProfit: string;
-}
-
-interface Account {
-  secret: string;
-  queryApi: BybitQueryApi;
-  wallet: number;
-  hedge: boolean;
-  /** Keyed by `legKey(symbol, positionIdx)`. */
-  positions: Map<string, Leg>;
-  leverage: Map<string, number>;
-  orders: Record<string, unknown>[];
-  lostAnswers: LostAnswer[];
-}
-
-const legKey = (symbol: string, idx: number) => `${symbol}/${idx}`;
-
-/** Bybit answers query-api's `uta` 1 for a Unified Trading Account, 0 for a classic one. */
-const isUnified = (a: Account) => Number(a.queryApi.uta) === 1;
-
-/** Bybit V5 docs, Place Order → positionIdx: 0 one-way; 1 hedge buy side; 2 hedge sell side. */
-const IDX_MISMATCH = [10001, "position idx not match position mode"] as const;
-
-function hasWallet(a: Account): boolean {
-  const wallet = (a.queryApi.permissions as Record<string, unknown> | undefined)?.Wallet;
-  return Array.isArray(wallet) && wallet.length > 0;
-}
-
-const envelope = (retCode: number, retMsg: string, result: unknown = {}): Reply => ({
-  status: 200,
-  body: { retCode, retMsg, result, retExtInfo: {}, time: Date.now() },
-});
-const ok = (result: unknown): Reply => envelope(0, "OK", result);
-
-function instrument(symbol: string): unknown {
-  const settle = SETTLE[symbol] ?? "USDT";
-  return {
-    symbol,
-    contractType: "LinearPerpetual",
-    status: "Trading",
-    baseCoin: "BTC",
-    quoteCoin: settle,
-    launchTime: "1585526400000",
-    deliveryTime: "0",
-    deliveryFeeRate: "",
-    priceScale: "2",
-    leverageFilter: { minLeverage: "1", maxLeverage: "100.00", leverageStep: "0.01" },
-    priceFilter: { minPrice: "0.10", maxPrice: "1999999.80", tickSize: "0.10" },
-    lotSizeFilter: {
-      maxOrderQty: "1190.000",
-      minOrderQty: "0.001",
-      qtyStep: "0.001",
-      postOnlyMaxOrderQty: "1190.000",
-      maxMktOrderQty: "119.000",
-      minNotionalValue: String(MIN_ORDER_VALUE),
-    },
-    unifiedMarginTrade: true,
-    fundingInterval: 480,
-    settleCoin: settle,
-    copyTrading: "both",
-    upperFundingRate: "0.00375",
-    lowerFundingRate: "-0.00375",
-    isPreListing: false,
-    preListingInfo: null,
-    riskParameters: { priceLimitRatioX: "0.01", priceLimitRatioY: "0.02" },
-    displayName: "",
-  };
-}
-
 export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit> {
   let hideOrders = false;
   const requests: RecordedRequest[] = [];
@@ -233,138 +168,6 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
       return envelope(10004, "error sign! Please check your signature generation algorithm.");
     }
     return { apiKey, account };
-  }
-
-  function positionJson(a: Account, symbol: string, idx: number): Record<string, unknown> {
-    const p = a.positions.get(legKey(symbol, idx));
-    const lev = a.leverage.get(symbol) ?? 10;
-    const size = p === undefined ? 0 : Math.abs(p.size);
-    const value = size * (p?.avgPrice ?? 0);
-    return {
-      positionIdx: idx,
-      riskId: 1,
-      riskLimitValue: "2000000",
-      symbol,
-      side: p === undefined ? "" : p.size > 0 ? "Buy" : "Sell",
-      size: dec(size, 3),
-      avgPrice: p === undefined ? "0" : dec(p.avgPrice),
-      positionValue: dec(value),
-      tradeMode: 0,
-      autoAddMargin: 0,
-      positionStatus: "Normal",
-      leverage: String(lev),
-      markPrice: dec(markPrice),
-      liqPrice: "",
-      bustPrice: "",
-      positionIM: dec(value / lev),
-      positionMM: dec(value * 0.005),
-      positionBalance: dec(value / lev),
-      takeProfit: p?.takeProfit ?? "0.00",
-      stopLoss: p?.stopLoss ?? "0.00",
-      trailingStop: "0.00",
-      sessionAvgPrice: "",
-      delta: "",
-      gamma: "",
-      vega: "",
-      theta: "",
-      unrealisedPnl: p === undefined ? "0" : dec((markPrice - p.avgPrice) * p.size),
-      curRealisedPnl: "0",
-      cumRealisedPnl: "0",
-      adlRankIndicator: p === undefined ? 0 : 2,
-      createdTime: "1676538056258",
-      updatedTime: String(Date.now()),
-      seq: 1,
-      isReduceOnly: false,
-      mmrSysUpdatedTime: "",
-      leverageSysUpdatedTime: "",
-    };
-  }
-
-  function walletBalance(a: Account): unknown {
-    let upnl = 0;
-    let im = 0;
-    for (const p of a.positions.values()) {
-      upnl += (markPrice - p.avgPrice) * p.size;
-      im += (Math.abs(p.size) * markPrice) / (a.leverage.get(p.symbol) ?? 10);
-    }
-    const equity = a.wallet + upnl;
-    if (!isUnified(a)) {
-      // A classic account's derivatives wallet (Bybit V5 docs, Get Wallet Balance, CONTRACT).
-      return {
-        list: [
-          {
-            accountType: "CONTRACT",
-            accountIMRate: "",
-            accountMMRate: "",
-            accountLTV: "",
-            totalEquity: "",
-            totalWalletBalance: "",
-            totalMarginBalance: "",
-            totalAvailableBalance: "",
-            totalPerpUPL: "",
-            totalInitialMargin: "",
-            totalMaintenanceMargin: "",
-            coin: [
-              {
-                coin: "USDT",
-                equity: dec(equity),
-                usdValue: "",
-                walletBalance: dec(a.wallet),
-                locked: "0",
-                borrowAmount: "",
-                availableToWithdraw: dec(equity - im),
-                accruedInterest: "",
-                totalOrderIM: "0",
-                totalPositionIM: dec(im),
-                totalPositionMM: dec(im * 0.1),
-                unrealisedPnl: dec(upnl),
-                cumRealisedPnl: "0",
-                bonus: "0",
-              },
-            ],
-          },
-        ],
-      };
-    }
-    return {
-      list: [
-        {
-          accountType: "UNIFIED",
-          accountIMRate: dec(equity > 0 ? im / equity : 0, 4),
-          accountMMRate: "0",
-          accountLTV: "0",
-          totalEquity: dec(equity),
-          totalWalletBalance: dec(a.wallet),
-          totalMarginBalance: dec(equity),
-          totalAvailableBalance: dec(equity - im),
-          totalPerpUPL: dec(upnl),
-          totalInitialMargin: dec(im),
-          totalMaintenanceMargin: dec(im * 0.1),
-          coin: [
-            {
-              coin: "USDT",
-              equity: dec(equity),
-              usdValue: dec(equity),
-              walletBalance: dec(a.wallet),
-              locked: "0",
-              spotHedgingQty: "0",
-              borrowAmount: "0",
-              // Deprecated for UNIFIED accounts: Bybit now sends "".
-              availableToWithdraw: "",
-              accruedInterest: "0",
-              totalOrderIM: "0",
-              totalPositionIM: dec(im),
-              totalPositionMM: dec(im * 0.1),
-              unrealisedPnl: dec(upnl),
-              cumRealisedPnl: "0",
-              bonus: "0",
-              marginCollateral: true,
-              collateralSwitch: true,
-            },
-          ],
-        },
-      ],
-    };
   }
 
   /**
@@ -605,7 +408,7 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
         if (!isUnified(a) && q.accountType !== "CONTRACT") {
           return envelope(10001, "accountType only support CONTRACT.");
         }
-        return ok(walletBalance(a));
+        return ok(walletBalance(a, markPrice));
       case "GET /v5/position/list": {
         if (q.category !== "linear") return envelope(10001, "params error: category");
         if (q.symbol !== undefined) {
@@ -616,7 +419,7 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
           // Get Position Info): one entry (idx 0) one-way, two (idx 1 and 2) in hedge mode.
           const legs = a.hedge ? [1, 2] : [0];
           const symbol = q.symbol;
-          const list = legs.map((idx) => positionJson(a, symbol, idx));
+          const list = legs.map((idx) => positionJson(a, symbol, idx, markPrice));
           return ok({ category: "linear", list, nextPageCursor: "" });
         }
         if (q.settleCoin === undefined && q.baseCoin === undefined) {
@@ -624,7 +427,7 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
         }
         const list = [...a.positions.values()]
           .filter((p) => SETTLE[p.symbol] === (q.settleCoin ?? SETTLE[p.symbol]))
-          .map((p) => positionJson(a, p.symbol, p.idx));
+          .map((p) => positionJson(a, p.symbol, p.idx, markPrice));
         return ok({ category: "linear", list, nextPageCursor: "" });
       }
       case "POST /v5/position/set-leverage": {
