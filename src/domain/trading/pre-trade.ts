@@ -9,7 +9,7 @@ import type { MarketInfo, Side, Venue, VenueId } from "../venues/types";
 import { VenueError } from "../venues/types";
 import { amount, money } from "./format";
 import { baseSizeOf, decimalsOf, type SizeSpec } from "./sizing";
-import { displaySymbol, perpetualOf, settleOf } from "./symbols";
+import { displaySymbol, perpetualOf, settleOf, untradableReason } from "./symbols";
 import { TradingError } from "./trading";
 
 export type PreTradeRule =
@@ -218,6 +218,8 @@ export async function quoteOrder(
         : "Connect a key first (/connect, or POST /api/keys).",
     );
   }
+  const untradable = untradableReason(req.symbol, c.venue);
+  if (untradable !== null) throw new PreTradeError("symbol", untradable);
   const symbol = perpetualOf(req.symbol, c.venue);
   if (!symbol) throw new PreTradeError("symbol", `${req.symbol.slice(0, 30)} is not a symbol.`);
   const venue = deps.venues[c.venue];

@@ -36,3 +36,25 @@ export function displaySymbol(symbol: string): string {
 export function settleOf(symbol: string): string {
   return symbol.split(":")[1] ?? symbol.split("/")[1] ?? "USDT";
 }
+
+/** The settlement coin `input` names itself ("BTC/USDC", "BTCUSDC", "BTC/USDC:USDC"), if any. */
+export function quoteNamed(input: string): string | null {
+  const s = input.trim().toUpperCase();
+  const settle = /:(USDT|USDC)$/.exec(s)?.[1];
+  if (settle !== undefined) return settle;
+  return /^[A-Z0-9]+?[/\-_.]?(USDT|USDC)$/.exec(s)?.[1] ?? null;
+}
+
+/**
+ * Markets a venue lists that Warden does not trade there, with the reason the user reads.
+ * Bybit's USDC perpetuals (ids like BTCPERP, unified BTC/USDC:USDC) settle in USDC and fall
+ * under Bybit's USDC-contract permission, which Warden's key policy does not grant.
+ */
+export function untradableReason(input: string, venue: VenueId): string | null {
+  if (venue !== "bybit") return null;
+  const s = input.trim().toUpperCase();
+  const usdcPerp = /^[A-Z0-9]{1,20}PERP$/.test(s);
+  if (quoteNamed(s) !== "USDC" && !usdcPerp) return null;
+  const coin = usdcPerp ? s.replace(/PERP$/, "") : coinOf(s);
+  return `Bybit's USDC perpetuals (${coin}/USDC:USDC) settle in USDC and need Bybit's USDC-contract permission, which Warden does not use; Warden trades Bybit's USDT perpetuals. Use ${coin}-PERP (${coin}/USDT:USDT).`;
+}

@@ -10,10 +10,17 @@ import type {
   ScopeReport,
   Side,
   TriggerOrder,
-  VenueErrorCode,
 } from "../../domain/venues/types";
 import { VenueError } from "../../domain/venues/types";
-import { CCXT_BASE_OPTIONS, rebaseUrls, toVenueError } from "./ccxt-common";
+import { binanceCode, mapBinanceError } from "./binanceusdm-errors";
+import {
+  type CcxtVenueOptions,
+  checkOpenNumbers,
+  keyedClientFactory,
+  linearPerpetual,
+  openPositionOf,
+  resizeOf,
+} from "./ccxt-futures";
 import {
   balancesOf,
   buy,
@@ -22,16 +29,11 @@ import {
   num,
   positionsOf,
   record,
-  roundToStep,
   sell,
 } from "./ccxt-keyed";
 
-export interface BinanceUsdmVenueOptions {
-  /** VENUE_URL_BINANCEUSDM: every urls.api entry is rebased onto this origin (tests, a proxy). */
-  origin?: string;
-  timeoutMs?: number;
-  /** ccxt's client-side rate limiter; on by default, off when an origin override is set. */
-  enableRateLimit?: boolean;
+/** `origin` is VENUE_URL_BINANCEUSDM (or the testnet's). */
+export interface BinanceUsdmVenueOptions extends CcxtVenueOptions {
   /**
    * The USD-M futures testnet (`origin` is then its URL). It serves the /fapi endpoints only:
    * no /sapi, so apiRestrictions cannot be asked (ccxt: "sandbox/testnet does not support sapi
@@ -51,93 +53,6 @@ const LEG: Record<Leg, { type: string; param: string; name: string }> = {
   stopLoss: { type: "STOP_MARKET", param: "stopLossPrice", name: "stop loss" },
   takeProfit: { type: "TAKE_PROFIT_MARKET", param: "takeProfitPrice", name: "take profit" },
 };
-
-/**
- * Binance order errors by code, with what the user can do about each (Binance's "Error Codes"
- * page for USDⓈ-M futures). ccxt maps them only for requests to fapi.binance.com itself (per
- * host), so through a rebased origin they would all be a generic ExchangeError; mapping the
- * code here gives the same answer everywhere. The code itself stays in the message's tail for
- * the log and the audit entry.
- */
-const ORDER_ERRORS: Readonly<Record<string, { code: VenueErrorCode; hint?: string }>> = {
-  "-1013": { code: "invalid_order" },
-  "-1021": {
-    code: "venue_error",
-    hint: "Warden's clock is out of Binance's receive window; try again in a minute.",
-  },
-  "-1106": {
-    code: "invalid_order",
-    hint: "The account's position mode changed (one-way / hedge); try again so Warden re-reads it.",
-  },
-  "-1111": { code: "invalid_order", hint: "Use fewer decimals for the size." },
-  "-1121": { code: "unknown_symbol" },
-  "-2018": { code: "insufficient_funds" },
-  "-2019": { code: "insufficient_funds" },
-  "-2021": {
-    code: "invalid_order",
-    hint: "The trigger price is already crossed; pick one beyond the mark price.",
-  },
-  "-2022": {
-    code: "invalid_order",
-    hint: "There is no position left to reduce in that direction.",
-  },
-  "-4003": { code: "invalid_order" },
-  "-4005": { code: "invalid_order" },
-  "-4028": { code: "invalid_order", hint: "Pick a leverage Binance allows for this symbol." },
-  "-4061": {
-    code: "invalid_order",
-    hint: "The account's position mode (one-way / hedge) changed; try again so Warden re-reads it.",
-  },
-  "-4116": {
-    code: "invalid_order",
-    hint: "An order with this request's id was already placed once; check your positions.",
-  },
-  "-4120": {
-    code: "invalid_order",
-    hint: "Binance takes stop and take-profit orders only through its Algo Order API.",
-  },
-  "-4130": {
-    code: "invalid_order",
-    hint: "A stop or take profit that closes this position is already open; cancel the extra one in the Binance app.",
-  },
-  "-4131": { code: "invalid_order" },
-  "-4164": { code: "invalid_order", hint: "Raise the size above Binance's minimum notional." },
-};
-
-/** Binance's own short reason, e.g. "ReduceOnly Order is rejected." — never the request. */
-function binanceMsg(message: string): string | undefined {
-  const msg = /"msg"\s*:\s*"([^"]{1,200})"/.exec(message)?.[1];
-  return msg?.replace(/[^\x20-\x7e]/g, "");
-}
-
-const binanceCode = (message: string) => /"code"\s*:\s*(-?\d+)/.exec(message)?.[1];
-
-export function mapBinanceError(err: unknown): VenueError {
-  if (err instanceof ccxt.ExchangeError && !(err instanceof ccxt.AuthenticationError)) {
-    const code = binanceCode(err.message);
-    const mapped = code === undefined ? undefined : ORDER_ERRORS[code];
-    if (mapped !== undefined) {
-      const reason = binanceMsg(err.message);
-      const what =
-        mapped.code === "insufficient_funds"
-          ? `${VENUE}: insufficient margin for this order.`
-          : mapped.code === "unknown_symbol"
-            ? `${VENUE} does not list that symbol.`
-            : `${VENUE} refused the order${reason ? `: ${reason}` : "."}`;
-      const message = `${what}${mapped.hint ? ` ${mapped.hint}` : ""} (code ${code})`;
-      return new VenueError(mapped.code, message);
-    }
-    if (code !== undefined) {
-      const reason = binanceMsg(err.message);
-      return new VenueError(
-        "venue_error",
-        `${VENUE} refused the request${reason ? `: ${reason}` : "."} (code ${code})`,
-        false,
-      );
-    }
-  }
-  return toVenueError(err, VENUE);
-}
 
 /** Warden's client order id in Binance's format (≤ 36 of [.A-Z:/a-z0-9_-]). */
 const binanceClientId = (id: string) => `w-${id}`;
@@ -205,30 +120,14 @@ async function testnetScopeReport(ex: Client): Promise<ScopeReport> {
 }
 
 export function createBinanceUsdmVenue(options: BinanceUsdmVenueOptions = {}): LiveVenue {
-  const { origin, timeoutMs = CCXT_BASE_OPTIONS.timeout } = options;
-  const enableRateLimit = options.enableRateLimit ?? origin === undefined;
-  let apiUrls: unknown;
-
-  /** The only place the key becomes a string; the client lives as long as one method call. */
-  function client(keys: { apiKey: Buffer; secret: Buffer }): Client {
-    if (origin !== undefined && apiUrls === undefined) {
-      apiUrls = rebaseUrls(
-        new ccxt.binanceusdm().urls.api as Parameters<typeof rebaseUrls>[0],
-        origin,
-      );
-    }
-    return new ccxt.binanceusdm({
-      ...CCXT_BASE_OPTIONS,
-      timeout: timeoutMs,
-      enableRateLimit,
-      // Without this, loadMarkets also calls the signed spot endpoints capital/config/getall
-      // and margin/allPairs, which a futures-only key need not reach.
-      options: { fetchCurrencies: false },
-      ...(apiUrls === undefined ? {} : { urls: { api: apiUrls } }),
-      apiKey: keys.apiKey.toString("utf8").trim(),
-      secret: keys.secret.toString("utf8").trim(),
-    });
-  }
+  const client = keyedClientFactory<Client>({
+    ...options,
+    defaultApi: () => new ccxt.binanceusdm().urls.api,
+    // Without this, loadMarkets also calls the signed spot endpoints capital/config/getall
+    // and margin/allPairs, which a futures-only key need not reach.
+    config: { options: { fetchCurrencies: false } },
+    create: (config) => new ccxt.binanceusdm(config),
+  });
 
   const session = keyedSession<Client, Client["markets"]>({
     venue: VENUE,
@@ -236,24 +135,11 @@ export function createBinanceUsdmVenue(options: BinanceUsdmVenueOptions = {}): L
     mapError: (err) => mapBinanceError(err),
   });
 
-  function perpetual(ex: Client, symbol: string): string {
-    const market = ex.market(symbol);
-    if (!market.swap || !market.linear) {
-      throw new VenueError("unknown_symbol", `${VENUE} USD-M has no perpetual ${symbol}.`);
-    }
-    return market.symbol;
-  }
+  const perpetual = (ex: Client, symbol: string) => linearPerpetual(ex, symbol, `${VENUE} USD-M`);
 
   /** Binance dual side position: true in hedge mode (GET /fapi/v1/positionSide/dual). */
   async function hedgedOf(ex: Client): Promise<boolean> {
     return (await ex.fetchPositionMode()).hedged === true;
-  }
-
-  async function openPositionOf(ex: Client, symbol: string, side?: Side) {
-    const positions = positionsOf(await ex.fetchPositions([symbol]));
-    return (
-      positions.find((p) => p.symbol === symbol && (side === undefined || p.side === side)) ?? null
-    );
   }
 
   /** Open SL/TP algo orders on `symbol`, with the position each one acts on. */
@@ -428,9 +314,7 @@ export function createBinanceUsdmVenue(options: BinanceUsdmVenueOptions = {}): L
 
     openPosition(creds, input: OpenPositionInput) {
       return session(creds, async (ex) => {
-        checkPositive(input.size, "The position size");
-        checkPositive(input.stopLoss, "The stop loss");
-        checkPositive(input.takeProfit, "The take profit");
+        checkOpenNumbers(input);
         checkLeverage(input.leverage);
         const symbol = perpetual(ex, input.symbol);
         const hedged = await hedgedOf(ex);
@@ -478,25 +362,19 @@ export function createBinanceUsdmVenue(options: BinanceUsdmVenueOptions = {}): L
           throw new VenueError("invalid_order", `There is no open ${VENUE} position in ${symbol}.`);
         }
         let fill: Fill | null = null;
-        if (input.size !== undefined) {
-          if (!Number.isFinite(input.size) || input.size < 0) {
-            throw new VenueError("invalid_order", "The new position size must be zero or more.");
-          }
-          if (input.size === 0) return close(ex, symbol, position.side);
-          const diff = roundToStep(input.size - position.size, ex.market(symbol).precision.amount);
-          if (diff !== 0) {
-            const qty = Number(ex.amountToPrecision(symbol, Math.abs(diff)));
-            const grow = diff > 0;
-            const order = await ex.createOrder(
-              symbol,
-              "market",
-              grow ? buy(position.side) : sell(position.side),
-              qty,
-              undefined,
-              legParams(await hedgedOf(ex), position.side, !grow),
-            );
-            fill = fillOf(order, symbol, position.side);
-          }
+        const resize = resizeOf(ex, symbol, position.size, input.size);
+        if (resize.kind === "close") return close(ex, symbol, position.side);
+        if (resize.kind === "trade") {
+          const { qty, grow } = resize;
+          const order = await ex.createOrder(
+            symbol,
+            "market",
+            grow ? buy(position.side) : sell(position.side),
+            qty,
+            undefined,
+            legParams(await hedgedOf(ex), position.side, !grow),
+          );
+          fill = fillOf(order, symbol, position.side);
         }
         if (input.stopLoss !== undefined || input.takeProfit !== undefined) {
           const size = (await openPositionOf(ex, symbol, position.side))?.size ?? position.size;

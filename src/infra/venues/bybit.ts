@@ -1,5 +1,6 @@
-// Bybit V5 (unified account, linear perpetuals) through ccxt. Every call builds its own keyed
-// client from the vault's Buffers and drops it; stop loss / take profit sit on the position.
+// Bybit V5 (Unified Trading Account, linear USDT perpetuals, one-way or hedge mode) through
+// ccxt. Every call builds its own keyed client from the vault's Buffers and drops it; stop loss
+// / take profit sit on the position's leg (positionIdx).
 import ccxt from "ccxt";
 import type {
   Fill,
@@ -11,7 +12,14 @@ import type {
   Venue,
 } from "../../domain/venues/types";
 import { VenueError } from "../../domain/venues/types";
-import { CCXT_BASE_OPTIONS, rebaseUrls, toVenueError } from "./ccxt-common";
+import { mapBybitError } from "./bybit-errors";
+import {
+  type CcxtVenueOptions,
+  checkOpenNumbers,
+  keyedClientFactory,
+  linearPerpetual,
+  resizeOf,
+} from "./ccxt-futures";
 import {
   balancesOf,
   buy,
@@ -20,16 +28,11 @@ import {
   num,
   positionsOf,
   record,
-  roundToStep,
   sell,
 } from "./ccxt-keyed";
 
-export interface BybitVenueOptions {
-  /** VENUE_URL_BYBIT: replaces https://api.bybit.com for public and private calls. */
-  origin?: string;
-  timeoutMs?: number;
-  /** ccxt's client-side rate limiter; on by default, off when an origin override is set. */
-  enableRateLimit?: boolean;
+/** `origin` is VENUE_URL_BYBIT (replaces https://api.bybit.com, public and private). */
+export interface BybitVenueOptions extends CcxtVenueOptions {
   /** How long to wait for a market order to show as filled (default 2 s). */
   fillTimeoutMs?: number;
 }
@@ -41,7 +44,10 @@ const MS_PER_DAY = 86_400_000;
 /** "leverage not modified": Bybit's answer when the leverage already has that value. */
 const LEVERAGE_UNCHANGED = /"retCode"\s*:\s*110043\b/;
 
-/** ScopeReport for query-api's result: readOnly next to each permission category. */
+/**
+ * ScopeReport for query-api's result: readOnly and uta (1 = Unified Trading Account, 0 =
+ * classic; the policy refuses a classic account) next to each permission category.
+ */
 export function bybitScopeReport(result: Record<string, unknown>, now = new Date()): ScopeReport {
   const ips = Array.isArray(result.ips) ? result.ips.map(String) : [];
   const expiredAt =
@@ -60,7 +66,7 @@ export function bybitScopeReport(result: Record<string, unknown>, now = new Date
   const userId = result.userID;
   return {
     venue: "bybit",
-    permissions: { readOnly: result.readOnly, ...record(result.permissions) },
+    permissions: { readOnly: result.readOnly, uta: result.uta, ...record(result.permissions) },
     ipBound: ips.length > 0 && !ips.includes("*"),
     expiresAt,
     ...(typeof userId === "number" || typeof userId === "string"
@@ -83,24 +89,33 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Warden's client order id as a Bybit orderLinkId (≤ 36 characters). */
 const bybitLinkId = (id: string) => `w-${id}`;
 
-export function createBybitVenue(options: BybitVenueOptions = {}): Venue {
-  const { origin, timeoutMs = CCXT_BASE_OPTIONS.timeout, fillTimeoutMs = 2_000 } = options;
-  const enableRateLimit = options.enableRateLimit ?? origin === undefined;
-  let apiUrls: unknown;
+/**
+ * The leg an order or trading stop addresses (Bybit V5 docs, Place Order → positionIdx): 0 in
+ * one-way mode; in hedge (both-side) mode 1 for the long (buy-side) leg, 2 for the short one.
+ */
+const positionIdxOf = (hedged: boolean, side: Side) => (hedged ? (side === "long" ? 1 : 2) : 0);
 
-  /** The only place the key becomes a string; the client lives as long as one method call. */
-  function client(keys: { apiKey: Buffer; secret: Buffer }): Client {
-    if (origin !== undefined && apiUrls === undefined) {
-      apiUrls = rebaseUrls(new ccxt.bybit().urls.api as Parameters<typeof rebaseUrls>[0], origin);
-    }
-    return new ccxt.bybit({
-      ...CCXT_BASE_OPTIONS,
-      timeout: timeoutMs,
-      enableRateLimit,
+/**
+ * Warden trades Bybit's USDT perpetuals only: USDC-settled ones (BTC/USDC:USDC) are another
+ * product under another permission than the Contract one Warden's policy grants.
+ */
+function untradable(market: { symbol: string; settle?: string }): string | null {
+  if (market.settle === "USDT") return null;
+  const base = market.symbol.split("/")[0] ?? market.symbol;
+  return `${VENUE}'s ${market.symbol} settles in ${market.settle ?? "another coin"}; Warden trades only Bybit's USDT perpetuals with this key (USDC contracts need another permission). Use ${base}/USDT:USDT instead.`;
+}
+
+export function createBybitVenue(options: BybitVenueOptions = {}): Venue {
+  const { fillTimeoutMs = 2_000 } = options;
+  const client = keyedClientFactory<Client>({
+    ...options,
+    defaultApi: () => new ccxt.bybit().urls.api,
+    config: {
       options: {
         fetchMarkets: { types: ["linear"] },
         // Stated up front, or ccxt asks query-api and account/info before the first private
-        // call (account/info needs a transfer or withdrawal permission on a master key).
+        // call (account/info needs a transfer or withdrawal permission on a master key). A
+        // classic account is refused at /connect (policies/bybit-account.ts).
         enableUnifiedMargin: false,
         enableUnifiedAccount: true,
       },
@@ -108,29 +123,28 @@ export function createBybitVenue(options: BybitVenueOptions = {}): Venue {
       // contract-only key may not (retCode 10005, VENUES.md); Warden needs no currencies.
       // ccxt's bybit ignores options.fetchCurrencies, so the capability itself is turned off.
       has: { fetchCurrencies: false },
-      ...(apiUrls === undefined ? {} : { urls: { api: apiUrls } }),
-      apiKey: keys.apiKey.toString("utf8").trim(),
-      secret: keys.secret.toString("utf8").trim(),
-    });
-  }
+    },
+    create: (config) => new ccxt.bybit(config),
+  });
 
   const session = keyedSession<Client, Client["markets"]>({
     venue: VENUE,
     client,
-    mapError: (err) => toVenueError(err, VENUE),
+    mapError: mapBybitError,
   });
 
-  function perpetual(ex: Client, symbol: string): string {
-    const market = ex.market(symbol);
-    if (!market.swap || !market.linear) {
-      throw new VenueError("unknown_symbol", `${VENUE} has no linear perpetual ${symbol}.`);
-    }
-    return market.symbol;
-  }
+  const perpetual = (ex: Client, symbol: string) => linearPerpetual(ex, symbol, VENUE, untradable);
 
-  async function openPositionOf(ex: Client, symbol: string) {
-    const positions = positionsOf(await ex.fetchPositions([symbol]));
-    return positions.find((p) => p.symbol === symbol) ?? null;
+  /**
+   * The key's position mode and open legs in `symbol`. position/list names every leg of the
+   * mode for a symbol, flat or not (Bybit V5 docs, Get Position Info): positionIdx 0 one-way,
+   * 1 and 2 in hedge mode. Asked per call, so a switch in the Bybit app is seen at once.
+   */
+  async function legsOf(ex: Client, symbol: string) {
+    const raw = await ex.fetchPositions([symbol]);
+    const hedged = raw.some((p) => ["1", "2"].includes(String(record(p.info).positionIdx)));
+    const positions = positionsOf(withRawPnl(raw)).filter((p) => p.symbol === symbol);
+    return { hedged, positions };
   }
 
   /**
@@ -175,17 +189,18 @@ export function createBybitVenue(options: BybitVenueOptions = {}): Venue {
     return fillOf(ex, String(order.id), symbol, positionSide);
   }
 
-  /** Sets the position's own SL/TP (tpslMode Full): a number sets, null clears ("0"). */
+  /** Sets the leg's own SL/TP (tpslMode Full): a number sets, null clears ("0"). */
   async function setTradingStop(
     ex: Client,
     symbol: string,
+    positionIdx: number,
     legs: { stopLoss?: number | null; takeProfit?: number | null },
   ): Promise<void> {
     const request: Record<string, unknown> = {
       category: "linear",
       symbol: ex.market(symbol).id,
       tpslMode: "Full",
-      positionIdx: 0,
+      positionIdx,
     };
     for (const leg of ["stopLoss", "takeProfit"] as const) {
       const price = legs[leg];
@@ -195,12 +210,15 @@ export function createBybitVenue(options: BybitVenueOptions = {}): Venue {
     await ex.privatePostV5PositionTradingStop(request);
   }
 
-  async function close(ex: Client, symbol: string): Promise<Fill | null> {
-    const position = await openPositionOf(ex, symbol);
-    if (position === null) return null;
-    // The position's SL/TP go with it: Bybit clears them when the size reaches zero.
+  /** Closes the leg of `side` (the symbol's one position without it). */
+  async function close(ex: Client, symbol: string, side?: Side): Promise<Fill | null> {
+    const { hedged, positions } = await legsOf(ex, symbol);
+    const position = positions.find((p) => side === undefined || p.side === side);
+    if (position === undefined) return null;
+    // The leg's SL/TP go with it: Bybit clears them when the size reaches zero.
     return marketOrder(ex, symbol, sell(position.side), position.size, position.side, {
       reduceOnly: true,
+      positionIdx: positionIdxOf(hedged, position.side),
     });
   }
 
@@ -220,11 +238,10 @@ export function createBybitVenue(options: BybitVenueOptions = {}): Venue {
 
     openPosition(creds, input: OpenPositionInput) {
       return session(creds, async (ex) => {
-        checkPositive(input.size, "The position size");
-        checkPositive(input.stopLoss, "The stop loss");
-        checkPositive(input.takeProfit, "The take profit");
+        checkOpenNumbers(input);
         checkPositive(input.leverage, "The leverage");
         const symbol = perpetual(ex, input.symbol);
+        const { hedged } = await legsOf(ex, symbol);
         if (input.leverage !== undefined) {
           await ex.setLeverage(input.leverage, symbol).catch((err: unknown) => {
             if (err instanceof ccxt.BadRequest && LEVERAGE_UNCHANGED.test(err.message)) return;
@@ -232,7 +249,7 @@ export function createBybitVenue(options: BybitVenueOptions = {}): Venue {
           });
         }
         // Attached to the order, Bybit validates SL/TP with the entry: all or nothing.
-        const params: Record<string, unknown> = {};
+        const params: Record<string, unknown> = { positionIdx: positionIdxOf(hedged, input.side) };
         if (input.stopLoss !== undefined) params.stopLoss = { triggerPrice: input.stopLoss };
         if (input.takeProfit !== undefined) params.takeProfit = { triggerPrice: input.takeProfit };
         if (input.clientOrderId !== undefined)
@@ -246,32 +263,28 @@ export function createBybitVenue(options: BybitVenueOptions = {}): Venue {
         checkPositive(input.stopLoss, "The stop loss");
         checkPositive(input.takeProfit, "The take profit");
         const symbol = perpetual(ex, input.symbol);
-        const position = await openPositionOf(ex, symbol);
-        if (position === null) {
+        const { hedged, positions } = await legsOf(ex, symbol);
+        const position = positions.find((p) => input.side === undefined || p.side === input.side);
+        if (position === undefined) {
           throw new VenueError("invalid_order", `There is no open ${VENUE} position in ${symbol}.`);
         }
+        const positionIdx = positionIdxOf(hedged, position.side);
         let fill: Fill | null = null;
-        if (input.size !== undefined) {
-          if (!Number.isFinite(input.size) || input.size < 0) {
-            throw new VenueError("invalid_order", "The new position size must be zero or more.");
-          }
-          if (input.size === 0) return close(ex, symbol);
-          const diff = roundToStep(input.size - position.size, ex.market(symbol).precision.amount);
-          if (diff !== 0) {
-            const qty = Number(ex.amountToPrecision(symbol, Math.abs(diff)));
-            const grow = diff > 0;
-            fill = await marketOrder(
-              ex,
-              symbol,
-              grow ? buy(position.side) : sell(position.side),
-              qty,
-              position.side,
-              grow ? {} : { reduceOnly: true },
-            );
-          }
+        const resize = resizeOf(ex, symbol, position.size, input.size);
+        if (resize.kind === "close") return close(ex, symbol, position.side);
+        if (resize.kind === "trade") {
+          const { qty, grow } = resize;
+          fill = await marketOrder(
+            ex,
+            symbol,
+            grow ? buy(position.side) : sell(position.side),
+            qty,
+            position.side,
+            grow ? { positionIdx } : { reduceOnly: true, positionIdx },
+          );
         }
         if (input.stopLoss !== undefined || input.takeProfit !== undefined) {
-          await setTradingStop(ex, symbol, {
+          await setTradingStop(ex, symbol, positionIdx, {
             stopLoss: input.stopLoss,
             takeProfit: input.takeProfit,
           });
@@ -281,7 +294,7 @@ export function createBybitVenue(options: BybitVenueOptions = {}): Venue {
     },
 
     closePosition(creds, input) {
-      return session(creds, (ex) => close(ex, perpetual(ex, input.symbol)));
+      return session(creds, (ex) => close(ex, perpetual(ex, input.symbol), input.side));
     },
 
     findOrder(creds, input): Promise<OrderLookup> {

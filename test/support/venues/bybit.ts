@@ -1,5 +1,23 @@
-// A local Bybit V5 (linear USDT perpetuals, unified account) for tests: the endpoints ccxt's
-// bybit calls in Warden's flows, every signature checked as Bybit does, a tiny position book.
+// A local Bybit V5 (linear perpetuals; unified or classic account; one-way or hedge mode) for
+// tests: the endpoints ccxt's bybit calls in Warden's flows, every signature checked as Bybit
+// does, a tiny position book with one leg per positionIdx.
+
+import {
+  type Account,
+  type BybitQueryApi,
+  envelope,
+  hasWallet,
+  IDX_MISMATCH,
+  instrument,
+  isUnified,
+  legKey,
+  MIN_ORDER_VALUE,
+  ok,
+  positionJson,
+  SETTLE,
+  SYMBOLS,
+  walletBalance,
+} from "./bybit-book";
 import {
   createLimitAnswers,
   dec,
@@ -15,14 +33,15 @@ import {
   startRecordingServer,
 } from "./common";
 
-/** The `result` of GET /v5/user/query-api (apiKey is filled in by the fake). */
-export type BybitQueryApi = Record<string, unknown>;
+export type { BybitQueryApi } from "./bybit-book";
 
 export interface FakeBybitKey {
   secret: string;
   queryApi: BybitQueryApi;
   /** USDT wallet balance of the account behind the key (default 10 000). */
   walletBalance?: number;
+  /** Both-side (hedge) position mode from the start (default one-way). */
+  hedgeMode?: boolean;
 }
 
 export interface FakeBybitOptions {
@@ -33,6 +52,8 @@ export interface FakeBybitOptions {
 
 export interface FakeBybitPosition {
   symbol: string;
+  /** 0 one-way; 1 the buy-side (long) leg, 2 the sell-side (short) leg of hedge mode. */
+  positionIdx: number;
   side: "Buy" | "Sell";
   size: number;
   avgPrice: number;
@@ -50,6 +71,8 @@ export interface FakeBybit {
   /** Same as setQueryApi: the name the Binance fake uses, for re-verification tests. */
   setRestrictions(apiKey: string, queryApi: BybitQueryApi): void;
   setMarkPrice(price: number): void;
+  /** Switches the key's account between one-way (false) and both-side hedge mode (true). */
+  setHedgeMode(apiKey: string, hedged: boolean): void;
   /** While true, order queries find nothing: an order fills but its fill is never reported. */
   setHideOrders(hide: boolean): void;
   /** The next order/create executes, then its answer is lost this way. */
@@ -105,64 +128,6 @@ export const BYBIT_TRADE_ONLY_QUERY_API: BybitQueryApi = {
   kycRegion: "",
 };
 
-const SYMBOLS = ["BTCUSDT"] as const;
-const MIN_ORDER_VALUE = 5;
-
-interface Account {
-  secret: string;
-  queryApi: BybitQueryApi;
-  wallet: number;
-  positions: Map<string, { size: number; avgPrice: number; stopLoss: string; takeProfit: string }>;
-  leverage: Map<string, number>;
-  orders: Record<string, unknown>[];
-  lostAnswers: LostAnswer[];
-}
-
-function hasWallet(a: Account): boolean {
-  const wallet = (a.queryApi.permissions as Record<string, unknown> | undefined)?.Wallet;
-  return Array.isArray(wallet) && wallet.length > 0;
-}
-
-const envelope = (retCode: number, retMsg: string, result: unknown = {}): Reply => ({
-  status: 200,
-  body: { retCode, retMsg, result, retExtInfo: {}, time: Date.now() },
-});
-const ok = (result: unknown): Reply => envelope(0, "OK", result);
-
-function instrument(symbol: string): unknown {
-  return {
-    symbol,
-    contractType: "LinearPerpetual",
-    status: "Trading",
-    baseCoin: "BTC",
-    quoteCoin: "USDT",
-    launchTime: "1585526400000",
-    deliveryTime: "0",
-    deliveryFeeRate: "",
-    priceScale: "2",
-    leverageFilter: { minLeverage: "1", maxLeverage: "100.00", leverageStep: "0.01" },
-    priceFilter: { minPrice: "0.10", maxPrice: "1999999.80", tickSize: "0.10" },
-    lotSizeFilter: {
-      maxOrderQty: "1190.000",
-      minOrderQty: "0.001",
-      qtyStep: "0.001",
-      postOnlyMaxOrderQty: "1190.000",
-      maxMktOrderQty: "119.000",
-      minNotionalValue: String(MIN_ORDER_VALUE),
-    },
-    unifiedMarginTrade: true,
-    fundingInterval: 480,
-    settleCoin: "USDT",
-    copyTrading: "both",
-    upperFundingRate: "0.00375",
-    lowerFundingRate: "-0.00375",
-    isPreListing: false,
-    preListingInfo: null,
-    riskParameters: { priceLimitRatioX: "0.01", priceLimitRatioY: "0.02" },
-    displayName: "",
-  };
-}
-
 export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit> {
   let hideOrders = false;
   const requests: RecordedRequest[] = [];
@@ -172,6 +137,7 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
       secret: k.secret,
       queryApi: { ...k.queryApi },
       wallet: k.walletBalance ?? 10_000,
+      hedge: k.hedgeMode === true,
       positions: new Map(),
       leverage: new Map(),
       orders: [],
@@ -204,98 +170,31 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
     return { apiKey, account };
   }
 
-  function positionJson(a: Account, symbol: string): Record<string, unknown> {
-    const p = a.positions.get(symbol);
-    const lev = a.leverage.get(symbol) ?? 10;
-    const size = p === undefined ? 0 : Math.abs(p.size);
-    const value = size * (p?.avgPrice ?? 0);
-    return {
-      positionIdx: 0,
-      riskId: 1,
-      riskLimitValue: "2000000",
-      symbol,
-      side: p === undefined ? "" : p.size > 0 ? "Buy" : "Sell",
-      size: dec(size, 3),
-      avgPrice: p === undefined ? "0" : dec(p.avgPrice),
-      positionValue: dec(value),
-      tradeMode: 0,
-      autoAddMargin: 0,
-      positionStatus: "Normal",
-      leverage: String(lev),
-      markPrice: dec(markPrice),
-      liqPrice: "",
-      bustPrice: "",
-      positionIM: dec(value / lev),
-      positionMM: dec(value * 0.005),
-      positionBalance: dec(value / lev),
-      takeProfit: p?.takeProfit ?? "0.00",
-      stopLoss: p?.stopLoss ?? "0.00",
-      trailingStop: "0.00",
-      sessionAvgPrice: "",
-      delta: "",
-      gamma: "",
-      vega: "",
-      theta: "",
-      unrealisedPnl: p === undefined ? "0" : dec((markPrice - p.avgPrice) * p.size),
-      curRealisedPnl: "0",
-      cumRealisedPnl: "0",
-      adlRankIndicator: p === undefined ? 0 : 2,
-      createdTime: "1676538056258",
-      updatedTime: String(Date.now()),
-      seq: 1,
-      isReduceOnly: false,
-      mmrSysUpdatedTime: "",
-      leverageSysUpdatedTime: "",
-    };
+  /**
+   * The leg a request addresses (missing = 0), or null when it does not fit the account's
+   * position mode: hedge mode takes 1 or 2, one-way only 0 (Bybit V5 docs, Place Order and Set
+   * Trading Stop → positionIdx; VENUES.md rules table).
+   */
+  function legIdx(a: Account, value: unknown): number | null {
+    const idx = value === undefined ? 0 : Number(value);
+    if (a.hedge ? idx !== 1 && idx !== 2 : idx !== 0) return null;
+    return idx;
   }
 
-  function walletBalance(a: Account): unknown {
-    let upnl = 0;
-    let im = 0;
-    for (const [symbol, p] of a.positions) {
-      upnl += (markPrice - p.avgPrice) * p.size;
-      im += (Math.abs(p.size) * markPrice) / (a.leverage.get(symbol) ?? 10);
+  /**
+   * POST /v5/position/switch-mode (Bybit V5 docs, Switch Position Mode): mode 0 one-way, 3 both
+   * sides; refused while a position is open (110024) or when nothing changes (110025).
+   */
+  function switchMode(a: Account, body: Record<string, unknown>): Reply {
+    if (body.category !== "linear") return envelope(10001, "params error: category");
+    if (body.mode !== 0 && body.mode !== 3) return envelope(10001, "params error: mode");
+    const hedge = body.mode === 3;
+    if (hedge === a.hedge) return envelope(110025, "Position mode is not modified");
+    if (a.positions.size > 0) {
+      return envelope(110024, "You have an existing position, so position mode cannot be switched");
     }
-    const equity = a.wallet + upnl;
-    return {
-      list: [
-        {
-          accountType: "UNIFIED",
-          accountIMRate: dec(equity > 0 ? im / equity : 0, 4),
-          accountMMRate: "0",
-          accountLTV: "0",
-          totalEquity: dec(equity),
-          totalWalletBalance: dec(a.wallet),
-          totalMarginBalance: dec(equity),
-          totalAvailableBalance: dec(equity - im),
-          totalPerpUPL: dec(upnl),
-          totalInitialMargin: dec(im),
-          totalMaintenanceMargin: dec(im * 0.1),
-          coin: [
-            {
-              coin: "USDT",
-              equity: dec(equity),
-              usdValue: dec(equity),
-              walletBalance: dec(a.wallet),
-              locked: "0",
-              spotHedgingQty: "0",
-              borrowAmount: "0",
-              // Deprecated for UNIFIED accounts: Bybit now sends "".
-              availableToWithdraw: "",
-              accruedInterest: "0",
-              totalOrderIM: "0",
-              totalPositionIM: dec(im),
-              totalPositionMM: dec(im * 0.1),
-              unrealisedPnl: dec(upnl),
-              cumRealisedPnl: "0",
-              bonus: "0",
-              marginCollateral: true,
-              collateralSwitch: true,
-            },
-          ],
-        },
-      ],
-    };
+    a.hedge = hedge;
+    return ok({});
   }
 
   function createOrder(a: Account, body: Record<string, unknown>): Reply {
@@ -318,10 +217,15 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
       // Bybit V5 error codes: 110072 "OrderLinkedID is duplicate".
       return envelope(110072, "OrderLinkedID is duplicate");
     }
+    const idx = legIdx(a, body.positionIdx);
+    if (idx === null) return envelope(...IDX_MISMATCH);
     const reduceOnly = body.reduceOnly === true || body.reduceOnly === "true";
     const delta = side === "Buy" ? qty : -qty;
-    const current = a.positions.get(symbol);
-    if (reduceOnly) {
+    const key = legKey(symbol, idx);
+    const current = a.positions.get(key);
+    // Hedge mode: a Sell on the buy-side leg (1) or a Buy on the sell-side leg (2) closes it.
+    const legSign = idx === 1 ? 1 : idx === 2 ? -1 : 0;
+    if (reduceOnly || (legSign !== 0 && Math.sign(delta) !== legSign)) {
       if (current === undefined || Math.sign(current.size) === Math.sign(delta)) {
         return envelope(110017, "Reduce-only rule not satisfied");
       }
@@ -333,8 +237,8 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
       const lev = a.leverage.get(symbol) ?? 10;
       const increases = current === undefined || Math.sign(current.size) === Math.sign(delta);
       let im = 0;
-      for (const [s, p] of a.positions) {
-        im += (Math.abs(p.size) * markPrice) / (a.leverage.get(s) ?? 10);
+      for (const p of a.positions.values()) {
+        im += (Math.abs(p.size) * markPrice) / (a.leverage.get(p.symbol) ?? 10);
       }
       if (increases && (qty * markPrice) / lev > a.wallet - im) {
         return envelope(110007, "ab not enough for new order");
@@ -342,7 +246,9 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
     }
     const signed = side === "Buy" ? qty : -qty;
     if (current === undefined) {
-      a.positions.set(symbol, {
+      a.positions.set(key, {
+        symbol,
+        idx,
         size: signed,
         avgPrice: markPrice,
         stopLoss: body.stopLoss === undefined ? "0.00" : String(body.stopLoss),
@@ -356,9 +262,11 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
       const closing = Math.min(Math.abs(signed), Math.abs(current.size));
       a.wallet += (markPrice - current.avgPrice) * closing * Math.sign(current.size);
       const size = Math.round((current.size + signed) * 1000) / 1000;
-      if (size === 0) a.positions.delete(symbol);
+      if (size === 0) a.positions.delete(key);
       else if (Math.sign(size) !== Math.sign(current.size)) {
-        a.positions.set(symbol, {
+        a.positions.set(key, {
+          symbol,
+          idx,
           size,
           avgPrice: markPrice,
           stopLoss: "0.00",
@@ -379,7 +287,7 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
       qty: dec(qty, 3),
       side,
       isLeverage: "",
-      positionIdx: 0,
+      positionIdx: idx,
       orderStatus: "Filled",
       cancelType: "UNKNOWN",
       rejectReason: "EC_NoError",
@@ -420,7 +328,9 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
 
   function tradingStop(a: Account, body: Record<string, unknown>): Reply {
     const symbol = String(body.symbol ?? "");
-    const p = a.positions.get(symbol);
+    const idx = legIdx(a, body.positionIdx);
+    if (idx === null) return envelope(...IDX_MISMATCH);
+    const p = a.positions.get(legKey(symbol, idx));
     if (p === undefined) return envelope(10001, "can not set tp/sl/ts for zero position");
     const price = (v: unknown): string | undefined =>
       v === undefined ? undefined : Number(v) === 0 ? "0.00" : String(v);
@@ -453,6 +363,7 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
       "GET /v5/position/list",
       "POST /v5/position/set-leverage",
       "POST /v5/position/trading-stop",
+      "POST /v5/position/switch-mode",
       "POST /v5/order/create",
       "GET /v5/order/realtime",
     ]);
@@ -476,7 +387,8 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
         return ok({
           marginMode: "REGULAR_MARGIN",
           updatedTime: "1697078946000",
-          unifiedMarginStatus: 6,
+          // Bybit V5 docs, Get Account Info: 1 classic account, 6 UTA 2.0 Pro.
+          unifiedMarginStatus: isUnified(a) ? 6 : 1,
           dcpStatus: "OFF",
           timeWindow: 10,
           smpGroup: 0,
@@ -489,22 +401,33 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
           return envelope(10005, "Permission denied, please check your API key permissions.");
         return ok({ rows: [] });
       case "GET /v5/account/wallet-balance":
-        if (q.accountType !== "UNIFIED") {
+        // A unified account answers only UNIFIED, a classic one only CONTRACT (VENUES.md).
+        if (isUnified(a) && q.accountType !== "UNIFIED") {
           return envelope(10001, "accountType only support UNIFIED.");
         }
-        return ok(walletBalance(a));
+        if (!isUnified(a) && q.accountType !== "CONTRACT") {
+          return envelope(10001, "accountType only support CONTRACT.");
+        }
+        return ok(walletBalance(a, markPrice));
       case "GET /v5/position/list": {
         if (q.category !== "linear") return envelope(10001, "params error: category");
         if (q.symbol !== undefined) {
           if (!(SYMBOLS as readonly string[]).includes(q.symbol)) {
             return envelope(10001, "params error: symbol invalid");
           }
-          return ok({ category: "linear", list: [positionJson(a, q.symbol)], nextPageCursor: "" });
+          // With a symbol every leg of the mode is listed, open or flat (Bybit V5 docs,
+          // Get Position Info): one entry (idx 0) one-way, two (idx 1 and 2) in hedge mode.
+          const legs = a.hedge ? [1, 2] : [0];
+          const symbol = q.symbol;
+          const list = legs.map((idx) => positionJson(a, symbol, idx, markPrice));
+          return ok({ category: "linear", list, nextPageCursor: "" });
         }
         if (q.settleCoin === undefined && q.baseCoin === undefined) {
           return envelope(10001, "params error: symbol or settleCoin is required");
         }
-        const list = [...a.positions.keys()].map((s) => positionJson(a, s));
+        const list = [...a.positions.values()]
+          .filter((p) => SETTLE[p.symbol] === (q.settleCoin ?? SETTLE[p.symbol]))
+          .map((p) => positionJson(a, p.symbol, p.idx, markPrice));
         return ok({ category: "linear", list, nextPageCursor: "" });
       }
       case "POST /v5/position/set-leverage": {
@@ -523,6 +446,8 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
       }
       case "POST /v5/position/trading-stop":
         return tradingStop(a, body);
+      case "POST /v5/position/switch-mode":
+        return switchMode(a, body);
       case "POST /v5/order/create":
         return createOrder(a, body);
       case "GET /v5/order/realtime": {
@@ -594,14 +519,20 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
     setMarkPrice(price) {
       markPrice = price;
     },
+    setHedgeMode(apiKey, hedged) {
+      const a = account(apiKey);
+      if (a.positions.size > 0) throw new Error("fake bybit: close the positions first (110024)");
+      a.hedge = hedged;
+    },
     positions(apiKey) {
       const a = account(apiKey);
-      return [...a.positions.entries()].map(([symbol, p]) => ({
-        symbol,
+      return [...a.positions.values()].map((p) => ({
+        symbol: p.symbol,
+        positionIdx: p.idx,
         side: p.size > 0 ? "Buy" : "Sell",
         size: Math.abs(p.size),
         avgPrice: p.avgPrice,
-        leverage: a.leverage.get(symbol) ?? 10,
+        leverage: a.leverage.get(p.symbol) ?? 10,
         stopLoss: p.stopLoss,
         takeProfit: p.takeProfit,
       }));

@@ -2,6 +2,7 @@
 // no other permission category, each refusal naming the permission and where Bybit changes it.
 import type { Refusal, ScopeDecision, Warning } from "../scope-policy";
 import type { ScopeReport } from "../types";
+import { bybitAccountRefusal } from "./bybit-account";
 import { expiresWarning, noIpBindingWarning } from "./warnings";
 
 const EDIT = "Bybit → API Management → Edit";
@@ -10,7 +11,7 @@ const EDIT = "Bybit → API Management → Edit";
  * What the Bybit adapter puts in ScopeReport.permissions: query-api's `readOnly` next to each
  * category of its `permissions` object, e.g. { readOnly: 0, ContractTrade: ["Order", …], … }.
  */
-export type BybitPermissions = { readOnly?: unknown } & Record<string, unknown>;
+export type BybitPermissions = { readOnly?: unknown; uta?: unknown } & Record<string, unknown>;
 
 /** ContractTrade must contain these; `scope` is what Warden records as granted. */
 export const BYBIT_REQUIRED_CONTRACT: readonly { item: string; label: string }[] = [
@@ -96,10 +97,12 @@ export function evaluateBybitScopes(
     }
   }
   for (const [category, value] of Object.entries(p)) {
-    if (category === "readOnly" || category === "ContractTrade") continue;
+    if (category === "readOnly" || category === "uta" || category === "ContractTrade") continue;
     if (BYBIT_TOLERATED.includes(category)) continue;
     for (const item of items(value)) refused.push(refusalFor(category, item));
   }
+  const account = bybitAccountRefusal(p.uta);
+  if (account !== null) refused.push(account);
   if (report.expiresAt !== null && report.expiresAt.getTime() <= now.getTime()) {
     refused.push({
       permission: "expiredAt",

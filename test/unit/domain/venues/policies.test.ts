@@ -35,6 +35,7 @@ function binance(
 
 const TRADE_ONLY_BYBIT = {
   readOnly: 0,
+  uta: 1,
   ContractTrade: ["Order", "Position"],
   Spot: [],
   Wallet: [],
