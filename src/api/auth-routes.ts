@@ -58,7 +58,11 @@ export function sendError(res: Response, err: unknown): boolean {
     if (err.code === "rate_limited" && err.retryAfterSeconds !== undefined) {
       res.setHeader("Retry-After", String(Math.max(1, err.retryAfterSeconds)));
     }
-    res.status(STATUS[err.code]).json({ error: err.code, message: err.message });
+    res.status(STATUS[err.code]).json({
+      error: err.code,
+      message: err.message,
+      ...(err.breachCount !== undefined && { breachCount: err.breachCount }),
+    });
     return true;
   }
   if (err instanceof RequestError) {

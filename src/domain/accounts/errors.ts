@@ -79,6 +79,8 @@ export class AccountError extends Error {
     message: string = ACCOUNT_ERROR_MESSAGES[code],
     /** For rate_limited: when the caller may try again. */
     readonly retryAfterSeconds?: number,
+    /** For password_breached: how often the password appears in known breaches. */
+    readonly breachCount?: number,
   ) {
     super(message);
     this.name = "AccountError";
