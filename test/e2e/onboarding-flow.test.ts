@@ -134,7 +134,7 @@ async function login(email: string, password: string) {
 }
 
 describe("onboarding on the settings page at 390×844", () => {
-  it("when a new user creates an account, confirms the mail, turns on 2FA, links Telegram, changes and then resets the password and signs out everywhere, then each step works and no screen scrolls sideways", async () => {
+  it("when a new user creates an account, confirms it from the development mailbox, turns on 2FA, links Telegram, changes the password, resets it from the mailbox link and signs out everywhere, then each step works, no screen scrolls sideways and a missing page is an HTML 404", async () => {
     const email = `new-${randomBytes(4).toString("hex")}@example.com`;
     const first = `first pass ${randomBytes(6).toString("hex")}`;
     const second = `second pass ${randomBytes(6).toString("hex")}`;
@@ -302,6 +302,14 @@ describe("onboarding on the settings page at 390×844", () => {
       await page.reload();
       await page.locator("#signin-form").waitFor();
       expect(await page.isVisible("#app-view")).toBe(false);
+      expect(await violations(page)).toEqual([]);
+
+      // ---- a page that does not exist: a small HTML page, not JSON ----
+      const missing = await page.goto(`${w.base}/no-such-page`);
+      expect(missing?.status()).toBe(404);
+      expect(missing?.headers()["content-type"]).toMatch(/^text\/html/);
+      await page.getByRole("heading", { name: "Page not found" }).waitFor();
+      await expectNoSidewaysScroll(page);
       expect(await violations(page)).toEqual([]);
     } finally {
       await context.close();
