@@ -29,6 +29,7 @@ const STATUS: Record<AccountErrorCode, number> = {
   invalid_reset_token: 400,
   invalid_confirmation_token: 400,
   email_not_confirmed: 403,
+  email_unchanged: 409,
   totp_not_enabled: 400,
   totp_already_enabled: 409,
   totp_not_pending: 400,
@@ -139,6 +140,7 @@ const schemas = {
   resetRequest: z.object({ email: str(512) }),
   resetConfirm: z.object({ token: str(256), password: str(4096) }),
   emailConfirm: z.object({ token: str(256) }),
+  emailChange: z.object({ email: str(512) }),
   initData: z.object({ initData: str(8192) }),
   linkCode: z.object({ code: str(256) }),
 };
@@ -300,6 +302,7 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router {
           id: a.user.id,
           email: a.user.email,
           emailConfirmed: a.user.emailConfirmedAt !== null,
+          pendingEmail: a.user.pendingEmail,
           role: a.user.role,
           hasPassword: a.user.passwordHash !== null,
           totpEnabled: a.user.totpEnabledAt !== null,
@@ -352,6 +355,24 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router {
       res
         .status(202)
         .json({ message: "If the address is not confirmed yet, a new link is on its way." });
+    }),
+  );
+
+  // Adds an address (an account born in Telegram) or changes it: step-up, then a link to it.
+  router.post(
+    "/email/change",
+    ...authed(async (req, res, a) => {
+      const { pendingEmail } = await accounts.changeEmail(
+        a,
+        parse(schemas.emailChange, req.body),
+        clientOf(req),
+      );
+      res.status(202).json({
+        pendingEmail,
+        message: pendingEmail
+          ? "Open the link we sent to the new address to confirm it. Until then your current address stays in use."
+          : "A new confirmation link is on its way to your address.",
+      });
     }),
   );
 
