@@ -366,4 +366,72 @@ describe("onboarding on the settings page at 390×844", () => {
       await context.close();
     }
   });
+  it("when a signed-in user changes the address on the settings page, then a step-up is asked, the page shows the new address waiting while the old stays in use, the old address is told, and the mailbox link makes the new one the confirmed address", async () => {
+    const email = `old-${randomBytes(4).toString("hex")}@example.com`;
+    const next = `new-${randomBytes(4).toString("hex")}@example.com`;
+    const password = `change pass ${randomBytes(6).toString("hex")}`;
+    const res = await fetch(`${w.base}/api/auth/register`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-forwarded-for": "203.0.113.79" },
+      body: JSON.stringify({ email, password }),
+    });
+    expect(res.status).toBe(202);
+
+    const context = await newContext(browser);
+    const page = await context.newPage();
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      await followMailboxLink(page, email, "/confirm-email");
+      await page.getByRole("button", { name: "Confirm my address" }).click();
+      await page.getByText("Email address confirmed. You can sign in now.").waitFor();
+      await page.goto(`${w.base}/settings`);
+      await page.fill("#signin-form input[name=email]", email);
+      await page.fill("#signin-form input[name=password]", password);
+      await page.click("#signin-form button[type=submit]");
+      await page.getByText(`${email} is confirmed.`).waitFor();
+      await expectTouchTargets(page, "#email-change-form");
+
+      // ---- change: the step-up asks for the password first ----
+      await staleStepUp(email);
+      await page.fill("#email-change-form input[name=email]", next);
+      await page.click("#email-change-form button[type=submit]");
+      await page.locator("#step-up").waitFor();
+      await page.fill("#step-up-form input[name=password]", password);
+      await page.click("#step-up-form button[type=submit]");
+      await shows(page, "notice", "Until then your current address stays in use.");
+      await page
+        .locator("#email-pending", {
+          hasText: `${next} is waiting for confirmation: open the link we sent there. Until then ${email} stays in use.`,
+        })
+        .waitFor();
+      expect(await page.textContent("#email-status")).toBe(`${email} is confirmed.`);
+      expect(await page.isVisible("#email-resend")).toBe(true);
+      await expectNoSidewaysScroll(page);
+      expect((await login(next, password)).status).toBe(401);
+
+      // ---- the old address is told (in the mailbox), the new one confirms from its link ----
+      await page.goto(`${w.base}/sandbox/mail`);
+      await page
+        .locator("article.mail")
+        .filter({ hasText: `To ${email}` })
+        .filter({ hasText: "The email address of your Warden account is changing" })
+        .first()
+        .waitFor();
+      await followMailboxLink(page, next, "/confirm-email");
+      await page.getByRole("button", { name: "Confirm my address" }).click();
+      await page.getByText("Email address confirmed. You can sign in now.").waitFor();
+      expect((await login(email, password)).status).toBe(401);
+      expect((await login(next, password)).status).toBe(200);
+
+      // The page's session goes on (an address change ends none) and shows the new address.
+      await page.goto(`${w.base}/settings`);
+      await page.getByText(`${next} is confirmed.`).waitFor();
+      expect(await page.isVisible("#email-pending")).toBe(false);
+      expect(await page.isVisible("#email-resend")).toBe(false);
+      await expectNoSidewaysScroll(page);
+      expect(await violations(page)).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
 });
