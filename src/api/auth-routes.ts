@@ -5,6 +5,7 @@ import { z } from "zod";
 import { AccountError, type AccountErrorCode } from "../domain/accounts/errors";
 import type { AccountService } from "../domain/accounts/service";
 import type { AuthContext, ClientInfo, SignedIn } from "../domain/accounts/shared";
+import { addEmailRoutes } from "./email-routes";
 
 export const REFRESH_COOKIE = "__Secure-warden_refresh";
 export const REFRESH_COOKIE_PATH = "/api/auth";
@@ -139,8 +140,6 @@ const schemas = {
   change: z.object({ currentPassword: str(4096), newPassword: str(4096) }),
   resetRequest: z.object({ email: str(512) }),
   resetConfirm: z.object({ token: str(256), password: str(4096) }),
-  emailConfirm: z.object({ token: str(256) }),
-  emailChange: z.object({ email: str(512) }),
   initData: z.object({ initData: str(8192) }),
   linkCode: z.object({ code: str(256) }),
 };
@@ -155,8 +154,8 @@ export function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   return r.data;
 }
 
-type Handler = (req: Request, res: Response) => Promise<void>;
-type AuthedHandler = (req: Request, res: Response, auth: AuthContext) => Promise<void>;
+export type Handler = (req: Request, res: Response) => Promise<void>;
+export type AuthedHandler = (req: Request, res: Response, auth: AuthContext) => Promise<void>;
 
 export interface AuthRoutesDeps {
   accounts: AccountService;
@@ -340,41 +339,7 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router {
     }),
   );
 
-  router.post(
-    "/email/confirm",
-    wrap(async (req, res) => {
-      await accounts.confirmEmail(parse(schemas.emailConfirm, req.body), clientOf(req));
-      res.json({ message: "Email address confirmed." });
-    }),
-  );
-
-  router.post(
-    "/email/resend",
-    wrap(async (req, res) => {
-      await accounts.resendConfirmation(parse(schemas.resetRequest, req.body), clientOf(req));
-      res
-        .status(202)
-        .json({ message: "If the address is not confirmed yet, a new link is on its way." });
-    }),
-  );
-
-  // Adds an address (an account born in Telegram) or changes it: step-up, then a link to it.
-  router.post(
-    "/email/change",
-    ...authed(async (req, res, a) => {
-      const { pendingEmail } = await accounts.changeEmail(
-        a,
-        parse(schemas.emailChange, req.body),
-        clientOf(req),
-      );
-      res.status(202).json({
-        pendingEmail,
-        message: pendingEmail
-          ? "Open the link we sent to the new address to confirm it. Until then your current address stays in use."
-          : "A new confirmation link is on its way to your address.",
-      });
-    }),
-  );
+  addEmailRoutes(router, { accounts, wrap, authed });
 
   router.post(
     "/password/reset/confirm",
