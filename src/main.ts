@@ -74,7 +74,7 @@ import { createQueueRegistry, startWorkers } from "./jobs/registry";
 import { createSandboxRoutes } from "./sandbox/routes";
 import { startTelegramEmulator, type TelegramEmulator } from "./sandbox/telegram";
 import { startupBanner } from "./startup/banner";
-import { devMailboxRoutes } from "./startup/dev-mailbox";
+import { devMailboxRoutes, mailerOptions } from "./startup/dev-mailbox";
 import { startDevServices } from "./startup/dev-services";
 import { reportStartupFailure } from "./startup/errors";
 
@@ -230,7 +230,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
         : undefined,
     });
     if (roles.includes("worker")) {
-      const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, logger });
+      const mailer = createMailer({ ...mailerOptions(config), logger });
       shutdown.add("mailer", async () => mailer.close());
       const pool = startWorkers({
         connection: () => redis.create("worker", "worker"),

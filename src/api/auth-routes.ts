@@ -5,6 +5,7 @@ import { z } from "zod";
 import { AccountError, type AccountErrorCode } from "../domain/accounts/errors";
 import type { AccountService } from "../domain/accounts/service";
 import type { AuthContext, ClientInfo, SignedIn } from "../domain/accounts/shared";
+import { addEmailRoutes } from "./email-routes";
 
 export const REFRESH_COOKIE = "__Secure-warden_refresh";
 export const REFRESH_COOKIE_PATH = "/api/auth";
@@ -29,6 +30,7 @@ const STATUS: Record<AccountErrorCode, number> = {
   invalid_reset_token: 400,
   invalid_confirmation_token: 400,
   email_not_confirmed: 403,
+  email_unchanged: 409,
   totp_not_enabled: 400,
   totp_already_enabled: 409,
   totp_not_pending: 400,
@@ -58,7 +60,11 @@ export function sendError(res: Response, err: unknown): boolean {
     if (err.code === "rate_limited" && err.retryAfterSeconds !== undefined) {
       res.setHeader("Retry-After", String(Math.max(1, err.retryAfterSeconds)));
     }
-    res.status(STATUS[err.code]).json({ error: err.code, message: err.message });
+    res.status(STATUS[err.code]).json({
+      error: err.code,
+      message: err.message,
+      ...(err.breachCount !== undefined && { breachCount: err.breachCount }),
+    });
     return true;
   }
   if (err instanceof RequestError) {
@@ -134,7 +140,6 @@ const schemas = {
   change: z.object({ currentPassword: str(4096), newPassword: str(4096) }),
   resetRequest: z.object({ email: str(512) }),
   resetConfirm: z.object({ token: str(256), password: str(4096) }),
-  emailConfirm: z.object({ token: str(256) }),
   initData: z.object({ initData: str(8192) }),
   linkCode: z.object({ code: str(256) }),
 };
@@ -149,8 +154,8 @@ export function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   return r.data;
 }
 
-type Handler = (req: Request, res: Response) => Promise<void>;
-type AuthedHandler = (req: Request, res: Response, auth: AuthContext) => Promise<void>;
+export type Handler = (req: Request, res: Response) => Promise<void>;
+export type AuthedHandler = (req: Request, res: Response, auth: AuthContext) => Promise<void>;
 
 export interface AuthRoutesDeps {
   accounts: AccountService;
@@ -296,6 +301,7 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router {
           id: a.user.id,
           email: a.user.email,
           emailConfirmed: a.user.emailConfirmedAt !== null,
+          pendingEmail: a.user.pendingEmail,
           role: a.user.role,
           hasPassword: a.user.passwordHash !== null,
           totpEnabled: a.user.totpEnabledAt !== null,
@@ -333,23 +339,7 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router {
     }),
   );
 
-  router.post(
-    "/email/confirm",
-    wrap(async (req, res) => {
-      await accounts.confirmEmail(parse(schemas.emailConfirm, req.body), clientOf(req));
-      res.json({ message: "Email address confirmed." });
-    }),
-  );
-
-  router.post(
-    "/email/resend",
-    wrap(async (req, res) => {
-      await accounts.resendConfirmation(parse(schemas.resetRequest, req.body), clientOf(req));
-      res
-        .status(202)
-        .json({ message: "If the address is not confirmed yet, a new link is on its way." });
-    }),
-  );
+  addEmailRoutes(router, { accounts, wrap, authed });
 
   router.post(
     "/password/reset/confirm",

@@ -17,7 +17,7 @@ const maybeDate = (v: unknown): Date | null => (v === null || v === undefined ? 
 
 const USER_COLUMNS = `id::text as id, email, password_hash, role, telegram_user_id::text as telegram_user_id,
   totp_secret, totp_key_version, totp_enabled_at, totp_last_step::text as totp_last_step,
-  tokens_valid_after, created_at, email_confirmed_at`;
+  tokens_valid_after, created_at, email_confirmed_at, pending_email`;
 
 function toUser(r: Row): UserRecord {
   return {
@@ -35,6 +35,7 @@ function toUser(r: Row): UserRecord {
     tokensValidAfter: date(r.tokens_valid_after),
     createdAt: date(r.created_at),
     emailConfirmedAt: maybeDate(r.email_confirmed_at),
+    pendingEmail: (r.pending_email as string | null) ?? null,
   };
 }
 
@@ -67,10 +68,32 @@ export function createAccountsRepo(sql: Sql): AccountsRepo {
       // Only the address the link was made for, and only once.
       const rows = await sql(
         `update users set email_confirmed_at = now()
-         where id = ? and email = ? and email_confirmed_at is null returning id`,
+         where id = ? and email = ? and email_confirmed_at is null and pending_email is null
+         returning id`,
         [userId, email],
       );
-      return rows.length === 1;
+      if (rows.length === 1) return true;
+      // A pending new address replaces the old one; the unique index refuses one taken since.
+      const taken = await sql("select 1 from users where email = ? and id <> ?", [email, userId]);
+      if (taken.length > 0) return false;
+      try {
+        const moved = await sql(
+          `update users set email = pending_email, email_confirmed_at = now(),
+             pending_email = null, updated_at = now()
+           where id = ? and pending_email = ? returning id`,
+          [userId, email],
+        );
+        return moved.length === 1;
+      } catch (err) {
+        if ((err as { code?: string }).code === "23505") return false;
+        throw err;
+      }
+    },
+    async setPendingEmail(userId, email) {
+      await sql("update users set pending_email = ?, updated_at = now() where id = ?", [
+        email,
+        userId,
+      ]);
     },
     async findUserByEmail(email) {
       return one(await sql(`select ${USER_COLUMNS} from users where email = ?`, [email]), toUser);
@@ -228,7 +251,7 @@ export function createAccountsRepo(sql: Sql): AccountsRepo {
     async clearTelegramUser(userId, tg) {
       const rows = await sql(
         `update users set telegram_user_id = null, updated_at = now()
-         where id = ? and telegram_user_id = ? and email is not null returning id`,
+         where id = ? and telegram_user_id = ? and password_hash is not null returning id`,
         [userId, tg],
       );
       return rows.length === 1;

@@ -65,6 +65,8 @@ export interface Config {
   auditPepper: Buffer;
   smtpUrl: string | undefined;
   mailFrom: string;
+  /** Where mail goes without SMTP_URL (development): .eml files the /sandbox/mail page lists. */
+  mailOutboxDir: string;
   sentryDsn: string | undefined;
   trustedProxies: string[];
   /** Warden's outbound IPs, shown to users binding their exchange keys to IPs. */
@@ -188,6 +190,7 @@ const schema = z.object({
   AUDIT_PEPPER: optionalString,
   SMTP_URL: optionalString.pipe(z.url({ protocol: /^smtps?$/ }).optional()),
   MAIL_FROM: z.string().default("Warden <no-reply@localhost>"),
+  MAIL_OUTBOX_DIR: z.string().min(1).default(".data/outbox"),
   SENTRY_DSN: optionalString.pipe(z.url().optional()),
   TRUSTED_PROXIES: z.string().default(""),
   HIBP_API_URL: z.url({ protocol: /^https?$/ }).default("https://api.pwnedpasswords.com"),
@@ -523,6 +526,7 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
     auditPepper: strongSecret("AUDIT_PEPPER", e.AUDIT_PEPPER),
     smtpUrl: e.SMTP_URL,
     mailFrom: e.MAIL_FROM,
+    mailOutboxDir: e.MAIL_OUTBOX_DIR,
     sentryDsn: e.SENTRY_DSN,
     trustedProxies: parseTrustedProxies(e.TRUSTED_PROXIES),
     vaultRotationCron: e.VAULT_ROTATION_CRON,

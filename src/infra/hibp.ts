@@ -19,7 +19,7 @@ export function createHibpChecker(opts: HibpOptions = {}): BreachChecker {
   const fetchFn = opts.fetch ?? globalThis.fetch;
 
   return {
-    async isBreached(password) {
+    async timesBreached(password) {
       const sha1 = createHash("sha1").update(password, "utf8").digest("hex").toUpperCase();
       const prefix = sha1.slice(0, 5);
       const suffix = sha1.slice(5);
@@ -45,21 +45,21 @@ export function createHibpChecker(opts: HibpOptions = {}): BreachChecker {
         }
         throw new BreachCheckUnavailable("HIBP range API could not be reached", { cause: err });
       }
-      return rangeContains(body, suffix);
+      return countIn(body, suffix);
     },
   };
 }
 
-/** True when `SUFFIX:COUNT` lines hold the suffix with a count above 0 (0 marks padding). */
-function rangeContains(body: string, suffix: string): boolean {
-  let found = false;
+/** The count of the suffix's `SUFFIX:COUNT` line; 0 when absent or padding (count 0). */
+function countIn(body: string, suffix: string): number {
+  let found = 0;
   for (const line of body.split(/\r?\n/)) {
     const colon = line.indexOf(":");
     if (colon < 0) continue;
     const count = Number.parseInt(line.slice(colon + 1).trim(), 10);
     if (!(count > 0)) continue;
     // Not a secret comparison: both sides are public hash fragments, and the prefix is sent.
-    if (line.slice(0, colon).trim().toUpperCase() === suffix) found = true;
+    if (line.slice(0, colon).trim().toUpperCase() === suffix) found = count;
   }
   return found;
 }

@@ -64,8 +64,8 @@ export function startupBanner(f: BannerFacts): string {
     c.smtpUrl
       ? `SMTP (${hostOnly(c.smtpUrl)})`
       : devMailbox
-        ? "development mailbox (.data/outbox)"
-        : "written to .data/outbox (no SMTP_URL)",
+        ? `development mailbox (${c.mailOutboxDir})`
+        : `written to ${c.mailOutboxDir} (no SMTP_URL)`,
   ]);
   lines.push(["Roles", `${f.roles.join(", ")} (${c.nodeEnv})`]);
   const width = Math.max(...lines.map(([k]) => k.length));

@@ -2,18 +2,24 @@
 import { resolve } from "node:path";
 import type { Router } from "express";
 import type { Config } from "../infra/config";
-import { DEFAULT_OUTBOX_DIR } from "../infra/mailer";
 import { createMailboxRoutes } from "../sandbox/mailbox";
 
 export const devMailboxOn = (config: Config): boolean =>
   config.nodeEnv === "development" && config.smtpUrl === undefined;
+
+/** The mailer's settings: SMTP_URL when set, else the outbox directory the mailbox reads. */
+export const mailerOptions = (config: Config) => ({
+  smtpUrl: config.smtpUrl,
+  from: config.mailFrom,
+  outboxDir: config.mailOutboxDir,
+});
 
 /** The /sandbox/mail routes when the mailbox is on; none otherwise. */
 export function devMailboxRoutes(config: Config): Router[] {
   if (!devMailboxOn(config)) return [];
   return [
     createMailboxRoutes({
-      outboxDir: resolve(DEFAULT_OUTBOX_DIR),
+      outboxDir: resolve(config.mailOutboxDir),
       publicUrl: config.publicUrl,
       publicHost: new URL(config.publicUrl).hostname,
     }),

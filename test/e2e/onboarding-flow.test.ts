@@ -1,19 +1,20 @@
 // A new user's first visit to /settings in Chromium at a phone's size (390×844), against the
 // running service (api + worker + bot) and the Telegram emulator: create an account (refused
-// passwords show why), confirm the address from the mailed link, turn on 2FA, link Telegram
-// with the code the bot's /link gives, change the password (step-up with password and code),
-// reset a forgotten password from the mailed link, sign out everywhere. No screen scrolls
+// passwords show why), confirm the address from the development mailbox, turn on 2FA, link
+// Telegram with the code the bot's /link gives, change the password (step-up with password and
+// code), reset a forgotten password from the mailbox link, sign out everywhere. No screen scrolls
 // sideways, every control of the new forms is at least 44 px tall, no CSP violation.
-// The mail is read from the test SMTP server: the development mailbox (/sandbox/mail) is only
-// mounted in development without SMTP_URL and reads the shared ./.data/outbox, so an in-process
-// test could not own its mails there (test/e2e/first-run.test.ts covers the mailbox itself).
+// This Warden runs in development without SMTP_URL, so its mail goes to the development mailbox
+// (/sandbox/mail), read in the browser as a user would; its outbox directory is its own.
 import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import pg from "pg";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LINK_YES } from "../../src/bot/features/account";
 import { launchBrowser, newContext, violations } from "../support/browser";
-import { CONFIRM_LINK, confirmationToken } from "../support/email-confirmation";
 import { startTelegramEmulator, type TelegramEmulator } from "../support/telegram";
 import { totpAt } from "../support/totp";
 import { startTestWarden, type TestWarden } from "../support/warden-harness";
@@ -21,12 +22,17 @@ import { startTestWarden, type TestWarden } from "../support/warden-harness";
 let tg: TelegramEmulator;
 let w: TestWarden;
 let browser: Browser;
+let outbox: string;
 
 beforeAll(async () => {
   tg = await startTelegramEmulator();
+  outbox = await mkdtemp(join(tmpdir(), "warden-outbox-"));
   w = await startTestWarden({
     roles: ["api", "worker", "bot"],
     env: {
+      NODE_ENV: "development",
+      SMTP_URL: undefined,
+      MAIL_OUTBOX_DIR: outbox,
       TELEGRAM_BOT_TOKEN: tg.token,
       TELEGRAM_API_ROOT: tg.apiRoot,
       TRUSTED_PROXIES: "127.0.0.1",
@@ -39,6 +45,7 @@ afterAll(async () => {
   await browser?.close();
   await w?.stop();
   await tg?.close();
+  if (outbox) await rm(outbox, { recursive: true, force: true });
 });
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
@@ -67,6 +74,34 @@ async function expectTouchTargets(page: Page, selector: string) {
   );
   expect(heights.length).toBeGreaterThan(0);
   for (const h of heights) expect(h).toBeGreaterThanOrEqual(44);
+}
+
+/**
+ * Opens the development mailbox until `count` mails to `email` carry a link to `path`, checks
+ * the mailbox fits the phone, and follows the newest such link by clicking it.
+ */
+async function followMailboxLink(page: Page, email: string, path: string, count = 1) {
+  const mails = page
+    .locator("article.mail")
+    .filter({ hasText: `To ${email}` })
+    .filter({ has: page.locator(`a[href*="${path}#token="]`) });
+  await expect
+    .poll(
+      async () => {
+        await page.goto(`${w.base}/sandbox/mail`);
+        return mails.count();
+      },
+      { timeout: 15_000, interval: 250 },
+    )
+    .toBe(count);
+  await expectNoSidewaysScroll(page);
+  // Newest first: the first such mail holds the link that works.
+  const link = mails.first().locator(`a[href*="${path}#token="]`);
+  expect(await link.getAttribute("href")).toMatch(
+    new RegExp(`^${escapeRegExp(w.origin)}${escapeRegExp(path)}#token=`),
+  );
+  await link.click();
+  await page.waitForURL(`**${path}*`);
 }
 
 /** Waits until the page's notice (or error) line shows `text`. */
@@ -99,7 +134,7 @@ async function login(email: string, password: string) {
 }
 
 describe("onboarding on the settings page at 390×844", () => {
-  it("when a new user creates an account, confirms the mail, turns on 2FA, links Telegram, changes and then resets the password and signs out everywhere, then each step works and no screen scrolls sideways", async () => {
+  it("when a new user creates an account, confirms it from the development mailbox, turns on 2FA, links Telegram, changes the password, resets it from the mailbox link and signs out everywhere, then each step works, no screen scrolls sideways and a missing page is an HTML 404", async () => {
     const email = `new-${randomBytes(4).toString("hex")}@example.com`;
     const first = `first pass ${randomBytes(6).toString("hex")}`;
     const second = `second pass ${randomBytes(6).toString("hex")}`;
@@ -123,7 +158,7 @@ describe("onboarding on the settings page at 390×844", () => {
       await register("short");
       await shows(page, "error", "Password must be at least 8 characters.");
       await register("password123");
-      await shows(page, "error", "known data breach");
+      await shows(page, "error", "known data breaches (breached 1,000 times)");
       await expectNoSidewaysScroll(page);
       await register(first);
       await shows(page, "notice", "Check your mail");
@@ -138,17 +173,9 @@ describe("onboarding on the settings page at 390×844", () => {
       await page.click("#resend-form button[type=submit]");
       await shows(page, "notice", "a new link is on its way");
 
-      // ---- confirm the address from the mail ----
+      // ---- confirm the address from the development mailbox ----
       // The resent link replaces the first one: the newest mail is the one that works.
-      const confirmations = () =>
-        w.smtp.messages.filter((m) => m.to.includes(email) && CONFIRM_LINK.test(m.text));
-      await expect.poll(() => confirmations().length, { timeout: 15_000 }).toBe(2);
-      const mail = confirmations().at(-1)!;
-      const link = new RegExp(`(${escapeRegExp(w.origin)}/confirm-email#token=\\S+)`).exec(
-        mail.text,
-      )?.[1];
-      expect(link).toBeDefined();
-      await page.goto(link!.replace(w.origin, w.base));
+      await followMailboxLink(page, email, "/confirm-email", 2);
       await page.getByRole("button", { name: "Confirm my address" }).click();
       await page.getByText("Email address confirmed. You can sign in now.").waitFor();
       await expectNoSidewaysScroll(page);
@@ -247,15 +274,7 @@ describe("onboarding on the settings page at 390×844", () => {
       await page.fill("#forgot-form input[name=email]", email);
       await page.click("#forgot-form button[type=submit]");
       await shows(page, "notice", "If an account uses this email, a reset link is on its way.");
-      const reset = await w.smtp.waitForMessage(
-        (m) => m.to.includes(email) && m.text.includes("/reset-password#token="),
-        15_000,
-      );
-      const resetLink = new RegExp(`(${escapeRegExp(w.origin)}/reset-password#token=\\S+)`).exec(
-        reset.text,
-      )?.[1];
-      expect(resetLink).toBeDefined();
-      await page.goto(resetLink!.replace(w.origin, w.base));
+      await followMailboxLink(page, email, "/reset-password");
       await page.locator("#reset-form").waitFor();
       await expectNoSidewaysScroll(page);
       await page.fill("#reset-form input[name=password]", third);
@@ -284,6 +303,14 @@ describe("onboarding on the settings page at 390×844", () => {
       await page.locator("#signin-form").waitFor();
       expect(await page.isVisible("#app-view")).toBe(false);
       expect(await violations(page)).toEqual([]);
+
+      // ---- a page that does not exist: a small HTML page, not JSON ----
+      const missing = await page.goto(`${w.base}/no-such-page`);
+      expect(missing?.status()).toBe(404);
+      expect(missing?.headers()["content-type"]).toMatch(/^text\/html/);
+      await page.getByRole("heading", { name: "Page not found" }).waitFor();
+      await expectNoSidewaysScroll(page);
+      expect(await violations(page)).toEqual([]);
     } finally {
       await context.close();
     }
@@ -299,13 +326,14 @@ describe("onboarding on the settings page at 390×844", () => {
         body: JSON.stringify(body),
       });
     expect((await post("/api/auth/register", { email, password })).status).toBe(202);
-    const token = await confirmationToken(w.smtp, email);
-    expect((await post("/api/auth/email/confirm", { token })).status).toBe(200);
 
     const context = await newContext(browser);
     const page = await context.newPage();
     await page.setViewportSize({ width: 390, height: 844 });
     try {
+      await followMailboxLink(page, email, "/confirm-email");
+      await page.getByRole("button", { name: "Confirm my address" }).click();
+      await page.getByText("Email address confirmed. You can sign in now.").waitFor();
       await page.goto(`${w.base}/settings`);
       await page.fill("#signin-form input[name=email]", email);
       await page.fill("#signin-form input[name=password]", password);
@@ -333,6 +361,74 @@ describe("onboarding on the settings page at 390×844", () => {
       await page.reload();
       await page.locator("#telegram-status", { hasText: "Telegram is linked" }).waitFor();
       expect(await page.isVisible("#telegram-link")).toBe(false);
+      expect(await violations(page)).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+  it("when a signed-in user changes the address on the settings page, then a step-up is asked, the page shows the new address waiting while the old stays in use, the old address is told, and the mailbox link makes the new one the confirmed address", async () => {
+    const email = `old-${randomBytes(4).toString("hex")}@example.com`;
+    const next = `new-${randomBytes(4).toString("hex")}@example.com`;
+    const password = `change pass ${randomBytes(6).toString("hex")}`;
+    const res = await fetch(`${w.base}/api/auth/register`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-forwarded-for": "203.0.113.79" },
+      body: JSON.stringify({ email, password }),
+    });
+    expect(res.status).toBe(202);
+
+    const context = await newContext(browser);
+    const page = await context.newPage();
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      await followMailboxLink(page, email, "/confirm-email");
+      await page.getByRole("button", { name: "Confirm my address" }).click();
+      await page.getByText("Email address confirmed. You can sign in now.").waitFor();
+      await page.goto(`${w.base}/settings`);
+      await page.fill("#signin-form input[name=email]", email);
+      await page.fill("#signin-form input[name=password]", password);
+      await page.click("#signin-form button[type=submit]");
+      await page.getByText(`${email} is confirmed.`).waitFor();
+      await expectTouchTargets(page, "#email-change-form");
+
+      // ---- change: the step-up asks for the password first ----
+      await staleStepUp(email);
+      await page.fill("#email-change-form input[name=email]", next);
+      await page.click("#email-change-form button[type=submit]");
+      await page.locator("#step-up").waitFor();
+      await page.fill("#step-up-form input[name=password]", password);
+      await page.click("#step-up-form button[type=submit]");
+      await shows(page, "notice", "Until then your current address stays in use.");
+      await page
+        .locator("#email-pending", {
+          hasText: `${next} is waiting for confirmation: open the link we sent there. Until then ${email} stays in use.`,
+        })
+        .waitFor();
+      expect(await page.textContent("#email-status")).toBe(`${email} is confirmed.`);
+      expect(await page.isVisible("#email-resend")).toBe(true);
+      await expectNoSidewaysScroll(page);
+      expect((await login(next, password)).status).toBe(401);
+
+      // ---- the old address is told (in the mailbox), the new one confirms from its link ----
+      await page.goto(`${w.base}/sandbox/mail`);
+      await page
+        .locator("article.mail")
+        .filter({ hasText: `To ${email}` })
+        .filter({ hasText: "The email address of your Warden account is changing" })
+        .first()
+        .waitFor();
+      await followMailboxLink(page, next, "/confirm-email");
+      await page.getByRole("button", { name: "Confirm my address" }).click();
+      await page.getByText("Email address confirmed. You can sign in now.").waitFor();
+      expect((await login(email, password)).status).toBe(401);
+      expect((await login(next, password)).status).toBe(200);
+
+      // The page's session goes on (an address change ends none) and shows the new address.
+      await page.goto(`${w.base}/settings`);
+      await page.getByText(`${next} is confirmed.`).waitFor();
+      expect(await page.isVisible("#email-pending")).toBe(false);
+      expect(await page.isVisible("#email-resend")).toBe(false);
+      await expectNoSidewaysScroll(page);
       expect(await violations(page)).toEqual([]);
     } finally {
       await context.close();

@@ -112,6 +112,7 @@ export const EMAIL_SUBJECTS = {
   confirmEmail: "Confirm your email address for Warden",
   accountExists: "Someone tried to create a Warden account with your address",
   emailChanged: "The email address of your Warden account is changing",
+  emailInUse: "Someone asked to move a Warden account to your address",
   telegramLinked: "A Telegram account was linked to your Warden account",
 } as const;
 
@@ -263,6 +264,29 @@ export function telegramLinkedEmail(input: {
     "That Telegram account can now use Warden's bot on your account. If this was not you, unlink it now:",
     { link: input.unlinkLink },
     "Then reset your password: a reset also ends every Telegram link and every session.",
+    SIGNATURE,
+  ]);
+}
+
+/** To the address in use when a new one is asked for: it stays in use until that is confirmed. */
+export function emailChangingEmail(input: {
+  to: string;
+  newAddress: string;
+  when: Date;
+}): EmailMessage {
+  return render(input.to, EMAIL_SUBJECTS.emailChanged, [
+    `At ${formatWhen(input.when)} someone signed in to your Warden account asked to use ${oneLine(input.newAddress, 254)} as its email address instead of this one.`,
+    "This address stays in use until the new one is confirmed through the link sent there. Then Warden's mail goes to the new address only.",
+    "If this was not you, reset your password now: a reset cancels the change and ends every session.",
+    SIGNATURE,
+  ]);
+}
+
+/** An address that already has an account, asked for by another one: its owner is told. */
+export function emailInUseEmail(input: { to: string }): EmailMessage {
+  return render(input.to, EMAIL_SUBJECTS.emailInUse, [
+    "Someone asked to use your address for another Warden account. Your address already belongs to an account, so nothing changed.",
+    "If it was you, sign in to the account that has this address instead. If it was not you, there is nothing to do.",
     SIGNATURE,
   ]);
 }

@@ -31,7 +31,8 @@ export type AccountErrorCode =
   | "session_not_found"
   | "password_not_set"
   | "invalid_confirmation_token"
-  | "email_not_confirmed";
+  | "email_not_confirmed"
+  | "email_unchanged";
 
 export const ACCOUNT_ERROR_MESSAGES: Readonly<Record<AccountErrorCode, string>> = {
   password_too_short: "Password must be at least 8 characters.",
@@ -71,6 +72,7 @@ export const ACCOUNT_ERROR_MESSAGES: Readonly<Record<AccountErrorCode, string>> 
     "This confirmation link is invalid, expired or already used. Sign in and ask for a new one.",
   email_not_confirmed:
     "Confirm your email address first: open the link we mailed you (ask for a new one below).",
+  email_unchanged: "This is already your confirmed email address.",
 };
 
 export class AccountError extends Error {
@@ -79,6 +81,8 @@ export class AccountError extends Error {
     message: string = ACCOUNT_ERROR_MESSAGES[code],
     /** For rate_limited: when the caller may try again. */
     readonly retryAfterSeconds?: number,
+    /** For password_breached: how often the password appears in known breaches. */
+    readonly breachCount?: number,
   ) {
     super(message);
     this.name = "AccountError";

@@ -75,8 +75,11 @@ export async function dummyVerify(
 
 /** Have-I-Been-Pwned (or any breach corpus) behind a port. */
 export interface BreachChecker {
-  /** Throws BreachCheckUnavailable when the corpus cannot be asked. */
-  isBreached(password: string): Promise<boolean>;
+  /**
+   * How many times the password appears in known breaches (0: never). Throws
+   * BreachCheckUnavailable when the corpus cannot be asked.
+   */
+  timesBreached(password: string): Promise<number>;
 }
 
 /** The breach corpus could not be asked (timeout, network, bad status). Never names the password. */
@@ -104,6 +107,17 @@ export interface BreachCheckDeps {
   onUnavailable: (report: BreachCheckUnavailableReport) => void;
 }
 
+/** `password_breached` with the count the user is shown (public corpus data, not a secret). */
+export function breachedError(times: number): AccountError {
+  const n = times.toLocaleString("en-US");
+  return new AccountError(
+    "password_breached",
+    `This password appears in known data breaches (breached ${n} time${times === 1 ? "" : "s"}). Please choose a different one.`,
+    undefined,
+    times,
+  );
+}
+
 /**
  * Throws `password_breached`, or `breach_check_unavailable` when the corpus is unreachable and
  * the fail mode is closed. Resolves "unchecked" when it was unreachable and the mode is open.
@@ -113,9 +127,9 @@ export async function checkNotBreached(
   deps: BreachCheckDeps,
   password: string,
 ): Promise<"not_breached" | "unchecked"> {
-  let breached: boolean;
+  let breached: number;
   try {
-    breached = await deps.checker.isBreached(password);
+    breached = await deps.checker.timesBreached(password);
   } catch (err) {
     if (!(err instanceof BreachCheckUnavailable)) throw err;
     const refused = deps.failMode === "closed";
@@ -127,6 +141,6 @@ export async function checkNotBreached(
     if (refused) throw new AccountError("breach_check_unavailable");
     return "unchecked";
   }
-  if (breached) throw new AccountError("password_breached");
+  if (breached > 0) throw breachedError(breached);
   return "not_breached";
 }

@@ -110,6 +110,8 @@ export function createRecovery(h: AccountHelpers) {
       const user = await h.userOf(payload.userId);
       await repo.setPassword(user.id, passwordHash);
       await repo.revokeSessions(user.id, "password_reset");
+      // An address change asked for from a stolen session dies with the sessions.
+      if (user.pendingEmail) await repo.setPendingEmail(user.id, null);
       await h.sessionsEnded(user.id, null);
       // Whoever linked a Telegram account while holding the old password loses it too.
       await h.endTelegramLink(user, "password_reset", client);

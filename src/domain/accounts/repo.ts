@@ -18,6 +18,8 @@ export interface UserRecord {
   createdAt: Date;
   /** When the owner opened the confirmation link; no alert or notice is mailed before. */
   emailConfirmedAt: Date | null;
+  /** A new address waiting for its confirmation link; `email` stays in use until then. */
+  pendingEmail: string | null;
 }
 
 export interface SessionRecord {
@@ -50,8 +52,13 @@ export interface SecurityEvent {
 export interface AccountsRepo {
   findUserById(id: string): Promise<UserRecord | null>;
   findUserByEmail(email: string): Promise<UserRecord | null>;
-  /** Marks `email` of the user confirmed; false when it is not the user's or already confirmed. */
+  /**
+   * Confirms `email` for the user: their unconfirmed address, or their pending new one, which
+   * then replaces the old. False when it is neither, or another account took it meanwhile.
+   */
   confirmEmail(userId: string, email: string): Promise<boolean>;
+  /** Records (or, with null, drops) the address waiting for confirmation. */
+  setPendingEmail(userId: string, email: string | null): Promise<void>;
   findUserByTelegramId(telegramUserId: number): Promise<UserRecord | null>;
   /** Returns null when the email or Telegram id is taken. */
   createUser(input: {

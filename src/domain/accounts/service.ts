@@ -1,6 +1,7 @@
 // The accounts composition: one module per use case (registration, sign-in, two-factor,
 // sessions, linking, recovery) built on the shared helpers, gathered into the one object the
 // HTTP API and the bot are given (S2–S6).
+import { createEmailChange } from "./email-change";
 import { createEmailConfirmation } from "./email-confirmation";
 import { createLinking } from "./linking";
 import { createRecovery } from "./recovery";
@@ -16,6 +17,7 @@ export function createAccountService(deps: AccountDeps) {
   return {
     ...createRegistration(helpers),
     ...createEmailConfirmation(helpers),
+    ...createEmailChange(helpers),
     ...createSignIn(helpers, linking),
     ...createSessions(helpers),
     ...createTwoFactor(helpers),

@@ -291,10 +291,11 @@ export function createAccountHelpers(deps: AccountDeps) {
 
   /**
    * Ends the Telegram link of a web account (password reset, sign-out everywhere, unlink):
-   * the Telegram user must link again with a fresh code. A Telegram-only account keeps its id.
+   * the Telegram user must link again with a fresh code. An account without a password (born
+   * in Telegram, with or without an address) keeps its id: Telegram is its way in.
    */
   async function endTelegramLink(user: UserRecord, reason: string, client: ClientInfo) {
-    if (user.telegramUserId === null || user.email === null) return false;
+    if (user.telegramUserId === null || user.passwordHash === null) return false;
     const ended = await repo.clearTelegramUser(user.id, user.telegramUserId);
     if (ended) {
       await repo.recordEvent({

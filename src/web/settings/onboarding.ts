@@ -105,7 +105,20 @@ export function renderAccount(me: Json | null) {
         ? `${email} is confirmed.`
         : `${email} is not confirmed yet: open the link we mailed you.`,
   );
-  show("#email-resend", email !== null && me.emailConfirmed !== true);
+  const pending = typeof me.pendingEmail === "string" ? me.pendingEmail : null;
+  const waiting = `${pending} is waiting for confirmation: open the link we sent there.`;
+  setText(
+    "#email-pending",
+    pending === null
+      ? ""
+      : email === null
+        ? waiting
+        : `${waiting} Until then ${email} stays in use.`,
+  );
+  show("#email-pending", pending !== null);
+  show("#email-resend", pending !== null || (email !== null && me.emailConfirmed !== true));
+  setText("#email-change-label", email === null ? "Email address" : "New email address");
+  setText("#email-change-submit", email === null ? "Add address" : "Change address");
   show("#password-change-form", me.hasPassword !== false);
   show("#password-change-unavailable", me.hasPassword === false);
   const linked = me.telegramLinked === true;
@@ -121,10 +134,30 @@ export function renderAccount(me: Json | null) {
 
 function bindSignedIn(deps: OnboardingDeps) {
   $("#email-resend").addEventListener("click", async () => {
-    const email = deps.me()?.email;
-    if (typeof email !== "string") return;
+    const me = deps.me();
     try {
-      const r = await deps.post("/api/auth/email/resend", { email });
+      // A pending new address gets its link through the change route (step-up as there).
+      const r =
+        typeof me?.pendingEmail === "string"
+          ? await deps.api("POST", "/api/auth/email/change", { email: me.pendingEmail })
+          : typeof me?.email === "string"
+            ? await deps.post("/api/auth/email/resend", { email: me.email })
+            : null;
+      if (r) deps.flash("notice", String(r.message ?? "Check your mail."));
+    } catch (err) {
+      deps.flash("error", (err as Error).message);
+    }
+  });
+
+  const changeEmail = $<HTMLFormElement>("#email-change-form");
+  changeEmail.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      const r = await deps.api("POST", "/api/auth/email/change", {
+        email: value(changeEmail, "email"),
+      });
+      changeEmail.reset();
+      await deps.reloadMe();
       deps.flash("notice", String(r.message ?? "Check your mail."));
     } catch (err) {
       deps.flash("error", (err as Error).message);

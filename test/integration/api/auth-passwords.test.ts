@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestWarden, type TestWarden } from "../../support/warden-harness";
 import {
   AuthClient,
+  breachedErr,
   createSecrets,
   err,
   expectNoLeaksAndNoStore,
@@ -243,12 +244,12 @@ describe("Hashing (S2.1)", () => {
 });
 
 describe("Breached passwords via HIBP (S2.3)", () => {
-  it("when the password is in a breach, then registration is refused with 400 password_breached", async () => {
+  it("when the password is in a breach, then registration is refused with 400 password_breached saying how many times it was breached", async () => {
     const u = caller();
     const email = uniqueEmail("breached");
     const res = await u.post("/register", { email, password: "correct horse battery staple" });
     expect(res.status).toBe(400);
-    expect(res.body).toEqual(err("password_breached"));
+    expect(res.body).toEqual(breachedErr(1001));
     expect(await sql(w, "select 1 from users where email = $1", [email])).toEqual([]);
   });
 
@@ -344,7 +345,7 @@ describe("Breached passwords via HIBP (S2.3)", () => {
         password: "password123",
       });
       expect(res.status).toBe(400);
-      expect(res.body).toEqual(err("password_breached"));
+      expect(res.body).toEqual(breachedErr(1000));
     });
   });
 });
@@ -375,7 +376,7 @@ describe("Password change (S2.4)", () => {
       { token: s.accessToken },
     );
     expect(breached.status).toBe(400);
-    expect(breached.body).toEqual(err("password_breached"));
+    expect(breached.body).toEqual(breachedErr(1000));
     const short = await u.post(
       "/password/change",
       { currentPassword: s.password, newPassword: "short" },

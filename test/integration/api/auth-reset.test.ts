@@ -9,6 +9,7 @@ import type { ReceivedMail } from "../../support/smtp/server";
 import { startTestWarden, type TestWarden } from "../../support/warden-harness";
 import {
   AuthClient,
+  breachedErr,
   type Caller,
   createSecrets,
   err,
@@ -251,7 +252,7 @@ describe("Reset confirmation (S5.1)", () => {
     expect(short.body).toEqual(err("password_too_short"));
     const breached = await u.post("/password/reset/confirm", { token, password: "password123" });
     expect(breached.status).toBe(400);
-    expect(breached.body).toEqual(err("password_breached"));
+    expect(breached.body).toEqual(breachedErr(1000));
     expect((await u.post("/login", { email, password })).status).toBe(200);
   });
 

@@ -281,7 +281,6 @@ export const MESSAGES = {
   invalid_reset_token: "This reset link is invalid, expired or already used. Request a new one.",
   password_too_short: "Password must be at least 8 characters.",
   password_too_long: "Password must be at most 128 characters.",
-  password_breached: "This password appears in a known data breach. Please choose a different one.",
   breach_check_unavailable:
     "We could not check this password against known breaches right now. Please try again shortly.",
   email_taken: "An account with this email already exists. Sign in or reset your password.",
@@ -293,6 +292,18 @@ export const MESSAGES = {
 
 export function err(code: keyof typeof MESSAGES) {
   return { error: code, message: MESSAGES[code] };
+}
+
+/**
+ * A breached password's refusal, with how often it was breached: the harness's HIBP server
+ * counts its breached list from 1000 ("password123" 1000, "correct horse battery staple" 1001).
+ */
+export function breachedErr(times: number) {
+  return {
+    error: "password_breached",
+    message: `This password appears in known data breaches (breached ${times.toLocaleString("en-US")} times). Please choose a different one.`,
+    breachCount: times,
+  };
 }
 
 // ---- TOTP (RFC 6238, independent of otplib: test/support/totp.ts) -----------------------------

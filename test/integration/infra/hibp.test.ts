@@ -37,19 +37,20 @@ async function errorOf(run: () => Promise<unknown>): Promise<unknown> {
 }
 
 describe("HIBP range checker", () => {
-  it("when the password is in the range with a count, then it is reported breached", async () => {
+  it("when the password is in the range with a count, then that count is reported", async () => {
     const checker = createHibpChecker({ apiUrl: server.url });
-    expect(await checker.isBreached(BREACHED)).toBe(true);
+    // The fake server gives the first breached password the count 1000.
+    expect(await checker.timesBreached(BREACHED)).toBe(1000);
   });
 
   it("when the password is not in the range, then it is not breached", async () => {
     const checker = createHibpChecker({ apiUrl: server.url });
-    expect(await checker.isBreached(SAFE)).toBe(false);
+    expect(await checker.timesBreached(SAFE)).toBe(0);
   });
 
   it("when the password's suffix appears only as a padding line with count 0, then it is not breached", async () => {
     const checker = createHibpChecker({ apiUrl: server.url });
-    expect(await checker.isBreached(PADDED_ONLY)).toBe(false);
+    expect(await checker.timesBreached(PADDED_ONLY)).toBe(0);
     // The line really was served: otherwise this test would prove nothing.
     const prefix = sha1Hex(PADDED_ONLY).slice(0, 5);
     const res = await fetch(`${server.url}/range/${prefix}`, {
@@ -62,7 +63,7 @@ describe("HIBP range checker", () => {
 
   it("when a password is checked, then only the 5-hex prefix is sent and neither the hash nor the password appears in the request", async () => {
     const checker = createHibpChecker({ apiUrl: server.url });
-    await checker.isBreached(SAFE);
+    await checker.timesBreached(SAFE);
     const hash = sha1Hex(SAFE);
     expect(server.requests).toHaveLength(1);
     const [request] = server.requests;
@@ -77,7 +78,7 @@ describe("HIBP range checker", () => {
 
   it("when a password is checked, then the Add-Padding: true header is sent", async () => {
     const checker = createHibpChecker({ apiUrl: server.url });
-    await checker.isBreached(SAFE);
+    await checker.timesBreached(SAFE);
     expect(server.requests[0]!.headers["add-padding"]).toBe("true");
   });
 
@@ -85,7 +86,7 @@ describe("HIBP range checker", () => {
     server.set({ delayMs: 2500 });
     const checker = createHibpChecker({ apiUrl: server.url });
     const started = performance.now();
-    const err = await errorOf(() => checker.isBreached(SAFE));
+    const err = await errorOf(() => checker.timesBreached(SAFE));
     const elapsed = performance.now() - started;
     expect(err).toBeInstanceOf(BreachCheckUnavailable);
     expect((err as Error).message).toBe("HIBP range API did not answer within 2000 ms");
@@ -96,7 +97,7 @@ describe("HIBP range checker", () => {
   it("when the API answers 503, then the check is unavailable", async () => {
     server.set({ status: 503 });
     const checker = createHibpChecker({ apiUrl: server.url });
-    const err = await errorOf(() => checker.isBreached(SAFE));
+    const err = await errorOf(() => checker.timesBreached(SAFE));
     expect(err).toBeInstanceOf(BreachCheckUnavailable);
     expect((err as Error).message).toBe("HIBP range API answered HTTP 503");
   });
@@ -105,7 +106,7 @@ describe("HIBP range checker", () => {
     const gone = await startHibpServer({ breached: [] });
     await gone.close();
     const checker = createHibpChecker({ apiUrl: gone.url });
-    const err = await errorOf(() => checker.isBreached(SAFE));
+    const err = await errorOf(() => checker.timesBreached(SAFE));
     expect(err).toBeInstanceOf(BreachCheckUnavailable);
     expect((err as Error).message).toBe("HIBP range API could not be reached");
   });
@@ -125,11 +126,15 @@ describe("checkNotBreached", () => {
     };
   }
 
-  it("when the password is breached, then it is refused with password_breached", async () => {
+  it("when the password is breached, then it is refused with password_breached and how often", async () => {
     const { deps: d, reports } = deps("open");
     const err = await errorOf(() => checkNotBreached(d, BREACHED));
     expect(err).toBeInstanceOf(AccountError);
     expect((err as AccountError).code).toBe("password_breached");
+    expect((err as AccountError).breachCount).toBe(1000);
+    expect((err as AccountError).message).toBe(
+      "This password appears in known data breaches (breached 1,000 times). Please choose a different one.",
+    );
     expect(reports).toEqual([]);
   });
 
@@ -166,7 +171,7 @@ describe("checkNotBreached", () => {
   it("when the checker fails with an unexpected error, then it propagates instead of counting as an outage", async () => {
     const reports: BreachCheckUnavailableReport[] = [];
     const bug = new TypeError("bug in a checker");
-    const checker = { isBreached: async () => Promise.reject(bug) };
+    const checker = { timesBreached: async () => Promise.reject(bug) };
     const err = await errorOf(() =>
       checkNotBreached({ checker, failMode: "open", onUnavailable: (r) => reports.push(r) }, SAFE),
     );

@@ -4,6 +4,8 @@ import { describe, expect, it } from "vitest";
 import {
   assertEmailAddress,
   backupCodeUsedEmail,
+  emailChangingEmail,
+  emailInUseEmail,
   escapeHtml,
   InvalidEmailAddress,
   maskEmail,
@@ -131,5 +133,22 @@ describe("recipients", () => {
     expect(escapeHtml(`<a href="x" onclick='y'>&</a>`)).toBe(
       "&lt;a href=&quot;x&quot; onclick=&#39;y&#39;&gt;&amp;&lt;/a&gt;",
     );
+  });
+
+  it("when an address change is asked for, then the old address is told with the new one masked, that it stays in use until then, and how to cancel", () => {
+    const m = emailChangingEmail({ to: TO, newAddress: maskEmail("bob@example.net"), when: WHEN });
+    expect(m.subject).toBe("The email address of your Warden account is changing");
+    expect(m.to).toBe(TO);
+    expect(m.text).toContain("to use b***@example.net as its email address");
+    expect(m.text).not.toContain("bob@");
+    expect(m.text).toContain("2026-03-01 14:05 UTC");
+    expect(m.text).toContain("This address stays in use until the new one is confirmed");
+    expect(m.text).toContain("reset your password now: a reset cancels the change");
+  });
+
+  it("when an address that has an account is asked for by another, then its owner is told nothing changed", () => {
+    const m = emailInUseEmail({ to: TO });
+    expect(m.subject).toBe("Someone asked to move a Warden account to your address");
+    expect(m.text).toContain("so nothing changed");
   });
 });
