@@ -64,6 +64,25 @@ export function closeNotice(t: TradeRecord, ledger: CloseLedger, exit: number | 
   return `${REASON_TITLE[ledger.closeReason]}: #${t.id} ${displaySymbol(t.symbol)} ${t.side} closed${at}${result}`;
 }
 
+/**
+ * The ledger of a close the venue made: its fills' commissions (entry and exit) as fees, the
+ * funding it reports, and the realised P&L net of both. Without fills, the mark and no fees.
+ */
+export function venueLedger(
+  t: Pick<TradeRecord, "side" | "size" | "entryPrice">,
+  exit: number | null,
+  vc: VenueClose | null,
+): CloseLedger {
+  const base = closeLedger(t, exit, vc?.fee ?? 0, vc?.reason ?? "venue");
+  const funding = vc?.funding ?? null;
+  if (funding === null || base.realizedPnl === null) return base;
+  return {
+    ...base,
+    funding,
+    realizedPnl: Math.round((base.realizedPnl + funding) * 1e8) / 1e8,
+  };
+}
+
 export async function reconcileCredential(
   deps: ReconcileDeps,
   c: CredentialRecord,
@@ -80,7 +99,7 @@ export async function reconcileCredential(
       const marks = new Map<string, number | null>();
       for (const t of trades) {
         if (held.has(coinOf(t.symbol))) continue;
-        closes.set(t.id, (await venue.lastClose?.(keys, t.symbol, t.openedAt)) ?? null);
+        closes.set(t.id, (await venue.lastClose?.(keys, t.symbol, t.openedAt, t.side)) ?? null);
         if (!closes.get(t.id) && venue.market) {
           // No fill history from this venue: the mark at the time the close was noticed.
           try {
@@ -99,7 +118,7 @@ export async function reconcileCredential(
     if (!closes.has(t.id)) continue;
     const vc = closes.get(t.id) ?? null;
     const exit = vc?.price ?? marks.get(t.id) ?? null;
-    const ledger = closeLedger(t, exit, vc?.fee ?? 0, vc?.reason ?? "venue");
+    const ledger = venueLedger(t, exit, vc);
     let done: TradeRecord;
     try {
       done = await deps.store.recordChange(
@@ -117,7 +136,16 @@ export async function reconcileCredential(
             size: vc?.size ?? t.size,
             fees: ledger.fees,
             realizedPnl: ledger.realizedPnl,
+            funding: ledger.funding,
             exitFrom: vc ? "venue_fills" : "mark",
+            ...(vc
+              ? {}
+              : {
+                  exitNote:
+                    exit === null
+                      ? "The venue reported no fills for this close and no mark price: exit unknown."
+                      : "The venue reported no fills for this close: exit taken at the mark price when the close was noticed.",
+                }),
           },
           source: "venue",
           ip: null,

@@ -12,6 +12,7 @@ import type {
   TriggerOrder,
   VenueErrorCode,
 } from "../../domain/venues/types";
+import { closeFromFills } from "./ccxt-fills";
 import { VenueError } from "../../domain/venues/types";
 import { CCXT_BASE_OPTIONS, rebaseUrls, toVenueError } from "./ccxt-common";
 import {
@@ -543,6 +544,13 @@ export function createBinanceUsdmVenue(options: BinanceUsdmVenueOptions = {}): L
 
     positions(creds) {
       return session(creds, async (ex) => positionsOf(withLeverage(await ex.fetchPositions())));
+    },
+
+    // GET /fapi/v1/userTrades for the fills, GET /fapi/v1/income (FUNDING_FEE) for funding.
+    lastClose(creds, symbol, since, side) {
+      return session(creds, (ex) =>
+        closeFromFills(ex, perpetual(ex, symbol), side, since, { funding: true }),
+      );
     },
 
     balance(creds) {
