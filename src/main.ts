@@ -200,6 +200,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
     const trade = createTradingFromConfig(config, { orm, keys, venues, now });
     const cockpit = createCockpit({
       orm,
+      onNoticeError: (err) => logger.warn({ err }, "a trade notice could not be queued"),
       keyRing: config.masterKeys,
       venues,
       tradingStore: trade.store,
@@ -318,7 +319,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
             rateLimiter,
             accounts,
             keys,
-            trading: trade.trading,
+            trading: cockpit.withNotices(trade.trading),
             killSwitch: trade.killSwitch,
             recentAudit: trade.recentAudit,
             cockpit: cockpitBotDeps(cockpit, keys),
@@ -417,7 +418,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
             path: "/api",
             router: createTradingRoutes({
               accounts,
-              trading: trade.trading,
+              trading: cockpit.withNotices(trade.trading),
               auditPage: trade.auditPage,
               quote: cockpit.quote,
             }),
@@ -429,6 +430,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
               accounts,
               settings: cockpit.notificationSettings,
               dailySummary: cockpit.dailySummary,
+              liquidationWarnings: cockpit.liquidationWarnings,
             }),
           },
         ],

@@ -7,15 +7,32 @@ import type { KeyRing } from "../vault/key-ring";
 import type { CredentialRecord } from "../venues/keys";
 import type { Position, Venue, VenueClose, VenueId } from "../venues/types";
 import { VenueError } from "../venues/types";
+import { type LiquidationWarningStore, warnNearLiquidation } from "./liquidation-warnings";
 import { money } from "./pre-trade";
 import { coinOf, displaySymbol, settleOf } from "./symbols";
 import { type CloseLedger, closeLedger, type TradeRecord, type TradingStore } from "./trading";
 
-export type TradeEvent = "entry" | "exit" | "stop_loss" | "take_profit" | "liquidation";
+export type TradeEvent =
+  | "entry"
+  | "exit"
+  | "stop_loss"
+  | "take_profit"
+  | "liquidation"
+  | "partial_fill"
+  | "sl_tp_moved"
+  | "liquidation_warning";
 
 export interface Notifier {
-  /** Hands one message for the user to the outbox (per their notification settings). */
-  notify(userId: string, event: TradeEvent, text: string): Promise<void>;
+  /**
+   * Hands one message for the user to the outbox (per their notification settings);
+   * `skipTelegram` when the user is already answered there (they acted in the bot).
+   */
+  notify(
+    userId: string,
+    event: TradeEvent,
+    text: string,
+    opts?: { skipTelegram?: boolean },
+  ): Promise<void>;
 }
 
 export interface ReconcileDeps {
@@ -25,6 +42,8 @@ export interface ReconcileDeps {
   /** Open trades opened through this key. */
   openTradesOf: (credentialId: string) => Promise<TradeRecord[]>;
   notifier: Notifier;
+  /** When given, open trades near their liquidation price are warned (once per crossing). */
+  liquidationWarnings?: LiquidationWarningStore;
 }
 
 export interface ReconcileResult {
@@ -162,6 +181,14 @@ export async function reconcileCredential(
       t.userId,
       EVENT_OF[ledger.closeReason],
       closeNotice(t, ledger, exit),
+    );
+  }
+  if (deps.liquidationWarnings) {
+    const open = trades.filter((t) => !closes.has(t.id));
+    await warnNearLiquidation(
+      { store: deps.liquidationWarnings, notifier: deps.notifier },
+      open,
+      positions,
     );
   }
   const mine = new Set(trades.map((t) => coinOf(t.symbol)));
