@@ -75,6 +75,11 @@ export interface FakeBinance {
    * (default the mark) and recorded among the account's fills.
    */
   closeBehindBack(apiKey: string, symbol: string, price?: number): void;
+  /**
+   * Control: the next MARKET order of the account finds only `qty` of liquidity: it fills that
+   * much and the rest expires (status EXPIRED, executedQty < origQty).
+   */
+  fillNextPartly(apiKey: string, qty: number): void;
   /** Control: the account's fill history has aged out (Binance keeps userTrades 6 months). */
   expireFills(apiKey: string): void;
   /** Control: a funding payment (signed, USDT) credited as a FUNDING_FEE income row. */
@@ -134,6 +139,8 @@ interface Account {
   /** Executed orders by clientOrderId, as GET /fapi/v1/order returns them. */
   orders: Map<string, Record<string, unknown>>;
   lostAnswers: LostAnswer[];
+  /** Set by fillNextPartly: the most the next market order fills. */
+  liquidity?: number;
   /** Every fill, as GET /fapi/v1/userTrades returns it. */
   fills: Array<Record<string, unknown> & { symbol: string; time: number }>;
   /** Income history (FUNDING_FEE rows), as GET /fapi/v1/income returns it. */
@@ -536,17 +543,22 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
         return err(400, -2019, "Margin is insufficient.");
       }
     }
+    const asked = qty;
+    if (a.liquidity !== undefined) {
+      qty = Math.min(qty, a.liquidity);
+      a.liquidity = undefined;
+    }
     const orderId = nextId++;
     applyFill(a, key, side === "BUY" ? qty : -qty, orderId);
     const now = Date.now();
     const body = {
       orderId,
       symbol,
-      status: "FILLED",
+      status: qty < asked ? "EXPIRED" : "FILLED",
       clientOrderId: p.newClientOrderId ?? `fake${orderId}`,
       price: "0.00",
       avgPrice: dec(markPrice, 2),
-      origQty: dec(qty, 3),
+      origQty: dec(asked, 3),
       executedQty: dec(qty, 3),
       cumQty: dec(qty, 3),
       cumQuote: dec(qty * markPrice),
@@ -860,6 +872,9 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
         if (!key.startsWith(`${symbol}|`)) continue;
         applyFill(a, key, -p.amount, nextId++, price);
       }
+    },
+    fillNextPartly(apiKey, qty) {
+      account(apiKey).liquidity = qty;
     },
     expireFills(apiKey) {
       account(apiKey).fills.length = 0;
