@@ -10,6 +10,7 @@ import { withTradeNotices } from "./domain/trading/trade-notices";
 import type { Trading, TradingStore } from "./domain/trading/trading";
 import type { KeyRing } from "./domain/vault/key-ring";
 import { firePaperTriggers } from "./domain/venues/paper-triggers";
+import type { PaperPriceFeed } from "./domain/venues/paper";
 import type { Venue, VenueId } from "./domain/venues/types";
 import { createCockpitStore } from "./infra/cockpit-store";
 import { createCredentialsRepo } from "./infra/credentials-repo";
@@ -31,6 +32,8 @@ export function createCockpit(parts: {
   /** The web channel: a push to the user's open sockets. */
   webPush?: (userId: string, event: object) => Promise<void>;
   now?: () => number;
+  /** Live paper prices (PAPER_PRICES=ticker), for the trigger scan as for the paper venue. */
+  paperPrices?: PaperPriceFeed;
   /** Where a notice that could not be queued after a trade action is reported. */
   onNoticeError?: (err: unknown) => void;
 }) {
@@ -119,7 +122,7 @@ export function createCockpit(parts: {
     },
     /** Fires crossed paper stops, then records each close through reconciliation. */
     async paperTriggers() {
-      const fired = await firePaperTriggers(createPaperStore(sql), parts.now);
+      const fired = await firePaperTriggers(createPaperStore(sql), parts.now, parts.paperPrices);
       for (const account of new Set(fired.map((f) => f.account))) {
         const key = await store.paperKey(account);
         if (key) await reconcileKey(key.userId, key.credentialId);
