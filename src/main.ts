@@ -52,6 +52,7 @@ import { createTelegramSender } from "./infra/telegram";
 import { createTradingStore, tradeAuditWriter } from "./infra/trading-store";
 import { createVaultStore } from "./infra/vault-store";
 import { createVenues } from "./infra/venues";
+import { paperPriceFeedFromConfig } from "./infra/venues/paper-tickers";
 import {
   attachWebSocketHub,
   createWebSocketPublisher,
@@ -194,13 +195,15 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
     await accounts.syncAdminRoles();
     // One registry: the key service and trading share the adapters and their market caches.
     // The paper book is on the trade path: prepared statements, like the trading store's.
-    const venues = createVenues({ sql: preparedSqlOf(orm), urls: config.venueUrls });
+    const paperPrices = paperPriceFeedFromConfig(config, logger);
+    const venues = createVenues({ sql: preparedSqlOf(orm), urls: config.venueUrls, paperPrices });
     const keys = createKeys(config, { orm, logger, venues });
     const now = opts.now ?? Date.now;
     const trade = createTradingFromConfig(config, { orm, keys, venues, now });
     const cockpit = createCockpit({
       orm,
       onNoticeError: (err) => logger.warn({ err }, "a trade notice could not be queued"),
+      paperPrices,
       keyRing: config.masterKeys,
       venues,
       tradingStore: trade.store,

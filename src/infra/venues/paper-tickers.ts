@@ -3,6 +3,8 @@
 // back to its deterministic feed, and this says so once per outage (and once when it is back).
 import ccxt from "ccxt";
 import type { PaperPriceFeed } from "../../domain/venues/paper";
+import type { Config } from "../config";
+import type { Logger } from "../logger";
 import { CCXT_BASE_OPTIONS, rebaseUrls } from "./ccxt-common";
 
 export type PaperPricesMode = "ticker" | "feed";
@@ -97,4 +99,18 @@ export function paperPriceFeedFor(
   opts: TickerFeedOptions,
 ): PaperPriceFeed | undefined {
   return mode === "ticker" ? createTickerPriceFeed(opts) : undefined;
+}
+
+/** PAPER_PRICES from the config, its outages in the log (a warning; back to normal, info). */
+export function paperPriceFeedFromConfig(
+  config: Pick<Config, "paperPrices" | "venueUrls">,
+  logger: Pick<Logger, "warn" | "info">,
+): PaperPriceFeed | undefined {
+  return paperPriceFeedFor(config.paperPrices, {
+    origin: config.venueUrls.binanceusdm,
+    report: (event, detail) =>
+      event === "unavailable"
+        ? logger.warn({ event: "paper_prices_unavailable" }, detail)
+        : logger.info({ event: "paper_prices_recovered" }, detail),
+  });
 }

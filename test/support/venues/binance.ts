@@ -67,6 +67,8 @@ export interface FakeBinance {
   readonly signatureFailures: number;
   setRestrictions(apiKey: string, restrictions: BinanceRestrictions): void;
   setMarkPrice(price: number): void;
+  /** The last traded price its public ticker shows (default: the mark). */
+  setLastPrice(price: number | null): void;
   /** Open positions of the account behind `apiKey`. */
   positions(apiKey: string): FakeBinancePosition[];
   leverage(apiKey: string, symbol: string): number;
@@ -232,6 +234,7 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
     });
   }
   let markPrice = opts.markPrice ?? 63_000;
+  let lastPrice: number | null = null;
   let signatureFailures = 0;
   const commissionRate = opts.commissionRate ?? 0;
   let nextId = 4_000_000_001; // well below 2^53, as VENUES.md asks
@@ -704,6 +707,33 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
         },
       };
     }
+    // 24hr Ticker Price Change Statistics (public): https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/24hr-Ticker-Price-Change-Statistics
+    if (key === "GET /fapi/v1/ticker/24hr") {
+      const symbol = new URLSearchParams(req.query).get("symbol") ?? "";
+      if (!(SYMBOLS as readonly string[]).includes(symbol)) return err(400, -1121, "Invalid symbol.");
+      const now = Date.now();
+      return {
+        status: 200,
+        body: {
+          symbol,
+          priceChange: "0",
+          priceChangePercent: "0.000",
+          weightedAvgPrice: dec(markPrice, 2),
+          lastPrice: dec(lastPrice ?? markPrice, 2),
+          lastQty: "0.001",
+          openPrice: dec(markPrice, 2),
+          highPrice: dec(markPrice, 2),
+          lowPrice: dec(markPrice, 2),
+          volume: "1000.000",
+          quoteVolume: dec(1000 * markPrice, 2),
+          openTime: now - 86_400_000,
+          closeTime: now,
+          firstId: 1,
+          lastId: 1000,
+          count: 1000,
+        },
+      };
+    }
     const signed = new Set([
       "GET /sapi/v1/account/apiRestrictions",
       "GET /fapi/v1/positionSide/dual",
@@ -823,6 +853,9 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
     },
     setMarkPrice(price) {
       markPrice = price;
+    },
+    setLastPrice(price) {
+      lastPrice = price;
     },
     positions(apiKey) {
       return [...account(apiKey).positions.entries()].map(([key, p]) => {
