@@ -34,7 +34,9 @@ export class Migration20261204165000TradeNotices extends Migration {
 
   override async down(): Promise<void> {
     this.addSql("drop table if exists liquidation_warnings, liquidation_warning_settings;");
-    this.addSql("delete from notification_settings where event in ('partial_fill', 'sl_tp_moved', 'liquidation_warning');");
+    this.addSql(
+      "delete from notification_settings where event in ('partial_fill', 'sl_tp_moved', 'liquidation_warning');",
+    );
     this.addSql(
       "alter table notification_settings drop constraint if exists notification_settings_event_check;",
     );

@@ -16,8 +16,8 @@ import { Migration20261204120000EvidenceOutlivesUsers } from "./20261204120000-e
 import { Migration20261204120000TradingCockpit } from "./20261204120000-trading-cockpit";
 import { Migration20261204120100TotpPending } from "./20261204120100-totp-pending";
 import { Migration20261204140000NotificationSettings } from "./20261204140000-notification-settings";
-import { Migration20261204165000TradeNotices } from "./20261204165000-trade-notices";
 import { Migration20261204140100CredentialsTestnet } from "./20261204140100-credentials-testnet";
+import { Migration20261204165000TradeNotices } from "./20261204165000-trade-notices";
 
 export const migrationsList: MigrationObject[] = [
   { name: "20261124090000-foundation", class: Migration20261124090000Foundation },

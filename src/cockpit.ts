@@ -9,14 +9,14 @@ import { type ReconcileResult, reconcileCredential } from "./domain/trading/reco
 import { withTradeNotices } from "./domain/trading/trade-notices";
 import type { Trading, TradingStore } from "./domain/trading/trading";
 import type { KeyRing } from "./domain/vault/key-ring";
-import { firePaperTriggers } from "./domain/venues/paper-triggers";
 import type { PaperPriceFeed } from "./domain/venues/paper";
+import { firePaperTriggers } from "./domain/venues/paper-triggers";
 import type { Venue, VenueId } from "./domain/venues/types";
 import { createCockpitStore } from "./infra/cockpit-store";
 import { createCredentialsRepo } from "./infra/credentials-repo";
 import { createDailySummaryStore } from "./infra/daily-summary-store";
-import { createLiquidationWarningStore } from "./infra/liquidation-warning-store";
 import { preparedSqlOf } from "./infra/database";
+import { createLiquidationWarningStore } from "./infra/liquidation-warning-store";
 import { createNotificationSettingsStore } from "./infra/notification-settings-store";
 import { createTradeHistoryStore } from "./infra/trade-history-store";
 import { createPaperStore } from "./infra/venues/paper-store";

@@ -135,9 +135,7 @@ export interface NoticeSenders {
  * each chosen channel that can reach them. A channel that fails does not stop the others; the
  * first failure is raised after all were tried, so the job is retried and the log shows it.
  */
-export function createSettingsNotifier(
-  deps: NoticeSenders,
-): Notifier & {
+export function createSettingsNotifier(deps: NoticeSenders): Notifier & {
   notify(
     userId: string,
     event: NoticeEvent,

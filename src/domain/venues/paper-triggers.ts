@@ -4,12 +4,12 @@
 // picked up by reconciliation like any venue-side close.
 import { liquidationEstimate } from "../trading/pre-trade";
 import {
+  currentPaperPrice,
   PAPER_MAINTENANCE_MARGIN_RATE,
   type PaperCloseReason,
   type PaperPosition,
   type PaperPriceFeed,
   type PaperStore,
-  currentPaperPrice,
 } from "./paper";
 
 export interface FiredTrigger {

@@ -90,9 +90,7 @@ export async function currentPaperPrice(
   nowMs: number,
   live?: PaperPriceFeed,
 ): Promise<number> {
-  return (
-    (await store.priceOverride(symbol)) ?? (await live?.(symbol)) ?? paperPrice(symbol, nowMs)
-  );
+  return (await store.priceOverride(symbol)) ?? (await live?.(symbol)) ?? paperPrice(symbol, nowMs);
 }
 
 export const PAPER_INITIAL_BALANCE = 10_000;
@@ -160,8 +158,7 @@ export function createPaperVenue(deps: {
   };
 
   /** The override set with `paper price` (development, tests), else live, else deterministic. */
-  const priceOf = (symbol: string) =>
-    currentPaperPrice(deps.store, symbol, now(), deps.livePrice);
+  const priceOf = (symbol: string) => currentPaperPrice(deps.store, symbol, now(), deps.livePrice);
 
   const pnl = (p: PaperPosition, price: number, size: number) =>
     (price - p.entryPrice) * size * (p.side === "long" ? 1 : -1);

@@ -12,9 +12,9 @@ import type {
   TriggerOrder,
   VenueErrorCode,
 } from "../../domain/venues/types";
-import { closeFromFills } from "./ccxt-fills";
 import { VenueError } from "../../domain/venues/types";
 import { CCXT_BASE_OPTIONS, rebaseUrls, toVenueError } from "./ccxt-common";
+import { closeFromFills } from "./ccxt-fills";
 import {
   balancesOf,
   buy,

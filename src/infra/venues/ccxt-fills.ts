@@ -71,4 +71,3 @@ export async function closeFromFills(
     at: new Date(at),
   };
 }
-

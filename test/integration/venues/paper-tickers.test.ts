@@ -51,8 +51,7 @@ describe("paper prices from the venues' public tickers", () => {
     let clock = 1_000_000;
     const feed = createTickerPriceFeed({ origin: fake.url, report: r.report, now: () => clock });
     expect(await feed("BTC/USDT:USDT")).toBe(64_123.45);
-    const tickerCalls = () =>
-      fake.requests.filter((q) => q.path === "/fapi/v1/ticker/24hr").length;
+    const tickerCalls = () => fake.requests.filter((q) => q.path === "/fapi/v1/ticker/24hr").length;
     const calls = tickerCalls();
     fake.setLastPrice(64_200);
     expect(await feed("BTC/USDT:USDT")).toBe(64_123.45);

@@ -464,7 +464,8 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
 
   /** GET /fapi/v1/userTrades: the fills of `symbol` in [startTime, endTime], oldest first. */
   function userTrades(a: Account, p: Record<string, string>): Reply {
-    if (p.symbol === undefined) return err(400, -1102, "Mandatory parameter 'symbol' was not sent.");
+    if (p.symbol === undefined)
+      return err(400, -1102, "Mandatory parameter 'symbol' was not sent.");
     const from = Number(p.startTime ?? 0);
     const to = Number(p.endTime ?? Number.MAX_SAFE_INTEGER);
     const limit = Math.min(Number(p.limit ?? 500), 1000);
@@ -710,7 +711,8 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
     // 24hr Ticker Price Change Statistics (public): https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/24hr-Ticker-Price-Change-Statistics
     if (key === "GET /fapi/v1/ticker/24hr") {
       const symbol = new URLSearchParams(req.query).get("symbol") ?? "";
-      if (!(SYMBOLS as readonly string[]).includes(symbol)) return err(400, -1121, "Invalid symbol.");
+      if (!(SYMBOLS as readonly string[]).includes(symbol))
+        return err(400, -1121, "Invalid symbol.");
       const now = Date.now();
       return {
         status: 200,
