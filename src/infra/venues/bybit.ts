@@ -12,6 +12,7 @@ import type {
 } from "../../domain/venues/types";
 import { VenueError } from "../../domain/venues/types";
 import { CCXT_BASE_OPTIONS, rebaseUrls, toVenueError } from "./ccxt-common";
+import { closeFromFills } from "./ccxt-fills";
 import {
   balancesOf,
   buy,
@@ -318,6 +319,13 @@ export function createBybitVenue(options: BybitVenueOptions = {}): Venue {
 
     balance(creds) {
       return session(creds, async (ex) => balancesOf(await ex.fetchBalance()));
+    },
+
+    // GET /v5/execution/list for the fills; funding is not read here (a gap: closed-pnl).
+    lastClose(creds, symbol, since, side) {
+      return session(creds, (ex) =>
+        closeFromFills(ex, perpetual(ex, symbol), side, since, { funding: false }),
+      );
     },
   };
 }

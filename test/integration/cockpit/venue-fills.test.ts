@@ -9,6 +9,7 @@ import { createCockpitStore } from "../../../src/infra/cockpit-store";
 import { createOrm, sqlOf } from "../../../src/infra/database";
 import { createTradingStore, tradeAuditWriter } from "../../../src/infra/trading-store";
 import { createBinanceUsdmVenue } from "../../../src/infra/venues/binanceusdm";
+import { createBybitVenue } from "../../../src/infra/venues/bybit";
 import { createTestDatabase, type TestDatabase } from "../../support/context";
 import { tradingOn } from "../../support/venue-trading";
 import {
@@ -16,6 +17,11 @@ import {
   type FakeBinance,
   startFakeBinance,
 } from "../../support/venues/binance";
+import {
+  BYBIT_TRADE_ONLY_QUERY_API,
+  type FakeBybit,
+  startFakeBybit,
+} from "../../support/venues/bybit";
 
 const KEY = "fillsKey0000000000000000000000000000000000000000000000000000000";
 const SECRET = "fillsSecret00000000000000000000000000000000000000000000000000";
@@ -24,6 +30,7 @@ let db: TestDatabase;
 let orm: MikroORM;
 let fake: FakeBinance;
 let venue: Venue;
+let bybit: FakeBybit;
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -35,16 +42,24 @@ beforeAll(async () => {
     commissionRate: 0.0005,
   });
   venue = createBinanceUsdmVenue({ origin: fake.url });
+  bybit = await startFakeBybit({
+    keys: { [KEY]: { secret: SECRET, queryApi: BYBIT_TRADE_ONLY_QUERY_API } },
+    markPrice: 63_000,
+  });
 });
 afterAll(async () => {
   await fake.close();
+  await bybit.close();
   await orm.close();
   await db.drop();
 });
 
 /** A user with a Binance key, an open 0.1 BTC long at 63,000, and a reconciliation run. */
-async function openLong(telegramId: number) {
-  const t = await tradingOn(orm, "binanceusdm", venue, { apiKey: KEY, secret: SECRET }, telegramId);
+async function openLong(
+  telegramId: number,
+  on: { id: VenueId; adapter: Venue } = { id: "binanceusdm", adapter: venue },
+) {
+  const t = await tradingOn(orm, on.id, on.adapter, { apiKey: KEY, secret: SECRET }, telegramId);
   fake.setMarkPrice(63_000);
   const trade = await t.trading.openTrade(
     { userId: t.userId, source: "api", ip: null },
@@ -61,7 +76,7 @@ async function openLong(telegramId: number) {
     reconcileCredential(
       {
         keyRing: t.ring,
-        venues: { binanceusdm: venue } as Record<VenueId, Venue>,
+        venues: { [on.id]: on.adapter } as Record<VenueId, Venue>,
         store: createTradingStore(orm, tradeAuditWriter(Buffer.alloc(32, 7))),
         openTradesOf: cockpit.openTradesOf,
         notifier,
@@ -148,6 +163,25 @@ describe("reconciliation of a close made at the venue", () => {
       exitFrom: "mark",
       exitNote:
         "The venue reported no fills for this close: exit taken at the mark price when the close was noticed.",
+    });
+  });
+
+  it("when a Bybit position is closed behind Warden's back, then its executions give the exit price and both fees", async () => {
+    const { trade, reconcile, row } = await openLong(9803, {
+      id: "bybit",
+      adapter: createBybitVenue({ origin: bybit.url }),
+    });
+    bybit.setMarkPrice(64_000);
+    bybit.closeBehindBack(KEY, "BTCUSDT", 63_800);
+    await reconcile();
+    // Fees at 0.055 %: 0.1 × 63,000 → 3.465 and 0.1 × 63,800 → 3.509; P&L 80 − 6.974.
+    expect(await row()).toEqual({
+      status: "closed",
+      exit: 63_800,
+      fees: 6.974,
+      funding: null,
+      pnl: 73.026,
+      close_reason: "venue",
     });
   });
 });
