@@ -167,7 +167,7 @@ describe("reconciliation of a close made at the venue", () => {
   });
 
   it("when a Bybit position is closed behind Warden's back, then its executions give the exit price and both fees", async () => {
-    const { trade, reconcile, row } = await openLong(9803, {
+    const { trade, sent, reconcile, row } = await openLong(9803, {
       id: "bybit",
       adapter: createBybitVenue({ origin: bybit.url }),
     });
@@ -183,5 +183,8 @@ describe("reconciliation of a close made at the venue", () => {
       pnl: 73.026,
       close_reason: "venue",
     });
+    expect(sent.map((x) => x.text)).toEqual([
+      `Closed at the venue: #${trade.id} BTC-PERP long closed at 63,800 — +73.03 USDT (+1.2 %)`,
+    ]);
   });
 });
