@@ -81,7 +81,8 @@ export function withTradeNotices(trading: Trading, deps: TradeNoticeDeps): Tradi
       const t = await trading.openTrade(caller, input);
       if (replay !== null && replay.id === t.id) return t;
       await send(caller.userId, "entry", entryNotice(t), fromBot(caller));
-      if (t.size < input.size) {
+      // A float's last digit (a size rounded to the lot step by the client) is not a shortfall.
+      if (input.size - t.size > input.size * 1e-9) {
         await send(caller.userId, "partial_fill", partialFillNotice(t, input.size), false);
       }
       return t;
