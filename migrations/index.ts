@@ -18,6 +18,7 @@ import { Migration20261204120100TotpPending } from "./20261204120100-totp-pendin
 import { Migration20261204140000NotificationSettings } from "./20261204140000-notification-settings";
 import { Migration20261204140100CredentialsTestnet } from "./20261204140100-credentials-testnet";
 import { Migration20261204160000EmailChange } from "./20261204160000-email-change";
+import { Migration20261204165000TradeNotices } from "./20261204165000-trade-notices";
 
 export const migrationsList: MigrationObject[] = [
   { name: "20261124090000-foundation", class: Migration20261124090000Foundation },
@@ -49,4 +50,5 @@ export const migrationsList: MigrationObject[] = [
   },
   { name: "20261204140100-credentials-testnet", class: Migration20261204140100CredentialsTestnet },
   { name: "20261204160000-email-change", class: Migration20261204160000EmailChange },
+  { name: "20261204165000-trade-notices", class: Migration20261204165000TradeNotices },
 ];

@@ -6,14 +6,17 @@ import type { EmailOutbox } from "./domain/accounts/email";
 import { createSettingsNotifier, runDailySummaries } from "./domain/notifications";
 import { type OrderRequest, quoteOrder } from "./domain/trading/pre-trade";
 import { type ReconcileResult, reconcileCredential } from "./domain/trading/reconcile";
-import type { TradingStore } from "./domain/trading/trading";
+import { withTradeNotices } from "./domain/trading/trade-notices";
+import type { Trading, TradingStore } from "./domain/trading/trading";
 import type { KeyRing } from "./domain/vault/key-ring";
+import type { PaperPriceFeed } from "./domain/venues/paper";
 import { firePaperTriggers } from "./domain/venues/paper-triggers";
 import type { Venue, VenueId } from "./domain/venues/types";
 import { createCockpitStore } from "./infra/cockpit-store";
 import { createCredentialsRepo } from "./infra/credentials-repo";
 import { createDailySummaryStore } from "./infra/daily-summary-store";
 import { preparedSqlOf } from "./infra/database";
+import { createLiquidationWarningStore } from "./infra/liquidation-warning-store";
 import { createNotificationSettingsStore } from "./infra/notification-settings-store";
 import { createTradeHistoryStore } from "./infra/trade-history-store";
 import { createPaperStore } from "./infra/venues/paper-store";
@@ -29,12 +32,17 @@ export function createCockpit(parts: {
   /** The web channel: a push to the user's open sockets. */
   webPush?: (userId: string, event: object) => Promise<void>;
   now?: () => number;
+  /** Live paper prices (PAPER_PRICES=ticker), for the trigger scan as for the paper venue. */
+  paperPrices?: PaperPriceFeed;
+  /** Where a notice that could not be queued after a trade action is reported. */
+  onNoticeError?: (err: unknown) => void;
 }) {
   const sql = preparedSqlOf(parts.orm);
   const store = createCockpitStore(sql);
   const credentials = createCredentialsRepo(sql);
   const notificationSettings = createNotificationSettingsStore(sql);
   const dailySummary = createDailySummaryStore(sql);
+  const liquidationWarnings = createLiquidationWarningStore(sql);
   // Per the user's notification settings: each event on or off, on the channels they chose.
   const notifier = createSettingsNotifier({
     settings: notificationSettings,
@@ -51,6 +59,7 @@ export function createCockpit(parts: {
     store: parts.tradingStore,
     openTradesOf: store.openTradesOf,
     notifier,
+    liquidationWarnings,
   };
 
   async function reconcileKey(
@@ -68,6 +77,14 @@ export function createCockpit(parts: {
     ledger: store.ledger,
     notifier,
     notificationSettings,
+    liquidationWarnings,
+    /** The trading use cases with their notices (entry, partial fill, SL/TP moved). */
+    withNotices: (trading: Trading): Trading =>
+      withTradeNotices(trading, {
+        notifier,
+        getTrade: parts.tradingStore.getTrade,
+        onError: parts.onNoticeError,
+      }),
     tradeHistory: createTradeHistoryStore(sql),
     dailySummary,
     /** Sends every daily summary whose hour has come and that was not sent today. */
@@ -105,7 +122,7 @@ export function createCockpit(parts: {
     },
     /** Fires crossed paper stops, then records each close through reconciliation. */
     async paperTriggers() {
-      const fired = await firePaperTriggers(createPaperStore(sql), parts.now);
+      const fired = await firePaperTriggers(createPaperStore(sql), parts.now, parts.paperPrices);
       for (const account of new Set(fired.map((f) => f.account))) {
         const key = await store.paperKey(account);
         if (key) await reconcileKey(key.userId, key.credentialId);
@@ -134,6 +151,7 @@ export function cockpitBotDeps(
     reconcileKey: cockpit.reconcileKey,
     ledger: cockpit.ledger,
     notificationSettings: cockpit.notificationSettings,
+    liquidationWarnings: cockpit.liquidationWarnings,
     tradeHistory: cockpit.tradeHistory,
     dailySummary: cockpit.dailySummary,
     keyLabels: async (userId: string) =>

@@ -52,6 +52,7 @@ import { createTelegramSender } from "./infra/telegram";
 import { createTradingStore, tradeAuditWriter } from "./infra/trading-store";
 import { createVaultStore } from "./infra/vault-store";
 import { createVenues } from "./infra/venues";
+import { paperPriceFeedFromConfig } from "./infra/venues/paper-tickers";
 import {
   attachWebSocketHub,
   createWebSocketPublisher,
@@ -194,12 +195,15 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
     await accounts.syncAdminRoles();
     // One registry: the key service and trading share the adapters and their market caches.
     // The paper book is on the trade path: prepared statements, like the trading store's.
-    const venues = createVenues({ sql: preparedSqlOf(orm), urls: config.venueUrls });
+    const paperPrices = paperPriceFeedFromConfig(config, logger);
+    const venues = createVenues({ sql: preparedSqlOf(orm), urls: config.venueUrls, paperPrices });
     const keys = createKeys(config, { orm, logger, venues });
     const now = opts.now ?? Date.now;
     const trade = createTradingFromConfig(config, { orm, keys, venues, now });
     const cockpit = createCockpit({
       orm,
+      onNoticeError: (err) => logger.warn({ err }, "a trade notice could not be queued"),
+      paperPrices,
       keyRing: config.masterKeys,
       venues,
       tradingStore: trade.store,
@@ -318,7 +322,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
             rateLimiter,
             accounts,
             keys,
-            trading: trade.trading,
+            trading: cockpit.withNotices(trade.trading),
             killSwitch: trade.killSwitch,
             recentAudit: trade.recentAudit,
             cockpit: cockpitBotDeps(cockpit, keys),
@@ -417,7 +421,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
             path: "/api",
             router: createTradingRoutes({
               accounts,
-              trading: trade.trading,
+              trading: cockpit.withNotices(trade.trading),
               auditPage: trade.auditPage,
               quote: cockpit.quote,
             }),
@@ -429,6 +433,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
               accounts,
               settings: cockpit.notificationSettings,
               dailySummary: cockpit.dailySummary,
+              liquidationWarnings: cockpit.liquidationWarnings,
             }),
           },
         ],

@@ -53,6 +53,7 @@ export interface BotDeps {
     notificationSettings?: import("./features/notifications").NotificationSettingsDeps;
     tradeHistory?: import("../domain/trading/history").TradeHistoryStore;
     dailySummary?: import("../domain/notifications").DailySummaryStore;
+    liquidationWarnings?: import("../domain/trading/liquidation-warnings").LiquidationWarningStore;
   };
   qrPng: (text: string) => Promise<Buffer>;
   token: string;
@@ -138,6 +139,7 @@ export function createBot(deps: BotDeps): Bot<BotContext> {
           accounts: deps.accounts,
           settings: deps.cockpit.notificationSettings,
           dailySummary: deps.cockpit.dailySummary,
+          liquidationWarnings: deps.cockpit.liquidationWarnings,
         }),
       );
     }

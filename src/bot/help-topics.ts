@@ -55,9 +55,12 @@ const TOPICS: Record<string, string> = {
   performance:
     "/performance — realised P&L and trade count per symbol over all your closed trades.",
   notifications: [
-    "/notifications — which trade notices you get (entries, exits, stop loss and take profit",
-    "hit, liquidations) and where (Telegram, email, web). Tap an event to switch it on or off,",
-    "a channel to add or remove it. Email needs an address on your account.",
+    "/notifications — which trade notices you get (entries, partial fills, SL/TP moved, exits,",
+    "stop loss and take profit hit, liquidations, liquidation warnings) and where (Telegram,",
+    "email, web). Tap an event to switch it on or off, a channel to add or remove it.",
+    "Email needs an address on your account.",
+    "/notifications liquidation 5 — warn when the mark is within 5 % of the liquidation price.",
+    "/notifications summary 20 — a daily summary at 20:00 UTC (off: /notifications summary off).",
   ].join("\n"),
   audit:
     "/audit — your last 20 audit entries: every open, change and close, with where it came from.",

@@ -79,6 +79,8 @@ export interface Config {
     /** Where testnet keys go; unset means the venue's own testnet. */
     testnet: { hyperliquid?: string; binanceusdm?: string; bybit?: string };
   };
+  /** Paper prices: `ticker` (venues' public tickers, production) or `feed` (deterministic). */
+  paperPrices: "ticker" | "feed";
   keyReverifyHours: number;
   hibpApiUrl: string;
   hibpFailMode: "closed" | "open";
@@ -202,6 +204,7 @@ const schema = z.object({
   VENUE_URL_HYPERLIQUID: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
   VENUE_URL_BINANCEUSDM: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
   VENUE_URL_BYBIT: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  PAPER_PRICES: optionalString.pipe(z.enum(["ticker", "feed"]).optional()),
   VENUE_TESTNET_URL_HYPERLIQUID: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
   VENUE_TESTNET_URL_BINANCEUSDM: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
   VENUE_TESTNET_URL_BYBIT: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
@@ -556,6 +559,7 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
         bybit: e.VENUE_TESTNET_URL_BYBIT,
       },
     },
+    paperPrices: e.PAPER_PRICES ?? (e.NODE_ENV === "production" ? "ticker" : "feed"),
     keyReverifyHours: e.KEY_REVERIFY_HOURS,
     hibpApiUrl: e.HIBP_API_URL.replace(/\/+$/, ""),
     hibpFailMode: e.HIBP_FAIL_MODE ?? (e.NODE_ENV === "development" ? "open" : "closed"),

@@ -102,7 +102,7 @@ export async function startBotHarness(
     emailOutbox: createEmailOutbox({ queue: queues.get("email"), keyRing: config.masterKeys }),
   });
   const bot = createBot({
-    trading: trade.trading,
+    trading: cockpit.withNotices(trade.trading),
     killSwitch: trade.killSwitch,
     recentAudit: trade.recentAudit,
     cockpit: cockpitBotDeps(cockpit, keys),

@@ -1,5 +1,5 @@
-// /notifications: trade notices per event (entries, exits, stop loss, take profit, liquidation),
-// each on or off and on the channels the user picks (Telegram, email, web), with inline buttons.
+// /notifications: trade notices per event (entries, partial fills, SL/TP moved, exits, stop loss,
+// take profit, liquidation, liquidation warnings, daily summary), each on or off and on the channels the user picks (Telegram, email, web), with inline buttons.
 // A button changes the presser's own settings only.
 import { Composer, InlineKeyboard } from "grammy";
 import type { AccountService } from "../../domain/accounts/service";
@@ -15,17 +15,32 @@ import {
   NotificationsError,
   updateSettings,
 } from "../../domain/notifications";
+import {
+  DEFAULT_LIQUIDATION_WARNING_PCT,
+  type LiquidationWarningStore,
+  MAX_LIQUIDATION_WARNING_PCT,
+  MIN_LIQUIDATION_WARNING_PCT,
+  parseWarningDistance,
+} from "../../domain/trading/liquidation-warnings";
 import type { BotContext } from "../context";
 
 export const NOTIFICATIONS_CALLBACK = "ntf";
 
 const hh = (h: number) => `${String(h).padStart(2, "0")}:00 UTC`;
 
-export function notificationsText(s: NotificationSettings, summaryHour: number): string {
+export function notificationsText(
+  s: NotificationSettings,
+  summaryHour: number,
+  warningPct: number = DEFAULT_LIQUIDATION_WARNING_PCT,
+): string {
   const lines = NOTICE_EVENTS.map((e) => {
     const on = NOTICE_CHANNELS.filter((c) => s[e][c]).map((c) => CHANNEL_TITLES[c]);
     const title =
-      e === "daily_summary" ? `${EVENT_TITLES[e]} at ${hh(summaryHour)}` : EVENT_TITLES[e];
+      e === "daily_summary"
+        ? `${EVENT_TITLES[e]} at ${hh(summaryHour)}`
+        : e === "liquidation_warning"
+          ? `${EVENT_TITLES[e]} within ${warningPct} %`
+          : EVENT_TITLES[e];
     return s[e].enabled
       ? `✅ ${title}: ${on.length > 0 ? on.join(", ") : "no channel"}`
       : `🔕 ${EVENT_TITLES[e]}: off`;
@@ -37,6 +52,7 @@ export function notificationsText(s: NotificationSettings, summaryHour: number):
     "",
     "Tap an event to switch it on or off, a channel to add or remove it.",
     "/notifications summary <hour 0-23|off> sets the daily summary's hour (UTC).",
+    "/notifications liquidation <percent> sets how close to the liquidation price a warning comes.",
   ].join("\n");
 }
 
@@ -61,20 +77,26 @@ export type NotificationSettingsDeps = NotificationSettingsStore & {
 
 export const SUMMARY_USAGE =
   "Usage: /notifications summary <hour 0-23|off> — e.g. /notifications summary 20 (UTC)";
+export const LIQUIDATION_USAGE = `Usage: /notifications liquidation <percent ${MIN_LIQUIDATION_WARNING_PCT}-${MAX_LIQUIDATION_WARNING_PCT}> — e.g. /notifications liquidation 5 warns when the mark is within 5 % of the liquidation price`;
 
 export function notificationsFeature(deps: {
   accounts: AccountService;
   settings: NotificationSettingsDeps;
   dailySummary: Pick<DailySummaryStore, "hourOf" | "setHour">;
+  liquidationWarnings?: Pick<LiquidationWarningStore, "distanceOf" | "setDistance">;
 }): Composer<BotContext> {
   const feature = new Composer<BotContext>();
   const userOf = async (ctx: BotContext) =>
     (await deps.accounts.ensureTelegramAccount(ctx.from!.id)).user.id;
 
+  const warningPct = async (userId: string) =>
+    (await deps.liquidationWarnings?.distanceOf(userId)) ?? DEFAULT_LIQUIDATION_WARNING_PCT;
   const show = async (ctx: BotContext, userId: string) => {
     const s = await deps.settings.get(userId);
     const hour = await deps.dailySummary.hourOf(userId);
-    await ctx.reply(notificationsText(s, hour), { reply_markup: notificationsKeyboard(s) });
+    await ctx.reply(notificationsText(s, hour, await warningPct(userId)), {
+      reply_markup: notificationsKeyboard(s),
+    });
   };
 
   feature.command("notifications", async (ctx) => {
@@ -82,8 +104,27 @@ export function notificationsFeature(deps: {
     const args = ctx.match.trim().split(/\s+/).filter(Boolean);
     if (args.length === 0) return show(ctx, userId);
     const [sub, value] = args;
+    if (sub?.toLowerCase() === "liquidation" && deps.liquidationWarnings) {
+      const pct = args.length === 2 && value !== undefined ? parseWarningDistance(value) : null;
+      if (pct === null) {
+        const got = value === undefined ? "nothing" : `\`${value.slice(0, 10)}\``;
+        return void (await ctx.reply(
+          `The distance must be a percentage from ${MIN_LIQUIDATION_WARNING_PCT} to ${MAX_LIQUIDATION_WARNING_PCT}, got ${got}.\n${LIQUIDATION_USAGE}`,
+        ));
+      }
+      await deps.liquidationWarnings.setDistance(userId, pct);
+      const on = (await deps.settings.get(userId)).liquidation_warning.enabled;
+      await ctx.reply(
+        `Liquidation warnings: when the mark is within ${pct} % of the liquidation price${on ? "." : " (they are off: tap them on in /notifications)."}`,
+      );
+      return;
+    }
     if (sub?.toLowerCase() !== "summary" || args.length !== 2 || value === undefined) {
-      return void (await ctx.reply(SUMMARY_USAGE));
+      return void (await ctx.reply(
+        sub?.toLowerCase() === "summary" || !deps.liquidationWarnings
+          ? SUMMARY_USAGE
+          : `${SUMMARY_USAGE}\n${LIQUIDATION_USAGE}`,
+      ));
     }
     if (value.toLowerCase() === "off") {
       await updateSettings(
@@ -137,7 +178,9 @@ export function notificationsFeature(deps: {
     await ctx.answerCallbackQuery({ text: `${label}: ${next[event][key] ? "on" : "off"}.` });
     const hour = await deps.dailySummary.hourOf(userId);
     await ctx
-      .editMessageText(notificationsText(next, hour), { reply_markup: notificationsKeyboard(next) })
+      .editMessageText(notificationsText(next, hour, await warningPct(userId)), {
+        reply_markup: notificationsKeyboard(next),
+      })
       .catch(() => {});
   });
   return feature;

@@ -1,15 +1,18 @@
-// Trade notification settings: per event (entry, exit, stop loss, take profit, liquidation)
-// on/off and the channels that carry it (Telegram, email, web). A user who never chose gets
+// Trade notification settings: per event (entry, partial fill, SL/TP moved, exit, stop loss,
+// take profit, liquidation, liquidation warning, daily summary) on/off and the channels that carry it (Telegram, email, web). A user who never chose gets
 // the defaults: every event on, by Telegram and in the web app, not by email.
 import type { EmailOutbox } from "../accounts/email";
 import type { Notifier, TradeEvent } from "../trading/reconcile";
 
 export const NOTICE_EVENTS = [
   "entry",
+  "partial_fill",
+  "sl_tp_moved",
   "exit",
   "stop_loss",
   "take_profit",
   "liquidation",
+  "liquidation_warning",
   "daily_summary",
 ] as const satisfies readonly (TradeEvent | "daily_summary")[];
 export type NoticeEvent = (typeof NOTICE_EVENTS)[number];
@@ -33,10 +36,13 @@ export const DEFAULT_EVENT_SETTING: Readonly<EventSetting> = Object.freeze({
 
 export const EVENT_TITLES: Record<NoticeEvent, string> = {
   entry: "Entries",
+  partial_fill: "Partial fills",
+  sl_tp_moved: "SL/TP moved",
   exit: "Exits",
   stop_loss: "Stop loss hit",
   take_profit: "Take profit hit",
   liquidation: "Liquidations",
+  liquidation_warning: "Liquidation warnings",
   daily_summary: "Daily summary",
 };
 
@@ -129,12 +135,19 @@ export interface NoticeSenders {
  * each chosen channel that can reach them. A channel that fails does not stop the others; the
  * first failure is raised after all were tried, so the job is retried and the log shows it.
  */
-export function createSettingsNotifier(
-  deps: NoticeSenders,
-): Notifier & { notify(userId: string, event: NoticeEvent, text: string): Promise<void> } {
+export function createSettingsNotifier(deps: NoticeSenders): Notifier & {
+  notify(
+    userId: string,
+    event: NoticeEvent,
+    text: string,
+    opts?: { skipTelegram?: boolean },
+  ): Promise<void>;
+} {
   return {
-    async notify(userId: string, event: NoticeEvent, text: string) {
-      const channels = channelsFor(await deps.settings.get(userId), event);
+    async notify(userId: string, event: NoticeEvent, text: string, opts = {}) {
+      const channels = channelsFor(await deps.settings.get(userId), event).filter(
+        (c) => !(c === "telegram" && opts.skipTelegram === true),
+      );
       if (channels.length === 0) return;
       const contact = await deps.contactOf(userId);
       const failures: unknown[] = [];

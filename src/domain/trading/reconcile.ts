@@ -7,15 +7,32 @@ import type { KeyRing } from "../vault/key-ring";
 import type { CredentialRecord } from "../venues/keys";
 import type { Position, Venue, VenueClose, VenueId } from "../venues/types";
 import { VenueError } from "../venues/types";
+import { type LiquidationWarningStore, warnNearLiquidation } from "./liquidation-warnings";
 import { money } from "./pre-trade";
 import { coinOf, displaySymbol, settleOf } from "./symbols";
 import { type CloseLedger, closeLedger, type TradeRecord, type TradingStore } from "./trading";
 
-export type TradeEvent = "entry" | "exit" | "stop_loss" | "take_profit" | "liquidation";
+export type TradeEvent =
+  | "entry"
+  | "exit"
+  | "stop_loss"
+  | "take_profit"
+  | "liquidation"
+  | "partial_fill"
+  | "sl_tp_moved"
+  | "liquidation_warning";
 
 export interface Notifier {
-  /** Hands one message for the user to the outbox (per their notification settings). */
-  notify(userId: string, event: TradeEvent, text: string): Promise<void>;
+  /**
+   * Hands one message for the user to the outbox (per their notification settings);
+   * `skipTelegram` when the user is already answered there (they acted in the bot).
+   */
+  notify(
+    userId: string,
+    event: TradeEvent,
+    text: string,
+    opts?: { skipTelegram?: boolean },
+  ): Promise<void>;
 }
 
 export interface ReconcileDeps {
@@ -25,6 +42,8 @@ export interface ReconcileDeps {
   /** Open trades opened through this key. */
   openTradesOf: (credentialId: string) => Promise<TradeRecord[]>;
   notifier: Notifier;
+  /** When given, open trades near their liquidation price are warned (once per crossing). */
+  liquidationWarnings?: LiquidationWarningStore;
 }
 
 export interface ReconcileResult {
@@ -64,6 +83,25 @@ export function closeNotice(t: TradeRecord, ledger: CloseLedger, exit: number | 
   return `${REASON_TITLE[ledger.closeReason]}: #${t.id} ${displaySymbol(t.symbol)} ${t.side} closed${at}${result}`;
 }
 
+/**
+ * The ledger of a close the venue made: its fills' commissions (entry and exit) as fees, the
+ * funding it reports, and the realised P&L net of both. Without fills, the mark and no fees.
+ */
+export function venueLedger(
+  t: Pick<TradeRecord, "side" | "size" | "entryPrice">,
+  exit: number | null,
+  vc: VenueClose | null,
+): CloseLedger {
+  const base = closeLedger(t, exit, vc?.fee ?? 0, vc?.reason ?? "venue");
+  const funding = vc?.funding ?? null;
+  if (funding === null || base.realizedPnl === null) return base;
+  return {
+    ...base,
+    funding,
+    realizedPnl: Math.round((base.realizedPnl + funding) * 1e8) / 1e8,
+  };
+}
+
 export async function reconcileCredential(
   deps: ReconcileDeps,
   c: CredentialRecord,
@@ -80,7 +118,7 @@ export async function reconcileCredential(
       const marks = new Map<string, number | null>();
       for (const t of trades) {
         if (held.has(coinOf(t.symbol))) continue;
-        closes.set(t.id, (await venue.lastClose?.(keys, t.symbol, t.openedAt)) ?? null);
+        closes.set(t.id, (await venue.lastClose?.(keys, t.symbol, t.openedAt, t.side)) ?? null);
         if (!closes.get(t.id) && venue.market) {
           // No fill history from this venue: the mark at the time the close was noticed.
           try {
@@ -99,7 +137,7 @@ export async function reconcileCredential(
     if (!closes.has(t.id)) continue;
     const vc = closes.get(t.id) ?? null;
     const exit = vc?.price ?? marks.get(t.id) ?? null;
-    const ledger = closeLedger(t, exit, vc?.fee ?? 0, vc?.reason ?? "venue");
+    const ledger = venueLedger(t, exit, vc);
     let done: TradeRecord;
     try {
       done = await deps.store.recordChange(
@@ -117,7 +155,16 @@ export async function reconcileCredential(
             size: vc?.size ?? t.size,
             fees: ledger.fees,
             realizedPnl: ledger.realizedPnl,
+            funding: ledger.funding,
             exitFrom: vc ? "venue_fills" : "mark",
+            ...(vc
+              ? {}
+              : {
+                  exitNote:
+                    exit === null
+                      ? "The venue reported no fills for this close and no mark price: exit unknown."
+                      : "The venue reported no fills for this close: exit taken at the mark price when the close was noticed.",
+                }),
           },
           source: "venue",
           ip: null,
@@ -134,6 +181,14 @@ export async function reconcileCredential(
       t.userId,
       EVENT_OF[ledger.closeReason],
       closeNotice(t, ledger, exit),
+    );
+  }
+  if (deps.liquidationWarnings) {
+    const open = trades.filter((t) => !closes.has(t.id));
+    await warnNearLiquidation(
+      { store: deps.liquidationWarnings, notifier: deps.notifier },
+      open,
+      positions,
     );
   }
   const mine = new Set(trades.map((t) => coinOf(t.symbol)));

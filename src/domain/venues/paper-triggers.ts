@@ -4,11 +4,12 @@
 // picked up by reconciliation like any venue-side close.
 import { liquidationEstimate } from "../trading/pre-trade";
 import {
+  currentPaperPrice,
   PAPER_MAINTENANCE_MARGIN_RATE,
   type PaperCloseReason,
   type PaperPosition,
+  type PaperPriceFeed,
   type PaperStore,
-  paperPrice,
 } from "./paper";
 
 export interface FiredTrigger {
@@ -42,13 +43,14 @@ export function crossed(
 export async function firePaperTriggers(
   store: PaperStore,
   now: () => number = Date.now,
+  livePrice?: PaperPriceFeed,
 ): Promise<FiredTrigger[]> {
   const fired: FiredTrigger[] = [];
   const prices = new Map<string, number>();
   for (const p of await store.allPositions()) {
     let price = prices.get(p.symbol);
     if (price === undefined) {
-      price = (await store.priceOverride(p.symbol)) ?? paperPrice(p.symbol, now());
+      price = await currentPaperPrice(store, p.symbol, now(), livePrice);
       prices.set(p.symbol, price);
     }
     const hit = crossed(p, price);

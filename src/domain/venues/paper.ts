@@ -77,6 +77,22 @@ export interface PaperClose {
   at: Date;
 }
 
+/**
+ * A live price for a paper symbol (a venue's public ticker), or null when none can be had right
+ * now: the deterministic feed stands in.
+ */
+export type PaperPriceFeed = (symbol: string) => Promise<number | null>;
+
+/** The paper price of `symbol`: the override, else the live feed, else the deterministic one. */
+export async function currentPaperPrice(
+  store: Pick<PaperStore, "priceOverride">,
+  symbol: string,
+  nowMs: number,
+  live?: PaperPriceFeed,
+): Promise<number> {
+  return (await store.priceOverride(symbol)) ?? (await live?.(symbol)) ?? paperPrice(symbol, nowMs);
+}
+
 export const PAPER_INITIAL_BALANCE = 10_000;
 export const PAPER_CURRENCY = "USDT";
 
@@ -122,6 +138,8 @@ const round8 = (n: number) => Math.round(n * 1e8) / 1e8;
 
 export function createPaperVenue(deps: {
   store: PaperStore;
+  /** Live prices (production: the venues' public tickers); without it, the deterministic feed. */
+  livePrice?: PaperPriceFeed;
   now?: () => number;
   nextId?: () => string;
 }): Venue {
@@ -139,9 +157,8 @@ export function createPaperVenue(deps: {
     return account;
   };
 
-  /** The override set with `paper price` (development, tests), else the deterministic feed. */
-  const priceOf = async (symbol: string) =>
-    (await deps.store.priceOverride(symbol)) ?? paperPrice(symbol, now());
+  /** The override set with `paper price` (development, tests), else live, else deterministic. */
+  const priceOf = (symbol: string) => currentPaperPrice(deps.store, symbol, now(), deps.livePrice);
 
   const pnl = (p: PaperPosition, price: number, size: number) =>
     (price - p.entryPrice) * size * (p.side === "long" ? 1 : -1);

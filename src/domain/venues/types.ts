@@ -129,15 +129,26 @@ export interface MarketInfo {
 export interface VenueClose {
   price: number;
   size: number;
+  /** Every commission since the trade opened (entry and exit fills), in the settle currency. */
   fee: number;
+  /** Funding paid (−) or received (+) while open, where the venue reports it; else null. */
+  funding?: number | null;
   reason: "manual" | "stop_loss" | "take_profit" | "liquidation" | "venue";
   at: Date;
 }
 
 export interface Venue {
   readonly id: VenueId;
-  /** The latest close of `symbol` at or after `since`, from the venue's fills, if it reports them. */
-  lastClose?(creds: VenueCredentials, symbol: string, since: Date): Promise<VenueClose | null>;
+  /**
+   * The latest close of `symbol` at or after `since`, from the venue's fills, if it reports
+   * them; `side` is the closed position's (hedge legs, and which fills close it).
+   */
+  lastClose?(
+    creds: VenueCredentials,
+    symbol: string,
+    since: Date,
+    side?: Side,
+  ): Promise<VenueClose | null>;
   /** The market's rules and mark price; throws unknown_symbol when the venue has no such perpetual. */
   market?(creds: VenueCredentials, symbol: string): Promise<MarketInfo>;
   verifyScopes(creds: VenueCredentials): Promise<ScopeReport>;

@@ -21,6 +21,7 @@ import {
   openPositionOf,
   resizeOf,
 } from "./ccxt-futures";
+import { closeFromFills } from "./ccxt-fills";
 import {
   balancesOf,
   buy,
@@ -421,6 +422,13 @@ export function createBinanceUsdmVenue(options: BinanceUsdmVenueOptions = {}): L
 
     positions(creds) {
       return session(creds, async (ex) => positionsOf(withLeverage(await ex.fetchPositions())));
+    },
+
+    // GET /fapi/v1/userTrades for the fills, GET /fapi/v1/income (FUNDING_FEE) for funding.
+    lastClose(creds, symbol, since, side) {
+      return session(creds, (ex) =>
+        closeFromFills(ex, perpetual(ex, symbol), side, since, { funding: true }),
+      );
     },
 
     balance(creds) {

@@ -20,6 +20,7 @@ import {
   linearPerpetual,
   resizeOf,
 } from "./ccxt-futures";
+import { closeFromFills } from "./ccxt-fills";
 import {
   balancesOf,
   buy,
@@ -331,6 +332,13 @@ export function createBybitVenue(options: BybitVenueOptions = {}): Venue {
 
     balance(creds) {
       return session(creds, async (ex) => balancesOf(await ex.fetchBalance()));
+    },
+
+    // GET /v5/execution/list for the fills; funding is not read here (a gap: closed-pnl).
+    lastClose(creds, symbol, since, side) {
+      return session(creds, (ex) =>
+        closeFromFills(ex, perpetual(ex, symbol), side, since, { funding: false }),
+      );
     },
   };
 }

@@ -1,7 +1,7 @@
 // The venue registry: one adapter per venue id, each pointed at its configured origin. A live
 // venue has two adapters, mainnet and testnet; the credential's `testnet` flag picks one per
 // call, so a testnet key never reaches the mainnet and its positions never mix with mainnet ones.
-import { createPaperVenue } from "../../domain/venues/paper";
+import { createPaperVenue, type PaperPriceFeed } from "../../domain/venues/paper";
 import type { Venue, VenueCredentials, VenueId } from "../../domain/venues/types";
 import type { Sql } from "../vault-store";
 import { createBinanceUsdmVenue } from "./binanceusdm";
@@ -41,6 +41,8 @@ export function createVenues(opts: {
   sql: Sql;
   /** VENUE_URL_*; `testnet` holds VENUE_TESTNET_URL_* (tests: a second fake of each venue). */
   urls: VenueUrls & { testnet?: VenueUrls };
+  /** Live paper prices (PAPER_PRICES=ticker); without it, the deterministic feed. */
+  paperPrices?: PaperPriceFeed;
 }): Record<VenueId, Venue> {
   const main = opts.urls;
   const test = opts.urls.testnet ?? {};
@@ -70,6 +72,6 @@ export function createVenues(opts: {
         enableRateLimit: limit(test.bybit),
       }),
     ),
-    paper: createPaperVenue({ store: createPaperStore(opts.sql) }),
+    paper: createPaperVenue({ store: createPaperStore(opts.sql), livePrice: opts.paperPrices }),
   };
 }

@@ -58,14 +58,35 @@ describe("GET/PUT /api/notifications", () => {
     expect(r.body).toEqual({
       settings: {
         entry: on,
+        partial_fill: on,
+        sl_tp_moved: on,
         exit: on,
         stop_loss: on,
         take_profit: on,
         liquidation: on,
+        liquidation_warning: on,
         daily_summary: { ...on, enabled: false },
       },
       dailySummaryHour: 20,
+      liquidationWarningPct: 5,
     });
+  });
+
+  it("when the user sets liquidation warnings at 2.5 % by email too, then both are saved and shown", async () => {
+    const token = await user("notify-g@example.com");
+    const r = await api("PUT", "/api/notifications", {
+      token,
+      body: { liquidation_warning: { email: true }, liquidationWarningPct: 2.5 },
+    });
+    expect(r.status).toBe(200);
+    expect(r.body.settings.liquidation_warning).toEqual({ ...on, email: true });
+    expect(r.body.liquidationWarningPct).toBe(2.5);
+    expect((await api("GET", "/api/notifications", { token })).body).toEqual(r.body);
+    const rows = await db.query(
+      `select distance_pct::float8 as pct from liquidation_warning_settings
+       where user_id = (select id from users where email = 'notify-g@example.com')`,
+    );
+    expect(rows.rows).toEqual([{ pct: 2.5 }]);
   });
 
   it("when the user switches stop-loss notices to email only, then that is saved and the rest stays", async () => {
@@ -139,6 +160,10 @@ describe("GET/PUT /api/notifications", () => {
       [{ exit: {} }, "exit"],
       [{ dailySummaryHour: 24 }, "dailySummaryHour"],
       [{ dailySummaryHour: 7.5 }, "dailySummaryHour"],
+      [{ liquidationWarningPct: 0 }, "liquidationWarningPct"],
+      [{ liquidationWarningPct: 51 }, "liquidationWarningPct"],
+      [{ liquidationWarningPct: 1.234 }, "liquidationWarningPct"],
+      [{ liquidationWarningPct: "5" }, "liquidationWarningPct"],
       [{}, "body"],
     ] as const) {
       const r = await api("PUT", "/api/notifications", { token, body });
@@ -152,6 +177,13 @@ describe("GET/PUT /api/notifications", () => {
       "select count(*)::int as n from notification_settings where user_id = (select id from users where email = 'notify-e@example.com')",
     );
     expect(rows.rows[0].n).toBe(0);
+    expect(
+      (
+        await db.query(
+          "select count(*)::int as n from liquidation_warning_settings where user_id = (select id from users where email = 'notify-e@example.com')",
+        )
+      ).rows[0].n,
+    ).toBe(0);
   });
 
   it("when there is no access token, then 401 and nothing is shown", async () => {

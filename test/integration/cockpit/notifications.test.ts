@@ -78,14 +78,18 @@ describe("/notifications in the bot", () => {
         "Trade notifications",
         "",
         "✅ Entries: Telegram, Web",
+        "✅ Partial fills: Telegram, Web",
+        "✅ SL/TP moved: Telegram, Web",
         "✅ Exits: Telegram, Web",
         "✅ Stop loss hit: Telegram, Web",
         "✅ Take profit hit: Telegram, Web",
         "✅ Liquidations: Telegram, Web",
+        "✅ Liquidation warnings within 5 %: Telegram, Web",
         "🔕 Daily summary: off",
         "",
         "Tap an event to switch it on or off, a channel to add or remove it.",
         "/notifications summary <hour 0-23|off> sets the daily summary's hour (UTC).",
+        "/notifications liquidation <percent> sets how close to the liquidation price a warning comes.",
       ].join("\n"),
     );
     expect(buttons(m).slice(0, 4)).toEqual([

@@ -29,6 +29,11 @@ export interface FakeBinanceOptions {
   keys: Record<string, FakeBinanceKey>;
   /** Mark price of BTCUSDT; market orders fill at it (default 63 000). */
   markPrice?: number;
+  /**
+   * Commission per fill as a fraction of its notional, charged in USDT and reported on the
+   * account's fills (GET /fapi/v1/userTrades); default 0 (relaxed: no fees unless a test asks).
+   */
+  commissionRate?: number;
 }
 
 export interface FakeBinancePosition {
@@ -62,11 +67,25 @@ export interface FakeBinance {
   readonly signatureFailures: number;
   setRestrictions(apiKey: string, restrictions: BinanceRestrictions): void;
   setMarkPrice(price: number): void;
+  /** The last traded price its public ticker shows (default: the mark). */
+  setLastPrice(price: number | null): void;
   /** Open positions of the account behind `apiKey`. */
   positions(apiKey: string): FakeBinancePosition[];
   leverage(apiKey: string, symbol: string): number;
-  /** Control: close a position outside Warden (as in the exchange's app). */
-  closeBehindBack(apiKey: string, symbol: string): void;
+  /**
+   * Control: close a position outside Warden (as in the exchange's app), filled at `price`
+   * (default the mark) and recorded among the account's fills.
+   */
+  closeBehindBack(apiKey: string, symbol: string, price?: number): void;
+  /**
+   * Control: the next MARKET order of the account finds only `qty` of liquidity: it fills that
+   * much and the rest expires (status EXPIRED, executedQty < origQty).
+   */
+  fillNextPartly(apiKey: string, qty: number): void;
+  /** Control: the account's fill history has aged out (Binance keeps userTrades 6 months). */
+  expireFills(apiKey: string): void;
+  /** Control: a funding payment (signed, USDT) credited as a FUNDING_FEE income row. */
+  payFunding(apiKey: string, symbol: string, amount: number): void;
   /** Control: open a position outside Warden (signed amount, at the mark). */
   openBehindBack(apiKey: string, symbol: string, amount: number): void;
   algoOrders(apiKey: string): FakeBinanceAlgoOrder[];
@@ -122,6 +141,12 @@ interface Account {
   /** Executed orders by clientOrderId, as GET /fapi/v1/order returns them. */
   orders: Map<string, Record<string, unknown>>;
   lostAnswers: LostAnswer[];
+  /** Set by fillNextPartly: the most the next market order fills. */
+  liquidity?: number;
+  /** Every fill, as GET /fapi/v1/userTrades returns it. */
+  fills: Array<Record<string, unknown> & { symbol: string; time: number }>;
+  /** Income history (FUNDING_FEE rows), as GET /fapi/v1/income returns it. */
+  income: Array<Record<string, unknown> & { symbol: string; incomeType: string; time: number }>;
 }
 
 const symbolOf = (key: string) => key.split("|")[0] ?? "";
@@ -204,10 +229,14 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
       dualSide: false,
       orders: new Map(),
       lostAnswers: [],
+      fills: [],
+      income: [],
     });
   }
   let markPrice = opts.markPrice ?? 63_000;
+  let lastPrice: number | null = null;
   let signatureFailures = 0;
+  const commissionRate = opts.commissionRate ?? 0;
   let nextId = 4_000_000_001; // well below 2^53, as VENUES.md asks
 
   /** Binance's check order: key, then signature, then timestamp window. */
@@ -381,24 +410,87 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
     return "BOTH";
   }
 
-  /** Moves the leg `key` by `delta` at the mark price, realising the profit of what it closes. */
-  function applyFill(a: Account, key: string, delta: number): void {
+  /**
+   * Moves the leg `key` by `delta` at `price` (the mark unless given), realising the profit of
+   * what it closes, and records the fill as Binance's Account Trade List shows it.
+   */
+  function applyFill(
+    a: Account,
+    key: string,
+    delta: number,
+    orderId = nextId++,
+    price = markPrice,
+  ): void {
     const current = a.positions.get(key);
+    let realized = 0;
+    const commission = Math.abs(delta) * price * commissionRate;
+    a.wallet -= commission;
     if (current === undefined) {
-      a.positions.set(key, { amount: delta, entryPrice: markPrice });
+      a.positions.set(key, { amount: delta, entryPrice: price });
     } else if (Math.sign(current.amount) === Math.sign(delta)) {
       const amount = current.amount + delta;
-      current.entryPrice = (current.entryPrice * current.amount + markPrice * delta) / amount;
+      current.entryPrice = (current.entryPrice * current.amount + price * delta) / amount;
       current.amount = amount;
     } else {
       const closing = Math.min(Math.abs(delta), Math.abs(current.amount));
-      a.wallet += (markPrice - current.entryPrice) * closing * Math.sign(current.amount);
+      realized = (price - current.entryPrice) * closing * Math.sign(current.amount);
+      a.wallet += realized;
       const amount = Math.round((current.amount + delta) * 1000) / 1000;
       if (amount === 0) a.positions.delete(key);
       else if (Math.sign(amount) !== Math.sign(current.amount)) {
-        a.positions.set(key, { amount, entryPrice: markPrice });
+        a.positions.set(key, { amount, entryPrice: price });
       } else current.amount = amount;
     }
+    // Binance docs, USDⓈ-M Futures → Account Trade List (GET /fapi/v1/userTrades): the
+    // response's fields, as ccxt's binance.parseTrade documents them.
+    const qty = Math.abs(delta);
+    a.fills.push({
+      buyer: delta > 0,
+      commission: dec(commission),
+      commissionAsset: "USDT",
+      id: nextId++,
+      maker: false,
+      orderId,
+      price: dec(price, 2),
+      qty: dec(qty, 3),
+      quoteQty: dec(qty * price),
+      realizedPnl: dec(realized),
+      side: delta > 0 ? "BUY" : "SELL",
+      positionSide: sideOf(key),
+      symbol: symbolOf(key),
+      time: Date.now(),
+    });
+  }
+
+  /** GET /fapi/v1/userTrades: the fills of `symbol` in [startTime, endTime], oldest first. */
+  function userTrades(a: Account, p: Record<string, string>): Reply {
+    if (p.symbol === undefined)
+      return err(400, -1102, "Mandatory parameter 'symbol' was not sent.");
+    const from = Number(p.startTime ?? 0);
+    const to = Number(p.endTime ?? Number.MAX_SAFE_INTEGER);
+    const limit = Math.min(Number(p.limit ?? 500), 1000);
+    return {
+      status: 200,
+      body: a.fills
+        .filter((f) => f.symbol === p.symbol && f.time >= from && f.time <= to)
+        .slice(-limit),
+    };
+  }
+
+  /** GET /fapi/v1/income: income rows by type and symbol in [startTime, endTime]. */
+  function incomeHistory(a: Account, p: Record<string, string>): Reply {
+    const from = Number(p.startTime ?? 0);
+    const to = Number(p.endTime ?? Number.MAX_SAFE_INTEGER);
+    return {
+      status: 200,
+      body: a.income.filter(
+        (r) =>
+          (p.symbol === undefined || r.symbol === p.symbol) &&
+          (p.incomeType === undefined || r.incomeType === p.incomeType) &&
+          r.time >= from &&
+          r.time <= to,
+      ),
+    };
   }
 
   /** Fills a MARKET order at the mark price against the position book (one-way or hedge). */
@@ -455,17 +547,22 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
         return err(400, -2019, "Margin is insufficient.");
       }
     }
-    applyFill(a, key, side === "BUY" ? qty : -qty);
+    const asked = qty;
+    if (a.liquidity !== undefined) {
+      qty = Math.min(qty, a.liquidity);
+      a.liquidity = undefined;
+    }
     const orderId = nextId++;
+    applyFill(a, key, side === "BUY" ? qty : -qty, orderId);
     const now = Date.now();
     const body = {
       orderId,
       symbol,
-      status: "FILLED",
+      status: qty < asked ? "EXPIRED" : "FILLED",
       clientOrderId: p.newClientOrderId ?? `fake${orderId}`,
       price: "0.00",
       avgPrice: dec(markPrice, 2),
-      origQty: dec(qty, 3),
+      origQty: dec(asked, 3),
       executedQty: dec(qty, 3),
       cumQty: dec(qty, 3),
       cumQuote: dec(qty * markPrice),
@@ -611,6 +708,34 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
         },
       };
     }
+    // 24hr Ticker Price Change Statistics (public): https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/24hr-Ticker-Price-Change-Statistics
+    if (key === "GET /fapi/v1/ticker/24hr") {
+      const symbol = new URLSearchParams(req.query).get("symbol") ?? "";
+      if (!(SYMBOLS as readonly string[]).includes(symbol))
+        return err(400, -1121, "Invalid symbol.");
+      const now = Date.now();
+      return {
+        status: 200,
+        body: {
+          symbol,
+          priceChange: "0",
+          priceChangePercent: "0.000",
+          weightedAvgPrice: dec(markPrice, 2),
+          lastPrice: dec(lastPrice ?? markPrice, 2),
+          lastQty: "0.001",
+          openPrice: dec(markPrice, 2),
+          highPrice: dec(markPrice, 2),
+          lowPrice: dec(markPrice, 2),
+          volume: "1000.000",
+          quoteVolume: dec(1000 * markPrice, 2),
+          openTime: now - 86_400_000,
+          closeTime: now,
+          firstId: 1,
+          lastId: 1000,
+          count: 1000,
+        },
+      };
+    }
     const signed = new Set([
       "GET /sapi/v1/account/apiRestrictions",
       "GET /fapi/v1/positionSide/dual",
@@ -623,6 +748,8 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
       "POST /fapi/v1/algoOrder",
       "GET /fapi/v1/openAlgoOrders",
       "DELETE /fapi/v1/algoOrder",
+      "GET /fapi/v1/userTrades",
+      "GET /fapi/v1/income",
     ]);
     if (!signed.has(key)) return err(404, -1000, `fake binance: no route for ${key}`);
     const auth = authenticate(req);
@@ -674,6 +801,10 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
       }
       case "POST /fapi/v1/order":
         return placeMarketOrder(a, p);
+      case "GET /fapi/v1/userTrades":
+        return userTrades(a, p);
+      case "GET /fapi/v1/income":
+        return incomeHistory(a, p);
       case "GET /fapi/v1/order":
         return queryOrder(a, p);
       case "GET /fapi/v1/positionSide/dual":
@@ -725,6 +856,9 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
     setMarkPrice(price) {
       markPrice = price;
     },
+    setLastPrice(price) {
+      lastPrice = price;
+    },
     positions(apiKey) {
       return [...account(apiKey).positions.entries()].map(([key, p]) => {
         const ps = sideOf(key);
@@ -765,15 +899,36 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
     executedOrders(apiKey) {
       return [...account(apiKey).orders.values()].map((o) => ({ ...o }));
     },
-    closeBehindBack(apiKey, symbol) {
-      // As a close in the exchange's app would: every leg of the symbol is realised at the mark
+    closeBehindBack(apiKey, symbol, price = markPrice) {
+      // As a close in the exchange's app would: every leg of the symbol is realised at `price`
       // and gone (positions are kept per leg, `SYMBOL|BOTH` or `SYMBOL|LONG` / `|SHORT`).
       const a = account(apiKey);
       for (const [key, p] of [...a.positions]) {
         if (!key.startsWith(`${symbol}|`)) continue;
-        a.wallet += (markPrice - p.entryPrice) * p.amount;
-        a.positions.delete(key);
+        applyFill(a, key, -p.amount, nextId++, price);
       }
+    },
+    fillNextPartly(apiKey, qty) {
+      account(apiKey).liquidity = qty;
+    },
+    expireFills(apiKey) {
+      account(apiKey).fills.length = 0;
+    },
+    payFunding(apiKey, symbol, amount) {
+      // Binance docs, Get Income History: {symbol, incomeType, income, asset, info, time,
+      // tranId, tradeId}, as ccxt's binance.parseIncome documents it.
+      const a = account(apiKey);
+      a.wallet += amount;
+      a.income.push({
+        symbol,
+        incomeType: "FUNDING_FEE",
+        income: dec(amount),
+        asset: "USDT",
+        info: "FUNDING_FEE",
+        time: Date.now(),
+        tranId: String(nextId++),
+        tradeId: "",
+      });
     },
     openBehindBack(apiKey, symbol, amount) {
       const a = account(apiKey);

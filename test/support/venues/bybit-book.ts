@@ -31,6 +31,8 @@ export interface Account {
   leverage: Map<string, number>;
   orders: Record<string, unknown>[];
   lostAnswers: LostAnswer[];
+  /** Every execution, newest first, as GET /v5/execution/list returns them. */
+  fills: Array<Record<string, unknown> & { symbol: string; execTime: string }>;
 }
 
 export const legKey = (symbol: string, idx: number) => `${symbol}/${idx}`;

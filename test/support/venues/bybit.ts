@@ -71,6 +71,11 @@ export interface FakeBybit {
   /** Same as setQueryApi: the name the Binance fake uses, for re-verification tests. */
   setRestrictions(apiKey: string, queryApi: BybitQueryApi): void;
   setMarkPrice(price: number): void;
+  /**
+   * Control: close a position outside Warden (as in the exchange's app), filled at `price`
+   * (default the mark) and recorded among the executions.
+   */
+  closeBehindBack(apiKey: string, symbol: string, price?: number): void;
   /** Switches the key's account between one-way (false) and both-side hedge mode (true). */
   setHedgeMode(apiKey: string, hedged: boolean): void;
   /** While true, order queries find nothing: an order fills but its fill is never reported. */
@@ -142,6 +147,7 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
       leverage: new Map(),
       orders: [],
       lostAnswers: [],
+      fills: [],
     });
   }
   let markPrice = opts.markPrice ?? 63_000;
@@ -277,6 +283,7 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
     // Bybit order ids are UUIDs.
     const orderId = `1c0fd8e2-0000-4000-8000-${String(nextOrder++).padStart(12, "0")}`;
     const orderLinkId = String(body.orderLinkId ?? "");
+    recordFill(a, symbol, side, qty, markPrice, orderId, orderLinkId);
     const now = String(Date.now());
     a.orders.unshift({
       orderId,
@@ -366,6 +373,7 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
       "POST /v5/position/switch-mode",
       "POST /v5/order/create",
       "GET /v5/order/realtime",
+      "GET /v5/execution/list",
     ]);
     if (!signed.has(key))
       return { status: 404, body: { retCode: 404, retMsg: `fake bybit: no route for ${key}` } };
@@ -460,8 +468,69 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
         );
         return ok({ category: "linear", list, nextPageCursor: "" });
       }
+      case "GET /v5/execution/list": {
+        // Bybit docs, Get Trade History: category required; symbol, startTime, endTime, limit
+        // (1–100, default 50); newest first.
+        if (q.category === undefined) return envelope(10001, "params error: category");
+        const from = Number(q.startTime ?? 0);
+        const to = Number(q.endTime ?? Number.MAX_SAFE_INTEGER);
+        const limit = Math.min(Number(q.limit ?? 50), 100);
+        const list = a.fills
+          .filter(
+            (f) =>
+              (q.symbol === undefined || f.symbol === q.symbol) &&
+              Number(f.execTime) >= from &&
+              Number(f.execTime) <= to,
+          )
+          .slice(0, limit);
+        return ok({ category: "linear", list, nextPageCursor: "" });
+      }
     }
     return { status: 404, body: { retCode: 404, retMsg: `fake bybit: no route for ${key}` } };
+  }
+
+  /**
+   * One execution as Bybit V5's Get Trade History (GET /v5/execution/list, unified account)
+   * prints it, as in ccxt's bybit.parseTrade example; taker fee 0.055 % (Bybit's VIP 0 rate).
+   */
+  function recordFill(
+    a: Account,
+    symbol: string,
+    side: "Buy" | "Sell",
+    qty: number,
+    price: number,
+    orderId: string,
+    orderLinkId: string,
+  ): void {
+    a.fills.unshift({
+      symbol,
+      orderType: "Market",
+      underlyingPrice: "",
+      orderLinkId,
+      side,
+      indexPrice: "",
+      orderId,
+      stopOrderType: "UNKNOWN",
+      leavesQty: "0",
+      execTime: String(Date.now()),
+      feeCurrency: "",
+      isMaker: false,
+      execFee: dec(qty * price * 0.00055),
+      feeRate: "0.00055",
+      execId: `e0cbe81d-0000-4000-8000-${String(nextOrder++).padStart(12, "0")}`,
+      tradeIv: "",
+      blockTradeId: "",
+      markPrice: dec(markPrice),
+      execPrice: dec(price),
+      markIv: "",
+      orderQty: dec(qty, 3),
+      orderPrice: "",
+      execValue: dec(qty * price),
+      execType: "Trade",
+      execQty: dec(qty, 3),
+      closedSize: "",
+      seq: nextOrder++,
+    });
   }
 
   const limits = createLimitAnswers();
@@ -518,6 +587,16 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
     },
     setMarkPrice(price) {
       markPrice = price;
+    },
+    closeBehindBack(apiKey, symbol, price = markPrice) {
+      const a = account(apiKey);
+      const leg = [...a.positions.entries()].find(([, p]) => p.symbol === symbol);
+      if (leg === undefined) throw new Error(`fake bybit: no ${symbol} position`);
+      const [key, p] = leg;
+      a.wallet += (price - p.avgPrice) * p.size;
+      a.positions.delete(key);
+      const orderId = `1c0fd8e2-0000-4000-8000-${String(nextOrder++).padStart(12, "0")}`;
+      recordFill(a, symbol, p.size > 0 ? "Sell" : "Buy", Math.abs(p.size), price, orderId, "");
     },
     setHedgeMode(apiKey, hedged) {
       const a = account(apiKey);

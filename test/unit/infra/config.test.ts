@@ -115,6 +115,9 @@ describe("loadConfig", () => {
     expect(c.roles).toEqual(["api", "bot", "worker"]);
     expect(c.masterKeys.currentVersion).toBe(1);
     expect(c.telegram.apiRoot).toBe("https://api.telegram.org");
+    // Paper accounts price at the venues' public tickers in production.
+    expect(c.paperPrices).toBe("ticker");
+    expect(loadConfig(prodEnv({ PAPER_PRICES: "feed" }), noFiles).paperPrices).toBe("feed");
   });
 
   it("when MASTER_KEYS is missing in production, then the error names MASTER_KEYS", () => {
