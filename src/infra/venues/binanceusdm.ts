@@ -13,6 +13,7 @@ import type {
 } from "../../domain/venues/types";
 import { VenueError } from "../../domain/venues/types";
 import { binanceCode, mapBinanceError } from "./binanceusdm-errors";
+import { closeFromFills } from "./ccxt-fills";
 import {
   type CcxtVenueOptions,
   checkOpenNumbers,
@@ -21,7 +22,6 @@ import {
   openPositionOf,
   resizeOf,
 } from "./ccxt-futures";
-import { closeFromFills } from "./ccxt-fills";
 import {
   balancesOf,
   buy,

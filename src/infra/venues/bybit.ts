@@ -13,6 +13,7 @@ import type {
 } from "../../domain/venues/types";
 import { VenueError } from "../../domain/venues/types";
 import { mapBybitError } from "./bybit-errors";
+import { closeFromFills } from "./ccxt-fills";
 import {
   type CcxtVenueOptions,
   checkOpenNumbers,
@@ -20,7 +21,6 @@ import {
   linearPerpetual,
   resizeOf,
 } from "./ccxt-futures";
-import { closeFromFills } from "./ccxt-fills";
 import {
   balancesOf,
   buy,
