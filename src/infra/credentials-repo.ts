@@ -50,6 +50,13 @@ function toRecord(r: Record<string, unknown>): CredentialRecord {
   };
 }
 
+/**
+ * Not yet warned of this expiry. A day's slack: Bybit's `deadlineDay` (days left) gives an expiry
+ * that moves with the hour it is read, which is still the same expiry.
+ */
+const NOT_WARNED = `(expiry_warned_for is null
+  or expiry_warned_for not between expires_at - interval '1 day' and expires_at + interval '1 day')`;
+
 const isId = (id: string) => /^\d{1,19}$/.test(id);
 
 export function createCredentialsRepo(sql: Sql): CredentialsRepo {
@@ -152,7 +159,7 @@ export function createCredentialsRepo(sql: Sql): CredentialsRepo {
       const rows = await sql(
         `select ${COLUMNS} from exchange_credentials
          where revoked_at is null and disabled_at is null and expires_at is not null
-           and expires_at <= ? and expiry_warned_for is distinct from expires_at
+           and expires_at <= ? and ${NOT_WARNED}
          order by expires_at, id limit ?`,
         [at, limit],
       );
@@ -162,7 +169,7 @@ export function createCredentialsRepo(sql: Sql): CredentialsRepo {
       // One warning per key and expiry: the first worker to set the mark sends it.
       const rows = await sql(
         `update exchange_credentials set expiry_warned_for = expires_at
-         where id = ? and expires_at = ? and expiry_warned_for is distinct from expires_at
+         where id = ? and expires_at = ? and ${NOT_WARNED}
          returning id`,
         [id, expiresAt],
       );

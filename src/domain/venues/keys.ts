@@ -8,6 +8,7 @@ import {
   withDecryptedExchangeKeys,
 } from "../vault/decrypt-scope";
 import type { KeyRing } from "../vault/key-ring";
+import { warnExpiringKeys } from "./key-expiry";
 import { setMarginMode } from "./margin-mode";
 import type { Refusal, ScopeDecision, Warning } from "./scope-policy";
 import { type ScopeReport, type Venue, VenueError, type VenueId } from "./types";
@@ -353,6 +354,9 @@ export function createKeyService(deps: KeyServiceDeps) {
         details: { venue: current.venue, credentialId: id },
       });
     },
+
+    /** Re-verifies the keys that expire within a week and warns their owners (key-expiry.ts). */
+    warnExpiring: (now?: Date) => warnExpiringKeys({ ...deps, repo }, now),
 
     /** S7.2: checks every active key again; disables and reports the ones the venue changed. */
     async reverifyAll(batch = 100) {
