@@ -189,6 +189,18 @@ export function createHyperliquidVenue(options: HyperliquidVenueOptions = {}): V
     (
       ex as unknown as { handleBuilderFeeApproval: () => Promise<boolean> }
     ).handleBuilderFeeApproval = async () => true;
+    // ccxt copies an order's params into its TP/SL children, cloid included, so all three would
+    // carry the entry's cloid; a cloid names one order of the account (Hyperliquid docs), and the
+    // recorded request forms (test/fixtures/venues/hyperliquid-requests.json) have none on a
+    // child. Only the entry carries Warden's client order id.
+    const request = ex.createOrderRequest.bind(ex);
+    ex.createOrderRequest = (symbol, type, side, amount, price, params = {}) => {
+      const p = params as Record<string, unknown>;
+      const child = p.stopLossPrice !== undefined || p.takeProfitPrice !== undefined;
+      if (!child) return request(symbol, type, side, amount, price, params);
+      const { clientOrderId: _dropped, ...rest } = p;
+      return request(symbol, type, side, amount, price, rest);
+    };
     return ex;
   }
 
