@@ -5,7 +5,13 @@
 import { randomBytes } from "node:crypto";
 import ccxt from "ccxt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createBybitVenue } from "../../../src/infra/venues/bybit";
 import { createHyperliquidVenue } from "../../../src/infra/venues/hyperliquid";
+import {
+  BYBIT_TRADE_ONLY_QUERY_API,
+  type FakeBybit,
+  startFakeBybit,
+} from "../../support/venues/bybit";
 import { recordedRequests, requestDepartures } from "../../support/venues/contract";
 import { type FakeHyperliquid, startFakeHyperliquid } from "../../support/venues/hyperliquid";
 
@@ -146,5 +152,56 @@ describe("Hyperliquid: Warden's requests against the recorded forms", () => {
     expect(departures).toEqual([]);
     // The one recorded field Warden leaves out on purpose really is left out.
     for (const r of orders) expect(r.body.action).not.toHaveProperty("builder");
+  });
+});
+
+describe("Bybit: Warden's order requests against the recorded forms", () => {
+  const recordedBybit = recordedRequests("bybit-requests") as ReturnType<
+    typeof recordedRequests
+  > & { documentedExtras: Record<string, string> };
+  const bybitForm = (name: string) => recordedBybit.requests[name]?.body as Record<string, unknown>;
+  const key = {
+    apiKey: `RF${randomBytes(9).toString("hex")}`,
+    secret: randomBytes(18).toString("hex"),
+  };
+  let fake: FakeBybit;
+  beforeAll(async () => {
+    fake = await startFakeBybit({
+      keys: { [key.apiKey]: { secret: key.secret, queryApi: BYBIT_TRADE_ONLY_QUERY_API } },
+    });
+  });
+  afterAll(async () => {
+    await fake.close();
+  });
+
+  it("when Warden opens with SL/TP and closes on Bybit, then each order/create body has the recorded form, extra parameters being documented ones only", async () => {
+    const venue = createBybitVenue({ origin: fake.url });
+    const creds = {
+      apiKey: Buffer.from(key.apiKey),
+      secret: Buffer.from(key.secret),
+      privateKey: null,
+      walletAddress: null,
+    };
+    const symbol = "BTC/USDT:USDT";
+    await venue.openPosition(creds, {
+      symbol,
+      side: "long",
+      size: 0.01,
+      stopLoss: 50_000,
+      takeProfit: 80_000,
+      clientOrderId: randomBytes(16).toString("hex"),
+    });
+    await venue.closePosition(creds, { symbol });
+    const creates = fake.requests
+      .filter((r) => r.path === "/v5/order/create")
+      .map((r) => JSON.parse(r.body) as Record<string, unknown>);
+    expect(creates).toHaveLength(2);
+    const [open, close] = creates as [Record<string, unknown>, Record<string, unknown>];
+    const extras = Object.keys(recordedBybit.documentedExtras);
+    const departures = [
+      ...requestDepartures(bybitForm("order-market-with-sl-tp"), open).map((d) => `open ${d}`),
+      ...requestDepartures(bybitForm("order-market-reduce-only"), close).map((d) => `close ${d}`),
+    ].filter((d) => !extras.some((x) => d.endsWith(` ${x}: sent, not in the recorded form`)));
+    expect(departures).toEqual([]);
   });
 });
