@@ -2,6 +2,7 @@
 // user's setting, stored per key, listed by /keys, and sent to the (fake) venue with the next
 // open as updateLeverage isCross; other venues' keys are refused with where to set it instead.
 import { randomBytes } from "node:crypto";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { evmAddressOf } from "../../../src/infra/venues/hyperliquid";
 import { type BotHarness, startBotHarness } from "../../support/bot-harness";
@@ -82,5 +83,38 @@ describe("/marginmode", () => {
 
     u.sendText("/marginmode 999999 isolated");
     await u.waitForBotMessage((m) => m.text === "No such active key. /keys lists your keys.");
+  });
+
+  it("when Hyperliquid refuses an open for lack of margin, then the user's error and the audit row carry the venue's reason, what to do and its name", async () => {
+    const { user } = await h.accounts.ensureTelegramAccount(6301);
+    const key = (await h.keys.list(user.id)).find((k) => k.venue === "hyperliquid")!;
+    hl.setBalance(master, 50);
+    const err = await h.trading
+      .openTrade(
+        { userId: user.id, source: "api", ip: null },
+        { credentialId: key.id, symbol: "ETH/USDC:USDC", side: "long", size: 1 },
+      )
+      .then(
+        () => null,
+        (e: unknown) => e as Error,
+      );
+    const expected =
+      "Hyperliquid refused the order: Insufficient margin to place order. Deposit USDC, lower the size or raise the leverage. (reason PerpMargin)";
+    expect(err?.message).toBe(expected);
+    const db = new pg.Client({ connectionString: h.db.url });
+    await db.connect();
+    try {
+      const rows = await db.query(
+        "select outcome, details from trade_audit_log where symbol = $1 order by id desc limit 1",
+        ["ETH/USDC:USDC"],
+      );
+      expect(rows.rows[0]).toMatchObject({
+        outcome: "failed",
+        details: { error: "insufficient_funds", message: expected },
+      });
+    } finally {
+      await db.end();
+      hl.setBalance(master, 25_000);
+    }
   });
 });
