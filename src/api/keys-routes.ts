@@ -9,6 +9,7 @@ import {
   KeyRefused,
   type KeyService,
 } from "../domain/venues/keys";
+import { MARGIN_MODES } from "../domain/venues/margin-mode";
 import { VENUE_IDS, VenueError } from "../domain/venues/types";
 import { authedHandler, clientOf, noStore, requireAuth } from "./auth-routes";
 
@@ -19,6 +20,9 @@ export function keyView(k: CredentialRecord) {
     label: k.label,
     testnet: k.testnet,
     network: k.testnet ? "testnet" : "mainnet",
+    /** Hyperliquid: cross or isolated margin for this key's orders; null for other venues. */
+    marginMode: k.venue === "hyperliquid" ? k.marginMode : null,
+    expiresAt: k.expiresAt?.toISOString() ?? null,
     keyHint: k.keyHint,
     walletAddress: k.venue === "hyperliquid" ? k.walletAddress : null,
     scopes: k.verifiedScopes,
@@ -45,6 +49,9 @@ const addBody = material.extend({
   /** Connect the key to the venue's test network; it stays there for life. */
   testnet: z.boolean().optional(),
 });
+
+/** PATCH /api/keys/:id: the key's settings (today its margin mode; Hyperliquid only). */
+const settingsBody = z.object({ marginMode: z.enum(MARGIN_MODES) }).strict();
 
 export function createKeysRoutes(deps: { accounts: AccountService; keys: KeyService }): Router {
   const router = Router();
@@ -123,6 +130,21 @@ export function createKeysRoutes(deps: { accounts: AccountService; keys: KeyServ
         auth.user.id,
         String(req.params.id),
         buffers(body),
+        clientOf(req).ip,
+      );
+      res.json({ key: keyView(record) });
+    }),
+  );
+
+  router.patch(
+    "/:id",
+    handle(async (req, res, auth) => {
+      deps.accounts.requireStepUp(auth);
+      const body = parse(settingsBody, req.body);
+      const record = await deps.keys.setMarginMode(
+        auth.user.id,
+        String(req.params.id),
+        body.marginMode,
         clientOf(req).ip,
       );
       res.json({ key: keyView(record) });

@@ -4,6 +4,10 @@ export const BOT_COMMANDS = [
   { command: "help", description: "What Warden can do and how" },
   { command: "connect", description: "Connect a trade-only exchange key (or the paper venue)" },
   { command: "keys", description: "Your keys: list, rotate, revoke" },
+  {
+    command: "marginmode",
+    description: "Hyperliquid margin per key: /marginmode <key #> cross|isolated",
+  },
   { command: "open", description: "Open a position: /open BTC long 0.01 [sl=…] [tp=…] [lev=…]" },
   { command: "modify", description: "Change SL/TP/size: /modify <id> [sl=…] [tp=…] [size=…]" },
   { command: "close", description: "Close a trade: /close <id|all>" },

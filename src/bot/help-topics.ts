@@ -12,6 +12,11 @@ const TOPICS: Record<string, string> = {
     "Example: /connect, then pick the venue.",
   ].join("\n"),
   keys: "/keys — your keys with their labels: rotate or revoke one with the buttons.",
+  marginmode: [
+    "/marginmode <key #> cross|isolated — the margin mode Warden sets on Hyperliquid before each",
+    "order of that key (cross until you choose). Binance and Bybit keep theirs in their own app.",
+    "Example: /marginmode 3 isolated",
+  ].join("\n"),
   open: [
     "/open — shows an order with its margin, liquidation price and SL/TP, and sends it after",
     "you press Confirm (the button expires after 60 s).",

@@ -27,7 +27,9 @@ export type Pending =
 export type KeyAction =
   | { action: "connect"; venue: VenueId; testnet?: boolean }
   | { action: "rotate"; venue: VenueId; credentialId: string }
-  | { action: "revoke"; credentialId: string };
+  | { action: "revoke"; credentialId: string }
+  /** Cross or isolated margin for a Hyperliquid key's orders. */
+  | { action: "margin_mode"; credentialId: string; mode: "cross" | "isolated" };
 
 export type AlertAction =
   | { action: "silence"; channel: "telegram" | "email" | "websocket" }

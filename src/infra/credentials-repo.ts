@@ -7,7 +7,7 @@ import type { Sql } from "./vault-store";
 
 const COLUMNS = `id::text as id, user_id::text as user_id, venue, label, key_hint, wallet_address,
   verified_scopes, warnings, verified_at, created_at, rotated_at, revoked_at, disabled_at,
-  disabled_reason, api_key, secret, private_key, encryption_key_version, testnet`;
+  disabled_reason, api_key, secret, private_key, encryption_key_version, testnet, margin_mode, expires_at, expiry_warned_for`;
 
 const date = (v: unknown) =>
   v === null || v === undefined ? null : v instanceof Date ? v : new Date(String(v));
@@ -35,6 +35,9 @@ function toRecord(r: Record<string, unknown>): CredentialRecord {
     disabledAt: date(r.disabled_at),
     disabledReason: (r.disabled_reason as string | null) ?? null,
     testnet: r.testnet === true,
+    marginMode: r.margin_mode === "isolated" ? "isolated" : "cross",
+    expiresAt: date(r.expires_at),
+    expiryWarnedFor: date(r.expiry_warned_for),
     encrypted: {
       apiKey: (r.api_key as string | null) ?? null,
       secret: (r.secret as string | null) ?? null,
@@ -42,9 +45,17 @@ function toRecord(r: Record<string, unknown>): CredentialRecord {
       walletAddress: (r.wallet_address as string | null) ?? null,
       encryptionKeyVersion: Number(r.encryption_key_version),
       testnet: r.testnet === true,
+      marginMode: r.margin_mode === "isolated" ? "isolated" : "cross",
     },
   };
 }
+
+/**
+ * Not yet warned of this expiry. A day's slack: Bybit's `deadlineDay` (days left) gives an expiry
+ * that moves with the hour it is read, which is still the same expiry.
+ */
+const NOT_WARNED = `(expiry_warned_for is null
+  or expiry_warned_for not between expires_at - interval '1 day' and expires_at + interval '1 day')`;
 
 const isId = (id: string) => /^\d{1,19}$/.test(id);
 
@@ -54,8 +65,8 @@ export function createCredentialsRepo(sql: Sql): CredentialsRepo {
       const rows = await sql(
         `insert into exchange_credentials (user_id, venue, label, api_key, secret, private_key,
            wallet_address, encryption_key_version, key_hint, verified_scopes, warnings, verified_at,
-           testnet)
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, now(), ?) returning ${COLUMNS}`,
+           testnet, expires_at)
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, now(), ?, ?) returning ${COLUMNS}`,
         [
           userId,
           venue,
@@ -69,6 +80,7 @@ export function createCredentialsRepo(sql: Sql): CredentialsRepo {
           JSON.stringify(m.scopes),
           JSON.stringify(m.warnings),
           m.testnet === true,
+          m.expiresAt ?? null,
         ],
       );
       return toRecord(rows[0]!);
@@ -93,7 +105,8 @@ export function createCredentialsRepo(sql: Sql): CredentialsRepo {
       const rows = await sql(
         `update exchange_credentials set api_key = ?, secret = ?, private_key = ?, wallet_address = ?,
            encryption_key_version = ?, key_hint = ?, verified_scopes = ?::jsonb, warnings = ?::jsonb,
-           verified_at = now(), disabled_at = null, disabled_reason = null, updated_at = now()
+           verified_at = now(), disabled_at = null, disabled_reason = null, updated_at = now(),
+           expires_at = ?
          where id = ? and revoked_at is null returning id`,
         [
           m.apiKey,
@@ -104,6 +117,7 @@ export function createCredentialsRepo(sql: Sql): CredentialsRepo {
           m.keyHint,
           JSON.stringify(m.scopes),
           JSON.stringify(m.warnings),
+          m.expiresAt ?? null,
           id,
         ],
       );
@@ -126,11 +140,40 @@ export function createCredentialsRepo(sql: Sql): CredentialsRepo {
       );
       return rows.map(toRecord);
     },
-    async markVerified(id, scopes, warnings) {
+    async markVerified(id, scopes, warnings, expiresAt) {
       await sql(
-        "update exchange_credentials set verified_scopes = ?::jsonb, warnings = ?::jsonb, verified_at = now() where id = ?",
-        [JSON.stringify(scopes), JSON.stringify(warnings), id],
+        `update exchange_credentials set verified_scopes = ?::jsonb, warnings = ?::jsonb,
+           verified_at = now(), expires_at = ? where id = ?`,
+        [JSON.stringify(scopes), JSON.stringify(warnings), expiresAt, id],
       );
+    },
+    async setMarginMode(id, mode) {
+      const rows = await sql(
+        `update exchange_credentials set margin_mode = ?, updated_at = now()
+         where id = ? and revoked_at is null returning id`,
+        [mode, id],
+      );
+      return rows.length === 1;
+    },
+    async expiringBefore(at, limit) {
+      const rows = await sql(
+        `select ${COLUMNS} from exchange_credentials
+         where revoked_at is null and disabled_at is null and expires_at is not null
+           and expires_at <= ? and ${NOT_WARNED}
+         order by expires_at, id limit ?`,
+        [at, limit],
+      );
+      return rows.map(toRecord);
+    },
+    async claimExpiryWarning(id, expiresAt) {
+      // One warning per key and expiry: the first worker to set the mark sends it.
+      const rows = await sql(
+        `update exchange_credentials set expiry_warned_for = expires_at
+         where id = ? and expires_at = ? and ${NOT_WARNED}
+         returning id`,
+        [id, expiresAt],
+      );
+      return rows.length === 1;
     },
     async disable(id, reason) {
       const rows = await sql(

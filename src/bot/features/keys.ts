@@ -82,6 +82,7 @@ export function testnetInstructions(venue: VenueId, egressIps: readonly string[]
 }
 
 export function keyLine(k: CredentialRecord): string {
+  const margin = k.venue === "hyperliquid" && !k.revokedAt ? ` — ${k.marginMode} margin` : "";
   const status = k.revokedAt
     ? "revoked"
     : k.disabledAt
@@ -89,7 +90,7 @@ export function keyLine(k: CredentialRecord): string {
       : `scopes: ${k.verifiedScopes.join(", ") || "—"}; last verified ${k.verifiedAt?.toISOString().slice(0, 16).replace("T", " ") ?? "never"} UTC`;
   const warnings = k.revokedAt ? [] : k.warnings.map((w) => `  ⚠ ${w.message}`);
   return [
-    `#${k.id} ${k.testnet ? "🧪 " : ""}${venueLabel(k.venue, k.testnet)} — ${k.label} — ${k.keyHint ?? "…"} — ${status}`,
+    `#${k.id} ${k.testnet ? "🧪 " : ""}${venueLabel(k.venue, k.testnet)} — ${k.label} — ${k.keyHint ?? "…"}${margin} — ${status}`,
     ...warnings,
   ].join("\n");
 }
@@ -121,6 +122,19 @@ export function keysFeature(deps: KeysFeatureDeps): Composer<BotContext> {
 
   async function proceed(ctx: BotContext, user: UserRecord, action: KeyAction) {
     const chatUser = user.telegramUserId!;
+    if (action.action === "margin_mode") {
+      try {
+        const k = await keys.setMarginMode(user.id, action.credentialId, action.mode);
+        await ctx.reply(
+          `Key #${k.id} (${venueLabel(k.venue, k.testnet)}) now opens positions with ${k.marginMode} margin.`,
+        );
+      } catch (err) {
+        if (err instanceof KeyRefused) return void (await ctx.reply(err.message));
+        if (!(err instanceof KeyNotFound)) throw err;
+        await ctx.reply("No such active key. /keys lists your keys.");
+      }
+      return;
+    }
     if (action.action === "revoke") {
       try {
         await keys.revoke(user.id, action.credentialId);
@@ -205,6 +219,19 @@ export function keysFeature(deps: KeysFeatureDeps): Composer<BotContext> {
     }
     if (what === "revoke!") return start(ctx, user, { action: "revoke", credentialId: k.id });
     await start(ctx, user, { action: "rotate", venue: k.venue, credentialId: k.id });
+  });
+
+  // /marginmode <key> cross|isolated: the margin mode of a Hyperliquid key's orders.
+  feature.command("marginmode", async (ctx) => {
+    const [id, mode] = (ctx.match ?? "").trim().split(/\s+/);
+    if (!id || !/^\d{1,19}$/.test(id) || (mode !== "cross" && mode !== "isolated")) {
+      await ctx.reply(
+        "Usage: /marginmode <key #> cross|isolated — e.g. /marginmode 3 isolated. Hyperliquid keys only; /keys shows each key's mode.",
+      );
+      return;
+    }
+    const { user } = await accounts.ensureTelegramAccount(ctx.from!.id);
+    await start(ctx, user, { action: "margin_mode", credentialId: id, mode });
   });
 
   feature.callbackQuery("keys:cancel", async (ctx) => {

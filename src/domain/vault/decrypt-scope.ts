@@ -11,7 +11,12 @@ export interface EncryptedCredential {
   encryptionKeyVersion: number;
   /** Bound to the venue's test network (not secret); absent means mainnet. */
   testnet?: boolean;
+  /** Hyperliquid: the margin mode the user chose for this key (not secret); absent means cross. */
+  marginMode?: MarginMode;
 }
+
+/** Cross or isolated margin, as the user set it per key (Hyperliquid's updateLeverage isCross). */
+export type MarginMode = "cross" | "isolated";
 
 export interface DecryptedKeys {
   apiKey: Buffer | null;
@@ -21,6 +26,7 @@ export interface DecryptedKeys {
   walletAddress: string | null;
   /** The key belongs to the venue's test network: the adapter talks to the testnet only. */
   testnet?: boolean;
+  marginMode?: MarginMode;
 }
 
 /**
@@ -49,6 +55,7 @@ export async function withDecryptedExchangeKeys<T>(
       privateKey: open(credential.privateKey),
       walletAddress: credential.walletAddress,
       testnet: credential.testnet === true,
+      marginMode: credential.marginMode ?? "cross",
     };
     return await fn(keys);
   } finally {

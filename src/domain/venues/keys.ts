@@ -2,8 +2,14 @@
 // anything is stored; storing encrypts every secret field; listing never decrypts; revoking
 // destroys the material; re-verification disables keys whose scopes changed at the venue.
 import type { SecurityEvent } from "../accounts/repo";
-import { type EncryptedCredential, withDecryptedExchangeKeys } from "../vault/decrypt-scope";
+import {
+  type EncryptedCredential,
+  type MarginMode,
+  withDecryptedExchangeKeys,
+} from "../vault/decrypt-scope";
 import type { KeyRing } from "../vault/key-ring";
+import { warnExpiringKeys } from "./key-expiry";
+import { setMarginMode } from "./margin-mode";
 import type { Refusal, ScopeDecision, Warning } from "./scope-policy";
 import { type ScopeReport, type Venue, VenueError, type VenueId } from "./types";
 
@@ -33,6 +39,12 @@ export interface CredentialRecord {
   disabledReason: string | null;
   /** A testnet key: labelled wherever it is shown, never used against the mainnet. */
   testnet: boolean;
+  /** Hyperliquid: cross or isolated margin for this key's orders (the user's setting). */
+  marginMode: MarginMode;
+  /** When the venue says the key stops working (last verification), if it says. */
+  expiresAt: Date | null;
+  /** The expiry the user was last warned of (one warning per key and expiry). */
+  expiryWarnedFor: Date | null;
   encrypted: EncryptedCredential;
 }
 
@@ -47,6 +59,8 @@ export interface StoredMaterial {
   warnings: Warning[];
   /** Only read on insert: a key keeps its network for life (a rotation cannot move it). */
   testnet?: boolean;
+  /** The venue's expiry of the key, from its scope report. */
+  expiresAt?: Date | null;
 }
 
 export interface CredentialsRepo {
@@ -63,7 +77,18 @@ export interface CredentialsRepo {
   /** Deletes the material, keeps the row; false when already revoked. */
   revoke(id: string): Promise<boolean>;
   activeAfter(afterId: string, limit: number): Promise<CredentialRecord[]>;
-  markVerified(id: string, scopes: string[], warnings: Warning[]): Promise<void>;
+  markVerified(
+    id: string,
+    scopes: string[],
+    warnings: Warning[],
+    expiresAt: Date | null,
+  ): Promise<void>;
+  /** Sets the key's margin mode while it is not revoked; false otherwise. */
+  setMarginMode(id: string, mode: MarginMode): Promise<boolean>;
+  /** Active keys expiring at or before `at` whose expiry was not warned of yet. */
+  expiringBefore(at: Date, limit: number): Promise<CredentialRecord[]>;
+  /** Marks the warning for this expiry as sent; false when another run already did. */
+  claimExpiryWarning(id: string, expiresAt: Date): Promise<boolean>;
   disable(id: string, reason: string): Promise<boolean>;
 }
 
@@ -176,7 +201,7 @@ export function createKeyService(deps: KeyServiceDeps) {
     venue: VenueId,
     m: KeyMaterial,
     decision: ScopeDecision & { ok: true },
-    account?: string,
+    report: Pick<ScopeReport, "account" | "expiresAt">,
   ): StoredMaterial {
     const enc = (b: Buffer | null | undefined) =>
       b?.length ? deps.keyRing.encrypt(b).token : null;
@@ -184,7 +209,7 @@ export function createKeyService(deps: KeyServiceDeps) {
       venue === "paper"
         ? (m.walletAddress ?? "")
         : venue === "hyperliquid"
-          ? maskKey(m.walletAddress ?? account ?? "")
+          ? maskKey(m.walletAddress ?? report.account ?? "")
           : maskKey(m.apiKey?.toString() ?? "");
     return {
       apiKey: enc(m.apiKey),
@@ -196,6 +221,7 @@ export function createKeyService(deps: KeyServiceDeps) {
       scopes: decision.scopes,
       warnings: decision.warnings,
       testnet: m.testnet === true,
+      expiresAt: report.expiresAt,
     };
   }
 
@@ -240,7 +266,7 @@ export function createKeyService(deps: KeyServiceDeps) {
           userId,
           venue,
           label || venueLabel(venue, material.testnet === true),
-          seal(venue, material, decision, report.account),
+          seal(venue, material, decision, report),
         );
         await deps.recordEvent({
           userId,
@@ -267,6 +293,13 @@ export function createKeyService(deps: KeyServiceDeps) {
     },
 
     list: (userId: string) => repo.list(userId),
+
+    /** Cross or isolated margin for a Hyperliquid key's orders (margin-mode.ts). */
+    setMarginMode: (userId: string, id: string, mode: MarginMode, ip: string | null = null) =>
+      setMarginMode(
+        { repo, recordEvent: deps.recordEvent },
+        { userId, credentialId: id, mode, ip },
+      ),
 
     /** Replaces the key material of one credential after the venue confirmed the new key. */
     async rotate(userId: string, id: string, material: KeyMaterial, ip: string | null = null) {
@@ -295,9 +328,7 @@ export function createKeyService(deps: KeyServiceDeps) {
             decision.warnings,
           );
         }
-        if (
-          !(await repo.replaceMaterial(id, seal(current.venue, material, decision, report.account)))
-        )
+        if (!(await repo.replaceMaterial(id, seal(current.venue, material, decision, report))))
           throw new KeyNotFound();
         await deps.recordEvent({
           userId,
@@ -324,6 +355,9 @@ export function createKeyService(deps: KeyServiceDeps) {
       });
     },
 
+    /** Re-verifies the keys that expire within a week and warns their owners (key-expiry.ts). */
+    warnExpiring: (now?: Date) => warnExpiringKeys({ ...deps, repo }, now),
+
     /** S7.2: checks every active key again; disables and reports the ones the venue changed. */
     async reverifyAll(batch = 100) {
       const out = { checked: 0, disabled: 0, unreachable: 0 };
@@ -341,7 +375,7 @@ export function createKeyService(deps: KeyServiceDeps) {
             );
             const decision = deps.evaluate(report);
             if (decision.ok) {
-              await repo.markVerified(c.id, decision.scopes, decision.warnings);
+              await repo.markVerified(c.id, decision.scopes, decision.warnings, report.expiresAt);
               continue;
             }
             reason = `it now allows ${decision.refused.map((r) => r.permission).join(", ")}`;

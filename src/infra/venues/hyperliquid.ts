@@ -16,7 +16,8 @@ import type {
   VenueCredentials,
 } from "../../domain/venues/types";
 import { VenueError } from "../../domain/venues/types";
-import { CCXT_BASE_OPTIONS, rebaseUrls, toVenueError } from "./ccxt-common";
+import { CCXT_BASE_OPTIONS, rebaseUrls } from "./ccxt-common";
+import { mapHyperliquidError } from "./hyperliquid-errors";
 import { createRateGate, keyIdOf } from "./rate-gate";
 
 export interface HyperliquidVenueOptions {
@@ -96,7 +97,7 @@ function mapError(err: unknown): VenueError {
       "Hyperliquid does not know this API wallet (never approved, removed or expired); create a new one at app.hyperliquid.xyz/API.",
     );
   }
-  return toVenueError(err, VENUE);
+  return mapHyperliquidError(err);
 }
 
 function num(value: unknown): number | null {
@@ -188,6 +189,18 @@ export function createHyperliquidVenue(options: HyperliquidVenueOptions = {}): V
     (
       ex as unknown as { handleBuilderFeeApproval: () => Promise<boolean> }
     ).handleBuilderFeeApproval = async () => true;
+    // ccxt copies an order's params into its TP/SL children, cloid included, so all three would
+    // carry the entry's cloid; a cloid names one order of the account (Hyperliquid docs), and the
+    // recorded request forms (test/fixtures/venues/hyperliquid-requests.json) have none on a
+    // child. Only the entry carries Warden's client order id.
+    const request = ex.createOrderRequest.bind(ex);
+    ex.createOrderRequest = (symbol, type, side, amount, price, params = {}) => {
+      const p = params as Record<string, unknown>;
+      const child = p.stopLossPrice !== undefined || p.takeProfitPrice !== undefined;
+      if (!child) return request(symbol, type, side, amount, price, params);
+      const { clientOrderId: _dropped, ...rest } = p;
+      return request(symbol, type, side, amount, price, rest);
+    };
     return ex;
   }
 
@@ -229,6 +242,40 @@ export function createHyperliquidVenue(options: HyperliquidVenueOptions = {}): V
     } catch (err) {
       throw gate.onError(keyIdOf(master), err, ex?.last_response_headers) ?? mapError(err);
     }
+  }
+
+  /**
+   * Sets the key's margin mode (the user's setting) with the leverage before an entry: Hyperliquid
+   * takes both in one updateLeverage action (isCross). Without a leverage asked, the coin's
+   * current one is kept (activeAssetData), and nothing is sent when the mode already matches.
+   */
+  async function applyMarginMode(
+    ex: Client,
+    master: string,
+    market: Market,
+    mode: "cross" | "isolated",
+    leverage: number | undefined,
+  ): Promise<void> {
+    if (leverage !== undefined) {
+      if (!Number.isInteger(leverage) || leverage < 1) {
+        throw new VenueError("invalid_order", "Hyperliquid leverage must be a whole number ≥ 1.");
+      }
+      await ex.setLeverage(leverage, market.symbol, { marginMode: mode });
+      return;
+    }
+    // ccxt's baseId is the asset index; the coin's name is in the market's raw info.
+    const coin = String(record(market.info).name ?? market.base);
+    const active = record(await ex.publicPostInfo({ type: "activeAssetData", user: master, coin }));
+    const current = record(active.leverage);
+    if (current.type === mode) return;
+    const value = num(current.value);
+    if (value === null) {
+      throw new VenueError(
+        "venue_error",
+        `${VENUE} did not report the leverage of ${market.symbol}, so its ${mode} margin could not be set; nothing was ordered.`,
+      );
+    }
+    await ex.setLeverage(value, market.symbol, { marginMode: mode });
   }
 
   async function openPositionOf(
@@ -395,15 +442,7 @@ export function createHyperliquidVenue(options: HyperliquidVenueOptions = {}): V
       return trading(creds, async (ex, master) => {
         checkSize(input.size, "The position size");
         const market = swapMarket(ex, input.symbol);
-        if (input.leverage !== undefined) {
-          if (!Number.isInteger(input.leverage) || input.leverage < 1) {
-            throw new VenueError(
-              "invalid_order",
-              "Hyperliquid leverage must be a whole number ≥ 1.",
-            );
-          }
-          await ex.setLeverage(input.leverage, market.symbol);
-        }
+        await applyMarginMode(ex, master, market, creds.marginMode ?? "cross", input.leverage);
         const params: Record<string, unknown> = {};
         // Attached as grouping normalTpsl: placed atomically with the entry, active once it fills.
         if (input.stopLoss !== undefined) {

@@ -40,3 +40,57 @@ export function missingFields(venue: unknown, fake: unknown, path = "$"): string
     key in b ? missingFields(a[key], b[key], `${path}.${key}`) : [`${path}.${key}`],
   );
 }
+
+export interface RecordedRequests {
+  source: string;
+  /** Recorded fields Warden leaves out by design, by path, with the reason. */
+  notSentOnPurpose: Record<string, string>;
+  requests: Record<string, { method: string; path: string; body: unknown }>;
+}
+
+export function recordedRequests(name: string): RecordedRequests {
+  const path = join(import.meta.dirname, "..", "..", "fixtures", "venues", `${name}.json`);
+  return JSON.parse(readFileSync(path, "utf8")) as RecordedRequests;
+}
+
+const shape = (v: unknown) =>
+  v === null ? "null" : Array.isArray(v) ? "array" : typeof v === "object" ? "object" : typeof v;
+
+/**
+ * Where a request Warden sent departs from the recorded form of the same call: a parameter the
+ * recording does not have (a misspelt or invented name), one it has that Warden left out, or a
+ * value of another type (a number where the venue got a string). Paths in `omitted` may be
+ * left out. Array elements are compared position by position, the last recorded element
+ * standing for the rest.
+ */
+export function requestDepartures(
+  form: unknown,
+  sent: unknown,
+  omitted: readonly string[] = [],
+  path = "",
+): string[] {
+  const at = (key: string) => (path === "" ? key : `${path}.${key}`);
+  if (shape(form) !== shape(sent)) {
+    return [`${path || "$"}: ${shape(form)} recorded, ${shape(sent)} sent`];
+  }
+  if (Array.isArray(form)) {
+    const items = sent as unknown[];
+    if (form.length === 0) return [];
+    return items.flatMap((item, i) =>
+      requestDepartures(form[Math.min(i, form.length - 1)], item, omitted, `${path}[${i}]`),
+    );
+  }
+  if (shape(form) !== "object") return [];
+  const a = form as Record<string, unknown>;
+  const b = sent as Record<string, unknown>;
+  const unknown = Object.keys(b)
+    .filter((k) => !(k in a))
+    .map((k) => `${at(k)}: sent, not in the recorded form`);
+  const missing = Object.keys(a)
+    .filter((k) => !(k in b) && !omitted.includes(at(k).replace(/\[\d+\]/g, "")))
+    .map((k) => `${at(k)}: recorded, not sent`);
+  const nested = Object.keys(a)
+    .filter((k) => k in b)
+    .flatMap((k) => requestDepartures(a[k], b[k], omitted, at(k)));
+  return [...unknown, ...missing, ...nested];
+}

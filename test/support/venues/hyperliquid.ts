@@ -112,6 +112,13 @@ export interface FakeHyperliquid {
   rejectNextTrigger(): void;
   /** The next order action executes, then its answer is lost this way. */
   loseNextAnswer(kind: "timeout" | 502): void;
+  /**
+   * The next `count` requests are refused unexecuted with HTTP 429, as Hyperliquid answers a
+   * client over its per-IP weight (1200 a minute; docs, "Rate limits and user limits").
+   */
+  limitNext(count?: number): void;
+  /** The coin's leverage setting of an account, as updateLeverage left it. */
+  leverageSetting(account: string, coin: string): { value: number; isCross: boolean };
   close(): Promise<void>;
 }
 
@@ -221,6 +228,7 @@ export async function startFakeHyperliquid(
   let nextOid = 1000;
   let rejectTrigger = false;
   const lostAnswers: Array<"timeout" | 502> = [];
+  let limited = 0;
   // ccxt's own msgpack action hash and EIP-712 encoder, so the fake hashes exactly what it signs.
   const hasher = new ccxt.hyperliquid();
 
@@ -379,6 +387,26 @@ export async function startFakeHyperliquid(
               status: o.filledSz > 0 ? "filled" : "canceled",
               statusTimestamp: o.timestamp,
             },
+          },
+        };
+      }
+      case "activeAssetData": {
+        // Hyperliquid docs, Info endpoint → Perpetuals, "Retrieve User's active asset data".
+        const coin = String(body.coin ?? "");
+        const meta = UNIVERSE.find((u) => u.name === coin);
+        if (meta === undefined) return { status: 500, body: null, raw: "null" };
+        const lev = leverageOf(account(user), coin);
+        const px = mark(coin);
+        const free = Math.max(0, summary(account(user)).accountValue) * lev.value;
+        return {
+          status: 200,
+          body: {
+            user,
+            coin,
+            leverage: { type: lev.isCross ? "cross" : "isolated", value: lev.value },
+            maxTradeSzs: [dec(free / px, meta.szDecimals), dec(free / px, meta.szDecimals)],
+            availableToTrade: [dec(free, 2), dec(free, 2)],
+            markPx: dec(px, 6),
           },
         };
       }
@@ -704,6 +732,11 @@ export async function startFakeHyperliquid(
   }
 
   function handle(req: RecordedRequest): Reply {
+    if (limited > 0) {
+      // Refused before anything runs; Hyperliquid documents no Retry-After for it.
+      limited--;
+      return { status: 429, body: null, raw: "" };
+    }
     if (req.method !== "POST") return { status: 405, body: "Method Not Allowed" };
     let body: Json;
     try {
@@ -769,6 +802,12 @@ export async function startFakeHyperliquid(
     },
     loseNextAnswer(kind) {
       lostAnswers.push(kind);
+    },
+    limitNext(count = 1) {
+      limited += count;
+    },
+    leverageSetting(address, coin) {
+      return { ...leverageOf(account(address), coin) };
     },
     openOrders(address) {
       return account(address).orders.map((o) => ({ ...o }));
