@@ -14,6 +14,12 @@ import {
   sealedEmailData,
 } from "../email-outbox";
 
+/** The message id a `send` job recorded when its mail was accepted, if it was. */
+function sentMark(progress: unknown): string | undefined {
+  if (typeof progress !== "object" || progress === null || !("sent" in progress)) return undefined;
+  return String((progress as { sent: unknown }).sent);
+}
+
 /** How one delivery attempt of a message with a DeliveryRef went. */
 export type EmailAttemptListener = (
   ref: DeliveryRef,
@@ -59,8 +65,17 @@ export function createEmailProcessor(deps: {
         // Logs name the job and a masked recipient, never the subject or body.
         const to = maskEmail(message.to);
         const attempt = job.attemptsMade + 1;
+        // Delivered by a run that died before the job completed (a worker killed right after
+        // the relay accepted it): the mark says so, and the mail is not sent a second time.
+        const sentBefore = sentMark(job.progress);
+        if (sentBefore !== undefined) {
+          logger.info({ jobId: job.id, to, attempt }, "email already delivered, not resent");
+          return { messageId: sentBefore };
+        }
         try {
           const { messageId } = await deps.mailer.deliver(message);
+          // First thing after the relay's acceptance, so a kill after this cannot resend it.
+          await job.updateProgress({ sent: messageId });
           logger.info({ jobId: job.id, to, attempt }, "email delivered");
           await tell(job, attempt, "sent");
           return { messageId };
