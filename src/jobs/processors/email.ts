@@ -1,5 +1,6 @@
 // The `email` queue: `send` opens a sealed message and hands it to the mailer. A permanent
 // refusal fails the job at once; anything else is retried with the queue's backoff.
+import { createHash } from "node:crypto";
 import { type Job, UnrecoverableError } from "bullmq";
 import { type DeliveryRef, type EmailMessage, maskEmail } from "../../domain/accounts/email";
 import type { ResetRequest } from "../../domain/accounts/ports";
@@ -18,6 +19,12 @@ import {
 function sentMark(progress: unknown): string | undefined {
   if (typeof progress !== "object" || progress === null || !("sent" in progress)) return undefined;
   return String((progress as { sent: unknown }).sent);
+}
+
+/** Stable for every attempt at one queued message: a hash of its sealed form (no content). */
+function messageKey(job: Job): string {
+  const sealed = sealedEmailData.safeParse(job.data).data?.sealed ?? String(job.id);
+  return `warden-${createHash("sha256").update(sealed).digest("hex").slice(0, 32)}`;
 }
 
 /** How one delivery attempt of a message with a DeliveryRef went. */
@@ -73,7 +80,7 @@ export function createEmailProcessor(deps: {
           return { messageId: sentBefore };
         }
         try {
-          const { messageId } = await deps.mailer.deliver(message);
+          const { messageId } = await deps.mailer.deliver(message, { key: messageKey(job) });
           // First thing after the relay's acceptance, so a kill after this cannot resend it.
           await job.updateProgress({ sent: messageId });
           logger.info({ jobId: job.id, to, attempt }, "email delivered");
