@@ -11,7 +11,7 @@ import type { Fill, Side, Venue, VenueId } from "../venues/types";
 import { VenueError } from "../venues/types";
 import type { Notifier } from "./reconcile";
 import { displaySymbol } from "./symbols";
-import type { TradeRecord, TradeSource, TradingStore } from "./trading";
+import type { Caller, OpenTradeInput, TradeRecord, TradeSource, TradingStore } from "./trading";
 import { settleOrder } from "./uncertain-outcome";
 
 export interface OpenIntent {
@@ -28,6 +28,29 @@ export interface OpenIntent {
   source: TradeSource;
   ip: string | null;
   createdAt?: Date;
+}
+
+/** What an open is about to ask the venue for, under `clientOrderId`. */
+export function openIntentOf(
+  caller: Caller,
+  credentialId: string,
+  input: OpenTradeInput,
+  clientOrderId: string,
+): OpenIntent {
+  return {
+    clientOrderId,
+    userId: caller.userId,
+    credentialId,
+    idempotencyKey: input.idempotencyKey ?? null,
+    symbol: input.symbol,
+    side: input.side,
+    size: input.size,
+    leverage: input.leverage ?? null,
+    stopLoss: input.stopLoss ?? null,
+    takeProfit: input.takeProfit ?? null,
+    source: caller.source,
+    ip: caller.ip,
+  };
 }
 
 export interface OpenIntentStore {

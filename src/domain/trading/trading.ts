@@ -6,7 +6,7 @@ import type { KeyRing } from "../vault/key-ring";
 import type { CredentialRecord } from "../venues/keys";
 import type { Balance, Fill, Position, Side, Venue, VenueId } from "../venues/types";
 import { VenueError } from "../venues/types";
-import type { OpenIntentStore } from "./open-recovery";
+import { type OpenIntentStore, openIntentOf } from "./open-recovery";
 import { type ActivePause, blockingPause, type PauseStore, pausedMessage } from "./pause";
 import { clientOrderIdFor, outcomeUnknown, settleOrder } from "./uncertain-outcome";
 
@@ -405,20 +405,7 @@ export function createTrading(deps: TradingDeps) {
         // Noted before the order leaves, so an open that dies after it (a failed write, a
         // killed process) is found and recorded from the venue by the recovery job.
         if (deps.venues[c.venue].findOrder !== undefined) {
-          await store.noteOpenIntent({
-            clientOrderId,
-            userId: caller.userId,
-            credentialId: c.id,
-            idempotencyKey: key ?? null,
-            symbol: input.symbol,
-            side: input.side,
-            size: input.size,
-            leverage: input.leverage ?? null,
-            stopLoss: input.stopLoss ?? null,
-            takeProfit: input.takeProfit ?? null,
-            source: caller.source,
-            ip: caller.ip,
-          });
+          await store.noteOpenIntent(openIntentOf(caller, c.id, input, clientOrderId));
           notedIntent = clientOrderId;
         }
         let fill: Fill;
