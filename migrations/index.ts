@@ -18,8 +18,9 @@ import { Migration20261204120100TotpPending } from "./20261204120100-totp-pendin
 import { Migration20261204140000NotificationSettings } from "./20261204140000-notification-settings";
 import { Migration20261204140100CredentialsTestnet } from "./20261204140100-credentials-testnet";
 import { Migration20261204160000EmailChange } from "./20261204160000-email-change";
-import { Migration20261204165000TradeNotices } from "./20261204165000-trade-notices";
 import { Migration20261204163000CredentialsMarginModeExpiry } from "./20261204163000-credentials-margin-mode-expiry";
+import { Migration20261204165000TradeNotices } from "./20261204165000-trade-notices";
+import { Migration20261204166000OpenIntents } from "./20261204166000-open-intents";
 
 export const migrationsList: MigrationObject[] = [
   { name: "20261124090000-foundation", class: Migration20261124090000Foundation },
@@ -51,9 +52,10 @@ export const migrationsList: MigrationObject[] = [
   },
   { name: "20261204140100-credentials-testnet", class: Migration20261204140100CredentialsTestnet },
   { name: "20261204160000-email-change", class: Migration20261204160000EmailChange },
-  { name: "20261204165000-trade-notices", class: Migration20261204165000TradeNotices },
   {
     name: "20261204163000-credentials-margin-mode-expiry",
     class: Migration20261204163000CredentialsMarginModeExpiry,
   },
+  { name: "20261204165000-trade-notices", class: Migration20261204165000TradeNotices },
+  { name: "20261204166000-open-intents", class: Migration20261204166000OpenIntents },
 ];

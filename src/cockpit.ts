@@ -4,6 +4,7 @@ import type { MikroORM } from "@mikro-orm/postgresql";
 import type { Queue } from "bullmq";
 import type { EmailOutbox } from "./domain/accounts/email";
 import { createSettingsNotifier, runDailySummaries } from "./domain/notifications";
+import { recoverOpens } from "./domain/trading/open-recovery";
 import { type OrderRequest, quoteOrder } from "./domain/trading/pre-trade";
 import { type ReconcileResult, reconcileCredential } from "./domain/trading/reconcile";
 import { withTradeNotices } from "./domain/trading/trade-notices";
@@ -120,6 +121,15 @@ export function createCockpit(parts: {
       }
       return { closed, failed };
     },
+    /** Opens that reached the venue but not the database: recorded from the venue, or freed. */
+    recoverOpens: () =>
+      recoverOpens({
+        store: parts.tradingStore,
+        keyRing: parts.keyRing,
+        venues: parts.venues,
+        credential: (userId, credentialId) => credentials.get(userId, credentialId),
+        notifier,
+      }),
     /** Fires crossed paper stops, then records each close through reconciliation. */
     async paperTriggers() {
       const fired = await firePaperTriggers(createPaperStore(sql), parts.now, parts.paperPrices);

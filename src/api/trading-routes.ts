@@ -86,7 +86,9 @@ export function createTradingRoutes(deps: {
 
   const handle = authedHandler((err, res) => {
     if (err instanceof TradingError) {
-      res.status(STATUS[err.code]).json({
+      // A venue that asked Warden to slow down is temporarily unavailable, not a bad gateway.
+      const status = err.venueCode === "rate_limited" ? 503 : STATUS[err.code];
+      res.status(status).json({
         error: err.code,
         message: err.message,
         ...(err.venueCode ? { venueError: err.venueCode } : {}),

@@ -5,6 +5,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { open, readdir, rename, stat, unlink } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -117,7 +118,13 @@ export async function createBackup(opts: {
     database,
     chunkBytes: opts.chunkBytes,
   });
-  const temp = join(opts.outDir, `.warden-backup-${randomBytes(8).toString("hex")}.partial`);
+  // A process killed mid-dump (SIGKILL, OOM) leaves its partial file behind: never counted as a
+  // backup (listBackups reads final names only), and removed by the next backup made here.
+  await removeDeadPartials(opts.outDir);
+  const temp = join(
+    opts.outDir,
+    `.warden-backup-${partialOwner()}-${randomBytes(8).toString("hex")}.partial`,
+  );
   let renamed = false;
   try {
     const dump = run(
@@ -144,6 +151,30 @@ export async function createBackup(opts: {
     return { ...summary, path, fileBytes: (await stat(path)).size };
   } finally {
     if (!renamed) await unlink(temp).catch(() => {});
+  }
+}
+
+/** Whose partial file this is: the host and process writing it, so another can tell it died. */
+const partialOwner = () => `${hostname().replace(/[^A-Za-z0-9.-]/g, "_")}-${process.pid}`;
+const PARTIAL_PATTERN = /^\.warden-backup-(.+)-(\d+)-[0-9a-f]{16}\.partial$/;
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists under another user.
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Deletes partial files whose writer (on this host) is gone; others' are left alone. */
+async function removeDeadPartials(dir: string): Promise<void> {
+  const host = partialOwner().replace(/-\d+$/, "");
+  for (const name of await readdir(dir)) {
+    const m = PARTIAL_PATTERN.exec(name);
+    if (!m || m[1] !== host || processAlive(Number(m[2]))) continue;
+    await unlink(join(dir, name)).catch(() => {});
   }
 }
 

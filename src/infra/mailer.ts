@@ -11,7 +11,12 @@ import type { Logger } from "./logger";
 export const DEFAULT_OUTBOX_DIR = ".data/outbox";
 
 export interface Mailer {
-  deliver(message: EmailMessage): Promise<{ messageId: string }>;
+  /**
+   * `opts.key`: the same for every attempt at one message, so the Message-ID is too and a copy
+   * resent after a crash between the relay's acceptance and its answer is, to the receiver, the
+   * same message.
+   */
+  deliver(message: EmailMessage, opts?: { key?: string }): Promise<{ messageId: string }>;
   close(): Promise<void>;
 }
 
@@ -125,9 +130,9 @@ function createSmtpMailer(smtpUrl: string, from: string, logger: Logger): Mailer
   // Host and port only: the URL may carry the relay password.
   logger.info({ smtpHost: host, smtpPort: options.port ?? null }, "mail goes to the SMTP relay");
   return {
-    async deliver(message) {
+    async deliver(message, opts) {
       try {
-        const info = await transport.sendMail(mailOptions(from, message));
+        const info = await transport.sendMail(mailOptions(from, message, opts?.key));
         return { messageId: info.messageId };
       } catch (err) {
         throw classifyMailError(err);
@@ -152,12 +157,12 @@ function createOutboxMailer(from: string, outboxDir: string, logger: Logger): Ma
     "SMTP_URL is not set: mail is not sent but written as .eml files to the outbox directory",
   );
   return {
-    async deliver(message) {
+    async deliver(message, opts) {
       try {
         // 0700: the files hold reset links and addresses.
         ready ??= mkdir(outboxDir, { recursive: true, mode: 0o700 });
         await ready;
-        const info = await transport.sendMail(mailOptions(from, message));
+        const info = await transport.sendMail(mailOptions(from, message, opts?.key));
         const eml = info.message;
         if (!Buffer.isBuffer(eml)) throw new Error("stream transport did not return a buffer");
         const stamp = new Date().toISOString().replace(/[:.]/g, "-");
@@ -179,9 +184,11 @@ function createOutboxMailer(from: string, outboxDir: string, logger: Logger): Ma
   };
 }
 
-function mailOptions(from: string, message: EmailMessage) {
+function mailOptions(from: string, message: EmailMessage, key?: string) {
+  const domain = /@([^>\s]+)>?\s*$/.exec(from)?.[1] ?? "localhost";
   return {
     from,
+    ...(key ? { messageId: `<${key}@${domain}>` } : {}),
     to: message.to,
     subject: message.subject,
     text: message.text,

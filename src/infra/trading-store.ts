@@ -114,12 +114,22 @@ export function createTradingStore(orm: MikroORM, writeAudit: TradeAuditWriter):
           newTradeId: true,
           companion: (tradeId) => ({
             ctes: [
-              `trade as (insert into trades (${TRADE_INSERT_COLUMNS}) overriding system value
-                 values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning *)`,
-              `slot as (update trade_slots s set trade_id = trade.id from trade
-                 where s.credential_id = trade.credential_id and s.base_symbol = ?)`,
-              `request as (update trade_requests r set trade_id = trade.id from trade
-                 where ?::text is not null and r.user_id = trade.user_id and r.idempotency_key = ?)`,
+              // One trade per venue order: a second record of it (the recovery job and a late
+              // original request) inserts nothing, and the guard then writes no audit entry.
+              `trade as (insert into trades (${TRADE_INSERT_COLUMNS}, client_order_id)
+                 overriding system value values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 on conflict (client_order_id) where client_order_id is not null do nothing
+                 returning *)`,
+              `slot as (insert into trade_slots (credential_id, base_symbol, trade_id)
+                 select credential_id, ?, id from trade
+                 on conflict (credential_id, base_symbol) do update set trade_id = excluded.trade_id
+                   where trade_slots.trade_id is null)`,
+              `request as (insert into trade_requests (user_id, idempotency_key, trade_id)
+                 select user_id, ?::text, id from trade where ?::text is not null
+                 on conflict (user_id, idempotency_key) do update set trade_id = excluded.trade_id
+                   where trade_requests.trade_id is null)`,
+              `intent as (delete from open_intents where client_order_id = ?::text
+                 and exists (select 1 from trade))`,
             ],
             params: [
               tradeId,
@@ -134,15 +144,110 @@ export function createTradingStore(orm: MikroORM, writeAudit: TradeAuditWriter):
               t.stopLoss,
               t.takeProfit,
               t.source,
+              links.clientOrderId ?? null,
               baseOf(links.slotSymbol),
               links.idempotencyKey,
               links.idempotencyKey,
+              links.clientOrderId ?? null,
             ],
+            guard: "trade",
             select: `select ${COLUMNS} from trade`,
           }),
         },
       );
-      return toTrade(rows[0]!);
+      if (rows[0]) return toTrade(rows[0]);
+      // Already recorded (by the recovery job, or by the request itself): that trade.
+      const done = await sql(
+        `with gone as (delete from open_intents where client_order_id = ?::text)
+         select ${COLUMNS} from trades where client_order_id = ?::text`,
+        [links.clientOrderId ?? null, links.clientOrderId ?? null],
+      );
+      if (!done[0]) throw new Error("recordOpen wrote nothing and no trade has its order");
+      return toTrade(done[0]);
+    },
+    async noteOpenIntent(i) {
+      await sql(
+        `insert into open_intents (client_order_id, user_id, credential_id, idempotency_key,
+           symbol, base_symbol, side, size, leverage, stop_loss, take_profit, source, ip)
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::inet)
+         on conflict (client_order_id) do update set created_at = now()`,
+        [
+          i.clientOrderId,
+          i.userId,
+          i.credentialId,
+          i.idempotencyKey,
+          i.symbol,
+          baseOf(i.symbol),
+          i.side,
+          i.size,
+          i.leverage,
+          i.stopLoss,
+          i.takeProfit,
+          i.source,
+          i.ip,
+        ],
+      );
+    },
+    async dropOpenIntent(clientOrderId) {
+      await sql("delete from open_intents where client_order_id = ?", [clientOrderId]);
+    },
+    async staleOpenIntents(olderThanMs, limit) {
+      const rows = await sql(
+        `select client_order_id, user_id::text as user_id, credential_id::text as credential_id,
+           idempotency_key, symbol, side, size, leverage, stop_loss, take_profit, source,
+           host(ip) as ip, created_at
+         from open_intents where created_at < now() - make_interval(secs => ?)
+         order by created_at limit ?`,
+        [olderThanMs / 1000, limit],
+      );
+      return rows.map((r) => ({
+        clientOrderId: r.client_order_id as string,
+        userId: r.user_id as string,
+        credentialId: r.credential_id as string,
+        idempotencyKey: (r.idempotency_key as string | null) ?? null,
+        symbol: r.symbol as string,
+        side: r.side as TradeRecord["side"],
+        size: Number(r.size),
+        leverage: n(r.leverage),
+        stopLoss: n(r.stop_loss),
+        takeProfit: n(r.take_profit),
+        source: r.source as TradeRecord["source"],
+        ip: (r.ip as string | null) ?? null,
+        createdAt: d(r.created_at)!,
+      }));
+    },
+    async abandonOpenIntent(i) {
+      // The venue never placed the order: the intent, its request and its slot go together, and
+      // only while no trade took them (a late original request may have recorded one).
+      const rows = await sql(
+        `with gone as (delete from open_intents where client_order_id = ? returning 1),
+         request as (delete from trade_requests where ?::text is not null and user_id = ?
+           and idempotency_key = ? and trade_id is null and exists (select 1 from gone)),
+         slot as (delete from trade_slots where credential_id = ? and base_symbol = ?
+           and trade_id is null and exists (select 1 from gone))
+         select count(*)::int as n from gone`,
+        [
+          i.clientOrderId,
+          i.idempotencyKey,
+          i.userId,
+          i.idempotencyKey,
+          i.credentialId,
+          baseOf(i.symbol),
+        ],
+      );
+      return Number(rows[0]?.n ?? 0) > 0;
+    },
+    async releaseStrandedRequests(olderThanMs) {
+      // Claimed, then the database failed before the intent was noted: no order was sent.
+      const rows = await sql(
+        `delete from trade_requests r where r.trade_id is null and r.result is null
+           and r.created_at < now() - make_interval(secs => ?)
+           and not exists (select 1 from open_intents i
+             where i.user_id = r.user_id and i.idempotency_key = r.idempotency_key)
+         returning 1`,
+        [olderThanMs / 1000],
+      );
+      return rows.length;
     },
     async recordChange(id, patch, audit) {
       const entries = Object.entries(patch).filter(([k]) => k in PATCH_COLUMNS);
@@ -211,8 +316,10 @@ export function createTradingStore(orm: MikroORM, writeAudit: TradeAuditWriter):
         `insert into trade_slots (credential_id, base_symbol) values (?, ?)
          on conflict (credential_id, base_symbol) do update set reserved_at = now()
            where trade_slots.trade_id is null and trade_slots.reserved_at < now() - interval '2 minutes'
+             and not exists (select 1 from open_intents i
+               where i.credential_id = ? and i.base_symbol = ?)
          returning credential_id`,
-        [credentialId, base],
+        [credentialId, base, credentialId, base],
       );
       if (won.length === 1) return { reserved: true };
       const held = await sql(

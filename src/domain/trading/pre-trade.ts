@@ -268,6 +268,10 @@ export async function quoteOrder(
             `${displaySymbol(symbol)} is not listed on ${c.venue}.`,
           );
         }
+        // The venue could not be asked (a rate limit, an outage): nothing was sent, and the user
+        // is told the venue's reason (e.g. how long to wait), as for the order itself.
+        if (err instanceof VenueError)
+          throw new TradingError("venue_failed", err.message, err.code);
         throw err;
       }
     },

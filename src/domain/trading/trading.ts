@@ -6,6 +6,7 @@ import type { KeyRing } from "../vault/key-ring";
 import type { CredentialRecord } from "../venues/keys";
 import type { Balance, Fill, Position, Side, Venue, VenueId } from "../venues/types";
 import { VenueError } from "../venues/types";
+import { type OpenIntentStore, openIntentOf } from "./open-recovery";
 import { type ActivePause, blockingPause, type PauseStore, pausedMessage } from "./pause";
 import { clientOrderIdFor, outcomeUnknown, settleOrder } from "./uncertain-outcome";
 
@@ -66,14 +67,16 @@ export interface CloseLedger {
 }
 
 /** Each `record…` writes the trade change and its audit entry atomically (S8.1). */
-export interface TradingStore {
+export interface TradingStore extends OpenIntentStore {
   /**
    * Inserts the trade, binds the slot of (credential, `slotSymbol`) reserved for it, marks the
-   * idempotency key (if any) as done with it, and appends `audit` with the new trade's id.
+   * idempotency key (if any) as done with it, removes the open's intent and appends `audit`
+   * with the new trade's id. An order (`clientOrderId`) already recorded is not recorded
+   * twice: its trade is returned.
    */
   recordOpen(
     t: NewTrade,
-    links: { slotSymbol: string; idempotencyKey: string | null },
+    links: { slotSymbol: string; idempotencyKey: string | null; clientOrderId?: string | null },
     audit: Omit<AuditEntry, "tradeId">,
   ): Promise<TradeRecord>;
   /**
@@ -373,6 +376,7 @@ export function createTrading(deps: TradingDeps) {
       const c = await credentialFor(caller.userId, input.credentialId);
       const key = input.idempotencyKey;
       let reservedSlot = false;
+      let notedIntent: string | undefined;
       if (key) {
         const claim = await store.claimRequest(caller.userId, key);
         if (claim.status === "done") return (await store.getTrade(caller.userId, claim.tradeId))!;
@@ -398,6 +402,12 @@ export function createTrading(deps: TradingDeps) {
           takeProfit: input.takeProfit ?? null,
         };
         const clientOrderId = clientOrderIdFor(c.id, key);
+        // Noted before the order leaves, so an open that dies after it (a failed write, a
+        // killed process) is found and recorded from the venue by the recovery job.
+        if (deps.venues[c.venue].findOrder !== undefined) {
+          await store.noteOpenIntent(openIntentOf(caller, c.id, input, clientOrderId));
+          notedIntent = clientOrderId;
+        }
         let fill: Fill;
         try {
           fill = await onVenue(c, (v, keys) => v.openPosition(keys, { ...input, clientOrderId }));
@@ -425,7 +435,7 @@ export function createTrading(deps: TradingDeps) {
             takeProfit: protectionError === undefined ? (input.takeProfit ?? null) : null,
             source: caller.source,
           },
-          { slotSymbol: input.symbol, idempotencyKey: key ?? null },
+          { slotSymbol: input.symbol, idempotencyKey: key ?? null, clientOrderId },
           {
             userId: caller.userId,
             action: "open",
@@ -452,6 +462,7 @@ export function createTrading(deps: TradingDeps) {
         // Free the key only when no order can have reached the venue; after a timeout or an
         // unclear venue answer it stays claimed, so a retry cannot open a second position.
         if (orderCertainlyNotPlaced(err)) {
+          if (notedIntent) await store.dropOpenIntent(notedIntent);
           if (key) await store.releaseRequest(caller.userId, key);
           if (reservedSlot) await store.releaseSlot(c.id, input.symbol);
         }

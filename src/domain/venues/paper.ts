@@ -6,6 +6,7 @@ import {
   type Fill,
   type ModifyPositionInput,
   type OpenPositionInput,
+  type OrderLookup,
   type Position,
   type Side,
   type Venue,
@@ -43,7 +44,14 @@ export interface PaperStore {
     account: string,
     initialBalance: number,
     fill: Omit<PaperPosition, "entryPrice"> & { price: number },
+    /** Kept with the fill, in the same step, so the order can be found by its client id. */
+    order?: { clientOrderId: string; orderId: string },
   ): Promise<PaperPosition | null>;
+  /** The order sent with `clientOrderId`, as `addToPosition` kept it; null if none was. */
+  findOrder(
+    account: string,
+    clientOrderId: string,
+  ): Promise<{ orderId: string; symbol: string; side: Side; size: number; price: number } | null>;
   savePosition(account: string, position: PaperPosition): Promise<void>;
   /**
    * Removes the position, credits its realised profit or loss at `price` to the balance (never
@@ -193,15 +201,23 @@ export function createPaperVenue(deps: {
         throw new VenueError("invalid_order", "Leverage must be a whole number from 1 to 125.");
       }
       const price = await priceOf(symbol);
-      const held = await deps.store.addToPosition(account, PAPER_INITIAL_BALANCE, {
-        symbol,
-        side: input.side,
-        size: input.size,
-        price,
-        leverage,
-        stopLoss: input.stopLoss ?? null,
-        takeProfit: input.takeProfit ?? null,
-      });
+      const orderId = nextId();
+      const held = await deps.store.addToPosition(
+        account,
+        PAPER_INITIAL_BALANCE,
+        {
+          symbol,
+          side: input.side,
+          size: input.size,
+          price,
+          leverage,
+          stopLoss: input.stopLoss ?? null,
+          takeProfit: input.takeProfit ?? null,
+        },
+        input.clientOrderId === undefined
+          ? undefined
+          : { clientOrderId: input.clientOrderId, orderId },
+      );
       if (!held) {
         const other = input.side === "long" ? "short" : "long";
         throw new VenueError(
@@ -209,7 +225,14 @@ export function createPaperVenue(deps: {
           `You hold a ${other} ${symbol} position; close it first.`,
         );
       }
-      return { orderId: nextId(), symbol, side: input.side, size: input.size, price };
+      return { orderId, symbol, side: input.side, size: input.size, price };
+    },
+
+    async findOrder(creds, input): Promise<OrderLookup> {
+      const account = await accountOf(creds);
+      const o = await deps.store.findOrder(account, input.clientOrderId);
+      // A paper order fills at once or is refused before it is kept: never pending.
+      return o === null ? { status: "not_found" } : { status: "filled", fill: o };
     },
 
     async modifyPosition(creds, input: ModifyPositionInput) {

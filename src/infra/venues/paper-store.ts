@@ -56,25 +56,32 @@ export function createPaperStore(sql: Sql): PaperStore {
         await sql("select * from paper_positions where account = ? order by symbol", [account])
       ).map(toPosition);
     },
-    async addToPosition(account, initial, f) {
-      // One statement: create the account if new, then open or grow the position. The CTE's
-      // balance row satisfies the foreign key, which is checked at the end of the statement.
+    async addToPosition(account, initial, f, order) {
+      // One statement: create the account if new, then open or grow the position and keep the
+      // order (if it has a client id) with it. The CTE's balance row satisfies the foreign key,
+      // which is checked at the end of the statement. A client id already used refuses the
+      // whole statement, as a venue refuses a duplicate client order id.
       const rows = await sql(
         `with account as (
            insert into paper_balances (account, total) values (?, ?) on conflict do nothing
+         ), pos as (
+           insert into paper_positions as p (account, symbol, side, size, entry_price, leverage,
+             stop_loss, take_profit)
+           values (?, ?, ?, ?, ?, ?, ?, ?)
+           on conflict (account, symbol) do update set
+             size = p.size + excluded.size,
+             entry_price = round((p.entry_price * p.size + excluded.entry_price * excluded.size)
+               / (p.size + excluded.size), 8),
+             leverage = excluded.leverage,
+             stop_loss = coalesce(excluded.stop_loss, p.stop_loss),
+             take_profit = coalesce(excluded.take_profit, p.take_profit)
+           where p.side = excluded.side
+           returning p.*
+         ), kept as (
+           insert into paper_orders (account, client_order_id, order_id, symbol, side, size, price)
+           select ?, ?::text, ?, ?, ?, ?, ? from pos where ?::text is not null
          )
-         insert into paper_positions as p (account, symbol, side, size, entry_price, leverage,
-           stop_loss, take_profit)
-         values (?, ?, ?, ?, ?, ?, ?, ?)
-         on conflict (account, symbol) do update set
-           size = p.size + excluded.size,
-           entry_price = round((p.entry_price * p.size + excluded.entry_price * excluded.size)
-             / (p.size + excluded.size), 8),
-           leverage = excluded.leverage,
-           stop_loss = coalesce(excluded.stop_loss, p.stop_loss),
-           take_profit = coalesce(excluded.take_profit, p.take_profit)
-         where p.side = excluded.side
-         returning p.*`,
+         select * from pos`,
         [
           account,
           initial,
@@ -86,9 +93,33 @@ export function createPaperStore(sql: Sql): PaperStore {
           f.leverage,
           f.stopLoss,
           f.takeProfit,
+          account,
+          order?.clientOrderId ?? null,
+          order?.orderId ?? null,
+          f.symbol,
+          f.side,
+          f.size,
+          f.price,
+          order?.clientOrderId ?? null,
         ],
       );
       return rows[0] ? toPosition(rows[0]) : null;
+    },
+    async findOrder(account, clientOrderId) {
+      const rows = await sql(
+        `select order_id, symbol, side, size, price from paper_orders
+          where account = ? and client_order_id = ?`,
+        [account, clientOrderId],
+      );
+      const r = rows[0];
+      if (!r) return null;
+      return {
+        orderId: r.order_id as string,
+        symbol: r.symbol as string,
+        side: r.side as PaperPosition["side"],
+        size: num(r.size),
+        price: num(r.price),
+      };
     },
     async closePosition(account, symbol, price, reason = "manual") {
       // Removing the row and crediting its result in one statement: of two concurrent closes,

@@ -1,5 +1,6 @@
 // The `email` queue: `send` opens a sealed message and hands it to the mailer. A permanent
 // refusal fails the job at once; anything else is retried with the queue's backoff.
+import { createHash } from "node:crypto";
 import { type Job, UnrecoverableError } from "bullmq";
 import { type DeliveryRef, type EmailMessage, maskEmail } from "../../domain/accounts/email";
 import type { ResetRequest } from "../../domain/accounts/ports";
@@ -13,6 +14,18 @@ import {
   RESET_REQUEST_JOB,
   sealedEmailData,
 } from "../email-outbox";
+
+/** The message id a `send` job recorded when its mail was accepted, if it was. */
+function sentMark(progress: unknown): string | undefined {
+  if (typeof progress !== "object" || progress === null || !("sent" in progress)) return undefined;
+  return String((progress as { sent: unknown }).sent);
+}
+
+/** Stable for every attempt at one queued message: a hash of its sealed form (no content). */
+function messageKey(job: Job): string {
+  const sealed = sealedEmailData.safeParse(job.data).data?.sealed ?? String(job.id);
+  return `warden-${createHash("sha256").update(sealed).digest("hex").slice(0, 32)}`;
+}
 
 /** How one delivery attempt of a message with a DeliveryRef went. */
 export type EmailAttemptListener = (
@@ -59,8 +72,17 @@ export function createEmailProcessor(deps: {
         // Logs name the job and a masked recipient, never the subject or body.
         const to = maskEmail(message.to);
         const attempt = job.attemptsMade + 1;
+        // Delivered by a run that died before the job completed (a worker killed right after
+        // the relay accepted it): the mark says so, and the mail is not sent a second time.
+        const sentBefore = sentMark(job.progress);
+        if (sentBefore !== undefined) {
+          logger.info({ jobId: job.id, to, attempt }, "email already delivered, not resent");
+          return { messageId: sentBefore };
+        }
         try {
-          const { messageId } = await deps.mailer.deliver(message);
+          const { messageId } = await deps.mailer.deliver(message, { key: messageKey(job) });
+          // First thing after the relay's acceptance, so a kill after this cannot resend it.
+          await job.updateProgress({ sent: messageId });
           logger.info({ jobId: job.id, to, attempt }, "email delivered");
           await tell(job, attempt, "sent");
           return { messageId };
