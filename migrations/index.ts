@@ -17,6 +17,7 @@ import { Migration20261204120000TradingCockpit } from "./20261204120000-trading-
 import { Migration20261204120100TotpPending } from "./20261204120100-totp-pending";
 import { Migration20261204140000NotificationSettings } from "./20261204140000-notification-settings";
 import { Migration20261204140100CredentialsTestnet } from "./20261204140100-credentials-testnet";
+import { Migration20261204161000AnomalySuppression } from "./20261204161000-anomaly-suppression";
 
 export const migrationsList: MigrationObject[] = [
   { name: "20261124090000-foundation", class: Migration20261124090000Foundation },
@@ -47,4 +48,8 @@ export const migrationsList: MigrationObject[] = [
     class: Migration20261204140000NotificationSettings,
   },
   { name: "20261204140100-credentials-testnet", class: Migration20261204140100CredentialsTestnet },
+  {
+    name: "20261204161000-anomaly-suppression",
+    class: Migration20261204161000AnomalySuppression,
+  },
 ];
