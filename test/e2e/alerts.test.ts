@@ -296,6 +296,10 @@ describe("new IP", () => {
     });
     await tg.waitForBotMessage(ALICE_TG, (m) => (m.text ?? "").includes(`alert #${fresh[0]}`));
     expect(await aliceWs.next()).toMatchObject({ type: "alert", alert: { id: fresh[0] } });
+    // Its mail too, so a later test counting mails does not see this one arrive.
+    await w.smtp.waitForMessage(
+      (m) => m.to.includes(alice.email) && m.text.includes(`alert #${fresh[0]}`),
+    );
   });
 });
 
