@@ -77,7 +77,10 @@ describe("rapid_fire", () => {
   });
 
   it("when the earlier opens of a burst were in the previous window, then the new ones still complete it", () => {
-    const before = prior(Array.from({ length: 6 }, (_, i) => T0 - 60_000 + i * 1_000), "failed");
+    const before = prior(
+      Array.from({ length: 6 }, (_, i) => T0 - 60_000 + i * 1_000),
+      "failed",
+    );
     const [f] = rapidFire(opens(5, T0, 1_000), { priorOpens: before }, DEFAULT_THRESHOLDS);
     expect(f?.evidence).toMatchObject({ attempts: 11, filled: 5, failed: 6 });
     expect(f?.windowStart).toBe(T0 - 60_000);
