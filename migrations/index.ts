@@ -18,6 +18,7 @@ import { Migration20261204120100TotpPending } from "./20261204120100-totp-pendin
 import { Migration20261204140000NotificationSettings } from "./20261204140000-notification-settings";
 import { Migration20261204140100CredentialsTestnet } from "./20261204140100-credentials-testnet";
 import { Migration20261204161000AnomalySuppression } from "./20261204161000-anomaly-suppression";
+import { Migration20261204161100AccountDeletion } from "./20261204161100-account-deletion";
 
 export const migrationsList: MigrationObject[] = [
   { name: "20261124090000-foundation", class: Migration20261124090000Foundation },
@@ -52,4 +53,5 @@ export const migrationsList: MigrationObject[] = [
     name: "20261204161000-anomaly-suppression",
     class: Migration20261204161000AnomalySuppression,
   },
+  { name: "20261204161100-account-deletion", class: Migration20261204161100AccountDeletion },
 ];

@@ -296,9 +296,13 @@ describe("new IP", () => {
     });
     await tg.waitForBotMessage(ALICE_TG, (m) => (m.text ?? "").includes(`alert #${fresh[0]}`));
     expect(await aliceWs.next()).toMatchObject({ type: "alert", alert: { id: fresh[0] } });
-    // Its mail too, so a later test counting mails does not see this one arrive.
+    // Its mails too (the user's and the admin's), so a later test counting mails does not see
+    // these arrive.
     await w.smtp.waitForMessage(
       (m) => m.to.includes(alice.email) && m.text.includes(`alert #${fresh[0]}`),
+    );
+    await w.smtp.waitForMessage(
+      (m) => m.to.includes(admin.email) && m.subject.includes(`#${fresh[0]}:`),
     );
   });
 });
