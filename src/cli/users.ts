@@ -68,7 +68,15 @@ export const USERS_COMMANDS: Record<string, Command> = {
       // Open sockets of the account close on every API process (their sessions are gone).
       const redis = createRedisFactory({ url: c.redisUrl, keyPrefix: c.redisPrefix });
       try {
-        await createWebSocketSessionEnder(redis.create("producer", "cli"))(result.userId, null);
+        const publisher = redis.create("producer", "cli");
+        // The producer connection queues nothing while offline: wait for it to be ready.
+        if (publisher.status !== "ready") {
+          await new Promise<void>((resolve, reject) => {
+            publisher.once("ready", () => resolve());
+            publisher.once("end", () => reject(new Error("Redis is unreachable")));
+          });
+        }
+        await createWebSocketSessionEnder(publisher)(result.userId, null);
       } finally {
         await redis.closeAll();
       }

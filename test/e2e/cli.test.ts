@@ -104,7 +104,7 @@ describe("CLI", () => {
       const unsure = await cli("user", "delete", "leaving@example.com");
       expect(unsure.code).toBe(2);
       const ok = await cli("user", "delete", "leaving@example.com", "--yes");
-      expect(ok.code).toBe(0);
+      expect(ok.code, ok.out).toBe(0);
       expect(ok.out).toContain(`account #${id} deleted`);
       const { rows: after } = await client.query(
         `select u.email, u.telegram_user_id, count(a.id)::int as findings from users u
