@@ -18,6 +18,8 @@ import { Migration20261204120100TotpPending } from "./20261204120100-totp-pendin
 import { Migration20261204140000NotificationSettings } from "./20261204140000-notification-settings";
 import { Migration20261204140100CredentialsTestnet } from "./20261204140100-credentials-testnet";
 import { Migration20261204160000EmailChange } from "./20261204160000-email-change";
+import { Migration20261204161000AnomalySuppression } from "./20261204161000-anomaly-suppression";
+import { Migration20261204161100AccountDeletion } from "./20261204161100-account-deletion";
 import { Migration20261204163000CredentialsMarginModeExpiry } from "./20261204163000-credentials-margin-mode-expiry";
 import { Migration20261204165000TradeNotices } from "./20261204165000-trade-notices";
 import { Migration20261204166000OpenIntents } from "./20261204166000-open-intents";
@@ -52,6 +54,11 @@ export const migrationsList: MigrationObject[] = [
   },
   { name: "20261204140100-credentials-testnet", class: Migration20261204140100CredentialsTestnet },
   { name: "20261204160000-email-change", class: Migration20261204160000EmailChange },
+  {
+    name: "20261204161000-anomaly-suppression",
+    class: Migration20261204161000AnomalySuppression,
+  },
+  { name: "20261204161100-account-deletion", class: Migration20261204161100AccountDeletion },
   {
     name: "20261204163000-credentials-margin-mode-expiry",
     class: Migration20261204163000CredentialsMarginModeExpiry,

@@ -296,6 +296,7 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router {
   router.get(
     "/me",
     ...authed(async (_req, res, a) => {
+      const telegram = await accounts.linkedTelegram(a);
       res.json({
         user: {
           id: a.user.id,
@@ -306,6 +307,8 @@ export function createAuthRoutes(deps: AuthRoutesDeps): Router {
           hasPassword: a.user.passwordHash !== null,
           totpEnabled: a.user.totpEnabledAt !== null,
           telegramLinked: a.user.telegramUserId !== null,
+          /** {id, name, linkedAt} of the linked Telegram account, or null. */
+          telegram,
         },
       });
     }),

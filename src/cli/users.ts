@@ -1,4 +1,7 @@
+import { anonymiseAccount } from "../infra/account-deletion";
 import { sqlOf } from "../infra/database";
+import { createRedisFactory } from "../infra/redis";
+import { createWebSocketSessionEnder } from "../infra/ws-hub";
 import { config, withOrm } from "./context";
 import type { Command } from "./registry";
 
@@ -33,6 +36,54 @@ export const USERS_COMMANDS: Record<string, Command> = {
         );
         return 0;
       });
+    },
+  },
+  "user delete": {
+    usage: "user delete <email|#id> --yes",
+    summary:
+      "delete an account: its identity, sign-ins, link and keys go; findings, deliveries, security events and trades stay (anonymised)",
+    async run(args, io) {
+      const yes = args.includes("--yes");
+      const rest = args.filter((a) => a !== "--yes");
+      const who = rest[0]?.trim().toLowerCase();
+      if (!who || rest.length !== 1 || !yes) {
+        io.err("usage: npm run cli -- user delete <email|#id> --yes");
+        return 2;
+      }
+      const c = await config();
+      const result = await withOrm(c, async (orm) => {
+        const [row] = who.startsWith("#")
+          ? await sqlOf(orm)(
+              "select id::text as id from users where id = ? and deleted_at is null",
+              [/^#\d{1,19}$/.test(who) ? who.slice(1) : "0"],
+            )
+          : await sqlOf(orm)("select id::text as id from users where email = ?", [who]);
+        if (!row) return null;
+        return anonymiseAccount(orm, row.id as string, "cli");
+      });
+      if (!result) {
+        io.err(`no account ${who}`);
+        return 1;
+      }
+      // Open sockets of the account close on every API process (their sessions are gone).
+      const redis = createRedisFactory({ url: c.redisUrl, keyPrefix: c.redisPrefix });
+      try {
+        const publisher = redis.create("producer", "cli");
+        // The producer connection queues nothing while offline: wait for it to be ready.
+        if (publisher.status !== "ready") {
+          await new Promise<void>((resolve, reject) => {
+            publisher.once("ready", () => resolve());
+            publisher.once("end", () => reject(new Error("Redis is unreachable")));
+          });
+        }
+        await createWebSocketSessionEnder(publisher)(result.userId, null);
+      } finally {
+        await redis.closeAll();
+      }
+      io.out(
+        `account #${result.userId} deleted: ${result.sessionsEnded} session(s) ended, ${result.keysRevoked} key(s) revoked; its findings and security events are kept.`,
+      );
+      return 0;
     },
   },
 };

@@ -353,6 +353,21 @@ export function createAccountsRepo(sql: Sql): AccountsRepo {
         : { status: "unknown" };
     },
 
+    async telegramLinkOf(userId, telegramUserId) {
+      const [row] = await sql(
+        `select details ->> 'telegramName' as name, occurred_at from security_events
+         where user_id = ? and kind = 'telegram_linked'
+           and details ->> 'telegramUserId' = ?::text
+         order by occurred_at desc, id desc limit 1`,
+        [userId, String(telegramUserId)],
+      );
+      if (!row) return null;
+      const at = row.occurred_at;
+      return {
+        name: (row.name as string | null) ?? "",
+        linkedAt: at instanceof Date ? at : new Date(String(at)),
+      };
+    },
     async recordEvent(e) {
       await sql(
         "insert into security_events (user_id, kind, outcome, ip, details) values (?, ?, ?, ?::inet, ?::jsonb)",

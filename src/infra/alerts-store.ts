@@ -12,7 +12,7 @@ import type { AnomalyRule } from "../domain/anomaly";
 import type { Sql } from "./vault-store";
 
 const COLUMNS = `id::text as id, user_id::text as user_id, rule, window_start, window_end, evidence,
-  created_at, alert, delivery, verdict`;
+  created_at, alert, delivery, verdict, suppressed_into::text as suppressed_into, suppressed_before`;
 const isId = (id: string) => /^\d{1,19}$/.test(id);
 const date = (v: unknown) => (v instanceof Date ? v : new Date(String(v)));
 
@@ -31,6 +31,8 @@ function toAnomaly(r: Record<string, unknown>): AnomalyRecord {
     alert: r.alert === true,
     delivery: r.delivery as AnomalyRecord["delivery"],
     verdict: (r.verdict as AnomalyRecord["verdict"]) ?? null,
+    suppressedInto: (r.suppressed_into as string | null) ?? null,
+    suppressedBefore: Number(r.suppressed_before ?? 0),
   };
 }
 
@@ -44,14 +46,27 @@ export function createAlertStore(
       const [row] = await sql(`select ${COLUMNS} from anomalies where id = ?`, [id]);
       return row ? toAnomaly(row) : null;
     },
-    async decide(id, decision, at) {
+    async decide(id, decision, at, opts) {
+      const into = decision === "suppressed" && opts?.into && isId(opts.into) ? opts.into : null;
       const [row] = await sql(
+        // A delivered alert counts the findings folded into the previous delivered alert of its
+        // user and rule: the "since the last one" its text reports.
         `with won as (
-           update anomalies set delivery = ?, decided_at = ? where id = ? and delivery = 'pending'
-           returning delivery)
+           update anomalies a set delivery = ?, decided_at = ?,
+             -- Only an alert on record (a dedup key outliving a restored database names none).
+             suppressed_into = (select h.id from anomalies h where h.id = ?::bigint),
+             suppressed_before = case when ? = 'delivered' then (
+               select count(*) from anomalies s where s.suppressed_into = (
+                 select p.id from anomalies p
+                 where p.user_id = a.user_id and p.rule = a.rule and p.delivery = 'delivered'
+                   and p.id <> a.id and p.created_at <= a.created_at
+                 order by p.created_at desc, p.id desc limit 1))
+               else 0 end
+           where a.id = ? and a.delivery = 'pending'
+           returning a.delivery)
          select delivery from won
          union all select delivery from anomalies where id = ? and not exists (select 1 from won)`,
-        [decision, at.toISOString(), id, id],
+        [decision, at.toISOString(), into, decision, id, id],
       );
       return (row?.delivery as AnomalyRecord["delivery"] | undefined) ?? decision;
     },
@@ -174,7 +189,7 @@ export function createAlertStore(
 
 /**
  * Dedup per (user, rule): the key holds "<last delivery ms>:<anomaly id>", checked and set in
- * one Lua script with the caller's `now`. Decided on the domain clock, not on Redis TTLs: the
+ * one Lua script with the caller's `now`; it answers with the alert holding the window. Decided on the domain clock, not on Redis TTLs: the
  * window is measured between the findings' own times (so a redelivered job decides the same
  * way), and tests can drive it. The key's TTL (window + 1 h, real time) only collects garbage.
  */
@@ -184,25 +199,25 @@ if v then
   local sep = string.find(v, ':', 1, true)
   local last = tonumber(string.sub(v, 1, sep - 1))
   local owner = string.sub(v, sep + 1)
-  if owner == ARGV[2] then return 1 end
-  if tonumber(ARGV[1]) - last < tonumber(ARGV[3]) then return 0 end
+  if owner == ARGV[2] then return {1, owner} end
+  if tonumber(ARGV[1]) - last < tonumber(ARGV[3]) then return {0, owner} end
 end
 redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[2], 'PX', tonumber(ARGV[3]) + 3600000)
-return 1
+return {1, ARGV[2]}
 `;
 
 export function createAlertDedup(redis: Redis): AlertDedup {
   return {
     async claim(userId, rule, claimant, nowMs, windowMs) {
-      const won = await redis.eval(
+      const [won, holder] = (await redis.eval(
         CLAIM,
         1,
         `alerts:dedup:${userId}:${rule}`,
         String(Math.floor(nowMs)),
         claimant,
         String(windowMs),
-      );
-      return won === 1;
+      )) as [number, string];
+      return { won: won === 1, holder };
     },
   };
 }

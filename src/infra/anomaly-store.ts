@@ -7,6 +7,7 @@ import type {
   AnomalyRule,
   AnomalyScanStore,
   Finding,
+  PriorOpen,
   ScanTx,
   TradeActivity,
   Watermark,
@@ -184,21 +185,35 @@ function scanTx(tx: Sql): ScanTx {
     async context(window, upTo, t) {
       const before = parseCursor(upTo);
       const earliest = window.reduce((m, a) => Math.min(m, a.at), Number.POSITIVE_INFINITY);
-      // rapid_fire: every open of the span just before the window (the time index).
-      const opens = await tx(
-        `select user_id::text as user_id, (extract(epoch from occurred_at) * 1000)::float8 as at
-         from trade_activity where action = 'open' and occurred_at >= ?
-           and (xid, id) <= (?::xid8, ?::bigint)`,
-        [new Date(earliest - t.rapidFireWindowMs).toISOString(), before.xid, before.id],
+      const userIds = `{${[...new Set(window.map((a) => a.userId))].join(",")}}`;
+      // rapid_fire: where each user's last recorded burst ended (its opens are spent) …
+      const bursts = await tx(
+        `select user_id::text as user_id,
+           (extract(epoch from max(window_end)) * 1000)::float8 as at
+         from anomalies where rule = 'rapid_fire' and user_id = any(?::bigint[])
+         group by user_id`,
+        [userIds],
       );
-      const priorOpens = new Map<string, number[]>();
+      const lastBurstEnd = new Map(bursts.map((r) => [r.user_id as string, Number(r.at)]));
+      // … and every open of the span just before the window (the time index).
+      const opens = await tx(
+        `select user_id::text as user_id, (extract(epoch from occurred_at) * 1000)::float8 as at,
+           outcome
+         from trade_activity where action = 'open' and occurred_at >= ?
+           and user_id = any(?::bigint[]) and (xid, id) <= (?::xid8, ?::bigint)`,
+        [new Date(earliest - t.rapidFireWindowMs).toISOString(), userIds, before.xid, before.id],
+      );
+      const priorOpens = new Map<string, PriorOpen[]>();
       for (const r of opens) {
         const u = r.user_id as string;
+        const at = Number(r.at);
+        if (at <= (lastBurstEnd.get(u) ?? Number.NEGATIVE_INFINITY)) continue;
+        const open = { at, outcome: r.outcome as PriorOpen["outcome"] };
         const list = priorOpens.get(u);
-        if (list) list.push(Number(r.at));
-        else priorOpens.set(u, [Number(r.at)]);
+        if (list) list.push(open);
+        else priorOpens.set(u, [open]);
       }
-      return { priorOpens };
+      return { priorOpens, lastBurstEnd };
     },
     async insertFindings(findings: readonly Finding[], createdAt, alerting) {
       if (findings.length === 0) return [];

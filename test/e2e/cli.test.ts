@@ -41,6 +41,7 @@ describe("CLI", () => {
       "master-key status",
       "master-key rotate",
       "user promote",
+      "user delete",
       "backup create",
       "backup verify",
       "backup restore",
@@ -85,5 +86,37 @@ describe("CLI", () => {
     const missing = await cli("user", "promote", "nobody@example.com");
     expect(missing.code).toBe(1);
     expect(missing.out).toContain("no account with email nobody@example.com");
+  });
+
+  it("when user delete names an account with a finding, then it is anonymised and the finding stays; without --yes or for an unknown account it refuses", async () => {
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      const { rows } = await client.query(
+        "insert into users (email, password_hash, telegram_user_id) values ('leaving@example.com', '$2b$04$abcdefghijklmnopqrstuuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0', 9100001) returning id::text as id",
+      );
+      const id = rows[0].id as string;
+      await client.query(
+        `insert into anomalies (user_id, rule, window_start, window_end, evidence, created_at, alert)
+         values ($1, 'new_ip', now(), now(), '{}', now(), true)`,
+        [id],
+      );
+      const unsure = await cli("user", "delete", "leaving@example.com");
+      expect(unsure.code).toBe(2);
+      const ok = await cli("user", "delete", "leaving@example.com", "--yes");
+      expect(ok.code, ok.out).toBe(0);
+      expect(ok.out).toContain(`account #${id} deleted`);
+      const { rows: after } = await client.query(
+        `select u.email, u.telegram_user_id, count(a.id)::int as findings from users u
+         join anomalies a on a.user_id = u.id where u.id = $1 group by 1, 2`,
+        [id],
+      );
+      expect(after).toEqual([{ email: null, telegram_user_id: null, findings: 1 }]);
+      const again = await cli("user", "delete", `#${id}`, "--yes");
+      expect(again.code).toBe(1);
+      expect(again.out).toContain(`no account #${id}`);
+    } finally {
+      await client.end();
+    }
   });
 });

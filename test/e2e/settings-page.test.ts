@@ -793,7 +793,7 @@ describe("settings page in Chromium", () => {
       "Trade actions from 198.51.100.7, 198.51.100.8, not seen on your account in 30 days.",
     );
     expect(await items.nth(1).textContent()).toContain(
-      "Rapid-fire opens 12 opens within 5 minutes (more than 10).",
+      "Rapid-fire opens 12 open attempts (12 filled, 0 failed) within 5 minutes (more than 10).",
     );
     expect(await items.nth(1).locator("button").allTextContents()).toEqual([
       "This was me",
@@ -864,7 +864,9 @@ describe("settings page in Chromium", () => {
       "Rapid-fire opens",
     ]);
     expect(await items.nth(0).textContent()).toContain("First trade in PEPE.");
-    expect(await items.nth(1).textContent()).toContain("12 opens within 5 minutes (more than 10).");
+    expect(await items.nth(1).textContent()).toContain(
+      "12 open attempts (12 filled, 0 failed) within 5 minutes (more than 10).",
+    );
     const section = (await page.textContent("#alerts")) ?? "";
     expect(section).not.toContain("New IP address");
     expect(section).not.toContain("198.51.100.9");

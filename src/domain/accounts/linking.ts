@@ -32,7 +32,8 @@ export function createLinking(h: AccountHelpers) {
       kind: "telegram_linked",
       outcome: "ok",
       ip: notice.client.ip,
-      details: { telegramUserId },
+      // The name as Telegram gave it then: the settings page shows whom the account is linked to.
+      details: { telegramUserId, telegramName: notice.telegramName.slice(0, 64) },
     });
     if (target.email) {
       await h.mail(
@@ -160,6 +161,15 @@ export function createLinking(h: AccountHelpers) {
     async linkedAccountOf(telegramUserId: number): Promise<{ maskedEmail: string } | null> {
       const user = await repo.findUserByTelegramId(telegramUserId);
       return user?.email ? { maskedEmail: maskEmail(user.email) } : null;
+    },
+
+    /** The linked Telegram account as the settings page shows it; null when none is linked. */
+    async linkedTelegram(auth: AuthContext) {
+      const id = auth.user.telegramUserId;
+      if (id === null) return null;
+      const link = await repo.telegramLinkOf(auth.user.id, id);
+      // A Telegram-first account (made by /start) was never "linked": it began with the id.
+      return { id, name: link?.name ?? "", linkedAt: link?.linkedAt.toISOString() ?? null };
     },
 
     /** Settings page / DELETE /api/auth/telegram/link: a sensitive action, needs step-up. */

@@ -86,8 +86,7 @@ export function createRecovery(h: AccountHelpers) {
         return;
       }
       await h.limit(`reset:acct:${keyOf(email)}`, LIMITS.resetPerAccount);
-      if (deps.deferred) await deps.deferred.resetRequest({ email, ip: client.ip });
-      else await processResetRequest({ email, ip: client.ip });
+      await deps.deferred.resetRequest({ email, ip: client.ip });
     },
 
     /** The queued half of a reset request (the worker's job). */

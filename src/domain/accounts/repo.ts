@@ -127,4 +127,9 @@ export interface AccountsRepo {
   useRefreshToken(hash: string, now: Date): Promise<RefreshUse>;
 
   recordEvent(event: SecurityEvent): Promise<void>;
+  /** When the Telegram id was last linked to the account, and the name it had then. */
+  telegramLinkOf(
+    userId: string,
+    telegramUserId: number,
+  ): Promise<{ name: string; linkedAt: Date } | null>;
 }

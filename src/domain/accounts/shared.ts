@@ -44,8 +44,11 @@ export interface AccountDeps {
   publicUrl: string;
   adminTelegramIds: readonly number[];
   botToken?: string;
-  /** Where reset requests are queued; without it they are handled in the request (tests). */
-  deferred?: DeferredAccountWork;
+  /**
+   * Where reset requests are queued. Required: a reset request does no per-email work before it
+   * answers (S5.1), so there is no in-request fallback that would make a known email slower.
+   */
+  deferred: DeferredAccountWork;
   /** Closes the sockets of ended sessions on every API process. */
   sessionEnds?: SessionEndListener;
   now?: () => number;

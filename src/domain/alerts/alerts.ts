@@ -41,11 +41,16 @@ export interface DeliveryAttempt {
 
 export interface AlertStore {
   get(anomalyId: string): Promise<AnomalyRecord | null>;
-  /** Sets the decision if still pending; returns the decision that stands. */
+  /**
+   * Sets the decision if still pending; returns the decision that stands. A suppressed finding
+   * names the alert it was folded into (`into`); a delivered one keeps how many findings were
+   * folded into the previous delivered alert of its user and rule.
+   */
   decide(
     anomalyId: string,
     decision: "delivered" | "suppressed" | "silent",
     at: Date,
+    opts?: { into?: string },
   ): Promise<AnomalyRecord["delivery"]>;
   preferences(userId: string): Promise<AlertPreferences>;
   setPreferences(userId: string, prefs: AlertPreferences): Promise<void>;
@@ -79,6 +84,8 @@ export interface AlertStore {
 /**
  * At most one delivery per (user, rule) per window, atomically across processes. `now` is the
  * domain clock; `claimant` (the anomaly id) makes a repeated claim by the same alert succeed.
+ * `holder` is the alert that holds the window: the claimant when it won, else the one it is
+ * folded into.
  */
 export interface AlertDedup {
   claim(
@@ -87,7 +94,7 @@ export interface AlertDedup {
     claimant: string,
     nowMs: number,
     windowMs: number,
-  ): Promise<boolean>;
+  ): Promise<{ won: boolean; holder: string }>;
 }
 
 /** The channels: a Telegram send is queued (throttled, retried), the socket push is immediate. */
@@ -161,24 +168,28 @@ export async function dispatchAlert(
   anomalyId: string,
 ): Promise<DispatchResult | null> {
   const { store } = deps;
-  const a = await store.get(anomalyId);
-  if (!a) return null;
-  let delivery = a.delivery;
+  const found = await store.get(anomalyId);
+  if (!found) return null;
+  let delivery = found.delivery;
   if (delivery === "pending") {
     let decision: "delivered" | "suppressed" | "silent" = "silent";
-    if (a.alert) {
-      const won = await deps.dedup.claim(
-        a.userId,
-        a.rule,
-        a.id,
-        a.createdAt.getTime(),
+    let into: string | undefined;
+    if (found.alert) {
+      const claim = await deps.dedup.claim(
+        found.userId,
+        found.rule,
+        found.id,
+        found.createdAt.getTime(),
         deps.dedupWindowMs,
       );
-      decision = won ? "delivered" : "suppressed";
+      decision = claim.won ? "delivered" : "suppressed";
+      if (!claim.won) into = claim.holder;
     }
-    delivery = await store.decide(a.id, decision, new Date(deps.now()));
+    delivery = await store.decide(found.id, decision, new Date(deps.now()), { into });
   }
   if (delivery !== "delivered") return { delivery, user: [], admins: 0 };
+  // As decided: a delivered alert carries the count of findings folded into the one before.
+  const a = (await store.get(anomalyId)) ?? found;
 
   const once = async (
     audience: Audience,

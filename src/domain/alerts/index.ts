@@ -30,6 +30,7 @@ export {
   BUTTON_ME,
   BUTTON_NOT_ME,
   describeFinding,
+  openAttempts,
   RULE_TITLES,
   userAlertText,
 } from "./messages";

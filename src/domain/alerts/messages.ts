@@ -15,6 +15,10 @@ export interface AnomalyRecord {
   alert: boolean;
   delivery: "pending" | "delivered" | "suppressed" | "silent";
   verdict: "me" | "not_me" | null;
+  /** A suppressed finding: the alert it was folded into. */
+  suppressedInto: string | null;
+  /** A delivered alert: how many findings were folded into the previous alert of its kind. */
+  suppressedBefore: number;
 }
 
 export const RULE_TITLES: Record<AnomalyRule, string> = {
@@ -30,8 +34,10 @@ const list = (v: unknown): Ev[] => (Array.isArray(v) ? (v as Ev[]) : []);
 export function describeFinding(a: AnomalyRecord): string {
   const e = a.evidence;
   switch (a.rule) {
-    case "rapid_fire":
-      return `${String(e.opens)} positions opened within ${String(e.windowMinutes)} minutes (${formatWhen(a.windowStart)} – ${formatWhen(a.windowEnd)}); the limit is ${String(e.threshold)}.`;
+    case "rapid_fire": {
+      const { attempts, filled, failed } = openAttempts(e);
+      return `${attempts} open attempts (${filled} filled, ${failed} failed) within ${String(e.windowMinutes)} minutes (${formatWhen(a.windowStart)} – ${formatWhen(a.windowEnd)}); the limit is ${String(e.threshold)}.`;
+    }
     case "new_ip": {
       const ips = list(e.ips).map(
         (x) =>
@@ -46,6 +52,26 @@ export function describeFinding(a: AnomalyRecord): string {
   }
 }
 
+/**
+ * A burst's open attempts: filled and failed (refused included) add up to the attempts.
+ * Findings recorded before the counts were split carry `opens` and the failed ones of the scan.
+ */
+export function openAttempts(e: Ev): { attempts: number; filled: number; failed: number } {
+  const attempts = Number(e.attempts ?? e.opens ?? 0);
+  const failed = Number(e.failed ?? 0);
+  return { attempts, filled: Number(e.filled ?? attempts - failed), failed };
+}
+
+/** The line an alert carries when findings were folded into the previous one (dedup). */
+export function suppressedLine(a: AnomalyRecord): string[] {
+  const n = a.suppressedBefore;
+  if (n <= 0) return [];
+  return [
+    "",
+    `Since the previous alert of this kind, ${n} more ${n === 1 ? "finding was" : "findings were"} recorded and suppressed (not sent on their own).`,
+  ];
+}
+
 export const BUTTON_ME = "This was me";
 export const BUTTON_NOT_ME = "Not me — revoke my keys";
 
@@ -54,6 +80,7 @@ export function userAlertText(a: AnomalyRecord): string {
     `⚠️ Unusual activity on your Warden account: ${RULE_TITLES[a.rule]}`,
     "",
     describeFinding(a),
+    ...suppressedLine(a),
     "",
     "If this was you, press “This was me”. If not, press “Not me — revoke my keys”: Warden revokes every exchange key on your account at once (after your 2FA code, if 2FA is on) and tells our team.",
     `Reference: alert #${a.id}`,
@@ -65,6 +92,7 @@ export function userAlertEmail(to: string, a: AnomalyRecord, publicUrl: string):
     `Warden noticed unusual activity on your account: ${RULE_TITLES[a.rule]}.`,
     "",
     describeFinding(a),
+    ...suppressedLine(a),
     "",
     "If this was you, there is nothing to do.",
     "If it was not you, open the Warden bot in Telegram and press “Not me — revoke my keys” on the alert, or revoke your keys in the web app, and change your password.",
@@ -86,6 +114,7 @@ export function adminAlertText(a: AnomalyRecord, v: AdminView): string {
     `🛡 Anomaly #${a.id}: ${a.rule} for user #${a.userId}${v.userTelegramId ? ` (Telegram ${v.userTelegramId})` : ""}`,
     `Window: ${formatWhen(a.windowStart)} – ${formatWhen(a.windowEnd)}; detected ${formatWhen(a.createdAt)}`,
     describeFinding(a),
+    ...suppressedLine(a).slice(1),
     v.userChannels.length > 0
       ? `User alerted by: ${v.userChannels.join(", ")}`
       : "The user has no working alert channel: only admins were told.",

@@ -7,6 +7,7 @@ export {
   type Finding,
   newIp,
   newSymbol,
+  type PriorOpen,
   type RuleThresholds,
   rapidFire,
   type ScanContext,

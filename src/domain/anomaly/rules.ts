@@ -40,10 +40,21 @@ export const DEFAULT_THRESHOLDS: RuleThresholds = {
   newIpLookbackMs: 30 * 24 * 3600_000,
 };
 
+/** An open from before the window, as far as rapid_fire needs it. */
+export interface PriorOpen {
+  at: number;
+  outcome: TradeActivity["outcome"];
+}
+
 /** What the scan reads from before the window: only the minutes a burst can reach back. */
 export interface ScanContext {
-  /** Times of each user's opens in the rapid-fire span before the window. */
-  priorOpens: ReadonlyMap<string, readonly number[]>;
+  /**
+   * Each user's opens in the rapid-fire span before the window that no recorded burst holds
+   * (those after the user's last rapid_fire finding).
+   */
+  priorOpens: ReadonlyMap<string, readonly PriorOpen[]>;
+  /** The end of each user's last recorded rapid_fire window: opens up to it are spent. */
+  lastBurstEnd?: ReadonlyMap<string, number>;
 }
 
 export interface Finding {
@@ -73,61 +84,78 @@ const cmpId = (a: string, b: string) =>
   a.length - b.length !== 0 ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0;
 
 /**
- * rapid_fire: more than `rapidFireOpens` opens (any outcome: attempts count) by one user within
- * any `rapidFireWindowMs`. Only windows holding an open of this scan window are flagged, so a
- * burst already reported is not reported again from old facts alone. The finding is the
- * busiest such window.
+ * rapid_fire: more than `rapidFireOpens` open attempts (any outcome: attempts are the signal) by
+ * one user within `rapidFireWindowMs`. A burst's window starts at the first open no recorded
+ * burst holds yet (normally the first open this scan sees; an unreported beginning of the burst
+ * in the minutes before counts too) and takes every open up to `rapidFireWindowMs` after it; the
+ * opens after it can start the next burst. So every burst is a finding of its own, with a
+ * window start no earlier finding has, and an open is never counted in two findings.
  */
 export function rapidFire(
   actions: readonly TradeActivity[],
-  ctx: Pick<ScanContext, "priorOpens">,
+  ctx: Pick<ScanContext, "priorOpens" | "lastBurstEnd">,
   t: RuleThresholds,
 ): Finding[] {
   const findings: Finding[] = [];
   for (const [userId, list] of byUser(actions.filter((a) => a.action === "open"))) {
+    const spent = ctx.lastBurstEnd?.get(userId) ?? Number.NEGATIVE_INFINITY;
     // Old and new opens in one time order: clocks of different processes may disagree a
     // little, so an earlier row can carry a later time than a new one.
     const times = [
-      ...(ctx.priorOpens.get(userId) ?? []).map((at) => ({ at, fresh: false })),
-      ...list.map((a) => ({ at: a.at, fresh: true })),
-    ].sort((x, y) => x.at - y.at || Number(x.fresh) - Number(y.fresh));
-    // freshBefore[k]: how many of the first k opens are new (a window must hold one of them).
+      ...(ctx.priorOpens.get(userId) ?? []).map((p) => ({ ...p, fresh: null })),
+      ...list.map((a) => ({ at: a.at, outcome: a.outcome, fresh: a })),
+    ]
+      .filter((x) => x.at > spent)
+      .sort((x, y) => x.at - y.at || Number(x.fresh !== null) - Number(y.fresh !== null));
+    // freshBefore[k]: how many of the first k opens are new (a burst must hold one of them).
     const freshBefore = [0];
     for (const x of times) freshBefore.push(freshBefore.at(-1)! + (x.fresh ? 1 : 0));
-    let best: { from: number; to: number; count: number } | null = null;
     let i = 0;
-    for (let j = 0; j < times.length; j++) {
-      while (times[j]!.at - times[i]!.at > t.rapidFireWindowMs) i++;
+    let j = 0;
+    while (i < times.length) {
+      // The longest run of opens within the window that starts at open i.
+      if (j < i) j = i;
+      while (j + 1 < times.length && times[j + 1]!.at - times[i]!.at <= t.rapidFireWindowMs) j++;
       const count = j - i + 1;
-      const holdsNew = freshBefore[j + 1]! - freshBefore[i]! > 0;
-      if (holdsNew && count > t.rapidFireOpens && (!best || count > best.count)) {
-        best = { from: i, to: j, count };
+      if (count > t.rapidFireOpens && freshBefore[j + 1]! - freshBefore[i]! > 0) {
+        findings.push(burstFinding(userId, times.slice(i, j + 1), t));
+        i = j + 1;
+      } else {
+        i++;
       }
     }
-    if (!best) continue;
-    const windowStart = times[best.from]!.at;
-    const windowEnd = times[best.to]!.at;
-    const inBurst = list.filter((a) => a.at >= windowStart && a.at <= windowEnd);
-    findings.push({
-      userId,
-      rule: "rapid_fire",
-      windowStart,
-      windowEnd,
-      evidence: {
-        opens: best.count,
-        threshold: t.rapidFireOpens,
-        windowMinutes: t.rapidFireWindowMs / 60_000,
-        firstAt: iso(windowStart),
-        lastAt: iso(windowEnd),
-        failed: inBurst.filter((a) => a.outcome !== "ok").length,
-        sources: [...new Set(inBurst.map((a) => a.source))].sort(),
-        ips: [...new Set(inBurst.flatMap((a) => (a.ip ? [a.ip] : [])))].slice(0, MAX_LISTED),
-        symbols: [...new Set(inBurst.map((a) => a.symbol))].slice(0, MAX_LISTED),
-        tradeIds: inBurst.flatMap((a) => (a.tradeId ? [a.tradeId] : [])).slice(0, MAX_LISTED),
-      },
-    });
   }
   return findings;
+}
+
+function burstFinding(
+  userId: string,
+  burst: readonly { at: number; outcome: TradeActivity["outcome"]; fresh: TradeActivity | null }[],
+  t: RuleThresholds,
+): Finding {
+  const windowStart = burst[0]!.at;
+  const windowEnd = burst.at(-1)!.at;
+  const fresh = burst.flatMap((x) => (x.fresh ? [x.fresh] : []));
+  const filled = burst.filter((x) => x.outcome === "ok").length;
+  return {
+    userId,
+    rule: "rapid_fire",
+    windowStart,
+    windowEnd,
+    evidence: {
+      attempts: burst.length,
+      filled,
+      failed: burst.length - filled,
+      threshold: t.rapidFireOpens,
+      windowMinutes: t.rapidFireWindowMs / 60_000,
+      firstAt: iso(windowStart),
+      lastAt: iso(windowEnd),
+      sources: [...new Set(fresh.map((a) => a.source))].sort(),
+      ips: [...new Set(fresh.flatMap((a) => (a.ip ? [a.ip] : [])))].slice(0, MAX_LISTED),
+      symbols: [...new Set(fresh.map((a) => a.symbol))].slice(0, MAX_LISTED),
+      tradeIds: fresh.flatMap((a) => (a.tradeId ? [a.tradeId] : [])).slice(0, MAX_LISTED),
+    },
+  };
 }
 
 /**

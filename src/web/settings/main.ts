@@ -558,8 +558,13 @@ const list = (v: unknown, field: string): string =>
 /** One line about what an anomaly found, from its evidence (the alerts branch's shapes). */
 function describeEvidence(rule: string, e: Json): string {
   switch (rule) {
-    case "rapid_fire":
-      return `${String(e.opens)} opens within ${String(e.windowMinutes)} minutes (more than ${String(e.threshold)}).`;
+    case "rapid_fire": {
+      // Failed opens are attempts, not opens; older findings carry `opens` only.
+      const attempts = Number(e.attempts ?? e.opens ?? 0);
+      const failed = Number(e.failed ?? 0);
+      const filled = Number(e.filled ?? attempts - failed);
+      return `${attempts} open attempts (${filled} filled, ${failed} failed) within ${String(e.windowMinutes)} minutes (more than ${String(e.threshold)}).`;
+    }
     case "new_ip":
       return `Trade actions from ${list(e.ips, "ip")}, not seen on your account in ${String(e.lookbackDays)} days.`;
     case "new_symbol":

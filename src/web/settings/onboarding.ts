@@ -130,6 +130,16 @@ export function renderAccount(me: Json | null) {
   );
   show("#telegram-link", !linked);
   if (linked) show("#telegram-code-box", false);
+  const tg = (me.telegram ?? null) as Json | null;
+  show("#telegram-linked", linked && tg !== null);
+  if (linked && tg) {
+    setText("#telegram-linked-name", String(tg.name ?? "") || "(no name)");
+    setText("#telegram-linked-id", String(tg.id ?? ""));
+    const at = typeof tg.linkedAt === "string" ? new Date(tg.linkedAt) : null;
+    show("#telegram-linked-at-row", at !== null && !Number.isNaN(at.getTime()));
+    if (at)
+      setText("#telegram-linked-at", `${at.toISOString().slice(0, 16).replace("T", " ")} UTC`);
+  }
 }
 
 function bindSignedIn(deps: OnboardingDeps) {
@@ -199,6 +209,17 @@ function bindSignedIn(deps: OnboardingDeps) {
       }
       show("#telegram-deep-link-row", deepLink !== null);
       show("#telegram-code-box", true);
+    } catch (err) {
+      deps.flash("error", (err as Error).message);
+    }
+  });
+
+  // A sensitive action: the server asks for a step-up, which deps.api handles (then retries).
+  $("#telegram-unlink").addEventListener("click", async () => {
+    try {
+      await deps.api("DELETE", "/api/auth/telegram/link");
+      await deps.reloadMe();
+      deps.flash("notice", "Telegram is unlinked. Link it again with a fresh code from the bot.");
     } catch (err) {
       deps.flash("error", (err as Error).message);
     }

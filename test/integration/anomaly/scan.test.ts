@@ -82,8 +82,33 @@ async function act(userId: string, opts: Partial<AuditEntry> = {}): Promise<void
   await recordActivity(sqlOf(ormA), action(userId, opts), clock);
 }
 
-/** A scan as one worker process runs it: its own pool, the shared clock, a recording hand-off. */
-function scanner(orm: MikroORM, handed: string[], batchSize?: number): () => Promise<ScanReport> {
+/**
+ * The scan reads only what every transaction older than it has settled, and transaction ids are
+ * cluster-wide: waits until every transaction that began before now has ended (another test
+ * file's long transaction would otherwise hold the scan back and make it see nothing).
+ */
+async function settled(): Promise<void> {
+  const sql = sqlOf(ormA);
+  const [me] = await sql("select txid_current()::text as x");
+  const mine = BigInt(me!.x as string);
+  for (let i = 0; i < 300; i++) {
+    const [r] = await sql("select pg_snapshot_xmin(pg_current_snapshot())::text as xmin");
+    if (BigInt(r!.xmin as string) > mine) return;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
+/**
+ * A scan as one worker process runs it: its own pool, the shared clock, a recording hand-off.
+ * It waits for the writes before it to settle unless told not to (a test holding a transaction
+ * open on purpose).
+ */
+function scanner(
+  orm: MikroORM,
+  handed: string[],
+  batchSize?: number,
+  opts: { settle?: boolean } = {},
+): () => Promise<ScanReport> {
   const deps: ScanDeps = {
     store: createAnomalyScanStore(orm),
     now: () => clock,
@@ -99,7 +124,10 @@ function scanner(orm: MikroORM, handed: string[], batchSize?: number): () => Pro
     },
     batchSize,
   };
-  return () => runAnomalyScan(deps);
+  return async () => {
+    if (opts.settle !== false) await settled();
+    return runAnomalyScan(deps);
+  };
 }
 
 const findings = async () =>
@@ -206,7 +234,8 @@ describe("anomaly scan", () => {
       );
       // Meanwhile another action (a higher id) commits, and a run scans.
       await act(users[5]!, { ip: "198.51.100.6" });
-      const during = await scan();
+      // (This run cannot wait for the open transaction to settle: that is the point.)
+      const during = await scanner(ormA, handed, undefined, { settle: false })();
       expect(during.scanned).toBe(0); // the later row waits behind the one still running
       await slow.query("commit");
     } finally {

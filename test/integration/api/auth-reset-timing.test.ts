@@ -1,7 +1,8 @@
 // No enumeration by timing (issue 15, S5.1): a reset request answers in the same time whether
 // the email has an account or not, because the lookup, the token and the mail happen in the
-// queue. Fifty tries each (a try: the fastest of five requests), interleaved, each request from
-// its own IP and for its own address (so no limit is reached); the medians are compared.
+// queue. Fifty tries each (a try: the fastest of fifteen requests), interleaved request by request,
+// each request from its own IP and for its own address (so no limit is reached); the medians
+// must be within 10 % of each other.
 import { performance } from "node:perf_hooks";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,7 +11,7 @@ import { sql, TRUSTED_LOOPBACK } from "./auth-support";
 
 let w: TestWarden;
 const N = 50;
-const K = 5;
+const K = 15;
 const known = Array.from({ length: N * K }, (_, i) => `timing-known-${i}@example.com`);
 const unknown = Array.from({ length: N * K }, (_, i) => `timing-unknown-${i}@example.com`);
 
@@ -50,35 +51,38 @@ const median = (xs: number[]) => {
 };
 
 describe("reset request timing", () => {
-  it("when 50 reset requests for known and 50 for unknown emails are interleaved, then their median times are within 50 % of each other (10 % on a quiet machine), and every request, known or not, is queued sealed", async () => {
+  it("when 50 reset requests for known and 50 for unknown emails are interleaved, then their median times are within 10 % of each other, and every request, known or not, is queued sealed", async () => {
     // Warm-up: connections, JIT and the queue's scripts, for neither side's benefit.
-    for (let i = 0; i < 10; i++) await timedReset(`warmup-${i}@example.com`, `10.9.0.${i + 1}`);
+    for (let i = 0; i < 30; i++) await timedReset(`warmup-${i}@example.com`, `10.9.0.${i + 1}`);
     const tKnown: number[] = [];
     const tUnknown: number[] = [];
     for (let i = 0; i < N; i++) {
-      // Alternate which side goes first, so drift over the run favours neither.
-      const pair: Array<[string[], number[], string]> = [
-        [known, tKnown, `10.10.${i}.1`],
-        [unknown, tUnknown, `10.11.${i}.1`],
-      ];
-      if (i % 2 === 1) pair.reverse();
-      // A try is the fastest of K requests: load spikes from other work on the machine only
-      // ever add time, so the minimum is the request's own cost.
-      for (const [emails, times, ip] of pair) {
-        let best = Number.POSITIVE_INFINITY;
-        for (let k = 0; k < K; k++)
-          best = Math.min(best, await timedReset(emails[i * K + k]!, `${ip}${k}`));
-        times.push(best);
+      // A try is the fastest of K requests: load from other work on the machine only ever adds
+      // time, so the minimum is the request's own cost. The two sides take turns request by
+      // request (and which goes first alternates), so a spike of load favours neither.
+      let bestKnown = Number.POSITIVE_INFINITY;
+      let bestUnknown = Number.POSITIVE_INFINITY;
+      for (let k = 0; k < K; k++) {
+        const knownTry = () => timedReset(known[i * K + k]!, `10.10.${i}.${k + 1}`);
+        const unknownTry = () => timedReset(unknown[i * K + k]!, `10.11.${i}.${k + 1}`);
+        if ((i + k) % 2 === 0) {
+          bestKnown = Math.min(bestKnown, await knownTry());
+          bestUnknown = Math.min(bestUnknown, await unknownTry());
+        } else {
+          bestUnknown = Math.min(bestUnknown, await unknownTry());
+          bestKnown = Math.min(bestKnown, await knownTry());
+        }
       }
+      tKnown.push(bestKnown);
+      tUnknown.push(bestUnknown);
     }
     const mk = median(tKnown);
     const mu = median(tUnknown);
     const gap = Math.abs(mk - mu) / Math.min(mk, mu);
-    // The issue asks for 10 %; on the shared 2-core test machine, load from other work moves
-    // either median by up to ~35 % between runs, so the bound here is 50 %: still far below
-    // the gap this guards against (a known email took 2-5 times as long when the lookup, the
-    // token and the mail ran in the request).
-    expect(gap, `known ${mk.toFixed(2)} ms, unknown ${mu.toFixed(2)} ms`).toBeLessThanOrEqual(0.5);
+    // Both answers do the same calls (two limit checks and one queue add), so only noise
+    // separates them; a known email that did its lookup, token or mail in the request took 2-5
+    // times as long.
+    expect(gap, `known ${mk.toFixed(2)} ms, unknown ${mu.toFixed(2)} ms`).toBeLessThanOrEqual(0.1);
 
     // The work is in the queue, for known and unknown alike, sealed: no address in Redis.
     const redis = new Redis(w.redis.url);
@@ -92,7 +96,7 @@ describe("reset request timing", () => {
     } finally {
       redis.disconnect();
     }
-    expect(jobs).toHaveLength(2 * N * K + 10);
+    expect(jobs).toHaveLength(2 * N * K + 30);
     for (const data of jobs) {
       expect(data).not.toContain("@example.com");
       expect(Object.keys(JSON.parse(data)).sort()).toEqual(["sealed", "version"]);

@@ -34,6 +34,9 @@ function act(over: Partial<TradeActivity> = {}): TradeActivity {
 }
 
 const none = { priorOpens: new Map() };
+/** Prior opens (filled unless said otherwise) at the given times. */
+const prior = (times: number[], outcome: TradeActivity["outcome"] = "ok") =>
+  new Map([["1", times.map((at) => ({ at, outcome }))]]);
 const opens = (n: number, start: number, stepMs: number, over: Partial<TradeActivity> = {}) =>
   Array.from({ length: n }, (_, i) => act({ at: start + i * stepMs, ...over }));
 
@@ -47,7 +50,14 @@ describe("rapid_fire", () => {
       rule: "rapid_fire",
       windowStart: T0,
       windowEnd: T0 + 10 * 30_000,
-      evidence: { opens: 11, threshold: 10, windowMinutes: 5, failed: 0, sources: ["api"] },
+      evidence: {
+        attempts: 11,
+        filled: 11,
+        failed: 0,
+        threshold: 10,
+        windowMinutes: 5,
+        sources: ["api"],
+      },
     });
   });
 
@@ -63,28 +73,74 @@ describe("rapid_fire", () => {
   it("when failed opens are part of the burst, then they count (attempts are the signal) and the evidence says how many failed", () => {
     const actions = [...opens(8, T0, 1_000), ...opens(3, T0 + 9_000, 1_000, { outcome: "failed" })];
     const [f] = rapidFire(actions, none, DEFAULT_THRESHOLDS);
-    expect(f?.evidence).toMatchObject({ opens: 11, failed: 3 });
+    expect(f?.evidence).toMatchObject({ attempts: 11, filled: 8, failed: 3 });
   });
 
   it("when the earlier opens of a burst were in the previous window, then the new ones still complete it", () => {
-    const prior = new Map([["1", Array.from({ length: 6 }, (_, i) => T0 - 60_000 + i * 1_000)]]);
-    const [f] = rapidFire(opens(5, T0, 1_000), { priorOpens: prior }, DEFAULT_THRESHOLDS);
-    expect(f?.evidence).toMatchObject({ opens: 11 });
+    const before = prior(
+      Array.from({ length: 6 }, (_, i) => T0 - 60_000 + i * 1_000),
+      "failed",
+    );
+    const [f] = rapidFire(opens(5, T0, 1_000), { priorOpens: before }, DEFAULT_THRESHOLDS);
+    expect(f?.evidence).toMatchObject({ attempts: 11, filled: 5, failed: 6 });
     expect(f?.windowStart).toBe(T0 - 60_000);
   });
 
   it("when only old facts form a burst, then no new finding (it was reported from its own window)", () => {
-    const prior = new Map([["1", Array.from({ length: 12 }, (_, i) => T0 - 4 * MIN + i)]]);
+    const before = prior(Array.from({ length: 12 }, (_, i) => T0 - 4 * MIN + i));
     expect(
-      rapidFire([act({ at: T0 + 10 * MIN })], { priorOpens: prior }, DEFAULT_THRESHOLDS),
+      rapidFire([act({ at: T0 + 10 * MIN })], { priorOpens: before }, DEFAULT_THRESHOLDS),
     ).toEqual([]);
   });
 
   it("when an earlier-recorded open carries a later time (clock skew), then the burst still counts and its window runs forwards", () => {
-    const prior = new Map([["1", Array.from({ length: 6 }, (_, i) => T0 + 90_000 + i)]]);
-    const [f] = rapidFire(opens(5, T0, 1_000), { priorOpens: prior }, DEFAULT_THRESHOLDS);
-    expect(f?.evidence).toMatchObject({ opens: 11 });
+    const before = prior(Array.from({ length: 6 }, (_, i) => T0 + 90_000 + i));
+    const [f] = rapidFire(opens(5, T0, 1_000), { priorOpens: before }, DEFAULT_THRESHOLDS);
+    expect(f?.evidence).toMatchObject({ attempts: 11 });
     expect(f!.windowEnd).toBeGreaterThanOrEqual(f!.windowStart);
+  });
+
+  it("when a second burst follows a recorded one within 5 minutes, then its window starts at its own first open, not at the earlier burst's", () => {
+    // The first burst (T0 … T0+10 s) was found by the last scan; its opens are spent.
+    const spent = Array.from({ length: 11 }, (_, i) => T0 + i * 1_000);
+    const [f, ...rest] = rapidFire(
+      opens(11, T0 + 3 * MIN, 1_000),
+      { priorOpens: prior(spent), lastBurstEnd: new Map([["1", T0 + 10_000]]) },
+      DEFAULT_THRESHOLDS,
+    );
+    expect(rest).toEqual([]);
+    expect(f).toMatchObject({ windowStart: T0 + 3 * MIN, evidence: { attempts: 11 } });
+  });
+
+  it("when one open follows a recorded burst, then nothing (the burst's opens are not counted twice)", () => {
+    const spent = Array.from({ length: 11 }, (_, i) => T0 + i * 1_000);
+    expect(
+      rapidFire(
+        [act({ at: T0 + MIN })],
+        { priorOpens: prior(spent), lastBurstEnd: new Map([["1", T0 + 10_000]]) },
+        DEFAULT_THRESHOLDS,
+      ),
+    ).toEqual([]);
+  });
+
+  it("when a late scan holds three bursts of 11, then three findings, each with its own window", () => {
+    const actions = [
+      ...opens(11, T0, 1_000),
+      ...opens(11, T0 + 6 * MIN, 1_000),
+      ...opens(11, T0 + 12 * MIN, 1_000, { outcome: "refused" }),
+    ];
+    const found = rapidFire(actions, none, DEFAULT_THRESHOLDS);
+    expect(found.map((f) => [f.windowStart, f.evidence.attempts, f.evidence.failed])).toEqual([
+      [T0, 11, 0],
+      [T0 + 6 * MIN, 11, 0],
+      [T0 + 12 * MIN, 11, 11],
+    ]);
+  });
+
+  it("when 22 opens come within one 5-minute window, then one finding counts all 22", () => {
+    const [f, ...rest] = rapidFire(opens(22, T0, 1_000), none, DEFAULT_THRESHOLDS);
+    expect(rest).toEqual([]);
+    expect(f?.evidence).toMatchObject({ attempts: 22 });
   });
 
   it("when two users each open 6, then neither is flagged (counts are per user)", () => {
