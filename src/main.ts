@@ -1,13 +1,12 @@
 // Composition root: reads configuration, builds the adapters, starts the requested roles
 // (api, bot, worker) and stops them in reverse order on SIGINT/SIGTERM.
 
-import { randomBytes } from "node:crypto";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { RequestContext } from "@mikro-orm/postgresql";
-import { Api, webhookCallback } from "grammy";
+import { webhookCallback } from "grammy";
 import { createAlertsRoutes } from "./api/alerts-routes";
 import { createApi } from "./api/app";
 import { createAuthRoutes } from "./api/auth-routes";
@@ -19,52 +18,25 @@ import { buildWebAssets, createWebRoutes, MINI_APP_PATH } from "./api/web-routes
 import { createBot } from "./bot/bot";
 import { startBot, WEBHOOK_PATH } from "./bot/runner";
 import { cockpitBotDeps, createCockpit } from "./cockpit";
-import { createAccountService } from "./domain/accounts/service";
-import { type AlertStore, type DispatchDeps, reportNotMe } from "./domain/alerts";
-import type { AnomalyRule, ScanDeps } from "./domain/anomaly";
-import { auditSubject } from "./domain/audit/chain";
-import { createKillSwitch } from "./domain/trading/pause";
-import { createTrading } from "./domain/trading/trading";
 import { ENCRYPTED_TABLES, verifyKeyRingCoverage } from "./domain/vault";
-import { createKeyService } from "./domain/venues/keys";
-import { evaluateScopes } from "./domain/venues/scope-policy";
-import { createAccountsRepo } from "./infra/accounts-repo";
-import { createAlertDedup, createAlertStore } from "./infra/alerts-store";
-import { createAnomalyScanStore, withActivityFeed } from "./infra/anomaly-store";
-import { listForSubject } from "./infra/audit-log";
-import { createBcryptHasher } from "./infra/bcrypt-hasher";
 import { type Config, ConfigError, type Env, loadConfig, ROLES, type Role } from "./infra/config";
-import { createCredentialsRepo } from "./infra/credentials-repo";
-import { createOrm, prepareDatabase, preparedSqlOf, sqlOf } from "./infra/database";
-import { createHibpChecker } from "./infra/hibp";
-import { createAccessTokens } from "./infra/jwt";
+import { createOrm, prepareDatabase, preparedSqlOf } from "./infra/database";
 import { createLogger, type Logger } from "./infra/logger";
 import { createMailer } from "./infra/mailer";
 import { createOneTimeTokenStore } from "./infra/one-time-tokens";
-import { createPauseStore } from "./infra/pause-store";
 import { qrPngBuffer, qrPngDataUrl } from "./infra/qr";
-import { createLockout, createRateLimiter } from "./infra/rate-limit";
+import { createRateLimiter } from "./infra/rate-limit";
 import { createRedisFactory } from "./infra/redis";
 import { createScrubber } from "./infra/scrub";
 import { createErrorReporter, type ErrorReporter } from "./infra/sentry";
 import { createShutdown, type Shutdown } from "./infra/shutdown";
 import { createTelegramSender } from "./infra/telegram";
-import { createTradingStore, tradeAuditWriter } from "./infra/trading-store";
 import { createVaultStore } from "./infra/vault-store";
 import { createVenues } from "./infra/venues";
 import { paperPriceFeedFromConfig } from "./infra/venues/paper-tickers";
-import {
-  attachWebSocketHub,
-  createWebSocketPublisher,
-  createWebSocketSessionEnder,
-  wsTicketConsumer,
-} from "./infra/ws-hub";
-import { createDeferredAccountWork, createEmailOutbox } from "./jobs/email-outbox";
-import {
-  alertsTelegramSender,
-  createAlertsProcessor,
-  scheduleAnomalyScan,
-} from "./jobs/processors/alerts";
+import { attachWebSocketHub, createWebSocketPublisher, wsTicketConsumer } from "./infra/ws-hub";
+import { createEmailOutbox } from "./jobs/email-outbox";
+import { createAlertsProcessor, scheduleAnomalyScan } from "./jobs/processors/alerts";
 import { createBackupProcessor, scheduleBackups } from "./jobs/processors/backup";
 import { createEmailProcessor } from "./jobs/processors/email";
 import { processSystemJob } from "./jobs/processors/system";
@@ -78,6 +50,10 @@ import { startupBanner } from "./startup/banner";
 import { devMailboxRoutes, mailerOptions } from "./startup/dev-mailbox";
 import { startDevServices } from "./startup/dev-services";
 import { reportStartupFailure } from "./startup/errors";
+import { createAccounts } from "./wiring/accounts";
+import { createAlertsFromConfig } from "./wiring/alerts";
+import { createKeys } from "./wiring/keys";
+import { createTradingFromConfig } from "./wiring/trading";
 
 export interface StartOptions {
   env?: Env;
@@ -506,226 +482,6 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
     await shutdown.run("start-up failed");
     throw err;
   }
-}
-
-/** The account service from configuration and the shared adapters (also used by test harnesses). */
-export function createAccounts(
-  config: Config,
-  parts: {
-    orm: Awaited<ReturnType<typeof createOrm>>;
-    redis: import("ioredis").Redis;
-    tokens: ReturnType<typeof createOneTimeTokenStore>;
-    queues: ReturnType<typeof createQueueRegistry>;
-    rateLimiter: ReturnType<typeof createRateLimiter>;
-    logger: Logger;
-  },
-) {
-  return createAccountService({
-    repo: createAccountsRepo(sqlOf(parts.orm)),
-    password: {
-      hasher: createBcryptHasher({ cost: config.bcryptCost }),
-      pepper: config.passwordPepper,
-    },
-    breach: {
-      checker: createHibpChecker({ apiUrl: config.hibpApiUrl }),
-      failMode: config.hibpFailMode,
-      onUnavailable: (report) =>
-        parts.logger.warn({ ...report }, "breached-password check unavailable"),
-    },
-    tokens: parts.tokens,
-    accessTokens: createAccessTokens({ secret: config.jwtSecret }),
-    keyRing: config.masterKeys,
-    outbox: createEmailOutbox({ queue: parts.queues.get("email"), keyRing: config.masterKeys }),
-    sessionEnds: { sessionsEnded: createWebSocketSessionEnder(parts.redis) },
-    deferred: createDeferredAccountWork({
-      queue: parts.queues.get("email"),
-      keyRing: config.masterKeys,
-    }),
-    limiter: parts.rateLimiter,
-    lockout: createLockout(parts.redis),
-    publicUrl: config.publicUrl,
-    adminTelegramIds: config.telegram.adminIds,
-    botToken: config.telegram.botToken,
-  });
-}
-
-/** Trading: the venues, the key vault and the append-only audit log, for bot and API alike. */
-export function createTradingFromConfig(
-  config: Config,
-  parts: {
-    orm: Awaited<ReturnType<typeof createOrm>>;
-    keys: ReturnType<typeof createKeys>;
-    venues: ReturnType<typeof createVenues>;
-    /** The clock of the activity feed the anomaly scan reads. */
-    now?: () => number;
-  },
-) {
-  const sql = sqlOf(parts.orm);
-  const subjectOf = (userId: string) => auditSubject(config.auditPepper, userId);
-  // Every trade action reads the kill switch and the user's keys: prepared statements, as the
-  // trading store's own (the statements PostgreSQL would otherwise plan on every action).
-  const hot = preparedSqlOf(parts.orm);
-  const pauses = createPauseStore(hot);
-  const tradeCredentials = createCredentialsRepo(hot);
-  const store = createTradingStore(
-    parts.orm,
-    withActivityFeed(tradeAuditWriter(config.auditPepper), parts.now ?? Date.now),
-  );
-  const trading = createTrading({
-    store,
-    pauses,
-    keyRing: config.masterKeys,
-    venues: parts.venues,
-    credentials: (userId) => tradeCredentials.list(userId),
-  });
-  const auditRows = (userId: string, limit: number, before?: string) =>
-    listForSubject(sql, subjectOf(userId), { limit, beforeId: before ?? null });
-  const accountsRepo = createAccountsRepo(sql);
-  return {
-    trading,
-    store,
-    killSwitch: createKillSwitch({
-      store: pauses,
-      recordEvent: (e) => accountsRepo.recordEvent(e),
-    }),
-    recentAudit: async (userId: string, limit: number) =>
-      (await auditRows(userId, limit)).map((r) => ({
-        id: r.id,
-        occurredAt: new Date(r.occurredAt),
-        action: r.action,
-        tradeId: r.tradeId,
-        venue: r.venue,
-        symbol: r.symbol,
-        outcome: r.outcome,
-        source: r.source,
-      })),
-    auditPage: async (userId: string, opts: { limit: number; before?: string }) => {
-      const rows = await auditRows(userId, opts.limit, opts.before);
-      return {
-        entries: rows.map(({ subject: _s, prevHash: _p, ...rest }) => rest),
-        nextBefore: rows.length === opts.limit ? (rows.at(-1)?.id ?? null) : null,
-      };
-    },
-  };
-}
-
-/**
- * Anomaly scan and alerts: the scan's store and thresholds, the dispatch (dedup in Redis, the
- * email outbox, the WebSocket fan-out, Telegram sends as jobs) and the "not me" use case.
- */
-export function createAlertsFromConfig(
-  config: Config,
-  parts: {
-    orm: Awaited<ReturnType<typeof createOrm>>;
-    redis: import("ioredis").Redis;
-    queues: ReturnType<typeof createQueueRegistry>;
-    keys: ReturnType<typeof createKeys>;
-    now: () => number;
-    /** A prefixed client used only to publish (the hub's fan-out channel). */
-    wsPublisher: import("ioredis").Redis;
-    telegram: Api | undefined;
-  },
-) {
-  const a = config.anomaly;
-  const store: AlertStore = createAlertStore(sqlOf(parts.orm), {
-    adminTelegramIds: config.telegram.adminIds,
-  });
-  const outbox = createEmailOutbox({
-    queue: parts.queues.get("email"),
-    keyRing: config.masterKeys,
-  });
-  const publish = createWebSocketPublisher(parts.wsPublisher);
-  const scan: Omit<ScanDeps, "dispatch"> = {
-    store: createAnomalyScanStore(parts.orm),
-    now: parts.now,
-    thresholds: {
-      rapidFireOpens: a.rapidFireOpens,
-      rapidFireWindowMs: a.rapidFireMinutes * 60_000,
-      newIpLookbackMs: a.newIpDays * 86_400_000,
-    },
-    alerting: new Set<AnomalyRule>(a.alertRules),
-  };
-  const dispatch: DispatchDeps = {
-    store,
-    dedup: createAlertDedup(parts.redis),
-    senders: {
-      telegram: alertsTelegramSender(parts.queues.get("alerts")),
-      outbox,
-      websocket: async (userId, event) => {
-        await publish(Number(userId), event);
-      },
-    },
-    dedupWindowMs: a.dedupMinutes * 60_000,
-    publicUrl: config.publicUrl,
-    now: parts.now,
-  };
-  const notMe = (userId: string, anomalyId: string) =>
-    reportNotMe(
-      {
-        store,
-        now: parts.now,
-        revokeAllKeys: async (uid) => {
-          const revoked: string[] = [];
-          for (const k of await parts.keys.list(uid)) {
-            if (k.revokedAt) continue;
-            await parts.keys.revoke(uid, k.id);
-            revoked.push(k.id);
-          }
-          return revoked;
-        },
-        tellAdmins: async (text, subject) => {
-          for (const admin of await store.admins()) {
-            if (admin.telegramUserId) {
-              await parts.queues
-                .get("alerts")
-                .add("notice", { chatId: admin.telegramUserId, text });
-            }
-            if (admin.email) await outbox.send({ to: admin.email, subject, text });
-          }
-        },
-      },
-      userId,
-      anomalyId,
-    );
-  return {
-    store,
-    scan,
-    dispatch,
-    notMe,
-    telegram: parts.telegram,
-  };
-}
-
-/** Key onboarding: the venues, the vault, and a Telegram notice when a key is disabled. */
-export function createKeys(
-  config: Config,
-  parts: {
-    orm: Awaited<ReturnType<typeof createOrm>>;
-    logger: Logger;
-    venues: ReturnType<typeof createVenues>;
-  },
-) {
-  const sql = sqlOf(parts.orm);
-  const users = createAccountsRepo(sql);
-  const telegram = config.telegram.botToken
-    ? new Api(config.telegram.botToken, { apiRoot: config.telegram.apiRoot })
-    : undefined;
-  return createKeyService({
-    repo: createCredentialsRepo(sql),
-    keyRing: config.masterKeys,
-    venues: parts.venues,
-    evaluate: (report) => evaluateScopes(report, { egressIps: config.egressIps }),
-    recordEvent: (e) => users.recordEvent(e),
-    notify: async (userId, text) => {
-      const user = await users.findUserById(userId);
-      if (!user?.telegramUserId || !telegram) {
-        parts.logger.warn({ userId }, "a key was disabled but the user has no Telegram to tell");
-        return;
-      }
-      await telegram.sendMessage(user.telegramUserId, text);
-    },
-    newPaperAccount: () => `paper-${randomBytes(8).toString("hex")}`,
-  });
 }
 
 export function parseRolesFlag(argv: string[]): Role[] | undefined {

@@ -16,7 +16,9 @@ import { createScrubber } from "../../src/infra/scrub";
 import { createVenues } from "../../src/infra/venues";
 import { createEmailOutbox } from "../../src/jobs/email-outbox";
 import { createQueueRegistry, type QueueRegistry } from "../../src/jobs/registry";
-import { createAccounts, createKeys, createTradingFromConfig } from "../../src/main";
+import { createAccounts } from "../../src/wiring/accounts";
+import { createKeys } from "../../src/wiring/keys";
+import { createTradingFromConfig } from "../../src/wiring/trading";
 import {
   createTestDatabase,
   createTestRedis,

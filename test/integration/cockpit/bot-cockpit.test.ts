@@ -15,7 +15,8 @@ import { createScrubber } from "../../../src/infra/scrub";
 import { createVenues } from "../../../src/infra/venues";
 import { createAlertsProcessor } from "../../../src/jobs/processors/alerts";
 import { startWorkers, type WorkerPool } from "../../../src/jobs/registry";
-import { createAlertsFromConfig, createKeys } from "../../../src/main";
+import { createAlertsFromConfig } from "../../../src/wiring/alerts";
+import { createKeys } from "../../../src/wiring/keys";
 import { type BotHarness, startBotHarness } from "../../support/bot-harness";
 import {
   BINANCE_DEFAULT_RESTRICTIONS,

@@ -1,0 +1,44 @@
+// Wiring of key onboarding from configuration: venues, vault, scope policy and the Telegram
+// notice when a key is disabled.
+import { randomBytes } from "node:crypto";
+import { Api } from "grammy";
+import { createKeyService } from "../domain/venues/keys";
+import { evaluateScopes } from "../domain/venues/scope-policy";
+import { createAccountsRepo } from "../infra/accounts-repo";
+import type { Config } from "../infra/config";
+import { createCredentialsRepo } from "../infra/credentials-repo";
+import { type createOrm, sqlOf } from "../infra/database";
+import type { Logger } from "../infra/logger";
+import type { createVenues } from "../infra/venues";
+
+/** Key onboarding: the venues, the vault, and a Telegram notice when a key is disabled. */
+export function createKeys(
+  config: Config,
+  parts: {
+    orm: Awaited<ReturnType<typeof createOrm>>;
+    logger: Logger;
+    venues: ReturnType<typeof createVenues>;
+  },
+) {
+  const sql = sqlOf(parts.orm);
+  const users = createAccountsRepo(sql);
+  const telegram = config.telegram.botToken
+    ? new Api(config.telegram.botToken, { apiRoot: config.telegram.apiRoot })
+    : undefined;
+  return createKeyService({
+    repo: createCredentialsRepo(sql),
+    keyRing: config.masterKeys,
+    venues: parts.venues,
+    evaluate: (report) => evaluateScopes(report, { egressIps: config.egressIps }),
+    recordEvent: (e) => users.recordEvent(e),
+    notify: async (userId, text) => {
+      const user = await users.findUserById(userId);
+      if (!user?.telegramUserId || !telegram) {
+        parts.logger.warn({ userId }, "a key was disabled but the user has no Telegram to tell");
+        return;
+      }
+      await telegram.sendMessage(user.telegramUserId, text);
+    },
+    newPaperAccount: () => `paper-${randomBytes(8).toString("hex")}`,
+  });
+}
