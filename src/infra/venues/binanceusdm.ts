@@ -12,6 +12,7 @@ import type {
   TriggerOrder,
 } from "../../domain/venues/types";
 import { VenueError } from "../../domain/venues/types";
+import { assetModeOf, testnetScopeReport } from "./binanceusdm-account";
 import { binanceCode, mapBinanceError } from "./binanceusdm-errors";
 import { closeFromFills } from "./ccxt-fills";
 import {
@@ -95,29 +96,6 @@ function fillOf(order: CcxtOrder, symbol: string, side: Side): Fill {
     );
   }
   return { orderId: String(order.id), symbol, side, size, price };
-}
-
-/**
- * A testnet key's scope: a signed futures read (GET /fapi/v1/positionSide/dual) proves the key
- * is valid (-2015 otherwise) and may read futures; the testnet has no spot, margin, transfer or
- * withdrawal API to grant, so those are reported off. The report says where it came from.
- */
-async function testnetScopeReport(ex: Client): Promise<ScopeReport> {
-  await ex.fetchPositionMode();
-  return {
-    venue: "binanceusdm",
-    permissions: {
-      enableReading: true,
-      enableFutures: true,
-      enableWithdrawals: false,
-      enableInternalTransfer: false,
-      permitsUniversalTransfer: false,
-      enableSpotAndMarginTrading: false,
-      enableMargin: false,
-    },
-    ipBound: false,
-    expiresAt: null,
-  };
 }
 
 export function createBinanceUsdmVenue(options: BinanceUsdmVenueOptions = {}): LiveVenue {
@@ -302,7 +280,13 @@ export function createBinanceUsdmVenue(options: BinanceUsdmVenueOptions = {}): L
           const restrictions = record(await ex.sapiGetAccountApiRestrictions());
           return {
             venue: "binanceusdm",
-            permissions: restrictions,
+            // The account's asset mode travels with the key's flags: the policy refuses
+            // Multi-Assets Mode naming the setting (policies/binance-account.ts). A key without
+            // futures may not read it (-2015) and is refused for that flag anyway.
+            permissions:
+              restrictions.enableFutures === true
+                ? { ...restrictions, multiAssetsMargin: await assetModeOf(ex) }
+                : restrictions,
             ipBound: restrictions.ipRestrict === true,
             // tradingAuthorityExpirationTime is the spot/margin permission's expiry (Binance
             // docs), not the key's: Binance reports no expiry for a futures key.

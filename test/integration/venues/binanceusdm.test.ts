@@ -69,12 +69,16 @@ describe("Binance USD-M: verifying a key's scopes", () => {
     const before = fake.requests.length;
     await venue.verifyScopes(creds(KEY, SECRET));
     const sent = fake.requests.slice(before);
+    // The key's flags, then the account's asset mode (policies/binance-account.ts).
     expect(sent.map((r) => `${r.method} ${r.path}`)).toEqual([
       "GET /sapi/v1/account/apiRestrictions",
+      "GET /fapi/v1/multiAssetsMargin",
     ]);
-    expect(sent[0]?.headers["x-mbx-apikey"]).toBe(KEY);
-    expect(sent[0]?.query).toMatch(/&signature=[0-9a-f]{64}$/);
-    expect(JSON.stringify(sent[0])).not.toContain(SECRET);
+    for (const r of sent) {
+      expect(r.headers["x-mbx-apikey"]).toBe(KEY);
+      expect(r.query).toMatch(/&signature=[0-9a-f]{64}$/);
+      expect(JSON.stringify(r)).not.toContain(SECRET);
+    }
   });
 
   it.each(BINANCE_REFUSED.map((f) => f.permission))(

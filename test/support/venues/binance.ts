@@ -23,6 +23,8 @@ export interface FakeBinanceKey {
   restrictions: BinanceRestrictions;
   /** USDT wallet balance of the account behind the key (default 10 000). */
   walletBalance?: number;
+  /** The account's asset mode: Multi-Assets (true) or Single-Asset (false, the default). */
+  multiAssetsMargin?: boolean;
 }
 
 export interface FakeBinanceOptions {
@@ -91,6 +93,8 @@ export interface FakeBinance {
   algoOrders(apiKey: string): FakeBinanceAlgoOrder[];
   /** Switches the account to hedge mode (dual side position) or back to one-way. */
   setHedgeMode(apiKey: string, dual: boolean): void;
+  /** Switches the account's asset mode (Multi-Assets Mode or Single-Asset Mode). */
+  setMultiAssetsMode(apiKey: string, on: boolean): void;
   /** The next entry order (POST /fapi/v1/order) executes, then its answer is lost this way. */
   loseNextAnswer(apiKey: string, kind: LostAnswer): void;
   /**
@@ -138,6 +142,7 @@ interface Account {
   leverage: Map<string, number>;
   algo: FakeBinanceAlgoOrder[];
   dualSide: boolean;
+  multiAssets: boolean;
   /** Executed orders by clientOrderId, as GET /fapi/v1/order returns them. */
   orders: Map<string, Record<string, unknown>>;
   lostAnswers: LostAnswer[];
@@ -227,6 +232,7 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
       leverage: new Map(),
       algo: [],
       dualSide: false,
+      multiAssets: k.multiAssetsMargin ?? false,
       orders: new Map(),
       lostAnswers: [],
       fills: [],
@@ -739,6 +745,7 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
     const signed = new Set([
       "GET /sapi/v1/account/apiRestrictions",
       "GET /fapi/v1/positionSide/dual",
+      "GET /fapi/v1/multiAssetsMargin",
       "GET /fapi/v1/order",
       "GET /fapi/v3/account",
       "GET /fapi/v1/leverageBracket",
@@ -809,6 +816,8 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
         return queryOrder(a, p);
       case "GET /fapi/v1/positionSide/dual":
         return { status: 200, body: { dualSidePosition: a.dualSide } };
+      case "GET /fapi/v1/multiAssetsMargin":
+        return { status: 200, body: { multiAssetsMargin: a.multiAssets } };
       case "POST /fapi/v1/algoOrder":
         return placeAlgoOrder(a, p);
       case "GET /fapi/v1/openAlgoOrders":
@@ -867,6 +876,9 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
     },
     setHedgeMode(apiKey, dual) {
       account(apiKey).dualSide = dual;
+    },
+    setMultiAssetsMode(apiKey, on) {
+      account(apiKey).multiAssets = on;
     },
     limitNext(status, retryAfter, times = 1) {
       const msg =

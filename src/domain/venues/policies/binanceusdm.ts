@@ -3,6 +3,11 @@
 // only inform — and a field Warden has never heard of refuses the key, naming it.
 import type { Refusal, ScopeDecision, Warning } from "../scope-policy";
 import type { ScopeReport } from "../types";
+import {
+  BINANCE_ACCOUNT_FIELDS,
+  BINANCE_PORTFOLIO_MARGIN_FIX,
+  binanceAssetModeRefusal,
+} from "./binance-account";
 import { expiresWarning, noIpBindingWarning } from "./warnings";
 
 const EDIT = "Binance → API Management → Edit restrictions";
@@ -75,6 +80,7 @@ export function evaluateBinanceScopes(
     ...BINANCE_REFUSED.map((f) => f.permission),
     ...BINANCE_REFUSED_IF_TRUE.map((f) => f.permission),
     ...BINANCE_INFORMATIONAL,
+    ...BINANCE_ACCOUNT_FIELDS,
   ]);
   for (const name of Object.keys(p).sort()) {
     if (!known.has(name)) {
@@ -86,9 +92,17 @@ export function evaluateBinanceScopes(
   }
   for (const flag of BINANCE_REFUSED_IF_TRUE) {
     if (p[flag.permission] !== undefined && p[flag.permission] !== false) {
-      refused.push({ permission: flag.permission, fix: `${EDIT} → untick '${flag.label}'.` });
+      refused.push({
+        permission: flag.permission,
+        fix:
+          flag.permission === "enablePortfolioMarginTrading"
+            ? BINANCE_PORTFOLIO_MARGIN_FIX
+            : `${EDIT} → untick '${flag.label}'.`,
+      });
     }
   }
+  const assetMode = binanceAssetModeRefusal(p.multiAssetsMargin);
+  if (assetMode !== null) refused.push(assetMode);
   for (const flag of BINANCE_REFUSED) {
     if (p[flag.permission] !== false) {
       refused.push({
