@@ -51,7 +51,7 @@ import { createShutdown, type Shutdown } from "./infra/shutdown";
 import { createTelegramSender } from "./infra/telegram";
 import { createTradingStore, tradeAuditWriter } from "./infra/trading-store";
 import { createVaultStore } from "./infra/vault-store";
-import { createVenues } from "./infra/venues";
+import { createVenuesFor } from "./infra/venues";
 import { paperPriceFeedFromConfig } from "./infra/venues/paper-tickers";
 import {
   attachWebSocketHub,
@@ -194,9 +194,8 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
     // Admin status follows ADMIN_TELEGRAM_IDS on every start, demotions included.
     await accounts.syncAdminRoles();
     // One registry: the key service and trading share the adapters and their market caches.
-    // The paper book is on the trade path: prepared statements, like the trading store's.
     const paperPrices = paperPriceFeedFromConfig(config, logger);
-    const venues = createVenues({ sql: preparedSqlOf(orm), urls: config.venueUrls, paperPrices });
+    const venues = createVenuesFor(config, { orm, redis: appRedis, paperPrices });
     const keys = createKeys(config, { orm, logger, venues });
     const now = opts.now ?? Date.now;
     const trade = createTradingFromConfig(config, { orm, keys, venues, now });
@@ -555,7 +554,7 @@ export function createTradingFromConfig(
   parts: {
     orm: Awaited<ReturnType<typeof createOrm>>;
     keys: ReturnType<typeof createKeys>;
-    venues: ReturnType<typeof createVenues>;
+    venues: ReturnType<typeof createVenuesFor>;
     /** The clock of the activity feed the anomaly scan reads. */
     now?: () => number;
   },
@@ -702,7 +701,7 @@ export function createKeys(
   parts: {
     orm: Awaited<ReturnType<typeof createOrm>>;
     logger: Logger;
-    venues: ReturnType<typeof createVenues>;
+    venues: ReturnType<typeof createVenuesFor>;
   },
 ) {
   const sql = sqlOf(parts.orm);
