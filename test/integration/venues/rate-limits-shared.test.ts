@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Venue, VenueCredentials } from "../../../src/domain/venues/types";
 import { createRedisFactory } from "../../../src/infra/redis";
 import { createVenues } from "../../../src/infra/venues";
-import { CACHE_MS } from "../../../src/infra/venues/rate-gate";
+import { CACHE_MS, createRateGate } from "../../../src/infra/venues/rate-gate";
+import { createRedisPauses } from "../../../src/infra/venues/redis-pauses";
 import { createTestRedis } from "../../support/context";
 import {
   BINANCE_DEFAULT_RESTRICTIONS,
@@ -145,6 +146,26 @@ describe("rate-limit pauses shared between processes", () => {
     expect(ttl).toBeGreaterThan(28_000);
     expect(ttl).toBeLessThanOrEqual(30_000);
     await inspect.del(key);
+  });
+
+  it("when a burst of calls checks one key, then Redis is read at most once per cache window, not once per call", async () => {
+    const factory = createRedisFactory({ url: testRedis.url, keyPrefix: testRedis.prefix });
+    factories.push(factory);
+    const pauses = createRedisPauses(factory.create("client", "app"), "binanceusdm");
+    let reads = 0;
+    const gate = createRateGate("Binance", Date.now, {
+      remaining: (keyId) => {
+        reads++;
+        return pauses.remaining(keyId);
+      },
+      pause: (id, ms) => pauses.pause(id, ms),
+    });
+    const started = Date.now();
+    await Promise.all(Array.from({ length: 200 }, () => gate.check("burst-key")));
+    for (let i = 0; i < 200; i++) await gate.check("burst-key");
+    const windows = Math.floor((Date.now() - started) / CACHE_MS) + 1;
+    expect(reads).toBeLessThanOrEqual(windows);
+    expect(reads).toBeLessThan(10);
   });
 
   it("when a process cannot reach Redis, then its calls are refused as rate-limited with a clear message and none reaches the venue", async () => {
