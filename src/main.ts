@@ -32,7 +32,7 @@ import { createErrorReporter, type ErrorReporter } from "./infra/sentry";
 import { createShutdown, type Shutdown } from "./infra/shutdown";
 import { createTelegramSender } from "./infra/telegram";
 import { createVaultStore } from "./infra/vault-store";
-import { createVenues } from "./infra/venues";
+import { createVenuesFor } from "./infra/venues";
 import { paperPriceFeedFromConfig } from "./infra/venues/paper-tickers";
 import { attachWebSocketHub, createWebSocketPublisher, wsTicketConsumer } from "./infra/ws-hub";
 import { createEmailOutbox } from "./jobs/email-outbox";
@@ -170,9 +170,8 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
     // Admin status follows ADMIN_TELEGRAM_IDS on every start, demotions included.
     await accounts.syncAdminRoles();
     // One registry: the key service and trading share the adapters and their market caches.
-    // The paper book is on the trade path: prepared statements, like the trading store's.
     const paperPrices = paperPriceFeedFromConfig(config, logger);
-    const venues = createVenues({ sql: preparedSqlOf(orm), urls: config.venueUrls, paperPrices });
+    const venues = createVenuesFor(config, { orm, redis: appRedis, paperPrices });
     const keys = createKeys(config, { orm, logger, venues });
     const now = opts.now ?? Date.now;
     const trade = createTradingFromConfig(config, { orm, keys, venues, now });

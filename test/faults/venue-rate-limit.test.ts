@@ -1,13 +1,15 @@
 // Fault: the venue answers 429, then 418 (an IP ban), each with Retry-After, in the middle of a
-// stream of opens and closes through a running Warden process. The pause is honoured (no call
-// reaches the venue until Retry-After has passed — counted at the fake), the user is told how
-// long to wait, nothing is doubled (one executed order and one audit row per acknowledged
-// action) and trading resumes by itself afterwards.
+// stream of opens and closes through two running Warden api processes taking turns. The pause
+// one process was answered is honoured by both (shared through Redis; no call reaches the venue
+// until Retry-After has passed — counted at the fake), the user is told how long to wait,
+// nothing is doubled (one executed order and one audit row per acknowledged action) and trading
+// resumes by itself afterwards.
 import { randomBytes } from "node:crypto";
 import bcrypt from "bcrypt";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { prehashPassword } from "../../src/domain/accounts/password";
+import { CACHE_MS } from "../../src/infra/venues/rate-gate";
 import {
   createTestDatabase,
   createTestRedis,
@@ -30,8 +32,9 @@ const bkey = {
 const redis = createTestRedis();
 let database: TestDatabase;
 let binance: FakeBinance;
-let service: Spawned;
-let base: string;
+let services: Spawned[] = [];
+/** The two api processes' origins; requests take turns between them. */
+let bases: string[] = [];
 let db: pg.Client;
 
 beforeAll(async () => {
@@ -39,11 +42,10 @@ beforeAll(async () => {
     keys: { [bkey.apiKey]: { secret: bkey.secret, restrictions: BINANCE_DEFAULT_RESTRICTIONS } },
   });
   database = await createTestDatabase();
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
+  const ports = [await freePort(), await freePort()];
+  bases = ports.map((p) => `http://127.0.0.1:${p}`);
   const env = testEnv({
-    PORT: String(port),
-    PUBLIC_URL: base,
+    PUBLIC_URL: bases[0]!,
     DATABASE_URL: database.url,
     REDIS_URL: redis.url,
     REDIS_PREFIX: redis.prefix,
@@ -53,13 +55,16 @@ beforeAll(async () => {
     VENUE_URL_BINANCEUSDM: binance.url,
     LOG_LEVEL: "warn",
   });
-  // The API alone: no worker job calls the venue behind the stream's back.
-  service = spawnProcess(
-    "node",
-    ["--import", "tsx", "src/main.ts", "--roles", "api"],
-    baseEnv(env),
+  // The API alone: no worker job calls the venue behind the stream's back. Two of them, as in
+  // production, on one database and one Redis.
+  services = ports.map((port) =>
+    spawnProcess(
+      "node",
+      ["--import", "tsx", "src/main.ts", "--roles", "api"],
+      baseEnv({ ...env, PORT: String(port) }),
+    ),
   );
-  await waitForHttp(`${base}/readyz`, 200, 90_000);
+  await Promise.all(bases.map((b) => waitForHttp(`${b}/readyz`, 200, 120_000)));
   const hash = await bcrypt.hash(
     prehashPassword(Buffer.from(env.PASSWORD_PEPPER!, "utf8"), PASSWORD),
     4,
@@ -71,11 +76,11 @@ beforeAll(async () => {
      values ('limited@example.com', $1, now())`,
     [hash],
   );
-}, 120_000);
+}, 150_000);
 
 afterAll(async () => {
-  service?.kill("SIGKILL");
-  await service?.exited;
+  for (const s of services) s.kill("SIGKILL");
+  await Promise.all(services.map((s) => s.exited));
   await db?.end();
   await database?.drop();
   await redis.cleanup();
@@ -88,9 +93,9 @@ type Json = Record<string, any>;
 async function call(
   method: string,
   path: string,
-  opts: { body?: unknown; token?: string; headers?: Record<string, string> } = {},
+  opts: { body?: unknown; token?: string; headers?: Record<string, string>; via?: number } = {},
 ): Promise<{ status: number; body: Json }> {
-  const res = await fetch(`${base}${path}`, {
+  const res = await fetch(`${bases[opts.via ?? 0]}${path}`, {
     method,
     headers: {
       "content-type": "application/json",
@@ -105,7 +110,7 @@ async function call(
 }
 
 describe("fault: venue rate limit and ban during a stream of opens", () => {
-  it("when the venue answers 429 and then 418 with Retry-After, then no call reaches it until the time given, the user is told how long to wait, nothing is doubled and trading resumes by itself", async () => {
+  it("when the venue answers 429 and then 418 with Retry-After to one of two api processes, then no call from either reaches it until the time given, the user is told how long to wait, nothing is doubled and trading resumes by itself", async () => {
     const login = await call("POST", "/api/auth/login", {
       body: { email: "limited@example.com", password: PASSWORD },
     });
@@ -120,18 +125,20 @@ describe("fault: venue rate limit and ban during a stream of opens", () => {
 
     const acknowledged = { opens: new Set<string>(), closes: new Set<string>() };
     const statuses: number[] = [];
-    /** One open-then-close round, each step retried with its Idempotency-Key until it lands. */
-    const step = async (): Promise<{ status: number; body: Json }> => {
+    let turn = 0;
+    /** One open-then-close round on one api process, the next round on the other. */
+    const step = async (via = turn++ % 2): Promise<{ status: number; body: Json }> => {
       const idem = `rl-${randomBytes(8).toString("hex")}`;
       const r = await call("POST", "/api/trades", {
         body: { symbol: "BTC/USDT:USDT", side: "long", size: 0.01, keyId, confirm: true },
         token,
         headers: { "idempotency-key": idem },
+        via,
       });
       statuses.push(r.status);
       if (r.status !== 201) return r;
       acknowledged.opens.add(r.body.trade.id as string);
-      const c = await call("POST", `/api/trades/${r.body.trade.id}/close`, { token });
+      const c = await call("POST", `/api/trades/${r.body.trade.id}/close`, { token, via });
       statuses.push(c.status);
       expect(c.status).toBe(200);
       acknowledged.closes.add(r.body.trade.id as string);
@@ -148,13 +155,15 @@ describe("fault: venue rate limit and ban during a stream of opens", () => {
       ],
     ] as const) {
       binance.limitNext(status, PAUSE_S);
-      const limited = await step();
+      const limited = await step(0);
       const pausedAt = Date.now();
       // Temporarily unavailable, with the venue's reason: 503, never a 500 or a 502.
       expect(limited.status).toBe(503);
       expect(limited.body.message).toMatch(wording);
-      // The stream goes on: every request in the pause is refused with the wait, and none
-      // reaches the venue.
+      // The other process trusts its last read of the shared pauses for at most CACHE_MS.
+      await new Promise((res) => setTimeout(res, CACHE_MS));
+      // The stream goes on through both processes: every request in the pause is refused with
+      // the wait, and none reaches the venue.
       const sent = binance.requests.length;
       while (Date.now() < pausedAt + (PAUSE_S - 1) * 1_000) {
         const r = await step();
@@ -192,6 +201,6 @@ describe("fault: venue rate limit and ban during a stream of opens", () => {
         .sort(),
     ).toEqual([...acknowledged.closes].sort());
     expect(binance.positions(bkey.apiKey)).toEqual([]);
-    expect(service.child.exitCode).toBeNull();
+    for (const s of services) expect(s.child.exitCode).toBeNull();
   }, 120_000);
 });

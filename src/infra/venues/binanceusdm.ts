@@ -110,6 +110,7 @@ export function createBinanceUsdmVenue(options: BinanceUsdmVenueOptions = {}): L
 
   const session = keyedSession<Client, Client["markets"]>({
     venue: VENUE,
+    pauses: options.pauses,
     client,
     mapError: (err) => mapBinanceError(err),
   });

@@ -130,6 +130,7 @@ export function createBybitVenue(options: BybitVenueOptions = {}): Venue {
 
   const session = keyedSession<Client, Client["markets"]>({
     venue: VENUE,
+    pauses: options.pauses,
     client,
     mapError: mapBybitError,
   });

@@ -7,6 +7,7 @@ import type { Side } from "../../domain/venues/types";
 import { VenueError, type VenueErrorCode } from "../../domain/venues/types";
 import { CCXT_BASE_OPTIONS, rebaseUrls } from "./ccxt-common";
 import { checkPositive, positionsOf, roundToStep } from "./ccxt-keyed";
+import type { PauseStore } from "./rate-gate";
 
 type UrlTree = Parameters<typeof rebaseUrls>[0];
 
@@ -20,6 +21,8 @@ export interface CcxtVenueOptions {
   timeoutMs?: number;
   /** ccxt's client-side rate limiter; on by default, off when an origin override is set. */
   enableRateLimit?: boolean;
+  /** The rate gate's pauses shared between processes (createRedisPauses). */
+  pauses?: PauseStore;
 }
 
 /**

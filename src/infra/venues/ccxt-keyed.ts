@@ -2,7 +2,7 @@
 // a market cache (public data only, never a client), and ccxt results in Warden's types.
 import type { Balance, Position, Side, VenueCredentials } from "../../domain/venues/types";
 import { VenueError } from "../../domain/venues/types";
-import { createRateGate, keyIdOf } from "./rate-gate";
+import { createRateGate, keyIdOf, type PauseStore } from "./rate-gate";
 
 /** The pair as Buffers; callers turn them into strings only when building the client. */
 export function keyPairOf(
@@ -34,9 +34,11 @@ export function keyedSession<C extends MarketClient<M>, M>(opts: {
   venue: string;
   client: (keys: { apiKey: Buffer; secret: Buffer }) => C;
   mapError: (err: unknown) => Error;
+  /** Pauses shared with the other processes (Redis); without it, this process's only. */
+  pauses?: PauseStore;
 }) {
   const markets = createMarketCache<M>();
-  const gate = createRateGate(opts.venue);
+  const gate = createRateGate(opts.venue, Date.now, opts.pauses);
   return async <T>(
     creds: VenueCredentials,
     fn: (ex: C) => Promise<T>,
@@ -45,7 +47,7 @@ export function keyedSession<C extends MarketClient<M>, M>(opts: {
     const keys = keyPairOf(creds, opts.venue);
     const keyId = keyIdOf(keys.apiKey);
     // A paused key sends nothing until the venue's Retry-After has passed.
-    gate.check(keyId);
+    await gate.check(keyId);
     let ex: C | undefined;
     try {
       ex = opts.client(keys);
@@ -56,7 +58,7 @@ export function keyedSession<C extends MarketClient<M>, M>(opts: {
       }
       return await fn(ex);
     } catch (err) {
-      throw gate.onError(keyId, err, ex?.last_response_headers) ?? opts.mapError(err);
+      throw (await gate.onError(keyId, err, ex?.last_response_headers)) ?? opts.mapError(err);
     }
   };
 }

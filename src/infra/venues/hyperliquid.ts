@@ -18,7 +18,7 @@ import type {
 import { VenueError } from "../../domain/venues/types";
 import { CCXT_BASE_OPTIONS, rebaseUrls } from "./ccxt-common";
 import { mapHyperliquidError } from "./hyperliquid-errors";
-import { createRateGate, keyIdOf } from "./rate-gate";
+import { createRateGate, keyIdOf, type PauseStore } from "./rate-gate";
 
 export interface HyperliquidVenueOptions {
   /** VENUE_URL_HYPERLIQUID: replaces https://api.hyperliquid.xyz (tests, a proxy). */
@@ -26,6 +26,8 @@ export interface HyperliquidVenueOptions {
   timeoutMs?: number;
   /** ccxt's client-side limiter; default on against the real venue, off with an origin. */
   enableRateLimit?: boolean;
+  /** The rate gate's pauses shared between processes (createRedisPauses). */
+  pauses?: PauseStore;
   /**
    * Hyperliquid testnet: L1 actions are signed with phantom-agent source "b" instead of "a"
    * (Hyperliquid's signing docs; ccxt's `sandboxMode` option), so a testnet signature is not
@@ -163,7 +165,7 @@ export function createHyperliquidVenue(options: HyperliquidVenueOptions = {}): V
   let apiUrls: unknown;
   // Hyperliquid limits per address (its docs, "Rate limits and user limits": HTTP 429); the
   // master address is the key's identity here.
-  const gate = createRateGate("Hyperliquid");
+  const gate = createRateGate("Hyperliquid", Date.now, options.pauses);
 
   function client(auth?: { master: string; keyHex?: string }): Client {
     if (origin !== undefined && apiUrls === undefined) {
@@ -216,14 +218,14 @@ export function createHyperliquidVenue(options: HyperliquidVenueOptions = {}): V
         "This is the Hyperliquid master account's own key; Warden trades only with an API wallet.",
       );
     }
-    gate.check(keyIdOf(master));
+    await gate.check(keyIdOf(master));
     let ex: Client | undefined;
     try {
       ex = client({ master, keyHex });
       await ex.loadMarkets();
       return await fn(ex, master);
     } catch (err) {
-      throw gate.onError(keyIdOf(master), err, ex?.last_response_headers) ?? mapError(err);
+      throw (await gate.onError(keyIdOf(master), err, ex?.last_response_headers)) ?? mapError(err);
     }
   }
 
@@ -233,14 +235,14 @@ export function createHyperliquidVenue(options: HyperliquidVenueOptions = {}): V
     if (creds.privateKey === null || creds.privateKey.length === 0) {
       throw unsupported("Hyperliquid needs the private key of an API wallet.");
     }
-    gate.check(keyIdOf(master));
+    await gate.check(keyIdOf(master));
     let ex: Client | undefined;
     try {
       ex = client({ master });
       await ex.loadMarkets();
       return await fn(ex);
     } catch (err) {
-      throw gate.onError(keyIdOf(master), err, ex?.last_response_headers) ?? mapError(err);
+      throw (await gate.onError(keyIdOf(master), err, ex?.last_response_headers)) ?? mapError(err);
     }
   }
 

@@ -20,39 +20,39 @@ describe("retryAfterSeconds", () => {
 });
 
 describe("createRateGate", () => {
-  it("when a limit answer has no time, then the key pauses for the default and then resumes", () => {
+  it("when a limit answer has no time, then the key pauses for the default and then resumes", async () => {
     let now = T0;
     const gate = createRateGate("Binance", () => now);
-    const err = gate.onError("k1", new ccxt.RateLimitExceeded("binanceusdm 429 "), {});
+    const err = await gate.onError("k1", new ccxt.RateLimitExceeded("binanceusdm 429 "), {});
     expect(err?.message).toBe(
       `Binance is rate-limiting this key; try again in ${DEFAULT_PAUSE_SECONDS} s.`,
     );
-    expect(() => gate.check("k1")).toThrow(/try again in 60 s/);
-    expect(() => gate.check("k2")).not.toThrow();
+    await expect(gate.check("k1")).rejects.toThrow(/try again in 60 s/);
+    await expect(gate.check("k2")).resolves.toBeUndefined();
     now += DEFAULT_PAUSE_SECONDS * 1000;
-    expect(() => gate.check("k1")).not.toThrow();
+    await expect(gate.check("k1")).resolves.toBeUndefined();
   });
 
-  it("when a 418 ban comes, then every key pauses; when Bybit gives a reset timestamp, then it is used", () => {
+  it("when a 418 ban comes, then every key pauses; when Bybit gives a reset timestamp, then it is used", async () => {
     const now = T0;
     const gate = createRateGate("Binance", () => now);
-    gate.onError("k1", new ccxt.DDoSProtection("binanceusdm 418 I'm a teapot"), {
+    await gate.onError("k1", new ccxt.DDoSProtection("binanceusdm 418 I'm a teapot"), {
       "Retry-After": "300",
     });
-    expect(() => gate.check("k9")).toThrow(/banned .* try again in 300 s/);
+    await expect(gate.check("k9")).rejects.toThrow(/banned .* try again in 300 s/);
 
     const bybit = createRateGate("Bybit", () => now);
-    const e = bybit.onError("k1", new ccxt.RateLimitExceeded("bybit 10006"), {
+    const e = await bybit.onError("k1", new ccxt.RateLimitExceeded("bybit 10006"), {
       "X-Bapi-Limit-Reset-Timestamp": String(T0 + 12_000),
     });
     expect(e?.message).toBe("Bybit is rate-limiting this key; try again in 12 s.");
   });
 
-  it("when an error is not a limit answer, then nothing pauses", () => {
+  it("when an error is not a limit answer, then nothing pauses", async () => {
     const gate = createRateGate("Bybit", () => T0);
-    expect(gate.onError("k1", new ccxt.InvalidOrder("bad"), { "Retry-After": "30" })).toBe(
-      undefined,
-    );
-    expect(() => gate.check("k1")).not.toThrow();
+    expect(
+      await gate.onError("k1", new ccxt.InvalidOrder("bad"), { "Retry-After": "30" }),
+    ).toBeUndefined();
+    await expect(gate.check("k1")).resolves.toBeUndefined();
   });
 });
