@@ -18,7 +18,7 @@ import { createTradingRoutes } from "./api/trading-routes";
 import { buildWebAssets, createWebRoutes, MINI_APP_PATH } from "./api/web-routes";
 import { createBot } from "./bot/bot";
 import { startBot, WEBHOOK_PATH } from "./bot/runner";
-import { cockpitBotDeps, createCockpit } from "./cockpit";
+import { cockpitApiDeps, cockpitBotDeps, createCockpit } from "./cockpit";
 import { createAccountService } from "./domain/accounts/service";
 import { type AlertStore, type DispatchDeps, reportNotMe } from "./domain/alerts";
 import type { AnomalyRule, ScanDeps } from "./domain/anomaly";
@@ -423,7 +423,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
               accounts,
               trading: cockpit.withNotices(trade.trading),
               auditPage: trade.auditPage,
-              quote: cockpit.quote,
+              ...cockpitApiDeps(cockpit),
             }),
           },
           { path: "/api", router: createReportsRoutes({ accounts, ...cockpit }) },
