@@ -82,7 +82,7 @@ export function positionLines(
     `#${t.id} ${displaySymbol(t.symbol)} ${t.side} ${amount(size)} · ${VENUE_NAMES[t.venue]} ${keyLabel}`,
     `  Entry ${amount(entry)} · mark ${mark === null ? "—" : amount(mark)} · P&L ${
       pnl === null ? "—" : `${sign(pnl)}${money(Math.abs(pnl))} ${cur}`
-    }${pct === null ? "" : ` (${sign(pct)}${Math.abs(pct).toFixed(2)} %)`}`,
+    }${pct === null ? "" : ` (${sign(pct)}${money(Math.abs(pct))} %)`}`,
     `  SL ${sl ? amount(sl) : "—"} · TP ${tp ? amount(tp) : "—"} · liq ${
       liq === null ? "—" : amount(Number(liq.toPrecision(8)))
     } · ${lev}x · ${age(nowMs - t.openedAt.getTime())}`,

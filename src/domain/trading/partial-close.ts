@@ -4,6 +4,7 @@
 // minimum size is refused with the numbers instead of being sent.
 
 import { withDecryptedExchangeKeys } from "../vault/decrypt-scope";
+import { VENUE_NAMES } from "../venues/keys";
 import { VenueError } from "../venues/types";
 import { amount } from "./format";
 import { orderCredential, type PreTradeDeps } from "./pre-trade";
@@ -48,19 +49,19 @@ export async function partialClose(
   const d = Math.max(decimalsOf(step), (String(t.size).split(".")[1] ?? "").length);
   const closing = floorToStep((t.size * percent) / 100, step);
   const size = Number((t.size - closing).toFixed(Math.min(d, 12)));
-  const name = `${displaySymbol(t.symbol)} on ${t.venue}`;
+  const name = `${displaySymbol(t.symbol)} on ${VENUE_NAMES[t.venue]}`;
   if (!(size > 0) || size < minSize - 1e-12) {
     return {
       ok: false,
       error: "nothing_left",
-      message: `Closing ${percent} % of #${t.id} would leave ${amount(size)}, below ${name}'s minimum ${amount(minSize)}: close the whole trade.`,
+      message: `Closing ${percent} % of #${t.id} would leave ${amount(size)}, below the minimum ${amount(minSize)} of ${name}: close the whole trade.`,
     };
   }
   if (!(closing > 0) || closing < minSize - 1e-12) {
     return {
       ok: false,
       error: "below_minimum",
-      message: `Closing ${percent} % of #${t.id} is ${amount((t.size * percent) / 100)}, below ${name}'s minimum ${amount(minSize)} (lot step ${amount(step)}).`,
+      message: `Closing ${percent} % of #${t.id} is ${amount((t.size * percent) / 100)}, below the minimum ${amount(minSize)} of ${name} (lot step ${amount(step)}).`,
     };
   }
   return { ok: true, size, closing };

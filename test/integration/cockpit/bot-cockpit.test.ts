@@ -317,10 +317,10 @@ describe("paper stops, reconciliation, positions and sizing", () => {
     const run = await h.cockpit.reconcileAll();
     expect(run.closed).toBe(1);
     const notice = await v.waitForBotMessage((m) =>
-      (m.text ?? "").startsWith("Closed at the venue"),
+      (m.text ?? "").startsWith("Closed at Binance"),
     );
     expect(notice.text).toBe(
-      `Closed at the venue: #${id} BTC-PERP long closed at 64,000 — +10.00 USDT (+1.6 %)`,
+      `Closed at Binance: #${id} BTC-PERP long closed at 64,000 — +10.00 USDT (+1.6 %)`,
     );
     const audit = (
       await db.query(
