@@ -13,7 +13,7 @@ import { displaySymbol } from "./symbols";
 import { type TradeRecord, TradingError } from "./trading";
 
 export type PartialClose =
-  | { ok: true; /** The size left open. */ size: number; /** The size closed. */ closing: number }
+  | { ok: true /** The size left open. */; size: number /** The size closed. */; closing: number }
   | { ok: false; error: "nothing_left" | "below_minimum"; message: string };
 
 /** The lot step and minimum size of the trade's market, or null when the adapter gives none. */

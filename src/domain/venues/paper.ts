@@ -323,9 +323,7 @@ export function createPaperVenue(deps: {
       const total = await deps.store.balance(account);
       const open = await venue.positions(creds);
       const upnl = open.reduce((n, p) => n + (p.unrealizedPnl ?? 0), 0);
-      return [
-        { currency: PAPER_CURRENCY, total: total + upnl, free: total },
-      ];
+      return [{ currency: PAPER_CURRENCY, total: total + upnl, free: total }];
     },
   };
   return venue;

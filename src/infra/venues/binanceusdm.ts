@@ -12,8 +12,8 @@ import type {
   TriggerOrder,
 } from "../../domain/venues/types";
 import { VenueError } from "../../domain/venues/types";
-import { binanceCode, mapBinanceError } from "./binanceusdm-errors";
 import { binanceCloseReason } from "./binanceusdm-close-reason";
+import { binanceCode, mapBinanceError } from "./binanceusdm-errors";
 import { closeFromFills } from "./ccxt-fills";
 import {
   type CcxtVenueOptions,

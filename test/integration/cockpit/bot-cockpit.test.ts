@@ -316,9 +316,7 @@ describe("paper stops, reconciliation, positions and sizing", () => {
     binance.closeBehindBack(bkey.apiKey, "BTCUSDT");
     const run = await h.cockpit.reconcileAll();
     expect(run.closed).toBe(1);
-    const notice = await v.waitForBotMessage((m) =>
-      (m.text ?? "").startsWith("Closed at Binance"),
-    );
+    const notice = await v.waitForBotMessage((m) => (m.text ?? "").startsWith("Closed at Binance"));
     expect(notice.text).toBe(
       `Closed at Binance: #${id} BTC-PERP long closed at 64,000 — +10.00 USDT (+1.6 %)`,
     );

@@ -141,7 +141,7 @@ describe("reconciliation of a close made at the venue", () => {
     expect((await reconcile()).closed).toEqual([]);
   });
 
-  it("when Warden's stop-loss trigger order closes the position at Binance, then the close is recorded with reason stop_loss and the user gets \"Stop loss hit\"", async () => {
+  it('when Warden\'s stop-loss trigger order closes the position at Binance, then the close is recorded with reason stop_loss and the user gets "Stop loss hit"', async () => {
     // The earlier tests' BTC fills out of the way: only this trade's fees count.
     fake.expireFills(KEY);
     const { trade, sent, reconcile, row, audit } = await openLong(9804, undefined, {
@@ -174,7 +174,7 @@ describe("reconciliation of a close made at the venue", () => {
     expect(a?.details).toMatchObject({ reason: "stop_loss", price: 61_990 });
   });
 
-  it("when Binance liquidates the position (an autoclose- order of type LIQUIDATION), then the close is recorded with reason liquidation and the user gets \"Liquidated\"", async () => {
+  it('when Binance liquidates the position (an autoclose- order of type LIQUIDATION), then the close is recorded with reason liquidation and the user gets "Liquidated"', async () => {
     // The earlier tests' BTC fills out of the way: only this trade's fees count.
     fake.expireFills(KEY);
     const { trade, sent, reconcile, row, audit } = await openLong(9805);
