@@ -119,7 +119,7 @@ describe("closing from the settings page", () => {
     expect((await api("POST", `/api/trades/${id}/close`, token)).status).toBe(200);
   });
 
-  it("when half a trade is closed, then its size is halved on the lot's decimals and it stays open; a bad percent is 400", async () => {
+  it("when half a trade is closed, then its size is halved on the lot step and it stays open; a bad percent is 400", async () => {
     const id = await open("SOL", 0.4);
     const half = await api("POST", `/api/trades/${id}/close`, token, { percent: 50 });
     expect(half.status).toBe(200);

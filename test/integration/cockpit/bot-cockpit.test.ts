@@ -326,7 +326,7 @@ describe("paper stops, reconciliation, positions and sizing", () => {
         [id],
       )
     ).rows;
-    expect(audit).toEqual([{ source: "venue", reason: "venue" }]);
+    expect(audit).toEqual([{ source: "venue", reason: "closed_at_venue" }]);
     expect((await h.cockpit.reconcileAll()).closed).toBe(0);
 
     binance.openBehindBack(bkey.apiKey, "BTCUSDT", -0.02);
