@@ -1,6 +1,8 @@
 // A close made at the venue (issue 17): reconciliation records it with the exit price, fees and
 // funding the venue's own fills and income history report (Binance: GET /fapi/v1/userTrades,
 // GET /fapi/v1/income), and falls back to the mark only when the venue reports no fill, saying so.
+// The closing fills' orders tell why (Binance): Warden's stop-loss trigger, a liquidation, or a
+// close by hand in the app — recorded as the reason and named in the notice.
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Notifier, reconcileCredential } from "../../../src/domain/trading/reconcile";
