@@ -23,6 +23,7 @@ import { Migration20261204161100AccountDeletion } from "./20261204161100-account
 import { Migration20261204163000CredentialsMarginModeExpiry } from "./20261204163000-credentials-margin-mode-expiry";
 import { Migration20261204165000TradeNotices } from "./20261204165000-trade-notices";
 import { Migration20261204166000OpenIntents } from "./20261204166000-open-intents";
+import { Migration20261204168000CloseReasonAtVenue } from "./20261204168000-close-reason-at-venue";
 
 export const migrationsList: MigrationObject[] = [
   { name: "20261124090000-foundation", class: Migration20261124090000Foundation },
@@ -65,4 +66,8 @@ export const migrationsList: MigrationObject[] = [
   },
   { name: "20261204165000-trade-notices", class: Migration20261204165000TradeNotices },
   { name: "20261204166000-open-intents", class: Migration20261204166000OpenIntents },
+  {
+    name: "20261204168000-close-reason-at-venue",
+    class: Migration20261204168000CloseReasonAtVenue,
+  },
 ];

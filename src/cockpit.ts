@@ -5,10 +5,11 @@ import type { Queue } from "bullmq";
 import type { EmailOutbox } from "./domain/accounts/email";
 import { createSettingsNotifier, runDailySummaries } from "./domain/notifications";
 import { recoverOpens } from "./domain/trading/open-recovery";
+import { partialClose } from "./domain/trading/partial-close";
 import { type OrderRequest, quoteOrder } from "./domain/trading/pre-trade";
 import { type ReconcileResult, reconcileCredential } from "./domain/trading/reconcile";
 import { withTradeNotices } from "./domain/trading/trade-notices";
-import type { Trading, TradingStore } from "./domain/trading/trading";
+import type { TradeRecord, Trading, TradingStore } from "./domain/trading/trading";
 import type { KeyRing } from "./domain/vault/key-ring";
 import type { PaperPriceFeed } from "./domain/venues/paper";
 import { firePaperTriggers } from "./domain/venues/paper-triggers";
@@ -107,6 +108,17 @@ export function createCockpit(parts: {
         userId,
         req,
       ),
+    /** What closing a share of a trade sends, on its market's lot step (nothing is sent). */
+    partialClose: (t: TradeRecord, percent: number) =>
+      partialClose(
+        {
+          keyRing: parts.keyRing,
+          venues: parts.venues,
+          credentials: (u) => credentials.list(u),
+        },
+        t,
+        percent,
+      ),
     reconcileKey,
     /** One run over every usable key; a venue that fails is skipped until the next run. */
     async reconcileAll() {
@@ -144,6 +156,11 @@ export function createCockpit(parts: {
 
 export type Cockpit = ReturnType<typeof createCockpit>;
 
+/** What the trading API needs of the cockpit. */
+export function cockpitApiDeps(cockpit: Cockpit) {
+  return { quote: cockpit.quote, partialClose: cockpit.partialClose };
+}
+
 /** What the bot's cockpit features need. */
 export function cockpitBotDeps(
   cockpit: Cockpit,
@@ -157,6 +174,7 @@ export function cockpitBotDeps(
 ) {
   return {
     quote: cockpit.quote,
+    partialClose: cockpit.partialClose,
     settings: cockpit.settings,
     reconcileKey: cockpit.reconcileKey,
     ledger: cockpit.ledger,

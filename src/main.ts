@@ -17,7 +17,7 @@ import { createTradingRoutes } from "./api/trading-routes";
 import { buildWebAssets, createWebRoutes, MINI_APP_PATH } from "./api/web-routes";
 import { createBot } from "./bot/bot";
 import { startBot, WEBHOOK_PATH } from "./bot/runner";
-import { cockpitBotDeps, createCockpit } from "./cockpit";
+import { cockpitApiDeps, cockpitBotDeps, createCockpit } from "./cockpit";
 import { ENCRYPTED_TABLES, verifyKeyRingCoverage } from "./domain/vault";
 import { type Config, ConfigError, type Env, loadConfig, ROLES, type Role } from "./infra/config";
 import { createOrm, prepareDatabase, preparedSqlOf } from "./infra/database";
@@ -398,7 +398,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
               accounts,
               trading: cockpit.withNotices(trade.trading),
               auditPage: trade.auditPage,
-              quote: cockpit.quote,
+              ...cockpitApiDeps(cockpit),
             }),
           },
           { path: "/api", router: createReportsRoutes({ accounts, ...cockpit }) },

@@ -4,7 +4,8 @@ import express, { type Request, Router } from "express";
 import { z } from "zod";
 import type { AccountService } from "../domain/accounts/service";
 import type { AuthContext } from "../domain/accounts/shared";
-import { positionOf, positionView, sizeAfterPartialClose } from "../domain/trading/position-view";
+import type { PartialClose } from "../domain/trading/partial-close";
+import { positionOf, positionView } from "../domain/trading/position-view";
 import { type OrderQuote, type OrderRequest, PreTradeError } from "../domain/trading/pre-trade";
 import { parseSize } from "../domain/trading/sizing";
 import {
@@ -78,6 +79,8 @@ export function createTradingRoutes(deps: {
   auditPage: (userId: string, opts: { limit: number; before?: string }) => Promise<AuditPage>;
   /** The pre-trade checks (src/domain/trading/pre-trade.ts). */
   quote: (userId: string, req: OrderRequest) => Promise<OrderQuote>;
+  /** A share of a trade on its market's lot step (src/domain/trading/partial-close.ts). */
+  partialClose: (t: TradeRecord, percent: number) => Promise<PartialClose>;
 }): Router {
   const router = Router();
   router.use(noStore);
@@ -192,16 +195,15 @@ export function createTradingRoutes(deps: {
         res.status(404).json({ error: "trade_not_found", message: `No open trade #${id}.` });
         return;
       }
-      const size = sizeAfterPartialClose(t.size, percent);
-      if (!(size > 0)) {
-        res.status(409).json({
-          error: "nothing_left",
-          message: `Closing ${percent} % would close all of #${t.id}: close the whole trade.`,
-        });
+      const part = await deps.partialClose(t, percent);
+      if (!part.ok) {
+        res.status(409).json({ error: part.error, message: part.message });
         return;
       }
       res.json({
-        trade: tradeView(await deps.trading.modifyTrade(caller(req, auth), id, { size })),
+        trade: tradeView(
+          await deps.trading.modifyTrade(caller(req, auth), id, { size: part.size }),
+        ),
       });
     }),
   );

@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { Composer, InlineKeyboard } from "grammy";
 import type { Redis } from "ioredis";
 import type { AccountService } from "../../domain/accounts/service";
+import type { PartialClose } from "../../domain/trading/partial-close";
 import {
   amount,
   liquidationEstimate,
@@ -30,6 +31,8 @@ export interface OrdersFeatureDeps {
   accounts: AccountService;
   trading: Trading;
   quote: (userId: string, req: OrderRequest) => Promise<OrderQuote>;
+  /** A share of a trade on its market's lot step (src/domain/trading/partial-close.ts). */
+  partialClose: (t: TradeRecord, percent: number) => Promise<PartialClose>;
   settings: TradingSettingsStore;
   reconcileKey: (userId: string, credentialId: string) => Promise<ReconcileResult | null>;
   keyLabels: (userId: string) => Promise<Map<string, string>>;
@@ -79,7 +82,7 @@ export function positionLines(
     `#${t.id} ${displaySymbol(t.symbol)} ${t.side} ${amount(size)} · ${VENUE_NAMES[t.venue]} ${keyLabel}`,
     `  Entry ${amount(entry)} · mark ${mark === null ? "—" : amount(mark)} · P&L ${
       pnl === null ? "—" : `${sign(pnl)}${money(Math.abs(pnl))} ${cur}`
-    }${pct === null ? "" : ` (${sign(pct)}${Math.abs(pct).toFixed(2)} %)`}`,
+    }${pct === null ? "" : ` (${sign(pct)}${money(Math.abs(pct))} %)`}`,
     `  SL ${sl ? amount(sl) : "—"} · TP ${tp ? amount(tp) : "—"} · liq ${
       liq === null ? "—" : amount(Number(liq.toPrecision(8)))
     } · ${lev}x · ${age(nowMs - t.openedAt.getTime())}`,
@@ -303,11 +306,13 @@ export function ordersFeature(deps: OrdersFeatureDeps): Composer<BotContext> {
         (x) => x.id === ctx.match[1],
       );
       if (!t) return `Trade #${ctx.match[1]} is no longer open.`;
-      const keep = t.size * (1 - Number(ctx.match[2]) / 100);
-      const step = 10 ** -Math.min(8, (String(t.size).split(".")[1] ?? "").length);
-      const size = Math.floor(keep / step + 1e-9) * step;
-      if (!(size > 0)) return `That would close all of #${t.id}: use /close #${t.id}.`;
-      const u = await trading.modifyTrade(c, t.id, { size: Number(size.toFixed(8)) });
+      const part = await deps.partialClose(t, Number(ctx.match[2]));
+      if (!part.ok) {
+        return part.error === "nothing_left"
+          ? `${part.message} Use /close #${t.id}.`
+          : part.message;
+      }
+      const u = await trading.modifyTrade(c, t.id, { size: part.size });
       return `✅ Reduced #${u.id} ${displaySymbol(u.symbol)} to ${amount(u.size)}.`;
     });
   });

@@ -74,13 +74,3 @@ export function positionView(t: TradeRecord, p: Position | undefined, nowMs: num
     ageMs: Math.max(0, nowMs - t.openedAt.getTime()),
   };
 }
-
-/**
- * The size left after closing `percent` of a position, rounded down to the size's own decimals;
- * 0 when nothing would be left (close the whole trade instead).
- */
-export function sizeAfterPartialClose(size: number, percent: number): number {
-  const keep = size * (1 - percent / 100);
-  const step = 10 ** -Math.min(8, (String(size).split(".")[1] ?? "").length);
-  return Number((Math.floor(keep / step + 1e-9) * step).toFixed(8));
-}

@@ -4,7 +4,7 @@
 // the user is told. A position Warden did not open is reported as external, never adopted.
 import { withDecryptedExchangeKeys } from "../vault/decrypt-scope";
 import type { KeyRing } from "../vault/key-ring";
-import type { CredentialRecord } from "../venues/keys";
+import { type CredentialRecord, VENUE_NAMES } from "../venues/keys";
 import type { Position, Venue, VenueClose, VenueId } from "../venues/types";
 import { VenueError } from "../venues/types";
 import { type LiquidationWarningStore, warnNearLiquidation } from "./liquidation-warnings";
@@ -51,12 +51,16 @@ export interface ReconcileResult {
   external: Position[];
 }
 
-const REASON_TITLE: Record<CloseLedger["closeReason"], string> = {
-  stop_loss: "Stop loss hit",
-  take_profit: "Take profit hit",
-  liquidation: "Liquidated",
-  manual: "Closed at the venue",
-  venue: "Closed at the venue",
+/** Where the venue closed by hand or for an untold reason: "Closed at Binance". */
+const closedAt = (venue: VenueId) => `Closed at ${VENUE_NAMES[venue].replace(/ USD-M$/, "")}`;
+
+const REASON_TITLE: Record<CloseLedger["closeReason"], (venue: VenueId) => string> = {
+  stop_loss: () => "Stop loss hit",
+  take_profit: () => "Take profit hit",
+  liquidation: () => "Liquidated",
+  manual: closedAt,
+  closed_at_venue: closedAt,
+  venue: closedAt,
 };
 
 const EVENT_OF: Record<CloseLedger["closeReason"], TradeEvent> = {
@@ -64,6 +68,7 @@ const EVENT_OF: Record<CloseLedger["closeReason"], TradeEvent> = {
   take_profit: "take_profit",
   liquidation: "liquidation",
   manual: "exit",
+  closed_at_venue: "exit",
   venue: "exit",
 };
 
@@ -80,7 +85,7 @@ export function closeNotice(t: TradeRecord, ledger: CloseLedger, exit: number | 
       : ` — ${sign(pnl)}${money(Math.abs(pnl))} ${cur}${pct === null ? "" : ` (${sign(pct)}${Math.abs(pct).toFixed(1)} %)`}`;
   const at =
     exit === null ? "" : ` at ${exit.toLocaleString("en-US", { maximumFractionDigits: 8 })}`;
-  return `${REASON_TITLE[ledger.closeReason]}: #${t.id} ${displaySymbol(t.symbol)} ${t.side} closed${at}${result}`;
+  return `${REASON_TITLE[ledger.closeReason](t.venue)}: #${t.id} ${displaySymbol(t.symbol)} ${t.side} closed${at}${result}`;
 }
 
 /**

@@ -63,7 +63,11 @@ export interface CloseLedger {
   fees: number | null;
   funding: number | null;
   realizedPnl: number | null;
-  closeReason: "manual" | "stop_loss" | "take_profit" | "liquidation" | "venue";
+  /**
+   * "manual": closed through Warden; "closed_at_venue": by hand at the venue (its fills say so);
+   * "venue": by the venue for a reason its data does not tell.
+   */
+  closeReason: "manual" | "stop_loss" | "take_profit" | "liquidation" | "closed_at_venue" | "venue";
 }
 
 /** Each `record…` writes the trade change and its audit entry atomically (S8.1). */

@@ -284,7 +284,8 @@ export function createPaperVenue(deps: {
           size: p.size,
           entryPrice: p.entryPrice,
           markPrice: mark,
-          unrealizedPnl: Math.round(pnl(p, mark, p.size) * 100) / 100,
+          // Full precision: a P&L of 0.004 is not 0; formatting is the display's job.
+          unrealizedPnl: pnl(p, mark, p.size),
           leverage: p.leverage,
           stopLoss: p.stopLoss,
           takeProfit: p.takeProfit,
@@ -322,9 +323,7 @@ export function createPaperVenue(deps: {
       const total = await deps.store.balance(account);
       const open = await venue.positions(creds);
       const upnl = open.reduce((n, p) => n + (p.unrealizedPnl ?? 0), 0);
-      return [
-        { currency: PAPER_CURRENCY, total: Math.round((total + upnl) * 100) / 100, free: total },
-      ];
+      return [{ currency: PAPER_CURRENCY, total: total + upnl, free: total }];
     },
   };
   return venue;

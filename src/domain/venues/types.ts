@@ -133,7 +133,7 @@ export interface VenueClose {
   fee: number;
   /** Funding paid (−) or received (+) while open, where the venue reports it; else null. */
   funding?: number | null;
-  reason: "manual" | "stop_loss" | "take_profit" | "liquidation" | "venue";
+  reason: "manual" | "stop_loss" | "take_profit" | "liquidation" | "closed_at_venue" | "venue";
   at: Date;
 }
 

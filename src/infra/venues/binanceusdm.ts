@@ -13,6 +13,7 @@ import type {
 } from "../../domain/venues/types";
 import { VenueError } from "../../domain/venues/types";
 import { assetModeOf, testnetScopeReport } from "./binanceusdm-account";
+import { binanceCloseReason } from "./binanceusdm-close-reason";
 import { binanceCode, mapBinanceError } from "./binanceusdm-errors";
 import { closeFromFills } from "./ccxt-fills";
 import {
@@ -409,11 +410,16 @@ export function createBinanceUsdmVenue(options: BinanceUsdmVenueOptions = {}): L
       return session(creds, async (ex) => positionsOf(withLeverage(await ex.fetchPositions())));
     },
 
-    // GET /fapi/v1/userTrades for the fills, GET /fapi/v1/income (FUNDING_FEE) for funding.
+    // GET /fapi/v1/userTrades for the fills, GET /fapi/v1/income (FUNDING_FEE) for funding,
+    // the closing fills' orders for the reason (binanceusdm-close-reason.ts).
     lastClose(creds, symbol, since, side) {
-      return session(creds, (ex) =>
-        closeFromFills(ex, perpetual(ex, symbol), side, since, { funding: true }),
-      );
+      return session(creds, (ex) => {
+        const unified = perpetual(ex, symbol);
+        return closeFromFills(ex, unified, side, since, {
+          funding: true,
+          reasonOf: (ids) => binanceCloseReason(ex, ex.market(unified).id ?? unified, since, ids),
+        });
+      });
     },
 
     balance(creds) {

@@ -6,6 +6,8 @@ import { num, sell } from "./ccxt-keyed";
 
 interface CcxtTradeLike {
   side?: string;
+  /** The venue's id of the order the fill belongs to. */
+  order?: string;
   price?: number;
   amount?: number;
   timestamp?: number;
@@ -40,7 +42,14 @@ export async function closeFromFills(
   symbol: string,
   side: Side | undefined,
   since: Date,
-  opts: { funding: boolean },
+  opts: {
+    funding: boolean;
+    /**
+     * Why the venue closed, from the closing fills' order ids (a trigger, a liquidation, or by
+     * hand); without it the reason stays "venue" (not told).
+     */
+    reasonOf?: (orderIds: string[]) => Promise<VenueClose["reason"]>;
+  },
 ): Promise<VenueClose | null> {
   const from = since.getTime();
   const fetched = await ex.fetchMyTrades(symbol, from - ENTRY_LEEWAY_MS, LIMIT);
@@ -61,13 +70,15 @@ export async function closeFromFills(
       .filter((r) => (r.timestamp ?? 0) >= since.getTime() && (r.timestamp ?? 0) <= at)
       .reduce((n, r) => n + (num(r.amount) ?? 0), 0);
   }
+  const orderIds = [...new Set(closing.flatMap((f) => (f.order ? [String(f.order)] : [])))];
+  const reason = opts.reasonOf && orderIds.length > 0 ? await opts.reasonOf(orderIds) : "venue";
   const round8 = (n: number) => Math.round(n * 1e8) / 1e8;
   return {
     price: round8(price),
     size: round8(size),
     fee: round8(fee),
     funding: funding === null ? null : round8(funding),
-    reason: "venue",
+    reason,
     at: new Date(at),
   };
 }

@@ -3,6 +3,8 @@
 // pages the history with realised P&L.
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { paperPriceCommand } from "../../../src/cli/paper-price";
+import { loadConfig } from "../../../src/infra/config";
 import { confirmationToken } from "../../support/email-confirmation";
 import { startTestWarden, type TestWarden } from "../../support/warden-harness";
 
@@ -60,6 +62,12 @@ const stepUp = async () =>
   expect((await api("POST", "/api/auth/step-up", token, { password: creds.password })).status).toBe(
     200,
   );
+async function setPrice(symbol: string, price: number | "clear") {
+  const out: string[] = [];
+  const io = { out: (l: string) => out.push(l), err: (l: string) => out.push(l) };
+  const code = await paperPriceCommand(loadConfig(w.env), [symbol, String(price)], io);
+  expect(code, out.join("\n")).toBe(0);
+}
 const closeAudits = async (id: string) =>
   (
     await db.query("select action from trade_audit_log where trade_id = $1 order by id", [id])
@@ -111,7 +119,7 @@ describe("closing from the settings page", () => {
     expect((await api("POST", `/api/trades/${id}/close`, token)).status).toBe(200);
   });
 
-  it("when half a trade is closed, then its size is halved on the lot's decimals and it stays open; a bad percent is 400", async () => {
+  it("when half a trade is closed, then its size is halved on the lot step and it stays open; a bad percent is 400", async () => {
     const id = await open("SOL", 0.4);
     const half = await api("POST", `/api/trades/${id}/close`, token, { percent: 50 });
     expect(half.status).toBe(200);
@@ -128,6 +136,34 @@ describe("closing from the settings page", () => {
       expect(r.status).toBe(400);
       expect(r.body.error).toBe("invalid_request");
     }
+    expect((await api("POST", `/api/trades/${id}/close`, token)).status).toBe(200);
+  });
+
+  it("when half of a 0.01 BTC trade is closed, then 0.005 is closed on the market's 0.001 lot step; a part below the minimum is 409 below_minimum and nothing is sent", async () => {
+    const id = await open("BTC", 0.01);
+    const half = await api("POST", `/api/trades/${id}/close`, token, { percent: 50 });
+    expect(half.status).toBe(200);
+    expect(half.body.trade).toMatchObject({ id, status: "open", size: 0.005 });
+    const tiny = await api("POST", `/api/trades/${id}/close`, token, { percent: 10 });
+    expect(tiny.status).toBe(409);
+    expect(tiny.body).toEqual({
+      error: "below_minimum",
+      message: `Closing 10 % of #${id} is 0.0005, below the minimum 0.001 of BTC-PERP on Paper (lot step 0.001).`,
+    });
+    expect(await closeAudits(id)).toEqual(["open", "modify"]);
+    expect((await api("POST", `/api/trades/${id}/close`, token)).status).toBe(200);
+  });
+
+  it("when a paper position's unrealised P&L is 0.004 USDT, then GET /api/positions gives 0.004, not 0", async () => {
+    await setPrice("BTC", 60_000);
+    const id = await open("BTC", 0.001);
+    await setPrice("BTC", 60_004);
+    const r = await api("GET", "/api/positions", token);
+    const p = (r.body.open as Json[]).find((x) => x.id === id)!;
+    expect(p).toMatchObject({ entryPrice: 60_000, markPrice: 60_004 });
+    expect(p.unrealizedPnl).toBeCloseTo(0.004, 10);
+    expect(p.unrealizedPnlPercent).toBeCloseTo((0.004 / 60) * 100, 10);
+    await setPrice("BTC", "clear");
     expect((await api("POST", `/api/trades/${id}/close`, token)).status).toBe(200);
   });
 
@@ -152,10 +188,8 @@ describe("closing from the settings page", () => {
     });
     expect(p.entryPrice).toBeGreaterThan(0);
     expect(p.markPrice).toBeGreaterThan(0);
-    // The paper venue reports its P&L in cents.
-    expect(Math.abs(p.unrealizedPnl - (p.markPrice - p.entryPrice) * 0.01)).toBeLessThanOrEqual(
-      0.005,
-    );
+    // The paper venue reports its P&L at full precision (formatting is the display's job).
+    expect(p.unrealizedPnl).toBeCloseTo((p.markPrice - p.entryPrice) * 0.01, 8);
     expect(await api("POST", `/api/trades/${id}/close`, token)).toMatchObject({ status: 200 });
   });
 

@@ -317,11 +317,9 @@ describe("paper stops, reconciliation, positions and sizing", () => {
     binance.closeBehindBack(bkey.apiKey, "BTCUSDT");
     const run = await h.cockpit.reconcileAll();
     expect(run.closed).toBe(1);
-    const notice = await v.waitForBotMessage((m) =>
-      (m.text ?? "").startsWith("Closed at the venue"),
-    );
+    const notice = await v.waitForBotMessage((m) => (m.text ?? "").startsWith("Closed at Binance"));
     expect(notice.text).toBe(
-      `Closed at the venue: #${id} BTC-PERP long closed at 64,000 — +10.00 USDT (+1.6 %)`,
+      `Closed at Binance: #${id} BTC-PERP long closed at 64,000 — +10.00 USDT (+1.6 %)`,
     );
     const audit = (
       await db.query(
@@ -329,7 +327,7 @@ describe("paper stops, reconciliation, positions and sizing", () => {
         [id],
       )
     ).rows;
-    expect(audit).toEqual([{ source: "venue", reason: "venue" }]);
+    expect(audit).toEqual([{ source: "venue", reason: "closed_at_venue" }]);
     expect((await h.cockpit.reconcileAll()).closed).toBe(0);
 
     binance.openBehindBack(bkey.apiKey, "BTCUSDT", -0.02);

@@ -1,6 +1,8 @@
 // A close made at the venue (issue 17): reconciliation records it with the exit price, fees and
 // funding the venue's own fills and income history report (Binance: GET /fapi/v1/userTrades,
 // GET /fapi/v1/income), and falls back to the mark only when the venue reports no fill, saying so.
+// The closing fills' orders tell why (Binance): Warden's stop-loss trigger, a liquidation, or a
+// close by hand in the app — recorded as the reason and named in the notice.
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Notifier, reconcileCredential } from "../../../src/domain/trading/reconcile";
@@ -58,12 +60,13 @@ afterAll(async () => {
 async function openLong(
   telegramId: number,
   on: { id: VenueId; adapter: Venue } = { id: "binanceusdm", adapter: venue },
+  stops: { stopLoss?: number; takeProfit?: number } = {},
 ) {
   const t = await tradingOn(orm, on.id, on.adapter, { apiKey: KEY, secret: SECRET }, telegramId);
   fake.setMarkPrice(63_000);
   const trade = await t.trading.openTrade(
     { userId: t.userId, source: "api", ip: null },
-    { symbol: "BTC/USDT:USDT", side: "long", size: 0.1, leverage: 5 },
+    { symbol: "BTC/USDT:USDT", side: "long", size: 0.1, leverage: 5, ...stops },
   );
   const sent: Array<{ event: string; text: string }> = [];
   const notifier: Notifier = {
@@ -101,7 +104,7 @@ async function openLong(
 }
 
 describe("reconciliation of a close made at the venue", () => {
-  it("when a position is closed behind Warden's back at a price other than the mark, then the trade is recorded with the fill's price, both fills' fees and the funding, and the notice shows the net result", async () => {
+  it("when a position is closed by hand in Binance's app at a price other than the mark, then the trade is recorded with the fill's price, both fills' fees and the funding, and the notice shows the net result", async () => {
     const { trade, sent, reconcile, row, audit } = await openLong(9801);
     fake.payFunding(KEY, "BTCUSDT", -1.25);
     // The mark says 64,000; the close in the exchange's app filled at 64,500.
@@ -118,18 +121,18 @@ describe("reconciliation of a close made at the venue", () => {
       fees: 6.375,
       funding: -1.25,
       pnl: 142.375,
-      close_reason: "venue",
+      close_reason: "closed_at_venue",
     });
     expect(sent).toEqual([
       {
         event: "exit",
-        text: `Closed at the venue: #${trade.id} BTC-PERP long closed at 64,500 — +142.38 USDT (+2.3 %)`,
+        text: `Closed at Binance: #${trade.id} BTC-PERP long closed at 64,500 — +142.38 USDT (+2.3 %)`,
       },
     ]);
     const [a] = await audit();
     expect(a?.source).toBe("venue");
     expect(a?.details).toMatchObject({
-      reason: "venue",
+      reason: "closed_at_venue",
       price: 64_500,
       fees: 6.375,
       funding: -1.25,
@@ -138,6 +141,64 @@ describe("reconciliation of a close made at the venue", () => {
     });
     expect(a?.details).not.toHaveProperty("exitNote");
     expect((await reconcile()).closed).toEqual([]);
+  });
+
+  it('when Warden\'s stop-loss trigger order closes the position at Binance, then the close is recorded with reason stop_loss and the user gets "Stop loss hit"', async () => {
+    // The earlier tests' BTC fills out of the way: only this trade's fees count.
+    fake.expireFills(KEY);
+    const { trade, sent, reconcile, row, audit } = await openLong(9804, undefined, {
+      stopLoss: 62_000,
+    });
+    const stop = fake.algoOrders(KEY).find((o) => o.orderType === "STOP_MARKET");
+    expect(stop).toMatchObject({ triggerPrice: "62000", side: "SELL", closePosition: true });
+    // The mark fell through the stop: Binance's trigger fills at 61,990.
+    fake.setMarkPrice(61_990);
+    fake.fireTrigger(KEY, stop!.algoId);
+
+    await reconcile();
+    // Fees: 3.15 at the entry, 0.1 × 61,990 × 0.0005 = 3.0995 at the stop; P&L −101 − 6.2495.
+    expect(await row()).toEqual({
+      status: "closed",
+      exit: 61_990,
+      fees: 6.2495,
+      funding: 0,
+      pnl: -107.2495,
+      close_reason: "stop_loss",
+    });
+    expect(sent).toEqual([
+      {
+        event: "stop_loss",
+        text: `Stop loss hit: #${trade.id} BTC-PERP long closed at 61,990 — −107.25 USDT (−1.7 %)`,
+      },
+    ]);
+    const [a] = await audit();
+    expect(a?.source).toBe("venue");
+    expect(a?.details).toMatchObject({ reason: "stop_loss", price: 61_990 });
+  });
+
+  it('when Binance liquidates the position (an autoclose- order of type LIQUIDATION), then the close is recorded with reason liquidation and the user gets "Liquidated"', async () => {
+    // The earlier tests' BTC fills out of the way: only this trade's fees count.
+    fake.expireFills(KEY);
+    const { trade, sent, reconcile, row, audit } = await openLong(9805);
+    fake.setMarkPrice(55_000);
+    fake.liquidate(KEY, "BTCUSDT", 55_000);
+
+    await reconcile();
+    // P&L: (55,000 − 63,000) × 0.1 = −800, fees 3.15 + 2.75.
+    expect(await row()).toMatchObject({
+      status: "closed",
+      exit: 55_000,
+      fees: 5.9,
+      pnl: -805.9,
+      close_reason: "liquidation",
+    });
+    expect(sent).toEqual([
+      {
+        event: "liquidation",
+        text: `Liquidated: #${trade.id} BTC-PERP long closed at 55,000 — −805.90 USDT (−12.8 %)`,
+      },
+    ]);
+    expect((await audit())[0]?.details).toMatchObject({ reason: "liquidation" });
   });
 
   it("when the venue reports no fill for the close, then the exit is the mark, no fee is invented, and the audit says the mark was used", async () => {
@@ -156,7 +217,7 @@ describe("reconciliation of a close made at the venue", () => {
       close_reason: "venue",
     });
     expect(sent.map((s) => s.text)).toEqual([
-      `Closed at the venue: #${trade.id} BTC-PERP long closed at 62,000 — −100.00 USDT (−1.6 %)`,
+      `Closed at Binance: #${trade.id} BTC-PERP long closed at 62,000 — −100.00 USDT (−1.6 %)`,
     ]);
     const [a] = await audit();
     expect(a?.details).toMatchObject({
@@ -184,7 +245,7 @@ describe("reconciliation of a close made at the venue", () => {
       close_reason: "venue",
     });
     expect(sent.map((x) => x.text)).toEqual([
-      `Closed at the venue: #${trade.id} BTC-PERP long closed at 63,800 — +73.03 USDT (+1.2 %)`,
+      `Closed at Bybit: #${trade.id} BTC-PERP long closed at 63,800 — +73.03 USDT (+1.2 %)`,
     ]);
   });
 });

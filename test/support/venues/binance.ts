@@ -80,6 +80,11 @@ export interface FakeBinance {
    */
   closeBehindBack(apiKey: string, symbol: string, price?: number): void;
   /**
+   * Control: Binance liquidates the position of `symbol` at `price` (default the mark): its
+   * close order has clientOrderId "autoclose-…" and type LIQUIDATION.
+   */
+  liquidate(apiKey: string, symbol: string, price?: number): void;
+  /**
    * Control: the next MARKET order of the account finds only `qty` of liquidity: it fills that
    * much and the rest expires (status EXPIRED, executedQty < origQty).
    */
@@ -141,10 +146,14 @@ interface Account {
   positions: Map<string, { amount: number; entryPrice: number }>;
   leverage: Map<string, number>;
   algo: FakeBinanceAlgoOrder[];
+  /** Algo orders that triggered, with the matching-engine order each placed. */
+  triggered: Array<{ order: FakeBinanceAlgoOrder; actualOrderId: number; triggerTime: number }>;
   dualSide: boolean;
   multiAssets: boolean;
   /** Executed orders by clientOrderId, as GET /fapi/v1/order returns them. */
   orders: Map<string, Record<string, unknown>>;
+  /** Orders not sent through the API (app closes, liquidations), by clientOrderId likewise. */
+  venueOrders: Map<string, Record<string, unknown>>;
   lostAnswers: LostAnswer[];
   /** Set by fillNextPartly: the most the next market order fills. */
   liquidity?: number;
@@ -231,9 +240,11 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
       positions: new Map(),
       leverage: new Map(),
       algo: [],
+      triggered: [],
       dualSide: false,
       multiAssets: k.multiAssetsMargin ?? false,
       orders: new Map(),
+      venueOrders: new Map(),
       lostAnswers: [],
       fills: [],
       income: [],
@@ -593,9 +604,55 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
     return { status: 200, body };
   }
 
+  /**
+   * Realises every leg of `symbol` at `price` by one order the account did not send through the
+   * API, kept for GET /fapi/v1/order: a close in the exchange's app (clientOrderId "web_…") or
+   * Binance's own liquidation ("autoclose-…", type LIQUIDATION).
+   */
+  function closeBy(
+    a: Account,
+    symbol: string,
+    price: number,
+    kind: (orderId: number) => { clientOrderId: string; type: string },
+  ): void {
+    for (const [key, p] of [...a.positions]) {
+      if (!key.startsWith(`${symbol}|`)) continue;
+      const orderId = nextId++;
+      const { clientOrderId, type } = kind(orderId);
+      const qty = Math.abs(p.amount);
+      applyFill(a, key, -p.amount, orderId, price);
+      a.venueOrders.set(clientOrderId, {
+        orderId,
+        symbol,
+        status: "FILLED",
+        clientOrderId,
+        price: "0.00",
+        avgPrice: dec(price, 2),
+        origQty: dec(qty, 3),
+        executedQty: dec(qty, 3),
+        cumQuote: dec(qty * price),
+        timeInForce: "GTC",
+        type,
+        reduceOnly: true,
+        closePosition: false,
+        side: p.amount > 0 ? "SELL" : "BUY",
+        positionSide: sideOf(key),
+        stopPrice: "0.00",
+        workingType: "CONTRACT_PRICE",
+        priceProtect: false,
+        origType: type,
+        updateTime: Date.now(),
+      });
+    }
+  }
+
   /** GET /fapi/v1/order by origClientOrderId: the order as Binance keeps it, or -2013. */
   function queryOrder(a: Account, p: Record<string, string>): Reply {
-    const o = a.orders.get(p.origClientOrderId ?? "");
+    const all = [...a.orders.values(), ...a.venueOrders.values()];
+    const o =
+      p.orderId !== undefined
+        ? all.find((x) => String(x.orderId) === p.orderId)
+        : all.find((x) => x.clientOrderId === p.origClientOrderId);
     if (o === undefined || o.symbol !== p.symbol) return err(400, -2013, "Order does not exist.");
     return { status: 200, body: { ...o, time: o.updateTime } };
   }
@@ -754,6 +811,7 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
       "POST /fapi/v1/order",
       "POST /fapi/v1/algoOrder",
       "GET /fapi/v1/openAlgoOrders",
+      "GET /fapi/v1/allAlgoOrders",
       "DELETE /fapi/v1/algoOrder",
       "GET /fapi/v1/userTrades",
       "GET /fapi/v1/income",
@@ -827,6 +885,25 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
             .filter((o) => p.symbol === undefined || o.symbol === p.symbol)
             .map((o) => algoJson(o)),
         };
+      case "GET /fapi/v1/allAlgoOrders": {
+        // Binance docs, Query All Algo Orders: `symbol` required; open and past algo orders,
+        // a triggered one with its `actualOrderId` (the order it placed) and FINISHED once filled.
+        if (p.symbol === undefined)
+          return err(400, -1102, "Mandatory parameter 'symbol' was not sent.");
+        return {
+          status: 200,
+          body: [
+            ...a.triggered
+              .filter((t) => t.order.symbol === p.symbol)
+              .map((t) => ({
+                ...(algoJson(t.order, "FINISHED") as object),
+                actualOrderId: String(t.actualOrderId),
+                triggerTime: t.triggerTime,
+              })),
+            ...a.algo.filter((o) => o.symbol === p.symbol).map((o) => algoJson(o)),
+          ],
+        };
+      }
       case "DELETE /fapi/v1/algoOrder": {
         const i = a.algo.findIndex(
           (o) => String(o.algoId) === p.algoId || o.clientAlgoId === p.clientAlgoId,
@@ -906,7 +983,9 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
       const qty = o!.closePosition
         ? Math.abs(leg.amount)
         : Math.min(Number(o!.quantity), Math.abs(leg.amount));
-      applyFill(a, key, o!.side === "BUY" ? qty : -qty);
+      const orderId = nextId++;
+      applyFill(a, key, o!.side === "BUY" ? qty : -qty, orderId);
+      a.triggered.push({ order: o!, actualOrderId: orderId, triggerTime: Date.now() });
     },
     executedOrders(apiKey) {
       return [...account(apiKey).orders.values()].map((o) => ({ ...o }));
@@ -914,11 +993,16 @@ export async function startFakeBinance(opts: FakeBinanceOptions): Promise<FakeBi
     closeBehindBack(apiKey, symbol, price = markPrice) {
       // As a close in the exchange's app would: every leg of the symbol is realised at `price`
       // and gone (positions are kept per leg, `SYMBOL|BOTH` or `SYMBOL|LONG` / `|SHORT`).
-      const a = account(apiKey);
-      for (const [key, p] of [...a.positions]) {
-        if (!key.startsWith(`${symbol}|`)) continue;
-        applyFill(a, key, -p.amount, nextId++, price);
-      }
+      closeBy(account(apiKey), symbol, price, (id) => ({
+        clientOrderId: `web_${id}`,
+        type: "MARKET",
+      }));
+    },
+    liquidate(apiKey, symbol, price = markPrice) {
+      closeBy(account(apiKey), symbol, price, () => ({
+        clientOrderId: `autoclose-${Date.now()}`,
+        type: "LIQUIDATION",
+      }));
     },
     fillNextPartly(apiKey, qty) {
       account(apiKey).liquidity = qty;

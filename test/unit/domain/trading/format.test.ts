@@ -1,4 +1,4 @@
-// Cockpit number formatting (bot and settings page alike) and close-half sizing (issue 17).
+// Cockpit number formatting (bot and settings page alike), issue 17.
 import { describe, expect, it } from "vitest";
 import {
   age,
@@ -7,7 +7,6 @@ import {
   signedMoney,
   signedPercent,
 } from "../../../../src/domain/trading/format";
-import { sizeAfterPartialClose } from "../../../../src/domain/trading/position-view";
 
 describe("cockpit number formatting", () => {
   it("when an amount is non-zero but below a cent, then it shows its first significant digit, never 0.00", () => {
@@ -28,14 +27,5 @@ describe("cockpit number formatting", () => {
     expect(age(59_000)).toBe("0m");
     expect(age(3 * 3_600_000 + 20 * 60_000)).toBe("3h 20m");
     expect(age(50 * 3_600_000)).toBe("2d 2h");
-  });
-});
-
-describe("close half", () => {
-  it("when a share of a position is closed, then the size left is rounded down on the size's decimals, 0 when nothing would be left", () => {
-    expect(sizeAfterPartialClose(0.4, 50)).toBe(0.2);
-    expect(sizeAfterPartialClose(0.03, 50)).toBe(0.01);
-    expect(sizeAfterPartialClose(1, 50)).toBe(0);
-    expect(sizeAfterPartialClose(0.123, 25)).toBe(0.092);
   });
 });
