@@ -71,6 +71,7 @@ const STATUS: Record<TradingError["code"], number> = {
   outcome_unknown: 504,
   // The kill switch: temporary and not the client's fault; the JSON code says why.
   trading_paused: 503,
+  size_not_reduced: 422,
 };
 
 export function createTradingRoutes(deps: {
@@ -170,6 +171,8 @@ export function createTradingRoutes(deps: {
     "/trades/:id",
     handle(async (req, res, auth) => {
       const body = parse(modifyBody, req.body);
+      // A smaller size is a partial close: it needs the same recent step-up as the close route.
+      if (body.size !== undefined) deps.accounts.requireStepUp(auth);
       res.json({
         trade: tradeView(
           await deps.trading.modifyTrade(caller(req, auth), String(req.params.id), body),

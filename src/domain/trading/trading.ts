@@ -128,7 +128,9 @@ export type TradingErrorCode =
   | "venue_failed"
   /** The venue did not say whether the order executed; the request stays claimed. */
   | "outcome_unknown"
-  | "trading_paused";
+  | "trading_paused"
+  /** A modify may only shrink a position: adding goes through a new, checked order. */
+  | "size_not_reduced";
 
 export class TradingError extends Error {
   constructor(
@@ -483,6 +485,13 @@ export function createTrading(deps: TradingDeps) {
       const t = await store.getTrade(caller.userId, tradeId);
       if (!t) throw new TradingError("trade_not_found", `No trade #${tradeId}.`);
       if (t.status !== "open") throw new TradingError("trade_closed", `Trade #${t.id} is closed.`);
+      // Growing a position here would skip the pre-trade checks and the confirmation.
+      if (input.size !== undefined && !(input.size > 0 && input.size < t.size)) {
+        throw new TradingError(
+          "size_not_reduced",
+          `The size of #${t.id} can only be reduced here (it is ${t.size}); to add to it, open a new order.`,
+        );
+      }
       const c = await credentialFor(caller.userId, t.credentialId);
       const asked = { stopLoss: input.stopLoss, takeProfit: input.takeProfit, size: input.size };
       let fill: Fill | null;

@@ -105,6 +105,32 @@ describe("closing from the settings page", () => {
     expect(await closeAudits(id)).toEqual(["open", "close"]);
   });
 
+  it("when PATCH changes a trade's size, then it needs a step-up like a close, and it may only shrink: a larger size is 422 and nothing is sent", async () => {
+    const id = await open("BTC", 0.02);
+    await noStepUp();
+    const refused = await api("PATCH", `/api/trades/${id}`, token, { size: 0.01 });
+    expect(refused.status).toBe(403);
+    expect(refused.body.error).toBe("step_up_required");
+    // Stop-loss and take-profit changes stay without a step-up.
+    expect((await api("PATCH", `/api/trades/${id}`, token, { stopLoss: 1000 })).status).toBe(200);
+
+    await stepUp();
+    for (const size of [0.05, 0.02]) {
+      const grown = await api("PATCH", `/api/trades/${id}`, token, { size });
+      expect(grown.status).toBe(422);
+      expect(grown.body.error).toBe("size_not_reduced");
+      expect(grown.body.message).toContain("can only be reduced");
+    }
+    const row = await db.query("select size::float8 as size from trades where id = $1", [id]);
+    expect(row.rows).toEqual([{ size: 0.02 }]);
+    expect(await closeAudits(id)).toEqual(["open", "modify"]);
+
+    const shrunk = await api("PATCH", `/api/trades/${id}`, token, { size: 0.01 });
+    expect(shrunk.status).toBe(200);
+    expect(shrunk.body.trade.size).toBe(0.01);
+    expect((await api("POST", `/api/trades/${id}/close`, token)).status).toBe(200);
+  });
+
   it("when the step-up is older than five minutes, then the close is 401 reauth_required and nothing changes", async () => {
     const id = await open("ETH", 0.5);
     await db.query(
