@@ -13,7 +13,8 @@ export class Migration20261204160000EmailChange extends Migration {
         select conname into c from pg_constraint
          where conrelid = 'users'::regclass and contype = 'c'
            and pg_get_constraintdef(oid) like '%(email IS NULL) = (password_hash IS NULL)%';
-        if c is not null then execute format('alter table users drop constraint %I', c); end if;
+        if c is null then raise exception 'users: the check %s was not found; this migration expects the schema of the earlier ones', 'email and password together'; end if;
+        execute format('alter table users drop constraint %I', c);
       end $$;`);
     this.addSql(
       "alter table users add constraint users_password_needs_email check (password_hash is null or email is not null);",

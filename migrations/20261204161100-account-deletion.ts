@@ -12,7 +12,8 @@ export class Migration20261204161100AccountDeletion extends Migration {
         select conname into c from pg_constraint
         where conrelid = 'users'::regclass and contype = 'c'
           and pg_get_constraintdef(oid) ~* 'email IS NOT NULL\\) OR \\(telegram_user_id IS NOT NULL';
-        if c is not null then execute format('alter table users drop constraint %I', c); end if;
+        if c is null then raise exception 'users: the check %s was not found; this migration expects the schema of the earlier ones', 'an email or a Telegram id'; end if;
+        execute format('alter table users drop constraint %I', c);
       end $$;
     `);
     this.addSql(`
