@@ -73,9 +73,9 @@ export interface FakeBybit {
   setMarkPrice(price: number): void;
   /**
    * Control: close a position outside Warden (as in the exchange's app), filled at `price`
-   * (default the mark) and recorded among the executions.
+   * (default the mark) and recorded among the executions; `positionIdx` picks the hedge-mode leg.
    */
-  closeBehindBack(apiKey: string, symbol: string, price?: number): void;
+  closeBehindBack(apiKey: string, symbol: string, price?: number, positionIdx?: number): void;
   /** Switches the key's account between one-way (false) and both-side hedge mode (true). */
   setHedgeMode(apiKey: string, hedged: boolean): void;
   /** While true, order queries find nothing: an order fills but its fill is never reported. */
@@ -588,9 +588,12 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
     setMarkPrice(price) {
       markPrice = price;
     },
-    closeBehindBack(apiKey, symbol, price = markPrice) {
+    closeBehindBack(apiKey, symbol, price = markPrice, positionIdx) {
       const a = account(apiKey);
-      const leg = [...a.positions.entries()].find(([, p]) => p.symbol === symbol);
+      // In hedge mode both legs may be open: the caller names the leg (1 buy side, 2 sell side).
+      const leg = [...a.positions.entries()].find(
+        ([, p]) => p.symbol === symbol && (positionIdx === undefined || p.idx === positionIdx),
+      );
       if (leg === undefined) throw new Error(`fake bybit: no ${symbol} position`);
       const [key, p] = leg;
       a.wallet += (price - p.avgPrice) * p.size;
