@@ -90,6 +90,11 @@ async function account(
     (await api("POST", "/api/auth/step-up", { token, body: { password: PASSWORD } })).status,
   ).toBe(200);
   expect((await api("POST", "/api/keys", { token, body: { venue: "paper" } })).status).toBe(201);
+  // These users trade only to trip the rules: their entry notices would share the chat, the
+  // inbox and the socket with the alerts this file counts.
+  expect(
+    (await api("PUT", "/api/notifications", { token, body: { entry: { enabled: false } } })).status,
+  ).toBe(200);
   return { id: rows[0].id, email, token, tgId };
 }
 
