@@ -1,13 +1,14 @@
 // Binance account settings Warden cannot trade under, over HTTP against the running service and
 // a fake Binance: Multi-Assets Mode and a Portfolio Margin key are refused at connect naming the
-// setting to change; the same account in Single-Asset Mode connects.
+// setting to change; the same account in Single-Asset Mode connects. The permission policy is an
+// allow-list: a flag Warden has never heard of refuses the key, naming it.
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   BINANCE_MULTI_ASSETS_FIX,
   BINANCE_PORTFOLIO_MARGIN_FIX,
 } from "../../../src/domain/venues/policies/binance-account";
-import { confirmationToken } from "../../support/email-confirmation";
+import { jsonApi, steppedUpAccount } from "../../support/api-session";
 import {
   BINANCE_DEFAULT_RESTRICTIONS,
   type FakeBinance,
@@ -18,23 +19,13 @@ import { startTestWarden, type TestWarden } from "../../support/warden-harness";
 const hex = (n: number) => randomBytes(n).toString("hex");
 const multi = { apiKey: `BM${hex(30)}`, secret: `BS${hex(30)}` };
 const portfolio = { apiKey: `BP${hex(30)}`, secret: `BQ${hex(30)}` };
+const unknownFlag = { apiKey: `BF${hex(30)}`, secret: `BG${hex(30)}` };
 
 let binance: FakeBinance;
 let w: TestWarden;
 let token: string;
 
-async function api(method: string, path: string, body?: unknown, auth?: string) {
-  const res = await fetch(`${w.base}${path}`, {
-    method,
-    headers: {
-      "content-type": "application/json",
-      ...(auth ? { authorization: `Bearer ${auth}` } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
-}
+const api = jsonApi(() => w);
 
 const keys = async () =>
   ((await api("GET", "/api/keys", undefined, token)).body.keys as unknown[]).length;
@@ -47,6 +38,11 @@ beforeAll(async () => {
         restrictions: BINANCE_DEFAULT_RESTRICTIONS,
         multiAssetsMargin: true,
       },
+      // A flag Binance may add tomorrow: unknown to Warden, so it cannot be judged safe.
+      [unknownFlag.apiKey]: {
+        secret: unknownFlag.secret,
+        restrictions: { ...BINANCE_DEFAULT_RESTRICTIONS, enableSomethingNew: true },
+      },
       [portfolio.apiKey]: {
         secret: portfolio.secret,
         restrictions: { ...BINANCE_DEFAULT_RESTRICTIONS, enablePortfolioMarginTrading: true },
@@ -54,15 +50,7 @@ beforeAll(async () => {
     },
   });
   w = await startTestWarden({ env: { VENUE_URL_BINANCEUSDM: binance.url } });
-  const reg = { email: "binance-account@example.com", password: "a long unique passphrase" };
-  await api("POST", "/api/auth/register", reg);
-  await api("POST", "/api/auth/email/confirm", {
-    token: await confirmationToken(w.smtp, reg.email),
-  });
-  token = ((await api("POST", "/api/auth/login", reg)).body as { accessToken: string }).accessToken;
-  expect((await api("POST", "/api/auth/step-up", { password: reg.password }, token)).status).toBe(
-    200,
-  );
+  token = await steppedUpAccount(w, "binance-account@example.com");
 });
 afterAll(async () => {
   await w.stop();
@@ -102,6 +90,17 @@ describe("Binance asset mode and Portfolio Margin at connect", () => {
     ]);
     expect(BINANCE_PORTFOLIO_MARGIN_FIX).toContain("untick 'Enable Portfolio Margin Trading'");
     expect(BINANCE_PORTFOLIO_MARGIN_FIX).toContain("switch it back to a classic futures account");
+    expect(await keys()).toBe(before);
+  });
+
+  it("when the key carries an unknown permission flag, then 422 key_refused names the flag and nothing is stored", async () => {
+    const before = await keys();
+    const res = await api("POST", "/api/keys", { venue: "binanceusdm", ...unknownFlag }, token);
+    expect(res.status).toBe(422);
+    expect(res.body.error).toBe("key_refused");
+    const refusals = res.body.refusals as Array<{ permission: string }>;
+    expect(refusals.map((r) => r.permission)).toEqual(["enableSomethingNew"]);
+    expect(JSON.stringify(res.body)).not.toContain(unknownFlag.secret);
     expect(await keys()).toBe(before);
   });
 });

@@ -3,7 +3,7 @@
 // USDC perpetual is refused before anything is sent, with the reason.
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { confirmationToken } from "../../support/email-confirmation";
+import { jsonApi, steppedUpAccount } from "../../support/api-session";
 import {
   BYBIT_TRADE_ONLY_QUERY_API,
   type FakeBybit,
@@ -19,18 +19,7 @@ let bybit: FakeBybit;
 let w: TestWarden;
 let token: string;
 
-async function api(method: string, path: string, body?: unknown, auth?: string) {
-  const res = await fetch(`${w.base}${path}`, {
-    method,
-    headers: {
-      "content-type": "application/json",
-      ...(auth ? { authorization: `Bearer ${auth}` } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
-}
+const api = jsonApi(() => w);
 
 beforeAll(async () => {
   bybit = await startFakeBybit({
@@ -43,15 +32,7 @@ beforeAll(async () => {
     },
   });
   w = await startTestWarden({ env: { VENUE_URL_BYBIT: bybit.url } });
-  const reg = { email: "bybit-account@example.com", password: "a long unique passphrase" };
-  await api("POST", "/api/auth/register", reg);
-  await api("POST", "/api/auth/email/confirm", {
-    token: await confirmationToken(w.smtp, reg.email),
-  });
-  token = ((await api("POST", "/api/auth/login", reg)).body as { accessToken: string }).accessToken;
-  expect((await api("POST", "/api/auth/step-up", { password: reg.password }, token)).status).toBe(
-    200,
-  );
+  token = await steppedUpAccount(w, "bybit-account@example.com");
 });
 afterAll(async () => {
   await w.stop();
