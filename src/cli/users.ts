@@ -42,7 +42,7 @@ export const USERS_COMMANDS: Record<string, Command> = {
   "user delete": {
     usage: "user delete <email|#id> --yes",
     summary:
-      "delete an account: its identity, sign-ins, link and keys go; findings, deliveries, security events and trades stay (anonymised)",
+      "delete an account (refused while it has open trades): its identity, sign-ins, link and keys go; findings, deliveries, security events and trades stay (anonymised)",
     async run(args, io) {
       const yes = args.includes("--yes");
       const rest = args.filter((a) => a !== "--yes");
