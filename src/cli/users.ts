@@ -1,5 +1,6 @@
-import { anonymiseAccount } from "../infra/account-deletion";
+import { AccountHasOpenTrades, anonymiseAccount } from "../infra/account-deletion";
 import { sqlOf } from "../infra/database";
+import { createOneTimeTokenStore } from "../infra/one-time-tokens";
 import { createRedisFactory } from "../infra/redis";
 import { createWebSocketSessionEnder } from "../infra/ws-hub";
 import { config, withOrm } from "./context";
@@ -41,7 +42,7 @@ export const USERS_COMMANDS: Record<string, Command> = {
   "user delete": {
     usage: "user delete <email|#id> --yes",
     summary:
-      "delete an account: its identity, sign-ins, link and keys go; findings, deliveries, security events and trades stay (anonymised)",
+      "delete an account (refused while it has open trades): its identity, sign-ins, link and keys go; findings, deliveries, security events and trades stay (anonymised)",
     async run(args, io) {
       const yes = args.includes("--yes");
       const rest = args.filter((a) => a !== "--yes");
@@ -51,23 +52,26 @@ export const USERS_COMMANDS: Record<string, Command> = {
         return 2;
       }
       const c = await config();
-      const result = await withOrm(c, async (orm) => {
-        const [row] = who.startsWith("#")
-          ? await sqlOf(orm)(
-              "select id::text as id from users where id = ? and deleted_at is null",
-              [/^#\d{1,19}$/.test(who) ? who.slice(1) : "0"],
-            )
-          : await sqlOf(orm)("select id::text as id from users where email = ?", [who]);
-        if (!row) return null;
-        return anonymiseAccount(orm, row.id as string, "cli");
-      });
-      if (!result) {
-        io.err(`no account ${who}`);
-        return 1;
-      }
-      // Open sockets of the account close on every API process (their sessions are gone).
       const redis = createRedisFactory({ url: c.redisUrl, keyPrefix: c.redisPrefix });
+      let result: Awaited<ReturnType<typeof anonymiseAccount>>;
       try {
+        result = await withOrm(c, async (orm) => {
+          const [row] = who.startsWith("#")
+            ? await sqlOf(orm)(
+                "select id::text as id from users where id = ? and deleted_at is null",
+                [/^#\d{1,19}$/.test(who) ? who.slice(1) : "0"],
+              )
+            : await sqlOf(orm)("select id::text as id from users where email = ?", [who]);
+          if (!row) return null;
+          // Its outstanding reset, link and confirmation tokens are voided with it.
+          const tokens = createOneTimeTokenStore(redis.create("client", "cli"));
+          return anonymiseAccount(orm, row.id as string, "cli", { tokens });
+        });
+        if (!result) {
+          io.err(`no account ${who}`);
+          return 1;
+        }
+        // Open sockets of the account close on every API process (their sessions are gone).
         const publisher = redis.create("producer", "cli");
         // The producer connection queues nothing while offline: wait for it to be ready.
         if (publisher.status !== "ready") {
@@ -77,6 +81,12 @@ export const USERS_COMMANDS: Record<string, Command> = {
           });
         }
         await createWebSocketSessionEnder(publisher)(result.userId, null);
+      } catch (err) {
+        if (!(err instanceof AccountHasOpenTrades)) throw err;
+        io.err(
+          `account ${who} has ${err.openTrades} open trade(s): close them first (in the bot or on the web), then delete the account. Nothing was deleted.`,
+        );
+        return 1;
       } finally {
         await redis.closeAll();
       }

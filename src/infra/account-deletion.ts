@@ -3,7 +3,22 @@
 // evidence stays: the user row remains, anonymised, so anomalies, alert_deliveries,
 // security_events, trades and the audit log keep their rows and what they point at.
 import type { MikroORM } from "@mikro-orm/postgresql";
+import type { OneTimeTokenStore } from "../domain/accounts/ports";
 import { inTransaction } from "./audit-log";
+
+/**
+ * The account still has open trades: deleting it would revoke the keys that manage them and
+ * leave positions at the venue nobody here watches. The user closes them first.
+ */
+export class AccountHasOpenTrades extends Error {
+  constructor(readonly openTrades: number) {
+    super(`the account has ${openTrades} open trade(s): close them first`);
+    this.name = "AccountHasOpenTrades";
+  }
+}
+
+/** The one-time tokens issued to an account (by user id) that could still be used after it went. */
+const ACCOUNT_TOKEN_KINDS = ["reset", "link:web", "email_confirm"] as const;
 
 export interface DeletedAccount {
   userId: string;
@@ -20,14 +35,20 @@ export async function anonymiseAccount(
   orm: MikroORM,
   userId: string,
   via: string,
+  opts: { tokens?: OneTimeTokenStore } = {},
 ): Promise<DeletedAccount | null> {
   if (!/^\d{1,19}$/.test(userId)) return null;
-  return inTransaction(orm, async (sql) => {
+  const deleted = await inTransaction(orm, async (sql) => {
     const [user] = await sql(
       "select id::text as id from users where id = ? and deleted_at is null for update",
       [userId],
     );
     if (!user) return null;
+    const [open] = await sql(
+      "select count(*)::int as n from trades where user_id = ? and status = 'open'",
+      [userId],
+    );
+    if (Number(open?.n ?? 0) > 0) throw new AccountHasOpenTrades(Number(open?.n));
     const sessions = await sql(
       `update sessions set revoked_at = now(), revoked_reason = 'account_deleted'
        where user_id = ? and revoked_at is null returning id`,
@@ -49,6 +70,9 @@ export async function anonymiseAccount(
       "notification_settings",
       "daily_summary_settings",
       "liquidation_warning_settings",
+      "trading_settings",
+      // Opens noted before a venue call; with no open trade left, nothing is waiting on them.
+      "open_intents",
     ]) {
       await sql(`delete from ${table} where user_id = ?`, [userId]);
     }
@@ -72,4 +96,10 @@ export async function anonymiseAccount(
       keysRevoked: keys.filter((k) => k.now_revoked === true).length,
     };
   });
+  // A reset, link or confirmation token issued before must not reach a row without an address
+  // or password (it would only fail the users table's checks).
+  if (deleted && opts.tokens) {
+    for (const kind of ACCOUNT_TOKEN_KINDS) await opts.tokens.voidSubject(kind, userId);
+  }
+  return deleted;
 }

@@ -43,6 +43,12 @@ export function createAccounts(
     keyRing: config.masterKeys,
     outbox: createEmailOutbox({ queue: parts.queues.get("email"), keyRing: config.masterKeys }),
     sessionEnds: { sessionsEnded: createWebSocketSessionEnder(parts.redis) },
+    // Sent by the worker's alerts queue, as every other Telegram notice.
+    telegramNotice: config.telegram.botToken
+      ? async (chatId, text) => {
+          await parts.queues.get("alerts").add("notice", { chatId, text });
+        }
+      : undefined,
     deferred: createDeferredAccountWork({
       queue: parts.queues.get("email"),
       keyRing: config.masterKeys,

@@ -119,4 +119,40 @@ describe("CLI", () => {
       await client.end();
     }
   });
+
+  it("when user delete names an account with an open trade, then it exits 1 saying to close it first and nothing is deleted", async () => {
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      const { rows } = await client.query(
+        "insert into users (email, password_hash) values ('trading@example.com', '$2b$04$abcdefghijklmnopqrstuuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0') returning id::text as id",
+      );
+      const id = rows[0].id as string;
+      const { rows: keys } = await client.query(
+        `insert into exchange_credentials (user_id, venue, api_key, secret, encryption_key_version)
+         values ($1, 'binanceusdm', 'gAAAAAkey', 'gAAAAAsecret', 1) returning id`,
+        [id],
+      );
+      await client.query(
+        `insert into trades (user_id, credential_id, venue, symbol, side, size, source)
+         values ($1, $2, 'binanceusdm', 'BTCUSDT', 'long', 0.01, 'telegram')`,
+        [id, keys[0].id],
+      );
+      const refused = await cli("user", "delete", "trading@example.com", "--yes");
+      expect(refused.code, refused.out).toBe(1);
+      expect(refused.out).toContain(
+        "account trading@example.com has 1 open trade(s): close them first (in the bot or on the web), then delete the account. Nothing was deleted.",
+      );
+      const { rows: after } = await client.query(
+        `select u.email, u.deleted_at, c.api_key from users u
+         join exchange_credentials c on c.user_id = u.id where u.id = $1`,
+        [id],
+      );
+      expect(after).toEqual([
+        { email: "trading@example.com", deleted_at: null, api_key: "gAAAAAkey" },
+      ]);
+    } finally {
+      await client.end();
+    }
+  });
 });

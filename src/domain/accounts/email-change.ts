@@ -1,11 +1,12 @@
 // Adding an address to an account born in Telegram, or changing it: the new address is only
 // recorded as pending and gets the single-use confirmation link; the current one (if any) stays
 // in use, and is told, until the new one is confirmed. A step-up is required, as for every
-// sensitive setting.
+// sensitive setting; a linked Telegram chat is told too.
 import { emailChangingEmail, emailInUseEmail, maskEmail } from "./email";
 import { sendConfirmation } from "./email-confirmation";
 import { AccountError } from "./errors";
 import { type AccountHelpers, type AuthContext, type ClientInfo, normaliseEmail } from "./shared";
+import { addressRequestedNotice } from "./telegram-notices";
 
 const CHANGES_PER_HOUR = { limit: 5, windowMs: 60 * 60_000 };
 
@@ -34,10 +35,15 @@ export function createEmailChange(h: AccountHelpers) {
       }
       const owner = await repo.findUserByEmail(email);
       await repo.setPendingEmail(user.id, email);
-      if (owner) await h.mail(owner.id, emailInUseEmail({ to: email }));
+      // The owner is told only at an address they proved they read.
+      if (owner) await h.notice(owner, (to) => emailInUseEmail({ to }));
       else await sendConfirmation(h, user.id, email);
-      await h.notice(user, (to) =>
-        emailChangingEmail({ to, newAddress: maskEmail(email), when: new Date(h.now()) }),
+      const when = new Date(h.now());
+      await h.notice(user, (to) => emailChangingEmail({ to, newAddress: maskEmail(email), when }));
+      // Step-up proves nothing on an account without password or 2FA: its chat is told.
+      await h.telegramNotice(
+        user,
+        addressRequestedNotice({ newAddress: email, adding: user.email === null, when }),
       );
       await repo.recordEvent({
         userId: user.id,

@@ -1,7 +1,8 @@
 // Email confirmation: a single-use link (hashed in the token store, 24 h) proves the owner
 // reads the address; only then do alerts and notices go there.
-import { confirmEmailEmail } from "./email";
+import { confirmEmailEmail, emailChangedEmail, maskEmail } from "./email";
 import { AccountError } from "./errors";
+import type { UserRecord } from "./repo";
 import {
   type AccountHelpers,
   type ClientInfo,
@@ -28,6 +29,28 @@ export async function sendConfirmation(
 
 export function createEmailConfirmation(h: AccountHelpers) {
   const { deps, repo } = h;
+
+  /**
+   * The account's sign-in address moved (S5.1): reset links mailed to the old one stop working,
+   * every session ends (the link was opened outside them; the user signs in with the new
+   * address), and the old address is told if it was ever proven to be the owner's.
+   */
+  async function addressMoved(before: UserRecord, email: string, client: ClientInfo) {
+    await deps.tokens.voidSubject("reset", before.id);
+    const ended = await repo.revokeSessions(before.id, "email_changed");
+    await h.sessionsEnded(before.id, null);
+    await repo.recordEvent({
+      userId: before.id,
+      kind: "email_changed",
+      outcome: "ok",
+      ip: client.ip,
+      details: { sessionsEnded: ended },
+    });
+    await h.notice(before, (to) =>
+      emailChangedEmail({ to, newAddress: maskEmail(email), when: new Date(h.now()) }),
+    );
+  }
+
   return {
     /** Works once; an expired, used, replaced or unknown link is `invalid_confirmation_token`. */
     async confirmEmail(input: { token: unknown }, client: ClientInfo): Promise<void> {
@@ -38,7 +61,9 @@ export function createEmailConfirmation(h: AccountHelpers) {
         userId: string;
         email: string;
       } | null;
-      if (!payload || !(await repo.confirmEmail(payload.userId, payload.email))) {
+      if (!payload) throw new AccountError("invalid_confirmation_token");
+      const before = await repo.findUserById(payload.userId);
+      if (!before || !(await repo.confirmEmail(payload.userId, payload.email))) {
         throw new AccountError("invalid_confirmation_token");
       }
       await repo.recordEvent({
@@ -47,6 +72,9 @@ export function createEmailConfirmation(h: AccountHelpers) {
         outcome: "ok",
         ip: client.ip,
       });
+      if (before.email !== null && before.email !== payload.email) {
+        await addressMoved(before, payload.email, client);
+      }
     },
 
     /**

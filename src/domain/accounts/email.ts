@@ -113,6 +113,7 @@ export const EMAIL_SUBJECTS = {
   accountExists: "Someone tried to create a Warden account with your address",
   emailChanged: "The email address of your Warden account is changing",
   emailInUse: "Someone asked to move a Warden account to your address",
+  emailChangeDone: "The email address of your Warden account was changed",
   telegramLinked: "A Telegram account was linked to your Warden account",
 } as const;
 
@@ -287,6 +288,19 @@ export function emailInUseEmail(input: { to: string }): EmailMessage {
   return render(input.to, EMAIL_SUBJECTS.emailInUse, [
     "Someone asked to use your address for another Warden account. Your address already belongs to an account, so nothing changed.",
     "If it was you, sign in to the account that has this address instead. If it was not you, there is nothing to do.",
+    SIGNATURE,
+  ]);
+}
+
+/** To the address that was in use, once the new one is confirmed: the move is done. */
+export function emailChangedEmail(input: {
+  to: string;
+  newAddress: string;
+  when: Date;
+}): EmailMessage {
+  return render(input.to, EMAIL_SUBJECTS.emailChangeDone, [
+    `At ${formatWhen(input.when)} the email address of your Warden account was changed to ${oneLine(input.newAddress, 254)}. Warden's mail no longer comes to this address, and every session of the account was signed out.`,
+    "If this was not you, someone else controls your account: revoke your exchange API keys at the exchange now and contact the Warden administrator.",
     SIGNATURE,
   ]);
 }

@@ -13,6 +13,7 @@ import {
   normaliseEmail,
   RESET_TOKEN_TTL_S,
 } from "./shared";
+import { passwordSetNotice } from "./telegram-notices";
 
 export function createRecovery(h: AccountHelpers) {
   const { deps, repo } = h;
@@ -110,8 +111,15 @@ export function createRecovery(h: AccountHelpers) {
       await repo.setPassword(user.id, passwordHash);
       await repo.revokeSessions(user.id, "password_reset");
       // An address change asked for from a stolen session dies with the sessions.
-      if (user.pendingEmail) await repo.setPendingEmail(user.id, null);
+      await h.cancelPendingEmail(user);
       await h.sessionsEnded(user.id, null);
+      // An account born in Telegram getting its first password: its chat is told.
+      if (user.passwordHash === null) {
+        await h.telegramNotice(
+          user,
+          passwordSetNotice({ email: user.email, when: new Date(h.now()) }),
+        );
+      }
       // Whoever linked a Telegram account while holding the old password loses it too.
       await h.endTelegramLink(user, "password_reset", client);
       await deps.tokens.voidSubject("link:web", user.id);

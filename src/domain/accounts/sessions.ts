@@ -144,6 +144,8 @@ export function createSessions(h: AccountHelpers) {
         throw new AccountError("session_not_found");
       await repo.revokeSession(s.id, "revoked_by_user");
       await h.sessionsEnded(auth.user.id, s.id);
+      // The revoked session may be a thief's: an address change it asked for dies with it.
+      await h.cancelPendingEmail(auth.user);
       await repo.recordEvent({
         userId: auth.user.id,
         kind: "session_revoked",
@@ -155,6 +157,7 @@ export function createSessions(h: AccountHelpers) {
     async revokeAllSessions(auth: AuthContext, client: ClientInfo) {
       const n = await repo.revokeSessions(auth.user.id, "revoked_by_user");
       await h.sessionsEnded(auth.user.id, null);
+      await h.cancelPendingEmail(auth.user);
       await h.endTelegramLink(auth.user, "sign_out_everywhere", client);
       await repo.recordEvent({
         userId: auth.user.id,

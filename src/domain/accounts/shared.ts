@@ -51,6 +51,8 @@ export interface AccountDeps {
   deferred: DeferredAccountWork;
   /** Closes the sockets of ended sessions on every API process. */
   sessionEnds?: SessionEndListener;
+  /** Queues a plain-text notice to a Telegram chat (the alerts queue's notice job). */
+  telegramNotice?: (chatId: number, text: string) => Promise<void>;
   now?: () => number;
 }
 
@@ -217,6 +219,30 @@ export function createAccountHelpers(deps: AccountDeps) {
     if (user.email && user.emailConfirmedAt) await mail(user.id, make(user.email));
   }
 
+  /**
+   * Tells the Telegram chat linked to the account (when there is one) what just happened to it;
+   * a queue outage is recorded, never allowed to undo what already happened.
+   */
+  async function telegramNotice(user: UserRecord, text: string) {
+    if (user.telegramUserId === null || !deps.telegramNotice) return;
+    try {
+      await deps.telegramNotice(user.telegramUserId, text);
+    } catch {
+      await repo
+        .recordEvent({ userId: user.id, kind: "telegram_notice_not_queued", outcome: "failed" })
+        .catch(() => {});
+    }
+  }
+
+  /**
+   * Drops an address change asked for but not confirmed yet, and voids its link (sign-out
+   * everywhere, a revoked session, a password reset: whoever asked for it may be the thief).
+   */
+  async function cancelPendingEmail(user: UserRecord) {
+    await repo.setPendingEmail(user.id, null);
+    await deps.tokens.voidSubject("email_confirm", user.id);
+  }
+
   async function userOf(userId: string): Promise<UserRecord> {
     const user = await repo.findUserById(userId);
     if (!user) throw new AccountError("invalid_token");
@@ -336,6 +362,8 @@ export function createAccountHelpers(deps: AccountDeps) {
     startSession,
     mail,
     notice,
+    telegramNotice,
+    cancelPendingEmail,
     userOf,
     requireStepUp,
     checkSecondFactor,

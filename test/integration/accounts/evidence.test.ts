@@ -2,18 +2,22 @@
 // deliveries, security events and the audit log cannot be deleted or truncated, and a user row
 // with findings cannot take them along when it goes.
 import type { MikroORM } from "@mikro-orm/postgresql";
+import { Redis } from "ioredis";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { anonymiseAccount } from "../../../src/infra/account-deletion";
+import { AccountHasOpenTrades, anonymiseAccount } from "../../../src/infra/account-deletion";
 import { createOrm } from "../../../src/infra/database";
+import { createOneTimeTokenStore } from "../../../src/infra/one-time-tokens";
 import { APP_LOGIN, ensureAppLogin } from "../../support/app-role";
-import { createTestDatabase, type TestDatabase } from "../../support/context";
+import { createTestDatabase, createTestRedis, type TestDatabase } from "../../support/context";
 
 let db: TestDatabase;
 let owner: pg.Client;
 let app: pg.Client;
 /** The service's own pool, logged in as the application role. */
 let appOrm: MikroORM;
+const testRedis = createTestRedis();
+let redis: Redis;
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -25,8 +29,11 @@ beforeAll(async () => {
   app = new pg.Client({ connectionString: u.toString() });
   await app.connect();
   appOrm = await createOrm({ url: u.toString(), poolMax: 2 });
+  redis = new Redis(testRedis.url, { keyPrefix: testRedis.prefix });
 });
 afterAll(async () => {
+  redis?.disconnect();
+  await testRedis.cleanup();
   await appOrm?.close();
   await app?.end();
   await owner?.end();
@@ -195,5 +202,89 @@ describe("evidence outlives everything", () => {
       await owner.query("select kind from security_events where user_id = $1 order by id", [user])
     ).rows.map((r) => r.kind);
     expect(kinds).toEqual(["login", "account_deleted"]);
+  });
+
+  it("when an account with an open trade is deleted, then it is refused and nothing changes; once the trade is closed, its trading settings and open intents go and its reset, link and confirmation tokens stop working", async () => {
+    const { user } = await userWithEvidence(7_100_005);
+    await app.query(
+      `update users set email = 'trader@example.com',
+         password_hash = '$2b$04$abcdefghijklmnopqrstuuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0'
+       where id = $1`,
+      [user],
+    );
+    await app.query("insert into sessions (user_id) values ($1)", [user]);
+    const credential = (
+      await app.query(
+        `insert into exchange_credentials (user_id, venue, api_key, secret, encryption_key_version)
+         values ($1, 'binanceusdm', 'gAAAAAkey', 'gAAAAAsecret', 1) returning id::text as id`,
+        [user],
+      )
+    ).rows[0].id as string;
+    const trade = (
+      await app.query(
+        `insert into trades (user_id, credential_id, venue, symbol, side, size, source)
+         values ($1, $2, 'binanceusdm', 'BTCUSDT', 'long', 0.01, 'telegram') returning id::text as id`,
+        [user, credential],
+      )
+    ).rows[0].id as string;
+    await app.query("insert into trading_settings (user_id, max_order_notional) values ($1, 500)", [
+      user,
+    ]);
+    await app.query(
+      `insert into open_intents (client_order_id, user_id, credential_id, symbol, base_symbol, side, size, source)
+       values ('w-evidence-1', $1, $2, 'BTCUSDT', 'BTC', 'long', 0.01, 'telegram')`,
+      [user, credential],
+    );
+    const tokens = createOneTimeTokenStore(redis);
+    const reset = await tokens.issue("reset", { userId: user }, 600, user);
+    const link = await tokens.issue("link:web", { userId: user }, 600, user);
+    const confirm = await tokens.issue(
+      "email_confirm",
+      { userId: user, email: "next@example.com" },
+      600,
+      user,
+    );
+
+    const refused = anonymiseAccount(appOrm, user, "test", { tokens });
+    await expect(refused).rejects.toBeInstanceOf(AccountHasOpenTrades);
+    await expect(refused).rejects.toThrow("the account has 1 open trade(s): close them first");
+    const [kept] = (
+      await owner.query(
+        `select email, deleted_at is null as live,
+           (select count(*)::int from sessions where user_id = u.id) as sessions,
+           (select count(*)::int from trading_settings where user_id = u.id) as settings,
+           (select count(*)::int from open_intents where user_id = u.id) as intents
+         from users u where id = $1`,
+        [user],
+      )
+    ).rows;
+    expect(kept).toEqual({
+      email: "trader@example.com",
+      live: true,
+      sessions: 1,
+      settings: 1,
+      intents: 1,
+    });
+    expect(await tokens.peek("reset", reset)).toEqual({ userId: user });
+
+    await app.query("update trades set status = 'closed', closed_at = now() where id = $1", [
+      trade,
+    ]);
+    expect(await anonymiseAccount(appOrm, user, "test", { tokens })).toEqual({
+      userId: user,
+      sessionsEnded: 1,
+      keysRevoked: 1,
+    });
+    for (const table of ["trading_settings", "open_intents"]) {
+      expect(
+        await count(`select count(*)::int as n from ${table} where user_id = $1`, [user]),
+        table,
+      ).toBe(0);
+    }
+    // The trade is evidence: it stays.
+    expect(await count("select count(*)::int as n from trades where id = $1", [trade])).toBe(1);
+    expect(await tokens.consume("reset", reset)).toBeNull();
+    expect(await tokens.consume("link:web", link)).toBeNull();
+    expect(await tokens.consume("email_confirm", confirm)).toBeNull();
   });
 });

@@ -13,6 +13,7 @@ import { createAlertStore } from "../../../src/infra/alerts-store";
 import { createNotificationSettingsStore } from "../../../src/infra/notification-settings-store";
 import { createEmailOutbox } from "../../../src/jobs/email-outbox";
 import { confirmationToken } from "../../support/email-confirmation";
+import { startTelegramEmulator, type TelegramEmulator } from "../../support/telegram";
 import { startTestWarden, type TestWarden } from "../../support/warden-harness";
 import {
   AuthClient,
@@ -25,14 +26,20 @@ import {
   uniqueEmail,
 } from "./auth-support";
 
-const botToken = `${1000000 + Math.floor(Math.random() * 1000000)}:${randomBytes(27).toString("base64url")}`;
+let tg: TelegramEmulator;
+let botToken: string;
 let w: TestWarden;
 let c: AuthClient;
 let bull: Redis;
 let queue: Queue;
 
 beforeAll(async () => {
-  w = await startTestWarden({ env: { ...TRUSTED_LOOPBACK, TELEGRAM_BOT_TOKEN: botToken } });
+  // The worker sends Telegram notices through the emulator.
+  tg = await startTelegramEmulator();
+  botToken = tg.token;
+  w = await startTestWarden({
+    env: { ...TRUSTED_LOOPBACK, TELEGRAM_BOT_TOKEN: botToken, TELEGRAM_API_ROOT: tg.apiRoot },
+  });
   c = new AuthClient(w, createSecrets());
   bull = new Redis(w.redis.url, { maxRetriesPerRequest: null });
   queue = new Queue("email", { connection: bull, prefix: `${w.redis.prefix}bull` });
@@ -41,6 +48,7 @@ afterAll(async () => {
   await queue?.close();
   bull?.disconnect();
   await w?.stop();
+  await tg?.close();
 });
 
 const caller = () => c.as(freshIp());
@@ -99,6 +107,24 @@ async function stopLossByEmail(userId: string) {
 }
 
 const mailsTo = (email: string) => w.smtp.messages.filter((m) => m.to.includes(email));
+const CHANGE_DONE = "The email address of your Warden account was changed";
+
+/** Asks for a reset link for `email` and returns its token (the worker mails it). */
+async function resetToken(u: ReturnType<typeof caller>, email: string) {
+  expect((await u.post("/password/reset/request", { email })).status).toBe(202);
+  const mail = await w.smtp.waitForMessage(
+    (m) => m.to.includes(email) && m.text.includes("/reset-password#token="),
+  );
+  const token = decodeURIComponent(/#token=([A-Za-z0-9_%-]+)/.exec(mail.text)![1]!);
+  c.secrets.strings.add(token);
+  return token;
+}
+
+const newPassword = () => {
+  const password = `pw-${randomBytes(12).toString("base64url")}`;
+  c.secrets.strings.add(password);
+  return password;
+};
 
 describe("Adding an address to an account born in Telegram", () => {
   it("when a Telegram account adds an address, then no alert or notification mail goes there until its link is opened, and the link works once", async () => {
@@ -280,5 +306,128 @@ describe("Changing a web account's address", () => {
     expect(await db("select email, pending_email from users where id = ?::bigint", [s.id])).toEqual(
       [{ email: s.email, pending_email: null }],
     );
+  });
+});
+
+describe("What a pending or completed change takes along", () => {
+  it("when the user signs out everywhere after asking for a change, then the change is cancelled and its link no longer works", async () => {
+    const u = caller();
+    const s = await u.signedUp("change-signout");
+    const next = uniqueEmail("change-signout-new");
+    expect((await u.post("/email/change", { email: next }, { token: s.accessToken })).status).toBe(
+      202,
+    );
+    const link = await confirmationToken(w.smtp, next);
+    c.secrets.strings.add(link);
+    expect((await u.delete("/sessions", { token: s.accessToken })).status).toBe(200);
+    expect(await db("select pending_email from users where id = ?::bigint", [s.id])).toEqual([
+      { pending_email: null },
+    ]);
+    expect((await u.post("/email/confirm", { token: link })).body).toEqual(INVALID_LINK);
+    expect(await db("select email from users where id = ?::bigint", [s.id])).toEqual([
+      { email: s.email },
+    ]);
+  });
+
+  it("when another session is revoked after it asked for a change, then the change is cancelled and its link no longer works", async () => {
+    const u = caller();
+    const s = await u.signedUp("change-revoke");
+    const other = await u.login(s.email, s.password);
+    await u.stepUp(other.accessToken, s.password);
+    const next = uniqueEmail("change-revoke-new");
+    expect(
+      (await u.post("/email/change", { email: next }, { token: other.accessToken })).status,
+    ).toBe(202);
+    const link = await confirmationToken(w.smtp, next);
+    c.secrets.strings.add(link);
+    const [row] = await db(
+      "select id::text as id from sessions where user_id = ?::bigint and revoked_at is null order by created_at desc limit 1",
+      [s.id],
+    );
+    expect((await u.delete(`/sessions/${String(row!.id)}`, { token: s.accessToken })).status).toBe(
+      204,
+    );
+    expect((await u.post("/email/confirm", { token: link })).body).toEqual(INVALID_LINK);
+    expect(await db("select email, pending_email from users where id = ?::bigint", [s.id])).toEqual(
+      [{ email: s.email, pending_email: null }],
+    );
+  });
+
+  it("when a change is confirmed, then a reset link mailed to the old address stops working, every session ends and the old address is told", async () => {
+    const u = caller();
+    const s = await u.signedUp("change-done");
+    const reset = await resetToken(u, s.email);
+    const next = uniqueEmail("change-done-new");
+    expect((await u.post("/email/change", { email: next }, { token: s.accessToken })).status).toBe(
+      202,
+    );
+    const link = await confirmationToken(w.smtp, next);
+    c.secrets.strings.add(link);
+    expect((await u.post("/email/confirm", { token: link })).status).toBe(200);
+
+    const done = await w.smtp.waitForMessage(
+      (m) => m.to.includes(s.email) && m.subject === CHANGE_DONE,
+    );
+    expect(done.text).toContain(`${next[0]}***@example.com`);
+    expect(done.text).not.toContain(next);
+    expect((await u.get("/me", { token: s.accessToken })).status).toBe(401);
+    const refused = await u.post("/password/reset/confirm", {
+      token: reset,
+      password: newPassword(),
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toBe("invalid_reset_token");
+    // The password is still the one the owner chose; the new address signs in with it.
+    await u.login(next, s.password);
+  });
+
+  it("when the address asked for belongs to an account that never confirmed it, then no mail goes to that address", async () => {
+    const u = caller();
+    const unconfirmed = uniqueEmail("change-unconfirmed-owner");
+    expect(
+      (await caller().post("/register", { email: unconfirmed, password: newPassword() })).status,
+    ).toBe(202);
+    await confirmationToken(w.smtp, unconfirmed); // its own registration link
+    const s = await u.signedUp("change-to-unconfirmed");
+    const res = await u.post("/email/change", { email: unconfirmed }, { token: s.accessToken });
+    expect(res.status).toBe(202);
+    expect(res.body.pendingEmail).toBe(unconfirmed);
+    await w.smtp.waitForMessage((m) => m.to.includes(s.email) && m.subject === CHANGE_NOTICE);
+    await sleep(300);
+    expect(mailsTo(unconfirmed).map((m) => m.subject)).toEqual([
+      "Confirm your email address for Warden",
+    ]);
+  });
+
+  it("when an account born in Telegram adds an address and then gets a password by reset, then its Telegram chat is told both times, with the address masked", async () => {
+    const tgId = 890_101;
+    tg.user({ id: tgId, first_name: "Tg" }).sendText("/start");
+    const { u, token, id } = await telegramAccount(tgId);
+    const email = uniqueEmail("tg-notice");
+    expect((await u.post("/email/change", { email }, { token })).status).toBe(202);
+    const added = await tg.waitForBotMessage(tgId, (m) =>
+      (m.text ?? "").includes("add the email address"),
+    );
+    expect(added.text).toContain(`${email[0]}***@example.com`);
+    expect(added.text).not.toContain(email);
+    expect(added.text).toContain("If this was not you");
+    expect(added.text).toContain("Sign out everywhere");
+
+    const link = await confirmationToken(w.smtp, email);
+    c.secrets.strings.add(link);
+    expect((await u.post("/email/confirm", { token: link })).status).toBe(200);
+    const reset = await resetToken(u, email);
+    expect(
+      (await u.post("/password/reset/confirm", { token: reset, password: newPassword() })).status,
+    ).toBe(200);
+    const set = await tg.waitForBotMessage(tgId, (m) =>
+      (m.text ?? "").includes("a password was set on your account"),
+    );
+    expect(set.text).toContain(`${email[0]}***@example.com`);
+    expect(set.text).toContain("If this was not you");
+    // The chat stays linked: Telegram was this account's way in.
+    expect(await db("select telegram_user_id from users where id = ?", [id])).toEqual([
+      { telegram_user_id: String(tgId) },
+    ]);
   });
 });
