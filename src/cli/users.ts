@@ -84,7 +84,7 @@ export const USERS_COMMANDS: Record<string, Command> = {
       } catch (err) {
         if (!(err instanceof AccountHasOpenTrades)) throw err;
         io.err(
-          `account ${who} has ${err.openTrades} open trade(s): close them first (in the bot or on the web), then delete the account. Nothing was deleted.`,
+          `account ${who} has ${err.openTrades} open trade(s)${err.pendingOpens > 0 ? ` and ${err.pendingOpens} order(s) still being placed` : ""}: close them first (in the bot or on the web), then delete the account. Nothing was deleted.`,
         );
         return 1;
       } finally {

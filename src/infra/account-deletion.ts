@@ -11,8 +11,14 @@ import { inTransaction } from "./audit-log";
  * leave positions at the venue nobody here watches. The user closes them first.
  */
 export class AccountHasOpenTrades extends Error {
-  constructor(readonly openTrades: number) {
-    super(`the account has ${openTrades} open trade(s): close them first`);
+  constructor(
+    readonly openTrades: number,
+    /** Opens whose order may be at the venue while their outcome is still being recovered. */
+    readonly pendingOpens = 0,
+  ) {
+    super(
+      `the account has ${openTrades} open trade(s)${pendingOpens > 0 ? ` and ${pendingOpens} order(s) still being placed` : ""}: close them first`,
+    );
     this.name = "AccountHasOpenTrades";
   }
 }
@@ -44,11 +50,16 @@ export async function anonymiseAccount(
       [userId],
     );
     if (!user) return null;
+    // An open intent is an order that may be filled at the venue with no trade recorded yet:
+    // deleting the keys now would leave that position unwatched, as an open trade would.
     const [open] = await sql(
-      "select count(*)::int as n from trades where user_id = ? and status = 'open'",
-      [userId],
+      `select (select count(*) from trades where user_id = ? and status = 'open')::int as trades,
+              (select count(*) from open_intents where user_id = ?)::int as intents`,
+      [userId, userId],
     );
-    if (Number(open?.n ?? 0) > 0) throw new AccountHasOpenTrades(Number(open?.n));
+    const trades = Number(open?.trades ?? 0);
+    const intents = Number(open?.intents ?? 0);
+    if (trades + intents > 0) throw new AccountHasOpenTrades(trades, intents);
     const sessions = await sql(
       `update sessions set revoked_at = now(), revoked_reason = 'account_deleted'
        where user_id = ? and revoked_at is null returning id`,
@@ -71,8 +82,6 @@ export async function anonymiseAccount(
       "daily_summary_settings",
       "liquidation_warning_settings",
       "trading_settings",
-      // Opens noted before a venue call; with no open trade left, nothing is waiting on them.
-      "open_intents",
     ]) {
       await sql(`delete from ${table} where user_id = ?`, [userId]);
     }

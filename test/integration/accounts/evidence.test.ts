@@ -204,7 +204,7 @@ describe("evidence outlives everything", () => {
     expect(kinds).toEqual(["login", "account_deleted"]);
   });
 
-  it("when an account with an open trade is deleted, then it is refused and nothing changes; once the trade is closed, its trading settings and open intents go and its reset, link and confirmation tokens stop working", async () => {
+  it("when an account with an open trade or an order still being placed is deleted, then it is refused and nothing changes; once neither is left, its trading settings go and its reset, link and confirmation tokens stop working", async () => {
     const { user } = await userWithEvidence(7_100_005);
     await app.query(
       `update users set email = 'trader@example.com',
@@ -247,7 +247,9 @@ describe("evidence outlives everything", () => {
 
     const refused = anonymiseAccount(appOrm, user, "test", { tokens });
     await expect(refused).rejects.toBeInstanceOf(AccountHasOpenTrades);
-    await expect(refused).rejects.toThrow("the account has 1 open trade(s): close them first");
+    await expect(refused).rejects.toThrow(
+      "the account has 1 open trade(s) and 1 order(s) still being placed: close them first",
+    );
     const [kept] = (
       await owner.query(
         `select email, deleted_at is null as live,
@@ -270,6 +272,11 @@ describe("evidence outlives everything", () => {
     await app.query("update trades set status = 'closed', closed_at = now() where id = $1", [
       trade,
     ]);
+    // The order still being placed may be filled at the venue: deletion waits for its recovery.
+    await expect(anonymiseAccount(appOrm, user, "test", { tokens })).rejects.toThrow(
+      "the account has 0 open trade(s) and 1 order(s) still being placed: close them first",
+    );
+    await app.query("delete from open_intents where user_id = $1", [user]);
     expect(await anonymiseAccount(appOrm, user, "test", { tokens })).toEqual({
       userId: user,
       sessionsEnded: 1,
