@@ -24,6 +24,7 @@ import { Migration20261204163000CredentialsMarginModeExpiry } from "./2026120416
 import { Migration20261204165000TradeNotices } from "./20261204165000-trade-notices";
 import { Migration20261204166000OpenIntents } from "./20261204166000-open-intents";
 import { Migration20261204168000CloseReasonAtVenue } from "./20261204168000-close-reason-at-venue";
+import { Migration20261204169000OpenIntentClaims } from "./20261204169000-open-intent-claims";
 
 export const migrationsList: MigrationObject[] = [
   { name: "20261124090000-foundation", class: Migration20261124090000Foundation },
@@ -69,5 +70,9 @@ export const migrationsList: MigrationObject[] = [
   {
     name: "20261204168000-close-reason-at-venue",
     class: Migration20261204168000CloseReasonAtVenue,
+  },
+  {
+    name: "20261204169000-open-intent-claims",
+    class: Migration20261204169000OpenIntentClaims,
   },
 ];

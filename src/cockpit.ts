@@ -38,6 +38,8 @@ export function createCockpit(parts: {
   paperPrices?: PaperPriceFeed;
   /** Where a notice that could not be queued after a trade action is reported. */
   onNoticeError?: (err: unknown) => void;
+  /** The process log's warnings (a notice not queued, an open intent kept for attention). */
+  warn?: (fields: Record<string, unknown>, message: string) => void;
 }) {
   const sql = preparedSqlOf(parts.orm);
   const store = createCockpitStore(sql);
@@ -85,7 +87,9 @@ export function createCockpit(parts: {
       withTradeNotices(trading, {
         notifier,
         getTrade: parts.tradingStore.getTrade,
-        onError: parts.onNoticeError,
+        onError:
+          parts.onNoticeError ??
+          ((err) => parts.warn?.({ err }, "a trade notice could not be queued")),
       }),
     tradeHistory: createTradeHistoryStore(sql),
     dailySummary,
@@ -141,6 +145,7 @@ export function createCockpit(parts: {
         venues: parts.venues,
         credential: (userId, credentialId) => credentials.get(userId, credentialId),
         notifier,
+        warn: (message, fields) => parts.warn?.(fields, message),
       }),
     /** Fires crossed paper stops, then records each close through reconciliation. */
     async paperTriggers() {

@@ -177,7 +177,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
     const trade = createTradingFromConfig(config, { orm, keys, venues, now });
     const cockpit = createCockpit({
       orm,
-      onNoticeError: (err) => logger.warn({ err }, "a trade notice could not be queued"),
+      warn: (fields, message) => logger.warn(fields, message),
       paperPrices,
       keyRing: config.masterKeys,
       venues,

@@ -191,30 +191,53 @@ export function createTradingStore(orm: MikroORM, writeAudit: TradeAuditWriter):
     async dropOpenIntent(clientOrderId) {
       await sql("delete from open_intents where client_order_id = ?", [clientOrderId]);
     },
-    async staleOpenIntents(olderThanMs, limit) {
+    async claimStaleOpenIntent(olderThanMs, leaseMs) {
+      // One statement: the row lock (skipping a row another run holds) and the lease together,
+      // so two runs or two workers never get the same intent while its lease runs.
       const rows = await sql(
-        `select client_order_id, user_id::text as user_id, credential_id::text as credential_id,
+        `update open_intents set claimed_until = now() + make_interval(secs => ?)
+         where client_order_id = (select client_order_id from open_intents
+           where created_at < now() - make_interval(secs => ?)
+             and (claimed_until is null or claimed_until < now())
+           order by created_at limit 1 for update skip locked)
+         returning client_order_id, user_id::text as user_id, credential_id::text as credential_id,
            idempotency_key, symbol, side, size, leverage, stop_loss, take_profit, source,
-           host(ip) as ip, created_at
-         from open_intents where created_at < now() - make_interval(secs => ?)
-         order by created_at limit ?`,
-        [olderThanMs / 1000, limit],
+           host(ip) as ip, created_at`,
+        [leaseMs / 1000, olderThanMs / 1000],
       );
-      return rows.map((r) => ({
-        clientOrderId: r.client_order_id as string,
-        userId: r.user_id as string,
-        credentialId: r.credential_id as string,
-        idempotencyKey: (r.idempotency_key as string | null) ?? null,
-        symbol: r.symbol as string,
-        side: r.side as TradeRecord["side"],
-        size: Number(r.size),
-        leverage: n(r.leverage),
-        stopLoss: n(r.stop_loss),
-        takeProfit: n(r.take_profit),
-        source: r.source as TradeRecord["source"],
-        ip: (r.ip as string | null) ?? null,
-        createdAt: d(r.created_at)!,
-      }));
+      return (
+        rows.map((r) => ({
+          clientOrderId: r.client_order_id as string,
+          userId: r.user_id as string,
+          credentialId: r.credential_id as string,
+          idempotencyKey: (r.idempotency_key as string | null) ?? null,
+          symbol: r.symbol as string,
+          side: r.side as TradeRecord["side"],
+          size: Number(r.size),
+          leverage: n(r.leverage),
+          stopLoss: n(r.stop_loss),
+          takeProfit: n(r.take_profit),
+          source: r.source as TradeRecord["source"],
+          ip: (r.ip as string | null) ?? null,
+          createdAt: d(r.created_at)!,
+        }))[0] ?? null
+      );
+    },
+    async recordedOpen(clientOrderId) {
+      const rows = await sql(
+        `with gone as (delete from open_intents where client_order_id = ?::text
+           and exists (select 1 from trades where client_order_id = ?::text))
+         select id::text as id from trades where client_order_id = ?::text`,
+        [clientOrderId, clientOrderId, clientOrderId],
+      );
+      return (rows[0]?.id as string | undefined) ?? null;
+    },
+    async openTradeSymbols(credentialId, side) {
+      const rows = await sql(
+        "select symbol from trades where credential_id = ? and side = ? and status = 'open'",
+        [credentialId, side],
+      );
+      return rows.map((r) => r.symbol as string);
     },
     async abandonOpenIntent(i) {
       // The venue never placed the order: the intent, its request and its slot go together, and

@@ -129,6 +129,8 @@ describe("fault: venue fill whose database write failed", () => {
     await db.query(
       "drop trigger warden_test_refuse_open on trade_audit_log; drop function warden_test_refuse_open();",
     );
+    // The request is long dead: its intent is older than the recovery threshold (5 minutes).
+    await db.query("update open_intents set created_at = now() - interval '6 minutes'");
     let replay = early;
     const deadline = Date.now() + 75_000;
     while (Date.now() < deadline && replay.status === 409) {

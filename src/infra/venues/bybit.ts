@@ -302,16 +302,20 @@ export function createBybitVenue(options: BybitVenueOptions = {}): Venue {
     findOrder(creds, input): Promise<OrderLookup> {
       return session(creds, async (ex) => {
         const symbol = perpetual(ex, input.symbol);
-        // order/realtime also lists a unified account's recently finished orders.
-        const answer = record(
-          await ex.privateGetV5OrderRealtime({
-            category: "linear",
-            symbol: ex.market(symbol).id,
-            orderLinkId: bybitLinkId(input.clientOrderId),
-          }),
-        );
-        const list = record(answer.result).list;
-        const order = record(Array.isArray(list) ? list[0] : undefined);
+        const query = {
+          category: "linear",
+          symbol: ex.market(symbol).id,
+          orderLinkId: bybitLinkId(input.clientOrderId),
+        };
+        const first = (answer: unknown) => {
+          const list = record(record(answer).result).list;
+          return record(Array.isArray(list) ? list[0] : undefined);
+        };
+        // order/realtime lists open and only recently finished orders (Bybit docs, Get Open &
+        // Closed Orders); an older filled or cancelled one is only in order/history (Get Order
+        // History), so "not found" is said only when neither has it.
+        let order = first(await ex.privateGetV5OrderRealtime(query));
+        if (order.orderId === undefined) order = first(await ex.privateGetV5OrderHistory(query));
         if (order.orderId === undefined) return { status: "not_found" };
         const size = num(order.cumExecQty);
         const price = num(order.avgPrice);

@@ -363,4 +363,35 @@ describe("Bybit: trading", () => {
     }
     expect(fake.signatureFailures).toBe(failures);
   });
+
+  it("when an order has aged out of order/realtime, then findOrder finds it filled in order/history; an order in neither is not_found", async () => {
+    const clientOrderId = "fedcba9876543210fedcba9876543210";
+    const fill = await venue.openPosition(trader(), {
+      symbol: SYMBOL,
+      side: "long",
+      size: 0.01,
+      clientOrderId,
+    });
+    fake.ageOrders(TRADER);
+    const before = fake.requests.length;
+    expect(
+      await venue.findOrder!(trader(), { symbol: SYMBOL, side: "long", clientOrderId }),
+    ).toEqual({
+      status: "filled",
+      fill: { orderId: fill.orderId, symbol: SYMBOL, side: "long", size: 0.01, price: 63_000 },
+    });
+    expect(
+      fake.requests
+        .slice(before)
+        .map((r) => r.path)
+        .filter((p) => p.startsWith("/v5/order/")),
+    ).toEqual(["/v5/order/realtime", "/v5/order/history"]);
+    expect(
+      await venue.findOrder!(trader(), {
+        symbol: SYMBOL,
+        side: "long",
+        clientOrderId: "00000000000000000000000000000000",
+      }),
+    ).toEqual({ status: "not_found" });
+  });
 });

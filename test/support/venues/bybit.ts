@@ -80,6 +80,11 @@ export interface FakeBybit {
   setHedgeMode(apiKey: string, hedged: boolean): void;
   /** While true, order queries find nothing: an order fills but its fill is never reported. */
   setHideOrders(hide: boolean): void;
+  /**
+   * The key's orders so far age out of order/realtime (recent closed orders only) and are
+   * listed by order/history alone.
+   */
+  ageOrders(apiKey: string): void;
   /** The next order/create executes, then its answer is lost this way. */
   loseNextAnswer(apiKey: string, kind: LostAnswer): void;
   /**
@@ -135,6 +140,8 @@ export const BYBIT_TRADE_ONLY_QUERY_API: BybitQueryApi = {
 
 export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit> {
   let hideOrders = false;
+  /** Orders aged out of order/realtime, by orderId. */
+  const aged = new Set<string>();
   const requests: RecordedRequest[] = [];
   const accounts = new Map<string, Account>();
   for (const [apiKey, k] of Object.entries(opts.keys)) {
@@ -373,6 +380,7 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
       "POST /v5/position/switch-mode",
       "POST /v5/order/create",
       "GET /v5/order/realtime",
+      "GET /v5/order/history",
       "GET /v5/execution/list",
     ]);
     if (!signed.has(key))
@@ -458,10 +466,15 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
         return switchMode(a, body);
       case "POST /v5/order/create":
         return createOrder(a, body);
-      case "GET /v5/order/realtime": {
+      case "GET /v5/order/realtime":
+      case "GET /v5/order/history": {
+        // Bybit docs: Get Open & Closed Orders lists open and recently closed orders only;
+        // Get Order History lists closed (here: every filled) order, older ones too.
         if (hideOrders) return ok({ category: "linear", list: [], nextPageCursor: "" });
+        const realtime = key === "GET /v5/order/realtime";
         const list = a.orders.filter(
           (o) =>
+            (realtime ? !aged.has(String(o.orderId)) : true) &&
             (q.orderId === undefined || o.orderId === q.orderId) &&
             (q.orderLinkId === undefined || o.orderLinkId === q.orderLinkId) &&
             (q.symbol === undefined || o.symbol === q.symbol),
@@ -557,6 +570,9 @@ export async function startFakeBybit(opts: FakeBybitOptions): Promise<FakeBybit>
     setRestrictions: setQueryApi,
     setHideOrders: (hide: boolean) => {
       hideOrders = hide;
+    },
+    ageOrders(apiKey) {
+      for (const o of account(apiKey).orders) aged.add(String(o.orderId));
     },
     limitNext(resetInSeconds, times = 1) {
       const reset = Date.now() + resetInSeconds * 1000;
