@@ -366,7 +366,7 @@ describe("onboarding on the settings page at 390×844", () => {
       await context.close();
     }
   });
-  it("when a signed-in user changes the address on the settings page, then a step-up is asked, the page shows the new address waiting while the old stays in use, the old address is told, and the mailbox link makes the new one the confirmed address", async () => {
+  it("when a signed-in user changes the address on the settings page, then a step-up is asked, the page shows the new address waiting while the old stays in use, the old address is told, and the mailbox link makes the new one the confirmed address and ends the sessions", async () => {
     const email = `old-${randomBytes(4).toString("hex")}@example.com`;
     const next = `new-${randomBytes(4).toString("hex")}@example.com`;
     const password = `change pass ${randomBytes(6).toString("hex")}`;
@@ -423,8 +423,20 @@ describe("onboarding on the settings page at 390×844", () => {
       expect((await login(email, password)).status).toBe(401);
       expect((await login(next, password)).status).toBe(200);
 
-      // The page's session goes on (an address change ends none) and shows the new address.
+      // A completed change ends every session (a stolen one must not outlive it): the page
+      // signs in again, with the new address, and the old address was told it changed.
+      await page.goto(`${w.base}/sandbox/mail`);
+      await page
+        .locator("article.mail")
+        .filter({ hasText: `To ${email}` })
+        .filter({ hasText: "The email address of your Warden account was changed" })
+        .first()
+        .waitFor();
       await page.goto(`${w.base}/settings`);
+      await page.locator("#signin-form").waitFor();
+      await page.fill("#signin-form input[name=email]", next);
+      await page.fill("#signin-form input[name=password]", password);
+      await page.click("#signin-form button[type=submit]");
       await page.getByText(`${next} is confirmed.`).waitFor();
       expect(await page.isVisible("#email-pending")).toBe(false);
       expect(await page.isVisible("#email-resend")).toBe(false);
