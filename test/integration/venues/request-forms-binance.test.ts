@@ -75,10 +75,13 @@ function formOf(method: string, path: string, p: Record<string, string>): string
 }
 
 /**
- * Public market data ccxt loads once per process (GET /fapi/v1/exchangeInfo): ccxt's static
- * request tests skip loadMarkets ("performs multiple requests"), so there is no recording.
+ * Calls ccxt has no recording of, each with why it is there. Public market data ccxt loads once
+ * per process (GET /fapi/v1/exchangeInfo): ccxt's static request tests skip loadMarkets
+ * ("performs multiple requests"). GET /fapi/v1/allAlgoOrders (Binance USD-M docs, "Query All Algo
+ * Orders (USER_DATA)": symbol, startTime, limit): reconciliation reads it to tell whether a
+ * stop or take-profit order closed the position; ccxt's tests record no such request.
  */
-const UNRECORDED = new Set(["GET /fapi/v1/exchangeInfo"]);
+const UNRECORDED = new Set(["GET /fapi/v1/exchangeInfo", "GET /fapi/v1/allAlgoOrders"]);
 
 /** Each request's departures from its recorded form, or that it has none. */
 function departuresOf(requests: RecordedRequest[]): { forms: Set<string>; departures: string[] } {
@@ -93,7 +96,19 @@ function departuresOf(requests: RecordedRequest[]): { forms: Set<string>; depart
       continue;
     }
     forms.add(name);
-    const { body, omitted } = form(name);
+    const { body: recorded, omitted } = form(name);
+    // Binance USD-M docs, "Query Order (USER_DATA)": "Either orderId or origClientOrderId must be
+    // sent". The recording looks an order up by its client id; reconciliation also asks by id.
+    const body =
+      name === "order-by-client-id" &&
+      sent.orderId !== undefined &&
+      sent.origClientOrderId === undefined
+        ? Object.fromEntries(
+            Object.entries({ ...recorded, orderId: "1" }).filter(
+              ([k]) => k !== "origClientOrderId",
+            ),
+          )
+        : recorded;
     // closePosition=true goes without quantity; otherwise quantity is required like any other.
     const allowed = omitted.filter((k) => k !== "quantity" || sent.closePosition === "true");
     departures.push(
