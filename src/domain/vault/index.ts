@@ -1,5 +1,5 @@
-// The vault's public surface: Fernet, the master key ring, the decrypt scope and the list of
-// encrypted tables.
+// The vault's public surface: Fernet, the master key ring, the decrypt scope, the list of
+// encrypted tables, and sealed intake (HPKE to the signer's intake key; not wired in yet).
 export {
   type DecryptedKeys,
   type EncryptedCredential,
@@ -7,6 +7,7 @@ export {
 } from "./decrypt-scope";
 export { ENCRYPTED_TABLES, type EncryptedTable } from "./encrypted-tables";
 export { generateFernetKey, InvalidFernetToken } from "./fernet";
+export { generateIntakeKey, IntakeKeyError } from "./intake-keys";
 export { KeyRing, MasterKeyError, parseMasterKeys, UnknownKeyVersion } from "./key-ring";
 export {
   KeyRingCoverageError,
@@ -17,3 +18,14 @@ export {
   type VaultStore,
   verifyKeyRingCoverage,
 } from "./rotation";
+export {
+  INTAKE_INFO,
+  IntakeKeyRing,
+  IntakePublicKeys,
+  type IntakePurpose,
+  parseIntakeKeys,
+  parseIntakePublicKeys,
+  SealedIntakeError,
+  type SealedIntakeErrorCode,
+  withOpenedIntake,
+} from "./sealed-intake";
