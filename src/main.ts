@@ -160,6 +160,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
 
     const tokens = createOneTimeTokenStore(appRedis);
     const accounts = createAccounts(config, {
+      keyRing: config.masterKeys,
       orm,
       redis: appRedis,
       tokens,
@@ -172,9 +173,15 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
     // One registry: the key service and trading share the adapters and their market caches.
     const paperPrices = paperPriceFeedFromConfig(config, logger);
     const venues = createVenuesFor(config, { orm, redis: appRedis, paperPrices });
-    const keys = createKeys(config, { orm, logger, venues });
+    const keys = createKeys(config, { keyRing: config.masterKeys, orm, logger, venues });
     const now = opts.now ?? Date.now;
-    const trade = createTradingFromConfig(config, { orm, keys, venues, now });
+    const trade = createTradingFromConfig(config, {
+      keyRing: config.masterKeys,
+      orm,
+      keys,
+      venues,
+      now,
+    });
     const cockpit = createCockpit({
       orm,
       warn: (fields, message) => logger.warn(fields, message),
@@ -192,6 +199,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
       })(),
     });
     const alerts = createAlertsFromConfig(config, {
+      keyRing: config.masterKeys,
       orm,
       redis: appRedis,
       queues,
