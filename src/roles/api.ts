@@ -30,6 +30,7 @@ export async function startApiRole(
   config: RoleConfig,
   deps: {
     shared: Pick<Shared, "orm" | "redis" | "appRedis" | "tokens">;
+    /** Built with the master key ring (./services): through them this role holds it today. */
     services: Pick<Services, "accounts" | "keys" | "trade" | "cockpit" | "alerts">;
     /** The bot whose webhook this role serves (and whose name the sign-in page shows). */
     bot: WardenBot | undefined;

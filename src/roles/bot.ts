@@ -25,6 +25,7 @@ export function createRoleBot(
   config: RoleConfig,
   deps: {
     shared: Pick<Shared, "orm" | "appRedis" | "rateLimiter">;
+    /** Built with the master key ring (./services): through them this role holds it today. */
     services: Pick<Services, "accounts" | "keys" | "trade" | "cockpit" | "alerts">;
     logger: Logger;
     reporter: ErrorReporter;

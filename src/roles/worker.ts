@@ -25,6 +25,7 @@ export async function startWorkerRole(
   config: RoleConfig,
   deps: {
     shared: Pick<Shared, "orm" | "redis" | "queues" | "vaultStore">;
+    /** Built with the master key ring (./services): through them this role holds it today. */
     services: Pick<Services, "accounts" | "keys" | "cockpit" | "alerts">;
     keyRing: KeyRing;
     logger: Logger;
