@@ -4,18 +4,20 @@ import type { Router } from "express";
 import type { Config } from "../infra/config";
 import { createMailboxRoutes } from "../sandbox/mailbox";
 
-export const devMailboxOn = (config: Config): boolean =>
+export const devMailboxOn = (config: Pick<Config, "nodeEnv" | "smtpUrl">): boolean =>
   config.nodeEnv === "development" && config.smtpUrl === undefined;
 
 /** The mailer's settings: SMTP_URL when set, else the outbox directory the mailbox reads. */
-export const mailerOptions = (config: Config) => ({
+export const mailerOptions = (config: Pick<Config, "smtpUrl" | "mailFrom" | "mailOutboxDir">) => ({
   smtpUrl: config.smtpUrl,
   from: config.mailFrom,
   outboxDir: config.mailOutboxDir,
 });
 
 /** The /sandbox/mail routes when the mailbox is on; none otherwise. */
-export function devMailboxRoutes(config: Config): Router[] {
+export function devMailboxRoutes(
+  config: Pick<Config, "nodeEnv" | "smtpUrl" | "mailOutboxDir" | "publicUrl">,
+): Router[] {
   if (!devMailboxOn(config)) return [];
   return [
     createMailboxRoutes({

@@ -1,6 +1,7 @@
 // Wiring of the account service from configuration and the shared adapters, for every role
 // that signs users in (and the test harnesses).
 import { createAccountService } from "../domain/accounts/service";
+import type { KeyRing } from "../domain/vault";
 import { createAccountsRepo } from "../infra/accounts-repo";
 import { createBcryptHasher } from "../infra/bcrypt-hasher";
 import type { Config } from "../infra/config";
@@ -16,8 +17,10 @@ import type { createQueueRegistry } from "../jobs/registry";
 
 /** The account service from configuration and the shared adapters (also used by test harnesses). */
 export function createAccounts(
-  config: Config,
+  config: Omit<Config, "masterKeys">,
   parts: {
+    /** Seals TOTP secrets and queued mail. */
+    keyRing: KeyRing;
     orm: Awaited<ReturnType<typeof createOrm>>;
     redis: import("ioredis").Redis;
     tokens: ReturnType<typeof createOneTimeTokenStore>;
@@ -40,8 +43,8 @@ export function createAccounts(
     },
     tokens: parts.tokens,
     accessTokens: createAccessTokens({ secret: config.jwtSecret }),
-    keyRing: config.masterKeys,
-    outbox: createEmailOutbox({ queue: parts.queues.get("email"), keyRing: config.masterKeys }),
+    keyRing: parts.keyRing,
+    outbox: createEmailOutbox({ queue: parts.queues.get("email"), keyRing: parts.keyRing }),
     sessionEnds: { sessionsEnded: createWebSocketSessionEnder(parts.redis) },
     // Sent by the worker's alerts queue, as every other Telegram notice.
     telegramNotice: config.telegram.botToken
@@ -51,7 +54,7 @@ export function createAccounts(
       : undefined,
     deferred: createDeferredAccountWork({
       queue: parts.queues.get("email"),
-      keyRing: config.masterKeys,
+      keyRing: parts.keyRing,
     }),
     limiter: parts.rateLimiter,
     lockout: createLockout(parts.redis),

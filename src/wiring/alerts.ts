@@ -3,6 +3,7 @@
 import type { Api } from "grammy";
 import { type AlertStore, type DispatchDeps, reportNotMe } from "../domain/alerts";
 import type { AnomalyRule, ScanDeps } from "../domain/anomaly";
+import type { KeyRing } from "../domain/vault";
 import { createAlertDedup, createAlertStore } from "../infra/alerts-store";
 import { createAnomalyScanStore } from "../infra/anomaly-store";
 import type { Config } from "../infra/config";
@@ -18,8 +19,10 @@ import type { createKeys } from "./keys";
  * email outbox, the WebSocket fan-out, Telegram sends as jobs) and the "not me" use case.
  */
 export function createAlertsFromConfig(
-  config: Config,
+  config: Omit<Config, "masterKeys">,
   parts: {
+    /** Seals queued alert mail. */
+    keyRing: KeyRing;
     orm: Awaited<ReturnType<typeof createOrm>>;
     redis: import("ioredis").Redis;
     queues: ReturnType<typeof createQueueRegistry>;
@@ -36,7 +39,7 @@ export function createAlertsFromConfig(
   });
   const outbox = createEmailOutbox({
     queue: parts.queues.get("email"),
-    keyRing: config.masterKeys,
+    keyRing: parts.keyRing,
   });
   const publish = createWebSocketPublisher(parts.wsPublisher);
   const scan: Omit<ScanDeps, "dispatch"> = {

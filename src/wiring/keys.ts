@@ -2,6 +2,7 @@
 // notice when a key is disabled.
 import { randomBytes } from "node:crypto";
 import { Api } from "grammy";
+import type { KeyRing } from "../domain/vault";
 import { createKeyService } from "../domain/venues/keys";
 import { evaluateScopes } from "../domain/venues/scope-policy";
 import { createAccountsRepo } from "../infra/accounts-repo";
@@ -13,8 +14,10 @@ import type { createVenues } from "../infra/venues";
 
 /** Key onboarding: the venues, the vault, and a Telegram notice when a key is disabled. */
 export function createKeys(
-  config: Config,
+  config: Omit<Config, "masterKeys">,
   parts: {
+    /** Encrypts keys at onboarding; decrypts them to re-verify. */
+    keyRing: KeyRing;
     orm: Awaited<ReturnType<typeof createOrm>>;
     logger: Logger;
     venues: ReturnType<typeof createVenues>;
@@ -27,7 +30,7 @@ export function createKeys(
     : undefined;
   return createKeyService({
     repo: createCredentialsRepo(sql),
-    keyRing: config.masterKeys,
+    keyRing: parts.keyRing,
     venues: parts.venues,
     evaluate: (report) => evaluateScopes(report, { egressIps: config.egressIps }),
     recordEvent: (e) => users.recordEvent(e),

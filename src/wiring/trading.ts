@@ -3,6 +3,7 @@
 import { auditSubject } from "../domain/audit/chain";
 import { createKillSwitch } from "../domain/trading/pause";
 import { createTrading } from "../domain/trading/trading";
+import type { KeyRing } from "../domain/vault";
 import { createAccountsRepo } from "../infra/accounts-repo";
 import { withActivityFeed } from "../infra/anomaly-store";
 import { listForSubject } from "../infra/audit-log";
@@ -16,8 +17,10 @@ import type { createKeys } from "./keys";
 
 /** Trading: the venues, the key vault and the append-only audit log, for bot and API alike. */
 export function createTradingFromConfig(
-  config: Config,
+  config: Omit<Config, "masterKeys">,
   parts: {
+    /** Decrypts the user's keys for each venue call. */
+    keyRing: KeyRing;
     orm: Awaited<ReturnType<typeof createOrm>>;
     keys: ReturnType<typeof createKeys>;
     venues: ReturnType<typeof createVenues>;
@@ -39,7 +42,7 @@ export function createTradingFromConfig(
   const trading = createTrading({
     store,
     pauses,
-    keyRing: config.masterKeys,
+    keyRing: parts.keyRing,
     venues: parts.venues,
     credentials: (userId) => tradeCredentials.list(userId),
   });

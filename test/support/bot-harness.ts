@@ -85,6 +85,7 @@ export async function startBotHarness(
   });
   const rateLimiter = createRateLimiter(client);
   const accounts = createAccounts(config, {
+    keyRing: config.masterKeys,
     orm,
     redis: client,
     tokens: createOneTimeTokenStore(client),
@@ -93,8 +94,8 @@ export async function startBotHarness(
     logger,
   });
   const venues = createVenues({ sql: preparedSqlOf(orm), urls: config.venueUrls });
-  const keys = createKeys(config, { orm, logger, venues });
-  const trade = createTradingFromConfig(config, { orm, keys, venues });
+  const keys = createKeys(config, { keyRing: config.masterKeys, orm, logger, venues });
+  const trade = createTradingFromConfig(config, { keyRing: config.masterKeys, orm, keys, venues });
   const cockpit = createCockpit({
     orm,
     keyRing: config.masterKeys,

@@ -52,10 +52,11 @@ beforeAll(async () => {
   });
   const venues = createVenues({ sql: preparedSqlOf(orm), urls: h.config.venueUrls });
   const alerts = createAlertsFromConfig(h.config, {
+    keyRing: h.config.masterKeys,
     orm,
     redis,
     queues: h.queues,
-    keys: createKeys(h.config, { orm, logger, venues }),
+    keys: createKeys(h.config, { keyRing: h.config.masterKeys, orm, logger, venues }),
     now: Date.now,
     wsPublisher: redis,
     telegram: h.bot.api,

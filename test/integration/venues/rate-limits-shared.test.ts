@@ -1,7 +1,7 @@
 // Rate-limit pauses across processes (issue 18): a venue's limit or ban answer seen by one
 // process pauses that key in every process (api ×2, bot, workers ×2) through Redis, so they
 // cannot keep calling a banned key between them. Each "process" here is its own venue registry
-// with its own Redis connection, as createVenuesFor builds one per process in src/main.ts
+// with its own Redis connection, as createVenuesFor builds one per process in src/roles/services.ts
 // (test/faults/venue-rate-limit.test.ts runs that through two real api processes).
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";

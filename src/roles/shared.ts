@@ -1,0 +1,133 @@
+// What every role of one process shares: the logger and error reports, the database, Redis and
+// the queues. The roles receive the configuration without the master key ring (RoleConfig).
+import type { KeyRing } from "../domain/vault";
+import { ENCRYPTED_TABLES, verifyKeyRingCoverage } from "../domain/vault";
+import type { Config, Role } from "../infra/config";
+import { createOrm, prepareDatabase, preparedSqlOf } from "../infra/database";
+import { createLogger, type Logger } from "../infra/logger";
+import { createOneTimeTokenStore } from "../infra/one-time-tokens";
+import { createRateLimiter } from "../infra/rate-limit";
+import { createRedisFactory, type RedisFactory } from "../infra/redis";
+import { createScrubber } from "../infra/scrub";
+import { createErrorReporter, type ErrorReporter } from "../infra/sentry";
+import { createVaultStore } from "../infra/vault-store";
+import { createQueueRegistry, type QueueRegistry } from "../jobs/registry";
+
+/**
+ * The configuration a role sees: everything but the master key ring, which a role that needs
+ * it receives as a parameter of its own, so that its signature says so.
+ */
+export type RoleConfig = Omit<Config, "masterKeys">;
+
+export function withoutKeyRing(config: Config): RoleConfig {
+  const { masterKeys: _ring, ...rest } = config;
+  return rest;
+}
+
+/** Stops what a role started, in reverse order; one failed step does not skip the others. */
+export type Stop = () => Promise<void>;
+
+export function stopStack(logger: Logger) {
+  const steps: Array<{ name: string; step: Stop }> = [];
+  return {
+    add(name: string, step: Stop) {
+      steps.push({ name, step });
+    },
+    async stop() {
+      let failed: unknown;
+      for (const { name, step } of steps.splice(0).reverse()) {
+        try {
+          await step();
+          logger.debug({ step: name }, "stopped");
+        } catch (err) {
+          failed ??= err;
+          logger.error({ step: name, err }, "shutdown step failed");
+        }
+      }
+      if (failed !== undefined) throw failed;
+    },
+  };
+}
+
+/** The process log (secrets scrubbed) and error reports (Sentry when SENTRY_DSN is set). */
+export function createObservability(config: Config, roles: Role[], logger?: Logger) {
+  const scrubber = createScrubber(config.secretValues);
+  const log =
+    logger ??
+    createLogger({ level: config.logLevel, pretty: config.nodeEnv === "development", scrubber });
+  const reporter: ErrorReporter = createErrorReporter({
+    dsn: config.sentryDsn,
+    environment: config.nodeEnv,
+    roles,
+    scrubber,
+    logger: log,
+  });
+  return { logger: log, reporter };
+}
+
+export interface Shared {
+  orm: Awaited<ReturnType<typeof createOrm>>;
+  redis: RedisFactory;
+  /** The ordinary commands' connection (tokens, limits, dedup, publishing). */
+  appRedis: ReturnType<RedisFactory["create"]>;
+  rateLimiter: ReturnType<typeof createRateLimiter>;
+  tokens: ReturnType<typeof createOneTimeTokenStore>;
+  queues: QueueRegistry;
+  vaultStore: ReturnType<typeof createVaultStore>;
+}
+
+/**
+ * Migrates and opens the database, refuses a key ring that cannot decrypt what is stored, and
+ * opens Redis and the queues. The ring is used for that check only.
+ */
+export async function startShared(
+  config: RoleConfig,
+  deps: { logger: Logger; keyRing: KeyRing },
+): Promise<{ shared: Shared; stop: Stop }> {
+  const { logger } = deps;
+  const stack = stopStack(logger);
+  try {
+    const prepared = await prepareDatabase({
+      url: config.databaseUrl,
+      ownerUrl: config.databaseOwnerUrl,
+      sslCa: config.databaseSslCa,
+      create: config.nodeEnv !== "production",
+    });
+    if (prepared.created) logger.info("created the database");
+    if (prepared.applied.length > 0)
+      logger.info({ migrations: prepared.applied }, "applied migrations");
+    const orm = await createOrm({ url: config.databaseUrl, sslCa: config.databaseSslCa, logger });
+    stack.add("database", () => orm.close());
+    // S1.2: refuse to run with a key ring that cannot decrypt what is stored.
+    const vaultStore = createVaultStore(preparedSqlOf(orm));
+    await verifyKeyRingCoverage({
+      store: vaultStore,
+      keyRing: deps.keyRing,
+      tables: ENCRYPTED_TABLES,
+    });
+
+    const redis = createRedisFactory({ url: config.redisUrl, keyPrefix: config.redisPrefix });
+    stack.add("redis", () => redis.closeAll());
+    const appRedis = redis.create("client", "app");
+    const queues = createQueueRegistry(redis.create("producer", "queues"), redis.bullPrefix);
+    stack.add("queues", () => queues.close());
+    // Connect the producer now, without making start-up wait for Redis: /readyz reports it.
+    queues
+      .get("email")
+      .waitUntilReady()
+      .catch(() => {});
+    const shared: Shared = {
+      orm,
+      redis,
+      appRedis,
+      rateLimiter: createRateLimiter(appRedis),
+      tokens: createOneTimeTokenStore(appRedis),
+      queues,
+      vaultStore,
+    };
+    return { shared, stop: () => stack.stop() };
+  } catch (err) {
+    await stack.stop().catch(() => {});
+    throw err;
+  }
+}
