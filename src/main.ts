@@ -263,6 +263,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
             extra: { jobId: context.jobId, attempts: context.attempts },
           }),
         around: (fn) => RequestContext.create(orm.em, fn),
+        lockMaxMs: config.jobLockMaxMs,
       });
       shutdown.add("workers", async () => {
         const { abandoned } = await pool.close(JOB_GRACE_MS);
