@@ -37,14 +37,12 @@ describe("JOB_LOCK_MAX_MS", () => {
     expect(lockDurationOf(QUEUE_DEFINITIONS.vault, jobLockMaxMs)).toBe(10_000);
   });
 
-  it.each([
-    "1999",
-    "60001",
-    "3.5s",
-    "-3000",
-  ])("when it is %s, then start-up fails naming it", (value) => {
-    expect(variableOf(() => loadConfig(testEnv({ JOB_LOCK_MAX_MS: value })))).toBe(
-      "JOB_LOCK_MAX_MS",
-    );
-  });
+  it.each(["1999", "60001", "3.5s", "-3000"])(
+    "when it is %s, then start-up fails naming it",
+    (value) => {
+      expect(variableOf(() => loadConfig(testEnv({ JOB_LOCK_MAX_MS: value })))).toBe(
+        "JOB_LOCK_MAX_MS",
+      );
+    },
+  );
 });
