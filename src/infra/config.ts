@@ -110,6 +110,11 @@ export interface Config {
     alertRules: Array<"rapid_fire" | "new_ip" | "new_symbol">;
     dedupMinutes: number;
   };
+  /**
+   * Caps every queue's job lock (ms): how soon a job whose worker died is redelivered. Unset:
+   * each queue's own lock (src/jobs/registry.ts).
+   */
+  jobLockMaxMs: number | undefined;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   /** /.well-known/security.txt (RFC 9116) and the /security page. */
   securityTxt: { contacts: string[]; expires: Date; policyUrl: string; languages: string[] };
@@ -239,6 +244,14 @@ const schema = z.object({
   ANOMALY_NEW_IP_DAYS: z.coerce.number().int().min(1).max(365).default(30),
   ANOMALY_ALERT_RULES: z.string().default("rapid_fire,new_ip"),
   ALERT_DEDUP_MINUTES: z.coerce.number().int().min(1).max(1440).default(30),
+  JOB_LOCK_MAX_MS: optionalString.pipe(
+    z.coerce
+      .number<string>()
+      .int()
+      .min(2_000, "must be at least 2000 (a shorter lock redelivers jobs that are still running)")
+      .max(60_000, "must be at most 60000 (the longest queue lock; higher changes nothing)")
+      .optional(),
+  ),
 });
 
 /** Every variable the schema reads (secrets also as NAME_FILE), e.g. for deploy/.env.example. */
@@ -565,6 +578,7 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
     hibpFailMode: e.HIBP_FAIL_MODE ?? (e.NODE_ENV === "development" ? "open" : "closed"),
     bcryptCost: e.BCRYPT_COST,
     allowedOrigins: parseOrigins(e.ALLOWED_ORIGINS, publicUrl),
+    jobLockMaxMs: e.JOB_LOCK_MAX_MS,
     logLevel: e.LOG_LEVEL ?? (e.NODE_ENV === "test" ? "warn" : "info"),
     securityTxt: {
       contacts: parseSecurityContacts(e.SECURITY_CONTACT, publicUrl),

@@ -74,6 +74,15 @@ export const QUEUE_DEFINITIONS = {
 
 export type QueueName = keyof typeof QUEUE_DEFINITIONS;
 
+/**
+ * The lock a queue's workers take: the queue's own, or `maxMs` (JOB_LOCK_MAX_MS) if shorter.
+ * It is also the stalled-job check interval, so a dead worker's job is back in the queue within
+ * about three times this (the lock runs out, one check marks the job, the next moves it).
+ */
+export function lockDurationOf(def: QueueDefinition, maxMs?: number): number {
+  return maxMs === undefined ? def.lockDurationMs : Math.min(def.lockDurationMs, maxMs);
+}
+
 export type Processor = (job: Job) => Promise<unknown>;
 export type Processors = Partial<Record<QueueName, Processor>>;
 
@@ -126,17 +135,20 @@ export function startWorkers(opts: {
   ) => void;
   /** Wraps every job, e.g. in an ORM RequestContext. */
   around?: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** JOB_LOCK_MAX_MS: caps every queue's lock (see lockDurationOf). */
+  lockMaxMs?: number;
 }): WorkerPool {
   const around = opts.around ?? ((fn) => fn());
   const workers: Worker[] = [];
   for (const [name, processor] of Object.entries(opts.processors) as [QueueName, Processor][]) {
     const def: QueueDefinition = QUEUE_DEFINITIONS[name];
+    const lockMs = lockDurationOf(def, opts.lockMaxMs);
     const worker = new Worker(def.name, (job) => around(() => processor(job)), {
       connection: opts.connection(),
       prefix: opts.prefix,
       concurrency: def.concurrency,
-      lockDuration: def.lockDurationMs,
-      stalledInterval: def.lockDurationMs,
+      lockDuration: lockMs,
+      stalledInterval: lockMs,
       // A job may be redelivered after a crash more than once before it counts as failed.
       maxStalledCount: 3,
     });

@@ -91,6 +91,7 @@ export async function startWorkerRole(
           extra: { jobId: context.jobId, attempts: context.attempts },
         }),
       around: (fn) => RequestContext.create(orm.em, fn),
+      lockMaxMs: config.jobLockMaxMs,
     });
     stack.add("workers", async () => {
       const { abandoned } = await pool.close(JOB_GRACE_MS);

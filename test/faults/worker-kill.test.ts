@@ -21,7 +21,9 @@ import { baseEnv, type Spawned, spawnProcess } from "../support/process";
 import { startSmtpServer, type TestSmtpServer } from "../support/smtp/server";
 
 const redis = createTestRedis();
-const env = testEnv({ LOG_LEVEL: "info" });
+// A killed worker's job comes back once its lock has run out (the backup queue's is 60 s, the
+// email queue's 30 s); capped at 5 s it is redelivered within seconds, by the same mechanism.
+const env = testEnv({ LOG_LEVEL: "info", JOB_LOCK_MAX_MS: "5000" });
 let database: TestDatabase;
 let smtp: TestSmtpServer;
 let dir: string;
@@ -143,9 +145,16 @@ describe("fault: worker killed mid-job", () => {
         () => (new Set(smtp.messages.map((m) => m.subject)).size >= MAILS ? true : undefined),
         150_000,
       );
-      // Jobs in flight at the kill are redelivered after their lock expires: give any
-      // duplicate the time to show.
-      await new Promise((r) => setTimeout(r, 3_000));
+      // Jobs in flight at the kill are redelivered after their lock expires: wait until every
+      // job has finished (each redelivered one included), so any duplicate has shown.
+      const finishedBy = Date.now() + 60_000;
+      for (;;) {
+        const counts = await queue.getJobCounts("completed", "failed");
+        if ((counts.completed ?? 0) + (counts.failed ?? 0) >= MAILS) break;
+        if (Date.now() > finishedBy)
+          throw new Error(`jobs still unfinished: ${JSON.stringify(counts)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
       // SMTP cannot be exactly-once: a mail the relay accepted but whose answer the killed worker
       // never read is sent again (RFC 5321 §4.1.1.4 / RFC 1047). Only the jobs in flight at the
       // kill (the queue's concurrency, 5) can be among them, and each copy carries the
