@@ -4,6 +4,7 @@ import { auditSubject } from "../domain/audit/chain";
 import { createKillSwitch } from "../domain/trading/pause";
 import { createTrading } from "../domain/trading/trading";
 import { createAccountsRepo } from "../infra/accounts-repo";
+import { createActionStateReader } from "../infra/action-state";
 import { withActivityFeed } from "../infra/anomaly-store";
 import { listForSubject } from "../infra/audit-log";
 import type { Config } from "../infra/config";
@@ -42,6 +43,7 @@ export function createTradingFromConfig(
     keyRing: config.masterKeys,
     venues: parts.venues,
     credentials: (userId) => tradeCredentials.list(userId),
+    actionState: createActionStateReader(hot),
   });
   const auditRows = (userId: string, limit: number, before?: string) =>
     listForSubject(sql, subjectOf(userId), { limit, beforeId: before ?? null });

@@ -165,6 +165,13 @@ export interface TradingDeps {
   venues: Record<VenueId, Venue>;
   /** The user's credentials (the key service's list). */
   credentials: (userId: string) => Promise<CredentialRecord[]>;
+  /**
+   * `pauses.activeFor` and `credentials` of a user in one read, where the stores can give them
+   * together (one round trip per action); a failure refuses the action like an unreadable switch.
+   */
+  actionState?: (
+    userId: string,
+  ) => Promise<{ pauses: ActivePause[]; credentials: CredentialRecord[] }>;
   /** Pauses between lookups of an order whose answer was lost (default LOOKUP_DELAYS_MS). */
   lookupDelaysMs?: readonly number[];
 }
@@ -388,6 +395,14 @@ export function createTrading(deps: TradingDeps) {
    * this action: nothing is kept across actions, so a pause or a revocation applies at once).
    */
   function actionReads(caller: Caller) {
+    const together = deps.actionState;
+    if (together) {
+      const both = quiet((async () => together(caller.userId))());
+      return {
+        pauses: quiet(both.then((b) => b.pauses)),
+        credentials: quiet(both.then((b) => b.credentials)),
+      };
+    }
     return {
       // Async, so that a store throwing at once is refused as an unreadable switch too.
       pauses: quiet((async () => deps.pauses.activeFor(caller.userId))()),
