@@ -5,7 +5,7 @@ import type { Warning } from "../domain/venues/scope-policy";
 import type { VenueId } from "../domain/venues/types";
 import type { Sql } from "./vault-store";
 
-const COLUMNS = `id::text as id, user_id::text as user_id, venue, label, key_hint, wallet_address,
+export const CREDENTIAL_COLUMNS = `id::text as id, user_id::text as user_id, venue, label, key_hint, wallet_address,
   verified_scopes, warnings, verified_at, created_at, rotated_at, revoked_at, disabled_at,
   disabled_reason, api_key, secret, private_key, encryption_key_version, testnet, margin_mode, expires_at, expiry_warned_for`;
 
@@ -18,7 +18,7 @@ const json = <T>(v: unknown, fallback: T): T =>
       ? (JSON.parse(v) as T)
       : (v as T);
 
-function toRecord(r: Record<string, unknown>): CredentialRecord {
+export function toRecord(r: Record<string, unknown>): CredentialRecord {
   return {
     id: r.id as string,
     userId: r.user_id as string,
@@ -66,7 +66,7 @@ export function createCredentialsRepo(sql: Sql): CredentialsRepo {
         `insert into exchange_credentials (user_id, venue, label, api_key, secret, private_key,
            wallet_address, encryption_key_version, key_hint, verified_scopes, warnings, verified_at,
            testnet, expires_at)
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, now(), ?, ?) returning ${COLUMNS}`,
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, now(), ?, ?) returning ${CREDENTIAL_COLUMNS}`,
         [
           userId,
           venue,
@@ -87,15 +87,16 @@ export function createCredentialsRepo(sql: Sql): CredentialsRepo {
     },
     async list(userId) {
       return (
-        await sql(`select ${COLUMNS} from exchange_credentials where user_id = ? order by id`, [
-          userId,
-        ])
+        await sql(
+          `select ${CREDENTIAL_COLUMNS} from exchange_credentials where user_id = ? order by id`,
+          [userId],
+        )
       ).map(toRecord);
     },
     async get(userId, id) {
       if (!isId(id)) return null;
       const rows = await sql(
-        `select ${COLUMNS} from exchange_credentials where user_id = ? and id = ?`,
+        `select ${CREDENTIAL_COLUMNS} from exchange_credentials where user_id = ? and id = ?`,
         [userId, id],
       );
       return rows[0] ? toRecord(rows[0]) : null;
@@ -133,7 +134,7 @@ export function createCredentialsRepo(sql: Sql): CredentialsRepo {
     },
     async activeAfter(afterId, limit) {
       const rows = await sql(
-        `select ${COLUMNS} from exchange_credentials
+        `select ${CREDENTIAL_COLUMNS} from exchange_credentials
          where id > ?::bigint and revoked_at is null and disabled_at is null and venue <> 'paper'
          order by id limit ?`,
         [afterId, limit],
@@ -157,7 +158,7 @@ export function createCredentialsRepo(sql: Sql): CredentialsRepo {
     },
     async expiringBefore(at, limit) {
       const rows = await sql(
-        `select ${COLUMNS} from exchange_credentials
+        `select ${CREDENTIAL_COLUMNS} from exchange_credentials
          where revoked_at is null and disabled_at is null and expires_at is not null
            and expires_at <= ? and ${NOT_WARNED}
          order by expires_at, id limit ?`,

@@ -5,9 +5,9 @@ import type { sqlOf } from "./database";
 
 type Sql = ReturnType<typeof sqlOf>;
 
-const COLUMNS = "user_id::text as user_id, reason, blocks_close, paused_at, paused_by";
+export const PAUSE_COLUMNS = "user_id::text as user_id, reason, blocks_close, paused_at, paused_by";
 
-function toPause(r: Record<string, unknown>): ActivePause {
+export function toPause(r: Record<string, unknown>): ActivePause {
   return {
     userId: (r.user_id as string | null) ?? null,
     reason: (r.reason as string | null) ?? null,
@@ -24,7 +24,7 @@ export function createPauseStore(sql: Sql): PauseStore {
   return {
     async activeFor(userId) {
       const rows = await sql(
-        `select ${COLUMNS} from trading_pauses where user_id is null or user_id = ?`,
+        `select ${PAUSE_COLUMNS} from trading_pauses where user_id is null or user_id = ?`,
         [userId],
       );
       return rows.map(toPause);
@@ -54,7 +54,9 @@ export function createPauseStore(sql: Sql): PauseStore {
       return rows.length > 0;
     },
     async list() {
-      const rows = await sql(`select ${COLUMNS} from trading_pauses order by user_id nulls first`);
+      const rows = await sql(
+        `select ${PAUSE_COLUMNS} from trading_pauses order by user_id nulls first`,
+      );
       return rows.map(toPause);
     },
   };

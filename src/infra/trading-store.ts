@@ -2,6 +2,7 @@
 // never exists (or changes) without its audit entry (S8.1).
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { auditSubject, type JsonObject } from "../domain/audit/chain";
+import type { OpenIntent } from "../domain/trading/open-recovery";
 import {
   type AuditEntry,
   type TradeRecord,
@@ -97,6 +98,31 @@ export function tradeAuditWriter(pepper: Buffer): TradeAuditWriter {
 const TRADE_INSERT_COLUMNS = `id, user_id, credential_id, venue, symbol, side, size, entry_price,
   leverage, stop_loss, take_profit, source`;
 
+const INTENT_COLUMNS = `client_order_id, user_id, credential_id, idempotency_key, symbol,
+  base_symbol, side, size, leverage, stop_loss, take_profit, source, ip`;
+const INTENT_VALUES =
+  "?::text, ?::bigint, ?::bigint, ?::text, ?::text, ?::text, ?::text, ?::numeric, ?::numeric, ?::numeric, ?::numeric, ?::text, ?::inet";
+
+/** An open intent's values, in INTENT_COLUMNS order (all null without one). */
+function intentParams(i: OpenIntent | undefined): unknown[] {
+  if (!i) return new Array(13).fill(null);
+  return [
+    i.clientOrderId,
+    i.userId,
+    i.credentialId,
+    i.idempotencyKey,
+    i.symbol,
+    baseOf(i.symbol),
+    i.side,
+    i.size,
+    i.leverage,
+    i.stopLoss,
+    i.takeProfit,
+    i.source,
+    i.ip,
+  ];
+}
+
 export function createTradingStore(orm: MikroORM, writeAudit: TradeAuditWriter): TradingStore {
   const sql: Sql = preparedSqlOf(orm);
   const isId = (id: string) => /^\d{1,19}$/.test(id);
@@ -167,25 +193,9 @@ export function createTradingStore(orm: MikroORM, writeAudit: TradeAuditWriter):
     },
     async noteOpenIntent(i) {
       await sql(
-        `insert into open_intents (client_order_id, user_id, credential_id, idempotency_key,
-           symbol, base_symbol, side, size, leverage, stop_loss, take_profit, source, ip)
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::inet)
+        `insert into open_intents (${INTENT_COLUMNS}) values (${INTENT_VALUES})
          on conflict (client_order_id) do update set created_at = now()`,
-        [
-          i.clientOrderId,
-          i.userId,
-          i.credentialId,
-          i.idempotencyKey,
-          i.symbol,
-          baseOf(i.symbol),
-          i.side,
-          i.size,
-          i.leverage,
-          i.stopLoss,
-          i.takeProfit,
-          i.source,
-          i.ip,
-        ],
+        intentParams(i),
       );
     },
     async dropOpenIntent(clientOrderId) {
@@ -333,16 +343,28 @@ export function createTradingStore(orm: MikroORM, writeAudit: TradeAuditWriter):
       ]);
       return rows[0] ? toTrade(rows[0]) : null;
     },
-    async reserveSlot(credentialId, symbol) {
+    async reserveSlot(credentialId, symbol, intent) {
       const base = baseOf(symbol);
+      // The slot and, when it is won, the open's intent: one statement, so one commit.
       const won = await sql(
-        `insert into trade_slots (credential_id, base_symbol) values (?, ?)
-         on conflict (credential_id, base_symbol) do update set reserved_at = now()
-           where trade_slots.trade_id is null and trade_slots.reserved_at < now() - interval '2 minutes'
-             and not exists (select 1 from open_intents i
-               where i.credential_id = ? and i.base_symbol = ?)
-         returning credential_id`,
-        [credentialId, base, credentialId, base],
+        `with won as (insert into trade_slots (credential_id, base_symbol) values (?, ?)
+           on conflict (credential_id, base_symbol) do update set reserved_at = now()
+             where trade_slots.trade_id is null and trade_slots.reserved_at < now() - interval '2 minutes'
+               and not exists (select 1 from open_intents i
+                 where i.credential_id = ? and i.base_symbol = ?)
+           returning credential_id),
+         noted as (insert into open_intents (${INTENT_COLUMNS})
+           select ${INTENT_VALUES} from won where ?::text is not null
+           on conflict (client_order_id) do update set created_at = now())
+         select credential_id from won`,
+        [
+          credentialId,
+          base,
+          credentialId,
+          base,
+          ...intentParams(intent),
+          intent?.clientOrderId ?? null,
+        ],
       );
       if (won.length === 1) return { reserved: true };
       const held = await sql(

@@ -5,6 +5,7 @@ import { createKillSwitch } from "../domain/trading/pause";
 import { createTrading } from "../domain/trading/trading";
 import type { KeyRing } from "../domain/vault";
 import { createAccountsRepo } from "../infra/accounts-repo";
+import { createActionStateReader } from "../infra/action-state";
 import { withActivityFeed } from "../infra/anomaly-store";
 import { listForSubject } from "../infra/audit-log";
 import type { Config } from "../infra/config";
@@ -45,6 +46,7 @@ export function createTradingFromConfig(
     keyRing: parts.keyRing,
     venues: parts.venues,
     credentials: (userId) => tradeCredentials.list(userId),
+    actionState: createActionStateReader(hot),
   });
   const auditRows = (userId: string, limit: number, before?: string) =>
     listForSubject(sql, subjectOf(userId), { limit, beforeId: before ?? null });

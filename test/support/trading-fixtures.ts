@@ -6,6 +6,7 @@ import { createTrading, type TradingDeps } from "../../src/domain/trading/tradin
 import type { KeyRing } from "../../src/domain/vault";
 import { createPaperVenue } from "../../src/domain/venues/paper";
 import type { Venue, VenueId } from "../../src/domain/venues/types";
+import { createActionStateReader } from "../../src/infra/action-state";
 import { createCredentialsRepo } from "../../src/infra/credentials-repo";
 import { preparedSqlOf, sqlOf } from "../../src/infra/database";
 import { createPauseStore } from "../../src/infra/pause-store";
@@ -83,5 +84,7 @@ export function paperTrading(
     keyRing,
     venues,
     credentials: (u) => creds.list(u),
+    // Both in one read, as in production, unless the kill switch's store is replaced.
+    ...(pauses ? {} : { actionState: createActionStateReader(sql) }),
   });
 }

@@ -6,7 +6,7 @@ import type { KeyRing } from "../vault/key-ring";
 import type { CredentialRecord } from "../venues/keys";
 import type { Balance, Fill, Position, Side, Venue, VenueId } from "../venues/types";
 import { VenueError } from "../venues/types";
-import { type OpenIntentStore, openIntentOf } from "./open-recovery";
+import { type OpenIntent, type OpenIntentStore, openIntentOf } from "./open-recovery";
 import { type ActivePause, blockingPause, type PauseStore, pausedMessage } from "./pause";
 import { clientOrderIdFor, outcomeUnknown, settleOrder } from "./uncertain-outcome";
 
@@ -107,6 +107,8 @@ export interface TradingStore extends OpenIntentStore {
   reserveSlot(
     credentialId: string,
     symbol: string,
+    /** Noted with the slot, atomically, when the slot is won (see `noteOpenIntent`). */
+    intent?: OpenIntent,
   ): Promise<{ reserved: true } | { reserved: false; tradeId: string | null }>;
   /** Frees a reservation that never became a trade (the open failed). */
   releaseSlot(credentialId: string, symbol: string): Promise<void>;
@@ -163,6 +165,13 @@ export interface TradingDeps {
   venues: Record<VenueId, Venue>;
   /** The user's credentials (the key service's list). */
   credentials: (userId: string) => Promise<CredentialRecord[]>;
+  /**
+   * `pauses.activeFor` and `credentials` of a user in one read, where the stores can give them
+   * together (one round trip per action); a failure refuses the action like an unreadable switch.
+   */
+  actionState?: (
+    userId: string,
+  ) => Promise<{ pauses: ActivePause[]; credentials: CredentialRecord[] }>;
   /** Pauses between lookups of an order whose answer was lost (default LOOKUP_DELAYS_MS). */
   lookupDelaysMs?: readonly number[];
 }
@@ -222,11 +231,25 @@ function orderCertainlyNotPlaced(err: unknown): boolean {
   return err instanceof VenueError && REFUSED_BEFORE_ORDER.has(err.code);
 }
 
+/**
+ * `p`, marked as handled: a read started alongside others may be left unawaited when an earlier
+ * check refuses the action; its failure then must not surface as an unhandled rejection.
+ */
+function quiet<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {});
+  return p;
+}
+
 export function createTrading(deps: TradingDeps) {
   const { store } = deps;
 
-  async function credentialFor(userId: string, credentialId?: string): Promise<CredentialRecord> {
-    const all = await deps.credentials(userId);
+  async function credentialFor(
+    userId: string,
+    credentialId?: string,
+    /** The user's credentials when already being read (alongside the kill switch). */
+    listed?: Promise<CredentialRecord[]>,
+  ): Promise<CredentialRecord> {
+    const all = await (listed ?? deps.credentials(userId));
     const usable = all.filter((c) => !c.revokedAt && !c.disabledAt);
     if (credentialId) {
       const c = all.find((x) => x.id === credentialId);
@@ -282,11 +305,18 @@ export function createTrading(deps: TradingDeps) {
     return new TradingError("venue_failed", err.message, err.code);
   }
 
-  /** Fails safe: when the switch cannot be read, the action is refused like a paused one. */
-  async function assertNotPaused(caller: Caller, action: TradeAction): Promise<void> {
+  /**
+   * Fails safe: when the switch cannot be read, the action is refused like a paused one.
+   * `read` is the switch's state when already being read (alongside the action's other reads).
+   */
+  async function assertNotPaused(
+    caller: Caller,
+    action: TradeAction,
+    read?: Promise<ActivePause[]>,
+  ): Promise<void> {
     let pauses: ActivePause[];
     try {
-      pauses = await deps.pauses.activeFor(caller.userId);
+      pauses = await (read ?? deps.pauses.activeFor(caller.userId));
     } catch {
       throw new TradingPausedError(
         "⏸ Trading is unavailable right now (the pause switch cannot be checked). Try again shortly.",
@@ -360,6 +390,26 @@ export function createTrading(deps: TradingDeps) {
     return fill;
   }
 
+  /**
+   * An action's reads of the kill switch and of the user's keys, started together (fresh for
+   * this action: nothing is kept across actions, so a pause or a revocation applies at once).
+   */
+  function actionReads(caller: Caller) {
+    const together = deps.actionState;
+    if (together) {
+      const both = quiet((async () => together(caller.userId))());
+      return {
+        pauses: quiet(both.then((b) => b.pauses)),
+        credentials: quiet(both.then((b) => b.credentials)),
+      };
+    }
+    return {
+      // Async, so that a store throwing at once is refused as an unreadable switch too.
+      pauses: quiet((async () => deps.pauses.activeFor(caller.userId))()),
+      credentials: quiet(deps.credentials(caller.userId)),
+    };
+  }
+
   async function noteIp(caller: Caller) {
     if (caller.source === "api" && caller.ip) await store.recordIp(caller.userId, caller.ip);
   }
@@ -378,8 +428,11 @@ export function createTrading(deps: TradingDeps) {
     },
 
     async openTrade(caller: Caller, input: OpenTradeInput): Promise<TradeRecord> {
-      await assertNotPaused(caller, "open");
-      const c = await credentialFor(caller.userId, input.credentialId);
+      // The kill switch and the keys are read at once (each once for this action); the switch
+      // is judged first, so a paused user is told so whatever the keys say.
+      const { pauses, credentials } = actionReads(caller);
+      await assertNotPaused(caller, "open", pauses);
+      const c = await credentialFor(caller.userId, input.credentialId, credentials);
       const key = input.idempotencyKey;
       let reservedSlot = false;
       let notedIntent: string | undefined;
@@ -390,7 +443,14 @@ export function createTrading(deps: TradingDeps) {
           throw new TradingError("in_progress", "That request is still being processed.");
       }
       try {
-        const slot = await store.reserveSlot(c.id, input.symbol);
+        const clientOrderId = clientOrderIdFor(c.id, key);
+        // Noted with the slot, before the order leaves, so an open that dies after it (a failed
+        // write, a killed process) is found and recorded from the venue by the recovery job.
+        const intent =
+          deps.venues[c.venue].findOrder !== undefined
+            ? openIntentOf(caller, c.id, input, clientOrderId)
+            : undefined;
+        const slot = await store.reserveSlot(c.id, input.symbol, intent);
         if (!slot.reserved) {
           throw new TradingError(
             "already_open",
@@ -400,6 +460,7 @@ export function createTrading(deps: TradingDeps) {
           );
         }
         reservedSlot = true;
+        if (intent) notedIntent = clientOrderId;
         const asked = {
           side: input.side,
           size: input.size,
@@ -407,13 +468,6 @@ export function createTrading(deps: TradingDeps) {
           stopLoss: input.stopLoss ?? null,
           takeProfit: input.takeProfit ?? null,
         };
-        const clientOrderId = clientOrderIdFor(c.id, key);
-        // Noted before the order leaves, so an open that dies after it (a failed write, a
-        // killed process) is found and recorded from the venue by the recovery job.
-        if (deps.venues[c.venue].findOrder !== undefined) {
-          await store.noteOpenIntent(openIntentOf(caller, c.id, input, clientOrderId));
-          notedIntent = clientOrderId;
-        }
         let fill: Fill;
         try {
           fill = await onVenue(c, (v, keys) => v.openPosition(keys, { ...input, clientOrderId }));
@@ -481,8 +535,10 @@ export function createTrading(deps: TradingDeps) {
       tradeId: string,
       input: { stopLoss?: number | null; takeProfit?: number | null; size?: number },
     ) {
-      await assertNotPaused(caller, "modify");
-      const t = await store.getTrade(caller.userId, tradeId);
+      const { pauses, credentials } = actionReads(caller);
+      const trade = quiet(store.getTrade(caller.userId, tradeId));
+      await assertNotPaused(caller, "modify", pauses);
+      const t = await trade;
       if (!t) throw new TradingError("trade_not_found", `No trade #${tradeId}.`);
       if (t.status !== "open") throw new TradingError("trade_closed", `Trade #${t.id} is closed.`);
       // Growing a position here would skip the pre-trade checks and the confirmation.
@@ -492,7 +548,7 @@ export function createTrading(deps: TradingDeps) {
           `The size of #${t.id} can only be reduced here (it is ${t.size}); to add to it, open a new order.`,
         );
       }
-      const c = await credentialFor(caller.userId, t.credentialId);
+      const c = await credentialFor(caller.userId, t.credentialId, credentials);
       const asked = { stopLoss: input.stopLoss, takeProfit: input.takeProfit, size: input.size };
       let fill: Fill | null;
       try {
@@ -528,12 +584,14 @@ export function createTrading(deps: TradingDeps) {
     },
 
     async closeTrade(caller: Caller, tradeId: string) {
-      await assertNotPaused(caller, "close");
-      const t = await store.getTrade(caller.userId, tradeId);
+      const { pauses, credentials } = actionReads(caller);
+      const trade = quiet(store.getTrade(caller.userId, tradeId));
+      await assertNotPaused(caller, "close", pauses);
+      const t = await trade;
       if (!t) throw new TradingError("trade_not_found", `No trade #${tradeId}.`);
       if (t.status !== "open")
         throw new TradingError("trade_closed", `Trade #${t.id} is already closed.`);
-      const c = await credentialFor(caller.userId, t.credentialId);
+      const c = await credentialFor(caller.userId, t.credentialId, credentials);
       let fill: Fill | null;
       try {
         fill = await onVenue(c, (v, keys) =>

@@ -43,10 +43,10 @@ export interface PaperStore {
   addToPosition(
     account: string,
     initialBalance: number,
-    fill: Omit<PaperPosition, "entryPrice"> & { price: number },
+    fill: Omit<PaperPosition, "entryPrice"> & { price: number } & PriceSource,
     /** Kept with the fill, in the same step, so the order can be found by its client id. */
     order?: { clientOrderId: string; orderId: string },
-  ): Promise<PaperPosition | null>;
+  ): Promise<(PaperPosition & { fillPrice: number }) | null>;
   /** The order sent with `clientOrderId`, as `addToPosition` kept it; null if none was. */
   findOrder(
     account: string,
@@ -63,7 +63,8 @@ export interface PaperStore {
     symbol: string,
     price: number,
     reason?: PaperCloseReason,
-  ): Promise<PaperPosition | null>;
+    source?: PriceSource,
+  ): Promise<(PaperPosition & { fillPrice: number }) | null>;
   /** The latest recorded close of (account, symbol) at or after `since`. */
   lastClose(account: string, symbol: string, since: Date): Promise<PaperClose | null>;
   /** Every open position of every account (the trigger job's scan). */
@@ -72,6 +73,14 @@ export interface PaperStore {
   priceOverride(symbol: string): Promise<number | null>;
   /** Adds realised profit or loss; the balance never goes below zero. */
   adjustBalance(account: string, delta: number): Promise<void>;
+}
+
+/**
+ * `overridable`: the price given is the feed's, and the symbol's development/test override
+ * (`priceOverride`), read in the same step, takes its place: one round trip instead of two.
+ */
+export interface PriceSource {
+  overridable?: boolean;
 }
 
 export type PaperCloseReason = "manual" | "stop_loss" | "take_profit" | "liquidation";
@@ -167,6 +176,14 @@ export function createPaperVenue(deps: {
 
   /** The override set with `paper price` (development, tests), else live, else deterministic. */
   const priceOf = (symbol: string) => currentPaperPrice(deps.store, symbol, now(), deps.livePrice);
+  /**
+   * The price an order fills at, as `priceOf`. Without a live feed the deterministic price goes
+   * to the store as overridable, which reads the override in the order's own statement.
+   */
+  const orderPrice = async (symbol: string): Promise<{ price: number; overridable: boolean }> =>
+    deps.livePrice === undefined
+      ? { price: paperPrice(symbol, now()), overridable: true }
+      : { price: await priceOf(symbol), overridable: false };
 
   const pnl = (p: PaperPosition, price: number, size: number) =>
     (price - p.entryPrice) * size * (p.side === "long" ? 1 : -1);
@@ -200,7 +217,7 @@ export function createPaperVenue(deps: {
       if (!Number.isInteger(leverage) || leverage < 1 || leverage > 125) {
         throw new VenueError("invalid_order", "Leverage must be a whole number from 1 to 125.");
       }
-      const price = await priceOf(symbol);
+      const { price, overridable } = await orderPrice(symbol);
       const orderId = nextId();
       const held = await deps.store.addToPosition(
         account,
@@ -210,6 +227,7 @@ export function createPaperVenue(deps: {
           side: input.side,
           size: input.size,
           price,
+          overridable,
           leverage,
           stopLoss: input.stopLoss ?? null,
           takeProfit: input.takeProfit ?? null,
@@ -225,7 +243,7 @@ export function createPaperVenue(deps: {
           `You hold a ${other} ${symbol} position; close it first.`,
         );
       }
-      return { orderId, symbol, side: input.side, size: input.size, price };
+      return { orderId, symbol, side: input.side, size: input.size, price: held.fillPrice };
     },
 
     async findOrder(creds, input): Promise<OrderLookup> {
@@ -267,10 +285,10 @@ export function createPaperVenue(deps: {
     async closePosition(creds, input) {
       const account = await accountOf(creds);
       const symbol = paperSymbol(input.symbol);
-      const price = await priceOf(symbol);
-      const p = await deps.store.closePosition(account, symbol, price);
+      const { price, overridable } = await orderPrice(symbol);
+      const p = await deps.store.closePosition(account, symbol, price, "manual", { overridable });
       if (!p) return null;
-      return { orderId: nextId(), symbol, side: p.side, size: p.size, price };
+      return { orderId: nextId(), symbol, side: p.side, size: p.size, price: p.fillPrice };
     },
 
     async positions(creds): Promise<Position[]> {

@@ -4,6 +4,7 @@ import type {
   PaperCloseReason,
   PaperPosition,
   PaperStore,
+  PriceSource,
 } from "../../domain/venues/paper";
 
 /** Sets (or with null, clears) the development/test price of a paper symbol. */
@@ -22,6 +23,15 @@ export async function setPaperPriceOverride(sql: Sql, symbol: string, price: num
 import type { Sql } from "../vault-store";
 
 const num = (v: unknown) => Number(v);
+
+/** A fill's price: the one given, or the symbol's override when the source allows it. */
+const PRICE = `select coalesce((select o.price from paper_price_overrides o
+  where o.symbol = ?::text and ?::boolean), ?::numeric) as price`;
+const priceParams = (symbol: string, price: number, s: PriceSource) => [
+  symbol,
+  s.overridable === true,
+  price,
+];
 
 export function createPaperStore(sql: Sql): PaperStore {
   const toPosition = (r: Record<string, unknown>): PaperPosition => ({
@@ -62,12 +72,12 @@ export function createPaperStore(sql: Sql): PaperStore {
       // which is checked at the end of the statement. A client id already used refuses the
       // whole statement, as a venue refuses a duplicate client order id.
       const rows = await sql(
-        `with account as (
+        `with px as (${PRICE}), account as (
            insert into paper_balances (account, total) values (?, ?) on conflict do nothing
          ), pos as (
            insert into paper_positions as p (account, symbol, side, size, entry_price, leverage,
              stop_loss, take_profit)
-           values (?, ?, ?, ?, ?, ?, ?, ?)
+           values (?, ?, ?, ?, (select price from px), ?, ?, ?)
            on conflict (account, symbol) do update set
              size = p.size + excluded.size,
              entry_price = round((p.entry_price * p.size + excluded.entry_price * excluded.size)
@@ -79,17 +89,17 @@ export function createPaperStore(sql: Sql): PaperStore {
            returning p.*
          ), kept as (
            insert into paper_orders (account, client_order_id, order_id, symbol, side, size, price)
-           select ?, ?::text, ?, ?, ?, ?, ? from pos where ?::text is not null
+           select ?, ?::text, ?, ?, ?, ?, (select price from px) from pos where ?::text is not null
          )
-         select * from pos`,
+         select pos.*, (select price from px) as fill_price from pos`,
         [
+          ...priceParams(f.symbol, f.price, f),
           account,
           initial,
           account,
           f.symbol,
           f.side,
           f.size,
-          f.price,
           f.leverage,
           f.stopLoss,
           f.takeProfit,
@@ -99,11 +109,10 @@ export function createPaperStore(sql: Sql): PaperStore {
           f.symbol,
           f.side,
           f.size,
-          f.price,
           order?.clientOrderId ?? null,
         ],
       );
-      return rows[0] ? toPosition(rows[0]) : null;
+      return rows[0] ? { ...toPosition(rows[0]), fillPrice: num(rows[0].fill_price) } : null;
     },
     async findOrder(account, clientOrderId) {
       const rows = await sql(
@@ -121,24 +130,24 @@ export function createPaperStore(sql: Sql): PaperStore {
         price: num(r.price),
       };
     },
-    async closePosition(account, symbol, price, reason = "manual") {
+    async closePosition(account, symbol, price, reason = "manual", source = {}) {
       // Removing the row and crediting its result in one statement: of two concurrent closes,
       // only the one whose DELETE found the row credits anything.
       const rows = await sql(
-        `with closed as (
+        `with px as (${PRICE}), closed as (
            delete from paper_positions where account = ? and symbol = ? returning *
          ), credited as (
            update paper_balances b set total = greatest(0, b.total
-             + (?::numeric - c.entry_price) * c.size * case c.side when 'long' then 1 else -1 end)
+             + ((select price from px) - c.entry_price) * c.size * case c.side when 'long' then 1 else -1 end)
            from closed c where b.account = c.account
          ), logged as (
            insert into paper_closes (account, symbol, side, size, entry_price, price, reason)
-           select account, symbol, side, size, entry_price, ?::numeric, ? from closed
+           select account, symbol, side, size, entry_price, (select price from px), ? from closed
          )
-         select * from closed`,
-        [account, symbol, price, price, reason],
+         select closed.*, (select price from px) as fill_price from closed`,
+        [...priceParams(symbol, price, source), account, symbol, reason],
       );
-      return rows[0] ? toPosition(rows[0]) : null;
+      return rows[0] ? { ...toPosition(rows[0]), fillPrice: num(rows[0].fill_price) } : null;
     },
     async lastClose(account, symbol, since) {
       const rows = await sql(
