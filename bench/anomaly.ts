@@ -273,7 +273,8 @@ async function benchFanOut(): Promise<Figure[]> {
           `insert into anomalies (user_id, rule, window_start, window_end, evidence, created_at, alert)
            select id, 'rapid_fire', now(), now(), '{"opens":11,"threshold":10,"windowMinutes":5}', now(), true
            from users where id = any(?::bigint[]) returning id::text as id`,
-          [rows.map((r) => r.id as string)],
+          // One array literal: the ORM's sql() would expand a JS array into a list of values.
+          [`{${rows.map((r) => r.id as string).join(",")}}`],
         )
       ).map((r) => r.id as string);
     };
@@ -455,8 +456,18 @@ async function benchWriteCost(): Promise<Figure[]> {
   }
 }
 
+// BENCH_ANOMALY_PARTS (e.g. "fanout"): only the parts named, comma-separated; all by default.
+const PARTS = (process.env.BENCH_ANOMALY_PARTS ?? "scan,fanout,write").split(",");
+
 export async function benchAnomaly(): Promise<Figure[]> {
-  return [...(await benchScan()), ...(await benchFanOut()), ...(await benchWriteCost())];
+  const parts: Array<[string, () => Promise<Figure[]>]> = [
+    ["scan", benchScan],
+    ["fanout", benchFanOut],
+    ["write", benchWriteCost],
+  ];
+  const figures: Figure[] = [];
+  for (const [name, run] of parts) if (PARTS.includes(name)) figures.push(...(await run()));
+  return figures;
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -109,6 +109,19 @@ export async function benchAuth(): Promise<Figure[]> {
       p99s.push(percentile(latencies, 99));
       return ok / seconds;
     };
+    // The same probe with no flood: what this machine's scheduling alone costs a request (a
+    // shared, loaded machine shows here, apart from what the login flood adds).
+    const idle: number[] = [];
+    for (const stop = Date.now() + 3_000; Date.now() < stop; ) {
+      const t0 = performance.now();
+      await (await fetch(`${base}/healthz`)).arrayBuffer();
+      idle.push(performance.now() - t0);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    idle.sort((a, b) => a - b);
+    console.log(
+      `/healthz with no flood: p50 ${percentile(idle, 50).toFixed(1)} ms, p99 ${percentile(idle, 99).toFixed(1)} ms (${idle.length} probes)`,
+    );
     const perRound = SECONDS / ROUNDS;
     const { ours, anchor } = await alternate(
       ROUNDS,

@@ -13,7 +13,7 @@
 //   PREFIX = backup id (16 bytes) | sequence number (uint64 big-endian) | kind (1 byte ASCII)
 import { randomBytes } from "node:crypto";
 import { Transform, type TransformCallback } from "node:stream";
-import { decrypt, encrypt, type FernetKey, InvalidFernetToken } from "../vault/fernet";
+import { decrypt, decryptHead, encrypt, type FernetKey, InvalidFernetToken } from "../vault/fernet";
 
 export const MAGIC_LINE = "WARDEN-BACKUP 1";
 export const PREFIX_BYTES = 25;
@@ -199,6 +199,11 @@ function parseHeader(payload: Buffer, backupId: Buffer): BackupHeader {
 export function createBackupDecryptor(opts: {
   key: FernetKey;
   expectBackupId?: string;
+  /**
+   * Check only, emitting nothing: every token is still authenticated and its id, sequence, kind
+   * and length checked, but a data chunk's dump bytes are not decrypted (verifyBackup).
+   */
+  verifyOnly?: boolean;
   onHeader?: (header: BackupHeader) => void;
 }): Transform & { summary(): BackupSummary } {
   let pending: Buffer[] = [];
@@ -221,8 +226,17 @@ export function createBackupDecryptor(opts: {
     }
     if (ended) throw new BackupFormatError("trailing_data", "data after the end of the backup");
     let plain: Buffer;
+    // Without the data: only the prefix is decrypted, and the length learnt from the padding.
+    let dataLength: number | undefined;
     try {
-      plain = decrypt(opts.key, text);
+      if (opts.verifyOnly && n > 1) {
+        const { head, length } = decryptHead(opts.key, text, PREFIX_BYTES);
+        plain = head;
+        if (head[24] === KIND.data) dataLength = length - PREFIX_BYTES;
+        else plain = decrypt(opts.key, text);
+      } else {
+        plain = decrypt(opts.key, text);
+      }
     } catch (err) {
       if (!(err instanceof InvalidFernetToken)) throw err;
       throw new BackupFormatError(
@@ -258,11 +272,13 @@ export function createBackupDecryptor(opts: {
       );
     }
     if (kind === KIND.data) {
-      if (payload.length === 0 || payload.length > header!.chunkBytes) {
+      const size = dataLength ?? payload.length;
+      if (size <= 0 || size > header!.chunkBytes) {
         throw new BackupFormatError("malformed", `chunk ${n - 1} has a wrong size`);
       }
       chunks++;
-      bytes += payload.length;
+      bytes += size;
+      if (opts.verifyOnly) return;
       if (held) t.push(held);
       held = payload;
       return;

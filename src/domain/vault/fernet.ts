@@ -36,9 +36,32 @@ function toPaddedBase64Url(bytes: Buffer): string {
  */
 function decodeCanonical(text: string, padded: boolean): Buffer | undefined {
   if (padded && text.length % 4 !== 0) return undefined;
+  if (padded && text.length >= LARGE_TOKEN_CHARS) return decodeLargeCanonical(text);
   const bytes = Buffer.from(text, "base64url");
   const again = padded ? toPaddedBase64Url(bytes) : bytes.toString("base64url");
   return again === text ? bytes : undefined;
+}
+
+/** Token length from which decodeCanonical checks the text itself instead of re-encoding. */
+const LARGE_TOKEN_CHARS = 8192;
+const PADDED_BASE64URL = /^[A-Za-z0-9_-]*={0,2}$/;
+const BASE64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/**
+ * The same acceptance as decoding and re-encoding, without building a second copy of a large
+ * token (backup chunks): only the URL-safe alphabet with at most two trailing "=" (no junk the
+ * lenient decoder would skip, no "+" or "/"), exactly the byte count the length promises (so
+ * no "=" inside and the padding is the right amount), and the last character's unused low bits
+ * zero (the only other way two strings decode to the same bytes).
+ */
+function decodeLargeCanonical(text: string): Buffer | undefined {
+  if (!PADDED_BASE64URL.test(text)) return undefined;
+  const pad = text.endsWith("==") ? 2 : text.endsWith("=") ? 1 : 0;
+  const bytes = Buffer.from(text, "base64url");
+  if (bytes.length !== (text.length / 4) * 3 - pad) return undefined;
+  const last = BASE64URL_ALPHABET.indexOf(text.charAt(text.length - 1 - pad));
+  if ((pad === 1 && (last & 0b11) !== 0) || (pad === 2 && (last & 0b1111) !== 0)) return undefined;
+  return bytes;
 }
 
 /** Every invalid token gets this one error and message, so callers cannot build an oracle. */
@@ -324,6 +347,58 @@ function unpad(padded: Buffer, raw: Buffer, timestamp: number): Opened {
 /** Decrypts a token; throws InvalidFernetToken for anything that is not a valid token. */
 export function decrypt(key: FernetKey, token: string, opts?: DecryptOptions): Buffer {
   return open(key, token, opts).plaintext;
+}
+
+/**
+ * Authenticates a token as decrypt does, but decrypts only the first `headBytes` of its plaintext
+ * and the last block (for the padding, hence the length): for a reader that must check a large
+ * token and look at its beginning without needing the rest (a backup's verifying pass). Returns
+ * the whole plaintext when the token is small. Throws InvalidFernetToken as decrypt does.
+ */
+export function decryptHead(
+  key: FernetKey,
+  token: string,
+  headBytes: number,
+): { head: Buffer; length: number } {
+  assertKey(key);
+  if (typeof token !== "string") throw new InvalidFernetToken();
+  const raw = decodeCanonical(token, true);
+  if (raw === undefined || raw.length < HEADER_LEN + LARGE_CIPHERTEXT + MAC_LEN) {
+    const plaintext = decrypt(key, token);
+    return { head: plaintext.subarray(0, headBytes), length: plaintext.length };
+  }
+  if ((raw.length - HEADER_LEN - MAC_LEN) % BLOCK !== 0 || raw[0] !== VERSION) {
+    throw new InvalidFernetToken();
+  }
+  const macAt = raw.length - MAC_LEN;
+  const expected = createHmac("sha256", signingOf(key)).update(raw.subarray(0, macAt)).digest();
+  if (!timingSafeEqual(expected, raw.subarray(macAt))) throw new InvalidFernetToken();
+  // CBC: a block decrypts with the previous ciphertext block (or the IV) alone.
+  const blocks = (macAt - HEADER_LEN) / BLOCK;
+  const headBlocks = Math.min(blocks - 1, Math.ceil(headBytes / BLOCK));
+  const first = createDecipheriv("aes-128-cbc", encryptionOf(key), raw.subarray(9, HEADER_LEN));
+  first.setAutoPadding(false);
+  const head = first.update(raw.subarray(HEADER_LEN, HEADER_LEN + headBlocks * BLOCK));
+  first.final();
+  const lastAt = macAt - BLOCK;
+  const tail = createDecipheriv(
+    "aes-128-cbc",
+    encryptionOf(key),
+    raw.subarray(lastAt - BLOCK, lastAt),
+  );
+  tail.setAutoPadding(false);
+  const last = tail.update(raw.subarray(lastAt, macAt));
+  tail.final();
+  // The MAC passed, so a bad padding is no oracle: it is refused as any invalid token.
+  const pad = last[BLOCK - 1] ?? 0;
+  let bad = last.length !== BLOCK || pad === 0 || pad > BLOCK ? 1 : 0;
+  for (let i = BLOCK - pad; i < BLOCK && bad === 0; i++) if (last[i] !== pad) bad = 1;
+  last.fill(0);
+  if (bad !== 0) {
+    head.fill(0);
+    throw new InvalidFernetToken();
+  }
+  return { head: head.subarray(0, headBytes), length: macAt - HEADER_LEN - pad };
 }
 
 /**

@@ -106,3 +106,35 @@ describe("backup format", () => {
     expect((err as BackupFormatError).code).toBe("out_of_order");
   });
 });
+
+describe("backup format, verify-only reading", () => {
+  const verifyOnly = async (file: Buffer) => {
+    const d = createBackupDecryptor({ key, verifyOnly: true });
+    const out = await collect(Readable.from([file]).pipe(d));
+    return { out, summary: d.summary() };
+  };
+
+  it("when a large backup is checked without decrypting its data, then it counts what a full read counts and emits nothing", async () => {
+    // Sizes whose last chunk ends on and off a cipher block, and chunks big enough that only
+    // their first blocks and padding are decrypted.
+    for (const n of [3 * 65_536, 3 * 65_536 + 1, 2 * 65_536 + 15]) {
+      const file = await seal(randomBytes(n), 65_536);
+      const { out, summary } = await verifyOnly(file);
+      expect(out.length).toBe(0);
+      expect(summary).toEqual((await open(file, 4096)).summary);
+    }
+  });
+
+  it("when a byte deep inside a large data chunk is flipped, then the verify-only reader refuses the file", async () => {
+    const file = await seal(randomBytes(4 * 65_536), 65_536);
+    const lines = file.toString("latin1").split("\n");
+    const line = lines[3]!;
+    const at = Math.floor(line.length / 2);
+    lines[3] = line.slice(0, at) + (line[at] === "A" ? "B" : "A") + line.slice(at + 1);
+    const failure = await verifyOnly(Buffer.from(lines.join("\n"), "latin1")).catch(
+      (e: unknown) => e,
+    );
+    expect(failure).toBeInstanceOf(BackupFormatError);
+    expect((failure as BackupFormatError).code).toBe("bad_token");
+  });
+});

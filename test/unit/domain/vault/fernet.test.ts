@@ -287,6 +287,39 @@ describe("fernet behaviour", () => {
     expectInvalidToken(() => decrypt(key, standard));
   });
 
+  it("when a large token (a backup chunk) is not canonical, then it is rejected as a small one is", () => {
+    const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    // Plaintext lengths giving each padding: 0, 1 and 2 "=".
+    for (const size of [20_000, 20_001, 20_002]) {
+      const plain = randomBytes(size);
+      const token = encrypt(key, plain);
+      expect(decrypt(key, token).equals(plain)).toBe(true);
+      const pad = token.length - token.replace(/=+$/, "").length;
+      const body = token.slice(0, token.length - pad);
+      const mid = Math.floor(body.length / 2);
+      const at = (i: number, c: string) => token.slice(0, i) + c + token.slice(i + 1);
+      const bad = [
+        `${token}=`,
+        `${token}==`,
+        ` ${token}`,
+        `${token.slice(0, -4)}\n${token.slice(-3)}`,
+        at(mid, "="),
+        at(mid, "+"),
+        at(mid, "/"),
+        at(mid, "*"),
+        token.replace(/-/g, "+").replace(/_/g, "/"),
+        `${token.slice(0, mid)}${token.slice(mid + 4)}AAAA`,
+      ];
+      if (pad > 0) {
+        bad.push(body);
+        const last = body.length - 1;
+        const value = B64URL.indexOf(token[last]!) | 1;
+        bad.push(at(last, B64URL[value]!));
+      }
+      for (const t of bad) if (t !== token) expectInvalidToken(() => decrypt(key, t));
+    }
+  });
+
   it("when a correctly signed token has a partial block, then it is rejected and the key still works", () => {
     const { sign } = fuzzSetup(keyText);
     const raw = Buffer.from(encrypt(key, Buffer.from("a 20-byte plaintext!")), "base64url");
