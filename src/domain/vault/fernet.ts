@@ -1,6 +1,7 @@
 // Fernet tokens (github.com/fernet/spec) on node:crypto, byte-compatible with Python's
 // `cryptography` so tokens written by either side decrypt on the other.
 import {
+  type Cipher,
   createCipheriv,
   createDecipheriv,
   createHmac,
@@ -65,6 +66,8 @@ let signingOf: (key: FernetKey) => KeyObject;
 let encryptionOf: (key: FernetKey) => KeyObject;
 let blockDecryptorOf: (key: FernetKey) => Decipher;
 let resetBlockDecryptor: (key: FernetKey) => void;
+let blockEncryptorOf: (key: FernetKey) => Cipher;
+let resetBlockEncryptor: (key: FernetKey) => void;
 
 /**
  * The two halves of a Fernet key as KeyObjects: they are faster for node:crypto to use than
@@ -75,6 +78,8 @@ export class FernetKey {
   readonly #encryption: KeyObject;
   // One long-lived AES-ECB decryptor per key; see `open` for why CBC is unrolled over it.
   #blockDecryptor: Decipher;
+  // And an encryptor, made on first use, for `rotateTokens` (CBC unrolled across a batch).
+  #blockEncryptor: Cipher | undefined;
 
   static {
     signingOf = (key) => key.#signing;
@@ -82,6 +87,17 @@ export class FernetKey {
     blockDecryptorOf = (key) => key.#blockDecryptor;
     resetBlockDecryptor = (key) => {
       key.#blockDecryptor = FernetKey.#ecbDecipher(key.#encryption);
+    };
+    blockEncryptorOf = (key) => {
+      if (key.#blockEncryptor === undefined) {
+        const cipher = createCipheriv("aes-128-ecb", key.#encryption, null);
+        cipher.setAutoPadding(false);
+        key.#blockEncryptor = cipher;
+      }
+      return key.#blockEncryptor;
+    };
+    resetBlockEncryptor = (key) => {
+      key.#blockEncryptor = undefined;
     };
   }
 
@@ -246,9 +262,9 @@ interface Opened {
   timestamp: number;
 }
 
-function open(key: FernetKey, token: string, opts: DecryptOptions | undefined): Opened {
-  assertKey(key);
-  if (typeof token !== "string") throw new InvalidFernetToken();
+/** The token's bytes if it is well-formed and its MAC is right under `key`, else undefined. */
+function authenticate(key: FernetKey, token: unknown): Buffer | undefined {
+  if (typeof token !== "string") return undefined;
   const raw = decodeCanonical(token, true);
   if (
     raw === undefined ||
@@ -256,11 +272,18 @@ function open(key: FernetKey, token: string, opts: DecryptOptions | undefined): 
     (raw.length - HEADER_LEN - MAC_LEN) % BLOCK !== 0 ||
     raw[0] !== VERSION
   ) {
-    throw new InvalidFernetToken();
+    return undefined;
   }
   const macAt = raw.length - MAC_LEN;
   const expected = createHmac("sha256", signingOf(key)).update(raw.subarray(0, macAt)).digest();
-  if (!timingSafeEqual(expected, raw.subarray(macAt))) throw new InvalidFernetToken();
+  return timingSafeEqual(expected, raw.subarray(macAt)) ? raw : undefined;
+}
+
+function open(key: FernetKey, token: string, opts: DecryptOptions | undefined): Opened {
+  assertKey(key);
+  const raw = authenticate(key, token);
+  if (raw === undefined) throw new InvalidFernetToken();
+  const macAt = raw.length - MAC_LEN;
 
   // Read only after the MAC passed, so an unauthenticated timestamp never decides anything.
   const timestamp = raw.readUInt32BE(1) * 0x1_0000_0000 + raw.readUInt32BE(5);
@@ -350,5 +373,160 @@ export function rotateToken(oldKey: FernetKey, newKey: FernetKey, token: string)
     return seal(newKey, plaintext, raw.readUInt32BE(1), raw.readUInt32BE(5), undefined);
   } finally {
     plaintext.fill(0);
+  }
+}
+
+/** One token for `rotateTokens`, with the key it was made with. */
+export interface TokenToRotate {
+  key: FernetKey;
+  token: string;
+}
+
+/**
+ * `rotateToken` for a whole batch (master key rotation's hot loop), with the same checks and
+ * the same kind of output: each token's plaintext and timestamp bytes under `newKey`, a fresh
+ * IV each. A CBC cipher per token costs more than all the rest of rotating it, so both
+ * directions run over the keys' long-lived ECB ciphers: decryption as one call per old key
+ * for the whole batch, encryption as one call per block position (block j of every token,
+ * chained on block j-1 of the same token). Entries that do not open under their key come back
+ * undefined. Every plaintext byte is zeroed before returning. `ivs` is for test vectors only.
+ */
+export function rotateTokens(
+  newKey: FernetKey,
+  items: readonly TokenToRotate[],
+  ivs?: readonly Buffer[],
+): Array<string | undefined> {
+  assertKey(newKey);
+  const n = items.length;
+  const result = new Array<string | undefined>(n).fill(undefined);
+  const raws = new Array<Buffer | undefined>(n);
+  const byKey = new Map<FernetKey, number[]>();
+  for (let i = 0; i < n; i++) {
+    const { key, token } = items[i]!;
+    assertKey(key);
+    const raw = authenticate(key, token);
+    if (raw === undefined) continue;
+    raws[i] = raw;
+    const group = byKey.get(key);
+    if (group === undefined) byKey.set(key, [i]);
+    else group.push(i);
+  }
+
+  // Plaintexts (still padded) of the authenticated tokens, each at plainAt[i] in its group's
+  // buffer; a token with bad padding drops out here.
+  const plains: Buffer[] = [];
+  const plainOf = new Array<Buffer | undefined>(n);
+  const plainAt = new Int32Array(n);
+  try {
+    for (const [key, group] of byKey) {
+      let size = 0;
+      for (const i of group) size += raws[i]!.length - HEADER_LEN - MAC_LEN;
+      const ciphertext = Buffer.allocUnsafe(size);
+      let at = 0;
+      for (const i of group) {
+        const raw = raws[i]!;
+        at += raw.copy(ciphertext, at, HEADER_LEN, raw.length - MAC_LEN);
+      }
+      const padded = blockDecryptorOf(key).update(ciphertext);
+      plains.push(padded);
+      if (padded.length !== size) {
+        // Unreachable (whole blocks only); a decryptor holding a partial block would garble
+        // every later token, so it is replaced, and the batch fails rather than blame the rows.
+        resetBlockDecryptor(key);
+        throw new Error("AES-ECB decryption returned a partial batch");
+      }
+      at = 0;
+      for (const i of group) {
+        const raw = raws[i]!;
+        const len = raw.length - HEADER_LEN - MAC_LEN;
+        for (let b = 0; b < len; b++) padded[at + b] = padded[at + b]! ^ raw[9 + b]!;
+        const pad = padded[at + len - 1]!;
+        let bad = pad === 0 || pad > BLOCK ? 1 : 0;
+        for (let b = len - pad; b < len && bad === 0; b++) if (padded[at + b] !== pad) bad = 1;
+        if (bad === 0) {
+          plainOf[i] = padded;
+          plainAt[i] = at;
+        }
+        at += len;
+      }
+    }
+    sealBatch(newKey, raws, plainOf, plainAt, ivs, result);
+  } finally {
+    for (const p of plains) p.fill(0);
+  }
+  return result;
+}
+
+/**
+ * Encrypts each opened token's padded plaintext under `key`. PKCS#7 padding depends only on
+ * the length, so the old padded plaintext is exactly the new one and each new token has the
+ * same size as the old: header (version and timestamp bytes copied), IV, ciphertext, MAC.
+ */
+function sealBatch(
+  key: FernetKey,
+  raws: ReadonlyArray<Buffer | undefined>,
+  plainOf: ReadonlyArray<Buffer | undefined>,
+  plainAt: Int32Array,
+  ivs: readonly Buffer[] | undefined,
+  result: Array<string | undefined>,
+): void {
+  const open: number[] = [];
+  const outAt = new Int32Array(raws.length);
+  let size = 0;
+  for (let i = 0; i < raws.length; i++) {
+    if (plainOf[i] === undefined) continue;
+    open.push(i);
+    outAt[i] = size;
+    size += raws[i]!.length;
+  }
+  if (open.length === 0) return;
+  const out = Buffer.allocUnsafe(size);
+  for (const i of open) {
+    raws[i]!.copy(out, outAt[i]!, 0, 9);
+    const iv = ivs?.[i];
+    if (iv === undefined) {
+      takeIv(out, outAt[i]! + 9);
+    } else {
+      if (!Buffer.isBuffer(iv) || iv.length !== BLOCK) throw new RangeError("IV must be 16 bytes");
+      iv.copy(out, outAt[i]! + 9);
+    }
+  }
+  // Longest first, so the tokens that still have a block j are always a prefix of `open`.
+  const blocksOf = (i: number) => (raws[i]!.length - HEADER_LEN - MAC_LEN) / BLOCK;
+  open.sort((a, b) => blocksOf(b) - blocksOf(a));
+  const encryptor = blockEncryptorOf(key);
+  const chained = Buffer.allocUnsafe(open.length * BLOCK);
+  try {
+    let active = open.length;
+    for (let j = 0; active > 0; j++) {
+      while (active > 0 && blocksOf(open[active - 1]!) <= j) active--;
+      if (active === 0) break;
+      // Block j of every token still that long: P[j] XOR C[j-1] (C[-1] being the IV).
+      for (let k = 0; k < active; k++) {
+        const i = open[k]!;
+        const plain = plainOf[i]!;
+        const p = plainAt[i]! + j * BLOCK;
+        const prev = outAt[i]! + 9 + j * BLOCK;
+        for (let b = 0; b < BLOCK; b++) chained[k * BLOCK + b] = plain[p + b]! ^ out[prev + b]!;
+      }
+      const sealed = encryptor.update(chained.subarray(0, active * BLOCK));
+      if (sealed.length !== active * BLOCK) {
+        // Unreachable, as for the decryptor.
+        resetBlockEncryptor(key);
+        throw new Error("AES-ECB encryption returned a partial batch");
+      }
+      for (let k = 0; k < active; k++) {
+        sealed.copy(out, outAt[open[k]!]! + HEADER_LEN + j * BLOCK, k * BLOCK, (k + 1) * BLOCK);
+      }
+    }
+  } finally {
+    chained.fill(0);
+  }
+  const signing = signingOf(key);
+  for (const i of open) {
+    const at = outAt[i]!;
+    const macAt = at + raws[i]!.length - MAC_LEN;
+    createHmac("sha256", signing).update(out.subarray(at, macAt)).digest().copy(out, macAt);
+    result[i] = toPaddedBase64Url(out.subarray(at, macAt + MAC_LEN));
   }
 }

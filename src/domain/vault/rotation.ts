@@ -89,23 +89,9 @@ export async function rotateAll(deps: RotationDeps): Promise<RotationReport> {
           const rows = await store.fetchBelow(table, toVersion, afterId, batchSize);
           if (rows.length === 0) break;
           afterId = rows[rows.length - 1]!.id;
-          const rotated: StoredRow[] = [];
-          for (const row of rows) {
-            if (failed.has(row.id)) continue;
-            try {
-              const values: Record<string, string | null> = {};
-              for (const column of table.columns) {
-                const token = row.values[column] ?? null;
-                values[column] = token === null ? null : keyRing.rotate(token, row.version).token;
-              }
-              rotated.push({ ...row, values });
-            } catch (err) {
-              // A corrupt token must not stop every other row from rotating; it is reported.
-              if (!(err instanceof InvalidFernetToken)) throw err;
-              failed.add(row.id);
-              progress.failed++;
-            }
-          }
+          const failedBefore = failed.size;
+          const rotated = rotateBatch(keyRing, table, rows, failed);
+          progress.failed += failed.size - failedBefore;
           touched += rotated.length;
           if (writing) await writing;
           writing = write(rotated);
@@ -120,6 +106,46 @@ export async function rotateAll(deps: RotationDeps): Promise<RotationReport> {
     report.remaining += counts.filter((c) => c.version < toVersion).reduce((n, c) => n + c.rows, 0);
   }
   return report;
+}
+
+/**
+ * Re-encrypts every token of the batch in one call. A row with a token that does not decrypt
+ * under its recorded version (corrupt) is added to `failed` and left out: it must not stop
+ * every other row from rotating, and it is reported. Rows already in `failed` are skipped.
+ */
+function rotateBatch(
+  keyRing: KeyRing,
+  table: EncryptedTable,
+  rows: readonly StoredRow[],
+  failed: Set<string>,
+): StoredRow[] {
+  const pending = rows.filter((row) => !failed.has(row.id));
+  const tokens: Array<{ token: string; version: number }> = [];
+  for (const row of pending) {
+    for (const column of table.columns) {
+      const token = row.values[column] ?? null;
+      if (token !== null) tokens.push({ token, version: row.version });
+    }
+  }
+  const fresh = keyRing.rotateMany(tokens);
+  const rotated: StoredRow[] = [];
+  let next = 0;
+  for (const row of pending) {
+    const values: Record<string, string | null> = {};
+    let ok = true;
+    for (const column of table.columns) {
+      if ((row.values[column] ?? null) === null) {
+        values[column] = null;
+        continue;
+      }
+      const token = fresh[next++];
+      if (token === undefined) ok = false;
+      values[column] = token ?? null;
+    }
+    if (ok) rotated.push({ ...row, values });
+    else failed.add(row.id);
+  }
+  return rotated;
 }
 
 export class KeyRingCoverageError extends Error {
