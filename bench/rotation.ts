@@ -2,7 +2,8 @@
 // of the local PostgreSQL (1,000,000 credential rows by default, BENCH_ROTATION_ROWS), through
 // the same rotateAll and PostgreSQL store that `master-key rotate --wait` and the scheduled job
 // use. Its anchor, in alternating rounds on the same rows: a plain rewrite of the same rows by
-// the same batched read-and-write path with no cryptography (the I/O floor).
+// the same pipelined batched read-and-write path (rewriteBelow) with no cryptography (the I/O
+// floor).
 import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,6 +12,7 @@ import {
   ENCRYPTED_TABLES,
   generateFernetKey,
   parseMasterKeys,
+  rewriteBelow,
   rotateAll,
 } from "../src/domain/vault";
 import { createOrm, ensureDatabase, migrate, preparedSqlOf } from "../src/infra/database";
@@ -58,18 +60,23 @@ export async function benchRotation(rows = ROWS, rounds = MIN_ROUNDS): Promise<F
       }
       return rotated / seconds;
     };
-    // The same keyset reads and guarded batch writes, values written back unchanged.
+    // The same pipelined keyset reads and guarded batch writes as rotateAll (rewriteBelow),
+    // values written back unchanged: no cryptography.
     const rewrite = async () => {
       const version = keys.length;
       t = performance.now();
-      let afterId: string | null = null;
       let written = 0;
-      for (;;) {
-        const batch = await store.fetchBelow(table, version + 1, afterId, BATCH);
-        if (batch.length === 0) break;
-        afterId = batch[batch.length - 1]!.id;
-        written += await store.applyRotated(table, version, batch);
-      }
+      await rewriteBelow({
+        store,
+        table,
+        belowVersion: version + 1,
+        toVersion: version,
+        batchSize: BATCH,
+        transform: (rows) => rows,
+        onWritten: (_sent, n) => {
+          written += n;
+        },
+      });
       if (written !== rows) throw new Error(`rewrite incomplete: ${written} of ${rows}`);
       return written / ((performance.now() - t) / 1000);
     };

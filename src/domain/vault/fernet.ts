@@ -1,6 +1,7 @@
 // Fernet tokens (github.com/fernet/spec) on node:crypto, byte-compatible with Python's
 // `cryptography` so tokens written by either side decrypt on the other.
 import {
+  type Cipher,
   createCipheriv,
   createDecipheriv,
   createHmac,
@@ -10,6 +11,8 @@ import {
   randomFillSync,
   timingSafeEqual,
 } from "node:crypto";
+
+import { type BatchOps, rotateBatch } from "./fernet-batch";
 
 const VERSION = 0x80;
 const HEADER_LEN = 25; // version (1) + timestamp (8) + IV (16)
@@ -88,6 +91,8 @@ let signingOf: (key: FernetKey) => KeyObject;
 let encryptionOf: (key: FernetKey) => KeyObject;
 let blockDecryptorOf: (key: FernetKey) => Decipher;
 let resetBlockDecryptor: (key: FernetKey) => void;
+let blockEncryptorOf: (key: FernetKey) => Cipher;
+let resetBlockEncryptor: (key: FernetKey) => void;
 
 /**
  * The two halves of a Fernet key as KeyObjects: they are faster for node:crypto to use than
@@ -98,6 +103,8 @@ export class FernetKey {
   readonly #encryption: KeyObject;
   // One long-lived AES-ECB decryptor per key; see `open` for why CBC is unrolled over it.
   #blockDecryptor: Decipher;
+  // And an encryptor, made on first use, for `rotateTokens` (CBC unrolled across a batch).
+  #blockEncryptor: Cipher | undefined;
 
   static {
     signingOf = (key) => key.#signing;
@@ -105,6 +112,17 @@ export class FernetKey {
     blockDecryptorOf = (key) => key.#blockDecryptor;
     resetBlockDecryptor = (key) => {
       key.#blockDecryptor = FernetKey.#ecbDecipher(key.#encryption);
+    };
+    blockEncryptorOf = (key) => {
+      if (key.#blockEncryptor === undefined) {
+        const cipher = createCipheriv("aes-128-ecb", key.#encryption, null);
+        cipher.setAutoPadding(false);
+        key.#blockEncryptor = cipher;
+      }
+      return key.#blockEncryptor;
+    };
+    resetBlockEncryptor = (key) => {
+      key.#blockEncryptor = undefined;
     };
   }
 
@@ -269,9 +287,9 @@ interface Opened {
   timestamp: number;
 }
 
-function open(key: FernetKey, token: string, opts: DecryptOptions | undefined): Opened {
-  assertKey(key);
-  if (typeof token !== "string") throw new InvalidFernetToken();
+/** The token's bytes if it is well-formed and its MAC is right under `key`, else undefined. */
+function authenticate(key: FernetKey, token: unknown): Buffer | undefined {
+  if (typeof token !== "string") return undefined;
   const raw = decodeCanonical(token, true);
   if (
     raw === undefined ||
@@ -279,11 +297,18 @@ function open(key: FernetKey, token: string, opts: DecryptOptions | undefined): 
     (raw.length - HEADER_LEN - MAC_LEN) % BLOCK !== 0 ||
     raw[0] !== VERSION
   ) {
-    throw new InvalidFernetToken();
+    return undefined;
   }
   const macAt = raw.length - MAC_LEN;
   const expected = createHmac("sha256", signingOf(key)).update(raw.subarray(0, macAt)).digest();
-  if (!timingSafeEqual(expected, raw.subarray(macAt))) throw new InvalidFernetToken();
+  return timingSafeEqual(expected, raw.subarray(macAt)) ? raw : undefined;
+}
+
+function open(key: FernetKey, token: string, opts: DecryptOptions | undefined): Opened {
+  assertKey(key);
+  const raw = authenticate(key, token);
+  if (raw === undefined) throw new InvalidFernetToken();
+  const macAt = raw.length - MAC_LEN;
 
   // Read only after the MAC passed, so an unauthenticated timestamp never decides anything.
   const timestamp = raw.readUInt32BE(1) * 0x1_0000_0000 + raw.readUInt32BE(5);
@@ -426,4 +451,54 @@ export function rotateToken(oldKey: FernetKey, newKey: FernetKey, token: string)
   } finally {
     plaintext.fill(0);
   }
+}
+
+/** One token for `rotateTokens`, with the key it was made with. */
+export interface TokenToRotate {
+  key: FernetKey;
+  token: string;
+}
+
+// Only ever passed to rotateBatch: operations with the keys, never the keys themselves.
+const BATCH_OPS: BatchOps<FernetKey> = {
+  authenticate,
+  decryptBlocks(key, blocks) {
+    const out = blockDecryptorOf(key).update(blocks);
+    if (out.length !== blocks.length) {
+      // Unreachable (whole blocks only); a decryptor holding a partial block would garble
+      // every later token, so it is replaced, and the batch fails rather than blame the rows.
+      out.fill(0);
+      resetBlockDecryptor(key);
+      throw new Error("AES-ECB decryption returned a partial batch");
+    }
+    return out;
+  },
+  encryptBlocks(key, blocks) {
+    const out = blockEncryptorOf(key).update(blocks);
+    if (out.length !== blocks.length) {
+      resetBlockEncryptor(key);
+      throw new Error("AES-ECB encryption returned a partial batch");
+    }
+    return out;
+  },
+  mac: (key, data) => createHmac("sha256", signingOf(key)).update(data).digest(),
+  takeIv,
+  toText: toPaddedBase64Url,
+};
+
+/**
+ * `rotateToken` for a whole batch (master key rotation's hot loop), with the same checks and
+ * the same kind of output: each token's plaintext and timestamp bytes under `newKey`, a fresh
+ * IV each. A CBC cipher per token costs more than all the rest of rotating it, so both
+ * directions run over the keys' long-lived ECB ciphers (see fernet-batch.ts). Entries that do
+ * not open under their key come back undefined. `ivs` is for test vectors only.
+ */
+export function rotateTokens(
+  newKey: FernetKey,
+  items: readonly TokenToRotate[],
+  ivs?: readonly Buffer[],
+): Array<string | undefined> {
+  assertKey(newKey);
+  for (const item of items) assertKey(item.key);
+  return rotateBatch(BATCH_OPS, newKey, items, ivs);
 }

@@ -13,6 +13,7 @@ export {
   KeyRingCoverageError,
   type RotationProgress,
   type RotationReport,
+  rewriteBelow,
   rotateAll,
   type StoredRow,
   type VaultStore,

@@ -9,6 +9,7 @@ import {
   type FernetKey,
   InvalidFernetKey,
   parseFernetKey,
+  rotateTokens,
 } from "./fernet";
 
 const INSPECT = Symbol.for("nodejs.util.inspect.custom");
@@ -92,6 +93,17 @@ export class KeyRing {
     } finally {
       plaintext.fill(0);
     }
+  }
+
+  /**
+   * `rotate` for a batch: each token (of its recorded version) under the current version, in
+   * order; a token that does not decrypt under its version comes back undefined.
+   */
+  rotateMany(items: ReadonlyArray<{ token: string; version: number }>): Array<string | undefined> {
+    return rotateTokens(
+      this.#current,
+      items.map((x) => ({ key: this.#key(x.version), token: x.token })),
+    );
   }
 
   /** True when `candidate` (a Fernet key string) is one of the ring's keys; invalid → false. */

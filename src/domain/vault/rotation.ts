@@ -72,47 +72,25 @@ export async function rotateAll(deps: RotationDeps): Promise<RotationReport> {
     report.tables.push(progress);
     const failed = new Set<string>();
     for (let pass = 0; pass < maxPasses; pass++) {
-      let afterId: string | null = null;
-      let touched = 0;
-      // The write of one batch overlaps the read and re-encryption of the next: the batches
-      // cover disjoint id ranges, so the overlap cannot change what either one sees.
-      let writing: Promise<void> | null = null;
-      const write = async (rotated: StoredRow[]) => {
-        const written = rotated.length ? await store.applyRotated(table, toVersion, rotated) : 0;
-        progress.rotated += written;
-        progress.skippedConcurrent += rotated.length - written;
-        await deps.onProgress?.({ ...progress });
-      };
-      try {
-        for (;;) {
-          deps.signal?.throwIfAborted();
-          const rows = await store.fetchBelow(table, toVersion, afterId, batchSize);
-          if (rows.length === 0) break;
-          afterId = rows[rows.length - 1]!.id;
-          const rotated: StoredRow[] = [];
-          for (const row of rows) {
-            if (failed.has(row.id)) continue;
-            try {
-              const values: Record<string, string | null> = {};
-              for (const column of table.columns) {
-                const token = row.values[column] ?? null;
-                values[column] = token === null ? null : keyRing.rotate(token, row.version).token;
-              }
-              rotated.push({ ...row, values });
-            } catch (err) {
-              // A corrupt token must not stop every other row from rotating; it is reported.
-              if (!(err instanceof InvalidFernetToken)) throw err;
-              failed.add(row.id);
-              progress.failed++;
-            }
-          }
-          touched += rotated.length;
-          if (writing) await writing;
-          writing = write(rotated);
-        }
-      } finally {
-        if (writing) await writing;
-      }
+      const touched = await rewriteBelow({
+        store,
+        table,
+        belowVersion: toVersion,
+        toVersion,
+        batchSize,
+        signal: deps.signal,
+        transform: (rows) => {
+          const failedBefore = failed.size;
+          const rotated = rotateBatch(keyRing, table, rows, failed);
+          progress.failed += failed.size - failedBefore;
+          return rotated;
+        },
+        onWritten: async (sent, written) => {
+          progress.rotated += written;
+          progress.skippedConcurrent += sent - written;
+          await deps.onProgress?.({ ...progress });
+        },
+      });
       if (touched === 0) break;
     }
     report.failedIds.push(...failed);
@@ -120,6 +98,94 @@ export async function rotateAll(deps: RotationDeps): Promise<RotationReport> {
     report.remaining += counts.filter((c) => c.version < toVersion).reduce((n, c) => n + c.rows, 0);
   }
   return report;
+}
+
+/**
+ * One pass over the rows below `belowVersion` in id order: each batch read, transformed and
+ * written back at `toVersion` by the store's guarded write. Pipelined and bounded: while batch
+ * N is written, batch N+1 is transformed and batch N+2 read, never more than those three in
+ * memory. The batches cover disjoint id ranges, so the overlap cannot change what any one
+ * sees. Returns how many rows were handed to the store. rotateAll runs it with re-encryption
+ * as the transform; the rotation bench runs it with none (its I/O floor).
+ */
+export async function rewriteBelow(opts: {
+  store: VaultStore;
+  table: EncryptedTable;
+  belowVersion: number;
+  toVersion: number;
+  batchSize: number;
+  transform: (rows: StoredRow[]) => StoredRow[];
+  onWritten?: (sent: number, written: number) => void | Promise<void>;
+  signal?: AbortSignal | undefined;
+}): Promise<number> {
+  const { store, table, batchSize } = opts;
+  let touched = 0;
+  let writing: Promise<void> | null = null;
+  const read = (afterId: string | null) =>
+    store.fetchBelow(table, opts.belowVersion, afterId, batchSize);
+  let reading: Promise<StoredRow[]> | null = read(null);
+  try {
+    while (reading) {
+      opts.signal?.throwIfAborted();
+      const rows: StoredRow[] = await reading;
+      reading = null;
+      if (rows.length === 0) break;
+      // A short batch is the last one: no read past the end.
+      if (rows.length === batchSize) reading = read(rows[rows.length - 1]!.id);
+      const out = opts.transform(rows);
+      touched += out.length;
+      if (writing) await writing;
+      writing = (async () => {
+        const written = out.length ? await store.applyRotated(table, opts.toVersion, out) : 0;
+        await opts.onWritten?.(out.length, written);
+      })();
+    }
+  } finally {
+    // Nothing stays in flight: a read's failure no longer matters once we stop, a write's does.
+    if (reading) await reading.catch(() => {});
+    if (writing) await writing;
+  }
+  return touched;
+}
+
+/**
+ * Re-encrypts every token of the batch in one call. A row with a token that does not decrypt
+ * under its recorded version (corrupt) is added to `failed` and left out: it must not stop
+ * every other row from rotating, and it is reported. Rows already in `failed` are skipped.
+ */
+function rotateBatch(
+  keyRing: KeyRing,
+  table: EncryptedTable,
+  rows: readonly StoredRow[],
+  failed: Set<string>,
+): StoredRow[] {
+  const pending = rows.filter((row) => !failed.has(row.id));
+  const tokens: Array<{ token: string; version: number }> = [];
+  for (const row of pending) {
+    for (const column of table.columns) {
+      const token = row.values[column] ?? null;
+      if (token !== null) tokens.push({ token, version: row.version });
+    }
+  }
+  const fresh = keyRing.rotateMany(tokens);
+  const rotated: StoredRow[] = [];
+  let next = 0;
+  for (const row of pending) {
+    const values: Record<string, string | null> = {};
+    let ok = true;
+    for (const column of table.columns) {
+      if ((row.values[column] ?? null) === null) {
+        values[column] = null;
+        continue;
+      }
+      const token = fresh[next++];
+      if (token === undefined) ok = false;
+      values[column] = token ?? null;
+    }
+    if (ok) rotated.push({ ...row, values });
+    else failed.add(row.id);
+  }
+  return rotated;
 }
 
 export class KeyRingCoverageError extends Error {

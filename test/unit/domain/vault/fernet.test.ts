@@ -14,6 +14,7 @@ import {
   InvalidFernetToken,
   parseFernetKey,
   rotateToken,
+  rotateTokens,
 } from "../../../../src/domain/vault/fernet";
 
 // shared/ sits beside the repository (also in CI's clean clone). Missing fixtures must fail.
@@ -137,6 +138,75 @@ describe("fernet spec vectors", () => {
       ),
     );
     expect([...messages]).toEqual(["invalid token"]);
+  });
+});
+
+describe("fernet batch rotation against the spec vectors", () => {
+  it("when every generate vector is rotated in one batch with its IV, then each token is exactly the vector's", () => {
+    // Each vector's plaintext, first under other keys (two, so the batch mixes old keys) at the
+    // vector's time; rotated to the vector's key with the vector's IV it must be its token.
+    const olds = [parseFernetKey(generateFernetKey()), parseFernetKey(generateFernetKey())];
+    for (const v of generateVectors) {
+      const items = olds.map((old) => ({
+        key: old,
+        token: encrypt(old, Buffer.from(v.src, "utf8"), { timestamp: seconds(v.now) }),
+      }));
+      const ivs = items.map(() => Buffer.from(v.iv));
+      expect(rotateTokens(parseFernetKey(v.secret), items, ivs)).toEqual([v.token, v.token]);
+    }
+  });
+
+  it("when verify vectors are rotated in one batch, then each decrypts to its source under the new key", () => {
+    const newKey = parseFernetKey(generateFernetKey());
+    const items = verifyVectors.map((v) => ({ key: parseFernetKey(v.secret), token: v.token }));
+    const rotated = rotateTokens(newKey, items);
+    rotated.forEach((token, i) => {
+      const v = verifyVectors[i]!;
+      const opened = decryptWithTimestamp(newKey, token!);
+      expect(opened.plaintext.toString("utf8")).toBe(v.src);
+      expect(opened.timestamp).toBe(Buffer.from(v.token, "base64url").readUInt32BE(5));
+    });
+  });
+
+  it("when invalid vectors sit between valid tokens of every length, then only they come back undefined", () => {
+    const newKey = parseFernetKey(generateFernetKey());
+    const oldKey = parseFernetKey(generateFernetKey());
+    const sizes = [0, 1, 15, 16, 17, 31, 32, 33, 64, 100, 1000, 5000];
+    const items = [];
+    for (const [i, n] of sizes.entries()) {
+      items.push({
+        key: oldKey,
+        token: encrypt(oldKey, Buffer.alloc(n, i + 1), { timestamp: 1000 + i }),
+      });
+      const v = invalidVectors[i % invalidVectors.length]!;
+      items.push({ key: parseFernetKey(v.secret), token: v.token });
+    }
+    items.push({ key: newKey, token: items[0]!.token }); // right token, wrong key
+    const rotated = rotateTokens(newKey, items);
+    for (const [i, n] of sizes.entries()) {
+      const opened = decryptWithTimestamp(newKey, rotated[2 * i]!);
+      expect(opened.plaintext.equals(Buffer.alloc(n, i + 1))).toBe(true);
+      expect(opened.timestamp).toBe(1000 + i);
+      expect(rotated[2 * i]).toHaveLength(items[2 * i]!.token.length);
+      expectInvalidToken(() => decrypt(oldKey, rotated[2 * i]!));
+      // Expired or future-dated vectors are valid tokens for rotation (no TTL), the rest not.
+      const v = invalidVectors[i % invalidVectors.length]!;
+      const opensWithoutTtl =
+        rejection(() => decrypt(parseFernetKey(v.secret), v.token)) === undefined;
+      expect(rotated[2 * i + 1] !== undefined).toBe(opensWithoutTtl);
+    }
+    expect(rotated.at(-1)).toBeUndefined();
+  });
+
+  it("when a batch is rotated, then every token gets its own fresh IV", () => {
+    const oldKey = parseFernetKey(generateFernetKey());
+    const token = encrypt(oldKey, Buffer.from("same"), { timestamp: 5 });
+    const rotated = rotateTokens(
+      parseFernetKey(generateFernetKey()),
+      Array.from({ length: 600 }, () => ({ key: oldKey, token })),
+    );
+    const ivs = new Set(rotated.map((t) => Buffer.from(t!, "base64url").toString("hex", 9, 25)));
+    expect(ivs.size).toBe(600);
   });
 });
 

@@ -140,6 +140,25 @@ describe("KeyRing", () => {
     expect(() => ring.decrypt(1, rotated.token)).toThrow(InvalidFernetToken);
   });
 
+  it("when a batch mixes versions and a corrupt token, then each moves to the current version and only the corrupt one is undefined", () => {
+    const three = parseMasterKeys(`1:${k1}\n2:${k2}\n3:${k3}`);
+    const v1 = parseMasterKeys(`1:${k1}`).encrypt(Buffer.from("one"), { timestamp: 1_600_000_001 });
+    const v2 = ring.encrypt(Buffer.from("two"), { timestamp: 1_600_000_002 });
+    const corrupt = `${v2.token.slice(0, 40)}${v2.token[40] === "A" ? "B" : "A"}${v2.token.slice(41)}`;
+    const out = three.rotateMany([
+      { token: v1.token, version: 1 },
+      { token: v2.token, version: 2 },
+      { token: corrupt, version: 2 },
+      { token: v1.token, version: 2 }, // right token, wrong recorded version
+    ]);
+    expect(three.decrypt(3, out[0]!).toString()).toBe("one");
+    expect(decryptWithTimestamp(parseFernetKey(k3), out[0]!).timestamp).toBe(1_600_000_001);
+    expect(three.decrypt(3, out[1]!).toString()).toBe("two");
+    expect(decryptWithTimestamp(parseFernetKey(k3), out[1]!).timestamp).toBe(1_600_000_002);
+    expect(out.slice(2)).toEqual([undefined, undefined]);
+    expect(() => three.rotateMany([{ token: v1.token, version: 9 }])).toThrow(UnknownKeyVersion);
+  });
+
   it("when a candidate key is checked, then only the ring's own keys match", () => {
     expect(ring.containsKeyMaterial(k1)).toBe(true);
     expect(ring.containsKeyMaterial(k2)).toBe(true);
