@@ -13,6 +13,7 @@ import type { SignerExecutor } from "../../../src/jobs/processors/signer-intents
 import { QUEUE_DEFINITIONS, type WorkerPool } from "../../../src/jobs/registry";
 import {
   createSignerIntentClient,
+  intentJobId,
   type SignerIntent,
   type SignerIntentClient,
 } from "../../../src/jobs/signer-intents";
@@ -149,6 +150,46 @@ describe("signer intents", () => {
       await client.submit(openIntent(attacker, victimKey, "api:forged-1"), { deadlineMs: 5_000 }),
     ).toEqual(outcome);
     expect(await tradesOf(victim)).toEqual([]);
+  });
+
+  it("when a job is filed under another request's id, or is malformed, then the signer refuses it and records a security event, and no trade is made", async () => {
+    signer();
+    const [userId, key] = await trader();
+    const shadow = await queue.add("open", openIntent(userId, key, "tg:1001"), {
+      jobId: intentJobId(userId, "tg:1002"),
+    });
+    const malformed = await queue.add("open", { ...openIntent(userId, key, "tg:1003"), size: 1 });
+    expect(await shadow.waitUntilFinished(events, 20_000)).toEqual({
+      refused: "The intent does not match its job.",
+    });
+    expect(await malformed.waitUntilFinished(events, 20_000)).toEqual({
+      refused: "The intent is malformed.",
+    });
+    const rows = await sql()(
+      `select details ->> 'reason' as reason from security_events
+        where kind = 'signer_intent_forged' and details ->> 'jobId' in (?, ?) order by id`,
+      [shadow.id, malformed.id],
+    );
+    expect(rows.map((r) => r.reason)).toEqual(["job_id_mismatch", "malformed"]);
+    expect(await tradesOf(userId)).toEqual([]);
+  });
+
+  it("when the account was deleted after the intent was filed, then the signer refuses it and records why", async () => {
+    signer();
+    const [userId, key] = await trader();
+    await sql()("update users set deleted_at = now(), telegram_user_id = null where id = ?", [
+      userId,
+    ]);
+    const outcome = await client.submit(openIntent(userId, key, "api:deleted-1"), {
+      deadlineMs: 20_000,
+    });
+    expect(outcome).toEqual({ status: "refused", reason: "This account cannot trade." });
+    const rows = await sql()(
+      "select details ->> 'reason' as reason from security_events where kind = 'signer_intent_refused' and details ->> 'claimedUserId' = ?",
+      [userId],
+    );
+    expect(rows).toEqual([{ reason: "user_inactive" }]);
+    expect(await tradesOf(userId)).toEqual([]);
   });
 
   it("when the user's trading is paused, then the signer refuses the intent itself and nothing is traded", async () => {
