@@ -12,6 +12,7 @@ import {
   createSignerIntentProcessor,
   type SignerExecutor,
   tradingExecutor,
+  tradingReplay,
 } from "../../src/jobs/processors/signer-intents";
 import { startWorkers, type WorkerPool } from "../../src/jobs/registry";
 import { paperTrading } from "./trading-fixtures";
@@ -29,7 +30,8 @@ export function startTestSigner(opts: {
   wrap?: (execute: SignerExecutor) => SignerExecutor;
 }): WorkerPool {
   const sql = sqlOf(opts.orm);
-  const execute = tradingExecutor(paperTrading(opts.orm, opts.keyRing, opts.pepper));
+  const trading = paperTrading(opts.orm, opts.keyRing, opts.pepper);
+  const execute = tradingExecutor(trading);
   return startWorkers({
     connection: () => ({ url: opts.redisUrl, maxRetriesPerRequest: null }),
     prefix: opts.bullPrefix,
@@ -39,6 +41,7 @@ export function startTestSigner(opts: {
         pauses: createPauseStore(sql),
         recordEvent: (e) => createAccountsRepo(sql).recordEvent(e),
         execute: opts.wrap ? opts.wrap(execute) : execute,
+        replay: tradingReplay(trading),
       }),
     },
     logger: pino({ level: "silent" }),

@@ -27,6 +27,12 @@ export interface SignerIntentProcessorDeps {
   pauses: { activeFor(userId: string): Promise<ActivePause[]> };
   recordEvent: (e: SecurityEvent) => Promise<void>;
   execute: SignerExecutor;
+  /**
+   * The answer already recorded for this intent (an open whose trade exists under its
+   * idempotency key), or null. Consulted before the kill switch: a redelivered intent that
+   * already traded is answered with its trade, not refused as if nothing had happened.
+   */
+  replay?: (intent: SignerIntent) => Promise<SignerJobResult | null>;
 }
 
 /** Retrying cannot change these answers; the others are final failures of the action. */
@@ -73,6 +79,15 @@ export function tradingExecutor(trading: Trading): SignerExecutor {
       }
       throw err;
     }
+  };
+}
+
+/** An open already made under the intent's idempotency key (see SignerIntentProcessorDeps). */
+export function tradingReplay(trading: Trading) {
+  return async (intent: SignerIntent): Promise<SignerJobResult | null> => {
+    if (intent.action !== "open") return null;
+    const trade = await trading.replayedOpen(intent.userId, intent.idempotencyKey);
+    return trade ? { ok: true, value: trade } : null;
   };
 }
 
@@ -139,6 +154,8 @@ export function createSignerIntentProcessor(deps: SignerIntentProcessorDeps) {
         details: { ...asked, reason: "user_inactive" },
       });
     }
+    const recorded = await deps.replay?.(intent);
+    if (recorded) return recorded;
     // Ordinary refusals (the key was revoked, trading paused since the request): no event.
     if (!key.usable) return refuse(`Key #${intent.credentialId} is revoked or disabled.`, null);
     const pause = await paused(intent);

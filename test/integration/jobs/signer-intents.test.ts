@@ -249,7 +249,7 @@ describe("signer intents", () => {
   });
 
   for (const dieAt of ["before", "after"] as const) {
-    it(`when the signer is killed with SIGKILL ${dieAt === "before" ? "before the intent acts" : "after the trade is recorded but before the job completes"}, then the caller is told it is still working, another signer completes the intent, and there is one trade with one audit row`, async () => {
+    it(`when the signer is killed with SIGKILL ${dieAt === "before" ? "before the intent acts" : "after the trade is recorded but before the job completes (and trading is paused meanwhile)"}, then the caller is told it is still working, another signer completes the intent, and there is one trade with one audit row`, async () => {
       const [userId, key] = await trader();
       const idem = `tg:kill-${dieAt}`;
       const child = spawnProcess(
@@ -274,6 +274,13 @@ describe("signer intents", () => {
       const before = await tradesOf(userId);
       expect(before).toHaveLength(dieAt === "before" ? 0 : 1);
 
+      if (dieAt === "after") {
+        // Paused meanwhile: the intent already traded, so it is answered with its trade.
+        await createPauseStore(sql()).set(
+          { scope: "user", userId },
+          { reason: null, blocksClose: false, by: { via: "cli" } },
+        );
+      }
       signer();
       const tradeId = openedTradeId(await settled(userId, idem));
       expect((await tradesOf(userId)).map((t) => t.id)).toEqual([tradeId]);
