@@ -17,8 +17,8 @@ import {
 import { startWorkers, type WorkerPool } from "../../src/jobs/registry";
 import { paperTrading } from "./trading-fixtures";
 
-/** A killed signer's intent is redelivered within about three times this. */
-export const SIGNER_LOCK_MS = 1_000;
+/** A killed signer's intent is redelivered within about three times this (JOB_LOCK_MAX_MS's floor). */
+export const SIGNER_LOCK_MS = 2_000;
 
 export function startTestSigner(opts: {
   orm: MikroORM;
