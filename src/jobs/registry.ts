@@ -70,6 +70,20 @@ export const QUEUE_DEFINITIONS = {
       attempts: 1,
     },
   },
+  signerIntents: {
+    name: "signer-intents",
+    concurrency: 4,
+    // A live signer renews its lock while a venue call runs; a killed one's intent is back in
+    // the queue soon and replays the trading use case's recorded outcome (./signer-intents.ts).
+    lockDurationMs: 15_000,
+    defaultJobOptions: {
+      ...keep,
+      // Retried only when an earlier attempt of the same intent died holding its idempotency
+      // key: ~8 minutes, longer than open recovery (RECOVER_AFTER_MS) takes to settle it.
+      attempts: 6,
+      backoff: { type: "exponential", delay: 15_000 },
+    },
+  },
 } as const satisfies Record<string, QueueDefinition>;
 
 export type QueueName = keyof typeof QUEUE_DEFINITIONS;

@@ -1,0 +1,165 @@
+// The `signer-intents` processor: the signer trusts the queue for transport, not for authority.
+// Before an intent acts it re-reads from the database that the named key is the named user's and
+// usable, that the user still exists, and the kill switch; a forged intent is refused and
+// recorded as a security event. Refusals complete the job (never retried). Exactly once: a job
+// redelivered after its worker died runs the trading use case again with the same idempotency
+// key, which answers with the trade it already recorded instead of trading twice.
+import type { Job } from "bullmq";
+import type { SecurityEvent } from "../../domain/accounts/repo";
+import { type ActivePause, blockingPause, pausedMessage } from "../../domain/trading/pause";
+import { type Trading, TradingError } from "../../domain/trading/trading";
+import type { KeyAuthority } from "../../infra/signer-authority";
+import {
+  intentJobId,
+  type SignerIntent,
+  type SignerJobResult,
+  signerIntentSchema,
+} from "../signer-intents";
+
+/**
+ * Executes an authorised intent. Returns the answer (a coded failure of the action included);
+ * throws only what a later attempt may resolve, so the job is retried.
+ */
+export type SignerExecutor = (intent: SignerIntent) => Promise<SignerJobResult>;
+
+export interface SignerIntentProcessorDeps {
+  authority: KeyAuthority;
+  pauses: { activeFor(userId: string): Promise<ActivePause[]> };
+  recordEvent: (e: SecurityEvent) => Promise<void>;
+  execute: SignerExecutor;
+  /**
+   * The answer already recorded for this intent (an open whose trade exists under its
+   * idempotency key), or null. Consulted before the kill switch: a redelivered intent that
+   * already traded is answered with its trade, not refused as if nothing had happened.
+   */
+  replay?: (intent: SignerIntent) => Promise<SignerJobResult | null>;
+}
+
+/** Retrying cannot change these answers; the others are final failures of the action. */
+const RETRY_CODES = new Set([
+  // An earlier attempt of this intent holds the idempotency key (it died mid-open): once open
+  // recovery settles the order, a retry replays its trade or opens afresh if none was placed.
+  "in_progress",
+  // The venue did not say whether the order executed: the key stays claimed, as above.
+  "outcome_unknown",
+]);
+
+/** The trading use cases as the signer's executor. */
+export function tradingExecutor(trading: Trading): SignerExecutor {
+  return async (intent) => {
+    const caller = { userId: intent.userId, source: intent.source, ip: intent.ip };
+    try {
+      switch (intent.action) {
+        case "open":
+          return {
+            ok: true,
+            value: await trading.openTrade(caller, {
+              ...intent.params,
+              credentialId: intent.credentialId,
+              idempotencyKey: intent.idempotencyKey,
+            }),
+          };
+        case "modify": {
+          const { tradeId, ...change } = intent.params;
+          return { ok: true, value: await trading.modifyTrade(caller, tradeId, change) };
+        }
+        case "close":
+          return { ok: true, value: await trading.closeTrade(caller, intent.params.tradeId) };
+        case "portfolio": {
+          const all = await trading.portfolio(intent.userId);
+          return {
+            ok: true,
+            value: all.find((p) => p.credentialId === intent.credentialId) ?? null,
+          };
+        }
+      }
+    } catch (err) {
+      if (err instanceof TradingError && !RETRY_CODES.has(err.code)) {
+        return { ok: false, code: err.code, message: err.message };
+      }
+      throw err;
+    }
+  };
+}
+
+/** An open already made under the intent's idempotency key (see SignerIntentProcessorDeps). */
+export function tradingReplay(trading: Trading) {
+  return async (intent: SignerIntent): Promise<SignerJobResult | null> => {
+    if (intent.action !== "open") return null;
+    const trade = await trading.replayedOpen(intent.userId, intent.idempotencyKey);
+    return trade ? { ok: true, value: trade } : null;
+  };
+}
+
+export function createSignerIntentProcessor(deps: SignerIntentProcessorDeps) {
+  async function refuse(
+    reason: string,
+    event: (Omit<SecurityEvent, "outcome" | "kind"> & { kind?: string }) | null,
+  ): Promise<SignerJobResult> {
+    if (event) {
+      await deps.recordEvent({ kind: "signer_intent_forged", ...event, outcome: "refused" });
+    }
+    return { refused: reason };
+  }
+
+  async function paused(intent: SignerIntent): Promise<string | null> {
+    if (intent.action === "portfolio") return null;
+    let pauses: ActivePause[];
+    try {
+      pauses = await deps.pauses.activeFor(intent.userId);
+    } catch {
+      // Fail safe, as the trading use cases do.
+      return "⏸ Trading is unavailable right now (the pause switch cannot be checked).";
+    }
+    const p = blockingPause(pauses, intent.action);
+    return p ? pausedMessage(p) : null;
+  }
+
+  return async (job: Job): Promise<SignerJobResult> => {
+    const parsed = signerIntentSchema.safeParse(job.data);
+    if (!parsed.success || parsed.data.action !== job.name) {
+      return refuse("The intent is malformed.", {
+        userId: null,
+        details: { jobId: job.id, job: job.name, reason: "malformed" },
+      });
+    }
+    const intent = parsed.data;
+    const asked = {
+      jobId: job.id,
+      action: intent.action,
+      claimedUserId: intent.userId,
+      credentialId: intent.credentialId,
+      source: intent.source,
+    };
+    // A job filed under another (user, key) would shadow that request's real intent.
+    if (job.id !== intentJobId(intent.userId, intent.idempotencyKey)) {
+      return refuse("The intent does not match its job.", {
+        userId: null,
+        details: { ...asked, reason: "job_id_mismatch" },
+      });
+    }
+    const key = await deps.authority.key(intent.credentialId);
+    if (!key || key.userId !== intent.userId) {
+      // Filed on the account whose key was named (the one attacked), when there is one.
+      return refuse("This key is not yours.", {
+        userId: key?.userId ?? null,
+        ip: intent.ip,
+        details: { ...asked, reason: key ? "key_of_another_user" : "no_such_key" },
+      });
+    }
+    if (!(await deps.authority.userActive(intent.userId))) {
+      return refuse("This account cannot trade.", {
+        kind: "signer_intent_refused",
+        userId: null,
+        details: { ...asked, reason: "user_inactive" },
+      });
+    }
+    const recorded = await deps.replay?.(intent);
+    if (recorded) return recorded;
+    // Ordinary refusals (the key was revoked, trading paused since the request): no event.
+    if (!key.usable) return refuse(`Key #${intent.credentialId} is revoked or disabled.`, null);
+    const pause = await paused(intent);
+    if (pause) return refuse(pause, null);
+    return deps.execute(intent);
+  };
+}

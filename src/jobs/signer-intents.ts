@@ -1,0 +1,137 @@
+// The `signer-intents` queue, caller's side: a trade action becomes an intent (user, key,
+// idempotency key, parameters) that only the signer executes. The job id is derived from the
+// user and the idempotency key, so a resubmission joins the first job instead of adding one; the
+// caller waits up to a deadline and is told the result, a refusal, or "still working".
+import { createHash } from "node:crypto";
+import { Job, type Queue, type QueueEvents } from "bullmq";
+import { z } from "zod";
+
+const id = z.string().regex(/^[1-9][0-9]{0,18}$/);
+const price = z.number().positive().finite();
+
+const base = {
+  userId: id,
+  /** The key the action uses: the signer checks that it is this user's and usable. */
+  credentialId: id,
+  idempotencyKey: z
+    .string()
+    .min(1)
+    .max(160)
+    .regex(/^[A-Za-z0-9:_.-]+$/),
+  source: z.enum(["telegram", "api", "system"]),
+  ip: z.string().max(64).nullable(),
+};
+
+export const signerIntentSchema = z.discriminatedUnion("action", [
+  z
+    .object({
+      ...base,
+      action: z.literal("open"),
+      params: z
+        .object({
+          symbol: z.string().min(1).max(40),
+          side: z.enum(["long", "short"]),
+          size: z.number().positive().finite(),
+          stopLoss: price.optional(),
+          takeProfit: price.optional(),
+          leverage: z.number().int().min(1).max(200).optional(),
+        })
+        .strict(),
+    })
+    .strict(),
+  z
+    .object({
+      ...base,
+      action: z.literal("modify"),
+      params: z
+        .object({
+          tradeId: id,
+          stopLoss: price.nullable().optional(),
+          takeProfit: price.nullable().optional(),
+          size: z.number().positive().finite().optional(),
+        })
+        .strict(),
+    })
+    .strict(),
+  z
+    .object({ ...base, action: z.literal("close"), params: z.object({ tradeId: id }).strict() })
+    .strict(),
+  /** Positions and balance of the named key. */
+  z.object({ ...base, action: z.literal("portfolio"), params: z.object({}).strict() }).strict(),
+]);
+
+export type SignerIntent = z.infer<typeof signerIntentSchema>;
+
+/**
+ * What a finished job returns: a refusal by the signer (never retried), or the use case's answer,
+ * which may itself be a coded failure of the action (a venue refusal, a closed trade…).
+ */
+export type SignerJobResult =
+  | { refused: string }
+  | { ok: true; value: unknown }
+  | { ok: false; code: string; message: string };
+
+export type IntentOutcome =
+  | {
+      status: "done";
+      result: { ok: true; value: unknown } | { ok: false; code: string; message: string };
+    }
+  | { status: "still_working" }
+  | { status: "refused"; reason: string }
+  /** The signer gave up after its retries (an unexpected error): nothing more will happen. */
+  | { status: "failed"; reason: string };
+
+/** One job per (user, idempotency key); hashed, as BullMQ ids may not contain ':'. */
+export function intentJobId(userId: string, idempotencyKey: string): string {
+  const h = createHash("sha256").update(`${userId}\n${idempotencyKey}`).digest("hex");
+  return `si-${h.slice(0, 40)}`;
+}
+
+function outcomeOf(job: Job | undefined, state: string): IntentOutcome {
+  if (!job) return { status: "still_working" };
+  if (state === "completed") {
+    const r = job.returnvalue as SignerJobResult;
+    if ("refused" in r) return { status: "refused", reason: r.refused };
+    return { status: "done", result: r };
+  }
+  if (state === "failed") {
+    return { status: "failed", reason: "The signer could not complete this request." };
+  }
+  return { status: "still_working" };
+}
+
+export interface SignerIntentClient {
+  /**
+   * Enqueues the intent (or joins the job already there for its user and idempotency key) and
+   * waits up to `deadlineMs` for its outcome; "still_working" after that, never a second job.
+   */
+  submit(intent: SignerIntent, opts: { deadlineMs: number }): Promise<IntentOutcome>;
+  /** The outcome now, without waiting (e.g. to notify a caller told "still working"). */
+  outcome(userId: string, idempotencyKey: string): Promise<IntentOutcome>;
+}
+
+export function createSignerIntentClient(deps: {
+  queue: Queue;
+  /** A QueueEvents of the same queue and prefix, listening: finishes are announced there. */
+  events: QueueEvents;
+}): SignerIntentClient {
+  const { queue, events } = deps;
+  async function outcome(userId: string, idempotencyKey: string): Promise<IntentOutcome> {
+    const job = await Job.fromId(queue, intentJobId(userId, idempotencyKey));
+    return outcomeOf(job, job ? await job.getState() : "unknown");
+  }
+  return {
+    outcome,
+    async submit(input, { deadlineMs }) {
+      const intent = signerIntentSchema.parse(input);
+      const jobId = intentJobId(intent.userId, intent.idempotencyKey);
+      const job = await queue.add(intent.action, intent, { jobId });
+      try {
+        await job.waitUntilFinished(events, deadlineMs);
+      } catch {
+        // Timed out, or failed: the job's state says which.
+      }
+      return outcome(intent.userId, intent.idempotencyKey);
+    },
+  };
+}
