@@ -90,7 +90,9 @@ export function intentJobId(userId: string, idempotencyKey: string): string {
 function outcomeOf(job: Job | undefined, state: string): IntentOutcome {
   if (!job) return { status: "still_working" };
   if (state === "completed") {
-    const r = job.returnvalue as SignerJobResult;
+    const r = job.returnvalue as SignerJobResult | null;
+    // Read before its completion was written (a stale copy): not finished as far as we know.
+    if (r === null || typeof r !== "object") return { status: "still_working" };
     if ("refused" in r) return { status: "refused", reason: r.refused };
     return { status: "done", result: r };
   }
@@ -117,8 +119,12 @@ export function createSignerIntentClient(deps: {
 }): SignerIntentClient {
   const { queue, events } = deps;
   async function outcome(userId: string, idempotencyKey: string): Promise<IntentOutcome> {
-    const job = await Job.fromId(queue, intentJobId(userId, idempotencyKey));
-    return outcomeOf(job, job ? await job.getState() : "unknown");
+    const jobId = intentJobId(userId, idempotencyKey);
+    // State first, then the job: a job read before its state could miss a completion that
+    // lands in between (state "completed" with no return value yet in the copy read).
+    const state = await queue.getJobState(jobId);
+    const job = await Job.fromId(queue, jobId);
+    return outcomeOf(job, state);
   }
   return {
     outcome,
