@@ -26,6 +26,7 @@ import { Migration20261204166000OpenIntents } from "./20261204166000-open-intent
 import { Migration20261204168000CloseReasonAtVenue } from "./20261204168000-close-reason-at-venue";
 import { Migration20261204169000OpenIntentClaims } from "./20261204169000-open-intent-claims";
 import { Migration20261204172000CredentialsHotRotation } from "./20261204172000-credentials-hot-rotation";
+import { Migration20261204175000AuditRowHashUnindexed } from "./20261204175000-audit-row-hash-unindexed";
 
 export const migrationsList: MigrationObject[] = [
   { name: "20261124090000-foundation", class: Migration20261124090000Foundation },
@@ -79,5 +80,9 @@ export const migrationsList: MigrationObject[] = [
   {
     name: "20261204172000-credentials-hot-rotation",
     class: Migration20261204172000CredentialsHotRotation,
+  },
+  {
+    name: "20261204175000-audit-row-hash-unindexed",
+    class: Migration20261204175000AuditRowHashUnindexed,
   },
 ];

@@ -13,7 +13,7 @@ import type {
   Watermark,
 } from "../domain/anomaly";
 import type { AuditEntry } from "../domain/trading/trading";
-import { type Companion, inTransaction } from "./audit-log";
+import { type Companion, ENTRY_TRADE_ID, inTransaction } from "./audit-log";
 import { sqlOf } from "./database";
 import { baseOf, type TradeAuditWriter } from "./trading-store";
 import type { Sql } from "./vault-store";
@@ -34,13 +34,10 @@ export function withActivityFeed(write: TradeAuditWriter, now: () => number): Tr
   return (sql, entry, opts) =>
     write(sql, entry, {
       ...opts,
-      companion: (tradeId) => {
-        const base = opts.companion?.(tradeId) ?? { ctes: [], params: [] };
-        const feed = activityCtes(
-          { ...entry, tradeId: entry.tradeId ?? tradeId },
-          now(),
-          base.guard,
-        );
+      companion: () => {
+        const base = opts.companion?.() ?? { ctes: [], params: [] };
+        // The entry's trade id is the statement's (drawn there for a new trade).
+        const feed = activityCtes(entry, now(), base.guard, ENTRY_TRADE_ID);
         return {
           ...base,
           ctes: [...base.ctes, ...feed.ctes],
@@ -55,9 +52,10 @@ export function withActivityFeed(write: TradeAuditWriter, now: () => number): Tr
  * sighting of this IP on the account (then moved to this action) and whether this is the
  * account's first open of the coin. Two actions of one account cannot settle these at the same
  * time: they ride in the statement of the account's audit append, which chains onto the account's
- * head (a concurrent one is refused and retried on fresh data).
+ * head (a concurrent one is refused and retried on fresh data). `tradeIdSql`: the trade id as SQL
+ * (in an append, its ENTRY_TRADE_ID); by default `e.tradeId`.
  */
-function activityCtes(e: AuditEntry, atMs: number, guard?: string): Companion {
+function activityCtes(e: AuditEntry, atMs: number, guard?: string, tradeIdSql?: string): Companion {
   const at = new Date(atMs).toISOString();
   const symbol = e.symbol.slice(0, 40);
   const coin = baseOf(e.symbol).slice(0, 40) || symbol;
@@ -82,7 +80,8 @@ function activityCtes(e: AuditEntry, atMs: number, guard?: string): Companion {
       `activity_row as (
          insert into trade_activity (user_id, occurred_at, action, outcome, source, ip, symbol, coin,
            trade_id, ip_last_seen, coin_new)
-         select ?::bigint, ?::timestamptz, ?::text, ?::text, ?::text, ?::inet, ?::text, ?::text, ?::bigint,
+         select ?::bigint, ?::timestamptz, ?::text, ?::text, ?::text, ?::inet, ?::text, ?::text,
+           ${tradeIdSql ?? "?::bigint"},
            (select last_seen from activity_prev),
            exists (select 1 from activity_coin)
          where true ${when}
@@ -107,7 +106,7 @@ function activityCtes(e: AuditEntry, atMs: number, guard?: string): Companion {
       e.ip,
       symbol,
       coin,
-      e.tradeId,
+      ...(tradeIdSql ? [] : [e.tradeId]),
     ],
   };
 }

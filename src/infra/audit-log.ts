@@ -11,9 +11,9 @@ import {
   type AuditRow,
   type AuditSource,
   canonicalJson,
+  encodingParts,
   GENESIS_HASH,
   type JsonObject,
-  rowHash,
 } from "../domain/audit";
 import type { Sql } from "./vault-store";
 
@@ -52,121 +52,125 @@ const tradeIdText = (v: string | number | bigint | null): string | null => {
 
 /**
  * One chain per subject (see migrations/20261124160000-audit-subject-chains.ts), appended
- * optimistically. An append reads its subject's head, hashes the row onto it, and inserts it in
- * ONE statement together with whatever must commit with it (the trade row): the statement is its
- * own transaction, so no lock is held across round trips or through a commit. The unique index
- * on (subject, prev_hash) is what keeps each chain linear: of two appends that read the same
- * head, the second insert is refused (after waiting for the first to commit), and that append
- * reads the new head and tries again. A chain's ids and times rise along it, because a row can
- * only chain onto a head that committed before its own ids and time were drawn.
+ * optimistically in ONE statement: it takes the subject's transaction-scoped advisory lock, reads
+ * the subject's head, draws the id and the time, hashes the row onto the head in SQL (sha256 over
+ * the text `encodingParts` fixes, exactly `rowHash`), and inserts it together with whatever must
+ * commit with it (the trade row). The statement is its own transaction, so no lock is held across
+ * round trips or through a commit.
+ *
+ * The head is read from the statement's snapshot, taken before the lock is granted: an append
+ * that waited for the lock behind another one of its subject may read the head that one has just
+ * replaced. The unique index on (subject, prev_hash) is what keeps each chain linear: that insert
+ * is refused, nothing of the statement is written, and the append tries again on a new snapshot.
+ * A chain's ids and times rise along it, because a row can only chain onto a head that committed
+ * before its statement's snapshot, and so before its own id and time were drawn.
  *
  * So that a busy chain cannot starve an append (whose trade has already happened at the venue),
- * every insert also takes the subject's transaction-scoped advisory lock, and after
- * OPTIMISTIC_ATTEMPTS lost races the append falls back to a transaction that takes that lock
- * first and then reads the head: no other insert into that chain can run until it commits.
+ * after OPTIMISTIC_ATTEMPTS lost races the append falls back to a transaction that takes the lock
+ * first and then appends: its statement's snapshot then sees every earlier append of the chain.
  */
 const OPTIMISTIC_ATTEMPTS = 3;
 const CHAIN_LOCK = "pg_advisory_xact_lock(7100310, hashtext(?))";
 
+/**
+ * In an append's statement, the entry's trade id (drawn there with `newTradeId`): companions
+ * refer to it by this expression.
+ */
+export const ENTRY_TRADE_ID = "(select trade_id from audit_ids)";
+
 /** Other writes that must commit with an audit entry, or not at all. */
 export interface Companion {
-  /** Data-modifying CTEs, `name as (…)`, with `?` placeholders for `params` in order. */
+  /**
+   * Data-modifying CTEs, `name as (…)`, with `?` placeholders for `params` in order. They may
+   * read ENTRY_TRADE_ID.
+   */
   ctes: string[];
   params: unknown[];
-  /** The statement's final SELECT over those CTEs; by default it returns nothing useful. */
+  /** The statement's final SELECT over those CTEs; by default the entry's id and row_hash. */
   select?: string;
   /** A CTE that must yield a row for the entry to be written (e.g. the trade it updates). */
   guard?: string;
 }
 
 export interface AppendOptions {
-  /** Draw a new trades.id with the head and pass it to `entry` and `companion`. */
+  /** Draw a new trades.id in the statement, as the entry's trade id (see ENTRY_TRADE_ID). */
   newTradeId?: boolean;
-  companion?: (tradeId: string | null) => Companion;
+  companion?: () => Companion;
 }
 
 /** Runs `fn` in one READ COMMITTED transaction (e.g. `(fn) => inTransaction(orm, fn)`). */
 export type TransactionRunner = <T>(fn: (tx: Sql) => Promise<T>) => Promise<T>;
 
-export type AppendResult = { id: string; rowHash: string; rows: Array<Record<string, unknown>> };
+/** The rows of the statement's final SELECT (by default one: the entry's `id` and `row_hash`). */
+export type AppendResult = { rows: Array<Record<string, unknown>> };
 
 const isForkRefused = (err: unknown) =>
   (err as { code?: unknown }).code === "23505" &&
   (err as { constraint?: unknown }).constraint === "trade_audit_log_subject_prev_idx";
 
-/** Reads the head and writes the entry (and its companion) onto it: two statements. */
-async function appendOnce(
-  sql: Sql,
-  entry: AuditEntryInput,
-  details: JsonObject,
-  opts: AppendOptions,
-): Promise<AppendResult> {
-  // The head, the next id and the time, all from the database so that the hash covers exactly
-  // the stored values (host(inet) is how the address reads back).
-  const [head] = await sql(
-    `select nextval('trade_audit_log_id_seq')::text as id,
-      (select l.row_hash from trade_audit_log l where l.subject = ?::text order by l.id desc limit 1) as head,
-      to_char(clock_timestamp() at time zone 'UTC', ${TIMESTAMP_TEXT}) as occurred_at,
-      host(?::inet) as ip${opts.newTradeId ? ", nextval('trades_id_seq')::text as trade_id" : ""}`,
-    [entry.subject, entry.ip],
-  );
-  if (!head) throw new Error("audit append: no head row");
-  const tradeId = opts.newTradeId ? (head.trade_id as string) : tradeIdText(entry.tradeId);
-  const row = {
-    id: head.id as string,
-    occurredAt: head.occurred_at as string,
+/**
+ * The entry's insert, hashed in SQL: `audit_ids` draws the id, the time (as the text that is
+ * hashed and stored), the address as it reads back, and the trade id; `audit_head` is the head.
+ */
+function appendStatement(entry: AuditEntryInput, details: JsonObject, opts: AppendOptions) {
+  const parts = encodingParts({
     subject: entry.subject,
     action: entry.action,
-    tradeId,
     venue: entry.venue,
     symbol: entry.symbol,
     details,
     source: entry.source,
-    ip: (head.ip as string | null) ?? null,
     outcome: entry.outcome,
-  };
-  const prevHash = (head.head as string | null) ?? GENESIS_HASH;
-  const hash = rowHash(prevHash, row);
-  const companion = opts.companion?.(tradeId) ?? { ctes: [], params: [] };
+  });
+  const companion = opts.companion?.() ?? { ctes: [], params: [] };
+  const ids = `audit_ids as (
+    select nextval('trade_audit_log_id_seq') as id,
+      to_char(clock_timestamp() at time zone 'UTC', ${TIMESTAMP_TEXT}) as occurred_at,
+      lower(host(?::inet)) as ip,
+      ${opts.newTradeId ? "nextval('trades_id_seq')" : "?::bigint"} as trade_id)`;
   // The chain's lock is taken (in FROM) before the row reaches the unique index.
   const audit = `audit_entry as (
     insert into trade_audit_log (id, occurred_at, subject, action, trade_id, venue, symbol,
       details, source, ip, outcome, prev_hash, row_hash)
-    select ?::bigint, ?::timestamptz, ?::text, ?::text, ?::bigint, ?::text, ?::text, ?::jsonb,
-      ?::text, ?::inet, ?::text, ?::text, ?::text
+    select i.id, i.occurred_at::timestamptz, ?::text, ?::text, i.trade_id, ?::text, ?::text,
+      ?::jsonb, ?::text, i.ip::inet, ?::text, h.prev_hash,
+      encode(sha256(convert_to(h.prev_hash || ?::text || i.id::text || ?::text
+        || coalesce('"' || i.ip || '"', 'null') || ?::text || i.occurred_at || ?::text
+        || h.prev_hash || ?::text || coalesce('"' || i.trade_id || '"', 'null') || ?::text,
+        'UTF8')), 'hex')
     from (select ${CHAIN_LOCK}) as chain_lock
+    cross join audit_ids as i
+    cross join (select coalesce((select l.row_hash from trade_audit_log l
+      where l.subject = ?::text order by l.id desc limit 1), ?::text) as prev_hash) as h
     ${companion.guard ? `where exists (select 1 from ${companion.guard})` : ""}
-    returning id)`;
-  const rows = await sql(
-    `with ${[...companion.ctes, audit].join(",\n")}
-     ${companion.select ?? "select id::text as id from audit_entry"}`,
-    [
+    returning id, row_hash)`;
+  return {
+    text: `with ${[ids, ...companion.ctes, audit].join(",\n")}
+     ${companion.select ?? "select id::text as id, row_hash from audit_entry"}`,
+    params: [
+      entry.ip,
+      ...(opts.newTradeId ? [] : [tradeIdText(entry.tradeId)]),
       ...companion.params,
-      row.id,
-      row.occurredAt,
-      row.subject,
-      row.action,
-      row.tradeId,
-      row.venue,
-      row.symbol,
-      JSON.stringify(details),
-      row.source,
-      row.ip,
-      row.outcome,
-      prevHash,
-      hash,
       entry.subject,
+      entry.action,
+      entry.venue,
+      entry.symbol,
+      JSON.stringify(details),
+      entry.source,
+      entry.outcome,
+      ...parts,
+      entry.subject,
+      entry.subject,
+      GENESIS_HASH,
     ],
-  );
-  return { id: row.id, rowHash: hash, rows };
+  };
 }
 
 /**
  * Appends `entry` to its subject's chain in one statement with `opts.companion`'s writes, and
- * returns the entry's id and hash and the rows of the companion's SELECT. Run it on the pool:
- * each attempt is its own transaction. With `transaction`, an append that keeps losing the race
- * for its head finishes under the chain's lock; without it, it gives up (`contended`), having
- * written nothing.
+ * returns the rows of the statement's final SELECT. Run it on the pool: each attempt is its own
+ * transaction. With `transaction`, an append that keeps losing the race for its head finishes
+ * under the chain's lock; without it, it gives up (`contended`), having written nothing.
  */
 export async function appendWith(
   sql: Sql,
@@ -175,9 +179,10 @@ export async function appendWith(
 ): Promise<AppendResult> {
   // Round-trip through JSON so what is hashed is what jsonb stores and gives back.
   const details = JSON.parse(canonicalJson(entry.details ?? {})) as JsonObject;
+  const statement = appendStatement(entry, details, opts);
   for (let attempt = 1; attempt <= OPTIMISTIC_ATTEMPTS; attempt++) {
     try {
-      return await appendOnce(sql, entry, details, opts);
+      return { rows: await sql(statement.text, statement.params) };
     } catch (err) {
       // Another append took this head first; nothing of this statement was written.
       if (!isForkRefused(err)) throw err;
@@ -190,18 +195,19 @@ export async function appendWith(
     );
   }
   return opts.transaction(async (tx) => {
-    // Lock first, then read: READ COMMITTED gives the head read a snapshot taken after every
-    // insert into this chain that got the lock before us has committed.
+    // Lock first, then append: READ COMMITTED gives the append's statement a snapshot taken
+    // after every insert into this chain that got the lock before us has committed.
     await tx(`select ${CHAIN_LOCK}`, [entry.subject]);
-    return appendOnce(tx, entry, details, opts);
+    return { rows: await tx(statement.text, statement.params) };
   });
 }
 
 export function createAuditLog(opts: { transaction?: TransactionRunner } = {}): AuditLog {
   return {
     async append(sql, entry) {
-      const { id, rowHash } = await appendWith(sql, entry, opts);
-      return { id, rowHash };
+      const [row] = (await appendWith(sql, entry, opts)).rows;
+      if (!row) throw new Error("audit append: no row written");
+      return { id: row.id as string, rowHash: row.row_hash as string };
     },
   };
 }

@@ -10,7 +10,13 @@ import {
   type TradingStore,
 } from "../domain/trading/trading";
 import type { VenueId } from "../domain/venues/types";
-import { type AppendOptions, appendWith, inTransaction, type TransactionRunner } from "./audit-log";
+import {
+  type AppendOptions,
+  appendWith,
+  ENTRY_TRADE_ID,
+  inTransaction,
+  type TransactionRunner,
+} from "./audit-log";
 import { preparedSqlOf } from "./database";
 import type { Sql } from "./vault-store";
 
@@ -138,12 +144,12 @@ export function createTradingStore(orm: MikroORM, writeAudit: TradeAuditWriter):
         {
           transaction,
           newTradeId: true,
-          companion: (tradeId) => ({
+          companion: () => ({
             ctes: [
               // One trade per venue order: a second record of it (the recovery job and a late
               // original request) inserts nothing, and the guard then writes no audit entry.
               `trade as (insert into trades (${TRADE_INSERT_COLUMNS}, client_order_id)
-                 overriding system value values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 overriding system value values (${ENTRY_TRADE_ID}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                  on conflict (client_order_id) where client_order_id is not null do nothing
                  returning *)`,
               `slot as (insert into trade_slots (credential_id, base_symbol, trade_id)
@@ -158,7 +164,6 @@ export function createTradingStore(orm: MikroORM, writeAudit: TradeAuditWriter):
                  and exists (select 1 from trade))`,
             ],
             params: [
-              tradeId,
               t.userId,
               t.credentialId,
               t.venue,

@@ -47,18 +47,16 @@ export async function seedPaperUsers(
 }
 
 /**
- * The same statement without the audit entry: the trade change alone (a new trade id drawn in a
- * round trip of its own, as the audited path draws it with the chain head). For the benchmark's
- * "without the audit write" side only.
+ * The same statement without the audit entry: the trade change alone, a new trade id drawn in
+ * it as the audited path draws it. For the benchmark's "without the audit write" side only.
  */
 const unaudited: TradeAuditWriter = async (sql, _entry, opts) => {
-  let tradeId: string | null = null;
-  if (opts.newTradeId) {
-    tradeId = (await sql("select nextval('trades_id_seq')::text as id"))[0]!.id as string;
-  }
-  const c = opts.companion?.(tradeId);
+  const c = opts.companion?.();
   if (!c) return { rows: [] };
-  return { rows: await sql(`with ${c.ctes.join(",\n")} ${c.select ?? "select 1"}`, c.params) };
+  const ids = `audit_ids as (select ${opts.newTradeId ? "nextval('trades_id_seq')" : "null::bigint"} as trade_id)`;
+  return {
+    rows: await sql(`with ${[ids, ...c.ctes].join(",\n")} ${c.select ?? "select 1"}`, c.params),
+  };
 };
 
 /**

@@ -113,6 +113,30 @@ export function canonicalEncoding(row: Omit<AuditRow, "rowHash">): string {
   });
 }
 
+/** The columns the database fills in at insert time; the rest of the encoding is fixed before. */
+export type DatabaseFilled = "id" | "occurredAt" | "ip" | "prevHash" | "tradeId";
+
+/**
+ * `canonicalEncoding` of a row whose id, time, address, prev_hash and trade id are drawn by the
+ * database, as the fixed text around them: the encoding is
+ * `p[0] id p[1] ip p[2] occurred_at p[3] prev_hash p[4] trade_id p[5]`, with id, occurred_at and
+ * prev_hash as their bare text (decimal digits, the canonical timestamp, 64 hex: JSON adds only
+ * the quotes, which the parts hold), and ip and trade_id as JSON: a quoted string (the address in
+ * lower case, the id's decimal digits) or `null`.
+ * So that an append can hash its row in SQL in the statement that inserts it.
+ */
+export function encodingParts(row: Omit<AuditRow, "rowHash" | DatabaseFilled>): string[] {
+  const j = canonicalJson;
+  return [
+    `{"action":${j(row.action)},"details":${j(row.details)},"id":"`,
+    '","ip":',
+    ',"occurred_at":"',
+    `","outcome":${j(row.outcome)},"prev_hash":"`,
+    `","source":${j(row.source)},"subject":${j(row.subject)},"symbol":${j(row.symbol)},"trade_id":`,
+    `,"venue":${j(row.venue)}}`,
+  ];
+}
+
 /** hex SHA-256 over the previous row's hash (64 hex, ASCII) followed by the canonical encoding. */
 export function rowHash(prevHash: string, row: Omit<AuditRow, "rowHash" | "prevHash">): string {
   return createHash("sha256")

@@ -12,6 +12,8 @@ export {
   canonicalJson,
   canonicalTimestamp,
   chainCursor,
+  type DatabaseFilled,
+  encodingParts,
   expectedPrevHash,
   GENESIS_HASH,
   type JsonObject,

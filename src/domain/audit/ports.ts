@@ -35,9 +35,9 @@ export class AuditLogError extends Error {
 
 export interface AuditLog {
   /**
-   * Appends one entry to its subject's chain, as one statement (its own transaction): it chains
-   * onto the head it reads, and should another append take that head first, reads the new head
-   * and tries again, so a chain never forks. Writes that must commit with the entry go into the
+   * Appends one entry to its subject's chain, as one statement (its own transaction) that reads
+   * the head and hashes the row onto it: should another append take that head first, the
+   * statement is refused and the append tries again on the new head, so a chain never forks. Writes that must commit with the entry go into the
    * same statement (see src/infra/audit-log.ts `appendWith`).
    */
   append(sql: Sql, entry: AuditEntryInput): Promise<{ id: string; rowHash: string }>;

@@ -60,6 +60,17 @@ const entry = (userId: string, overrides: Partial<AuditEntryInput> = {}): AuditE
   ...overrides,
 });
 
+/** Returns once a session waits for an advisory lock (an append's statement, for its chain). */
+async function waitForLockWaiter(): Promise<void> {
+  for (;;) {
+    const { rows } = await owner.query(
+      "select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted",
+    );
+    if (rows[0].n > 0) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 const allRows = async (): Promise<AuditRow[]> => readRange(sqlOf(ownerOrm), "1", 100_000);
 const count = async () =>
   Number((await owner.query("select count(*)::int as n from trade_audit_log")).rows[0].n);
@@ -234,27 +245,32 @@ describe("appending (S8.1)", () => {
     expect(verifyChain(rows, chainCursor())).toMatchObject({ ok: true, count: 180 });
   });
 
-  it("when another append takes the head an append has read, then its statement is refused and it chains onto the new head; one that keeps losing gives up or finishes under the lock", async () => {
+  it("when another append of the user commits while an append's statement waits for the chain's lock, then that statement (which read the old head) is refused and the append chains onto the new head; one that keeps losing gives up or finishes under the lock", async () => {
     let races = 0;
-    // Before this append's statement runs, a competitor appends to the same user's chain.
+    // The race an append can still lose: its statement reads the head from its snapshot, taken
+    // before the chain's lock is granted. Each of this append's statements (up to `times`) starts
+    // while a competitor holds the lock with its entry written but not committed, and the
+    // competitor commits once that statement is waiting for the lock.
     const racing = (times: number): Sql => {
       const sql = sqlOf(appOrm);
       return async (q, p) => {
-        if (q.trimStart().startsWith("with") && races < times) {
-          races++;
-          await auditLog.append(
-            sqlOf(ownerOrm),
-            entry("raced", { details: { competitor: races } }),
-          );
-        }
-        return sql(q, p);
+        if (!q.trimStart().startsWith("with") || races >= times) return sql(q, p);
+        races++;
+        let mine: Promise<Array<Record<string, unknown>>> | undefined;
+        await inTransaction(ownerOrm, async (tx) => {
+          await auditLog.append(tx, entry("raced", { details: { competitor: races } }));
+          mine = sql(q, p);
+          mine.catch(() => {});
+          await waitForLockWaiter();
+        });
+        return mine!;
       };
     };
     const mine = await auditLog.append(racing(1), entry("raced", { details: { mine: true } }));
     const rows = await allRows();
-    // id 1 was drawn by the refused first attempt, id 2 by the competitor, id 3 by the retry.
+    // id 1 was drawn by the competitor, id 2 by the refused first statement, id 3 by the retry.
     expect(rows.map((r) => [r.id, r.details])).toEqual([
-      ["2", { competitor: 1 }],
+      ["1", { competitor: 1 }],
       ["3", { mine: true }],
     ]);
     expect(mine).toEqual({ id: "3", rowHash: rows[1]!.rowHash });

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import {
   type AuditRow,
@@ -5,6 +6,7 @@ import {
   canonicalEncoding,
   canonicalTimestamp,
   chainCursor,
+  encodingParts,
   GENESIS_HASH,
   rowHash,
   verifyChain,
@@ -124,6 +126,32 @@ describe("canonical encoding", () => {
     ];
     for (const v of variants) expect(rowHash(GENESIS_HASH, { ...known(), ...v })).not.toBe(base);
     expect(rowHash("1".repeat(64), known())).not.toBe(base);
+  });
+});
+
+describe("encoding parts (the append hashes its row in SQL)", () => {
+  it("when the database's values are put between the parts as the append's SQL does, then the text is the canonical encoding and hashes to rowHash", () => {
+    const assemble = (row: Omit<AuditRow, "rowHash" | "prevHash">, prev: string) => {
+      const p = encodingParts(row);
+      const quoted = (v: string | null) => (v === null ? "null" : `"${v}"`);
+      return `${p[0]}${row.id}${p[1]}${quoted(row.ip?.toLowerCase() ?? null)}${p[2]}${row.occurredAt}${p[3]}${prev}${p[4]}${quoted(row.tradeId)}${p[5]}`;
+    };
+    const rows = [
+      known(),
+      { ...known(), ip: null, tradeId: null },
+      { ...known(), ip: "2001:db8::1", symbol: 'ODD?/"q" \\ ✓', details: { x: [1e21, 1e-7, -0] } },
+    ];
+    for (const row of rows) {
+      for (const prev of [GENESIS_HASH, "a1".repeat(32)]) {
+        const text = assemble(row, prev);
+        expect(text).toBe(canonicalEncoding({ ...row, prevHash: prev }));
+        expect(
+          createHash("sha256")
+            .update(prev + text, "utf8")
+            .digest("hex"),
+        ).toBe(rowHash(prev, row));
+      }
+    }
   });
 });
 

@@ -1,0 +1,209 @@
+// The trading model shared by every trading use case and its stores: trades, audit entries,
+// the store port, coded errors and the dependencies the use cases are built from.
+import type { KeyRing } from "../vault/key-ring";
+import type { CredentialRecord } from "../venues/keys";
+import type { Side, Venue, VenueId } from "../venues/types";
+import type { OpenIntent, OpenIntentStore } from "./open-recovery";
+import type { ActivePause, PauseStore } from "./pause";
+
+export type TradeSource = "telegram" | "api" | "system" | "venue";
+export type TradeAction = "open" | "modify" | "close";
+
+export interface TradeRecord {
+  id: string;
+  userId: string;
+  credentialId: string;
+  venue: VenueId;
+  symbol: string;
+  side: Side;
+  size: number;
+  entryPrice: number | null;
+  exitPrice: number | null;
+  leverage: number | null;
+  stopLoss: number | null;
+  takeProfit: number | null;
+  status: "open" | "closed";
+  source: TradeSource;
+  openedAt: Date;
+  closedAt: Date | null;
+  /** Made with a testnet key (test funds): labelled so wherever the trade is shown. */
+  testnet?: boolean;
+  /**
+   * Only on the answer to an open: the position is open but its stop loss / take profit could
+   * not be placed, for this reason (the user is offered to retry them or to close).
+   */
+  protectionError?: string;
+}
+
+export interface AuditEntry {
+  userId: string;
+  action: TradeAction;
+  tradeId: string | null;
+  venue: VenueId;
+  symbol: string;
+  /** What was asked and what happened; never a secret. */
+  details: Record<string, unknown>;
+  source: TradeSource;
+  ip: string | null;
+  outcome: "ok" | "failed";
+}
+
+export type NewTrade = Omit<TradeRecord, "id" | "openedAt" | "closedAt" | "status" | "exitPrice">;
+export type TradePatch = Partial<
+  Pick<TradeRecord, "size" | "entryPrice" | "exitPrice" | "stopLoss" | "takeProfit" | "status">
+> &
+  Partial<CloseLedger>;
+
+/** What a close adds to the P&L ledger (see ledger.ts). */
+export interface CloseLedger {
+  fees: number | null;
+  funding: number | null;
+  realizedPnl: number | null;
+  /**
+   * "manual": closed through Warden; "closed_at_venue": by hand at the venue (its fills say so);
+   * "venue": by the venue for a reason its data does not tell.
+   */
+  closeReason: "manual" | "stop_loss" | "take_profit" | "liquidation" | "closed_at_venue" | "venue";
+}
+
+/** Each `record…` writes the trade change and its audit entry atomically (S8.1). */
+export interface TradingStore extends OpenIntentStore {
+  /**
+   * Inserts the trade, binds the slot of (credential, `slotSymbol`) reserved for it, marks the
+   * idempotency key (if any) as done with it, removes the open's intent and appends `audit`
+   * with the new trade's id. An order (`clientOrderId`) already recorded is not recorded
+   * twice: its trade is returned.
+   */
+  recordOpen(
+    t: NewTrade,
+    links: { slotSymbol: string; idempotencyKey: string | null; clientOrderId?: string | null },
+    audit: Omit<AuditEntry, "tradeId">,
+  ): Promise<TradeRecord>;
+  /**
+   * Changes an open trade (closing it frees its slot) and appends `audit`; if the trade is no
+   * longer open (closed meanwhile), writes nothing and throws `trade_closed`.
+   */
+  recordChange(id: string, patch: TradePatch, audit: AuditEntry): Promise<TradeRecord>;
+  /** Appends an entry with no trade change: a failed venue call. */
+  recordFailure(audit: AuditEntry): Promise<void>;
+  /** "new" when this call owns the key; otherwise what an earlier call with it did. */
+  claimRequest(
+    userId: string,
+    key: string,
+  ): Promise<{ status: "new" } | { status: "done"; tradeId: string } | { status: "pending" }>;
+  releaseRequest(userId: string, key: string): Promise<void>;
+  /** The trade an earlier request with this key opened, or null (none, or not finished). */
+  requestOutcome(userId: string, key: string): Promise<string | null>;
+  getTrade(userId: string, id: string): Promise<TradeRecord | null>;
+  /**
+   * Reserves the one open-trade slot of (credential, coin) before the venue is called, so two
+   * concurrent opens cannot both place an order. Otherwise returns the trade holding it (or null
+   * while another open is still in flight).
+   */
+  reserveSlot(
+    credentialId: string,
+    symbol: string,
+    /** Noted with the slot, atomically, when the slot is won (see `noteOpenIntent`). */
+    intent?: OpenIntent,
+  ): Promise<{ reserved: true } | { reserved: false; tradeId: string | null }>;
+  /** Frees a reservation that never became a trade (the open failed). */
+  releaseSlot(credentialId: string, symbol: string): Promise<void>;
+  listTrades(
+    userId: string,
+    opts: { limit: number; beforeId?: string; status?: "open" | "closed" },
+  ): Promise<TradeRecord[]>;
+  /** The client IP of an API action, for the new-IP rule (S8.3). */
+  recordIp(userId: string, ip: string): Promise<void>;
+}
+
+export type TradingErrorCode =
+  | "no_key"
+  | "key_not_usable"
+  | "trade_not_found"
+  | "trade_closed"
+  | "already_open"
+  | "in_progress"
+  | "venue_failed"
+  /** The venue did not say whether the order executed; the request stays claimed. */
+  | "outcome_unknown"
+  | "trading_paused"
+  /** A modify may only shrink a position: adding goes through a new, checked order. */
+  | "size_not_reduced";
+
+export class TradingError extends Error {
+  constructor(
+    readonly code: TradingErrorCode,
+    message: string,
+    readonly venueCode?: string,
+  ) {
+    super(message);
+    this.name = "TradingError";
+  }
+}
+
+/** A trade action refused by the kill switch (or because its state could not be read). */
+export class TradingPausedError extends TradingError {
+  constructor(
+    message: string,
+    /** "global", "account", or "unknown" when the switch could not be read. */
+    readonly scope: "global" | "account" | "unknown",
+  ) {
+    super("trading_paused", message);
+    this.name = "TradingPausedError";
+  }
+}
+
+export interface TradingDeps {
+  store: TradingStore;
+  /** The kill switch, read on every open, modify and close. */
+  pauses: Pick<PauseStore, "activeFor">;
+  keyRing: KeyRing;
+  venues: Record<VenueId, Venue>;
+  /** The user's credentials (the key service's list). */
+  credentials: (userId: string) => Promise<CredentialRecord[]>;
+  /**
+   * `pauses.activeFor` and `credentials` of a user in one read, where the stores can give them
+   * together (one round trip per action); a failure refuses the action like an unreadable switch.
+   */
+  actionState?: (
+    userId: string,
+  ) => Promise<{ pauses: ActivePause[]; credentials: CredentialRecord[] }>;
+  /** Pauses between lookups of an order whose answer was lost (default LOOKUP_DELAYS_MS). */
+  lookupDelaysMs?: readonly number[];
+}
+
+export interface Caller {
+  userId: string;
+  source: TradeSource;
+  ip: string | null;
+}
+
+export interface OpenTradeInput {
+  credentialId?: string;
+  symbol: string;
+  side: Side;
+  size: number;
+  stopLoss?: number;
+  takeProfit?: number;
+  leverage?: number;
+  idempotencyKey?: string;
+}
+
+/** The realised result of closing `t` at `exit` (no fee or funding reported by this path). */
+export function closeLedger(
+  t: Pick<TradeRecord, "side" | "size" | "entryPrice">,
+  exit: number | null,
+  fees = 0,
+  closeReason: CloseLedger["closeReason"] = "manual",
+): CloseLedger {
+  const gross =
+    exit === null || t.entryPrice === null
+      ? null
+      : (exit - t.entryPrice) * t.size * (t.side === "long" ? 1 : -1);
+  return {
+    fees,
+    funding: null,
+    realizedPnl: gross === null ? null : Math.round((gross - fees) * 1e8) / 1e8,
+    closeReason,
+  };
+}
