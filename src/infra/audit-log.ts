@@ -109,6 +109,14 @@ const isForkRefused = (err: unknown) =>
   (err as { constraint?: unknown }).constraint === "trade_audit_log_subject_prev_idx";
 
 /**
+ * PostgreSQL aborted the statement or transaction as a deadlock victim (40P01): e.g. a
+ * normal append (companion writes, then the chain's lock) meeting the lock-first fallback of
+ * the same user. Everything it wrote rolled back, so it is safe to run again.
+ */
+const isDeadlockVictim = (err: unknown) => (err as { code?: unknown }).code === "40P01";
+const DEADLOCK_RETRIES = 3;
+
+/**
  * The entry's insert, hashed in SQL: `audit_ids` draws the id, the time (as the text that is
  * hashed and stored), the address as it reads back, and the trade id; `audit_head` is the head.
  */
@@ -184,8 +192,9 @@ export async function appendWith(
     try {
       return { rows: await sql(statement.text, statement.params) };
     } catch (err) {
-      // Another append took this head first; nothing of this statement was written.
-      if (!isForkRefused(err)) throw err;
+      // Another append took this head first, or the statement was a deadlock's victim;
+      // either way nothing of it was written.
+      if (!isForkRefused(err) && !isDeadlockVictim(err)) throw err;
     }
   }
   if (!opts.transaction) {
@@ -194,12 +203,19 @@ export async function appendWith(
       `audit append lost the race for its chain head ${OPTIMISTIC_ATTEMPTS} times; nothing was written`,
     );
   }
-  return opts.transaction(async (tx) => {
-    // Lock first, then append: READ COMMITTED gives the append's statement a snapshot taken
-    // after every insert into this chain that got the lock before us has committed.
-    await tx(`select ${CHAIN_LOCK}`, [entry.subject]);
-    return { rows: await tx(statement.text, statement.params) };
-  });
+  const { transaction } = opts;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await transaction(async (tx) => {
+        // Lock first, then append: READ COMMITTED gives the append's statement a snapshot
+        // taken after every insert into this chain that got the lock before us has committed.
+        await tx(`select ${CHAIN_LOCK}`, [entry.subject]);
+        return { rows: await tx(statement.text, statement.params) };
+      });
+    } catch (err) {
+      if (!isDeadlockVictim(err) || attempt >= DEADLOCK_RETRIES) throw err;
+    }
+  }
 }
 
 export function createAuditLog(opts: { transaction?: TransactionRunner } = {}): AuditLog {

@@ -19,7 +19,8 @@ const base = {
     .max(160)
     .regex(/^[A-Za-z0-9:_.-]+$/),
   source: z.enum(["telegram", "api", "system"]),
-  ip: z.string().max(64).nullable(),
+  // Checked here, not first by PostgreSQL's ::inet cast after the venue was called.
+  ip: z.union([z.ipv4(), z.ipv6()]).nullable(),
 };
 
 export const signerIntentSchema = z.discriminatedUnion("action", [
@@ -87,6 +88,12 @@ export function intentJobId(userId: string, idempotencyKey: string): string {
   return `si-${h.slice(0, 40)}`;
 }
 
+/** What makes two submissions the same request (not the transport fields source and ip). */
+function requestOf(data: unknown) {
+  const d = data as Partial<SignerIntent>;
+  return [d.userId, d.action, d.credentialId, d.params];
+}
+
 function outcomeOf(job: Job | undefined, state: string): IntentOutcome {
   if (!job) return { status: "still_working" };
   if (state === "completed") {
@@ -131,7 +138,18 @@ export function createSignerIntentClient(deps: {
     async submit(input, { deadlineMs }) {
       const intent = signerIntentSchema.parse(input);
       const jobId = intentJobId(intent.userId, intent.idempotencyKey);
-      const job = await queue.add(intent.action, intent, { jobId });
+      await queue.add(intent.action, intent, { jobId });
+      // An existing job under this id (same user and idempotency key) is joined only when it
+      // is the same request: a key reused for another action or parameters is refused, never
+      // answered with the other request's result.
+      const job = await Job.fromId(queue, jobId);
+      if (!job) return { status: "still_working" };
+      if (JSON.stringify(requestOf(job.data)) !== JSON.stringify(requestOf(intent))) {
+        return {
+          status: "refused",
+          reason: "This idempotency key was already used for a different request.",
+        };
+      }
       try {
         await job.waitUntilFinished(events, deadlineMs);
       } catch {

@@ -1,9 +1,11 @@
 // The `signer-intents` processor: the signer trusts the queue for transport, not for authority.
 // Before an intent acts it re-reads from the database that the named key is the named user's and
 // usable, that the user still exists, and the kill switch; a forged intent is refused and
-// recorded as a security event. Refusals complete the job (never retried). Exactly once: a job
-// redelivered after its worker died runs the trading use case again with the same idempotency
-// key, which answers with the trade it already recorded instead of trading twice.
+// recorded as a security event. Refusals complete the job (never retried). Opens are exactly
+// once: a job redelivered after its worker died runs the trading use case again with the same
+// idempotency key, which answers with the trade it already recorded instead of trading twice.
+// Modify and close have no such record yet: a redelivery after the venue call and before the
+// record can act again (a close then answers trade_closed). Wiring them needs that record first.
 import type { Job } from "bullmq";
 import type { SecurityEvent } from "../../domain/accounts/repo";
 import { type ActivePause, blockingPause, pausedMessage } from "../../domain/trading/pause";

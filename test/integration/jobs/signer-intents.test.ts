@@ -225,6 +225,22 @@ describe("signer intents", () => {
     expect(await openAuditRows(first)).toBe(1);
   });
 
+  it("when an idempotency key already used for an open comes with other parameters or a junk address, then it is refused and the open's trade is not given as its answer", async () => {
+    signer();
+    const [userId, key] = await trader();
+    const intent = openIntent(userId, key, "api:reuse-0001");
+    const first = openedTradeId(await client.submit(intent, { deadlineMs: 20_000 }));
+    const other = openIntent(userId, key, "api:reuse-0001");
+    other.params = { symbol: "ETH", side: "short", size: 0.5 };
+    expect(await client.submit(other, { deadlineMs: 5_000 })).toEqual({
+      status: "refused",
+      reason: "This idempotency key was already used for a different request.",
+    });
+    const junk = { ...openIntent(userId, key, "api:reuse-0002"), ip: "not-an-address" };
+    await expect(client.submit(junk, { deadlineMs: 5_000 })).rejects.toThrow();
+    expect((await tradesOf(userId)).map((t) => t.id)).toEqual([first]);
+  });
+
   it("when the caller's deadline ends before the signer finishes, then the caller is told it is still working, a resubmission joins it, and exactly one trade is opened", async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => {
