@@ -493,6 +493,10 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
   if (e.NODE_ENV === "production") {
     if (e.BCRYPT_COST < 12)
       throw new ConfigError("BCRYPT_COST", "must be at least 12 in production");
+    // A job whose worker stalls (GC, a busy loop) longer than half its lock is handed to
+    // another worker while it still runs; seconds-long locks are for tests only.
+    if (e.JOB_LOCK_MAX_MS !== undefined && e.JOB_LOCK_MAX_MS < 10_000)
+      throw new ConfigError("JOB_LOCK_MAX_MS", "must be at least 10000 in production");
     if (e.SMTP_URL === undefined) {
       throw new ConfigError(
         "SMTP_URL",

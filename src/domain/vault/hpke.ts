@@ -230,6 +230,15 @@ export class HpkeContext {
     return labeledExpand(hpkeSuite(this.aead), this.exporterSecret, "sec", exporterContext, length);
   }
 
+  /** Never print the secrets: not in a log line (JSON) nor in util.inspect / console.log. */
+  toJSON(): { aead: HpkeAead } {
+    return { aead: this.aead };
+  }
+
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return `HpkeContext { aead: ${this.aead.cipher}, secrets hidden }`;
+  }
+
   dispose(): void {
     this.#disposed = true;
     this.key.fill(0);

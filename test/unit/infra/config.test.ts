@@ -107,6 +107,13 @@ describe("loadConfig: backups", () => {
 });
 
 describe("loadConfig", () => {
+  it("when JOB_LOCK_MAX_MS is under 10 s in production, then start-up fails naming it; 10 s passes", () => {
+    const err = configError(() => loadConfig(prodEnv({ JOB_LOCK_MAX_MS: "5000" }), noFiles));
+    expect(err.variable).toBe("JOB_LOCK_MAX_MS");
+    expect(err.message).toContain("at least 10000 in production");
+    expect(loadConfig(prodEnv({ JOB_LOCK_MAX_MS: "10000" }), noFiles).jobLockMaxMs).toBe(10_000);
+  });
+
   it("when every production secret is given, then it parses with documented defaults", () => {
     const c = loadConfig(prodEnv(), noFiles);
     expect(c.nodeEnv).toBe("production");

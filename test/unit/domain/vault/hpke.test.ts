@@ -163,6 +163,17 @@ describe("HPKE base mode (RFC 9180)", () => {
     }
   });
 
+  it("when a context is logged or inspected, then none of its secrets is printed", async () => {
+    const { inspect } = await import("node:util");
+    const { publicKey } = deriveKeyPair(Buffer.alloc(32, 7));
+    const { context } = setupBaseS(AEAD_CHACHA20_POLY1305, publicKey, Buffer.from("i"));
+    const printed = `${JSON.stringify({ context })} ${inspect(context, { depth: 5 })}`;
+    for (const secret of [context.key, context.baseNonce, context.exporterSecret]) {
+      expect(printed).not.toContain(Buffer.from(secret).toString("hex"));
+    }
+    expect(printed).not.toMatch(/Uint8Array|Buffer|\d+, \d+, \d+/);
+  });
+
   it("when a context is disposed, then its key, nonce and exporter secret are zero and it refuses to seal", () => {
     const { publicKey } = deriveKeyPair(Buffer.alloc(32, 9));
     const { context } = setupBaseS(AEAD_CHACHA20_POLY1305, publicKey, Buffer.from("i"));
