@@ -13,6 +13,10 @@ export async function writeResults(figures: Figure[], only: string[]): Promise<s
   // A run of some benchmarks replaces their rows and keeps the others' (each row has its date).
   const kept = new Map<string, string>();
   const old = await readFile(file, "utf8").catch(() => "");
+  // Hand-written sections after the table (from the first "## " heading) are kept as they are:
+  // e.g. where a goal is out of reach on this machine, with the profile that shows why.
+  const notesAt = old.indexOf("\n## ");
+  const notes = notesAt >= 0 ? old.slice(notesAt + 1).trimEnd() : "";
   for (const line of old.split("\n")) {
     const id = /^\| ([a-z0-9_.]+) \| \d{4}-\d{2}-\d{2} \|/.exec(line)?.[1];
     if (id) kept.set(id, line);
@@ -40,6 +44,7 @@ export async function writeResults(figures: Figure[], only: string[]): Promise<s
     "| --- | --- | --- | --- | --- | --- | --- |",
     ...mergedRows(kept, figures, rows),
     "",
+    ...(notes ? [notes, ""] : []),
   ].join("\n");
   await writeFile(file, text);
   return file;
