@@ -41,7 +41,7 @@ import { createPaperStore } from "../src/infra/venues/paper-store";
 import { createWebSocketPublisher } from "../src/infra/ws-hub";
 import { alertsTelegramSender, createAlertsProcessor } from "../src/jobs/processors/alerts";
 import { QUEUE_DEFINITIONS, startWorkers } from "../src/jobs/registry";
-import { startTelegramEmulator } from "../test/support/telegram";
+import { baseEnv, spawnProcess } from "../test/support/process";
 import { seedPaperUsers } from "../test/support/trading-fixtures";
 import { alternate, type Figure, figure, MIN_ROUNDS, printFigure, repeat, stats } from "./rounds";
 import { dropBenchDatabase } from "./support";
@@ -251,9 +251,7 @@ async function benchFanOut(): Promise<Figure[]> {
   const prefix = `warden_bench:${randomBytes(4).toString("hex")}:`;
   await ensureDatabase(url);
   const orm = await createOrm({ url, poolMax: 10 });
-  const tg = await startTelegramEmulator({
-    rateLimit: { globalPerSecond: 30, perChatPerSecond: 1 },
-  });
+  const tg = await startChildEmulator();
   const redis = createRedisFactory({ url: REDIS_URL, keyPrefix: prefix });
   const logger = createLogger({ level: "error", pretty: false, scrubber: createScrubber() });
   try {
@@ -266,8 +264,7 @@ async function benchFanOut(): Promise<Figure[]> {
          returning id::text as id, telegram_user_id`,
         [30_000_000 + round * 1_000_000, ALERTS],
       );
-      for (const r of rows)
-        tg.user({ id: Number(r.telegram_user_id), first_name: "U" }).sendText("/start");
+      await tg.start(rows.map((r) => Number(r.telegram_user_id)));
       return (
         await sql(
           `insert into anomalies (user_id, rule, window_start, window_end, evidence, created_at, alert)
@@ -328,11 +325,21 @@ async function benchFanOut(): Promise<Figure[]> {
         }),
       },
     });
-    const delivered = () => tg.callsTo("sendMessage").filter((c) => c.ok).length;
+    const delivered = async () => (await tg.stats()).delivered;
+    const slots = redis.create("client", "bench-slots");
     const round = async (r: number) => {
       const ids = await seed(r);
-      const before = delivered();
+      const before = await delivered();
+      const startedAt = Date.now();
       const t = performance.now();
+      // The limiter's own log (slot times on Redis's clock) read while it is kept, to compare
+      // when sends leave the limiter with when they reach the emulator.
+      const taken = new Set<string>();
+      const watch = setInterval(() => {
+        void slots.zrange("telegram:sends", 0, -1).then((ms) => {
+          for (const m of ms) taken.add(m);
+        });
+      }, 250);
       await queue.addBulk(
         ids.map((anomalyId) => ({
           name: "dispatch",
@@ -340,28 +347,30 @@ async function benchFanOut(): Promise<Figure[]> {
           opts: { jobId: `dispatch-${anomalyId}` },
         })),
       );
-      while (delivered() - before < ALERTS) {
+      while ((await delivered()) - before < ALERTS) {
         const [row] = await sql(
           "select count(*)::int as failed from alert_deliveries where channel = 'telegram' and outcome = 'failed'",
         );
         if (Number(row?.failed) > 0) throw new Error(`${String(row?.failed)} alerts failed`);
         await new Promise((res) => setTimeout(res, 100));
       }
-      return (delivered() - before) / ((performance.now() - t) / 1000);
+      const rate = ALERTS / ((performance.now() - t) / 1000);
+      clearInterval(watch);
+      const left = [...taken]
+        .map((m) => Number(m.split(":")[0]))
+        .filter((x) => x >= startedAt)
+        .sort((a, b) => a - b);
+      const arrived = (await tg.stats(true)).arrivals.slice(before);
+      console.log(
+        `  round ${r + 1}: ${rate.toFixed(1)} msgs/s; ${pacing(startedAt, left, arrived)}`,
+      );
+      return rate;
     };
     const rates = await repeat(ROUNDS, round);
-    const perChat = new Map<number, number[]>();
-    for (const c of tg.callsTo("sendMessage")) {
-      const at = perChat.get(Number(c.params.chat_id)) ?? [];
-      at.push(c.at);
-      perChat.set(Number(c.params.chat_id), at);
-    }
-    const chatsOver = [...perChat.values()].filter((xs) =>
-      xs.some((x, i) => i > 0 && x - xs[i - 1]! < 1000),
-    ).length;
+    const { tooMany, chatsOver } = await tg.stats();
     const f = figure({
       id: "alerts.fanout",
-      what: `Alert fan-out, ${ALERTS.toLocaleString("en")} alerts for distinct users per round through the Telegram emulator (429 beyond 30/s overall, 1/s per chat): ${tg.tooManyRequestsSent} answered 429, ${chatsOver} chats got two within a second`,
+      what: `Alert fan-out, ${ALERTS.toLocaleString("en")} alerts for distinct users per round through the Telegram emulator (429 beyond 30/s overall, 1/s per chat; in a process of its own): ${tooMany} answered 429, ${chatsOver} chats got two within a second`,
       unit: "msgs/s",
       ours: rates,
       anchorLabel: "the configured bot limit (GLOBAL_SENDS_PER_SECOND)",
@@ -373,12 +382,12 @@ async function benchFanOut(): Promise<Figure[]> {
     await pool.close(5_000);
     await queue.obliterate({ force: true });
     await queue.close();
-    if (tg.tooManyRequestsSent > 0 || chatsOver > 0) {
+    if (tooMany > 0 || chatsOver > 0) {
       throw new Error("alert fan-out broke Telegram's limits (see the figure above)");
     }
     return [f];
   } finally {
-    await tg.close();
+    tg.close();
     const cleaner = new Redis(REDIS_URL);
     let cursor = "0";
     do {
@@ -391,6 +400,68 @@ async function benchFanOut(): Promise<Figure[]> {
     await orm.close();
     await dropBenchDatabase(SERVER, name);
   }
+}
+
+/** The Telegram emulator in a child process (bench/telegram-child.ts), 429 beyond 30/s and 1/s a chat. */
+async function startChildEmulator() {
+  const child = spawnProcess(
+    "node",
+    ["--import", "tsx", "bench/telegram-child.ts"],
+    baseEnv({ BENCH_TG_GLOBAL_PER_SECOND: "30", BENCH_TG_PER_CHAT_PER_SECOND: "1" }),
+  );
+  const info = JSON.parse(await child.waitForOutput(/^\{.*\}$/m)) as {
+    apiRoot: string;
+    token: string;
+    statsUrl: string;
+  };
+  return {
+    apiRoot: info.apiRoot,
+    token: info.token,
+    /** These users write /start to the bot. */
+    start: async (ids: number[]) => {
+      const res = await fetch(info.statsUrl, { method: "POST", body: JSON.stringify(ids) });
+      if (!res.ok) throw new Error(`emulator child: ${res.status}`);
+    },
+    stats: async (withArrivals = false) =>
+      (await (await fetch(`${info.statsUrl}${withArrivals ? "?arrivals" : ""}`)).json()) as {
+        delivered: number;
+        tooMany: number;
+        chatsOver: number;
+        arrivals: number[];
+      },
+    close: () => child.kill("SIGTERM"),
+  };
+}
+
+/**
+ * One round's pacing: when the first send left the limiter, the median gap between slots, the
+ * most slots in any rolling second at the limiter and the most arrivals at the emulator, and
+ * how much later than its slot the n-th send arrived (p50/p99/max, sends matched in order).
+ */
+function pacing(startedAt: number, left: number[], arrived: number[]): string {
+  const maxInSecond = (xs: number[]) => {
+    let most = 0;
+    for (let i = 0, j = 0; i < xs.length; i++) {
+      while ((xs[i] ?? 0) - (xs[j] ?? 0) >= 1000) j++;
+      most = Math.max(most, i - j + 1);
+    }
+    return most;
+  };
+  const q = (xs: number[], p: number) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? Number.NaN;
+  };
+  const gaps = left.slice(1).map((x, i) => x - (left[i] ?? x));
+  const late = arrived.slice(0, left.length).map((a, i) => a - (left[i] ?? a));
+  const sentFor = ((left.at(-1) ?? 0) - (left[0] ?? 0)) / 1000;
+  return [
+    `${left.length} slots seen, first ${(left[0] ?? 0) - startedAt} ms after queueing`,
+    `slots over ${sentFor.toFixed(1)} s = ${((left.length - 1) / sentFor).toFixed(1)}/s`,
+    `gap p50 ${q(gaps, 0.5)} p90 ${q(gaps, 0.9)} max ${Math.max(...gaps)} ms`,
+    `max/rolling s: limiter ${maxInSecond(left)}, emulator ${maxInSecond(arrived)}`,
+    `arrival after slot p50 ${q(late, 0.5)} p99 ${q(late, 0.99)} max ${Math.max(...late)} ms`,
+    `last arrival ${(arrived.at(-1) ?? 0) - startedAt} ms after queueing`,
+  ].join("; ");
 }
 
 /**

@@ -87,10 +87,17 @@ function forGood(err: unknown): unknown {
     : err;
 }
 
+/**
+ * Queues one Telegram copy at the head of the queue (LIFO): a scan that hands over hundreds of
+ * findings at once would otherwise send nothing until every dispatch ahead of it had run, which
+ * left the bot's send budget idle for seconds. Copies queued in the same instant may so leave in
+ * reverse order; their chats differ unless one admin gets several findings' copies.
+ */
 export function alertsTelegramSender(queue: Queue) {
   return async (job: z.infer<typeof telegramData>) => {
     await queue.add("telegram", job, {
       jobId: `tg-${job.anomalyId}-${job.audience}-${job.chatId}`,
+      lifo: true,
     });
   };
 }
