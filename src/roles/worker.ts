@@ -133,7 +133,7 @@ export async function startWorkerRole(
  * schedules are registered anew if the anomaly scan's is gone (registering is idempotent).
  */
 function rescheduleAfterEmptyRedis(
-  redis: Pick<Shared, "redis">["redis"],
+  redis: Shared["redis"],
   queues: QueueRegistry,
   schedule: () => Promise<void>,
   logger: Logger,
