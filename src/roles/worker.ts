@@ -6,14 +6,18 @@ import type { KeyRing } from "../domain/vault";
 import type { Logger } from "../infra/logger";
 import { createMailer } from "../infra/mailer";
 import type { ErrorReporter } from "../infra/sentry";
-import { createAlertsProcessor, scheduleAnomalyScan } from "../jobs/processors/alerts";
+import {
+  ANOMALY_SCAN_SCHEDULER_ID,
+  createAlertsProcessor,
+  scheduleAnomalyScan,
+} from "../jobs/processors/alerts";
 import { createBackupProcessor, scheduleBackups } from "../jobs/processors/backup";
 import { createEmailProcessor } from "../jobs/processors/email";
 import { processSystemJob } from "../jobs/processors/system";
 import { createTradingProcessor, scheduleTradingJobs } from "../jobs/processors/trading";
 import { createVaultProcessor, scheduleRotation } from "../jobs/processors/vault";
 import { createVenuesProcessor, scheduleReverification } from "../jobs/processors/venues";
-import { startWorkers } from "../jobs/registry";
+import { type QueueRegistry, startWorkers } from "../jobs/registry";
 import { mailerOptions } from "../startup/dev-mailbox";
 import type { Services } from "./services";
 import { type RoleConfig, type Shared, type Stop, stopStack } from "./shared";
@@ -97,22 +101,69 @@ export async function startWorkerRole(
       const { abandoned } = await pool.close(JOB_GRACE_MS);
       if (abandoned) logger.warn("jobs still running were left for redelivery");
     });
-    await scheduleRotation(queues.get("vault"), config.vaultRotationCron);
-    await scheduleReverification(queues.get("venues"), config.keyReverifyHours);
-    if (config.backup.dir !== undefined) {
-      await scheduleBackups(queues.get("backup"), config.backup.cron);
-    } else if (config.nodeEnv === "production") {
+    const schedule = async () => {
+      await scheduleRotation(queues.get("vault"), config.vaultRotationCron);
+      await scheduleReverification(queues.get("venues"), config.keyReverifyHours);
+      if (config.backup.dir !== undefined) {
+        await scheduleBackups(queues.get("backup"), config.backup.cron);
+      }
+      await scheduleAnomalyScan(queues.get("alerts"), config.anomaly.scanEveryMinutes);
+      await scheduleTradingJobs(queues.get("trading"), {
+        paperTriggersMs: 5_000,
+        reconcileMs: 60_000,
+      });
+    };
+    if (config.backup.dir === undefined && config.nodeEnv === "production") {
       logger.warn("BACKUP_DIR is not set: no scheduled backups (S9.3)");
     }
-    await scheduleAnomalyScan(queues.get("alerts"), config.anomaly.scanEveryMinutes);
-    await scheduleTradingJobs(queues.get("trading"), {
-      paperTriggersMs: 5_000,
-      reconcileMs: 60_000,
-    });
+    await schedule();
+    stack.add("schedules", rescheduleAfterEmptyRedis(deps.shared.redis, queues, schedule, logger));
     logger.info("worker role started");
     return () => stack.stop();
   } catch (err) {
     await stack.stop().catch(() => {});
     throw err;
   }
+}
+
+/**
+ * A Redis that comes back empty (a restart without persistence, a failover to a blank replica)
+ * has lost the job schedulers registered at boot: no anomaly scan, rotation or reconciliation
+ * would run again until the process restarts. Each time a watch connection is ready again, the
+ * schedules are registered anew if the anomaly scan's is gone (registering is idempotent).
+ */
+function rescheduleAfterEmptyRedis(
+  redis: Shared["redis"],
+  queues: QueueRegistry,
+  schedule: () => Promise<void>,
+  logger: Logger,
+): () => Promise<void> {
+  const watch = redis.create("worker", "schedules-watch");
+  let first = true;
+  watch.on("ready", () => {
+    if (first) {
+      first = false;
+      return;
+    }
+    void (async () => {
+      // The queues' own connection may reconnect a moment after this one: a few tries.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          if (await queues.get("alerts").getJobScheduler(ANOMALY_SCAN_SCHEDULER_ID)) return;
+          await schedule();
+          logger.warn("Redis came back without the job schedulers: registered them again");
+          return;
+        } catch (err) {
+          if (attempt >= 10) throw err;
+          await new Promise((r) => setTimeout(r, 1_000));
+        }
+      }
+    })().catch((err: unknown) =>
+      logger.error({ err }, "could not register the job schedulers again after a Redis restart"),
+    );
+  });
+  // The factory closes the connection itself.
+  return async () => {
+    watch.removeAllListeners("ready");
+  };
 }
