@@ -1,9 +1,10 @@
 // Parsing of the versioned intake keys (issue 19): SIGNER_INTAKE_KEY holds the signer's X25519
 // private keys, the published list their public halves, both as `VERSION:KEY` entries.
+
 import { randomBytes } from "node:crypto";
 import { encap } from "./hpke";
+import { versionedEntries } from "./versioned-entries";
 
-const VERSION_PATTERN = /^[1-9][0-9]*$/;
 const KEY_PATTERN = /^[A-Za-z0-9_-]{43}=?$/;
 export const INTAKE_KEY_BYTES = 32;
 
@@ -55,43 +56,21 @@ export function parseVersionedKeys(
   kind: "private" | "public",
 ): Map<number, Uint8Array> {
   const keys = new Map<number, Uint8Array>();
-  let position = 0;
   function fail(message: string): never {
     for (const key of keys.values()) key.fill(0);
     throw new IntakeKeyError(message);
   }
-  for (const line of String(text).split(/\r?\n|\r/)) {
-    const trimmedLine = line.trim();
-    if (trimmedLine === "" || trimmedLine.startsWith("#")) continue;
-    for (const piece of trimmedLine.split(",")) {
-      const entry = piece.trim();
-      if (entry === "") continue;
-      position += 1;
-      const where = `${variable}: entry ${position}`;
-      const colon = entry.indexOf(":");
-      if (colon < 0) fail(`${where} is malformed (expected VERSION:KEY)`);
-      const versionText = entry.slice(0, colon).trim();
-      const keyText = entry.slice(colon + 1).trim();
-      if (!VERSION_PATTERN.test(versionText) || !Number.isSafeInteger(Number(versionText))) {
-        fail(`${where} is malformed (VERSION must be a positive integer, as in 1:KEY)`);
+  for (const { version, keyText, named } of versionedEntries(text, variable, fail)) {
+    const key = decodeKey(keyText);
+    if (key === null) {
+      fail(`${named}: key must be ${INTAKE_KEY_BYTES} bytes of base64url (an X25519 ${kind} key)`);
+    } else {
+      keys.set(version, key);
+      if (kind === "public" && !usablePublicKey(key)) {
+        fail(`${named}: key is not a usable X25519 public key`);
       }
-      const version = Number(versionText);
-      const named = `${where} (version ${version})`;
-      if (keyText === "") fail(`${named} has no key after the colon`);
-      if (keys.has(version)) fail(`${named} is a duplicate version`);
-      const key = decodeKey(keyText);
-      if (key === null) {
-        fail(
-          `${named}: key must be ${INTAKE_KEY_BYTES} bytes of base64url (an X25519 ${kind} key)`,
-        );
-      } else {
-        keys.set(version, key);
-        if (kind === "public" && !usablePublicKey(key)) {
-          fail(`${named}: key is not a usable X25519 public key`);
-        }
-        if (kind === "private" && key.every((b) => b === 0)) {
-          fail(`${named}: key is all zeros`);
-        }
+      if (kind === "private" && key.every((b) => b === 0)) {
+        fail(`${named}: key is all zeros`);
       }
     }
   }

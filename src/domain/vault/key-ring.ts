@@ -1,5 +1,6 @@
 // The versioned master keys from MASTER_KEYS: the highest version encrypts, and each stored
 // token is decrypted by exactly the version recorded beside it.
+
 import {
   type DecryptOptions,
   decrypt,
@@ -11,9 +12,9 @@ import {
   parseFernetKey,
   rotateTokens,
 } from "./fernet";
+import { versionedEntries } from "./versioned-entries";
 
 const INSPECT = Symbol.for("nodejs.util.inspect.custom");
-const VERSION_PATTERN = /^[1-9][0-9]*$/;
 // Checked before decoding so that "bad characters" and "wrong length" get distinct messages.
 const KEY_PATTERN = /^[A-Za-z0-9_-]+={0,2}$/;
 
@@ -148,49 +149,28 @@ export class KeyRing {
  */
 export function parseMasterKeys(text: string, variable = "MASTER_KEYS"): KeyRing {
   const entries: Array<readonly [number, FernetKey]> = [];
-  const seen = new Set<number>();
-  let position = 0;
-  for (const line of String(text).split(/\r?\n|\r/)) {
-    const trimmedLine = line.trim();
-    if (trimmedLine === "" || trimmedLine.startsWith("#")) continue;
-    for (const piece of trimmedLine.split(",")) {
-      const entry = piece.trim();
-      if (entry === "") continue;
-      position += 1;
-      const where = `${variable}: entry ${position}`;
-      const colon = entry.indexOf(":");
-      if (colon < 0) throw new MasterKeyError(`${where} is malformed (expected VERSION:KEY)`);
-      const versionText = entry.slice(0, colon).trim();
-      const keyText = entry.slice(colon + 1).trim();
-      if (!VERSION_PATTERN.test(versionText) || !Number.isSafeInteger(Number(versionText))) {
-        throw new MasterKeyError(
-          `${where} is malformed (VERSION must be a positive integer, as in 1:KEY)`,
-        );
-      }
-      const version = Number(versionText);
-      const named = `${where} (version ${version})`;
-      if (keyText === "") throw new MasterKeyError(`${named} has no key after the colon`);
-      if (seen.has(version)) throw new MasterKeyError(`${named} is a duplicate version`);
-      seen.add(version);
-      if (!KEY_PATTERN.test(keyText)) {
-        throw new MasterKeyError(`${named}: key is not valid base64url`);
-      }
-      let key: FernetKey;
-      try {
-        key = parseFernetKey(keyText);
-      } catch (err) {
-        if (!(err instanceof InvalidFernetKey)) throw err;
-        const bytes = Buffer.from(keyText.replace(/=+$/, ""), "base64url");
-        const size = bytes.length;
-        bytes.fill(0);
-        throw new MasterKeyError(
-          size === 32
-            ? `${named}: key is not valid base64url`
-            : `${named}: key must be 32 bytes of base64url (a Fernet key), got ${size} bytes`,
-        );
-      }
-      entries.push([version, key]);
+  const fail = (message: string): never => {
+    throw new MasterKeyError(message);
+  };
+  for (const { version, keyText, named } of versionedEntries(text, variable, fail)) {
+    if (!KEY_PATTERN.test(keyText)) {
+      throw new MasterKeyError(`${named}: key is not valid base64url`);
     }
+    let key: FernetKey;
+    try {
+      key = parseFernetKey(keyText);
+    } catch (err) {
+      if (!(err instanceof InvalidFernetKey)) throw err;
+      const bytes = Buffer.from(keyText.replace(/=+$/, ""), "base64url");
+      const size = bytes.length;
+      bytes.fill(0);
+      throw new MasterKeyError(
+        size === 32
+          ? `${named}: key is not valid base64url`
+          : `${named}: key must be 32 bytes of base64url (a Fernet key), got ${size} bytes`,
+      );
+    }
+    entries.push([version, key]);
   }
   if (entries.length === 0) {
     throw new MasterKeyError(`${variable} is empty: expected entries like 1:<fernet key>`);
