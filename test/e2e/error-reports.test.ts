@@ -31,7 +31,7 @@ describe("error reports from the running service (S1.4)", () => {
       await waitForHttp(`http://127.0.0.1:${port}/healthz`, 200);
       expect(p.output()).toContain("error reports go to Sentry");
       // The database disappears under the running service: its next query fails unexpectedly.
-      await db.drop();
+      await db.dropNow();
       const password = `Pw-${randomBytes(12).toString("hex")}`;
       const res = await fetch(`http://127.0.0.1:${port}/api/auth/login`, {
         method: "POST",

@@ -20,12 +20,9 @@ async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
 export async function createEmptyTestDatabase(): Promise<TestDatabase> {
   const name = `wt_${inject("runId")}_empty_${randomBytes(4).toString("hex")}`;
   await admin((c) => c.query(`create database "${name}" template template0`));
-  return {
-    name,
-    url: `${inject("pgServerUrl")}/${name}`,
-    drop: () =>
-      admin((c) => c.query(`drop database if exists "${name}" with (force)`)).then(() => {}),
-  };
+  const dropNow = () =>
+    admin((c) => c.query(`drop database if exists "${name}" with (force)`)).then(() => {});
+  return { name, url: `${inject("pgServerUrl")}/${name}`, drop: dropNow, dropNow };
 }
 
 async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {

@@ -12,6 +12,8 @@ export interface TestDatabase {
   url: string;
   /** The file is done with it: its connections are closed; the run's teardown drops it. */
   drop(): Promise<void>;
+  /** Drops it at once, under whoever is connected (for a test whose database must vanish). */
+  dropNow(): Promise<void>;
 }
 
 const suffix = () => randomBytes(4).toString("hex");
@@ -50,6 +52,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       adminQuery(
         `select pg_terminate_backend(pid) from pg_stat_activity where datname = '${name}' and pid <> pg_backend_pid()`,
       ),
+    dropNow: () => adminQuery(`drop database if exists "${name}" with (force)`),
   };
 }
 
