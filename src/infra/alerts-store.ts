@@ -5,6 +5,7 @@ import {
   type AlertPreferences,
   type AlertStore,
   type AnomalyRecord,
+  type CopyState,
   DEFAULT_PREFERENCES,
   type Recipient,
 } from "../domain/alerts";
@@ -14,6 +15,21 @@ import type { Sql } from "./vault-store";
 const COLUMNS = `id::text as id, user_id::text as user_id, rule, window_start, window_end, evidence,
   created_at, alert, delivery, verdict, suppressed_into::text as suppressed_into, suppressed_before`;
 const isId = (id: string) => /^\d{1,19}$/.test(id);
+
+/**
+ * The entries of one (anomaly, audience, channel, recipient) copy: by account, or for an admin
+ * without one by the recipient key their entries' detail starts with. Parameters: anomaly,
+ * audience, channel, user id, key, key.
+ */
+const COPY_ROWS = `anomaly_id = ? and audience = ? and channel = ?
+  and recipient_user_id is not distinct from ?::bigint
+  and (?::text is null or detail = ? or starts_with(detail, ? || ' '))`;
+const copyParams = (anomalyId: string, audience: string, channel: string, key: string) => {
+  // u<user id> for accounts; admins without an account are keyed by chat (t<chat>).
+  const userId = key.startsWith("u") ? key.slice(1) : null;
+  const k = userId ? null : key;
+  return [anomalyId, audience, channel, userId, k, k, k];
+};
 const date = (v: unknown) => (v instanceof Date ? v : new Date(String(v)));
 
 function toAnomaly(r: Record<string, unknown>): AnomalyRecord {
@@ -128,8 +144,8 @@ export function createAlertStore(
     },
     async logDelivery(d) {
       await sql(
-        `insert into alert_deliveries (anomaly_id, audience, recipient_user_id, channel, attempt, outcome, detail)
-         values (?, ?, ?, ?, ?, ?, ?)`,
+        `insert into alert_deliveries (anomaly_id, audience, recipient_user_id, channel, attempt, outcome, detail, final)
+         values (?, ?, ?, ?, ?, ?, ?, ?)`,
         [
           d.anomalyId,
           d.audience,
@@ -138,26 +154,57 @@ export function createAlertStore(
           d.attempt,
           d.outcome,
           d.detail?.slice(0, 500) ?? null,
+          d.outcome === "failed" && d.final === true,
         ],
       );
     },
     async alreadyDelivered(anomalyId, audience, recipientKey, channel) {
-      // recipientKey: u<user id> for accounts; admins without an account are keyed by chat.
-      const userId = recipientKey.startsWith("u") ? recipientKey.slice(1) : null;
       const [row] = await sql(
-        `select 1 as hit from alert_deliveries where anomaly_id = ? and audience = ? and channel = ?
-           and recipient_user_id is not distinct from ?::bigint and outcome in ('sent', 'queued')
-           and (?::text is null or detail = ?) limit 1`,
-        [
-          anomalyId,
-          audience,
-          channel,
-          userId,
-          userId ? null : recipientKey,
-          userId ? null : recipientKey,
-        ],
+        `select 1 as hit from alert_deliveries where ${COPY_ROWS}
+           and outcome in ('sent', 'queued') limit 1`,
+        copyParams(anomalyId, audience, channel, recipientKey),
       );
       return Boolean(row);
+    },
+    async copyState(anomalyId, audience, recipientKey, channel) {
+      const [row] = await sql(
+        `select count(*)::int as n, coalesce(bool_or(outcome = 'sent'), false) as sent,
+           coalesce(bool_or(final), false) as final
+         from alert_deliveries where ${COPY_ROWS}`,
+        copyParams(anomalyId, audience, channel, recipientKey),
+      );
+      const state: CopyState =
+        row?.sent === true
+          ? "sent"
+          : row?.final === true
+            ? "final"
+            : Number(row?.n) > 0
+              ? "open"
+              : "none";
+      return state;
+    },
+    async lostCopies(quietMs, withinMs, limit) {
+      // The log's clock (created_at defaults to the database's now()), not the domain's: the
+      // quiet time is measured between entries and now on one clock.
+      const rows = await sql(
+        `with recent as (
+           select distinct anomaly_id from alert_deliveries
+           where created_at > now() - ? * interval '1 millisecond' and channel in ('telegram', 'email')),
+         copies as (
+           select d.anomaly_id, max(d.created_at) as last,
+             bool_or(d.outcome = 'sent') as sent, bool_or(d.final) as final
+           from alert_deliveries d
+           join recent r on r.anomaly_id = d.anomaly_id
+           join anomalies a on a.id = d.anomaly_id and a.delivery = 'delivered'
+           where d.channel in ('telegram', 'email')
+           group by d.anomaly_id, d.audience, d.channel,
+             coalesce(d.recipient_user_id::text, split_part(d.detail, ' ', 1)))
+         select anomaly_id::text as id from copies
+         where not sent and not final and last < now() - ? * interval '1 millisecond'
+         group by anomaly_id order by min(last), anomaly_id limit ?`,
+        [withinMs, quietMs, limit],
+      );
+      return rows.map((r) => r.id as string);
     },
     async setVerdict(anomalyId, userId, verdict, at, opts) {
       if (!isId(anomalyId)) return false;

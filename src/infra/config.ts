@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { z } from "zod";
+import { RESEND_AFTER_MS } from "../domain/alerts/resend";
 import { type KeyRing, parseMasterKeys } from "../domain/vault/key-ring";
 
 export const ROLES = ["api", "bot", "worker"] as const;
@@ -109,6 +110,8 @@ export interface Config {
     newIpDays: number;
     alertRules: Array<"rapid_fire" | "new_ip" | "new_symbol">;
     dedupMinutes: number;
+    /** How long a queued alert copy may go unsent before the scan hands it over again. */
+    resendAfterSeconds: number;
   };
   /**
    * Caps every queue's job lock (ms): how soon a job whose worker died is redelivered. Unset:
@@ -244,6 +247,13 @@ const schema = z.object({
   ANOMALY_NEW_IP_DAYS: z.coerce.number().int().min(1).max(365).default(30),
   ANOMALY_ALERT_RULES: z.string().default("rapid_fire,new_ip"),
   ALERT_DEDUP_MINUTES: z.coerce.number().int().min(1).max(1440).default(30),
+  // Tests shorten it; production keeps the domain's RESEND_AFTER_MS.
+  ALERT_RESEND_AFTER_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(5)
+    .max(3600)
+    .default(RESEND_AFTER_MS / 1000),
   JOB_LOCK_MAX_MS: optionalString.pipe(
     z.coerce
       .number<string>()
@@ -564,6 +574,7 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
       newIpDays: e.ANOMALY_NEW_IP_DAYS,
       alertRules: parseAlertRules(e.ANOMALY_ALERT_RULES),
       dedupMinutes: e.ALERT_DEDUP_MINUTES,
+      resendAfterSeconds: e.ALERT_RESEND_AFTER_SECONDS,
     },
     egressIps: parseList(e.WARDEN_EGRESS_IPS, "WARDEN_EGRESS_IPS", (p) => isIP(p) !== 0),
     venueUrls: {

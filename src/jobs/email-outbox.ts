@@ -2,7 +2,7 @@
 // before it enters Redis: reset links are secrets and addresses personal data (S1.1).
 import type { Queue } from "bullmq";
 import { z } from "zod";
-import type { EmailMessage, EmailOutbox } from "../domain/accounts/email";
+import type { DeliveryRef, EmailMessage, EmailOutbox } from "../domain/accounts/email";
 import type { DeferredAccountWork, ResetRequest } from "../domain/accounts/ports";
 import type { KeyRing } from "../domain/vault";
 
@@ -55,13 +55,22 @@ export function openEmail(keyRing: KeyRing, data: SealedEmail): EmailMessage {
   }
 }
 
+/**
+ * The job id of an alert's mail to one account: the copy itself, so handing it over again (a
+ * resend after Redis lost the queue) never queues a second mail while the first job is kept.
+ */
+export const alertEmailJobId = (ref: DeliveryRef): string | undefined =>
+  ref.recipient === null ? undefined : `alert-${ref.id}-${ref.audience}-${ref.recipient}`;
+
 export function createEmailOutbox(deps: { queue: Queue; keyRing: KeyRing }): EmailOutbox {
   return {
     async send(message, ref) {
-      await deps.queue.add(EMAIL_JOB, {
-        ...sealEmail(deps.keyRing, message),
-        ...(ref ? { ref } : {}),
-      });
+      const jobId = ref ? alertEmailJobId(ref) : undefined;
+      await deps.queue.add(
+        EMAIL_JOB,
+        { ...sealEmail(deps.keyRing, message), ...(ref ? { ref } : {}) },
+        jobId ? { jobId } : {},
+      );
     },
   };
 }

@@ -55,7 +55,7 @@ export async function startWorkerRole(
           keyRing,
           logger,
           // Alert mails: each attempt goes to the alert's delivery log.
-          onAttempt: (ref, attempt, outcome, detail) =>
+          onAttempt: (ref, attempt, outcome, detail, final) =>
             alerts.store.logDelivery({
               anomalyId: ref.id,
               audience: ref.audience,
@@ -64,6 +64,7 @@ export async function startWorkerRole(
               attempt,
               outcome,
               detail,
+              final,
             }),
         }),
         venues: createVenuesProcessor({ keys }),

@@ -10,7 +10,7 @@ import type { Config } from "../infra/config";
 import { type createOrm, sqlOf } from "../infra/database";
 import { createWebSocketPublisher } from "../infra/ws-hub";
 import { createEmailOutbox } from "../jobs/email-outbox";
-import { alertsTelegramSender } from "../jobs/processors/alerts";
+import { alertCopyHeld, alertsTelegramSender } from "../jobs/processors/alerts";
 import type { createQueueRegistry } from "../jobs/registry";
 import type { createKeys } from "./keys";
 
@@ -61,8 +61,10 @@ export function createAlertsFromConfig(
       websocket: async (userId, event) => {
         await publish(Number(userId), event);
       },
+      held: alertCopyHeld(parts.queues.get("alerts"), parts.queues.get("email")),
     },
     dedupWindowMs: a.dedupMinutes * 60_000,
+    resendAfterMs: a.resendAfterSeconds * 1000,
     publicUrl: config.publicUrl,
     now: parts.now,
   };

@@ -3,13 +3,7 @@
 // attempt is logged; a hand-off that is repeated (a redelivered job) never sends twice.
 import type { EmailMessage, EmailOutbox } from "../accounts/email";
 import type { AnomalyRule } from "../anomaly";
-import {
-  type AdminView,
-  type AnomalyRecord,
-  adminAlertEmail,
-  notMeAdminText,
-  userAlertEmail,
-} from "./messages";
+import { type AdminView, type AnomalyRecord, adminAlertEmail, userAlertEmail } from "./messages";
 
 export const CHANNELS = ["telegram", "email", "websocket"] as const;
 export type Channel = (typeof CHANNELS)[number];
@@ -35,8 +29,26 @@ export interface DeliveryAttempt {
   channel: Channel;
   attempt: number;
   outcome: "sent" | "queued" | "failed" | "skipped";
-  /** Why, in a few words; never a secret or a message body. */
+  /**
+   * Why, in a few words; never a secret or a message body. A copy to an admin without an account
+   * starts with its recipient key (`t<chat>`), so the copy's entries can be told apart.
+   */
   detail?: string;
+  /** A failure that sending again cannot mend (chat gone, bot blocked, address refused). */
+  final?: boolean;
+}
+
+/** Where a copy stands in the log: never handed over, on its way (or failed for now), sent, or refused for good. */
+export type CopyState = "none" | "open" | "sent" | "final";
+
+/** One Telegram or email copy of an alert, as its queued job is named. */
+export interface CopyRef {
+  anomalyId: string;
+  audience: Audience;
+  channel: "telegram" | "email";
+  recipientUserId: string | null;
+  /** The Telegram chat (telegram copies). */
+  chatId?: number;
 }
 
 export interface AlertStore {
@@ -65,6 +77,19 @@ export interface AlertStore {
     recipientKey: string,
     channel: Channel,
   ): Promise<boolean>;
+  /** What the log says of one (recipient, channel) copy of this anomaly. */
+  copyState(
+    anomalyId: string,
+    audience: Audience,
+    recipientKey: string,
+    channel: Channel,
+  ): Promise<CopyState>;
+  /**
+   * Delivered findings with a Telegram or email copy that is neither sent nor refused for good
+   * and whose last log entry is older than `quietMs`, among findings with a copy logged within
+   * the last `withinMs`; oldest first. Measured on the log's own (database) clock.
+   */
+  lostCopies(quietMs: number, withinMs: number, limit: number): Promise<string[]>;
   /**
    * Records the user's answer; false when the anomaly is not theirs, or when `keepNotMe` and
    * the answer on record is "not me".
@@ -108,6 +133,12 @@ export interface AlertSenders {
   outbox: EmailOutbox;
   /** Pushes to every open socket of the user on every API process. */
   websocket(userId: string, event: object): Promise<void>;
+  /**
+   * Whether the queue still holds this copy's job, in any state (waiting, delayed, running,
+   * failed or finished): a resend then leaves it alone. Copy jobs are named after the copy, so a
+   * resend can never queue one twice anyway; this keeps a resend from being logged as one.
+   */
+  held?(copy: CopyRef): Promise<boolean>;
 }
 
 export interface DispatchDeps {
@@ -117,6 +148,8 @@ export interface DispatchDeps {
   dedupWindowMs: number;
   publicUrl: string;
   now: () => number;
+  /** How long a copy's log stays quiet before a resend hands it over again (RESEND_AFTER_MS). */
+  resendAfterMs?: number;
 }
 
 export interface DispatchResult {
@@ -163,15 +196,24 @@ export async function userChannels(
   return { user, channels };
 }
 
+/**
+ * Decides a finding (dedup) and hands each copy over once. With `resend`, a delivered finding's
+ * copies that were handed over but neither sent nor refused for good, and whose job the queue no
+ * longer holds (lost with Redis), are handed over again; nothing else is sent: no copy that was
+ * never handed over (a channel switched on or an admin added since), no WebSocket push (a live
+ * banner, not worth showing late).
+ */
 export async function dispatchAlert(
   deps: DispatchDeps,
   anomalyId: string,
+  opts: { resend?: boolean } = {},
 ): Promise<DispatchResult | null> {
   const { store } = deps;
+  const resend = opts.resend === true;
   const found = await store.get(anomalyId);
   if (!found) return null;
   let delivery = found.delivery;
-  if (delivery === "pending") {
+  if (delivery === "pending" && !resend) {
     let decision: "delivered" | "suppressed" | "silent" = "silent";
     let into: string | undefined;
     if (found.alert) {
@@ -191,13 +233,23 @@ export async function dispatchAlert(
   // As decided: a delivered alert carries the count of findings folded into the one before.
   const a = (await store.get(anomalyId)) ?? found;
 
+  // An admin without an account is recognised by chat or address: their entries start with it.
+  const detailFor = (r: Recipient, text?: string) =>
+    r.userId ? text : [recipientKey(r), text].filter(Boolean).join(" ");
   const once = async (
     audience: Audience,
     r: Recipient,
     channel: Channel,
     send: () => Promise<"sent" | "queued">,
+    copy?: CopyRef,
   ) => {
-    if (await store.alreadyDelivered(a.id, audience, recipientKey(r), channel)) return true;
+    if (resend) {
+      if (!copy) return true;
+      if ((await store.copyState(a.id, audience, recipientKey(r), channel)) !== "open") return true;
+      if (await deps.senders.held?.(copy)) return true;
+    } else if (await store.alreadyDelivered(a.id, audience, recipientKey(r), channel)) {
+      return true;
+    }
     try {
       const outcome = await send();
       // "queued" marks the hand-off (a Telegram job then logs each of its attempts), so a
@@ -209,8 +261,7 @@ export async function dispatchAlert(
         channel,
         attempt: 1,
         outcome,
-        // An admin without an account is recognised by chat or address.
-        ...(r.userId ? {} : { detail: recipientKey(r) }),
+        detail: detailFor(r, resend ? "resend" : undefined),
       });
       return true;
     } catch (err) {
@@ -221,7 +272,7 @@ export async function dispatchAlert(
         channel,
         attempt: 1,
         outcome: "failed",
-        detail: err instanceof Error ? err.name : "error",
+        detail: detailFor(r, err instanceof Error ? err.name : "error"),
       });
       throw err;
     }
@@ -239,27 +290,39 @@ export async function dispatchAlert(
   // One Telegram message or mail per recipient, each handed over once (see `once`).
   const viaTelegram = (audience: Audience, r: Recipient, chatId: number) =>
     attempt(() =>
-      once(audience, r, "telegram", async () => {
-        await deps.senders.telegram({
-          anomalyId: a.id,
-          audience,
-          recipientUserId: r.userId,
-          chatId,
-        });
-        return "queued";
-      }),
+      once(
+        audience,
+        r,
+        "telegram",
+        async () => {
+          await deps.senders.telegram({
+            anomalyId: a.id,
+            audience,
+            recipientUserId: r.userId,
+            chatId,
+          });
+          return "queued";
+        },
+        { anomalyId: a.id, audience, channel: "telegram", recipientUserId: r.userId, chatId },
+      ),
     );
   const viaEmail = (audience: Audience, r: Recipient, message: EmailMessage) =>
     attempt(() =>
-      once(audience, r, "email", async () => {
-        await deps.senders.outbox.send(message, {
-          kind: "alert",
-          id: a.id,
-          audience,
-          recipient: r.userId,
-        });
-        return "queued";
-      }),
+      once(
+        audience,
+        r,
+        "email",
+        async () => {
+          await deps.senders.outbox.send(message, {
+            kind: "alert",
+            id: a.id,
+            audience,
+            recipient: r.userId,
+          });
+          return "queued";
+        },
+        { anomalyId: a.id, audience, channel: "email", recipientUserId: r.userId },
+      ),
     );
 
   if (user) {
@@ -326,53 +389,4 @@ export async function updatePreferences(
   }
   await store.setPreferences(userId, after);
   return after;
-}
-
-export interface NotMeDeps {
-  store: AlertStore;
-  /** Revokes every active exchange key of the user; returns the revoked ids. */
-  revokeAllKeys: (userId: string) => Promise<string[]>;
-  /** Tells every admin (Telegram and email). */
-  tellAdmins: (text: string, subject: string) => Promise<void>;
-  now: () => number;
-}
-
-/** "Not me": revoke every key first, then record the answer and tell the admins. */
-export async function reportNotMe(
-  deps: NotMeDeps,
-  userId: string,
-  anomalyId: string,
-): Promise<{ revoked: string[] }> {
-  const a = await deps.store.get(anomalyId);
-  if (!a || a.userId !== userId) throw new AlertsError("not_found", "No such alert.");
-  const revoked = await deps.revokeAllKeys(userId);
-  await deps.store.setVerdict(anomalyId, userId, "not_me", new Date(deps.now()));
-  await deps.tellAdmins(
-    notMeAdminText(a, revoked),
-    `Warden: user #${userId} reports alert #${a.id} was not them`,
-  );
-  return { revoked };
-}
-
-/**
- * "It was me". Taking back a "not me" (which revoked the keys and told the admins) is a
- * sensitive action: without a fresh step-up it is refused and the answer stays.
- */
-export async function reportItWasMe(
-  store: AlertStore,
-  userId: string,
-  anomalyId: string,
-  now: () => number,
-  opts: { steppedUp: boolean },
-): Promise<void> {
-  const at = new Date(now());
-  if (await store.setVerdict(anomalyId, userId, "me", at, { keepNotMe: !opts.steppedUp })) return;
-  const a = await store.get(anomalyId);
-  if (a && a.userId === userId && a.verdict === "not_me") {
-    throw new AlertsError(
-      "reauth_required",
-      'You answered "not me" to this alert: confirm it is you before changing that answer.',
-    );
-  }
-  throw new AlertsError("not_found", "No such alert.");
 }

@@ -9,16 +9,15 @@ export {
   alertEvent,
   CHANNELS,
   type Channel,
+  type CopyRef,
+  type CopyState,
   DEFAULT_PREFERENCES,
   type DeliveryAttempt,
   type DispatchDeps,
   type DispatchResult,
   dispatchAlert,
-  type NotMeDeps,
   type Recipient,
   recipientKey,
-  reportItWasMe,
-  reportNotMe,
   silencesAny,
   updatePreferences,
   userChannels,
@@ -34,3 +33,5 @@ export {
   RULE_TITLES,
   userAlertText,
 } from "./messages";
+export { RESEND_AFTER_MS, RESEND_WITHIN_MS, type ResendReport, resendLostCopies } from "./resend";
+export { type NotMeDeps, reportItWasMe, reportNotMe } from "./verdicts";

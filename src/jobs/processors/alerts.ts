@@ -10,13 +10,16 @@ import {
   adminAlertText,
   BUTTON_ME,
   BUTTON_NOT_ME,
+  type CopyRef,
   type DispatchDeps,
   dispatchAlert,
+  resendLostCopies,
   userAlertText,
   userChannels,
 } from "../../domain/alerts";
 import { runAnomalyScan, type ScanDeps } from "../../domain/anomaly";
 import type { Logger } from "../../infra/logger";
+import { alertEmailJobId } from "../email-outbox";
 
 export const ANOMALY_SCAN_SCHEDULER_ID = "anomaly-scan";
 export const ALERT_CALLBACK = { me: "alert:me", notMe: "alert:notme" } as const;
@@ -87,6 +90,31 @@ function forGood(err: unknown): unknown {
     : err;
 }
 
+/** A Telegram copy's job id: the copy itself, so it is queued once however often it is handed over. */
+export const telegramCopyJobId = (c: { anomalyId: string; audience: string; chatId: number }) =>
+  `tg-${c.anomalyId}-${c.audience}-${c.chatId}`;
+
+/** AlertSenders.held: whether the alerts or email queue still keeps a copy's job, in any state. */
+export function alertCopyHeld(alerts: Queue, email: Queue) {
+  return async (copy: CopyRef): Promise<boolean> => {
+    const jobId =
+      copy.channel === "telegram"
+        ? copy.chatId === undefined
+          ? undefined
+          : telegramCopyJobId({ ...copy, chatId: copy.chatId })
+        : alertEmailJobId({
+            kind: "alert",
+            id: copy.anomalyId,
+            audience: copy.audience,
+            recipient: copy.recipientUserId,
+          });
+    // No id to find it by (nor to keep a second one out): never handed over again.
+    if (jobId === undefined) return true;
+    const queue = copy.channel === "telegram" ? alerts : email;
+    return (await queue.getJob(jobId)) !== undefined;
+  };
+}
+
 /**
  * Queues one Telegram copy at the head of the queue (LIFO): a scan that hands over hundreds of
  * findings at once would otherwise send nothing until every dispatch ahead of it had run, which
@@ -95,10 +123,7 @@ function forGood(err: unknown): unknown {
  */
 export function alertsTelegramSender(queue: Queue) {
   return async (job: z.infer<typeof telegramData>) => {
-    await queue.add("telegram", job, {
-      jobId: `tg-${job.anomalyId}-${job.audience}-${job.chatId}`,
-      lifo: true,
-    });
+    await queue.add("telegram", job, { jobId: telegramCopyJobId(job), lifo: true });
   };
 }
 
@@ -119,7 +144,8 @@ export function createAlertsProcessor(deps: {
     if (!data.success) throw new UnrecoverableError("alerts telegram job: bad data");
     const d = data.data;
     const attempt = job.attemptsMade + 1;
-    const log = (outcome: "sent" | "failed", detail?: string) =>
+    // An admin without an account is recognised by chat: their entries start with it.
+    const log = (outcome: "sent" | "failed", detail?: string, final = false) =>
       store.logDelivery({
         anomalyId: d.anomalyId,
         audience: d.audience,
@@ -127,12 +153,13 @@ export function createAlertsProcessor(deps: {
         channel: "telegram",
         attempt,
         outcome,
-        detail: detail ?? (d.recipientUserId ? undefined : `t${d.chatId}`),
+        detail: d.recipientUserId ? detail : [`t${d.chatId}`, detail].filter(Boolean).join(" "),
+        final,
       });
     const a = await store.get(d.anomalyId);
     if (!a) return { skipped: "gone" };
     if (!deps.telegram) {
-      await log("failed", "no bot token configured");
+      await log("failed", "no bot token configured", true);
       throw new UnrecoverableError("no Telegram bot configured");
     }
     let text: string;
@@ -153,8 +180,9 @@ export function createAlertsProcessor(deps: {
     } catch (err) {
       const detail =
         err instanceof GrammyError ? `${err.error_code} ${err.description}` : "network error";
-      await log("failed", detail.slice(0, 200));
-      throw forGood(err);
+      const refused = forGood(err);
+      await log("failed", detail.slice(0, 200), refused instanceof UnrecoverableError);
+      throw refused;
     }
     await log("sent");
     return { sent: true };
@@ -163,8 +191,16 @@ export function createAlertsProcessor(deps: {
   return async (job: Job) => {
     switch (job.name) {
       case "scan": {
-        const report = await runAnomalyScan({ ...deps.scan, dispatch });
-        if (report.findings > 0 || report.redispatched > 0 || report.batches > 1) {
+        const scanned = await runAnomalyScan({ ...deps.scan, dispatch });
+        // Then the copies of delivered alerts whose jobs were lost (Redis restarted empty).
+        const resent = await resendLostCopies(deps.dispatch);
+        const report = { ...scanned, resent: resent.findings, resendFailed: resent.failed };
+        if (
+          report.findings > 0 ||
+          report.redispatched > 0 ||
+          report.batches > 1 ||
+          report.resent > 0
+        ) {
           logger.info({ ...report }, "anomaly scan finished");
         }
         return report;

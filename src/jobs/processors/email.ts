@@ -8,6 +8,7 @@ import type { KeyRing } from "../../domain/vault";
 import type { Logger } from "../../infra/logger";
 import { type Mailer, PermanentEmailError } from "../../infra/mailer";
 import {
+  alertEmailJobId,
   EMAIL_JOB,
   openEmail,
   openResetRequest,
@@ -21,18 +22,25 @@ function sentMark(progress: unknown): string | undefined {
   return String((progress as { sent: unknown }).sent);
 }
 
-/** Stable for every attempt at one queued message: a hash of its sealed form (no content). */
+/**
+ * Stable for every attempt at one queued message: a hash of its sealed form (no content). An
+ * alert's copy hashes its job id (the copy) instead, so a copy queued again after Redis lost the
+ * first job, should the relay have taken that one, carries the same Message-ID.
+ */
 function messageKey(job: Job): string {
-  const sealed = sealedEmailData.safeParse(job.data).data?.sealed ?? String(job.id);
-  return `warden-${createHash("sha256").update(sealed).digest("hex").slice(0, 32)}`;
+  const data = sealedEmailData.safeParse(job.data).data;
+  const ref = data?.ref ? alertEmailJobId(data.ref) : undefined;
+  const stable = ref ?? data?.sealed ?? String(job.id);
+  return `warden-${createHash("sha256").update(stable).digest("hex").slice(0, 32)}`;
 }
 
-/** How one delivery attempt of a message with a DeliveryRef went. */
+/** How one delivery attempt of a message with a DeliveryRef went (`final`: refused for good). */
 export type EmailAttemptListener = (
   ref: DeliveryRef,
   attempt: number,
   outcome: "sent" | "failed",
   detail?: string,
+  final?: boolean,
 ) => Promise<void>;
 
 export function createEmailProcessor(deps: {
@@ -45,11 +53,17 @@ export function createEmailProcessor(deps: {
   resetRequest?: (request: ResetRequest) => Promise<void>;
 }) {
   const { logger } = deps;
-  const tell = async (job: Job, attempt: number, outcome: "sent" | "failed", detail?: string) => {
+  const tell = async (
+    job: Job,
+    attempt: number,
+    outcome: "sent" | "failed",
+    detail?: string,
+    final?: boolean,
+  ) => {
     const ref = sealedEmailData.safeParse(job.data).data?.ref;
     if (!ref || !deps.onAttempt) return;
     // The mail's fate does not hang on the log: a failure here is logged, not thrown.
-    await deps.onAttempt(ref, attempt, outcome, detail).catch((err: unknown) => {
+    await deps.onAttempt(ref, attempt, outcome, detail, final).catch((err: unknown) => {
       logger.warn({ jobId: job.id, err }, "could not record the email attempt");
     });
   };
@@ -94,6 +108,7 @@ export function createEmailProcessor(deps: {
             err instanceof PermanentEmailError
               ? `permanent ${err.responseCode ?? ""}`.trim()
               : `transient ${(err as { responseCode?: number })?.responseCode ?? ""}`.trim(),
+            err instanceof PermanentEmailError,
           );
           if (err instanceof PermanentEmailError) {
             logger.warn(
