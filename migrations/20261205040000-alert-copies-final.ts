@@ -1,6 +1,6 @@
 // Alert copies lost with Redis are sent again (issue 18): the delivery log says which failures
-// are for good (`final`: Telegram 400/403, a refused address), so the recovery never retries
-// those, and it finds recent copies by time (the scan reads the last day of the log).
+// are for good (`final`: Telegram 400/403, a refused address, a job's last attempt), so the
+// recovery never retries those, and it finds recent copies by time (the last day of the log).
 import { Migration } from "@mikro-orm/migrations";
 
 export class Migration20261205040000AlertCopiesFinal extends Migration {

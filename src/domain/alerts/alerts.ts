@@ -34,7 +34,10 @@ export interface DeliveryAttempt {
    * starts with its recipient key (`t<chat>`), so the copy's entries can be told apart.
    */
   detail?: string;
-  /** A failure that sending again cannot mend (chat gone, bot blocked, address refused). */
+  /**
+   * A failure nothing will retry: one that sending again cannot mend (chat gone, bot blocked,
+   * address refused), or the job's last attempt. A resend leaves such a copy failed.
+   */
   final?: boolean;
 }
 

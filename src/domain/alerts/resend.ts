@@ -8,13 +8,13 @@ import { type DispatchDeps, dispatchAlert } from "./alerts";
  * alone anyway (its job id is the copy's), so a short grace costs queries, not duplicates.
  */
 export const RESEND_AFTER_MS = 5 * 60_000;
-/** Copies first handed over longer ago than this are not looked at any more. */
+/** A finding none of whose Telegram or email copies was logged within this is not looked at again. */
 export const RESEND_WITHIN_MS = 24 * 3600_000;
 /** Findings per scan; the rest wait for the next one. */
 const RESEND_BATCH = 200;
 
 export interface ResendReport {
-  /** Findings with a copy found lost. */
+  /** Findings with a copy still unsent after the grace (handed over again unless still queued). */
   findings: number;
   /** Of those, the ones whose resend failed (retried at the next scan). */
   failed: number;

@@ -181,7 +181,9 @@ export function createAlertsProcessor(deps: {
       const detail =
         err instanceof GrammyError ? `${err.error_code} ${err.description}` : "network error";
       const refused = forGood(err);
-      await log("failed", detail.slice(0, 200), refused instanceof UnrecoverableError);
+      // Refused, or the last attempt: the job gives up, and so does a later resend.
+      const final = refused instanceof UnrecoverableError || attempt >= (job.opts.attempts ?? 1);
+      await log("failed", detail.slice(0, 200), final);
       throw refused;
     }
     await log("sent");

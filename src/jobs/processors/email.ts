@@ -34,7 +34,10 @@ function messageKey(job: Job): string {
   return `warden-${createHash("sha256").update(stable).digest("hex").slice(0, 32)}`;
 }
 
-/** How one delivery attempt of a message with a DeliveryRef went (`final`: refused for good). */
+/**
+ * How one delivery attempt of a message with a DeliveryRef went (`final`: refused for good, or
+ * the last attempt failed).
+ */
 export type EmailAttemptListener = (
   ref: DeliveryRef,
   attempt: number,
@@ -101,6 +104,7 @@ export function createEmailProcessor(deps: {
           await tell(job, attempt, "sent");
           return { messageId };
         } catch (err) {
+          const last = attempt >= (job.opts.attempts ?? 1);
           await tell(
             job,
             attempt,
@@ -108,7 +112,8 @@ export function createEmailProcessor(deps: {
             err instanceof PermanentEmailError
               ? `permanent ${err.responseCode ?? ""}`.trim()
               : `transient ${(err as { responseCode?: number })?.responseCode ?? ""}`.trim(),
-            err instanceof PermanentEmailError,
+            // Refused, or the last attempt: the job gives up, and so does a later resend.
+            err instanceof PermanentEmailError || last,
           );
           if (err instanceof PermanentEmailError) {
             logger.warn(
@@ -118,7 +123,6 @@ export function createEmailProcessor(deps: {
             // A bad address fails now instead of holding a worker slot for an hour of retries.
             throw new UnrecoverableError(err.message);
           }
-          const last = attempt >= (job.opts.attempts ?? 1);
           // The worker logs the error itself; this line adds the masked recipient.
           const reason = err instanceof Error ? err.message : String(err);
           logger.warn(

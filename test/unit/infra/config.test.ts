@@ -325,6 +325,7 @@ describe("loadConfig", () => {
       newIpDays: 30,
       alertRules: ["rapid_fire", "new_ip"],
       dedupMinutes: 30,
+      resendAfterSeconds: 300,
     });
     const c = loadConfig(
       prodEnv({ ANOMALY_ALERT_RULES: "new_ip, new_symbol", ANOMALY_RAPID_FIRE_OPENS: "20" }),
@@ -341,6 +342,9 @@ describe("loadConfig", () => {
     expect(
       configError(() => loadConfig(prodEnv({ ALERT_DEDUP_MINUTES: "0" }), noFiles)).variable,
     ).toBe("ALERT_DEDUP_MINUTES");
+    expect(
+      configError(() => loadConfig(prodEnv({ ALERT_RESEND_AFTER_SECONDS: "1" }), noFiles)).variable,
+    ).toBe("ALERT_RESEND_AFTER_SECONDS");
     expect(
       configError(() => loadConfig(prodEnv({ ANOMALY_SCAN_EVERY_MINUTES: "five" }), noFiles))
         .variable,
