@@ -40,6 +40,8 @@ import {
 import { startTelegramEmulator, type TelegramEmulator } from "../../support/telegram";
 
 const MIN = 60_000;
+/** An admin by ADMIN_TELEGRAM_IDS, without an account: their entries are told apart by chat. */
+const ADMIN = 8_799;
 /** Every entry of the seeded log: twice the grace ago. */
 const LONG_AGO = () => new Date(Date.now() - 2 * RESEND_AFTER_MS).toISOString();
 
@@ -78,7 +80,8 @@ beforeAll(async () => {
   queues = createQueueRegistry(conn, `${redisCtx.prefix}bull`);
   alertsQ = queues.get("alerts");
   emailQ = queues.get("email");
-  const store = createAlertStore(sqlOf(orm), { adminTelegramIds: [] });
+  const store = createAlertStore(sqlOf(orm), { adminTelegramIds: [ADMIN] });
+  tg.user({ id: ADMIN, first_name: "admin" }).sendText("/start");
   deps = {
     store,
     dedup: createAlertDedup(redis),
@@ -134,6 +137,17 @@ beforeAll(async () => {
   await log(c("transient").anomalyId, c("transient").userId, "telegram", "failed", LONG_AGO(), {
     detail: "502 Bad Gateway",
   });
+  // The admin's copy of the "lost" finding only: its hand-off failed while Redis was away. The
+  // other findings' admin copies were never handed over (as if the admin was added since).
+  for (const [outcome, detail] of [
+    ["queued", `t${ADMIN}`],
+    ["failed", `t${ADMIN} MaxRetriesPerRequestError`],
+  ] as const) {
+    await log(c("lost").anomalyId, null, "telegram", outcome, LONG_AGO(), {
+      detail,
+      audience: "admin",
+    });
+  }
   tg.user({ id: c("blocked").chat, first_name: "blocked" }).blockBot();
   await log(c("blocked").anomalyId, c("blocked").userId, "telegram", "failed", LONG_AGO(), {
     detail: "403 Forbidden: bot was blocked by the user",
@@ -198,17 +212,26 @@ afterAll(async () => {
 
 async function log(
   anomalyId: string,
-  userId: string,
+  userId: string | null,
   channel: "telegram" | "email",
   outcome: "queued" | "failed",
   at: string | null,
-  opts: { detail?: string; final?: boolean } = {},
+  opts: { detail?: string; final?: boolean; audience?: "user" | "admin" } = {},
 ) {
   await sql.query(
     `insert into alert_deliveries (anomaly_id, audience, recipient_user_id, channel, attempt,
        outcome, detail, final, created_at)
-     values ($1, 'user', $2, $3, 1, $4, $5, $6, coalesce($7::timestamptz, now()))`,
-    [anomalyId, userId, channel, outcome, opts.detail ?? null, opts.final ?? false, at],
+     values ($1, $2, $3, $4, 1, $5, $6, $7, coalesce($8::timestamptz, now()))`,
+    [
+      anomalyId,
+      opts.audience ?? "user",
+      userId,
+      channel,
+      outcome,
+      opts.detail ?? null,
+      opts.final ?? false,
+      at,
+    ],
   );
 }
 
@@ -237,12 +260,15 @@ const alertsIn = (chat: number) =>
   tg.history(chat).filter((m) => m.from === "bot" && (m.text ?? "").includes("alert #"));
 
 /** The outcomes of a copy's log in order, `resend` marking a hand-off made again. */
-async function logOf(c: Case) {
+async function logOf(c: Case, audience: "user" | "admin" = "user") {
   const { rows } = await sql.query(
-    `select outcome, detail from alert_deliveries where anomaly_id = $1 order by id`,
-    [c.anomalyId],
+    `select outcome, detail from alert_deliveries where anomaly_id = $1 and audience = $2
+     order by id`,
+    [c.anomalyId, audience],
   );
-  return rows.map((r) => (r.detail === "resend" ? `${r.outcome}:resend` : r.outcome));
+  return rows.map((r) =>
+    String(r.detail ?? "").endsWith("resend") ? `${r.outcome}:resend` : r.outcome,
+  );
 }
 
 describe("resending lost alert copies", () => {
@@ -260,6 +286,22 @@ describe("resending lost alert copies", () => {
     expect(alertsIn(cases.transient!.chat)).toHaveLength(1);
     expect(await logOf(lost)).toEqual(["queued", "queued:resend", "sent"]);
     expect(await logOf(cases.transient!)).toEqual(["queued", "failed", "queued:resend", "sent"]);
+  });
+
+  it("when an admin without an account lost a copy, then it is resent once under their chat; admin copies never handed over (an admin added since) are not sent", async () => {
+    const lost = cases.lost!;
+    const adminCopies = () =>
+      tg.history(ADMIN).filter((m) => m.from === "bot" && (m.text ?? "").includes("Anomaly #"));
+    await until("the admin's copy", () => adminCopies().length > 0);
+    await scan();
+    await drained();
+    const got = adminCopies();
+    expect(got).toHaveLength(1);
+    expect(got[0]!.text).toContain(`Anomaly #${lost.anomalyId}`);
+    expect(await logOf(lost, "admin")).toEqual(["queued", "failed", "queued:resend", "sent"]);
+    for (const c of Object.values(cases).filter((x) => x !== lost)) {
+      expect(await logOf(c, "admin"), `finding ${c.anomalyId}`).toEqual([]);
+    }
   });
 
   it("when the copy's job is still in the queue (waiting out a backoff), then the scan queues no second one and the chat gets the alert once", async () => {
