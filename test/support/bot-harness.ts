@@ -57,7 +57,7 @@ export async function startBotHarness(
     /** What the bot connects keys with, given the direct service (e.g. the sealed path). */
     wrapKeys?: (
       direct: ReturnType<typeof createKeys>,
-      ctx: { orm: MikroORM; queues: QueueRegistry; bullPrefix: string },
+      ctx: { orm: MikroORM; queues: QueueRegistry; redisUrl: string; bullPrefix: string },
     ) => ReturnType<typeof createKeys>;
   } = {},
 ): Promise<BotHarness> {
@@ -101,7 +101,7 @@ export async function startBotHarness(
   const venues = createVenues({ sql: preparedSqlOf(orm), urls: config.venueUrls });
   const keys = createKeys(config, { keyRing: config.masterKeys, orm, logger, venues });
   const botKeys = opts.wrapKeys
-    ? opts.wrapKeys(keys, { orm, queues, bullPrefix: `${redis.prefix}bull` })
+    ? opts.wrapKeys(keys, { orm, queues, redisUrl: redis.url, bullPrefix: `${redis.prefix}bull` })
     : keys;
   const trade = createTradingFromConfig(config, { keyRing: config.masterKeys, orm, keys, venues });
   const cockpit = createCockpit({

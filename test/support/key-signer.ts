@@ -5,7 +5,7 @@ import type { MikroORM } from "@mikro-orm/postgresql";
 import { Queue, QueueEvents } from "bullmq";
 import { pino } from "pino";
 import type { IntakeKeyRing } from "../../src/domain/vault";
-import { type Env, loadConfig } from "../../src/infra/config";
+import type { Config } from "../../src/infra/config";
 import { preparedSqlOf } from "../../src/infra/database";
 import { createVenues } from "../../src/infra/venues";
 import { QUEUE_DEFINITIONS, startWorkers, type WorkerPool } from "../../src/jobs/registry";
@@ -15,13 +15,13 @@ import { signerKeyIntake } from "../../src/wiring/sealed-keys";
 
 export async function startTestKeySigner(opts: {
   orm: MikroORM;
-  /** The service's environment: MASTER_KEYS and the venue URLs. */
-  env: Env;
+  /** The service's configuration: MASTER_KEYS and the venue URLs. */
+  config: Config;
   redisUrl: string;
   bullPrefix: string;
   intakeKeys: IntakeKeyRing;
 }): Promise<WorkerPool> {
-  const config = loadConfig(opts.env);
+  const { config } = opts;
   const logger = pino({ level: "silent" });
   const venues = createVenues({ sql: preparedSqlOf(opts.orm), urls: config.venueUrls });
   const keys = createKeys(config, { keyRing: config.masterKeys, orm: opts.orm, logger, venues });

@@ -16,6 +16,7 @@ import {
 } from "../../../src/domain/vault";
 import { refusalMessage } from "../../../src/domain/venues/keys";
 import { INTAKE_REQUEST_TTL_MS, sealKeyMaterial } from "../../../src/domain/venues/sealed-keys";
+import { loadConfig } from "../../../src/infra/config";
 import { createOrm } from "../../../src/infra/database";
 import type { WorkerPool } from "../../../src/jobs/registry";
 import type { SignerKeyJob } from "../../../src/jobs/signer-keys";
@@ -54,7 +55,7 @@ async function startSigner(keys: string): Promise<void> {
   ring = parseIntakeKeys(keys);
   signer = await startTestKeySigner({
     orm,
-    env: w.env,
+    config: loadConfig(w.env),
     redisUrl: w.redis.url,
     bullPrefix: bullPrefix(),
     intakeKeys: ring,
