@@ -1,6 +1,6 @@
-// The `signer-keys` queue, caller's side (issue 19): a pasted key becomes a sealed intake request
-// (user, venue, label, request id, expiry, and the envelope: nothing else secret) that only the
-// signer opens. The job id is derived from the user and the request id, so a resubmission joins
+// The `signer-keys` queue, caller's side (issue 19): a pasted key (a new one, or a rotation's
+// replacement) becomes a sealed intake request (user, venue, label, request id, expiry, and the
+// envelope: nothing else secret) that only the signer opens. The job id is derived from the user and the request id, so a resubmission joins
 // the first job; the caller waits up to a deadline, as for signer intents.
 import { createHash } from "node:crypto";
 import { Job, type Queue, type QueueEvents } from "bullmq";
@@ -8,11 +8,15 @@ import { z } from "zod";
 import type { SealedConnectResult, SealedKeyRequest } from "../domain/venues/sealed-keys";
 import { VENUE_IDS } from "../domain/venues/types";
 
+const id = z.string().regex(/^[1-9][0-9]{0,18}$/);
+
 export const signerKeyJobSchema = z
   .object({
-    action: z.literal("connect"),
+    action: z.enum(["connect", "rotate"]),
+    /** rotate only: the key whose material is replaced. */
+    credentialId: id.optional(),
     requestId: z.string().regex(/^[0-9a-f]{32}$/),
-    userId: z.string().regex(/^[1-9][0-9]{0,18}$/),
+    userId: id,
     venue: z.enum(VENUE_IDS),
     label: z.string().max(64),
     testnet: z.boolean(),
@@ -20,7 +24,10 @@ export const signerKeyJobSchema = z
     envelope: z.string().min(1).max(32_000),
     ip: z.union([z.ipv4(), z.ipv6()]).nullable(),
   })
-  .strict();
+  .strict()
+  .refine((j) => (j.action === "rotate") === (j.credentialId !== undefined), {
+    message: "a rotation names its key, a connection does not",
+  });
 
 export type SignerKeyJob = z.infer<typeof signerKeyJobSchema>;
 
@@ -71,7 +78,7 @@ export function createSignerKeyClient(deps: {
   return {
     outcome,
     async connect(request, { deadlineMs }) {
-      const data = signerKeyJobSchema.parse({ action: "connect", ...request });
+      const data = signerKeyJobSchema.parse(request);
       const jobId = keyJobId(data.userId, data.requestId);
       await queue.add(data.action, data, { jobId });
       const job = await Job.fromId(queue, jobId);

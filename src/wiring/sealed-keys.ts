@@ -1,14 +1,23 @@
-// Sealed key intake wiring (issue 19). Caller side: a KeyService whose `connect` seals the pasted
-// material to the signer's published intake key and submits it on the `signer-keys` queue, then
-// answers exactly as the direct path would. Signer side: publishes the intake public keys and
-// builds the queue's processor.
+// Sealed key intake wiring (issue 19). Caller side: a KeyService whose `connect` and `rotate`
+// seal the pasted material to the signer's published intake key and submit it on the
+// `signer-keys` queue, then answer exactly as the direct path would. Signer side: publishes the
+// intake public keys and builds the queue's processor.
 import { randomBytes } from "node:crypto";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { type Queue, QueueEvents } from "bullmq";
 import type { IntakeKeyRing, IntakePublicKeys } from "../domain/vault/sealed-intake";
-import type { KeyMaterial, KeyService } from "../domain/venues/keys";
-import { KeyRefused } from "../domain/venues/keys";
-import { INTAKE_REQUEST_TTL_MS, sealKeyMaterial } from "../domain/venues/sealed-keys";
+import {
+  type CredentialRecord,
+  type KeyMaterial,
+  KeyNotFound,
+  KeyRefused,
+  type KeyService,
+} from "../domain/venues/keys";
+import {
+  INTAKE_REQUEST_TTL_MS,
+  type SealedKeyRequest,
+  sealKeyMaterial,
+} from "../domain/venues/sealed-keys";
 import { VenueError } from "../domain/venues/types";
 import { createAccountsRepo } from "../infra/accounts-repo";
 import { sqlOf } from "../infra/database";
@@ -33,8 +42,8 @@ const zero = (m: KeyMaterial) => {
 };
 
 /**
- * `direct` with `connect` going through the signer: every other use case (list, revoke, margin
- * mode, rotate) is still the direct one. The paper venue has no secret and stays direct.
+ * `direct` with `connect` and `rotate` going through the signer: the other use cases (list,
+ * revoke, margin mode) carry no secret and stay direct, as does the paper venue (no key).
  */
 export function sealedKeyService(
   direct: KeyService,
@@ -46,53 +55,83 @@ export function sealedKeyService(
   },
 ): KeyService {
   const now = deps.now ?? Date.now;
+
+  async function submit(
+    request: Omit<SealedKeyRequest, "requestId" | "expiresAt" | "envelope">,
+    material: KeyMaterial,
+  ): Promise<CredentialRecord> {
+    const { userId, venue } = request;
+    let envelope: string;
+    const requestId = randomBytes(16).toString("hex");
+    const expiresAt = now() + INTAKE_REQUEST_TTL_MS;
+    try {
+      const publicKeys = await deps.publicKeys();
+      if (publicKeys === null) {
+        throw new VenueError(
+          "network",
+          "Key intake is unavailable: no signer has published its intake key yet. Try again in a minute.",
+        );
+      }
+      envelope = sealKeyMaterial(publicKeys, { userId, venue, material, requestId, expiresAt });
+    } finally {
+      // Sealed or not, the plaintext leaves this process's memory here.
+      zero(material);
+    }
+    const outcome = await deps.client.connect(
+      { ...request, requestId, expiresAt, envelope },
+      { deadlineMs: deps.deadlineMs ?? KEY_INTAKE_DEADLINE_MS },
+    );
+    switch (outcome.status) {
+      case "refused":
+        throw new KeyRefused(outcome.reason, []);
+      case "still_working":
+        throw new VenueError(
+          "network",
+          "The signer is still checking this key with the venue: see /keys (or GET /api/keys) in a minute before sending it again.",
+          true,
+        );
+      case "failed":
+        throw new VenueError("venue_error", outcome.reason, false);
+      case "done": {
+        const r = outcome.result;
+        if (r.ok) {
+          const record = (await direct.list(userId)).find((k) => k.id === r.credentialId);
+          if (!record) throw new Error("the signer stored a key that cannot be read back");
+          return record;
+        }
+        if (r.code === "key_refused") throw new KeyRefused(r.message, r.refusals, r.warnings);
+        if (r.code === "key_not_found") throw new KeyNotFound();
+        throw new VenueError(r.venueCode, r.message, r.retryable);
+      }
+    }
+  }
+
   return {
     ...direct,
     async connect(userId, venue, label, material, ip = null) {
       if (venue === "paper") return direct.connect(userId, venue, label, material, ip);
       const testnet = material.testnet === true;
-      let envelope: string;
-      const requestId = randomBytes(16).toString("hex");
-      const expiresAt = now() + INTAKE_REQUEST_TTL_MS;
-      try {
-        const publicKeys = await deps.publicKeys();
-        if (publicKeys === null) {
-          throw new VenueError(
-            "network",
-            "Key intake is unavailable: no signer has published its intake key yet. Try again in a minute.",
-          );
-        }
-        envelope = sealKeyMaterial(publicKeys, { userId, venue, material, requestId, expiresAt });
-      } finally {
-        // Sealed or not, the plaintext leaves this process's memory here.
-        zero(material);
+      return submit({ action: "connect", userId, venue, label, testnet, ip }, material);
+    },
+    async rotate(userId, id, material, ip = null) {
+      // The venue is bound in the envelope; the signer re-reads the key (owner, state) itself.
+      const current = (await direct.list(userId)).find((k) => k.id === id && !k.revokedAt);
+      if (!current || current.venue === "paper") {
+        // Paper has nothing to rotate: the direct use case gives its usual answer.
+        return direct.rotate(userId, id, material, ip);
       }
-      const outcome = await deps.client.connect(
-        { requestId, userId, venue, label, testnet, expiresAt, envelope, ip },
-        { deadlineMs: deps.deadlineMs ?? KEY_INTAKE_DEADLINE_MS },
+      return submit(
+        {
+          action: "rotate",
+          credentialId: id,
+          userId,
+          venue: current.venue,
+          label: "",
+          testnet: current.testnet,
+          ip,
+        },
+        material,
       );
-      switch (outcome.status) {
-        case "refused":
-          throw new KeyRefused(outcome.reason, []);
-        case "still_working":
-          throw new VenueError(
-            "network",
-            "The signer is still checking this key with the venue: see /keys (or GET /api/keys) in a minute before adding it again.",
-            true,
-          );
-        case "failed":
-          throw new VenueError("venue_error", outcome.reason, false);
-        case "done": {
-          const r = outcome.result;
-          if (r.ok) {
-            const record = (await direct.list(userId)).find((k) => k.id === r.credentialId);
-            if (!record) throw new Error("the signer stored a key that cannot be read back");
-            return record;
-          }
-          if (r.code === "key_refused") throw new KeyRefused(r.message, r.refusals, r.warnings);
-          throw new VenueError(r.venueCode, r.message, r.retryable);
-        }
-      }
     },
   };
 }
@@ -135,6 +174,7 @@ export async function signerKeyIntake(parts: {
     intakeKeys: parts.intakeKeys,
     claims: createIntakeClaims(sql),
     connect: parts.keys.connect,
+    rotate: parts.keys.rotate,
     users: createKeyAuthority(sql),
     recordEvent: (e) => users.recordEvent(e),
     now: parts.now ?? Date.now,

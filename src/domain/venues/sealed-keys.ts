@@ -1,7 +1,7 @@
 // Sealed key intake (issue 19), both ends. The caller packs pasted key material and seals it to
 // the signer's intake key for one intake request (user, venue, request id, expiry bound in the
 // AAD); the signer refuses a stale, foreign, retired-key or replayed envelope, records why, and
-// otherwise opens it and runs the ordinary connect (scopes at the venue, Fernet, store).
+// otherwise opens it and runs the ordinary connect or rotate (scopes at the venue, Fernet, store).
 import type { SecurityEvent } from "../accounts/repo";
 import {
   envelopeIdentity,
@@ -10,7 +10,7 @@ import {
   SealedIntakeError,
   withOpenedIntake,
 } from "../vault/sealed-intake";
-import { type KeyMaterial, KeyRefused, type KeyService } from "./keys";
+import { type KeyMaterial, KeyNotFound, KeyRefused, type KeyService } from "./keys";
 import type { Refusal, Warning } from "./scope-policy";
 import { VenueError, type VenueErrorCode, type VenueId } from "./types";
 
@@ -21,6 +21,10 @@ const MAX_INTAKE_TTL_MS = 15 * 60_000;
 
 /** What crosses the queue: nothing secret but the envelope. */
 export interface SealedKeyRequest {
+  /** A new key, or new material for the user's key `credentialId`. */
+  action: "connect" | "rotate";
+  /** rotate: the key whose material is replaced. */
+  credentialId?: string;
   /** Random, one per paste; the signer serves it once. */
   requestId: string;
   userId: string;
@@ -43,6 +47,7 @@ export type SealedConnectResult =
       refusals: Refusal[];
       warnings: Warning[];
     }
+  | { ok: false; code: "key_not_found"; message: string }
   | {
       ok: false;
       code: "venue_error";
@@ -147,6 +152,7 @@ export interface SealedConnectDeps {
   intakeKeys: IntakeKeyRing;
   claims: IntakeClaims;
   connect: KeyService["connect"];
+  rotate: KeyService["rotate"];
   recordEvent: (e: SecurityEvent) => Promise<void>;
   now: () => number;
 }
@@ -240,15 +246,21 @@ async function connectOpened(
   material: KeyMaterial,
 ): Promise<SealedConnectResult> {
   try {
-    const record = await deps.connect(
-      req.userId,
-      req.venue,
-      req.label,
-      { ...material, testnet: req.testnet },
-      req.ip,
-    );
+    const record =
+      req.action === "rotate"
+        ? await deps.rotate(req.userId, req.credentialId ?? "", material, req.ip)
+        : await deps.connect(
+            req.userId,
+            req.venue,
+            req.label,
+            { ...material, testnet: req.testnet },
+            req.ip,
+          );
     return { ok: true, credentialId: record.id };
   } catch (err) {
+    if (err instanceof KeyNotFound) {
+      return { ok: false, code: "key_not_found", message: err.message };
+    }
     if (err instanceof KeyRefused) {
       return {
         ok: false,

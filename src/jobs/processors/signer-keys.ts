@@ -29,7 +29,7 @@ export function createSignerKeyProcessor(deps: SignerKeyProcessorDeps) {
       return { refused: "The key request is malformed." };
     };
     if (!parsed.success || parsed.data.action !== job.name) return forged("malformed", null);
-    const { action: _action, ...request } = parsed.data;
+    const request = parsed.data;
     // A job filed under another (user, request) would shadow that request's real answer.
     if (job.id !== keyJobId(request.userId, request.requestId)) {
       return forged("job_id_mismatch", null);

@@ -35,7 +35,8 @@ const hex = (n: number) => randomBytes(n).toString("hex");
 const good = { apiKey: `SG${hex(9)}`, secret: `SS${hex(18)}` };
 const later = { apiKey: `SL${hex(9)}`, secret: `SM${hex(18)}` };
 const withdraws = { apiKey: `SW${hex(9)}`, secret: `SX${hex(18)}` };
-const needles = [good, later, withdraws].flatMap((k) => [k.apiKey, k.secret]);
+const rotated = { apiKey: `SR${hex(9)}`, secret: `ST${hex(18)}` };
+const needles = [good, later, withdraws, rotated].flatMap((k) => [k.apiKey, k.secret]);
 const intakeV1 = generateIntakeKey();
 const intakeV2 = generateIntakeKey();
 
@@ -67,6 +68,7 @@ beforeAll(async () => {
     keys: {
       [good.apiKey]: { secret: good.secret, queryApi: BYBIT_TRADE_ONLY_QUERY_API },
       [later.apiKey]: { secret: later.secret, queryApi: BYBIT_TRADE_ONLY_QUERY_API },
+      [rotated.apiKey]: { secret: rotated.secret, queryApi: BYBIT_TRADE_ONLY_QUERY_API },
       [withdraws.apiKey]: {
         secret: withdraws.secret,
         queryApi: {
@@ -195,11 +197,7 @@ describe("sealed key intake through /api/keys", () => {
     const data = first!.data as SignerKeyJob;
     await first!.remove();
     const before = await credentialCount();
-    const { action: _a, ...request } = data;
-    const outcome = await kq.client.connect(
-      { ...request, expiresAt: data.expiresAt },
-      { deadlineMs: 20_000 },
-    );
+    const outcome = await kq.client.connect(data, { deadlineMs: 20_000 });
     expect(outcome.status).toBe("refused");
     expect(outcome.status === "refused" && outcome.reason).toContain("already used once");
     expect(await credentialCount()).toBe(before);
@@ -213,7 +211,7 @@ describe("sealed key intake through /api/keys", () => {
     const res = await api("POST", "/api/keys", { venue: "bybit", label: "again", ...later }, token);
     expect(res.status).toBe(201);
     const data = (await keyJobs()).at(-1)!.data as SignerKeyJob;
-    const { action: _a, ...request } = data;
+    const request = data;
     const [mallory] = await seedPaperUsers(orm, 1, 9_810_000);
     const before = await credentialCount();
     const asNewRequest = await kq.client.connect(
@@ -248,6 +246,7 @@ describe("sealed key intake through /api/keys", () => {
     });
     const outcome = await kq.client.connect(
       {
+        action: "connect",
         requestId,
         userId,
         venue: "bybit",
@@ -284,6 +283,7 @@ describe("sealed key intake through /api/keys", () => {
     ]);
     const outcome = await kq.client.connect(
       {
+        action: "connect",
         requestId,
         userId,
         venue: "bybit",
@@ -315,6 +315,28 @@ describe("sealed key intake through /api/keys", () => {
     expect(refusals.map((r) => r.permission)).toContain("Wallet.Withdraw");
     expect(res.body.message).toBe(refusalMessage("bybit", refusals as never));
     expect(await credentialCount()).toBe(before);
+  });
+
+  it("when a key is rotated through the api without the signer role, then the signer replaces its material and the job names the key, not the secret", async () => {
+    const { rows } = await db.query(
+      "select id::text as id from exchange_credentials where label = 'sealed' and venue = 'bybit'",
+    );
+    const id = rows[0].id as string;
+    const res = await api("POST", `/api/keys/${id}/rotate`, rotated, token);
+    expect(res.status).toBe(200);
+    expect((res.body.key as { keyHint: string }).keyHint).toBe(
+      `${rotated.apiKey.slice(0, 4)}…${rotated.apiKey.slice(-4)}`,
+    );
+    const job = (await keyJobs()).at(-1)!.data as SignerKeyJob;
+    expect(job).toMatchObject({ action: "rotate", credentialId: id, venue: "bybit" });
+    const { rows: after } = await db.query(
+      "select secret, encryption_key_version from exchange_credentials where id = $1",
+      [id],
+    );
+    const masterKeys = parseMasterKeys(w.env.MASTER_KEYS!);
+    const secret = masterKeys.decrypt(after[0].encryption_key_version, after[0].secret);
+    expect(secret.equals(Buffer.from(rotated.secret))).toBe(true);
+    secret.fill(0);
   });
 
   it("when all of that is done, then no api key or secret is in Redis, PostgreSQL or the log", async () => {
