@@ -15,6 +15,7 @@ import {
 } from "../domain/venues/keys";
 import {
   INTAKE_REQUEST_TTL_MS,
+  KeyIntakePending,
   type SealedKeyRequest,
   sealKeyMaterial,
 } from "../domain/venues/sealed-keys";
@@ -85,11 +86,7 @@ export function sealedKeyService(
       case "refused":
         throw new KeyRefused(outcome.reason, []);
       case "still_working":
-        throw new VenueError(
-          "network",
-          "The signer is still checking this key with the venue: see /keys (or GET /api/keys) in a minute before sending it again.",
-          true,
-        );
+        throw new KeyIntakePending();
       case "failed":
         throw new VenueError("venue_error", outcome.reason, false);
       case "done": {

@@ -19,6 +19,20 @@ export const INTAKE_REQUEST_TTL_MS = 2 * 60_000;
 /** An expiry further out than this was not set by a caller of ours. */
 const MAX_INTAKE_TTL_MS = 15 * 60_000;
 
+/**
+ * The signer did not answer before the caller's deadline: the key may still be stored. The
+ * caller says so instead of "nothing was stored".
+ */
+export class KeyIntakePending extends Error {
+  readonly code = "key_intake_pending";
+  constructor() {
+    super(
+      "The signer is still checking this key with the venue. See /keys (or GET /api/keys) in a minute before sending it again.",
+    );
+    this.name = "KeyIntakePending";
+  }
+}
+
 /** What crosses the queue: nothing secret but the envelope. */
 export interface SealedKeyRequest {
   /** A new key, or new material for the user's key `credentialId`. */

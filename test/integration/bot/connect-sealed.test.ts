@@ -9,6 +9,8 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHECKING, CHOOSE_VENUE } from "../../../src/bot/features/keys";
 import { generateIntakeKey, parseIntakeKeys } from "../../../src/domain/vault";
+import type { KeyService } from "../../../src/domain/venues/keys";
+import { KeyIntakePending } from "../../../src/domain/venues/sealed-keys";
 import { sqlOf } from "../../../src/infra/database";
 import { currentIntakePublicKeys } from "../../../src/infra/intake-store";
 import { QUEUE_DEFINITIONS, type WorkerPool } from "../../../src/jobs/registry";
@@ -26,7 +28,8 @@ import {
 const hex = (n: number) => randomBytes(n).toString("hex");
 const goodKey = { apiKey: `QK${hex(30)}`, secret: `QS${hex(30)}` };
 const withdrawKey = { apiKey: `QW${hex(30)}`, secret: `QX${hex(30)}` };
-const needles = [goodKey.apiKey, goodKey.secret, withdrawKey.apiKey, withdrawKey.secret];
+const lateKey = { apiKey: `QL${hex(30)}`, secret: `QM${hex(30)}` };
+const needles = [goodKey, withdrawKey, lateKey].flatMap((k) => [k.apiKey, k.secret]);
 const intakeKeys = parseIntakeKeys(`1:${generateIntakeKey()}`);
 
 let binance: FakeBinance;
@@ -35,11 +38,24 @@ let db: pg.Client;
 let orm: MikroORM;
 let events: QueueEvents;
 let signer: WorkerPool;
+let sealed: KeyService;
+let sealedWith: (deadlineMs: number) => KeyService;
+
+async function startSigner() {
+  signer = await startTestKeySigner({
+    orm,
+    config: h.config,
+    redisUrl: h.redis.url,
+    bullPrefix: `${h.redis.prefix}bull`,
+    intakeKeys,
+  });
+}
 
 beforeAll(async () => {
   binance = await startFakeBinance({
     keys: {
       [goodKey.apiKey]: { secret: goodKey.secret, restrictions: BINANCE_DEFAULT_RESTRICTIONS },
+      [lateKey.apiKey]: { secret: lateKey.secret, restrictions: BINANCE_DEFAULT_RESTRICTIONS },
       [withdrawKey.apiKey]: {
         secret: withdrawKey.secret,
         restrictions: { ...BINANCE_DEFAULT_RESTRICTIONS, enableWithdrawals: true },
@@ -56,20 +72,24 @@ beforeAll(async () => {
         prefix: ctx.bullPrefix,
       });
       const sql = sqlOf(ctx.orm);
-      return sealedKeyService(direct, {
-        client: createSignerKeyClient({ queue: ctx.queues.get("signerKeys"), events }),
-        publicKeys: () => currentIntakePublicKeys(sql),
-      });
+      const client = createSignerKeyClient({ queue: ctx.queues.get("signerKeys"), events });
+      sealedWith = (deadlineMs) =>
+        sealedKeyService(direct, {
+          client,
+          publicKeys: () => currentIntakePublicKeys(sql),
+          deadlineMs,
+        });
+      sealed = sealedWith(20_000);
+      // The test shortens the bot's wait for one case; the bot keeps this one service.
+      return {
+        ...direct,
+        connect: (...args) => sealed.connect(...args),
+        rotate: (...args) => sealed.rotate(...args),
+      };
     },
   });
   await events.waitUntilReady();
-  signer = await startTestKeySigner({
-    orm,
-    config: h.config,
-    redisUrl: h.redis.url,
-    bullPrefix: `${h.redis.prefix}bull`,
-    intakeKeys,
-  });
+  await startSigner();
   db = new pg.Client({ connectionString: h.db.url });
   await db.connect();
 });
@@ -145,16 +165,45 @@ describe("/connect with the signer apart", () => {
     expect(rows[0].n).toBe(0);
   });
 
+  it("when the signer is down past the bot's deadline, then the bot says the key is still being checked (not that nothing was stored), and a signer back up stores it", async () => {
+    await signer.close(5_000);
+    sealed = sealedWith(1_500);
+    try {
+      const u = h.tg.user({ id: 6203, first_name: "Patient" });
+      const { result } = await connectAndPaste(
+        u,
+        "binanceusdm",
+        `${lateKey.apiKey} ${lateKey.secret}`,
+      );
+      expect(result.text).toBe(new KeyIntakePending().message);
+    } finally {
+      sealed = sealedWith(20_000);
+    }
+    await startSigner();
+    await expect
+      .poll(
+        async () =>
+          (
+            await db.query(
+              `select count(*)::int as n from exchange_credentials c
+                 join users u on u.id = c.user_id where u.telegram_user_id = 6203`,
+            )
+          ).rows[0].n,
+        { timeout: 20_000, interval: 100 },
+      )
+      .toBe(1);
+  });
+
   it("when Redis, PostgreSQL, the bot's messages and the log are searched, then no pasted key or secret is in any of them", async () => {
     expect(await scanRedis(h.redis.url, h.redis.prefix, needles)).toEqual([]);
     expect(await scanPostgres(h.db.url, needles)).toEqual([]);
-    for (const chat of [6201, 6202]) {
+    for (const chat of [6201, 6202, 6203]) {
       for (const m of h.tg.transcript(chat)) {
         if (m.from !== "bot") continue;
         for (const n of needles) expect(m.text ?? "").not.toContain(n);
       }
     }
     for (const n of needles) expect(h.logs.text()).not.toContain(n);
-    expect((await keyJobData()).length).toBe(2);
+    expect((await keyJobData()).length).toBe(3);
   });
 });
