@@ -65,3 +65,11 @@ export function createIntakeClaims(sql: Sql): IntakeClaims {
     },
   };
 }
+
+/**
+ * Deletes claims a day past their expiry: the signer refuses an expired envelope before it looks
+ * for a claim, so such a claim guards nothing any more.
+ */
+export async function purgeExpiredClaims(sql: Sql): Promise<void> {
+  await sql("delete from signer_intake_claims where expires_at < now() - interval '1 day'");
+}

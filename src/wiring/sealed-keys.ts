@@ -26,6 +26,7 @@ import {
   createIntakeClaims,
   currentIntakePublicKeys,
   publishIntakeKeys,
+  purgeExpiredClaims,
 } from "../infra/intake-store";
 import type { RedisFactory } from "../infra/redis";
 import { createKeyAuthority } from "../infra/signer-authority";
@@ -112,7 +113,13 @@ export function sealedKeyService(
     },
     async rotate(userId, id, material, ip = null) {
       // The venue is bound in the envelope; the signer re-reads the key (owner, state) itself.
-      const current = (await direct.list(userId)).find((k) => k.id === id && !k.revokedAt);
+      let current: CredentialRecord | undefined;
+      try {
+        current = (await direct.list(userId)).find((k) => k.id === id && !k.revokedAt);
+      } catch (err) {
+        zero(material);
+        throw err;
+      }
       if (!current || current.venue === "paper") {
         // Paper has nothing to rotate: the direct use case gives its usual answer.
         return direct.rotate(userId, id, material, ip);
@@ -166,6 +173,7 @@ export async function signerKeyIntake(parts: {
 }) {
   const sql = sqlOf(parts.orm);
   await publishIntakeKeys(sql, parts.intakeKeys);
+  await purgeExpiredClaims(sql);
   const users = createAccountsRepo(sql);
   return createSignerKeyProcessor({
     intakeKeys: parts.intakeKeys,
