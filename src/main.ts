@@ -84,7 +84,8 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
     const now = opts.now ?? Date.now;
     const { shared, stop: stopShared } = await startShared(roleConfig, { logger, keyRing });
     shutdown.add("shared infrastructure", stopShared);
-    const services = await startServices(roleConfig, { shared, keyRing, logger, now });
+    const services = await startServices(roleConfig, { shared, keyRing, logger, now, roles });
+    shutdown.add("services", services.stop);
 
     if (roles.includes("worker")) {
       const stop = await startWorkerRole(roleConfig, {

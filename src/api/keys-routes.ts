@@ -10,6 +10,7 @@ import {
   type KeyService,
 } from "../domain/venues/keys";
 import { MARGIN_MODES } from "../domain/venues/margin-mode";
+import { KeyIntakePending } from "../domain/venues/sealed-keys";
 import { VENUE_IDS, VenueError } from "../domain/venues/types";
 import { authedHandler, clientOf, noStore, requireAuth } from "./auth-routes";
 
@@ -67,6 +68,9 @@ export function createKeysRoutes(deps: { accounts: AccountService; keys: KeyServ
         refusals: err.refusals,
         warnings: err.warnings,
       });
+    } else if (err instanceof KeyIntakePending) {
+      // Accepted, not finished: the signer may still store the key (sealed intake, issue 19).
+      res.status(202).json({ error: err.code, message: err.message });
     } else if (err instanceof KeyNotFound) {
       res.status(404).json({ error: "key_not_found", message: err.message });
     } else if (err instanceof VenueError) {

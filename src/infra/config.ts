@@ -5,13 +5,19 @@ import { isIP } from "node:net";
 import { z } from "zod";
 import { RESEND_AFTER_MS } from "../domain/alerts/resend";
 import { type KeyRing, parseMasterKeys } from "../domain/vault/key-ring";
+import { type IntakeKeyRing, parseIntakeKeys } from "../domain/vault/sealed-intake";
 
-export const ROLES = ["api", "bot", "worker"] as const;
+/**
+ * `signer` runs key intake (and, with the signer-intents queue, trade execution) in this
+ * process; api and bot in a process without it seal pasted keys to the signer (issue 19).
+ */
+export const ROLES = ["api", "bot", "worker", "signer"] as const;
 export type Role = (typeof ROLES)[number];
 
 /** Variables that hold secrets: each also accepts NAME_FILE, and none is ever logged. */
 export const SECRET_VARIABLES = [
   "MASTER_KEYS",
+  "SIGNER_INTAKE_KEY",
   "BACKUP_ENCRYPTION_KEY",
   "JWT_SECRET",
   "PASSWORD_PEPPER",
@@ -60,6 +66,11 @@ export interface Config {
     adminIds: number[];
   };
   masterKeys: KeyRing;
+  /**
+   * SIGNER_INTAKE_KEY: the signer's X25519 intake private keys (VERSION:KEY); the api and the
+   * bot seal pasted keys to their published public halves. Needed where the signer role runs.
+   */
+  signerIntakeKey: IntakeKeyRing | undefined;
   backupEncryptionKey: string;
   jwtSecret: Buffer;
   passwordPepper: Buffer;
@@ -178,7 +189,7 @@ const schema = z.object({
     .string()
     .regex(/^[A-Za-z0-9:_-]{1,64}$/, "must be 1-64 characters of letters, digits, : _ -")
     .default("warden:"),
-  WARDEN_ROLES: z.string().default("api,bot,worker"),
+  WARDEN_ROLES: z.string().default("api,bot,worker,signer"),
   TELEGRAM_BOT_TOKEN: optionalString.pipe(
     z
       .string()
@@ -194,6 +205,7 @@ const schema = z.object({
   ),
   ADMIN_TELEGRAM_IDS: z.string().default(""),
   MASTER_KEYS: optionalString,
+  SIGNER_INTAKE_KEY: optionalString,
   BACKUP_ENCRYPTION_KEY: optionalString,
   JWT_SECRET: optionalString,
   PASSWORD_PEPPER: optionalString,
@@ -474,6 +486,16 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
     throw new ConfigError("MASTER_KEYS", (err as Error).message.replace(/^MASTER_KEYS:?\s*/, ""));
   }
 
+  let signerIntakeKey: IntakeKeyRing | undefined;
+  if (e.SIGNER_INTAKE_KEY !== undefined) {
+    try {
+      signerIntakeKey = parseIntakeKeys(e.SIGNER_INTAKE_KEY);
+    } catch (err) {
+      const reason = (err as Error).message.replace(/^SIGNER_INTAKE_KEY:?\s*/, "");
+      throw new ConfigError("SIGNER_INTAKE_KEY", reason);
+    }
+  }
+
   const backupKey = e.BACKUP_ENCRYPTION_KEY;
   if (backupKey === undefined) throw new ConfigError("BACKUP_ENCRYPTION_KEY", "is required");
   const backupBytes = Buffer.from(backupKey.replace(/=+$/, ""), "base64url");
@@ -550,6 +572,7 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
       adminIds: parseAdminIds(e.ADMIN_TELEGRAM_IDS),
     },
     masterKeys,
+    signerIntakeKey,
     backupEncryptionKey: backupKey,
     jwtSecret: strongSecret("JWT_SECRET", e.JWT_SECRET),
     passwordPepper: strongSecret("PASSWORD_PEPPER", e.PASSWORD_PEPPER),
@@ -610,7 +633,7 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
         const v = resolved[name];
         if (!v) return [];
         // Key ring entries are also redacted one by one, with and without their version.
-        return name === "MASTER_KEYS"
+        return name === "MASTER_KEYS" || name === "SIGNER_INTAKE_KEY"
           ? [
               v,
               ...v

@@ -84,6 +84,19 @@ export const QUEUE_DEFINITIONS = {
       backoff: { type: "exponential", delay: 15_000 },
     },
   },
+  signerKeys: {
+    name: "signer-keys",
+    concurrency: 4,
+    // A live signer renews its lock while the venue checks the key's scopes.
+    lockDurationMs: 30_000,
+    defaultJobOptions: {
+      ...keep,
+      // One retry after an unexpected error (a database blip): the same job finds its own
+      // intake claim and goes on; the envelope's expiry bounds how late that can be.
+      attempts: 2,
+      backoff: { type: "fixed", delay: 2_000 },
+    },
+  },
 } as const satisfies Record<string, QueueDefinition>;
 
 export type QueueName = keyof typeof QUEUE_DEFINITIONS;

@@ -2,6 +2,7 @@
 // trading and the cockpit, alerts. Built from the master key ring given here and nowhere else.
 import { createCockpit } from "../cockpit";
 import type { KeyRing } from "../domain/vault";
+import type { Role } from "../infra/config";
 import type { Logger } from "../infra/logger";
 import { createTelegramSender } from "../infra/telegram";
 import { createVenuesFor } from "../infra/venues";
@@ -11,6 +12,7 @@ import { createEmailOutbox } from "../jobs/email-outbox";
 import { createAccounts } from "../wiring/accounts";
 import { createAlertsFromConfig } from "../wiring/alerts";
 import { createKeys } from "../wiring/keys";
+import { sealedKeysFromShared } from "../wiring/sealed-keys";
 import { createTradingFromConfig } from "../wiring/trading";
 import type { RoleConfig, Shared } from "./shared";
 
@@ -22,8 +24,13 @@ import type { RoleConfig, Shared } from "./shared";
 export async function startServices(
   config: RoleConfig,
   deps: {
-    shared: Pick<Shared, "orm" | "appRedis" | "tokens" | "queues" | "rateLimiter">;
+    shared: Pick<Shared, "orm" | "redis" | "appRedis" | "tokens" | "queues" | "rateLimiter">;
     keyRing: KeyRing;
+    /**
+     * This process's roles: without `signer`, api and bot seal pasted keys to the signer
+     * (issue 19) instead of connecting them here.
+     */
+    roles: readonly Role[];
     logger: Logger;
     now: () => number;
   },
@@ -44,8 +51,16 @@ export async function startServices(
   // One registry: the key service and trading share the adapters and their market caches.
   const paperPrices = paperPriceFeedFromConfig(config, logger);
   const venues = createVenuesFor(config, { orm, redis: appRedis, paperPrices });
-  const keys = createKeys(config, { keyRing, orm, logger, venues });
-  const trade = createTradingFromConfig(config, { keyRing, orm, keys, venues, now });
+  const directKeys = createKeys(config, { keyRing, orm, logger, venues });
+  const sealed = deps.roles.includes("signer")
+    ? undefined
+    : sealedKeysFromShared(directKeys, {
+        orm,
+        redis: deps.shared.redis,
+        queue: queues.get("signerKeys"),
+      });
+  const keys = sealed?.keys ?? directKeys;
+  const trade = createTradingFromConfig(config, { keyRing, orm, keys: directKeys, venues, now });
   const cockpit = createCockpit({
     orm,
     warn: (fields, message) => logger.warn(fields, message),
@@ -67,7 +82,7 @@ export async function startServices(
     orm,
     redis: appRedis,
     queues,
-    keys,
+    keys: directKeys,
     now,
     // Publishing is an ordinary command: the app connection carries it (same key prefix).
     wsPublisher: appRedis,
@@ -82,7 +97,16 @@ export async function startServices(
   });
   return {
     accounts,
+    /** What api and bot connect keys with: sealed to the signer unless this process is it. */
     keys,
+    /** Connects in this process (the signer's use case; the worker's re-verification). */
+    directKeys,
+    /** "sealed" when pasted keys go to the signer through the `signer-keys` queue. */
+    keyIntake: sealed ? ("sealed" as const) : ("direct" as const),
+    /** Closes what the sealed path opened (its queue events connection). */
+    stop: async () => {
+      await sealed?.stop();
+    },
     trade,
     cockpit,
     alerts,

@@ -60,7 +60,7 @@ beforeAll(async () => {
   services = ports.map((port) =>
     spawnProcess(
       "node",
-      ["--import", "tsx", "src/main.ts", "--roles", "api"],
+      ["--import", "tsx", "src/main.ts", "--roles", "api,signer"],
       baseEnv({ ...env, PORT: String(port) }),
     ),
   );

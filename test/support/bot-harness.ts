@@ -54,6 +54,11 @@ export async function startBotHarness(
     paperByDefault?: boolean;
     reportError?: BotDeps["reportError"];
     settings?: BotDeps["settings"];
+    /** What the bot connects keys with, given the direct service (e.g. the sealed path). */
+    wrapKeys?: (
+      direct: ReturnType<typeof createKeys>,
+      ctx: { orm: MikroORM; queues: QueueRegistry; redisUrl: string; bullPrefix: string },
+    ) => ReturnType<typeof createKeys>;
   } = {},
 ): Promise<BotHarness> {
   const tg = await startTelegramEmulator();
@@ -95,6 +100,9 @@ export async function startBotHarness(
   });
   const venues = createVenues({ sql: preparedSqlOf(orm), urls: config.venueUrls });
   const keys = createKeys(config, { keyRing: config.masterKeys, orm, logger, venues });
+  const botKeys = opts.wrapKeys
+    ? opts.wrapKeys(keys, { orm, queues, redisUrl: redis.url, bullPrefix: `${redis.prefix}bull` })
+    : keys;
   const trade = createTradingFromConfig(config, { keyRing: config.masterKeys, orm, keys, venues });
   const cockpit = createCockpit({
     orm,
@@ -109,7 +117,7 @@ export async function startBotHarness(
     killSwitch: trade.killSwitch,
     recentAudit: trade.recentAudit,
     cockpit: cockpitBotDeps(cockpit, keys),
-    keys,
+    keys: botKeys,
     egressIps: config.egressIps,
     paperByDefault: opts.paperByDefault,
     reportError: opts.reportError,

@@ -32,7 +32,8 @@ export async function startTestWarden(
   opts: {
     env?: Record<string, string | undefined>;
     breached?: string[];
-    roles?: Array<"api" | "bot" | "worker">;
+    /** Without "signer", api and bot seal pasted keys to a signer the test runs (issue 19). */
+    roles?: Array<"api" | "bot" | "worker" | "signer">;
     /** The domain clock (activity, anomaly scan, alert dedup). */
     now?: () => number;
   } = {},
@@ -62,7 +63,7 @@ export async function startTestWarden(
   const logger = createLogger({ level: "info", pretty: false, scrubber, destination: logs.stream });
   const warden = await startWarden({
     env,
-    roles: opts.roles ?? ["api", "worker"],
+    roles: opts.roles ?? ["api", "worker", "signer"],
     logger,
     now: opts.now,
   });

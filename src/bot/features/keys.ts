@@ -13,6 +13,7 @@ import {
   VENUE_NAMES,
   venueLabel,
 } from "../../domain/venues/keys";
+import { KeyIntakePending } from "../../domain/venues/sealed-keys";
 import { VENUE_IDS, VenueError, type VenueId } from "../../domain/venues/types";
 import type { BotContext } from "../context";
 import type { BotVerifications, KeyAction, PendingStore } from "../pending";
@@ -294,6 +295,7 @@ export function keysFeature(deps: KeysFeatureDeps): Composer<BotContext> {
       );
     } catch (err) {
       if (err instanceof KeyRefused) return void (await edit(err.message));
+      if (err instanceof KeyIntakePending) return void (await edit(err.message));
       if (err instanceof KeyNotFound)
         return void (await edit("That key no longer exists. /keys lists your keys."));
       if (err instanceof VenueError)

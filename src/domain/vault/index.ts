@@ -1,5 +1,5 @@
 // The vault's public surface: Fernet, the master key ring, the decrypt scope, the list of
-// encrypted tables, and sealed intake (HPKE to the signer's intake key; not wired in yet).
+// encrypted tables, and sealed intake (HPKE to the signer's intake key).
 export {
   type DecryptedKeys,
   type EncryptedCredential,
@@ -20,6 +20,7 @@ export {
   verifyKeyRingCoverage,
 } from "./rotation";
 export {
+  envelopeIdentity,
   INTAKE_INFO,
   IntakeKeyRing,
   IntakePublicKeys,

@@ -1,6 +1,7 @@
 // Sealed intake (issue 19): the bot and the API seal a pasted credential to the signer's intake
 // public key (RFC 9180 HPKE base mode) so that it crosses Redis only as ciphertext; only the
-// signer, holding SIGNER_INTAKE_KEY, opens it. Not wired into any role yet.
+// signer, holding SIGNER_INTAKE_KEY, opens it (src/jobs/processors/signer-keys.ts).
+import { createHash } from "node:crypto";
 import {
   AEAD_CHACHA20_POLY1305,
   ENC_LENGTH,
@@ -29,6 +30,11 @@ const B64URL = /^[A-Za-z0-9_-]+$/;
 export interface IntakePurpose {
   userId: string;
   venue: string;
+  /**
+   * The intake request (random, one per paste) and its expiry (epoch ms): bound too, so that the
+   * signer can refuse an envelope whose request it has already served, or that is stale.
+   */
+  request?: { id: string; expiresAt: number };
 }
 
 export type SealedIntakeErrorCode =
@@ -62,14 +68,27 @@ function lengthPrefixed(parts: readonly string[]): Buffer {
 
 // Length-prefixed so that ("ab", "c") and ("a", "bc") differ; the key version is bound too.
 function aadFor(version: number, purpose: IntakePurpose): Buffer {
-  const { userId, venue } = purpose;
+  const { userId, venue, request } = purpose;
   if (typeof userId !== "string" || userId === "" || typeof venue !== "string" || venue === "") {
     throw new SealedIntakeError(
       "INTAKE_PURPOSE_INVALID",
       "sealed intake needs a user id and a venue",
     );
   }
-  return lengthPrefixed([INTAKE_INFO, String(version), userId, venue]);
+  if (request === undefined) return lengthPrefixed([INTAKE_INFO, String(version), userId, venue]);
+  if (
+    typeof request.id !== "string" ||
+    request.id === "" ||
+    !Number.isSafeInteger(request.expiresAt) ||
+    request.expiresAt <= 0
+  ) {
+    throw new SealedIntakeError(
+      "INTAKE_PURPOSE_INVALID",
+      "sealed intake needs a request id and an expiry",
+    );
+  }
+  const fields = [INTAKE_INFO, String(version), userId, venue, request.id];
+  return lengthPrefixed([...fields, String(request.expiresAt)]);
 }
 
 interface Envelope {
@@ -106,6 +125,12 @@ function parseEnvelope(envelope: string): Envelope {
     throw malformed("the ciphertext is shorter than its authentication tag");
   }
   return { version: Number(versionText), enc, ciphertext };
+}
+
+/** The intake key version an envelope names, and SHA-256 of its encapsulated key (its identity). */
+export function envelopeIdentity(envelope: string): { version: number; encHash: Buffer } {
+  const { version, enc } = parseEnvelope(envelope);
+  return { version, encHash: createHash("sha256").update(enc).digest() };
 }
 
 /** The intake public keys the bot and the API seal to: the highest version is current. */
