@@ -10,13 +10,16 @@ import { generateTotpSecret } from "../../../src/domain/accounts/totp";
 import {
   type AccountKeyRing,
   accountMoves,
+  ENCRYPTED_TABLES,
   type ExchangeKeyRing,
   generateFernetKey,
   InvalidFernetToken,
+  KeyRingCoverageError,
   moveToAccountRing,
   parseAccountKeys,
   parseMasterKeys,
   type VaultStore,
+  verifyKeyRingCoverage,
 } from "../../../src/domain/vault";
 import { createOrm, sqlOf } from "../../../src/infra/database";
 import { createLogger } from "../../../src/infra/logger";
@@ -42,6 +45,8 @@ import {
 
 const masterKey = generateFernetKey();
 const accountKey = generateFernetKey();
+const masterKey2 = generateFernetKey();
+const accountKey2 = generateFernetKey();
 
 let w: TestWarden;
 let c: AuthClient;
@@ -229,8 +234,8 @@ describe("rotation job", () => {
     } finally {
       await client.end();
     }
-    const master12 = parseMasterKeys(`1:${masterKey},2:${generateFernetKey()}`);
-    const account12 = parseAccountKeys(`1:${accountKey},2:${generateFernetKey()}`);
+    const master12 = parseMasterKeys(`1:${masterKey},2:${masterKey2}`);
+    const account12 = parseAccountKeys(`1:${accountKey},2:${accountKey2}`);
 
     const redis = createTestRedis();
     const factory = createRedisFactory({ url: redis.url, keyPrefix: redis.prefix });
@@ -292,4 +297,35 @@ describe("rotation job", () => {
     expect(logs.text()).toContain("account key rotation finished");
     expect(logs.text()).toContain("master key rotation finished");
   }, 60_000);
+});
+
+describe("start-up canary", () => {
+  it("when ACCOUNT_KEYS lacks a version still used by account rows, then the check refuses naming ACCOUNT_KEYS, and MASTER_KEYS is not asked to cover them", async () => {
+    // After the rotation above every account row is at ACCOUNT_KEYS version 2.
+    const err = await verifyKeyRingCoverage({
+      store,
+      keyRing: parseAccountKeys(`1:${accountKey}`),
+      tables: ENCRYPTED_TABLES,
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KeyRingCoverageError);
+    expect((err as Error).message).toMatch(
+      /^ACCOUNT_KEYS lacks version 2, still used by \d+ row\(s\) in users;/,
+    );
+    // Each ring covers its own rows only: both pass with just their version 2, although the
+    // users rows' version 2 is not MASTER_KEYS' key.
+    await expect(
+      verifyKeyRingCoverage({
+        store,
+        keyRing: parseMasterKeys(`2:${masterKey2}`),
+        tables: ENCRYPTED_TABLES,
+      }),
+    ).resolves.toBeUndefined();
+    await expect(
+      verifyKeyRingCoverage({
+        store,
+        keyRing: parseAccountKeys(`2:${accountKey2}`),
+        tables: ENCRYPTED_TABLES,
+      }),
+    ).resolves.toBeUndefined();
+  });
 });
