@@ -64,43 +64,17 @@ export interface RotationDeps {
 /** Re-encrypts the rows of `keyRing`'s ring (only those, of the tables given) to its current version. */
 export async function rotateAll(deps: RotationDeps): Promise<RotationReport> {
   const { store, keyRing } = deps;
-  const batchSize = deps.batchSize ?? 1000;
-  const maxPasses = deps.maxPasses ?? 5;
   const toVersion = keyRing.currentVersion;
   const report: RotationReport = { toVersion, tables: [], remaining: 0, failedIds: [] };
-
   for (const table of tablesUnder(keyRing.ring, deps.tables)) {
-    const progress: RotationProgress = {
-      table: entryName(table),
-      rotated: 0,
-      skippedConcurrent: 0,
-      failed: 0,
-    };
+    const progress = await rewriteEntry(deps, {
+      from: { table, ring: keyRing },
+      to: { table, ring: keyRing },
+      belowVersion: toVersion,
+      name: entryName(table),
+      failedIds: report.failedIds,
+    });
     report.tables.push(progress);
-    const failed = new Set<string>();
-    for (let pass = 0; pass < maxPasses; pass++) {
-      const touched = await rewriteBelow({
-        store,
-        table,
-        belowVersion: toVersion,
-        toVersion,
-        batchSize,
-        signal: deps.signal,
-        transform: (rows) => {
-          const failedBefore = failed.size;
-          const rotated = rotateBatch(keyRing, keyRing, table, rows, failed);
-          progress.failed += failed.size - failedBefore;
-          return rotated;
-        },
-        onWritten: async (sent, written) => {
-          progress.rotated += written;
-          progress.skippedConcurrent += sent - written;
-          await deps.onProgress?.({ ...progress });
-        },
-      });
-      if (touched === 0) break;
-    }
-    report.failedIds.push(...failed);
     const counts = await store.versionCounts(table);
     report.remaining += counts.filter((c) => c.version < toVersion).reduce((n, c) => n + c.rows, 0);
   }
@@ -120,55 +94,78 @@ export interface MoveReport {
  * current version, keeping each token's timestamp. Until a row is moved it still decrypts
  * under the ring it records; a second run finds nothing to move.
  */
-export async function moveToAccountRing(deps: {
-  store: VaultStore;
-  from: ExchangeKeyRing;
-  to: AccountKeyRing;
-  moves: ReadonlyArray<{ from: EncryptedTable; to: EncryptedTable }>;
-  batchSize?: number;
-  maxPasses?: number;
-  onProgress?: (p: RotationProgress) => void | Promise<void>;
-  signal?: AbortSignal;
-}): Promise<MoveReport> {
+export async function moveToAccountRing(
+  deps: Omit<RotationDeps, "keyRing" | "tables"> & {
+    from: ExchangeKeyRing;
+    to: AccountKeyRing;
+    moves: ReadonlyArray<{ from: EncryptedTable; to: EncryptedTable }>;
+  },
+): Promise<MoveReport> {
   const toVersion = deps.to.currentVersion;
   const report: MoveReport = { toVersion, tables: [], remaining: 0, failedIds: [] };
   for (const move of deps.moves) {
-    const progress: RotationProgress = {
-      table: move.to.table,
-      rotated: 0,
-      skippedConcurrent: 0,
-      failed: 0,
-    };
+    const progress = await rewriteEntry(deps, {
+      from: { table: move.from, ring: deps.from },
+      to: { table: move.to, ring: deps.to },
+      belowVersion: null,
+      name: move.to.table,
+      failedIds: report.failedIds,
+    });
     report.tables.push(progress);
-    const failed = new Set<string>();
-    for (let pass = 0; pass < (deps.maxPasses ?? 5); pass++) {
-      const touched = await rewriteBelow({
-        store: deps.store,
-        table: move.from,
-        target: move.to,
-        belowVersion: null,
-        toVersion,
-        batchSize: deps.batchSize ?? 1000,
-        signal: deps.signal,
-        transform: (rows) => {
-          const failedBefore = failed.size;
-          const moved = rotateBatch(deps.to, deps.from, move.from, rows, failed);
-          progress.failed += failed.size - failedBefore;
-          return moved;
-        },
-        onWritten: async (sent, written) => {
-          progress.rotated += written;
-          progress.skippedConcurrent += sent - written;
-          await deps.onProgress?.({ ...progress });
-        },
-      });
-      if (touched === 0) break;
-    }
-    report.failedIds.push(...failed);
     const counts = await deps.store.versionCounts(move.from);
     report.remaining += counts.reduce((n, c) => n + c.rows, 0);
   }
   return report;
+}
+
+/**
+ * Passes over one entry's rows below `belowVersion` (null: all), each row re-encrypted from
+ * its version in `from.ring` to `to.ring`'s current version and written to `to.table`, until a
+ * pass finds nothing or maxPasses (extra passes pick up rows written with an old key while a
+ * pass was running). Ids of rows that do not decrypt go to `failedIds`.
+ */
+async function rewriteEntry(
+  deps: Omit<RotationDeps, "keyRing" | "tables">,
+  entry: {
+    from: { table: EncryptedTable; ring: KeyRing };
+    to: { table: EncryptedTable; ring: KeyRing };
+    belowVersion: number | null;
+    name: string;
+    failedIds: string[];
+  },
+): Promise<RotationProgress> {
+  const progress: RotationProgress = {
+    table: entry.name,
+    rotated: 0,
+    skippedConcurrent: 0,
+    failed: 0,
+  };
+  const failed = new Set<string>();
+  for (let pass = 0; pass < (deps.maxPasses ?? 5); pass++) {
+    const touched = await rewriteBelow({
+      store: deps.store,
+      table: entry.from.table,
+      target: entry.to.table,
+      belowVersion: entry.belowVersion,
+      toVersion: entry.to.ring.currentVersion,
+      batchSize: deps.batchSize ?? 1000,
+      signal: deps.signal,
+      transform: (rows) => {
+        const failedBefore = failed.size;
+        const out = rotateBatch(entry.to.ring, entry.from.ring, entry.from.table, rows, failed);
+        progress.failed += failed.size - failedBefore;
+        return out;
+      },
+      onWritten: async (sent, written) => {
+        progress.rotated += written;
+        progress.skippedConcurrent += sent - written;
+        await deps.onProgress?.({ ...progress });
+      },
+    });
+    if (touched === 0) break;
+  }
+  entry.failedIds.push(...failed);
+  return progress;
 }
 
 /**
