@@ -8,6 +8,7 @@ const secret = () => randomBytes(32).toString("base64url");
 export function testEnvForBench(): Record<string, string> {
   return {
     MASTER_KEYS: `1:${fernetKey()}`,
+    ACCOUNT_KEYS: `1:${fernetKey()}`,
     BACKUP_ENCRYPTION_KEY: fernetKey(),
     JWT_SECRET: secret(),
     PASSWORD_PEPPER: secret(),

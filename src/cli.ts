@@ -1,6 +1,7 @@
 // Operator CLI: `npm run cli -- <command>`. Each area's commands live in src/cli/<area>.ts and
 // read the same configuration as the service; results are short and scrubbed, the exit code
 // tells success (2: usage).
+import { ACCOUNT_KEY_COMMANDS } from "./cli/account-key";
 import { AUDIT_COMMANDS } from "./cli/audit";
 import { BACKUP_COMMANDS } from "./cli/backup";
 import { DB_COMMANDS } from "./cli/db";
@@ -18,6 +19,7 @@ export const COMMANDS = createRegistry(
   BACKUP_COMMANDS,
   USERS_COMMANDS,
   MASTER_KEY_COMMANDS,
+  ACCOUNT_KEY_COMMANDS,
   AUDIT_COMMANDS,
   DB_COMMANDS,
   WORKER_COMMANDS,

@@ -10,7 +10,7 @@ import { type OrderRequest, quoteOrder } from "./domain/trading/pre-trade";
 import { type ReconcileResult, reconcileCredential } from "./domain/trading/reconcile";
 import { withTradeNotices } from "./domain/trading/trade-notices";
 import type { TradeRecord, Trading, TradingStore } from "./domain/trading/trading";
-import type { KeyRing } from "./domain/vault/key-ring";
+import type { ExchangeKeyRing } from "./domain/vault/key-ring";
 import type { PaperPriceFeed } from "./domain/venues/paper";
 import { firePaperTriggers } from "./domain/venues/paper-triggers";
 import type { Venue, VenueId } from "./domain/venues/types";
@@ -25,7 +25,7 @@ import { createPaperStore } from "./infra/venues/paper-store";
 
 export function createCockpit(parts: {
   orm: MikroORM;
-  keyRing: KeyRing;
+  keyRing: ExchangeKeyRing;
   venues: Record<VenueId, Venue>;
   tradingStore: TradingStore;
   alertsQueue: Queue;

@@ -3,7 +3,15 @@
 
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Config, ConfigError, type Env, loadConfig, ROLES, type Role } from "./infra/config";
+import {
+  accountKeysOf,
+  type Config,
+  ConfigError,
+  type Env,
+  loadConfig,
+  ROLES,
+  type Role,
+} from "./infra/config";
 import type { Logger } from "./infra/logger";
 import type { ErrorReporter } from "./infra/sentry";
 import { createShutdown, type Shutdown } from "./infra/shutdown";
@@ -76,15 +84,28 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
         telegram: { ...config.telegram, botToken: tg.token, apiRoot: tg.apiRoot },
       };
     }
-    // The master key ring goes only where it is passed from here. Today every role receives
-    // it: the start-up coverage check, the services (accounts, keys, trading, cockpit, alerts,
-    // which api, bot and worker all use) and the worker's vault and mail processors.
+    // The key rings go only where they are passed from here. Today every role receives both:
+    // the start-up coverage check, the services (keys, trading, cockpit: MASTER_KEYS; accounts,
+    // alerts, mail: ACCOUNT_KEYS), which api, bot and worker all use, and the worker's vault
+    // and mail processors.
     const keyRing = config.masterKeys;
+    const accountKeys = accountKeysOf(config);
     const roleConfig = withoutKeyRing(config);
     const now = opts.now ?? Date.now;
-    const { shared, stop: stopShared } = await startShared(roleConfig, { logger, keyRing });
+    const { shared, stop: stopShared } = await startShared(roleConfig, {
+      logger,
+      keyRing,
+      accountKeyRing: accountKeys.ring,
+    });
     shutdown.add("shared infrastructure", stopShared);
-    const services = await startServices(roleConfig, { shared, keyRing, logger, now, roles });
+    const services = await startServices(roleConfig, {
+      shared,
+      keyRing,
+      accountKeys,
+      logger,
+      now,
+      roles,
+    });
     shutdown.add("services", services.stop);
 
     if (roles.includes("worker")) {
@@ -92,6 +113,7 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
         shared,
         services,
         keyRing,
+        accountKeys,
         logger,
         reporter,
       });

@@ -16,7 +16,7 @@ const date = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)))
 const maybeDate = (v: unknown): Date | null => (v === null || v === undefined ? null : date(v));
 
 const USER_COLUMNS = `id::text as id, email, password_hash, role, telegram_user_id::text as telegram_user_id,
-  totp_secret, totp_key_version, totp_enabled_at, totp_last_step::text as totp_last_step,
+  totp_secret, totp_key_version, totp_key_ring, totp_enabled_at, totp_last_step::text as totp_last_step,
   tokens_valid_after, created_at, email_confirmed_at, pending_email`;
 
 function toUser(r: Row): UserRecord {
@@ -29,7 +29,11 @@ function toUser(r: Row): UserRecord {
     totpSecret:
       r.totp_secret === null
         ? null
-        : { token: r.totp_secret as string, version: Number(r.totp_key_version) },
+        : {
+            token: r.totp_secret as string,
+            version: Number(r.totp_key_version),
+            ring: r.totp_key_ring === "account" ? "account" : "master",
+          },
     totpEnabledAt: maybeDate(r.totp_enabled_at),
     totpLastStep: r.totp_last_step === null ? null : Number(r.totp_last_step),
     tokensValidAfter: date(r.tokens_valid_after),
@@ -153,10 +157,11 @@ export function createAccountsRepo(sql: Sql): AccountsRepo {
     },
     async setPendingTotp(userId, secret) {
       await sql(
-        `update users set totp_secret = ?, totp_key_version = ?, totp_last_step = null,
-           totp_pending_at = now(), totp_pending_attempts = 0, updated_at = now()
+        `update users set totp_secret = ?, totp_key_version = ?, totp_key_ring = ?,
+           totp_last_step = null, totp_pending_at = now(), totp_pending_attempts = 0,
+           updated_at = now()
          where id = ? and totp_enabled_at is null`,
-        [secret.token, secret.version, userId],
+        [secret.token, secret.version, secret.ring, userId],
       );
     },
     async claimPendingTotpAttempt(userId, maxAttempts, ttlSeconds) {

@@ -4,7 +4,15 @@ import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { z } from "zod";
 import { RESEND_AFTER_MS } from "../domain/alerts/resend";
-import { type KeyRing, parseMasterKeys } from "../domain/vault/key-ring";
+import type { AccountKeys } from "../domain/vault/account-secrets";
+import {
+  type AccountKeyRing,
+  type ExchangeKeyRing,
+  type KeyRing,
+  parseKeyRing,
+  RING_VARIABLE,
+  type RingName,
+} from "../domain/vault/key-ring";
 import { type IntakeKeyRing, parseIntakeKeys } from "../domain/vault/sealed-intake";
 
 /**
@@ -18,6 +26,7 @@ export type Role = (typeof ROLES)[number];
 export const SECRET_VARIABLES = [
   "MASTER_KEYS",
   "SIGNER_INTAKE_KEY",
+  "ACCOUNT_KEYS",
   "BACKUP_ENCRYPTION_KEY",
   "JWT_SECRET",
   "PASSWORD_PEPPER",
@@ -32,6 +41,7 @@ export type SecretVariable = (typeof SECRET_VARIABLES)[number];
 /** Secrets without which production refuses to start (the others enable optional features). */
 export const REQUIRED_SECRETS = [
   "MASTER_KEYS",
+  "ACCOUNT_KEYS",
   "BACKUP_ENCRYPTION_KEY",
   "JWT_SECRET",
   "PASSWORD_PEPPER",
@@ -65,7 +75,10 @@ export interface Config {
     webhookSecret: string | undefined;
     adminIds: number[];
   };
-  masterKeys: KeyRing;
+  /** MASTER_KEYS: exchange keys (exchange_credentials) only. */
+  masterKeys: ExchangeKeyRing;
+  /** ACCOUNT_KEYS: account secrets (TOTP secrets, queued mail, reset requests). */
+  accountKeys: AccountKeyRing;
   /**
    * SIGNER_INTAKE_KEY: the signer's X25519 intake private keys (VERSION:KEY); the api and the
    * bot seal pasted keys to their published public halves. Needed where the signer role runs.
@@ -206,6 +219,7 @@ const schema = z.object({
   ADMIN_TELEGRAM_IDS: z.string().default(""),
   MASTER_KEYS: optionalString,
   SIGNER_INTAKE_KEY: optionalString,
+  ACCOUNT_KEYS: optionalString,
   BACKUP_ENCRYPTION_KEY: optionalString,
   JWT_SECRET: optionalString,
   PASSWORD_PEPPER: optionalString,
@@ -323,6 +337,28 @@ function parseAlertRules(raw: string): Array<(typeof ANOMALY_RULE_NAMES)[number]
 }
 
 /** At least 32 bytes and not a trivially repetitive value. */
+/**
+ * The keys account secrets are sealed and opened with: ACCOUNT_KEYS, and MASTER_KEYS only to
+ * open those sealed before the split, until `account-key migrate` has moved them.
+ */
+export function accountKeysOf(config: Pick<Config, "masterKeys" | "accountKeys">): AccountKeys {
+  return { ring: config.accountKeys, legacy: config.masterKeys };
+}
+
+/** A ring's variable parsed; a missing, malformed or weak one is a ConfigError naming it. */
+function keyRingOf<R extends RingName>(raw: string | undefined, ring: R): KeyRing<R> {
+  const variable = RING_VARIABLE[ring];
+  if (raw === undefined) throw new ConfigError(variable, "is required");
+  try {
+    return parseKeyRing(raw, ring);
+  } catch (err) {
+    throw new ConfigError(
+      variable,
+      (err as Error).message.replace(new RegExp(`^${variable}:?\\s*`), ""),
+    );
+  }
+}
+
 function strongSecret(name: string, value: string | undefined): Buffer {
   if (value === undefined) throw new ConfigError(name, "is required");
   const bytes = Buffer.from(value, "utf8");
@@ -477,13 +513,12 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
   }
   const e = parsed.data;
 
-  const masterKeysRaw = e.MASTER_KEYS;
-  if (masterKeysRaw === undefined) throw new ConfigError("MASTER_KEYS", "is required");
-  let masterKeys: KeyRing;
-  try {
-    masterKeys = parseMasterKeys(masterKeysRaw);
-  } catch (err) {
-    throw new ConfigError("MASTER_KEYS", (err as Error).message.replace(/^MASTER_KEYS:?\s*/, ""));
+  const masterKeys = keyRingOf(e.MASTER_KEYS, "master");
+  const accountKeys = keyRingOf(e.ACCOUNT_KEYS, "account");
+  // Independent rings: the process that holds one (later the signer, MASTER_KEYS) gains
+  // nothing over the other's data.
+  if (accountKeys.sharesKeyWith(masterKeys)) {
+    throw new ConfigError("ACCOUNT_KEYS", "must not share a key with MASTER_KEYS");
   }
 
   let signerIntakeKey: IntakeKeyRing | undefined;
@@ -504,6 +539,9 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
   }
   if (masterKeys.containsKeyMaterial(backupKey)) {
     throw new ConfigError("BACKUP_ENCRYPTION_KEY", "must not be one of the MASTER_KEYS");
+  }
+  if (accountKeys.containsKeyMaterial(backupKey)) {
+    throw new ConfigError("ACCOUNT_KEYS", "must not share a key with BACKUP_ENCRYPTION_KEY");
   }
 
   for (const [variable, url] of [
@@ -573,6 +611,7 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
     },
     masterKeys,
     signerIntakeKey,
+    accountKeys,
     backupEncryptionKey: backupKey,
     jwtSecret: strongSecret("JWT_SECRET", e.JWT_SECRET),
     passwordPepper: strongSecret("PASSWORD_PEPPER", e.PASSWORD_PEPPER),
@@ -633,7 +672,7 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
         const v = resolved[name];
         if (!v) return [];
         // Key ring entries are also redacted one by one, with and without their version.
-        return name === "MASTER_KEYS" || name === "SIGNER_INTAKE_KEY"
+        return name === "MASTER_KEYS" || name === "ACCOUNT_KEYS" || name === "SIGNER_INTAKE_KEY"
           ? [
               v,
               ...v

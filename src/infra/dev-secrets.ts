@@ -10,6 +10,7 @@ const secret = () => randomBytes(32).toString("base64url");
 
 const GENERATORS: Record<string, () => string> = {
   MASTER_KEYS: () => `1:${fernetKey()}`,
+  ACCOUNT_KEYS: () => `1:${fernetKey()}`,
   // The signer's X25519 intake key (issue 19): 32 random bytes are a valid private key.
   SIGNER_INTAKE_KEY: () => `1:${secret()}`,
   BACKUP_ENCRYPTION_KEY: fernetKey,

@@ -1,7 +1,7 @@
 // The use cases one process builds once and its roles share: accounts, venues and keys,
-// trading and the cockpit, alerts. Built from the master key ring given here and nowhere else.
+// trading and the cockpit, alerts. Built from the key rings given here and nowhere else.
 import { createCockpit } from "../cockpit";
-import type { KeyRing } from "../domain/vault";
+import type { AccountKeys, ExchangeKeyRing } from "../domain/vault";
 import type { Role } from "../infra/config";
 import type { Logger } from "../infra/logger";
 import { createTelegramSender } from "../infra/telegram";
@@ -17,15 +17,17 @@ import { createTradingFromConfig } from "../wiring/trading";
 import type { RoleConfig, Shared } from "./shared";
 
 /**
- * The services, every one of which holds the master key ring today: accounts (TOTP secrets,
- * sealed mail), keys (encrypt at onboarding, decrypt to re-verify), trading and the cockpit
- * (decrypt to call the venue), alerts (sealed mail).
+ * The services and the ring each holds: keys (encrypt at onboarding, decrypt to re-verify),
+ * trading and the cockpit (decrypt to call the venue) hold MASTER_KEYS; accounts (TOTP
+ * secrets, sealed mail), alerts and the cockpit's mail hold the account keys (ACCOUNT_KEYS,
+ * plus MASTER_KEYS to open account secrets sealed before the split).
  */
 export async function startServices(
   config: RoleConfig,
   deps: {
     shared: Pick<Shared, "orm" | "redis" | "appRedis" | "tokens" | "queues" | "rateLimiter">;
-    keyRing: KeyRing;
+    keyRing: ExchangeKeyRing;
+    accountKeys: AccountKeys;
     /**
      * This process's roles: without `signer`, api and bot seal pasted keys to the signer
      * (issue 19) instead of connecting them here.
@@ -35,10 +37,10 @@ export async function startServices(
     now: () => number;
   },
 ) {
-  const { keyRing, logger, now } = deps;
+  const { keyRing, accountKeys, logger, now } = deps;
   const { orm, appRedis, queues } = deps.shared;
   const accounts = createAccounts(config, {
-    keyRing,
+    accountKeys,
     orm,
     redis: appRedis,
     tokens: deps.shared.tokens,
@@ -69,7 +71,7 @@ export async function startServices(
     venues,
     tradingStore: trade.store,
     alertsQueue: queues.get("alerts"),
-    emailOutbox: createEmailOutbox({ queue: queues.get("email"), keyRing }),
+    emailOutbox: createEmailOutbox({ queue: queues.get("email"), accountKeys }),
     webPush: (() => {
       const publish = createWebSocketPublisher(appRedis);
       return async (userId: string, event: object) => {
@@ -78,7 +80,7 @@ export async function startServices(
     })(),
   });
   const alerts = createAlertsFromConfig(config, {
-    keyRing,
+    accountKeys,
     orm,
     redis: appRedis,
     queues,

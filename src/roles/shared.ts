@@ -1,6 +1,6 @@
 // What every role of one process shares: the logger and error reports, the database, Redis and
-// the queues. The roles receive the configuration without the master key ring (RoleConfig).
-import type { KeyRing } from "../domain/vault";
+// the queues. The roles receive the configuration without the key rings (RoleConfig).
+import type { AccountKeyRing, ExchangeKeyRing } from "../domain/vault";
 import { ENCRYPTED_TABLES, verifyKeyRingCoverage } from "../domain/vault";
 import type { Config, Role } from "../infra/config";
 import { createOrm, prepareDatabase, preparedSqlOf } from "../infra/database";
@@ -14,13 +14,13 @@ import { createVaultStore } from "../infra/vault-store";
 import { createQueueRegistry, type QueueRegistry } from "../jobs/registry";
 
 /**
- * The configuration a role sees: everything but the master key ring, which a role that needs
- * it receives as a parameter of its own, so that its signature says so.
+ * The configuration a role sees: everything but the key rings (MASTER_KEYS, ACCOUNT_KEYS),
+ * which a role that needs one receives as a parameter of its own, so that its signature says so.
  */
-export type RoleConfig = Omit<Config, "masterKeys">;
+export type RoleConfig = Omit<Config, "masterKeys" | "accountKeys">;
 
 export function withoutKeyRing(config: Config): RoleConfig {
-  const { masterKeys: _ring, ...rest } = config;
+  const { masterKeys: _ring, accountKeys: _accountRing, ...rest } = config;
   return rest;
 }
 
@@ -78,11 +78,11 @@ export interface Shared {
 
 /**
  * Migrates and opens the database, refuses a key ring that cannot decrypt what is stored, and
- * opens Redis and the queues. The ring is used for that check only.
+ * opens Redis and the queues. The rings are used for that check only.
  */
 export async function startShared(
   config: RoleConfig,
-  deps: { logger: Logger; keyRing: KeyRing },
+  deps: { logger: Logger; keyRing: ExchangeKeyRing; accountKeyRing: AccountKeyRing },
 ): Promise<{ shared: Shared; stop: Stop }> {
   const { logger } = deps;
   const stack = stopStack(logger);
@@ -98,13 +98,11 @@ export async function startShared(
       logger.info({ migrations: prepared.applied }, "applied migrations");
     const orm = await createOrm({ url: config.databaseUrl, sslCa: config.databaseSslCa, logger });
     stack.add("database", () => orm.close());
-    // S1.2: refuse to run with a key ring that cannot decrypt what is stored.
+    // S1.2: refuse to run with a key ring that cannot decrypt what is stored under it.
     const vaultStore = createVaultStore(preparedSqlOf(orm));
-    await verifyKeyRingCoverage({
-      store: vaultStore,
-      keyRing: deps.keyRing,
-      tables: ENCRYPTED_TABLES,
-    });
+    for (const keyRing of [deps.keyRing, deps.accountKeyRing]) {
+      await verifyKeyRingCoverage({ store: vaultStore, keyRing, tables: ENCRYPTED_TABLES });
+    }
 
     const redis = createRedisFactory({ url: config.redisUrl, keyPrefix: config.redisPrefix });
     stack.add("redis", () => redis.closeAll());

@@ -1,8 +1,8 @@
 // The worker role: one BullMQ worker per queue (system, vault, email, venues, trading, backup,
-// alerts) and the schedulers registered at boot. It holds the master key ring: rotation
-// re-encrypts with it and the mail processor opens sealed mail with it.
+// alerts) and the schedulers registered at boot. It holds both key rings: rotation re-encrypts
+// each ring's rows with it, and the mail processor opens sealed mail with the account keys.
 import { RequestContext } from "@mikro-orm/postgresql";
-import type { KeyRing } from "../domain/vault";
+import type { AccountKeys, ExchangeKeyRing } from "../domain/vault";
 import type { Logger } from "../infra/logger";
 import { createMailer } from "../infra/mailer";
 import type { ErrorReporter } from "../infra/sentry";
@@ -31,12 +31,13 @@ export async function startWorkerRole(
     shared: Pick<Shared, "orm" | "redis" | "queues" | "vaultStore">;
     /** Built with the master key ring (./services): through them this role holds it today. */
     services: Pick<Services, "accounts" | "keys" | "cockpit" | "alerts">;
-    keyRing: KeyRing;
+    keyRing: ExchangeKeyRing;
+    accountKeys: AccountKeys;
     logger: Logger;
     reporter: ErrorReporter;
   },
 ): Promise<Stop> {
-  const { logger, keyRing } = deps;
+  const { logger, keyRing, accountKeys } = deps;
   const { orm, redis, queues } = deps.shared;
   const { accounts, keys, cockpit, alerts } = deps.services;
   const stack = stopStack(logger);
@@ -48,11 +49,15 @@ export async function startWorkerRole(
       prefix: redis.bullPrefix,
       processors: {
         system: processSystemJob,
-        vault: createVaultProcessor({ store: deps.shared.vaultStore, keyRing, logger }),
+        vault: createVaultProcessor({
+          store: deps.shared.vaultStore,
+          rings: [keyRing, accountKeys.ring],
+          logger,
+        }),
         email: createEmailProcessor({
           resetRequest: (request) => accounts.processResetRequest(request),
           mailer,
-          keyRing,
+          accountKeys,
           logger,
           // Alert mails: each attempt goes to the alert's delivery log.
           onAttempt: (ref, attempt, outcome, detail, final) =>

@@ -1,7 +1,7 @@
 // Wiring of the account service from configuration and the shared adapters, for every role
 // that signs users in (and the test harnesses).
 import { createAccountService } from "../domain/accounts/service";
-import type { KeyRing } from "../domain/vault";
+import type { AccountKeys } from "../domain/vault";
 import { createAccountsRepo } from "../infra/accounts-repo";
 import { createBcryptHasher } from "../infra/bcrypt-hasher";
 import type { Config } from "../infra/config";
@@ -17,10 +17,10 @@ import type { createQueueRegistry } from "../jobs/registry";
 
 /** The account service from configuration and the shared adapters (also used by test harnesses). */
 export function createAccounts(
-  config: Omit<Config, "masterKeys">,
+  config: Omit<Config, "masterKeys" | "accountKeys">,
   parts: {
-    /** Seals TOTP secrets and queued mail. */
-    keyRing: KeyRing;
+    /** Seals TOTP secrets and queued mail (the account ring, never MASTER_KEYS for new ones). */
+    accountKeys: AccountKeys;
     orm: Awaited<ReturnType<typeof createOrm>>;
     redis: import("ioredis").Redis;
     tokens: ReturnType<typeof createOneTimeTokenStore>;
@@ -43,8 +43,8 @@ export function createAccounts(
     },
     tokens: parts.tokens,
     accessTokens: createAccessTokens({ secret: config.jwtSecret }),
-    keyRing: parts.keyRing,
-    outbox: createEmailOutbox({ queue: parts.queues.get("email"), keyRing: parts.keyRing }),
+    accountKeys: parts.accountKeys,
+    outbox: createEmailOutbox({ queue: parts.queues.get("email"), accountKeys: parts.accountKeys }),
     sessionEnds: { sessionsEnded: createWebSocketSessionEnder(parts.redis) },
     // Sent by the worker's alerts queue, as every other Telegram notice.
     telegramNotice: config.telegram.botToken
@@ -54,7 +54,7 @@ export function createAccounts(
       : undefined,
     deferred: createDeferredAccountWork({
       queue: parts.queues.get("email"),
-      keyRing: parts.keyRing,
+      accountKeys: parts.accountKeys,
     }),
     limiter: parts.rateLimiter,
     lockout: createLockout(parts.redis),

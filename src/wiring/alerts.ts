@@ -3,7 +3,7 @@
 import type { Api } from "grammy";
 import { type AlertStore, type DispatchDeps, reportNotMe } from "../domain/alerts";
 import type { AnomalyRule, ScanDeps } from "../domain/anomaly";
-import type { KeyRing } from "../domain/vault";
+import type { AccountKeys } from "../domain/vault";
 import { createAlertDedup, createAlertStore } from "../infra/alerts-store";
 import { createAnomalyScanStore } from "../infra/anomaly-store";
 import type { Config } from "../infra/config";
@@ -19,10 +19,10 @@ import type { createKeys } from "./keys";
  * email outbox, the WebSocket fan-out, Telegram sends as jobs) and the "not me" use case.
  */
 export function createAlertsFromConfig(
-  config: Omit<Config, "masterKeys">,
+  config: Omit<Config, "masterKeys" | "accountKeys">,
   parts: {
-    /** Seals queued alert mail. */
-    keyRing: KeyRing;
+    /** Seals queued alert mail (the account ring). */
+    accountKeys: AccountKeys;
     orm: Awaited<ReturnType<typeof createOrm>>;
     redis: import("ioredis").Redis;
     queues: ReturnType<typeof createQueueRegistry>;
@@ -39,7 +39,7 @@ export function createAlertsFromConfig(
   });
   const outbox = createEmailOutbox({
     queue: parts.queues.get("email"),
-    keyRing: parts.keyRing,
+    accountKeys: parts.accountKeys,
   });
   const publish = createWebSocketPublisher(parts.wsPublisher);
   const scan: Omit<ScanDeps, "dispatch"> = {

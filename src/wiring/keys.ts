@@ -2,7 +2,7 @@
 // notice when a key is disabled.
 import { randomBytes } from "node:crypto";
 import { Api } from "grammy";
-import type { KeyRing } from "../domain/vault";
+import type { ExchangeKeyRing } from "../domain/vault";
 import { createKeyService } from "../domain/venues/keys";
 import { evaluateScopes } from "../domain/venues/scope-policy";
 import { createAccountsRepo } from "../infra/accounts-repo";
@@ -14,10 +14,10 @@ import type { createVenues } from "../infra/venues";
 
 /** Key onboarding: the venues, the vault, and a Telegram notice when a key is disabled. */
 export function createKeys(
-  config: Omit<Config, "masterKeys">,
+  config: Omit<Config, "masterKeys" | "accountKeys">,
   parts: {
     /** Encrypts keys at onboarding; decrypts them to re-verify. */
-    keyRing: KeyRing;
+    keyRing: ExchangeKeyRing;
     orm: Awaited<ReturnType<typeof createOrm>>;
     logger: Logger;
     venues: ReturnType<typeof createVenues>;

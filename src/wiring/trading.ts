@@ -3,7 +3,7 @@
 import { auditSubject } from "../domain/audit/chain";
 import { createKillSwitch } from "../domain/trading/pause";
 import { createTrading } from "../domain/trading/trading";
-import type { KeyRing } from "../domain/vault";
+import type { ExchangeKeyRing } from "../domain/vault";
 import { createAccountsRepo } from "../infra/accounts-repo";
 import { createActionStateReader } from "../infra/action-state";
 import { withActivityFeed } from "../infra/anomaly-store";
@@ -18,10 +18,10 @@ import type { createKeys } from "./keys";
 
 /** Trading: the venues, the key vault and the append-only audit log, for bot and API alike. */
 export function createTradingFromConfig(
-  config: Omit<Config, "masterKeys">,
+  config: Omit<Config, "masterKeys" | "accountKeys">,
   parts: {
     /** Decrypts the user's keys for each venue call. */
-    keyRing: KeyRing;
+    keyRing: ExchangeKeyRing;
     orm: Awaited<ReturnType<typeof createOrm>>;
     keys: ReturnType<typeof createKeys>;
     venues: ReturnType<typeof createVenues>;

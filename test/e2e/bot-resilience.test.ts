@@ -40,6 +40,7 @@ async function startBotRole(tg: TelegramEmulator): Promise<Spawned> {
       WARDEN_ROLES: "bot",
       LOG_LEVEL: "info",
       MASTER_KEYS: `1:${fernetKey()}`,
+      ACCOUNT_KEYS: `1:${fernetKey()}`,
       BACKUP_ENCRYPTION_KEY: fernetKey(),
       JWT_SECRET: randomSecret(),
       PASSWORD_PEPPER: randomSecret(),

@@ -2,12 +2,22 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  generateFernetKey,
+  InvalidFernetToken,
+  parseAccountKeys,
+  parseMasterKeys,
+} from "../../src/domain/vault";
+import {
   createTestDatabase,
   createTestRedis,
   type TestDatabase,
   testEnv,
 } from "../support/context";
 import { baseEnv, spawnProcess } from "../support/process";
+
+// One pair of rings for every command of this file, as a deployment has.
+const MASTER_KEYS = `1:${generateFernetKey()}`;
+const ACCOUNT_KEYS = `1:${generateFernetKey()}`;
 
 let db: TestDatabase;
 const redis = createTestRedis();
@@ -23,7 +33,15 @@ async function cli(...args: string[]) {
   const p = spawnProcess(
     "node",
     ["--import", "tsx", "src/cli.ts", ...args],
-    baseEnv(testEnv({ DATABASE_URL: db.url, REDIS_URL: redis.url, REDIS_PREFIX: redis.prefix })),
+    baseEnv(
+      testEnv({
+        MASTER_KEYS,
+        ACCOUNT_KEYS,
+        DATABASE_URL: db.url,
+        REDIS_URL: redis.url,
+        REDIS_PREFIX: redis.prefix,
+      }),
+    ),
   );
   const { code } = await p.exited;
   return { code, out: p.output() };
@@ -40,6 +58,10 @@ describe("CLI", () => {
       "master-key generate",
       "master-key status",
       "master-key rotate",
+      "account-key generate",
+      "account-key status",
+      "account-key rotate",
+      "account-key migrate",
       "user promote",
       "user delete",
       "backup create",
@@ -151,6 +173,49 @@ describe("CLI", () => {
       expect(after).toEqual([
         { email: "trading@example.com", deleted_at: null, api_key: "gAAAAAkey" },
       ]);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it("when account-key migrate runs on TOTP secrets stored under MASTER_KEYS, then they move to ACCOUNT_KEYS, account-key status shows them, and a second run moves none", async () => {
+    const master = parseMasterKeys(MASTER_KEYS);
+    const account = parseAccountKeys(ACCOUNT_KEYS);
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      const secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+      const sealed = master.encrypt(Buffer.from(secret));
+      await client.query(
+        `insert into users (email, password_hash, totp_secret, totp_key_version, totp_key_ring,
+           totp_enabled_at)
+         values ('totp-legacy@example.com', '$2b$04$abcdefghijklmnopqrstuuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0',
+           $1, $2, 'master', now())`,
+        [sealed.token, sealed.version],
+      );
+      const first = await cli("account-key", "migrate");
+      expect(first.code).toBe(0);
+      expect(first.out).toContain(
+        "users: 1 row(s) moved from MASTER_KEYS to ACCOUNT_KEYS version 1, 0 failed",
+      );
+      const { rows } = await client.query(
+        "select totp_secret, totp_key_version, totp_key_ring from users where email = 'totp-legacy@example.com'",
+      );
+      expect([rows[0].totp_key_ring, rows[0].totp_key_version]).toEqual(["account", 1]);
+      expect(account.decrypt(1, rows[0].totp_secret).toString()).toBe(secret);
+      expect(() => master.decrypt(1, rows[0].totp_secret)).toThrow(InvalidFernetToken);
+
+      const second = await cli("account-key", "migrate");
+      expect(second.code).toBe(0);
+      expect(second.out).toContain("users: 0 row(s) moved");
+      const status = await cli("account-key", "status");
+      expect(status.code).toBe(0);
+      expect(status.out).toContain("ACCOUNT_KEYS versions: 1 (current 1)");
+      expect(status.out).toContain("users (account ring): version 1: 1 row(s)");
+      for (const text of [first.out, second.out, status.out]) {
+        expect(text).not.toContain(secret);
+        expect(text).not.toContain(ACCOUNT_KEYS.slice(2));
+      }
     } finally {
       await client.end();
     }

@@ -29,6 +29,7 @@ afterAll(async () => {
 
 const secrets = () => ({
   MASTER_KEYS: `1:${fernetKey()}`,
+  ACCOUNT_KEYS: `1:${fernetKey()}`,
   BACKUP_ENCRYPTION_KEY: fernetKey(),
   JWT_SECRET: randomSecret(),
   PASSWORD_PEPPER: randomSecret(),

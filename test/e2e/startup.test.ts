@@ -35,6 +35,7 @@ afterAll(async () => {
 
 const prodSecrets = () => ({
   MASTER_KEYS: `1:${fernetKey()}`,
+  ACCOUNT_KEYS: `1:${fernetKey()}`,
   BACKUP_ENCRYPTION_KEY: fernetKey(),
   JWT_SECRET: randomSecret(),
   PASSWORD_PEPPER: randomSecret(),

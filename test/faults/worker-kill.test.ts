@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { Queue, QueueEvents } from "bullmq";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { parseMasterKeys } from "../../src/domain/vault";
+import { parseAccountKeys } from "../../src/domain/vault";
 import { listBackups, verifyBackup } from "../../src/infra/backup";
 import { createEmailOutbox } from "../../src/jobs/email-outbox";
 import {
@@ -123,7 +123,10 @@ describe("fault: worker killed mid-job", () => {
     const MAILS = 200;
     const queue = new Queue("email", { connection: connection(), prefix: prefix() });
     try {
-      const outbox = createEmailOutbox({ queue, keyRing: parseMasterKeys(env.MASTER_KEYS!) });
+      const outbox = createEmailOutbox({
+        queue,
+        accountKeys: { ring: parseAccountKeys(env.ACCOUNT_KEYS!), legacy: undefined },
+      });
       const subjects = Array.from({ length: MAILS }, (_, i) => `fault mail ${i}`);
       for (const subject of subjects) {
         await outbox.send({ to: "batch@example.com", subject, text: `${subject}\n` });

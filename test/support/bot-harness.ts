@@ -6,7 +6,7 @@ import { type BotDeps, createBot } from "../../src/bot/bot";
 import { type RunningBot, startBot } from "../../src/bot/runner";
 import { type Cockpit, cockpitBotDeps, createCockpit } from "../../src/cockpit";
 import type { AccountService } from "../../src/domain/accounts/service";
-import { type Config, loadConfig } from "../../src/infra/config";
+import { accountKeysOf, type Config, loadConfig } from "../../src/infra/config";
 import { createOrm, preparedSqlOf } from "../../src/infra/database";
 import { createLogger } from "../../src/infra/logger";
 import { createOneTimeTokenStore } from "../../src/infra/one-time-tokens";
@@ -90,7 +90,7 @@ export async function startBotHarness(
   });
   const rateLimiter = createRateLimiter(client);
   const accounts = createAccounts(config, {
-    keyRing: config.masterKeys,
+    accountKeys: accountKeysOf(config),
     orm,
     redis: client,
     tokens: createOneTimeTokenStore(client),
@@ -110,7 +110,10 @@ export async function startBotHarness(
     venues,
     tradingStore: trade.store,
     alertsQueue: queues.get("alerts"),
-    emailOutbox: createEmailOutbox({ queue: queues.get("email"), keyRing: config.masterKeys }),
+    emailOutbox: createEmailOutbox({
+      queue: queues.get("email"),
+      accountKeys: accountKeysOf(config),
+    }),
   });
   const bot = createBot({
     trading: cockpit.withNotices(trade.trading),

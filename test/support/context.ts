@@ -87,6 +87,7 @@ export function testEnv(overrides: Env = {}): Env {
     PORT: "0",
     LOG_LEVEL: "warn",
     MASTER_KEYS: `1:${fernetKey()}`,
+    ACCOUNT_KEYS: `1:${fernetKey()}`,
     BACKUP_ENCRYPTION_KEY: fernetKey(),
     JWT_SECRET: randomSecret(),
     PASSWORD_PEPPER: randomSecret(),

@@ -3,7 +3,7 @@
 // or (signer-child.ts) in a child process that can be killed mid-intent.
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { pino } from "pino";
-import type { KeyRing } from "../../src/domain/vault";
+import type { ExchangeKeyRing } from "../../src/domain/vault";
 import { createAccountsRepo } from "../../src/infra/accounts-repo";
 import { sqlOf } from "../../src/infra/database";
 import { createPauseStore } from "../../src/infra/pause-store";
@@ -24,7 +24,7 @@ export function startTestSigner(opts: {
   orm: MikroORM;
   redisUrl: string;
   bullPrefix: string;
-  keyRing: KeyRing;
+  keyRing: ExchangeKeyRing;
   pepper: Buffer;
   /** Wraps the executor (to hold an intent, or to die in the middle of one). */
   wrap?: (execute: SignerExecutor) => SignerExecutor;

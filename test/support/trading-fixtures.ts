@@ -3,7 +3,7 @@
 import { randomBytes } from "node:crypto";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { createTrading, type TradingDeps } from "../../src/domain/trading/trading";
-import type { KeyRing } from "../../src/domain/vault";
+import type { ExchangeKeyRing } from "../../src/domain/vault";
 import { createPaperVenue } from "../../src/domain/venues/paper";
 import type { Venue, VenueId } from "../../src/domain/venues/types";
 import { createActionStateReader } from "../../src/infra/action-state";
@@ -65,7 +65,7 @@ const unaudited: TradeAuditWriter = async (sql, _entry, opts) => {
  */
 export function paperTrading(
   orm: MikroORM,
-  keyRing: KeyRing,
+  keyRing: ExchangeKeyRing,
   pepper: Buffer,
   audited = true,
   pauses?: TradingDeps["pauses"],

@@ -1,6 +1,6 @@
 // The accounts storage port. Operations that must hold under races (one use of a backup code,
 // one use of a refresh token, a TOTP step that only moves forward) are single atomic calls.
-import type { VersionedToken } from "../vault/key-ring";
+import type { RingedToken } from "../vault/account-secrets";
 
 export type Role = "user" | "admin";
 
@@ -11,7 +11,7 @@ export interface UserRecord {
   role: Role;
   telegramUserId: number | null;
   /** The vault-encrypted TOTP secret, pending until totpEnabledAt is set. */
-  totpSecret: VersionedToken | null;
+  totpSecret: RingedToken | null;
   totpEnabledAt: Date | null;
   totpLastStep: number | null;
   tokensValidAfter: Date;
@@ -80,7 +80,7 @@ export interface AccountsRepo {
   /** Sets the hash and moves tokens_valid_after to now. */
   setPassword(userId: string, passwordHash: string, email?: string): Promise<void>;
   setTokensValidAfter(userId: string, at: Date): Promise<void>;
-  setPendingTotp(userId: string, secret: VersionedToken): Promise<void>;
+  setPendingTotp(userId: string, secret: RingedToken): Promise<void>;
   /**
    * Counts one confirmation attempt against the pending secret, atomically: the new count, or
    * null when there is no pending secret younger than `ttlSeconds` with attempts left (any such

@@ -2,7 +2,7 @@
 // limits, lockouts, new password hashes, starting a session, queuing a mail, the second factor).
 import { createHash } from "node:crypto";
 import type { Lockout, RateLimiter } from "../shared/rate-limiter";
-import type { KeyRing } from "../vault/key-ring";
+import type { AccountKeys } from "../vault/account-secrets";
 import { findMatchingCode } from "./backup-codes";
 import { assertEmailAddress, backupCodeUsedEmail, type EmailOutbox } from "./email";
 import { AccountError } from "./errors";
@@ -37,7 +37,8 @@ export interface AccountDeps {
   breach: BreachCheckDeps;
   tokens: OneTimeTokenStore;
   accessTokens: AccessTokenIssuer;
-  keyRing: KeyRing;
+  /** TOTP secrets are sealed with these (the account ring; never MASTER_KEYS for new ones). */
+  accountKeys: AccountKeys;
   outbox: EmailOutbox;
   limiter: RateLimiter;
   lockout: Lockout;
@@ -270,7 +271,7 @@ export function createAccountHelpers(deps: AccountDeps) {
     const trimmed = typeof code === "string" ? code.replace(/[\s-]/g, "") : "";
     if (trimmed === "") throw new AccountError("invalid_totp");
     if (/^\d{6}$/.test(trimmed)) {
-      const secret = decryptTotpSecret(deps.keyRing, user.totpSecret);
+      const secret = decryptTotpSecret(deps.accountKeys, user.totpSecret);
       const result = await verifyTotp({
         secret,
         code: trimmed,

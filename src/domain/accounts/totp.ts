@@ -1,7 +1,12 @@
 // TOTP second factor (S4.1, S4.2) on otplib: 160-bit base32 secrets, 30 s steps, 6 digits,
 // ±1 step, and replay refusal by the caller's stored last-used step; secrets encrypted at rest.
 import { generateSecret, NobleCryptoPlugin, ScureBase32Plugin, TOTP } from "otplib";
-import type { KeyRing, VersionedToken } from "../vault/key-ring";
+import {
+  type AccountKeys,
+  openAccountSecret,
+  type RingedToken,
+  sealAccountSecret,
+} from "../vault/account-secrets";
 
 export const TOTP_SECRET_BYTES = 20;
 export const TOTP_PERIOD_SECONDS = 30;
@@ -97,24 +102,19 @@ export async function verifyTotp(input: VerifyTotpInput): Promise<TotpVerificati
   return { ok: false, reason: any.valid ? "replayed" : "invalid" };
 }
 
-/** Encrypts the base32 secret under the current master key (S1.1); store both fields. */
-export function encryptTotpSecret(
-  keyRing: Pick<KeyRing, "encrypt">,
-  secret: string,
-): VersionedToken {
+/** Encrypts the base32 secret under the account ring's current key (S1.1); store all fields. */
+export function encryptTotpSecret(keys: AccountKeys, secret: string): RingedToken {
   const plaintext = Buffer.from(secret, "utf8");
   try {
-    return keyRing.encrypt(plaintext);
+    return sealAccountSecret(keys, plaintext);
   } finally {
     plaintext.fill(0);
   }
 }
 
-export function decryptTotpSecret(
-  keyRing: Pick<KeyRing, "decrypt">,
-  stored: VersionedToken,
-): string {
-  const plaintext = keyRing.decrypt(stored.version, stored.token);
+/** Decrypts under the ring the row records (the master ring for a row not yet moved). */
+export function decryptTotpSecret(keys: AccountKeys, stored: RingedToken): string {
+  const plaintext = openAccountSecret(keys, stored);
   try {
     return plaintext.toString("utf8");
   } finally {

@@ -30,7 +30,7 @@ export function createTwoFactor(h: AccountHelpers) {
   async function enrolStart(user: UserRecord) {
     if (user.totpEnabledAt) throw new AccountError("totp_already_enabled");
     const secret = generateTotpSecret();
-    await repo.setPendingTotp(user.id, encryptTotpSecret(deps.keyRing, secret));
+    await repo.setPendingTotp(user.id, encryptTotpSecret(deps.accountKeys, secret));
     const account = user.email ?? `telegram:${user.telegramUserId}`;
     return { secret, otpauthUri: otpauthUri({ secret, account }) };
   }
@@ -56,7 +56,7 @@ export function createTwoFactor(h: AccountHelpers) {
       });
       throw new AccountError("totp_not_pending");
     }
-    const secret = decryptTotpSecret(deps.keyRing, user.totpSecret);
+    const secret = decryptTotpSecret(deps.accountKeys, user.totpSecret);
     const result = await verifyTotp({
       secret,
       code: typeof code === "string" ? code : "",

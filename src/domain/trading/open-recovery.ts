@@ -8,7 +8,7 @@
 // Each intent is claimed (a lease) before it is worked on, so overlapping runs or two workers
 // never process it twice.
 import { withDecryptedExchangeKeys } from "../vault/decrypt-scope";
-import type { KeyRing } from "../vault/key-ring";
+import type { ExchangeKeyRing } from "../vault/key-ring";
 import type { CredentialRecord } from "../venues/keys";
 import type { Fill, Position, Side, Venue, VenueId } from "../venues/types";
 import { VenueError } from "../venues/types";
@@ -102,7 +102,7 @@ export interface OpenRecoveryDeps {
   store: Pick<TradingStore, "recordOpen" | "recordFailure"> & OpenIntentStore;
   /** Where an intent kept for attention is reported (the process logger). */
   warn?: (message: string, fields: Record<string, unknown>) => void;
-  keyRing: KeyRing;
+  keyRing: ExchangeKeyRing;
   venues: Record<VenueId, Venue>;
   credential: (userId: string, credentialId: string) => Promise<CredentialRecord | null>;
   notifier?: Notifier;

@@ -3,7 +3,7 @@
 // refusal names its rule and the numbers. `quoteOrder` returns what the user confirms.
 
 import { withDecryptedExchangeKeys } from "../vault/decrypt-scope";
-import type { KeyRing } from "../vault/key-ring";
+import type { ExchangeKeyRing } from "../vault/key-ring";
 import type { CredentialRecord } from "../venues/keys";
 import type { MarketInfo, Side, Venue, VenueId } from "../venues/types";
 import { VenueError } from "../venues/types";
@@ -182,7 +182,7 @@ export interface TradingSettingsStore {
 }
 
 export interface PreTradeDeps {
-  keyRing: KeyRing;
+  keyRing: ExchangeKeyRing;
   venues: Record<VenueId, Venue>;
   credentials: (userId: string) => Promise<CredentialRecord[]>;
   settings: TradingSettingsStore;

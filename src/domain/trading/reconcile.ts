@@ -3,7 +3,7 @@
 // closed trade with the venue's exit, fees and realised P&L, audited with actor `venue`, and
 // the user is told. A position Warden did not open is reported as external, never adopted.
 import { withDecryptedExchangeKeys } from "../vault/decrypt-scope";
-import type { KeyRing } from "../vault/key-ring";
+import type { ExchangeKeyRing } from "../vault/key-ring";
 import { type CredentialRecord, VENUE_NAMES } from "../venues/keys";
 import type { Position, Venue, VenueClose, VenueId } from "../venues/types";
 import { VenueError } from "../venues/types";
@@ -36,7 +36,7 @@ export interface Notifier {
 }
 
 export interface ReconcileDeps {
-  keyRing: KeyRing;
+  keyRing: ExchangeKeyRing;
   venues: Record<VenueId, Venue>;
   store: Pick<TradingStore, "recordChange" | "listTrades">;
   /** Open trades opened through this key. */

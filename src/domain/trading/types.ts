@@ -1,6 +1,6 @@
 // The trading model shared by every trading use case and its stores: trades, audit entries,
 // the store port, coded errors and the dependencies the use cases are built from.
-import type { KeyRing } from "../vault/key-ring";
+import type { ExchangeKeyRing } from "../vault/key-ring";
 import type { CredentialRecord } from "../venues/keys";
 import type { Side, Venue, VenueId } from "../venues/types";
 import type { OpenIntent, OpenIntentStore } from "./open-recovery";
@@ -157,7 +157,7 @@ export interface TradingDeps {
   store: TradingStore;
   /** The kill switch, read on every open, modify and close. */
   pauses: Pick<PauseStore, "activeFor">;
-  keyRing: KeyRing;
+  keyRing: ExchangeKeyRing;
   venues: Record<VenueId, Venue>;
   /** The user's credentials (the key service's list). */
   credentials: (userId: string) => Promise<CredentialRecord[]>;

@@ -1,6 +1,6 @@
 // withDecryptedExchangeKeys: the only place exchange credentials exist in plaintext (S1.3).
 // The Buffers it hands out are zero-filled when the callback returns or throws.
-import type { KeyRing } from "./key-ring";
+import type { ExchangeKeyRing } from "./key-ring";
 
 /** A stored credential as the vault sees it: tokens and their master key version. */
 export interface EncryptedCredential {
@@ -37,7 +37,7 @@ export interface DecryptedKeys {
  * returns, so that such copies are unreachable from the moment the scope ends.
  */
 export async function withDecryptedExchangeKeys<T>(
-  keyRing: KeyRing,
+  keyRing: ExchangeKeyRing,
   credential: EncryptedCredential,
   fn: (keys: DecryptedKeys) => Promise<T>,
 ): Promise<T> {

@@ -1,16 +1,42 @@
-// The vault's public surface: Fernet, the master key ring, the decrypt scope, the list of
-// encrypted tables, and sealed intake (HPKE to the signer's intake key).
+// The vault's public surface: Fernet, the two key rings (MASTER_KEYS for exchange keys,
+// ACCOUNT_KEYS for account secrets), the decrypt scope, the list of encrypted tables, and
+// sealed intake (HPKE to the signer's intake key).
+export {
+  type AccountKeys,
+  openAccountSecret,
+  type RingedToken,
+  sealAccountSecret,
+} from "./account-secrets";
 export {
   type DecryptedKeys,
   type EncryptedCredential,
   withDecryptedExchangeKeys,
 } from "./decrypt-scope";
-export { ENCRYPTED_TABLES, type EncryptedTable } from "./encrypted-tables";
+export {
+  accountMoves,
+  ENCRYPTED_TABLES,
+  type EncryptedTable,
+  entryName,
+  tablesUnder,
+} from "./encrypted-tables";
 export { generateFernetKey, InvalidFernetToken } from "./fernet";
 export { generateIntakeKey, IntakeKeyError } from "./intake-keys";
-export { KeyRing, MasterKeyError, parseMasterKeys, UnknownKeyVersion } from "./key-ring";
+export {
+  type AccountKeyRing,
+  type ExchangeKeyRing,
+  KeyRing,
+  MasterKeyError,
+  parseAccountKeys,
+  parseKeyRing,
+  parseMasterKeys,
+  RING_VARIABLE,
+  type RingName,
+  UnknownKeyVersion,
+} from "./key-ring";
 export {
   KeyRingCoverageError,
+  type MoveReport,
+  moveToAccountRing,
   type RotationProgress,
   type RotationReport,
   rewriteBelow,

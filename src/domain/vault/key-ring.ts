@@ -1,5 +1,6 @@
-// The versioned master keys from MASTER_KEYS: the highest version encrypts, and each stored
-// token is decrypted by exactly the version recorded beside it.
+// A versioned key ring: MASTER_KEYS (exchange keys) or ACCOUNT_KEYS (account secrets). The
+// highest version encrypts, and each stored token is decrypted by exactly the version (and
+// ring) recorded beside it.
 
 import {
   type DecryptOptions,
@@ -18,7 +19,13 @@ const INSPECT = Symbol.for("nodejs.util.inspect.custom");
 // Checked before decoding so that "bad characters" and "wrong length" get distinct messages.
 const KEY_PATTERN = /^[A-Za-z0-9_-]+={0,2}$/;
 
-/** A MASTER_KEYS value that cannot be used. Messages never contain key material. */
+/** Which ring: `master` (MASTER_KEYS, exchange keys) or `account` (ACCOUNT_KEYS, account secrets). */
+export type RingName = "master" | "account";
+
+/** The variable each ring is configured by. */
+export const RING_VARIABLE = { master: "MASTER_KEYS", account: "ACCOUNT_KEYS" } as const;
+
+/** A MASTER_KEYS or ACCOUNT_KEYS value that cannot be used. Messages never contain key material. */
 export class MasterKeyError extends Error {
   readonly code = "MASTER_KEYS_INVALID";
   constructor(message: string) {
@@ -33,9 +40,10 @@ export class UnknownKeyVersion extends Error {
   constructor(
     readonly version: number,
     known: readonly number[],
+    ring: RingName = "master",
   ) {
     super(
-      `no master key for version ${version} (MASTER_KEYS has versions ${known.join(", ") || "none"})`,
+      `no ${ring} key for version ${version} (${RING_VARIABLE[ring]} has versions ${known.join(", ") || "none"})`,
     );
     this.name = "UnknownKeyVersion";
   }
@@ -46,23 +54,30 @@ export interface VersionedToken {
   version: number;
 }
 
-export class KeyRing {
+/**
+ * One ring. `R` names it in the type, so a module that receives the account ring cannot be
+ * handed the exchange ring (ExchangeKeyRing vs AccountKeyRing) without a type error.
+ */
+export class KeyRing<R extends RingName = RingName> {
+  readonly ring: R;
   readonly #keys: ReadonlyMap<number, FernetKey>;
   readonly versions: readonly number[];
   readonly currentVersion: number;
   readonly #current: FernetKey;
 
-  /** Use parseMasterKeys for configuration; this is for keys already parsed. */
-  constructor(entries: Iterable<readonly [number, FernetKey]>) {
+  /** Use parseMasterKeys / parseAccountKeys for configuration; this is for keys already parsed. */
+  constructor(entries: Iterable<readonly [number, FernetKey]>, ring: R) {
+    this.ring = ring;
+    const variable = RING_VARIABLE[ring];
     const keys = new Map<number, FernetKey>();
     for (const [version, key] of entries) {
       if (!Number.isSafeInteger(version) || version < 1) {
-        throw new MasterKeyError(`MASTER_KEYS: version ${version} is not a positive integer`);
+        throw new MasterKeyError(`${variable}: version ${version} is not a positive integer`);
       }
-      if (keys.has(version)) throw new MasterKeyError(`MASTER_KEYS: duplicate version ${version}`);
+      if (keys.has(version)) throw new MasterKeyError(`${variable}: duplicate version ${version}`);
       keys.set(version, key);
     }
-    if (keys.size === 0) throw new MasterKeyError("MASTER_KEYS: no keys given");
+    if (keys.size === 0) throw new MasterKeyError(`${variable}: no keys given`);
     this.#keys = keys;
     this.versions = Object.freeze([...keys.keys()].sort((a, b) => a - b));
     this.currentVersion = this.versions[this.versions.length - 1]!;
@@ -97,14 +112,27 @@ export class KeyRing {
   }
 
   /**
-   * `rotate` for a batch: each token (of its recorded version) under the current version, in
-   * order; a token that does not decrypt under its version comes back undefined.
+   * `rotate` for a batch: each token (of its recorded version in `from`, this ring unless
+   * given) under this ring's current version, in order; a token that does not decrypt under
+   * its version comes back undefined. With another `from`, it moves tokens between rings.
    */
-  rotateMany(items: ReadonlyArray<{ token: string; version: number }>): Array<string | undefined> {
+  rotateMany(
+    items: ReadonlyArray<{ token: string; version: number }>,
+    from: KeyRing = this,
+  ): Array<string | undefined> {
     return rotateTokens(
       this.#current,
-      items.map((x) => ({ key: this.#key(x.version), token: x.token })),
+      items.map((x) => ({ key: from.#key(x.version), token: x.token })),
     );
+  }
+
+  /** True when the two rings have a key in common (the rings must be independent). */
+  sharesKeyWith(other: KeyRing): boolean {
+    let shared = false;
+    for (const key of this.#keys.values()) {
+      for (const theirs of other.#keys.values()) if (key.equals(theirs)) shared = true;
+    }
+    return shared;
   }
 
   /** True when `candidate` (a Fernet key string) is one of the ring's keys; invalid → false. */
@@ -125,7 +153,7 @@ export class KeyRing {
 
   #key(version: number): FernetKey {
     const key = this.#keys.get(version);
-    if (key === undefined) throw new UnknownKeyVersion(version, this.versions);
+    if (key === undefined) throw new UnknownKeyVersion(version, this.versions, this.ring);
     return key;
   }
 
@@ -142,12 +170,31 @@ export class KeyRing {
   }
 }
 
+/** The exchange-key ring (MASTER_KEYS): exchange_credentials only. */
+export type ExchangeKeyRing = KeyRing<"master">;
+/** The account ring (ACCOUNT_KEYS): TOTP secrets, sealed mail and reset requests. */
+export type AccountKeyRing = KeyRing<"account">;
+
+/** MASTER_KEYS (or the MASTER_KEYS_FILE contents); see parseKeyRing. */
+export function parseMasterKeys(text: string, variable = "MASTER_KEYS"): ExchangeKeyRing {
+  return parseKeyRing(text, "master", variable);
+}
+
+/** ACCOUNT_KEYS (or the ACCOUNT_KEYS_FILE contents); see parseKeyRing. */
+export function parseAccountKeys(text: string, variable = "ACCOUNT_KEYS"): AccountKeyRing {
+  return parseKeyRing(text, "account", variable);
+}
+
 /**
- * Parses MASTER_KEYS (or the MASTER_KEYS_FILE contents): `VERSION:KEY` entries separated by
- * commas and/or newlines; blank lines and `#` comment lines are ignored. Errors name the
- * entry's position and version, never the key.
+ * Parses a ring's variable: `VERSION:KEY` entries separated by commas and/or newlines; blank
+ * lines and `#` comment lines are ignored. Errors name the variable, the entry's position and
+ * version, never the key.
  */
-export function parseMasterKeys(text: string, variable = "MASTER_KEYS"): KeyRing {
+export function parseKeyRing<R extends RingName>(
+  text: string,
+  ring: R,
+  variable: string = RING_VARIABLE[ring],
+): KeyRing<R> {
   const entries: Array<readonly [number, FernetKey]> = [];
   const fail = (message: string): never => {
     throw new MasterKeyError(message);
@@ -170,10 +217,18 @@ export function parseMasterKeys(text: string, variable = "MASTER_KEYS"): KeyRing
           : `${named}: key must be 32 bytes of base64url (a Fernet key), got ${size} bytes`,
       );
     }
+    // A key typed by hand (all zeros, one repeated pattern) decodes fine but guards nothing;
+    // 32 random bytes have about 30 distinct values.
+    const bytes = Buffer.from(keyText.replace(/=+$/, ""), "base64url");
+    const distinct = new Set(bytes).size;
+    bytes.fill(0);
+    if (distinct < 8) {
+      throw new MasterKeyError(`${named}: key is too repetitive to be random (a weak key)`);
+    }
     entries.push([version, key]);
   }
   if (entries.length === 0) {
     throw new MasterKeyError(`${variable} is empty: expected entries like 1:<fernet key>`);
   }
-  return new KeyRing(entries);
+  return new KeyRing(entries, ring);
 }

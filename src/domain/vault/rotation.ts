@@ -1,8 +1,9 @@
-// Re-encryption of every encrypted column below the current master key version, in batches:
-// resumable (progress is the data itself), idempotent, and never overwriting a concurrent edit.
-import type { EncryptedTable } from "./encrypted-tables";
+// Re-encryption of every encrypted column below a ring's current version, and the move of
+// account secrets from MASTER_KEYS to ACCOUNT_KEYS, in batches: resumable (progress is the
+// data itself), idempotent, and never overwriting a concurrent edit.
+import { type EncryptedTable, entryName, tablesUnder } from "./encrypted-tables";
 import { InvalidFernetToken } from "./fernet";
-import type { KeyRing } from "./key-ring";
+import { type AccountKeyRing, type ExchangeKeyRing, type KeyRing, RING_VARIABLE } from "./key-ring";
 
 export interface StoredRow {
   /** bigint as a string, so ids beyond 2^53 stay exact. */
@@ -15,16 +16,21 @@ export interface StoredRow {
 
 /** Storage the vault needs; the PostgreSQL adapter lives in src/infra. */
 export interface VaultStore {
+  /** Each entry covers its `ring`'s rows only (see EncryptedTable.ringColumn). */
   versionCounts(table: EncryptedTable): Promise<Array<{ version: number; rows: number }>>;
   /** Any one stored token of that version, to prove the key decrypts it. */
   sampleToken(table: EncryptedTable, version: number): Promise<string | null>;
+  /** Rows below `belowVersion` (null: every version), in id order after `afterId`. */
   fetchBelow(
     table: EncryptedTable,
-    belowVersion: number,
+    belowVersion: number | null,
     afterId: string | null,
     limit: number,
   ): Promise<StoredRow[]>;
-  /** Writes the rows whose rowVersion still matches; returns how many were written. */
+  /**
+   * Writes the rows whose rowVersion still matches, at `version` of the entry's ring (which
+   * is recorded too where the table has a ring column); returns how many were written.
+   */
   applyRotated(table: EncryptedTable, version: number, rows: StoredRow[]): Promise<number>;
 }
 
@@ -55,49 +61,111 @@ export interface RotationDeps {
   signal?: AbortSignal;
 }
 
+/** Re-encrypts the rows of `keyRing`'s ring (only those, of the tables given) to its current version. */
 export async function rotateAll(deps: RotationDeps): Promise<RotationReport> {
   const { store, keyRing } = deps;
-  const batchSize = deps.batchSize ?? 1000;
-  const maxPasses = deps.maxPasses ?? 5;
   const toVersion = keyRing.currentVersion;
   const report: RotationReport = { toVersion, tables: [], remaining: 0, failedIds: [] };
-
-  for (const table of deps.tables) {
-    const progress: RotationProgress = {
-      table: table.table,
-      rotated: 0,
-      skippedConcurrent: 0,
-      failed: 0,
-    };
+  for (const table of tablesUnder(keyRing.ring, deps.tables)) {
+    const progress = await rewriteEntry(deps, {
+      from: { table, ring: keyRing },
+      to: { table, ring: keyRing },
+      belowVersion: toVersion,
+      name: entryName(table),
+      failedIds: report.failedIds,
+    });
     report.tables.push(progress);
-    const failed = new Set<string>();
-    for (let pass = 0; pass < maxPasses; pass++) {
-      const touched = await rewriteBelow({
-        store,
-        table,
-        belowVersion: toVersion,
-        toVersion,
-        batchSize,
-        signal: deps.signal,
-        transform: (rows) => {
-          const failedBefore = failed.size;
-          const rotated = rotateBatch(keyRing, table, rows, failed);
-          progress.failed += failed.size - failedBefore;
-          return rotated;
-        },
-        onWritten: async (sent, written) => {
-          progress.rotated += written;
-          progress.skippedConcurrent += sent - written;
-          await deps.onProgress?.({ ...progress });
-        },
-      });
-      if (touched === 0) break;
-    }
-    report.failedIds.push(...failed);
     const counts = await store.versionCounts(table);
     report.remaining += counts.filter((c) => c.version < toVersion).reduce((n, c) => n + c.rows, 0);
   }
   return report;
+}
+
+export interface MoveReport {
+  toVersion: number;
+  tables: RotationProgress[];
+  /** Account rows still under MASTER_KEYS (written by an old process meanwhile, or failed). */
+  remaining: number;
+  failedIds: string[];
+}
+
+/**
+ * Moves account secrets still under MASTER_KEYS (written before the split) to ACCOUNT_KEYS'
+ * current version, keeping each token's timestamp. Until a row is moved it still decrypts
+ * under the ring it records; a second run finds nothing to move.
+ */
+export async function moveToAccountRing(
+  deps: Omit<RotationDeps, "keyRing" | "tables"> & {
+    from: ExchangeKeyRing;
+    to: AccountKeyRing;
+    moves: ReadonlyArray<{ from: EncryptedTable; to: EncryptedTable }>;
+  },
+): Promise<MoveReport> {
+  const toVersion = deps.to.currentVersion;
+  const report: MoveReport = { toVersion, tables: [], remaining: 0, failedIds: [] };
+  for (const move of deps.moves) {
+    const progress = await rewriteEntry(deps, {
+      from: { table: move.from, ring: deps.from },
+      to: { table: move.to, ring: deps.to },
+      belowVersion: null,
+      name: move.to.table,
+      failedIds: report.failedIds,
+    });
+    report.tables.push(progress);
+    const counts = await deps.store.versionCounts(move.from);
+    report.remaining += counts.reduce((n, c) => n + c.rows, 0);
+  }
+  return report;
+}
+
+/**
+ * Passes over one entry's rows below `belowVersion` (null: all), each row re-encrypted from
+ * its version in `from.ring` to `to.ring`'s current version and written to `to.table`, until a
+ * pass finds nothing or maxPasses (extra passes pick up rows written with an old key while a
+ * pass was running). Ids of rows that do not decrypt go to `failedIds`.
+ */
+async function rewriteEntry(
+  deps: Omit<RotationDeps, "keyRing" | "tables">,
+  entry: {
+    from: { table: EncryptedTable; ring: KeyRing };
+    to: { table: EncryptedTable; ring: KeyRing };
+    belowVersion: number | null;
+    name: string;
+    failedIds: string[];
+  },
+): Promise<RotationProgress> {
+  const progress: RotationProgress = {
+    table: entry.name,
+    rotated: 0,
+    skippedConcurrent: 0,
+    failed: 0,
+  };
+  const failed = new Set<string>();
+  for (let pass = 0; pass < (deps.maxPasses ?? 5); pass++) {
+    const touched = await rewriteBelow({
+      store: deps.store,
+      table: entry.from.table,
+      target: entry.to.table,
+      belowVersion: entry.belowVersion,
+      toVersion: entry.to.ring.currentVersion,
+      batchSize: deps.batchSize ?? 1000,
+      signal: deps.signal,
+      transform: (rows) => {
+        const failedBefore = failed.size;
+        const out = rotateBatch(entry.to.ring, entry.from.ring, entry.from.table, rows, failed);
+        progress.failed += failed.size - failedBefore;
+        return out;
+      },
+      onWritten: async (sent, written) => {
+        progress.rotated += written;
+        progress.skippedConcurrent += sent - written;
+        await deps.onProgress?.({ ...progress });
+      },
+    });
+    if (touched === 0) break;
+  }
+  entry.failedIds.push(...failed);
+  return progress;
 }
 
 /**
@@ -111,7 +179,9 @@ export async function rotateAll(deps: RotationDeps): Promise<RotationReport> {
 export async function rewriteBelow(opts: {
   store: VaultStore;
   table: EncryptedTable;
-  belowVersion: number;
+  /** Where the rows are written, when they move to another ring's entry; `table` otherwise. */
+  target?: EncryptedTable;
+  belowVersion: number | null;
   toVersion: number;
   batchSize: number;
   transform: (rows: StoredRow[]) => StoredRow[];
@@ -136,7 +206,9 @@ export async function rewriteBelow(opts: {
       touched += out.length;
       if (writing) await writing;
       writing = (async () => {
-        const written = out.length ? await store.applyRotated(table, opts.toVersion, out) : 0;
+        const written = out.length
+          ? await store.applyRotated(opts.target ?? table, opts.toVersion, out)
+          : 0;
         await opts.onWritten?.(out.length, written);
       })();
     }
@@ -149,12 +221,14 @@ export async function rewriteBelow(opts: {
 }
 
 /**
- * Re-encrypts every token of the batch in one call. A row with a token that does not decrypt
- * under its recorded version (corrupt) is added to `failed` and left out: it must not stop
- * every other row from rotating, and it is reported. Rows already in `failed` are skipped.
+ * Re-encrypts every token of the batch in one call, from its recorded version in `from` to
+ * `to`'s current version. A row with a token that does not decrypt under its recorded version
+ * (corrupt) is added to `failed` and left out: it must not stop every other row from rotating,
+ * and it is reported. Rows already in `failed` are skipped.
  */
 function rotateBatch(
-  keyRing: KeyRing,
+  to: KeyRing,
+  from: KeyRing,
   table: EncryptedTable,
   rows: readonly StoredRow[],
   failed: Set<string>,
@@ -167,7 +241,7 @@ function rotateBatch(
       if (token !== null) tokens.push({ token, version: row.version });
     }
   }
-  const fresh = keyRing.rotateMany(tokens);
+  const fresh = to.rotateMany(tokens, from);
   const rotated: StoredRow[] = [];
   let next = 0;
   for (const row of pending) {
@@ -205,11 +279,12 @@ export async function verifyKeyRingCoverage(deps: {
   keyRing: KeyRing;
   tables: readonly EncryptedTable[];
 }): Promise<void> {
-  for (const table of deps.tables) {
+  const variable = RING_VARIABLE[deps.keyRing.ring];
+  for (const table of tablesUnder(deps.keyRing.ring, deps.tables)) {
     for (const { version, rows } of await deps.store.versionCounts(table)) {
       if (!deps.keyRing.has(version)) {
         throw new KeyRingCoverageError(
-          `MASTER_KEYS lacks version ${version}, still used by ${rows} row(s) in ${table.table}; ` +
+          `${variable} lacks version ${version}, still used by ${rows} row(s) in ${table.table}; ` +
             `add it back until rotation has re-encrypted them`,
         );
       }
@@ -220,7 +295,7 @@ export async function verifyKeyRingCoverage(deps: {
       } catch (err) {
         if (!(err instanceof InvalidFernetToken)) throw err;
         throw new KeyRingCoverageError(
-          `MASTER_KEYS version ${version} is not the key that encrypted ${table.table} ` +
+          `${variable} version ${version} is not the key that encrypted ${table.table} ` +
             `(${rows} row(s) use version ${version}); restore the original key for that version`,
         );
       }

@@ -5,7 +5,7 @@
 // re-verified with its venue — which may have extended it — and its owner is warned once per
 // key and expiry, through the same notice a disabled key gets.
 import { withDecryptedExchangeKeys } from "../vault/decrypt-scope";
-import type { KeyRing } from "../vault/key-ring";
+import type { ExchangeKeyRing } from "../vault/key-ring";
 import { type CredentialRecord, type CredentialsRepo, venueLabel } from "./keys";
 import type { ScopeDecision } from "./scope-policy";
 import { type ScopeReport, type Venue, VenueError, type VenueId } from "./types";
@@ -17,7 +17,7 @@ const BATCH = 500;
 
 export interface KeyExpiryDeps {
   repo: Pick<CredentialsRepo, "expiringBefore" | "markVerified" | "claimExpiryWarning">;
-  keyRing: KeyRing;
+  keyRing: ExchangeKeyRing;
   venues: Record<VenueId, Venue>;
   evaluate: (report: ScopeReport) => ScopeDecision;
   notify: (userId: string, text: string) => Promise<void>;

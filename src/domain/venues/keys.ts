@@ -7,7 +7,7 @@ import {
   type MarginMode,
   withDecryptedExchangeKeys,
 } from "../vault/decrypt-scope";
-import type { KeyRing } from "../vault/key-ring";
+import type { ExchangeKeyRing } from "../vault/key-ring";
 import { warnExpiringKeys } from "./key-expiry";
 import { setMarginMode } from "./margin-mode";
 import type { Refusal, ScopeDecision, Warning } from "./scope-policy";
@@ -137,7 +137,7 @@ export function venueLabel(venue: VenueId, testnet: boolean): string {
 
 export interface KeyServiceDeps {
   repo: CredentialsRepo;
-  keyRing: KeyRing;
+  keyRing: ExchangeKeyRing;
   venues: Record<VenueId, Venue>;
   evaluate: (report: ScopeReport) => ScopeDecision;
   recordEvent: (e: SecurityEvent) => Promise<void>;

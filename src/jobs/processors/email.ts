@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import { type Job, UnrecoverableError } from "bullmq";
 import { type DeliveryRef, type EmailMessage, maskEmail } from "../../domain/accounts/email";
 import type { ResetRequest } from "../../domain/accounts/ports";
-import type { KeyRing } from "../../domain/vault";
+import type { AccountKeys } from "../../domain/vault";
 import type { Logger } from "../../infra/logger";
 import { type Mailer, PermanentEmailError } from "../../infra/mailer";
 import {
@@ -48,7 +48,8 @@ export type EmailAttemptListener = (
 
 export function createEmailProcessor(deps: {
   mailer: Mailer;
-  keyRing: KeyRing;
+  /** Opens sealed mail and reset requests (jobs from before the split: the master ring). */
+  accountKeys: AccountKeys;
   logger: Logger;
   /** Told of every attempt of a message that carries a reference (an alert's delivery log). */
   onAttempt?: EmailAttemptListener;
@@ -76,7 +77,7 @@ export function createEmailProcessor(deps: {
         if (!deps.resetRequest) throw new UnrecoverableError("email queue: no reset handler");
         let request: ResetRequest;
         try {
-          request = openResetRequest(deps.keyRing, job.data);
+          request = openResetRequest(deps.accountKeys, job.data);
         } catch (err) {
           const reason = err instanceof Error ? err.name : "error";
           throw new UnrecoverableError(`reset job: cannot open the sealed request (${reason})`);
@@ -85,7 +86,7 @@ export function createEmailProcessor(deps: {
         return { done: true };
       }
       case EMAIL_JOB: {
-        const message = open(deps.keyRing, job);
+        const message = open(deps.accountKeys, job);
         // Logs name the job and a masked recipient, never the subject or body.
         const to = maskEmail(message.to);
         const attempt = job.attemptsMade + 1;
@@ -138,11 +139,11 @@ export function createEmailProcessor(deps: {
   };
 }
 
-function open(keyRing: KeyRing, job: Job): EmailMessage {
+function open(keys: AccountKeys, job: Job): EmailMessage {
   const data = sealedEmailData.safeParse(job.data);
   if (!data.success) throw new UnrecoverableError("email job: data is not a sealed message");
   try {
-    return openEmail(keyRing, data.data);
+    return openEmail(keys, data.data);
   } catch (err) {
     // A missing key version or a damaged token will not heal by retrying. The reason names the
     // failure class only: the error text never includes the plaintext, but stay terse anyway.

@@ -1,9 +1,12 @@
-// The `vault` queue: `rotate` re-encrypts every row below the current master key version. The
-// job carries no data at all: the keys come from this process's configuration.
+// The `vault` queue: `rotate` re-encrypts every row below its ring's current key version, for
+// each ring this process holds (MASTER_KEYS: exchange keys; ACCOUNT_KEYS: account secrets).
+// The job carries no data at all: the keys come from this process's configuration.
 import { type Job, type Queue, UnrecoverableError } from "bullmq";
 import {
   ENCRYPTED_TABLES,
   type KeyRing,
+  RING_VARIABLE,
+  type RingName,
   type RotationReport,
   rotateAll,
   UnknownKeyVersion,
@@ -17,32 +20,38 @@ export const ROTATION_DEDUP_ID = "vault-rotate-on-demand";
 
 export function createVaultProcessor(deps: {
   store: VaultStore;
-  keyRing: KeyRing;
+  /** Each ring's rows are rotated by it, one ring after the other. */
+  rings: readonly KeyRing[];
   logger: Logger;
 }) {
-  return async (job: Job): Promise<RotationReport> => {
+  return async (job: Job): Promise<Partial<Record<RingName, RotationReport>>> => {
     switch (job.name) {
       case "rotate": {
         try {
-          const report = await rotateAll({
-            store: deps.store,
-            keyRing: deps.keyRing,
-            tables: ENCRYPTED_TABLES,
-            onProgress: (p) => job.updateProgress({ ...p }),
-          });
-          const rotated = report.tables.reduce((n, t) => n + t.rotated, 0);
-          if (rotated > 0 || report.remaining > 0) {
-            deps.logger.info(
-              {
-                toVersion: report.toVersion,
-                rotated,
-                remaining: report.remaining,
-                failed: report.failedIds.length,
-              },
-              "master key rotation finished",
-            );
+          const reports: Partial<Record<RingName, RotationReport>> = {};
+          for (const keyRing of deps.rings) {
+            const report = await rotateAll({
+              store: deps.store,
+              keyRing,
+              tables: ENCRYPTED_TABLES,
+              onProgress: (p) => job.updateProgress({ ring: keyRing.ring, ...p }),
+            });
+            reports[keyRing.ring] = report;
+            const rotated = report.tables.reduce((n, t) => n + t.rotated, 0);
+            if (rotated > 0 || report.remaining > 0) {
+              deps.logger.info(
+                {
+                  ring: RING_VARIABLE[keyRing.ring],
+                  toVersion: report.toVersion,
+                  rotated,
+                  remaining: report.remaining,
+                  failed: report.failedIds.length,
+                },
+                `${keyRing.ring} key rotation finished`,
+              );
+            }
           }
-          return report;
+          return reports;
         } catch (err) {
           // A missing key version will not appear by retrying; the canary should have caught it.
           if (err instanceof UnknownKeyVersion) throw new UnrecoverableError(err.message);

@@ -10,7 +10,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DispatchDeps, RESEND_AFTER_MS, userAlertText } from "../../../src/domain/alerts";
 import { type AnomalyRule, DEFAULT_THRESHOLDS } from "../../../src/domain/anomaly";
-import { parseMasterKeys } from "../../../src/domain/vault/key-ring";
+import { parseAccountKeys } from "../../../src/domain/vault/key-ring";
 import { createAlertDedup, createAlertStore } from "../../../src/infra/alerts-store";
 import { createAnomalyScanStore } from "../../../src/infra/anomaly-store";
 import { createOrm, sqlOf } from "../../../src/infra/database";
@@ -87,7 +87,10 @@ beforeAll(async () => {
     dedup: createAlertDedup(redis),
     senders: {
       telegram: alertsTelegramSender(alertsQ),
-      outbox: createEmailOutbox({ queue: emailQ, keyRing: parseMasterKeys(`1:${fernetKey()}`) }),
+      outbox: createEmailOutbox({
+        queue: emailQ,
+        accountKeys: { ring: parseAccountKeys(`1:${fernetKey()}`), legacy: undefined },
+      }),
       websocket: async () => {
         throw new Error("no WebSocket copy is resent");
       },

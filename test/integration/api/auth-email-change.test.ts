@@ -3,6 +3,7 @@
 // until it is confirmed no alert or notification mail goes there and the old address stays in
 // use (and is told). The notification mail runs the real path: settings store, notifier, email
 // queue, worker, SMTP relay.
+
 import { randomBytes } from "node:crypto";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
@@ -10,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signInitData } from "../../../src/domain/accounts/telegram-init-data";
 import { createSettingsNotifier } from "../../../src/domain/notifications/settings";
 import { createAlertStore } from "../../../src/infra/alerts-store";
+import { accountKeysOf } from "../../../src/infra/config";
 import { createNotificationSettingsStore } from "../../../src/infra/notification-settings-store";
 import { createEmailOutbox } from "../../../src/jobs/email-outbox";
 import { confirmationToken } from "../../support/email-confirmation";
@@ -102,7 +104,7 @@ async function stopLossByEmail(userId: string) {
     settings,
     contactOf: settings.contactOf,
     telegram: async () => {},
-    email: createEmailOutbox({ queue, keyRing: w.warden.config.masterKeys }),
+    email: createEmailOutbox({ queue, accountKeys: accountKeysOf(w.warden.config) }),
   });
 }
 
@@ -145,7 +147,7 @@ describe("Adding an address to an account born in Telegram", () => {
     await notifier.notify(id, "stop_loss", "BTCUSDT stop loss hit at 60000.");
     // The confirmation link queued before and a mail queued after prove the queue ran.
     const probe = uniqueEmail("probe");
-    await createEmailOutbox({ queue, keyRing: w.warden.config.masterKeys }).send({
+    await createEmailOutbox({ queue, accountKeys: accountKeysOf(w.warden.config) }).send({
       to: probe,
       subject: "probe",
       text: "probe",

@@ -3,12 +3,14 @@
 // stop-loss fires after a price change and is closed, audited with actor `venue`, notified and
 // counted by /profit; /positions shows two keys; quote and percent sizing on the fake's lot step;
 // reconciliation records a close behind Warden's back and shows an external position.
+
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHOOSE_VENUE } from "../../../src/bot/features/keys";
 import { paperPriceCommand } from "../../../src/cli/paper-price";
+import { accountKeysOf } from "../../../src/infra/config";
 import { createOrm, preparedSqlOf } from "../../../src/infra/database";
 import { createLogger } from "../../../src/infra/logger";
 import { createScrubber } from "../../../src/infra/scrub";
@@ -52,7 +54,7 @@ beforeAll(async () => {
   });
   const venues = createVenues({ sql: preparedSqlOf(orm), urls: h.config.venueUrls });
   const alerts = createAlertsFromConfig(h.config, {
-    keyRing: h.config.masterKeys,
+    accountKeys: accountKeysOf(h.config),
     orm,
     redis,
     queues: h.queues,

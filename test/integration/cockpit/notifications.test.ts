@@ -2,10 +2,12 @@
 // and inline buttons switch them; a notice the user switched off is not sent, one switched to
 // email only goes by email and not by Telegram; GET/PUT /api/notifications is covered in
 // test/integration/api/notifications.test.ts.
+
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHOOSE_VENUE } from "../../../src/bot/features/keys";
 import { paperPriceCommand } from "../../../src/cli/paper-price";
+import { accountKeysOf } from "../../../src/infra/config";
 import { EMAIL_JOB, openEmail, sealedEmailData } from "../../../src/jobs/email-outbox";
 import { type BotHarness, startBotHarness } from "../../support/bot-harness";
 
@@ -44,7 +46,7 @@ const notices = async (chatId: number) =>
 const emails = async () =>
   (await h.queues.get("email").getJobs([...STATES]))
     .filter((j) => j.name === EMAIL_JOB)
-    .map((j) => openEmail(h.config.masterKeys, sealedEmailData.parse(j.data)));
+    .map((j) => openEmail(accountKeysOf(h.config), sealedEmailData.parse(j.data)));
 
 async function connectPaper(u: ReturnType<BotHarness["tg"]["user"]>) {
   u.sendText("/connect");

@@ -32,6 +32,7 @@ function mountedSecret(path: string): string {
   const name = path.split("/").at(-1) ?? "";
   const values: Record<string, string> = {
     master_keys: `1:${fernetKey()}`,
+    account_keys: `1:${fernetKey()}`,
     backup_encryption_key: fernetKey(),
     jwt_secret: randomSecret(),
     password_pepper: randomSecret(),

@@ -13,7 +13,12 @@ import {
   newLoginEmail,
   resetPasswordEmail,
 } from "../../../src/domain/accounts/email";
-import { generateFernetKey, parseMasterKeys } from "../../../src/domain/vault";
+import {
+  generateFernetKey,
+  InvalidFernetToken,
+  parseAccountKeys,
+  parseMasterKeys,
+} from "../../../src/domain/vault";
 import { createLogger } from "../../../src/infra/logger";
 import {
   createMailer,
@@ -41,7 +46,9 @@ const BOB = "bob.builder@example.org";
 const REFUSED = "nobody.home@example.net";
 const resetLink = () => `https://warden.example/reset?t=${randomBytes(32).toString("base64url")}`;
 
-const keyRing = parseMasterKeys(`1:${generateFernetKey()}`);
+const masterRing = parseMasterKeys(`1:${generateFernetKey()}`);
+/** Mail is sealed under ACCOUNT_KEYS; MASTER_KEYS opens only jobs queued before the split. */
+const keyRing = { ring: parseAccountKeys(`1:${generateFernetKey()}`), legacy: masterRing };
 const logs = captureLogs();
 const logger = createLogger({
   level: "info",
@@ -89,12 +96,12 @@ async function startStack(smtpOptions: SmtpServerOptions, backoffMs = 200): Prom
     smtp,
     redis,
     queue,
-    outbox: createEmailOutbox({ queue, keyRing }),
+    outbox: createEmailOutbox({ queue, accountKeys: keyRing }),
     startWorker() {
       pool = startWorkers({
         connection: () => factory.create("worker", "test-worker"),
         prefix: factory.bullPrefix,
-        processors: { email: createEmailProcessor({ mailer, keyRing, logger }) },
+        processors: { email: createEmailProcessor({ mailer, accountKeys: keyRing, logger }) },
         logger,
       });
     },
@@ -156,11 +163,12 @@ describe("email over BullMQ (S1.1)", () => {
     const link = resetLink();
     await send(main, resetPasswordEmail({ to: ALICE, link, expiresMinutes: 30 }));
 
-    // Waiting, no worker yet: the job data is only the sealed token and its key version.
+    // Waiting, no worker yet: the job data is only the sealed token, its ring and key version.
     const [waiting] = await main.queue.getJobs(["waiting"]);
     expect(waiting?.name).toBe("send");
-    expect(Object.keys(waiting?.data ?? {}).sort()).toEqual(["sealed", "version"]);
+    expect(Object.keys(waiting?.data ?? {}).sort()).toEqual(["ring", "sealed", "version"]);
     expect(sealedEmailData.parse(waiting?.data).version).toBe(1);
+    expect(sealedEmailData.parse(waiting?.data).ring).toBe("account");
     expect(await scanRedis(main.redis.url, main.redis.prefix, [link, ALICE])).toEqual([]);
 
     main.startWorker();
@@ -222,6 +230,28 @@ describe("email over BullMQ (S1.1)", () => {
       "email job: cannot open the sealed message (InvalidFernetToken)",
       "email job: data is not a sealed message",
     ]);
+  });
+
+  it("when a mail is queued after the rings split, then it is sealed under the account ring and the master ring does not open it", async () => {
+    const to = "carol.split@example.com";
+    await send(main, newLoginEmail({ to, when: new Date(), ip: "203.0.113.7", userAgent: "x" }));
+    const job = await jobTo(main, to, "completed");
+    const data = sealedEmailData.parse(job.data);
+    expect(data.ring).toBe("account");
+    expect(() => masterRing.decrypt(data.version, data.sealed)).toThrow(InvalidFernetToken);
+    // Opened under the ring it records, with no master ring at hand at all.
+    expect(openEmail({ ring: keyRing.ring, legacy: undefined }, data).to).toBe(to);
+  });
+
+  it("when a mail sealed under MASTER_KEYS before the split (no ring in its job) is still queued, then the worker delivers it", async () => {
+    const to = "dave.legacy@example.com";
+    const message = newLoginEmail({ to, when: new Date(), ip: "203.0.113.8", userAgent: "x" });
+    sent.push(message);
+    const { token, version } = masterRing.encrypt(Buffer.from(JSON.stringify(message)));
+    await main.queue.add("send", { sealed: token, version });
+    const mail = await main.smtp.waitForMessage((m) => m.to.includes(to));
+    expect(mail.subject).toBe("New sign-in to your Warden account");
+    expect((await jobTo(main, to, "completed")).attemptsMade).toBe(1);
   });
 
   it("when the relay answers 451 to the first two sessions, then the job is retried and the mail is delivered", async () => {

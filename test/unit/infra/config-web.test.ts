@@ -6,6 +6,7 @@ import { fernetKey, randomSecret } from "../../support/context";
 const env = (over: Record<string, string | undefined> = {}) => ({
   NODE_ENV: "development",
   MASTER_KEYS: `1:${fernetKey()}`,
+  ACCOUNT_KEYS: `1:${fernetKey()}`,
   BACKUP_ENCRYPTION_KEY: fernetKey(),
   JWT_SECRET: randomSecret(),
   PASSWORD_PEPPER: randomSecret(),

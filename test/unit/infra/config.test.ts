@@ -6,6 +6,7 @@ const prodEnv = (over: Record<string, string | undefined> = {}) => ({
   NODE_ENV: "production",
   PUBLIC_URL: "https://warden.example",
   MASTER_KEYS: `1:${fernetKey()}`,
+  ACCOUNT_KEYS: `1:${fernetKey()}`,
   BACKUP_ENCRYPTION_KEY: fernetKey(),
   JWT_SECRET: randomSecret(),
   PASSWORD_PEPPER: randomSecret(),
@@ -194,6 +195,53 @@ describe("loadConfig", () => {
     expect(err.variable).toBe("BACKUP_ENCRYPTION_KEY");
   });
 
+  it("when ACCOUNT_KEYS is missing in production, then start-up fails naming ACCOUNT_KEYS", () => {
+    const err = configError(() => loadConfig(prodEnv({ ACCOUNT_KEYS: undefined }), noFiles));
+    expect(err.variable).toBe("ACCOUNT_KEYS");
+    expect(err.message).toBe("ACCOUNT_KEYS: is required");
+  });
+
+  it("when ACCOUNT_KEYS is weak or malformed in production, then it is refused naming ACCOUNT_KEYS without echoing it", () => {
+    const zeros = Buffer.alloc(32).toString("base64url");
+    const repeated = Buffer.alloc(32, "ab").toString("base64url");
+    const short = randomSecret().slice(0, 20);
+    for (const key of [zeros, repeated, short, `${fernetKey()}!`]) {
+      const err = configError(() => loadConfig(prodEnv({ ACCOUNT_KEYS: `1:${key}` }), noFiles));
+      expect(err.variable).toBe("ACCOUNT_KEYS");
+      expect(err.message).toMatch(/^ACCOUNT_KEYS: entry 1 \(version 1\)/);
+      expect(err.message).not.toContain(key);
+    }
+    expect(
+      configError(() => loadConfig(prodEnv({ ACCOUNT_KEYS: `1:${zeros}` }), noFiles)).message,
+    ).toContain("weak key");
+  });
+
+  it("when ACCOUNT_KEYS shares a key with MASTER_KEYS or BACKUP_ENCRYPTION_KEY, then it is refused naming ACCOUNT_KEYS", () => {
+    const k = fernetKey();
+    const withMaster = configError(() =>
+      loadConfig(
+        prodEnv({ MASTER_KEYS: `1:${fernetKey()},2:${k}`, ACCOUNT_KEYS: `1:${k}` }),
+        noFiles,
+      ),
+    );
+    expect(withMaster.variable).toBe("ACCOUNT_KEYS");
+    expect(withMaster.message).toBe("ACCOUNT_KEYS: must not share a key with MASTER_KEYS");
+    const withBackup = configError(() =>
+      loadConfig(
+        prodEnv({ ACCOUNT_KEYS: `3:${fernetKey()},4:${k}`, BACKUP_ENCRYPTION_KEY: k }),
+        noFiles,
+      ),
+    );
+    expect(withBackup.variable).toBe("ACCOUNT_KEYS");
+    expect(withBackup.message).toBe(
+      "ACCOUNT_KEYS: must not share a key with BACKUP_ENCRYPTION_KEY",
+    );
+    // Independent keys: both rings parse, each with its own versions.
+    const c = loadConfig(prodEnv({ ACCOUNT_KEYS: `1:${fernetKey()},2:${fernetKey()}` }), noFiles);
+    expect([c.masterKeys.ring, c.masterKeys.currentVersion]).toEqual(["master", 1]);
+    expect([c.accountKeys.ring, c.accountKeys.currentVersion]).toEqual(["account", 2]);
+  });
+
   it("when production has no SMTP_URL, then it is refused naming SMTP_URL", () => {
     expect(configError(() => loadConfig(prodEnv({ SMTP_URL: undefined }), noFiles)).variable).toBe(
       "SMTP_URL",
@@ -315,6 +363,7 @@ describe("loadConfig", () => {
       expect(c.secretValues).toContain(env[name as keyof typeof env]);
     }
     expect(c.secretValues).toContain(env.MASTER_KEYS.split(":")[1]);
+    expect(c.secretValues).toContain(env.ACCOUNT_KEYS.split(":")[1]);
   });
 
   it("when the anomaly variables are absent, then the documented defaults; when set, then used; when wrong, then named", () => {

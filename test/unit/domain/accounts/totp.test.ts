@@ -12,7 +12,7 @@ import {
   verifyTotp,
 } from "../../../../src/domain/accounts/totp";
 import { generateFernetKey } from "../../../../src/domain/vault/fernet";
-import { parseMasterKeys } from "../../../../src/domain/vault/key-ring";
+import { parseAccountKeys } from "../../../../src/domain/vault/key-ring";
 
 const base32 = new ScureBase32Plugin();
 // RFC 6238 appendix B's SHA-1 key, "12345678901234567890".
@@ -61,7 +61,7 @@ describe("TOTP secrets and URI", () => {
   });
 
   it("when a secret is encrypted through the key ring, then the token hides it and decrypts back exactly", () => {
-    const ring = parseMasterKeys(`1:${generateFernetKey()}`);
+    const ring = { ring: parseAccountKeys(`1:${generateFernetKey()}`), legacy: undefined };
     const stored = encryptTotpSecret(ring, SECRET);
     expect(stored.version).toBe(1);
     expect(stored.token).not.toContain(SECRET);
@@ -71,8 +71,8 @@ describe("TOTP secrets and URI", () => {
 
   it("when the ring gains a newer key, then new secrets use it and old ones still decrypt by their version", () => {
     const k1 = generateFernetKey();
-    const old = encryptTotpSecret(parseMasterKeys(`1:${k1}`), SECRET);
-    const ring = parseMasterKeys(`1:${k1},2:${generateFernetKey()}`);
+    const old = encryptTotpSecret({ ring: parseAccountKeys(`1:${k1}`), legacy: undefined }, SECRET);
+    const ring = { ring: parseAccountKeys(`1:${k1},2:${generateFernetKey()}`), legacy: undefined };
     expect(encryptTotpSecret(ring, SECRET).version).toBe(2);
     expect(decryptTotpSecret(ring, old)).toBe(SECRET);
   });
