@@ -5,7 +5,7 @@ import { isIP } from "node:net";
 import { z } from "zod";
 import { type KeyRing, parseMasterKeys } from "../domain/vault/key-ring";
 
-export const ROLES = ["api", "bot", "worker"] as const;
+export const ROLES = ["api", "bot", "worker", "signer"] as const;
 export type Role = (typeof ROLES)[number];
 
 /** Variables that hold secrets: each also accepts NAME_FILE, and none is ever logged. */
@@ -175,7 +175,7 @@ const schema = z.object({
     .string()
     .regex(/^[A-Za-z0-9:_-]{1,64}$/, "must be 1-64 characters of letters, digits, : _ -")
     .default("warden:"),
-  WARDEN_ROLES: z.string().default("api,bot,worker"),
+  WARDEN_ROLES: z.string().default("api,bot,worker,signer"),
   TELEGRAM_BOT_TOKEN: optionalString.pipe(
     z
       .string()
@@ -318,7 +318,10 @@ function parseRoles(raw: string): Role[] {
   const roles: Role[] = [];
   for (const part of parts) {
     if (!(ROLES as readonly string[]).includes(part)) {
-      throw new ConfigError("WARDEN_ROLES", `unknown role "${part}" (use api, bot, worker or all)`);
+      throw new ConfigError(
+        "WARDEN_ROLES",
+        `unknown role "${part}" (use api, bot, worker, signer or all)`,
+      );
     }
     if (!roles.includes(part as Role)) roles.push(part as Role);
   }

@@ -60,8 +60,20 @@ export const QUEUE_DEFINITIONS = {
   },
   trading: {
     name: "trading",
-    // Paper triggers every 5 s and reconciliation every 60 s; each run is idempotent, so a
-    // failed one is simply superseded by the next.
+    // Paper triggers every 5 s and reconciliation every 60 s (the signer's: both decrypt
+    // exchange keys); each run is idempotent, so a failed one is simply superseded by the next.
+    concurrency: 1,
+    lockDurationMs: 60_000,
+    defaultJobOptions: {
+      removeOnComplete: { age: 3600, count: 100 },
+      removeOnFail: { age: 24 * 3600 },
+      attempts: 1,
+    },
+  },
+  summaries: {
+    name: "summaries",
+    // The daily summaries every 10 minutes: read from the database, sent through the notifier;
+    // no exchange key is decrypted, so they run on the worker, not the signer.
     concurrency: 1,
     lockDurationMs: 60_000,
     defaultJobOptions: {

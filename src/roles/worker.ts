@@ -1,6 +1,7 @@
-// The worker role: one BullMQ worker per queue (system, vault, email, venues, trading, backup,
-// alerts) and the schedulers registered at boot. It holds the master key ring: rotation
-// re-encrypts with it and the mail processor opens sealed mail with it.
+// The worker role: one BullMQ worker per queue that decrypts no exchange key (system, email,
+// backup, alerts, summaries) and their schedulers, registered at boot. The jobs that do
+// (rotation, re-verification, reconciliation, open recovery, paper triggers) run on the signer
+// (./signer.ts). It still holds the master key ring: the mail processor opens sealed mail with it.
 import { RequestContext } from "@mikro-orm/postgresql";
 import type { KeyRing } from "../domain/vault";
 import type { Logger } from "../infra/logger";
@@ -13,12 +14,11 @@ import {
 } from "../jobs/processors/alerts";
 import { createBackupProcessor, scheduleBackups } from "../jobs/processors/backup";
 import { createEmailProcessor } from "../jobs/processors/email";
+import { createSummariesProcessor, scheduleDailySummaries } from "../jobs/processors/summaries";
 import { processSystemJob } from "../jobs/processors/system";
-import { createTradingProcessor, scheduleTradingJobs } from "../jobs/processors/trading";
-import { createVaultProcessor, scheduleRotation } from "../jobs/processors/vault";
-import { createVenuesProcessor, scheduleReverification } from "../jobs/processors/venues";
-import { type QueueRegistry, startWorkers } from "../jobs/registry";
+import { startWorkers } from "../jobs/registry";
 import { mailerOptions } from "../startup/dev-mailbox";
+import { rescheduleAfterEmptyRedis } from "./schedules";
 import type { Services } from "./services";
 import { type RoleConfig, type Shared, type Stop, stopStack } from "./shared";
 
@@ -28,9 +28,9 @@ export const JOB_GRACE_MS = 6_000;
 export async function startWorkerRole(
   config: RoleConfig,
   deps: {
-    shared: Pick<Shared, "orm" | "redis" | "queues" | "vaultStore">;
+    shared: Pick<Shared, "orm" | "redis" | "queues">;
     /** Built with the master key ring (./services): through them this role holds it today. */
-    services: Pick<Services, "accounts" | "keys" | "cockpit" | "alerts">;
+    services: Pick<Services, "accounts" | "cockpit" | "alerts">;
     keyRing: KeyRing;
     logger: Logger;
     reporter: ErrorReporter;
@@ -38,7 +38,7 @@ export async function startWorkerRole(
 ): Promise<Stop> {
   const { logger, keyRing } = deps;
   const { orm, redis, queues } = deps.shared;
-  const { accounts, keys, cockpit, alerts } = deps.services;
+  const { accounts, cockpit, alerts } = deps.services;
   const stack = stopStack(logger);
   try {
     const mailer = createMailer({ ...mailerOptions(config), logger });
@@ -48,7 +48,6 @@ export async function startWorkerRole(
       prefix: redis.bullPrefix,
       processors: {
         system: processSystemJob,
-        vault: createVaultProcessor({ store: deps.shared.vaultStore, keyRing, logger }),
         email: createEmailProcessor({
           resetRequest: (request) => accounts.processResetRequest(request),
           mailer,
@@ -66,8 +65,7 @@ export async function startWorkerRole(
               detail,
             }),
         }),
-        venues: createVenuesProcessor({ keys }),
-        trading: createTradingProcessor(cockpit),
+        summaries: createSummariesProcessor(cockpit),
         ...(config.backup.dir !== undefined && {
           backup: createBackupProcessor({
             source: { url: config.backup.databaseUrl, sslCa: config.databaseSslCa },
@@ -102,68 +100,30 @@ export async function startWorkerRole(
       if (abandoned) logger.warn("jobs still running were left for redelivery");
     });
     const schedule = async () => {
-      await scheduleRotation(queues.get("vault"), config.vaultRotationCron);
-      await scheduleReverification(queues.get("venues"), config.keyReverifyHours);
       if (config.backup.dir !== undefined) {
         await scheduleBackups(queues.get("backup"), config.backup.cron);
       }
       await scheduleAnomalyScan(queues.get("alerts"), config.anomaly.scanEveryMinutes);
-      await scheduleTradingJobs(queues.get("trading"), {
-        paperTriggersMs: 5_000,
-        reconcileMs: 60_000,
-      });
+      await scheduleDailySummaries(queues.get("summaries"));
     };
     if (config.backup.dir === undefined && config.nodeEnv === "production") {
       logger.warn("BACKUP_DIR is not set: no scheduled backups (S9.3)");
     }
     await schedule();
-    stack.add("schedules", rescheduleAfterEmptyRedis(deps.shared.redis, queues, schedule, logger));
+    stack.add(
+      "schedules",
+      rescheduleAfterEmptyRedis(deps.shared.redis, {
+        present: async () =>
+          Boolean(await queues.get("alerts").getJobScheduler(ANOMALY_SCAN_SCHEDULER_ID)),
+        schedule,
+        name: "schedules-watch",
+        logger,
+      }),
+    );
     logger.info("worker role started");
     return () => stack.stop();
   } catch (err) {
     await stack.stop().catch(() => {});
     throw err;
   }
-}
-
-/**
- * A Redis that comes back empty (a restart without persistence, a failover to a blank replica)
- * has lost the job schedulers registered at boot: no anomaly scan, rotation or reconciliation
- * would run again until the process restarts. Each time a watch connection is ready again, the
- * schedules are registered anew if the anomaly scan's is gone (registering is idempotent).
- */
-function rescheduleAfterEmptyRedis(
-  redis: Shared["redis"],
-  queues: QueueRegistry,
-  schedule: () => Promise<void>,
-  logger: Logger,
-): () => Promise<void> {
-  const watch = redis.create("worker", "schedules-watch");
-  let first = true;
-  watch.on("ready", () => {
-    if (first) {
-      first = false;
-      return;
-    }
-    void (async () => {
-      // The queues' own connection may reconnect a moment after this one: a few tries.
-      for (let attempt = 1; ; attempt++) {
-        try {
-          if (await queues.get("alerts").getJobScheduler(ANOMALY_SCAN_SCHEDULER_ID)) return;
-          await schedule();
-          logger.warn("Redis came back without the job schedulers: registered them again");
-          return;
-        } catch (err) {
-          if (attempt >= 10) throw err;
-          await new Promise((r) => setTimeout(r, 1_000));
-        }
-      }
-    })().catch((err: unknown) =>
-      logger.error({ err }, "could not register the job schedulers again after a Redis restart"),
-    );
-  });
-  // The factory closes the connection itself.
-  return async () => {
-    watch.removeAllListeners("ready");
-  };
 }

@@ -119,7 +119,7 @@ describe("loadConfig", () => {
     expect(c.nodeEnv).toBe("production");
     expect(c.databaseUrl).toBe("postgres://127.0.0.1:5432/warden");
     expect(c.redisUrl).toBe("redis://127.0.0.1:6379");
-    expect(c.roles).toEqual(["api", "bot", "worker"]);
+    expect(c.roles).toEqual(["api", "bot", "worker", "signer"]);
     expect(c.masterKeys.currentVersion).toBe(1);
     expect(c.telegram.apiRoot).toBe("https://api.telegram.org");
     // Paper accounts price at the venues' public tickers in production.
@@ -287,7 +287,7 @@ describe("loadConfig", () => {
   it("when roles, admin ids or proxies are malformed, then each names its variable", () => {
     expect(
       configError(() => loadConfig(prodEnv({ WARDEN_ROLES: "api,cook" }), noFiles)).message,
-    ).toBe('WARDEN_ROLES: unknown role "cook" (use api, bot, worker or all)');
+    ).toBe('WARDEN_ROLES: unknown role "cook" (use api, bot, worker, signer or all)');
     expect(
       configError(() => loadConfig(prodEnv({ ADMIN_TELEGRAM_IDS: "12,bob" }), noFiles)).variable,
     ).toBe("ADMIN_TELEGRAM_IDS");
