@@ -1,5 +1,6 @@
 // The whole service in-process (startWarden, the real composition root) against a database and
 // Redis prefix of its own, an HIBP range server and an SMTP server, listening on 127.0.0.1.
+import type { Role } from "../../src/infra/config";
 import { createLogger } from "../../src/infra/logger";
 import { createScrubber } from "../../src/infra/scrub";
 import { type RunningWarden, startWarden } from "../../src/main";
@@ -32,7 +33,7 @@ export async function startTestWarden(
   opts: {
     env?: Record<string, string | undefined>;
     breached?: string[];
-    roles?: Array<"api" | "bot" | "worker">;
+    roles?: Role[];
     /** The domain clock (activity, anomaly scan, alert dedup). */
     now?: () => number;
   } = {},
@@ -62,7 +63,7 @@ export async function startTestWarden(
   const logger = createLogger({ level: "info", pretty: false, scrubber, destination: logs.stream });
   const warden = await startWarden({
     env,
-    roles: opts.roles ?? ["api", "worker"],
+    roles: opts.roles ?? ["api", "worker", "signer"],
     logger,
     now: opts.now,
   });
