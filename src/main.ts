@@ -1,5 +1,5 @@
-// Composition root: reads configuration, starts the requested roles (api, bot, worker), each
-// wired in its own module under ./roles, and stops them in reverse order on SIGINT/SIGTERM.
+// Composition root: reads configuration, starts the requested roles (api, bot, worker, signer),
+// each wired in its own module under ./roles, and stops them in reverse order on SIGINT/SIGTERM.
 
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,6 +19,7 @@ import { startApiRole } from "./roles/api";
 import { createRoleBot, startBotRole } from "./roles/bot";
 import { startServices } from "./roles/services";
 import { createObservability, startShared, withoutKeyRing } from "./roles/shared";
+import { SIGNER_GRACE_MS, startSignerRole } from "./roles/signer";
 import { JOB_GRACE_MS, startWorkerRole } from "./roles/worker";
 import { startTelegramEmulator, type TelegramEmulator } from "./sandbox/telegram";
 import { startupBanner } from "./startup/banner";
@@ -84,10 +85,11 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
         telegram: { ...config.telegram, botToken: tg.token, apiRoot: tg.apiRoot },
       };
     }
-    // The key rings go only where they are passed from here. Today every role receives both:
-    // the start-up coverage check, the services (keys, trading, cockpit: MASTER_KEYS; accounts,
-    // alerts, mail: ACCOUNT_KEYS), which api, bot and worker all use, and the worker's vault
-    // and mail processors.
+    // The key rings go only where they are passed from here: the start-up coverage check, the
+    // services (keys, trading, cockpit: MASTER_KEYS; accounts, alerts, mail: ACCOUNT_KEYS), which
+    // api, bot and worker use, the worker's account-ring rotation and mail processor, and the
+    // signer, which builds its own consumers of MASTER_KEYS (./roles/signer.ts). A signer-only
+    // process builds no services.
     const keyRing = config.masterKeys;
     const accountKeys = accountKeysOf(config);
     const roleConfig = withoutKeyRing(config);
@@ -98,48 +100,60 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
       accountKeyRing: accountKeys.ring,
     });
     shutdown.add("shared infrastructure", stopShared);
-    const services = await startServices(roleConfig, {
-      shared,
-      keyRing,
-      accountKeys,
-      logger,
-      now,
-      roles,
-    });
-    shutdown.add("services", services.stop);
 
-    if (roles.includes("worker")) {
-      const stop = await startWorkerRole(roleConfig, {
+    if (roles.includes("signer")) {
+      const stop = await startSignerRole(roleConfig, {
         shared,
-        services,
         keyRing,
         accountKeys,
         logger,
         reporter,
-      });
-      shutdown.add("worker", stop);
-    }
-    const bot = createRoleBot(
-      roleConfig,
-      { shared, services, logger, reporter, now },
-      { roles, tokenConfigured: Boolean(loaded.telegram.botToken), sandbox: Boolean(sandbox) },
-    );
-    let port: number | undefined;
-    if (roles.includes("api")) {
-      const api = await startApiRole(roleConfig, {
-        shared,
-        services,
-        bot,
-        sandbox,
-        logger,
-        reporter,
         now,
       });
-      port = api.port;
-      shutdown.add("api", api.stop);
+      shutdown.add("signer", stop);
     }
-    if (bot && roles.includes("bot")) {
-      shutdown.add("bot", await startBotRole(roleConfig, bot, { logger }));
+    let port: number | undefined;
+    if (roles.some((r) => r !== "signer")) {
+      const services = await startServices(roleConfig, {
+        shared,
+        keyRing,
+        accountKeys,
+        logger,
+        now,
+        roles,
+      });
+      shutdown.add("services", services.stop);
+      if (roles.includes("worker")) {
+        const stop = await startWorkerRole(roleConfig, {
+          shared,
+          services,
+          accountKeys,
+          logger,
+          reporter,
+        });
+        shutdown.add("worker", stop);
+      }
+      const bot = createRoleBot(
+        roleConfig,
+        { shared, services, logger, reporter, now },
+        { roles, tokenConfigured: Boolean(loaded.telegram.botToken), sandbox: Boolean(sandbox) },
+      );
+      if (roles.includes("api")) {
+        const api = await startApiRole(roleConfig, {
+          shared,
+          services,
+          bot,
+          sandbox,
+          logger,
+          reporter,
+          now,
+        });
+        port = api.port;
+        shutdown.add("api", api.stop);
+      }
+      if (bot && roles.includes("bot")) {
+        shutdown.add("bot", await startBotRole(roleConfig, bot, { logger }));
+      }
     }
 
     logger.info({ roles }, "Warden started");
@@ -161,7 +175,7 @@ export function parseRolesFlag(argv: string[]): Role[] | undefined {
   if (roles.includes("all")) return [...ROLES];
   for (const r of roles) {
     if (!(ROLES as readonly string[]).includes(r)) {
-      throw new ConfigError("--roles", `unknown role "${r}" (use api, bot, worker or all)`);
+      throw new ConfigError("--roles", `unknown role "${r}" (use api, bot, worker, signer or all)`);
     }
   }
   return roles as Role[];
@@ -184,7 +198,7 @@ async function main(): Promise<void> {
     const hard = setTimeout(() => {
       logger.error("shutdown took too long; exiting");
       process.exit(1);
-    }, JOB_GRACE_MS + 10_000);
+    }, Math.max(JOB_GRACE_MS, SIGNER_GRACE_MS) + 10_000);
     hard.unref();
     void shutdown.run(reason).then((ok) => process.exit(ok ? exitCode : 1));
   };

@@ -100,8 +100,8 @@ export function ringCommands(ring: RingName): Record<string, Command> {
     [`${name} rotate`]: {
       usage: `${name} rotate [--wait]`,
       summary:
-        `re-encrypt every ${variable} row under its current key: enqueue (the worker rotates ` +
-        "both rings), or --wait to run here",
+        `re-encrypt every ${variable} row under its current key: enqueue (for the ` +
+        `${ring === "master" ? "signer" : "worker"}), or --wait to run here`,
       async run(args, io) {
         const { values } = parseArgs({ args, options: { wait: { type: "boolean" } } });
         const c = await config();
@@ -109,7 +109,9 @@ export function ringCommands(ring: RingName): Record<string, Command> {
           const redis = createRedisFactory({ url: c.redisUrl, keyPrefix: c.redisPrefix });
           const queues = createQueueRegistry(redis.create("producer", "cli"), redis.bullPrefix);
           try {
-            const id = await requestRotation(queues.get("vault"));
+            const id = await requestRotation(
+              queues.get(ring === "master" ? "vault" : "accountVault"),
+            );
             io.out(`rotation to version ${ringOf(c, ring).currentVersion} queued (job ${id})`);
             return 0;
           } finally {

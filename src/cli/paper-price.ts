@@ -1,5 +1,5 @@
 // `paper price <SYMBOL> <price|clear>`: sets the paper venue's price of a symbol (development
-// and tests), then asks the worker to check the paper stops at once. Refused in production.
+// and tests), then asks the signer to check the paper stops at once. Refused in production.
 import { paperSymbol } from "../domain/venues/paper";
 import { VenueError } from "../domain/venues/types";
 import type { Config } from "../infra/config";

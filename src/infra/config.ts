@@ -376,7 +376,10 @@ function parseRoles(raw: string): Role[] {
   const roles: Role[] = [];
   for (const part of parts) {
     if (!(ROLES as readonly string[]).includes(part)) {
-      throw new ConfigError("WARDEN_ROLES", `unknown role "${part}" (use api, bot, worker or all)`);
+      throw new ConfigError(
+        "WARDEN_ROLES",
+        `unknown role "${part}" (use api, bot, worker, signer or all)`,
+      );
     }
     if (!roles.includes(part as Role)) roles.push(part as Role);
   }

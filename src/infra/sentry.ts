@@ -6,8 +6,8 @@ import type { Logger } from "./logger";
 import { isSensitiveKey, type Scrubber } from "./scrub";
 
 export interface ReportContext {
-  /** Which face saw the error: api, bot, worker or the process itself. */
-  source: "api" | "bot" | "worker" | "process";
+  /** Which face saw the error: api, bot, worker, signer or the process itself. */
+  source: "api" | "bot" | "worker" | "signer" | "process";
   tags?: Record<string, string | number | undefined>;
   extra?: Record<string, unknown>;
 }

@@ -17,6 +17,7 @@ import {
   inTransaction,
   type TransactionRunner,
 } from "./audit-log";
+import { createChangeRequests } from "./change-requests";
 import { preparedSqlOf } from "./database";
 import type { Sql } from "./vault-store";
 
@@ -278,8 +279,8 @@ export function createTradingStore(orm: MikroORM, writeAudit: TradeAuditWriter):
     async releaseStrandedRequests(olderThanMs) {
       // Claimed, then the database failed before the intent was noted: no order was sent.
       const rows = await sql(
-        `delete from trade_requests r where r.trade_id is null and r.result is null
-           and r.created_at < now() - make_interval(secs => ?)
+        `delete from trade_requests r where r.action = 'open' and r.trade_id is null
+           and r.result is null and r.created_at < now() - make_interval(secs => ?)
            and not exists (select 1 from open_intents i
              where i.user_id = r.user_id and i.idempotency_key = r.idempotency_key)
          returning 1`,
@@ -287,23 +288,34 @@ export function createTradingStore(orm: MikroORM, writeAudit: TradeAuditWriter):
       );
       return rows.length;
     },
-    async recordChange(id, patch, audit) {
+    async recordChange(id, patch, audit, request) {
       const entries = Object.entries(patch).filter(([k]) => k in PATCH_COLUMNS);
       const sets = entries.map(([k]) => `${PATCH_COLUMNS[k]} = ?`);
       if (patch.status === "closed") sets.push("closed_at = now()");
       sets.push("updated_at = now()");
+      const userId = request?.userId ?? null;
+      const key = request?.key ?? null;
       // Only an open trade changes, and only then is the entry written: a second, concurrent
-      // close finds nothing to update and writes nothing. A closed trade frees its slot.
+      // close finds nothing to update and writes nothing. A closed trade frees its slot. Under
+      // an idempotency key, the trade as changed becomes the key's result in the same
+      // statement, and a key that already has one changes nothing.
       const { rows } = await writeAudit(sql, audit, {
         transaction,
         companion: () => ({
           ctes: [
             `trade as (update trades set ${sets.join(", ")} where id = ? and status = 'open'
+               and (?::text is null or not exists (select 1 from trade_requests r
+                 where r.user_id = ?::bigint and r.idempotency_key = ?::text
+                   and r.result is not null))
                returning *)`,
             `slot as (delete from trade_slots s using trade
                where s.trade_id = trade.id and trade.status = 'closed')`,
+            `request as (update trade_requests r
+               set result = (select to_jsonb(x) from (select ${COLUMNS} from trade) x)
+               where ?::text is not null and r.user_id = ?::bigint and r.idempotency_key = ?::text
+                 and r.result is null and exists (select 1 from trade))`,
           ],
-          params: [...entries.map(([, v]) => v), id],
+          params: [...entries.map(([, v]) => v), id, key, userId, key, key, userId, key],
           select: `select ${COLUMNS} from trade`,
           guard: "trade",
         }),
@@ -311,6 +323,7 @@ export function createTradingStore(orm: MikroORM, writeAudit: TradeAuditWriter):
       if (!rows[0]) throw new TradingError("trade_closed", `Trade #${id} was closed meanwhile.`);
       return toTrade(rows[0]);
     },
+    ...createChangeRequests(sql),
     async recordFailure(audit) {
       await writeAudit(sql, audit, { transaction });
     },
@@ -321,22 +334,23 @@ export function createTradingStore(orm: MikroORM, writeAudit: TradeAuditWriter):
       );
       if (won.length === 1) return { status: "new" };
       const rows = await sql(
-        "select trade_id::text as trade_id from trade_requests where user_id = ? and idempotency_key = ?",
+        "select trade_id::text as trade_id, action from trade_requests where user_id = ? and idempotency_key = ?",
         [userId, key],
       );
+      if (rows[0] && rows[0].action !== "open") return { status: "conflict" };
       const tradeId = rows[0]?.trade_id as string | null | undefined;
       return tradeId ? { status: "done", tradeId } : { status: "pending" };
     },
     async requestOutcome(userId, key) {
       const rows = await sql(
-        "select trade_id::text as trade_id from trade_requests where user_id = ? and idempotency_key = ?",
+        "select trade_id::text as trade_id from trade_requests where user_id = ? and idempotency_key = ? and action = 'open'",
         [userId, key],
       );
       return (rows[0]?.trade_id as string | null | undefined) ?? null;
     },
     async releaseRequest(userId, key) {
       await sql(
-        "delete from trade_requests where user_id = ? and idempotency_key = ? and trade_id is null",
+        "delete from trade_requests where user_id = ? and idempotency_key = ? and trade_id is null and result is null",
         [userId, key],
       );
     },

@@ -38,8 +38,16 @@ export const QUEUE_DEFINITIONS = {
   },
   vault: {
     name: "vault",
+    // Rotation of MASTER_KEYS rows (exchange keys), on the signer.
     concurrency: 1,
     // Short, so a worker killed mid-rotation is noticed soon; progress updates renew it.
+    lockDurationMs: 10_000,
+    defaultJobOptions: { ...keep, attempts: 5, backoff: { type: "exponential", delay: 5_000 } },
+  },
+  accountVault: {
+    name: "account-vault",
+    // Rotation of ACCOUNT_KEYS rows, on the worker; `vault` (MASTER_KEYS rows) is the signer's.
+    concurrency: 1,
     lockDurationMs: 10_000,
     defaultJobOptions: { ...keep, attempts: 5, backoff: { type: "exponential", delay: 5_000 } },
   },
@@ -60,8 +68,20 @@ export const QUEUE_DEFINITIONS = {
   },
   trading: {
     name: "trading",
-    // Paper triggers every 5 s and reconciliation every 60 s; each run is idempotent, so a
-    // failed one is simply superseded by the next.
+    // Paper triggers every 5 s and reconciliation every 60 s (the signer's: both decrypt
+    // exchange keys); each run is idempotent, so a failed one is simply superseded by the next.
+    concurrency: 1,
+    lockDurationMs: 60_000,
+    defaultJobOptions: {
+      removeOnComplete: { age: 3600, count: 100 },
+      removeOnFail: { age: 24 * 3600 },
+      attempts: 1,
+    },
+  },
+  summaries: {
+    name: "summaries",
+    // The daily summaries every 10 minutes: read from the database, sent through the notifier;
+    // no exchange key is decrypted, so they run on the worker, not the signer.
     concurrency: 1,
     lockDurationMs: 60_000,
     defaultJobOptions: {

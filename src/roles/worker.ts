@@ -1,8 +1,10 @@
-// The worker role: one BullMQ worker per queue (system, vault, email, venues, trading, backup,
-// alerts) and the schedulers registered at boot. It holds both key rings: rotation re-encrypts
-// each ring's rows with it, and the mail processor opens sealed mail with the account keys.
+// The worker role: one BullMQ worker per queue that decrypts no exchange key (system, email,
+// backup, alerts, summaries, account-vault) and their schedulers, registered at boot. The jobs
+// that do (rotation of exchange keys, re-verification, reconciliation, open recovery, paper
+// triggers) run on the signer (./signer.ts). It holds the account key ring (rotation of account
+// secrets, sealed mail) and, for account rows not yet moved off it, the master key ring.
 import { RequestContext } from "@mikro-orm/postgresql";
-import type { AccountKeys, ExchangeKeyRing } from "../domain/vault";
+import type { AccountKeys } from "../domain/vault";
 import type { Logger } from "../infra/logger";
 import { createMailer } from "../infra/mailer";
 import type { ErrorReporter } from "../infra/sentry";
@@ -13,12 +15,12 @@ import {
 } from "../jobs/processors/alerts";
 import { createBackupProcessor, scheduleBackups } from "../jobs/processors/backup";
 import { createEmailProcessor } from "../jobs/processors/email";
+import { createSummariesProcessor, scheduleDailySummaries } from "../jobs/processors/summaries";
 import { processSystemJob } from "../jobs/processors/system";
-import { createTradingProcessor, scheduleTradingJobs } from "../jobs/processors/trading";
 import { createVaultProcessor, scheduleRotation } from "../jobs/processors/vault";
-import { createVenuesProcessor, scheduleReverification } from "../jobs/processors/venues";
-import { type QueueRegistry, startWorkers } from "../jobs/registry";
+import { startWorkers } from "../jobs/registry";
 import { mailerOptions } from "../startup/dev-mailbox";
+import { rescheduleAfterEmptyRedis } from "./schedules";
 import type { Services } from "./services";
 import { type RoleConfig, type Shared, type Stop, stopStack } from "./shared";
 
@@ -29,17 +31,17 @@ export async function startWorkerRole(
   config: RoleConfig,
   deps: {
     shared: Pick<Shared, "orm" | "redis" | "queues" | "vaultStore">;
-    /** Built with the master key ring (./services): through them this role holds it today. */
-    services: Pick<Services, "accounts" | "keys" | "cockpit" | "alerts">;
-    keyRing: ExchangeKeyRing;
+    /** Built with the key rings (./services): through them this role holds both today. */
+    services: Pick<Services, "accounts" | "cockpit" | "alerts">;
+    /** Account secrets: rotation of their rows, and sealed mail. */
     accountKeys: AccountKeys;
     logger: Logger;
     reporter: ErrorReporter;
   },
 ): Promise<Stop> {
-  const { logger, keyRing, accountKeys } = deps;
+  const { logger, accountKeys } = deps;
   const { orm, redis, queues } = deps.shared;
-  const { accounts, keys, cockpit, alerts } = deps.services;
+  const { accounts, cockpit, alerts } = deps.services;
   const stack = stopStack(logger);
   try {
     const mailer = createMailer({ ...mailerOptions(config), logger });
@@ -49,9 +51,9 @@ export async function startWorkerRole(
       prefix: redis.bullPrefix,
       processors: {
         system: processSystemJob,
-        vault: createVaultProcessor({
+        accountVault: createVaultProcessor({
           store: deps.shared.vaultStore,
-          rings: [keyRing, accountKeys.ring],
+          rings: [accountKeys.ring],
           logger,
         }),
         email: createEmailProcessor({
@@ -72,8 +74,7 @@ export async function startWorkerRole(
               final,
             }),
         }),
-        venues: createVenuesProcessor({ keys }),
-        trading: createTradingProcessor(cockpit),
+        summaries: createSummariesProcessor(cockpit),
         ...(config.backup.dir !== undefined && {
           backup: createBackupProcessor({
             source: { url: config.backup.databaseUrl, sslCa: config.databaseSslCa },
@@ -108,68 +109,31 @@ export async function startWorkerRole(
       if (abandoned) logger.warn("jobs still running were left for redelivery");
     });
     const schedule = async () => {
-      await scheduleRotation(queues.get("vault"), config.vaultRotationCron);
-      await scheduleReverification(queues.get("venues"), config.keyReverifyHours);
       if (config.backup.dir !== undefined) {
         await scheduleBackups(queues.get("backup"), config.backup.cron);
       }
+      await scheduleRotation(queues.get("accountVault"), config.vaultRotationCron);
       await scheduleAnomalyScan(queues.get("alerts"), config.anomaly.scanEveryMinutes);
-      await scheduleTradingJobs(queues.get("trading"), {
-        paperTriggersMs: 5_000,
-        reconcileMs: 60_000,
-      });
+      await scheduleDailySummaries(queues.get("summaries"));
     };
     if (config.backup.dir === undefined && config.nodeEnv === "production") {
       logger.warn("BACKUP_DIR is not set: no scheduled backups (S9.3)");
     }
     await schedule();
-    stack.add("schedules", rescheduleAfterEmptyRedis(deps.shared.redis, queues, schedule, logger));
+    stack.add(
+      "schedules",
+      rescheduleAfterEmptyRedis(deps.shared.redis, {
+        present: async () =>
+          Boolean(await queues.get("alerts").getJobScheduler(ANOMALY_SCAN_SCHEDULER_ID)),
+        schedule,
+        name: "schedules-watch",
+        logger,
+      }),
+    );
     logger.info("worker role started");
     return () => stack.stop();
   } catch (err) {
     await stack.stop().catch(() => {});
     throw err;
   }
-}
-
-/**
- * A Redis that comes back empty (a restart without persistence, a failover to a blank replica)
- * has lost the job schedulers registered at boot: no anomaly scan, rotation or reconciliation
- * would run again until the process restarts. Each time a watch connection is ready again, the
- * schedules are registered anew if the anomaly scan's is gone (registering is idempotent).
- */
-function rescheduleAfterEmptyRedis(
-  redis: Shared["redis"],
-  queues: QueueRegistry,
-  schedule: () => Promise<void>,
-  logger: Logger,
-): () => Promise<void> {
-  const watch = redis.create("worker", "schedules-watch");
-  let first = true;
-  watch.on("ready", () => {
-    if (first) {
-      first = false;
-      return;
-    }
-    void (async () => {
-      // The queues' own connection may reconnect a moment after this one: a few tries.
-      for (let attempt = 1; ; attempt++) {
-        try {
-          if (await queues.get("alerts").getJobScheduler(ANOMALY_SCAN_SCHEDULER_ID)) return;
-          await schedule();
-          logger.warn("Redis came back without the job schedulers: registered them again");
-          return;
-        } catch (err) {
-          if (attempt >= 10) throw err;
-          await new Promise((r) => setTimeout(r, 1_000));
-        }
-      }
-    })().catch((err: unknown) =>
-      logger.error({ err }, "could not register the job schedulers again after a Redis restart"),
-    );
-  });
-  // The factory closes the connection itself.
-  return async () => {
-    watch.removeAllListeners("ready");
-  };
 }

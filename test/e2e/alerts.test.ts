@@ -218,7 +218,7 @@ let aliceWs: WsClient;
 beforeAll(async () => {
   tg = await startTelegramEmulator();
   w = await startTestWarden({
-    roles: ["api", "worker", "bot"],
+    roles: ["api", "worker", "bot", "signer"],
     now: () => clock,
     env: {
       TELEGRAM_BOT_TOKEN: tg.token,

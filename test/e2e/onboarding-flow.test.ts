@@ -28,7 +28,7 @@ beforeAll(async () => {
   tg = await startTelegramEmulator();
   outbox = await mkdtemp(join(tmpdir(), "warden-outbox-"));
   w = await startTestWarden({
-    roles: ["api", "worker", "bot"],
+    roles: ["api", "worker", "bot", "signer"],
     env: {
       NODE_ENV: "development",
       SMTP_URL: undefined,

@@ -1,5 +1,6 @@
-// Master key rotation in the real worker process: killed mid-run with SIGKILL, restarted, and
-// converging to every row at the new version — driven through the operator CLI.
+// Master key rotation in the real signer process (issue 19 moved it there from the worker):
+// killed mid-run with SIGKILL, restarted, and converging to every row at the new version —
+// driven through the operator CLI.
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { generateFernetKey, parseMasterKeys } from "../../src/domain/vault";
@@ -65,8 +66,8 @@ async function count(where: string): Promise<number> {
 }
 
 describe("rotation survives a crash", () => {
-  it("when the worker is killed mid-rotation and restarted, then every row converges to version 2 with its plaintext", async () => {
-    const first = start(["--roles", "worker"]);
+  it("when the signer is killed mid-rotation and restarted, then every row converges to version 2 with its plaintext", async () => {
+    const first = start(["--roles", "signer"]);
     await first.waitForOutput(/Warden started/);
 
     const cli = start(["master-key", "rotate"], "src/cli.ts");
@@ -86,8 +87,8 @@ describe("rotation survives a crash", () => {
     expect(atKill).toBeGreaterThan(0);
     expect(atKill).toBeLessThan(100_000);
 
-    // A new worker picks the stalled job up again once its lock has expired.
-    const second = start(["--roles", "worker"]);
+    // A new signer picks the stalled job up again once its lock has expired.
+    const second = start(["--roles", "signer"]);
     await second.waitForOutput(/Warden started/);
     const until = Date.now() + 90_000;
     while (Date.now() < until && (await count("encryption_key_version < 2")) > 0) {

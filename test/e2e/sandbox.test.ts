@@ -21,7 +21,7 @@ let dev: TestWarden;
 
 beforeAll(async () => {
   dev = await startTestWarden({
-    roles: ["api", "bot", "worker"],
+    roles: ["api", "bot", "worker", "signer"],
     env: {
       NODE_ENV: "development",
       TELEGRAM_BOT_TOKEN: undefined,

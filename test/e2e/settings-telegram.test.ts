@@ -20,7 +20,7 @@ let browser: Browser;
 beforeAll(async () => {
   tg = await startTelegramEmulator();
   w = await startTestWarden({
-    roles: ["api", "worker", "bot"],
+    roles: ["api", "worker", "bot", "signer"],
     env: {
       TELEGRAM_BOT_TOKEN: tg.token,
       TELEGRAM_API_ROOT: tg.apiRoot,

@@ -18,7 +18,7 @@ let db: pg.Client;
 beforeAll(async () => {
   tg = await startTelegramEmulator();
   w = await startTestWarden({
-    roles: ["api", "worker", "bot"],
+    roles: ["api", "worker", "bot", "signer"],
     env: {
       TELEGRAM_BOT_TOKEN: tg.token,
       TELEGRAM_API_ROOT: tg.apiRoot,

@@ -40,7 +40,7 @@ beforeAll(async () => {
   });
   service = spawnProcess(
     "node",
-    ["--import", "tsx", "src/main.ts", "--roles", "api,worker"],
+    ["--import", "tsx", "src/main.ts", "--roles", "api,worker,signer"],
     baseEnv(env),
   );
   await waitForHttp(`${base}/readyz`, 200, 90_000);

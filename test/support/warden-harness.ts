@@ -1,5 +1,6 @@
 // The whole service in-process (startWarden, the real composition root) against a database and
 // Redis prefix of its own, an HIBP range server and an SMTP server, listening on 127.0.0.1.
+import type { Role } from "../../src/infra/config";
 import { createLogger } from "../../src/infra/logger";
 import { createScrubber } from "../../src/infra/scrub";
 import { type RunningWarden, startWarden } from "../../src/main";
@@ -33,7 +34,7 @@ export async function startTestWarden(
     env?: Record<string, string | undefined>;
     breached?: string[];
     /** Without "signer", api and bot seal pasted keys to a signer the test runs (issue 19). */
-    roles?: Array<"api" | "bot" | "worker" | "signer">;
+    roles?: Role[];
     /** The domain clock (activity, anomaly scan, alert dedup). */
     now?: () => number;
   } = {},

@@ -11,6 +11,21 @@ import type { Caller, OpenTradeInput, TradeRecord, TradingDeps } from "./types";
 import { TradingError } from "./types";
 import { clientOrderIdFor, outcomeUnknown, settleOrder } from "./uncertain-outcome";
 
+/**
+ * An idempotency key already used for another request (an open's key for a close, say). Coded
+ * `in_progress` (409), which the faces' status tables know; the signer refuses it for good.
+ */
+export class KeyReusedError extends TradingError {
+  constructor() {
+    super("in_progress", "This idempotency key was already used for a different request.");
+    this.name = "KeyReusedError";
+  }
+}
+
+export function keyReused(): TradingError {
+  return new KeyReusedError();
+}
+
 export function createOpenTrade(deps: TradingDeps, ctx: ActionContext) {
   const { store } = deps;
   const { credentialFor, onVenue, auditFailure, assertNotPaused, actionReads, noteIp } = ctx;
@@ -102,6 +117,7 @@ export function createOpenTrade(deps: TradingDeps, ctx: ActionContext) {
         if (claim.status === "done") return (await store.getTrade(caller.userId, claim.tradeId))!;
         if (claim.status === "pending")
           throw new TradingError("in_progress", "That request is still being processed.");
+        if (claim.status === "conflict") throw keyReused();
       }
       try {
         const clientOrderId = clientOrderIdFor(c.id, key);

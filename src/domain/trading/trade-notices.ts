@@ -87,9 +87,15 @@ export function withTradeNotices(trading: Trading, deps: TradeNoticeDeps): Tradi
       }
       return t;
     },
-    async modifyTrade(caller, tradeId, input) {
+    async modifyTrade(caller, tradeId, input, opts = {}) {
+      // A repeated request is answered with what the first one did: that move was notified once.
+      if (opts.idempotencyKey) {
+        const request = { action: "modify" as const, tradeId, change: input };
+        const replay = await trading.replayedChange(caller.userId, opts.idempotencyKey, request);
+        if (replay) return trading.modifyTrade(caller, tradeId, input, opts);
+      }
       const prior = await deps.getTrade(caller.userId, tradeId);
-      const after = await trading.modifyTrade(caller, tradeId, input);
+      const after = await trading.modifyTrade(caller, tradeId, input, opts);
       const text = prior ? slTpMovedNotice(prior, after) : null;
       if (text) await send(caller.userId, "sl_tp_moved", text, fromBot(caller));
       return after;

@@ -83,14 +83,50 @@ export interface TradingStore extends OpenIntentStore {
    * Changes an open trade (closing it frees its slot) and appends `audit`; if the trade is no
    * longer open (closed meanwhile), writes nothing and throws `trade_closed`.
    */
-  recordChange(id: string, patch: TradePatch, audit: AuditEntry): Promise<TradeRecord>;
+  recordChange(
+    id: string,
+    patch: TradePatch,
+    audit: AuditEntry,
+    /**
+     * The idempotency key the change is made under (claimed with `claimChange`): its result is
+     * written in the same statement, and a key already done changes nothing (`trade_closed`).
+     */
+    request?: { userId: string; key: string },
+  ): Promise<TradeRecord>;
   /** Appends an entry with no trade change: a failed venue call. */
   recordFailure(audit: AuditEntry): Promise<void>;
-  /** "new" when this call owns the key; otherwise what an earlier call with it did. */
+  /**
+   * "new" when this call owns the key; otherwise what an earlier call with it did ("conflict":
+   * the key was used for a modify or a close).
+   */
   claimRequest(
     userId: string,
     key: string,
-  ): Promise<{ status: "new" } | { status: "done"; tradeId: string } | { status: "pending" }>;
+  ): Promise<
+    | { status: "new" }
+    | { status: "done"; tradeId: string }
+    | { status: "pending" }
+    | { status: "conflict" }
+  >;
+  /**
+   * Claims the key for a modify or close: "new" (or an earlier attempt's claim whose lease ran
+   * out: it died before recording) → this call acts, holding the claim for `leaseMs`; "done" →
+   * the trade as that change left it; "pending" → another attempt holds it now; "conflict" → the
+   * key was used for another request.
+   */
+  claimChange(
+    userId: string,
+    key: string,
+    request: ChangeRequest,
+    leaseMs: number,
+  ): Promise<
+    | { status: "new" }
+    | { status: "done"; trade: TradeRecord }
+    | { status: "pending" }
+    | { status: "conflict" }
+  >;
+  /** The trade as the change recorded under this key left it, if it is that request's; or null. */
+  changeOutcome(userId: string, key: string, request: ChangeRequest): Promise<TradeRecord | null>;
   releaseRequest(userId: string, key: string): Promise<void>;
   /** The trade an earlier request with this key opened, or null (none, or not finished). */
   requestOutcome(userId: string, key: string): Promise<string | null>;
@@ -114,6 +150,13 @@ export interface TradingStore extends OpenIntentStore {
   ): Promise<TradeRecord[]>;
   /** The client IP of an API action, for the new-IP rule (S8.3). */
   recordIp(userId: string, ip: string): Promise<void>;
+}
+
+/** What a modify or close asked, as its idempotency key records it. */
+export interface ChangeRequest {
+  action: "modify" | "close";
+  tradeId: string;
+  change?: { stopLoss?: number | null; takeProfit?: number | null; size?: number };
 }
 
 export type TradingErrorCode =

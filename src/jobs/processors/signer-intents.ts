@@ -1,15 +1,18 @@
 // The `signer-intents` processor: the signer trusts the queue for transport, not for authority.
 // Before an intent acts it re-reads from the database that the named key is the named user's and
 // usable, that the user still exists, and the kill switch; a forged intent is refused and
-// recorded as a security event. Refusals complete the job (never retried). Opens are exactly
-// once: a job redelivered after its worker died runs the trading use case again with the same
-// idempotency key, which answers with the trade it already recorded instead of trading twice.
-// Modify and close have no such record yet: a redelivery after the venue call and before the
-// record can act again (a close then answers trade_closed). Wiring them needs that record first.
+// recorded as a security event. Refusals complete the job (never retried). Opens, modifies and
+// closes are exactly once: each runs under the intent's idempotency key, whose claim and result
+// the trading store keeps per (user, key) (trade_requests), the result written in the same
+// statement as the change and its audit entry. A job redelivered after its signer died is
+// answered with the recorded result (`replay`, before the kill switch) instead of acting again;
+// one that died between the venue call and the record acts again once its claim's lease runs
+// out, which the venue absorbs (a close of a flat position, a modify to the same values).
 import type { Job } from "bullmq";
 import type { SecurityEvent } from "../../domain/accounts/repo";
+import { KeyReusedError } from "../../domain/trading/open";
 import { type ActivePause, blockingPause, pausedMessage } from "../../domain/trading/pause";
-import { type Trading, TradingError } from "../../domain/trading/trading";
+import { type TradeRecord, type Trading, TradingError } from "../../domain/trading/trading";
 import type { KeyAuthority } from "../../infra/signer-authority";
 import {
   intentJobId,
@@ -50,6 +53,7 @@ const RETRY_CODES = new Set([
 export function tradingExecutor(trading: Trading): SignerExecutor {
   return async (intent) => {
     const caller = { userId: intent.userId, source: intent.source, ip: intent.ip };
+    const { idempotencyKey } = intent;
     try {
       switch (intent.action) {
         case "open":
@@ -63,10 +67,16 @@ export function tradingExecutor(trading: Trading): SignerExecutor {
           };
         case "modify": {
           const { tradeId, ...change } = intent.params;
-          return { ok: true, value: await trading.modifyTrade(caller, tradeId, change) };
+          return {
+            ok: true,
+            value: await trading.modifyTrade(caller, tradeId, change, { idempotencyKey }),
+          };
         }
         case "close":
-          return { ok: true, value: await trading.closeTrade(caller, intent.params.tradeId) };
+          return {
+            ok: true,
+            value: await trading.closeTrade(caller, intent.params.tradeId, { idempotencyKey }),
+          };
         case "portfolio": {
           const all = await trading.portfolio(intent.userId);
           return {
@@ -76,6 +86,8 @@ export function tradingExecutor(trading: Trading): SignerExecutor {
         }
       }
     } catch (err) {
+      // Retrying would not make the key this request's.
+      if (err instanceof KeyReusedError) return { refused: err.message };
       if (err instanceof TradingError && !RETRY_CODES.has(err.code)) {
         return { ok: false, code: err.code, message: err.message };
       }
@@ -84,11 +96,36 @@ export function tradingExecutor(trading: Trading): SignerExecutor {
   };
 }
 
-/** An open already made under the intent's idempotency key (see SignerIntentProcessorDeps). */
+/**
+ * An open, modify or close already made under the intent's idempotency key (see
+ * SignerIntentProcessorDeps); a modify or close only when it was this same request.
+ */
 export function tradingReplay(trading: Trading) {
   return async (intent: SignerIntent): Promise<SignerJobResult | null> => {
-    if (intent.action !== "open") return null;
-    const trade = await trading.replayedOpen(intent.userId, intent.idempotencyKey);
+    const { userId, idempotencyKey } = intent;
+    let trade: TradeRecord | null = null;
+    switch (intent.action) {
+      case "open":
+        trade = await trading.replayedOpen(userId, idempotencyKey);
+        break;
+      case "modify": {
+        const { tradeId, ...change } = intent.params;
+        trade = await trading.replayedChange(userId, idempotencyKey, {
+          action: "modify",
+          tradeId,
+          change,
+        });
+        break;
+      }
+      case "close":
+        trade = await trading.replayedChange(userId, idempotencyKey, {
+          action: "close",
+          tradeId: intent.params.tradeId,
+        });
+        break;
+      case "portfolio":
+        return null;
+    }
     return trade ? { ok: true, value: trade } : null;
   };
 }

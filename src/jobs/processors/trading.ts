@@ -1,26 +1,29 @@
-// The `trading` queue: `paper-triggers` (crossed paper stops, every 5 s and after a price
-// override), `reconcile` (every usable key against its venue, every 60 s), `recover-opens`
-// (every 10 s: opens whose order may have reached the venue without their trade being
-// recorded) and `daily-summary` (every 10 minutes: the daily summaries whose hour has come).
+// The `trading` queue, run by the signer (every job here decrypts exchange keys):
+// `paper-triggers` (crossed paper stops, every 5 s and after a price override), `reconcile`
+// (every usable key against its venue, every 60 s) and `recover-opens` (every 10 s: opens whose
+// order may have reached the venue without their trade being recorded). The daily summaries,
+// which decrypt nothing, have their own queue on the worker (./summaries.ts).
 import { type Job, type Queue, UnrecoverableError } from "bullmq";
 
 export const PAPER_TRIGGERS_SCHEDULER_ID = "trading-paper-triggers";
 export const RECONCILE_SCHEDULER_ID = "trading-reconcile";
-export const DAILY_SUMMARY_SCHEDULER_ID = "trading-daily-summary";
 export const RECOVER_OPENS_SCHEDULER_ID = "trading-recover-opens";
+/** Where the daily summaries were scheduled before they moved to the `summaries` queue. */
+export const LEGACY_DAILY_SUMMARY_SCHEDULER_ID = "trading-daily-summary";
 const RECOVER_OPENS_EVERY_MS = 10_000;
 
 export function createTradingProcessor(deps: {
   paperTriggers: () => Promise<unknown>;
   reconcileAll: () => Promise<unknown>;
-  dailySummaries?: () => Promise<unknown>;
   recoverOpens?: () => Promise<unknown>;
 }) {
   return async (job: Job) => {
     if (job.name === "paper-triggers") return deps.paperTriggers();
     if (job.name === "reconcile") return deps.reconcileAll();
-    if (job.name === "daily-summary" && deps.dailySummaries) return deps.dailySummaries();
     if (job.name === "recover-opens" && deps.recoverOpens) return deps.recoverOpens();
+    // One left over from before the move (its scheduler is removed at boot): the worker's
+    // `summaries` queue sends the summaries now.
+    if (job.name === "daily-summary") return { moved: "summaries" };
     throw new UnrecoverableError(`trading queue: unknown job "${job.name}"`);
   };
 }
@@ -45,9 +48,5 @@ export async function scheduleTradingJobs(
     { every: RECOVER_OPENS_EVERY_MS },
     { name: "recover-opens", data: {} },
   );
-  await queue.upsertJobScheduler(
-    DAILY_SUMMARY_SCHEDULER_ID,
-    { every: 10 * 60_000 },
-    { name: "daily-summary", data: {} },
-  );
+  await queue.removeJobScheduler(LEGACY_DAILY_SUMMARY_SCHEDULER_ID);
 }

@@ -78,6 +78,13 @@ describe("deployment recipe", () => {
     expect(config.vaultRotationCron).toBe("17 3 * * *");
   });
 
+  it("when signer.env.example is read after .env.example, then it only names the master key ring's file and the result is a valid production configuration", () => {
+    const signerEnv = parseEnvFile(readFileSync(join(DEPLOY, "signer.env.example"), "utf8"));
+    expect(signerEnv).toEqual({ MASTER_KEYS_FILE: "/run/secrets/warden/master_keys" });
+    const config = loadConfig({ ...parseEnvFile(example), ...signerEnv }, mountedSecret);
+    expect(config.masterKeys.currentVersion).toBe(1);
+  });
+
   it("when the systemd units are verified by systemd-analyze, then they have no error and each starts its own role", async () => {
     const dir = mkdtempSync(join(tmpdir(), "warden-units-"));
     try {
@@ -106,6 +113,19 @@ describe("deployment recipe", () => {
     expect(roleOf("warden-api@.service")).toEqual(["api"]);
     expect(roleOf("warden-bot.service")).toEqual(["bot"]);
     expect(roleOf("warden-worker@.service")).toEqual(["worker"]);
+    expect(roleOf("warden-signer.service")).toEqual(["signer"]);
+    // The signer's own environment file (where MASTER_KEYS can live alone) is read by its unit
+    // only, after the shared one so that it wins.
+    for (const unit of readdirSync(join(DEPLOY, "systemd"))) {
+      const files = [
+        ...readFileSync(join(DEPLOY, "systemd", unit), "utf8").matchAll(/^EnvironmentFile=(.*)$/gm),
+      ].map((m) => m[1]);
+      if (unit === "warden-signer.service") {
+        expect(files).toEqual(["/etc/warden/warden.env", "/etc/warden/signer.env"]);
+      } else {
+        expect(files, unit).not.toContain("/etc/warden/signer.env");
+      }
+    }
     expect(readFileSync(join(DEPLOY, "systemd", "warden-api@.service"), "utf8")).toMatch(
       /^Environment=PORT=%i$/m,
     );

@@ -335,7 +335,7 @@ describe("loadConfig", () => {
   it("when roles, admin ids or proxies are malformed, then each names its variable", () => {
     expect(
       configError(() => loadConfig(prodEnv({ WARDEN_ROLES: "api,cook" }), noFiles)).message,
-    ).toBe('WARDEN_ROLES: unknown role "cook" (use api, bot, worker or all)');
+    ).toBe('WARDEN_ROLES: unknown role "cook" (use api, bot, worker, signer or all)');
     expect(
       configError(() => loadConfig(prodEnv({ ADMIN_TELEGRAM_IDS: "12,bob" }), noFiles)).variable,
     ).toBe("ADMIN_TELEGRAM_IDS");
