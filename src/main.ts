@@ -9,7 +9,7 @@ import type { ErrorReporter } from "./infra/sentry";
 import { createShutdown, type Shutdown } from "./infra/shutdown";
 import { startApiRole } from "./roles/api";
 import { createRoleBot, startBotRole } from "./roles/bot";
-import { startServices } from "./roles/services";
+import { startServices, tradingModeFor } from "./roles/services";
 import { createObservability, startShared, withoutKeyRing } from "./roles/shared";
 import { JOB_GRACE_MS, startWorkerRole } from "./roles/worker";
 import { startTelegramEmulator, type TelegramEmulator } from "./sandbox/telegram";
@@ -84,7 +84,14 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
     const now = opts.now ?? Date.now;
     const { shared, stop: stopShared } = await startShared(roleConfig, { logger, keyRing });
     shutdown.add("shared infrastructure", stopShared);
-    const services = await startServices(roleConfig, { shared, keyRing, logger, now });
+    const services = await startServices(roleConfig, {
+      shared,
+      keyRing,
+      logger,
+      now,
+      tradingMode: tradingModeFor(roleConfig, roles),
+    });
+    shutdown.add("caller trading", () => services.callerTrading.close());
 
     if (roles.includes("worker")) {
       const stop = await startWorkerRole(roleConfig, {

@@ -52,6 +52,12 @@ export interface Config {
   redisUrl: string;
   redisPrefix: string;
   roles: Role[];
+  /**
+   * Where the api and bot roles' trades are signed: "local", by the use cases in this process
+   * (which decrypt keys here), or "remote", as intents on the signer-intents queue that a signer
+   * process executes (issue 19). SIGNER_MODE, default local.
+   */
+  signerMode: "local" | "remote";
   telegram: {
     botToken: string | undefined;
     apiRoot: string;
@@ -176,6 +182,7 @@ const schema = z.object({
     .regex(/^[A-Za-z0-9:_-]{1,64}$/, "must be 1-64 characters of letters, digits, : _ -")
     .default("warden:"),
   WARDEN_ROLES: z.string().default("api,bot,worker"),
+  SIGNER_MODE: z.enum(["local", "remote"]).default("local"),
   TELEGRAM_BOT_TOKEN: optionalString.pipe(
     z
       .string()
@@ -533,6 +540,7 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
     redisUrl: e.REDIS_URL,
     redisPrefix: e.REDIS_PREFIX,
     roles: parseRoles(e.WARDEN_ROLES),
+    signerMode: e.SIGNER_MODE,
     telegram: {
       botToken: e.TELEGRAM_BOT_TOKEN,
       apiRoot: e.TELEGRAM_API_ROOT.replace(/\/+$/, ""),

@@ -10,6 +10,7 @@ import { createWebSocketPublisher } from "../infra/ws-hub";
 import { createEmailOutbox } from "../jobs/email-outbox";
 import { createAccounts } from "../wiring/accounts";
 import { createAlertsFromConfig } from "../wiring/alerts";
+import { createCallerTrading, type TradingMode } from "../wiring/caller-trading";
 import { createKeys } from "../wiring/keys";
 import { createTradingFromConfig } from "../wiring/trading";
 import type { RoleConfig, Shared } from "./shared";
@@ -22,10 +23,12 @@ import type { RoleConfig, Shared } from "./shared";
 export async function startServices(
   config: RoleConfig,
   deps: {
-    shared: Pick<Shared, "orm" | "appRedis" | "tokens" | "queues" | "rateLimiter">;
+    shared: Pick<Shared, "orm" | "redis" | "appRedis" | "tokens" | "queues" | "rateLimiter">;
     keyRing: KeyRing;
     logger: Logger;
     now: () => number;
+    /** How the api and bot roles trade (see tradingModeFor); direct when not given. */
+    tradingMode?: TradingMode;
   },
 ) {
   const { keyRing, logger, now } = deps;
@@ -62,6 +65,17 @@ export async function startServices(
       };
     })(),
   });
+  // What the api and bot roles trade through: the use cases here, or intents to the signer.
+  const callerTrading = createCallerTrading(deps.tradingMode ?? "direct", {
+    cockpit,
+    trade,
+    orm,
+    queue: queues.get("signerIntents"),
+    eventsConnection: () => deps.shared.redis.create("worker", "signer-events"),
+    bullPrefix: deps.shared.redis.bullPrefix,
+    redis: appRedis,
+    warn: (fields, message) => logger.warn(fields, message),
+  });
   const alerts = createAlertsFromConfig(config, {
     keyRing,
     orm,
@@ -85,8 +99,18 @@ export async function startServices(
     keys,
     trade,
     cockpit,
+    callerTrading,
     alerts,
   };
+}
+
+/**
+ * The api and bot roles send their trades to a separate signer when SIGNER_MODE=remote; a
+ * process running neither role never does (its worker jobs use the use cases directly).
+ */
+export function tradingModeFor(config: Pick<RoleConfig, "signerMode">, roles: readonly string[]) {
+  const caller = roles.includes("api") || roles.includes("bot");
+  return config.signerMode === "remote" && caller ? ("remote" as const) : ("direct" as const);
 }
 
 export type Services = Awaited<ReturnType<typeof startServices>>;

@@ -17,6 +17,7 @@ import { createVenues } from "../../src/infra/venues";
 import { createEmailOutbox } from "../../src/jobs/email-outbox";
 import { createQueueRegistry, type QueueRegistry } from "../../src/jobs/registry";
 import { createAccounts } from "../../src/wiring/accounts";
+import { type CallerTrading, createCallerTrading } from "../../src/wiring/caller-trading";
 import { createKeys } from "../../src/wiring/keys";
 import { createTradingFromConfig } from "../../src/wiring/trading";
 import {
@@ -37,6 +38,8 @@ export interface BotHarness {
   keys: ReturnType<typeof createKeys>;
   trading: ReturnType<typeof createTradingFromConfig>["trading"];
   cockpit: Cockpit;
+  /** What the bot trades through: the use cases here, or (opts.signer) intents to a signer. */
+  callerTrading: CallerTrading;
   /** The queue registry (trade notifications wait on `alerts` as `notice` jobs). */
   queues: QueueRegistry;
   config: Config;
@@ -54,6 +57,11 @@ export async function startBotHarness(
     paperByDefault?: boolean;
     reportError?: BotDeps["reportError"];
     settings?: BotDeps["settings"];
+    /**
+     * Trade through a separate signer (SIGNER_MODE=remote): every venue call is an intent on the
+     * signer-intents queue; the test starts the signer (test/support/signer-fixtures.ts).
+     */
+    signer?: { deadlineMs: number };
   } = {},
 ): Promise<BotHarness> {
   const tg = await startTelegramEmulator();
@@ -104,11 +112,21 @@ export async function startBotHarness(
     alertsQueue: queues.get("alerts"),
     emailOutbox: createEmailOutbox({ queue: queues.get("email"), keyRing: config.masterKeys }),
   });
+  const callerTrading = createCallerTrading(opts.signer ? "remote" : "direct", {
+    cockpit,
+    trade,
+    orm,
+    queue: queues.get("signerIntents"),
+    eventsConnection: () => ({ url: redis.url }),
+    bullPrefix: `${redis.prefix}bull`,
+    redis: client,
+    deadlineMs: opts.signer?.deadlineMs,
+  });
   const bot = createBot({
-    trading: cockpit.withNotices(trade.trading),
+    trading: callerTrading.trading,
     killSwitch: trade.killSwitch,
     recentAudit: trade.recentAudit,
-    cockpit: cockpitBotDeps(cockpit, keys),
+    cockpit: cockpitBotDeps(cockpit, keys, callerTrading),
     keys,
     egressIps: config.egressIps,
     paperByDefault: opts.paperByDefault,
@@ -132,6 +150,7 @@ export async function startBotHarness(
     keys,
     trading: trade.trading,
     cockpit,
+    callerTrading,
     queues,
     config,
     logs,
@@ -139,6 +158,7 @@ export async function startBotHarness(
     db,
     async close() {
       await running?.stop();
+      await callerTrading.close();
       await tg.close();
       await hibp.close();
       await queues.close();
