@@ -7,7 +7,8 @@ import type { Cockpit } from "../cockpit";
 import type { PartialClose } from "../domain/trading/partial-close";
 import type { OrderQuote, OrderRequest } from "../domain/trading/pre-trade";
 import type { ReconcileResult } from "../domain/trading/reconcile";
-import { entryNotice, withOrderNotices } from "../domain/trading/trade-notices";
+import { displaySymbol } from "../domain/trading/symbols";
+import { entryNotice, price, withOrderNotices } from "../domain/trading/trade-notices";
 import type { Caller, TradeRecord, Trading, TradingStore } from "../domain/trading/trading";
 import { createCredentialsRepo } from "../infra/credentials-repo";
 import { type createOrm, preparedSqlOf } from "../infra/database";
@@ -58,12 +59,13 @@ export function lateNotice(
   if (outcome.status === "done" && outcome.result.ok) {
     const t = tradeOf(outcome.result.value);
     if (event === "entry") return { event, text: entryNotice(t) };
+    const head = `#${t.id} ${displaySymbol(t.symbol)} ${t.side}`;
     return {
       event,
       text:
         event === "exit"
-          ? `Closed: #${t.id} ${t.symbol} ${t.side} at ${t.exitPrice ?? "—"}`
-          : `Changed: #${t.id} ${t.symbol} ${t.side} — SL ${t.stopLoss ?? "none"}, TP ${t.takeProfit ?? "none"}, size ${t.size}`,
+          ? `Closed: ${head} at ${price(t.exitPrice)}`
+          : `Changed: ${head} ${price(t.size)} — SL ${price(t.stopLoss)}, TP ${price(t.takeProfit)}`,
     };
   }
   const reason =
