@@ -75,8 +75,9 @@ const STATUS: Record<TradingError["code"], number> = {
   // The kill switch: temporary and not the client's fault; the JSON code says why.
   trading_paused: 503,
   size_not_reduced: 422,
-  // Only with a separate signer (src/jobs/remote-trading.ts).
-  still_working: 202,
+  // Only with a separate signer (src/jobs/remote-trading.ts). A change still working is 202
+  // (TradingPendingError, below); a read the signer has not answered is asked again later.
+  still_working: 503,
   refused: 409,
   forbidden: 403,
   signer_failed: 502,

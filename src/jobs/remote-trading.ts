@@ -160,11 +160,11 @@ export function createRemoteTrading(deps: RemoteTradingDeps) {
       case "done":
         if (o.result.ok) return o.result.value;
         throw failure(o.result);
-      case "still_working": {
-        const read = READ_ACTIONS.has(intent.action);
-        if (!read) watch(intent);
-        throw new TradingPendingError(read ? READ_PENDING : STILL_WORKING, intent.idempotencyKey);
-      }
+      case "still_working":
+        // A read left behind is simply asked again; a change is followed and notified.
+        if (READ_ACTIONS.has(intent.action)) throw new TradingError("still_working", READ_PENDING);
+        watch(intent);
+        throw new TradingPendingError(STILL_WORKING, intent.idempotencyKey);
       case "refused":
         throw refusal(o.reason);
       case "failed":

@@ -66,11 +66,12 @@ export async function startServices(
     })(),
   });
   // What the api and bot roles trade through: the use cases here, or intents to the signer.
-  const callerTrading = createCallerTrading(deps.tradingMode ?? "direct", {
+  const tradingMode = deps.tradingMode ?? "direct";
+  const callerTrading = createCallerTrading(tradingMode, {
     cockpit,
     trade,
     orm,
-    queue: queues.get("signerIntents"),
+    queue: tradingMode === "remote" ? queues.get("signerIntents") : undefined,
     eventsConnection: () => deps.shared.redis.create("worker", "signer-events"),
     bullPrefix: deps.shared.redis.bullPrefix,
     redis: appRedis,

@@ -1,4 +1,6 @@
 // The `signer-intents` processor: the signer trusts the queue for transport, not for authority.
+// Every kind (open, modify, close; the reads portfolio, quote, partial_close, reconcile) passes
+// the same checks; an open is measured against the pre-trade rules here again before it is sent.
 // Before an intent acts it re-reads from the database that the named key is the named user's and
 // usable, that the user still exists, and the kill switch; a forged intent is refused and
 // recorded as a security event. Refusals complete the job (never retried). Opens are exactly

@@ -193,7 +193,7 @@ describe("trading API with a separate signer", () => {
     expect(grown.body.error).toBe("size_not_reduced");
   });
 
-  it("when the signer is stopped, then an open answers 202 still working, a retry with the same Idempotency-Key joins it, and once a signer starts the order is opened once and the user is notified once", async () => {
+  it("when the signer is stopped, then an open answers 202 still working (a quote 503), a retry with the same Idempotency-Key joins it, and once a signer starts the order is opened once and the user is notified once", async () => {
     const [token, keyId, userId] = await trader("remote-3@example.com");
     const body = { symbol: "SOL", side: "long", size: 1, keyId, confirm: true };
     const headers = { "idempotency-key": "remote-open-0001" };
@@ -206,6 +206,11 @@ describe("trading API with a separate signer", () => {
     });
     expect(first.body.message).toContain("Still working on it");
     expect((await api("POST", "/api/trades", { body, token, headers })).status).toBe(202);
+    // A quote is only a read: not followed, the client asks again.
+    const { confirm: _c, ...unconfirmed } = body;
+    const quote = await api("POST", "/api/trades", { body: unconfirmed, token });
+    expect(quote.status).toBe(503);
+    expect(quote.body.error).toBe("still_working");
     expect(await tradesOf(userId)).toEqual([]);
 
     startSigner();
