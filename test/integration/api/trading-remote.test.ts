@@ -156,7 +156,7 @@ describe("trading API with a separate signer", () => {
     await expect.poll(() => entryNotices(userId)).toHaveLength(1);
   });
 
-  it("when an order fails a pre-trade rule in the signer, a trade is already closed, or a modify would grow a position, then the status and body are the direct path's, and the same order sent again after a close opens a new trade", async () => {
+  it("when an order fails a pre-trade rule in the signer, a trade is already closed, or a modify would grow a position, then the status and body are the direct path's; a reused Idempotency-Key is refused with 409; the same order sent again after a close opens a new trade", async () => {
     startSigner();
     const [token, keyId] = await trader("remote-2@example.com");
     const lot = await api("POST", "/api/trades", {
@@ -165,6 +165,24 @@ describe("trading API with a separate signer", () => {
     });
     expect(lot.status).toBe(422);
     expect(lot.body).toMatchObject({ error: "pre_trade_refused", rule: "lot_step" });
+    // The signer refuses an Idempotency-Key reused for another order: 409 with its reason.
+    const headers = { "idempotency-key": "remote-reuse-0001" };
+    const refusedFirst = await api("POST", "/api/trades", {
+      body: { symbol: "BTC", side: "long", size: 0.0015, keyId, confirm: true },
+      token,
+      headers,
+    });
+    expect(refusedFirst.status).toBe(422);
+    const reused = await api("POST", "/api/trades", {
+      body: { symbol: "BTC", side: "long", size: 0.01, keyId, confirm: true },
+      token,
+      headers,
+    });
+    expect(reused.status).toBe(409);
+    expect(reused.body).toEqual({
+      error: "refused",
+      message: "This idempotency key was already used for a different request.",
+    });
     const opened = await api("POST", "/api/trades", {
       body: { symbol: "ETH", side: "short", size: 0.1, keyId, confirm: true },
       token,
