@@ -2,6 +2,7 @@
 // notifications, reports) from the adapters the composition root already built.
 import type { MikroORM } from "@mikro-orm/postgresql";
 import type { Queue } from "bullmq";
+import type { OrdersFeatureDeps } from "./bot/features/orders";
 import type { EmailOutbox } from "./domain/accounts/email";
 import { createSettingsNotifier, runDailySummaries } from "./domain/notifications";
 import { recoverOpens } from "./domain/trading/open-recovery";
@@ -161,11 +162,6 @@ export function createCockpit(parts: {
 
 export type Cockpit = ReturnType<typeof createCockpit>;
 
-/** What the trading API needs of the cockpit. */
-export function cockpitApiDeps(cockpit: Cockpit) {
-  return { quote: cockpit.quote, partialClose: cockpit.partialClose };
-}
-
 /** What the bot's cockpit features need. */
 export function cockpitBotDeps(
   cockpit: Cockpit,
@@ -176,12 +172,15 @@ export function cockpitBotDeps(
       Array<{ id: string; label: string; revokedAt: Date | null; disabledAt: Date | null }>
     >;
   },
+  /** What calls the venue, when not this cockpit's own (a separate signer's intents). */
+  venueCalls?: Pick<OrdersFeatureDeps, "quote" | "partialClose" | "reconcileKey" | "placeOrder">,
 ) {
   return {
-    quote: cockpit.quote,
-    partialClose: cockpit.partialClose,
+    quote: venueCalls?.quote ?? cockpit.quote,
+    partialClose: venueCalls?.partialClose ?? cockpit.partialClose,
+    placeOrder: venueCalls?.placeOrder,
     settings: cockpit.settings,
-    reconcileKey: cockpit.reconcileKey,
+    reconcileKey: venueCalls?.reconcileKey ?? cockpit.reconcileKey,
     ledger: cockpit.ledger,
     notificationSettings: cockpit.notificationSettings,
     liquidationWarnings: cockpit.liquidationWarnings,

@@ -1,5 +1,6 @@
 // Trading over HTTP: the same use cases as the bot's commands. The client's IP (trusted-proxy
 // aware) is recorded with each action; `Idempotency-Key` makes a retried open open once.
+import { createHash } from "node:crypto";
 import express, { type Request, Router } from "express";
 import { z } from "zod";
 import type { AccountService } from "../domain/accounts/service";
@@ -9,10 +10,12 @@ import { positionOf, positionView } from "../domain/trading/position-view";
 import { type OrderQuote, type OrderRequest, PreTradeError } from "../domain/trading/pre-trade";
 import { parseSize } from "../domain/trading/sizing";
 import {
+  type Caller,
   type TradeRecord,
   type Trading,
   TradingError,
   TradingPausedError,
+  TradingPendingError,
 } from "../domain/trading/trading";
 import { authedHandler, clientOf, noStore, parse, requireAuth } from "./auth-routes";
 
@@ -72,7 +75,34 @@ const STATUS: Record<TradingError["code"], number> = {
   // The kill switch: temporary and not the client's fault; the JSON code says why.
   trading_paused: 503,
   size_not_reduced: 422,
+  // Only with a separate signer (src/jobs/remote-trading.ts). A change still working is 202
+  // (TradingPendingError, below); a read the signer has not answered is asked again later.
+  still_working: 503,
+  refused: 409,
+  forbidden: 403,
+  signer_failed: 502,
 };
+
+const IDEMPOTENCY_KEY = /^[A-Za-z0-9_-]{8,128}$/;
+
+/**
+ * The request's key for a change handed to a signer: its Idempotency-Key, or one derived from
+ * what was asked (user, route, body), the user's last audit entry and the minute. A client's
+ * retry of a request still in progress joins it instead of repeating it; once any trade action
+ * was recorded (this one included) the same request is a new one (a retried open then meets
+ * the one-trade-per-coin rule, a retried close finds the trade closed).
+ */
+function requestKeyOf(req: Request, userId: string, lastAudit: string | null): string {
+  const given = req.get("idempotency-key");
+  if (given !== undefined && IDEMPOTENCY_KEY.test(given)) return `api:${given}`;
+  const asked = createHash("sha256")
+    .update(
+      [userId, req.method, req.originalUrl, JSON.stringify(req.body ?? null), lastAudit].join("\n"),
+    )
+    .digest("base64url")
+    .slice(0, 32);
+  return `api-auto:${asked}:${Math.floor(Date.now() / 60_000)}`;
+}
 
 export function createTradingRoutes(deps: {
   accounts: AccountService;
@@ -82,6 +112,15 @@ export function createTradingRoutes(deps: {
   quote: (userId: string, req: OrderRequest) => Promise<OrderQuote>;
   /** A share of a trade on its market's lot step (src/domain/trading/partial-close.ts). */
   partialClose: (t: TradeRecord, percent: number) => Promise<PartialClose>;
+  /**
+   * The confirmed order: its pre-trade checks, then the open (with a separate signer, both in
+   * the signer). Without it, `quote` then `trading.openTrade`.
+   */
+  placeOrder?: (
+    caller: Caller,
+    order: OrderRequest,
+    idempotencyKey?: string,
+  ) => Promise<TradeRecord>;
 }): Router {
   const router = Router();
   router.use(noStore);
@@ -89,7 +128,16 @@ export function createTradingRoutes(deps: {
   router.use(requireAuth(deps.accounts));
 
   const handle = authedHandler((err, res) => {
-    if (err instanceof TradingError) {
+    if (err instanceof TradingPendingError) {
+      // Handed to the signer, not answered yet: the same request again joins it, and the trade
+      // routes show it once done; the user is notified too.
+      res.status(202).json({
+        status: "still_working",
+        message: err.message,
+        idempotencyKey: err.requestKey.replace(/^api:/, ""),
+        check: ["/api/trades?status=open", "/api/positions", "/api/audit"],
+      });
+    } else if (err instanceof TradingError) {
       // A venue that asked Warden to slow down is temporarily unavailable, not a bad gateway.
       const status = err.venueCode === "rate_limited" ? 503 : STATUS[err.code];
       res.status(status).json({
@@ -103,18 +151,39 @@ export function createTradingRoutes(deps: {
     }
     return true;
   });
-  const caller = (req: Request, auth: AuthContext) => ({
-    userId: auth.user.id,
-    source: "api" as const,
-    ip: clientOf(req).ip,
-  });
+  const caller = async (req: Request, auth: AuthContext): Promise<Caller> => {
+    const head = req.get("idempotency-key")
+      ? null
+      : ((await deps.auditPage(auth.user.id, { limit: 1 })).entries[0]?.id ?? null);
+    return {
+      userId: auth.user.id,
+      source: "api" as const,
+      ip: clientOf(req).ip,
+      requestKey: requestKeyOf(req, auth.user.id, head === null ? null : String(head)),
+    };
+  };
+  const placeOrder =
+    deps.placeOrder ??
+    (async (c: Caller, order: OrderRequest, idempotencyKey?: string) => {
+      const quote = await deps.quote(c.userId, order);
+      return deps.trading.openTrade(c, {
+        symbol: quote.symbol,
+        side: order.side,
+        size: quote.size,
+        stopLoss: order.stopLoss,
+        takeProfit: order.takeProfit,
+        leverage: order.leverage,
+        credentialId: quote.credentialId,
+        idempotencyKey,
+      });
+    });
 
   router.post(
     "/trades",
     handle(async (req, res, auth) => {
       const body = parse(openBody, req.body);
       const key = req.get("idempotency-key");
-      if (key !== undefined && !/^[A-Za-z0-9_-]{8,128}$/.test(key)) {
+      if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
         res.status(400).json({
           error: "invalid_request",
           message: "Idempotency-Key must be 8-128 of A-Z a-z 0-9 _ -.",
@@ -139,31 +208,23 @@ export function createTradingRoutes(deps: {
         });
         return;
       }
-      let quote: OrderQuote;
+      const order = { ...input, size: spec, credentialId: keyId };
       try {
-        quote = await deps.quote(auth.user.id, { ...input, size: spec, credentialId: keyId });
+        if (confirm !== true) {
+          const quote: OrderQuote = await deps.quote(auth.user.id, order);
+          res.status(428).json({
+            error: "confirmation_required",
+            message: 'Check the order and send it again with "confirm": true.',
+            quote,
+          });
+          return;
+        }
+        const t = await placeOrder(await caller(req, auth), order, key ? `api:${key}` : undefined);
+        res.status(201).json({ trade: tradeView(t) });
       } catch (err) {
         if (!(err instanceof PreTradeError)) throw err;
         res.status(422).json({ error: "pre_trade_refused", rule: err.rule, message: err.message });
-        return;
       }
-      if (confirm !== true) {
-        res.status(428).json({
-          error: "confirmation_required",
-          message: 'Check the order and send it again with "confirm": true.',
-          quote,
-        });
-        return;
-      }
-      const t = await deps.trading.openTrade(caller(req, auth), {
-        ...input,
-        symbol: quote.symbol,
-        size: quote.size,
-        leverage: input.leverage,
-        credentialId: quote.credentialId,
-        idempotencyKey: key ? `api:${key}` : undefined,
-      });
-      res.status(201).json({ trade: tradeView(t) });
     }),
   );
 
@@ -175,7 +236,7 @@ export function createTradingRoutes(deps: {
       if (body.size !== undefined) deps.accounts.requireStepUp(auth);
       res.json({
         trade: tradeView(
-          await deps.trading.modifyTrade(caller(req, auth), String(req.params.id), body),
+          await deps.trading.modifyTrade(await caller(req, auth), String(req.params.id), body),
         ),
       });
     }),
@@ -189,7 +250,7 @@ export function createTradingRoutes(deps: {
       const { percent = 100 } = parse(closeBody, req.body ?? {});
       const id = String(req.params.id);
       if (percent === 100) {
-        res.json({ trade: tradeView(await deps.trading.closeTrade(caller(req, auth), id)) });
+        res.json({ trade: tradeView(await deps.trading.closeTrade(await caller(req, auth), id)) });
         return;
       }
       const open = await deps.trading.listTrades(auth.user.id, { limit: 100, status: "open" });
@@ -205,7 +266,7 @@ export function createTradingRoutes(deps: {
       }
       res.json({
         trade: tradeView(
-          await deps.trading.modifyTrade(caller(req, auth), id, { size: part.size }),
+          await deps.trading.modifyTrade(await caller(req, auth), id, { size: part.size }),
         ),
       });
     }),

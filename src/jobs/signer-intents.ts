@@ -8,6 +8,20 @@ import { z } from "zod";
 
 const id = z.string().regex(/^[1-9][0-9]{0,18}$/);
 const price = z.number().positive().finite();
+/** A base size (coins), or an order value / a share of free margin the signer's quote resolves. */
+const sizeSpec = z
+  .object({
+    kind: z.enum(["base", "quote", "percent"]),
+    value: z.number().positive().finite(),
+  })
+  .strict();
+const order = {
+  symbol: z.string().min(1).max(40),
+  side: z.enum(["long", "short"]),
+  stopLoss: price.optional(),
+  takeProfit: price.optional(),
+  leverage: z.number().int().min(1).max(200).optional(),
+};
 
 const base = {
   userId: id,
@@ -28,15 +42,9 @@ export const signerIntentSchema = z.discriminatedUnion("action", [
     .object({
       ...base,
       action: z.literal("open"),
+      // The signer runs the pre-trade rules on it before the order is sent.
       params: z
-        .object({
-          symbol: z.string().min(1).max(40),
-          side: z.enum(["long", "short"]),
-          size: z.number().positive().finite(),
-          stopLoss: price.optional(),
-          takeProfit: price.optional(),
-          leverage: z.number().int().min(1).max(200).optional(),
-        })
+        .object({ ...order, size: z.union([z.number().positive().finite(), sizeSpec]) })
         .strict(),
     })
     .strict(),
@@ -59,7 +67,42 @@ export const signerIntentSchema = z.discriminatedUnion("action", [
     .strict(),
   /** Positions and balance of the named key. */
   z.object({ ...base, action: z.literal("portfolio"), params: z.object({}).strict() }).strict(),
+  /** The pre-trade checks of an order through the named key (nothing is sent). */
+  z
+    .object({
+      ...base,
+      action: z.literal("quote"),
+      params: z.object({ ...order, size: sizeSpec }).strict(),
+    })
+    .strict(),
+  /** What closing a share of a trade would send, on its market's lot step (nothing is sent). */
+  z
+    .object({
+      ...base,
+      action: z.literal("partial_close"),
+      params: z.object({ tradeId: id, percent: z.number().int().min(1).max(100) }).strict(),
+    })
+    .strict(),
+  /** The named key's positions against Warden's open trades, as the reconciliation job does. */
+  z.object({ ...base, action: z.literal("reconcile"), params: z.object({}).strict() }).strict(),
 ]);
+
+/** Intents that change nothing at the venue: no kill switch, and a fresh key per read. */
+export const READ_ACTIONS: ReadonlySet<SignerIntent["action"]> = new Set([
+  "portfolio",
+  "quote",
+  "partial_close",
+  "reconcile",
+]);
+
+/** The signer's refusals a caller tells apart (the others are passed on as they are). */
+export const REFUSALS = {
+  malformed: "The intent is malformed.",
+  mismatch: "The intent does not match its job.",
+  notYours: "This key is not yours.",
+  inactive: "This account cannot trade.",
+  reused: "This idempotency key was already used for a different request.",
+} as const;
 
 export type SignerIntent = z.infer<typeof signerIntentSchema>;
 
@@ -67,16 +110,24 @@ export type SignerIntent = z.infer<typeof signerIntentSchema>;
  * What a finished job returns: a refusal by the signer (never retried), or the use case's answer,
  * which may itself be a coded failure of the action (a venue refusal, a closed trade…).
  */
-export type SignerJobResult =
-  | { refused: string }
+export type SignerJobResult = { refused: string } | IntentResult;
+
+/** The use case's answer; a coded failure keeps what the faces show (venue code, rule, scope). */
+export type IntentResult =
   | { ok: true; value: unknown }
-  | { ok: false; code: string; message: string };
+  | {
+      ok: false;
+      code: string;
+      message: string;
+      venueCode?: string;
+      /** The pre-trade rule that refused the order (code "pre_trade_refused"). */
+      rule?: string;
+      /** The kill switch's scope (code "trading_paused"). */
+      scope?: string;
+    };
 
 export type IntentOutcome =
-  | {
-      status: "done";
-      result: { ok: true; value: unknown } | { ok: false; code: string; message: string };
-    }
+  | { status: "done"; result: IntentResult }
   | { status: "still_working" }
   | { status: "refused"; reason: string }
   /** The signer gave up after its retries (an unexpected error): nothing more will happen. */
@@ -145,10 +196,7 @@ export function createSignerIntentClient(deps: {
       const job = await Job.fromId(queue, jobId);
       if (!job) return { status: "still_working" };
       if (JSON.stringify(requestOf(job.data)) !== JSON.stringify(requestOf(intent))) {
-        return {
-          status: "refused",
-          reason: "This idempotency key was already used for a different request.",
-        };
+        return { status: "refused", reason: REFUSALS.reused };
       }
       try {
         await job.waitUntilFinished(events, deadlineMs);

@@ -14,7 +14,6 @@ import { createReportsRoutes } from "../api/reports-routes";
 import { createTradingRoutes } from "../api/trading-routes";
 import { buildWebAssets, createWebRoutes, MINI_APP_PATH } from "../api/web-routes";
 import { WEBHOOK_PATH } from "../bot/runner";
-import { cockpitApiDeps } from "../cockpit";
 import type { Logger } from "../infra/logger";
 import { qrPngDataUrl } from "../infra/qr";
 import type { ErrorReporter } from "../infra/sentry";
@@ -31,7 +30,10 @@ export async function startApiRole(
   deps: {
     shared: Pick<Shared, "orm" | "redis" | "appRedis" | "tokens">;
     /** Built with the master key ring (./services): through them this role holds it today. */
-    services: Pick<Services, "accounts" | "keys" | "trade" | "cockpit" | "alerts">;
+    services: Pick<
+      Services,
+      "accounts" | "keys" | "trade" | "cockpit" | "callerTrading" | "alerts"
+    >;
     /** The bot whose webhook this role serves (and whose name the sign-in page shows). */
     bot: WardenBot | undefined;
     /** The local Telegram emulator behind /sandbox (development without a bot token). */
@@ -43,7 +45,7 @@ export async function startApiRole(
 ): Promise<{ port: number; stop: Stop }> {
   const { logger, bot, sandbox } = deps;
   const { orm, redis, appRedis } = deps.shared;
-  const { accounts, keys, trade, cockpit, alerts } = deps.services;
+  const { accounts, keys, trade, cockpit, callerTrading, alerts } = deps.services;
   const stack = stopStack(logger);
   try {
     const web = await buildWebAssets();
@@ -112,11 +114,14 @@ export async function startApiRole(
         },
         {
           path: "/api",
+          // Direct where this process runs the signer role; otherwise every venue call is an intent to the signer.
           router: createTradingRoutes({
             accounts,
-            trading: cockpit.withNotices(trade.trading),
+            trading: callerTrading.trading,
             auditPage: trade.auditPage,
-            ...cockpitApiDeps(cockpit),
+            quote: callerTrading.quote,
+            partialClose: callerTrading.partialClose,
+            placeOrder: callerTrading.placeOrder,
           }),
         },
         { path: "/api", router: createReportsRoutes({ accounts, ...cockpit }) },

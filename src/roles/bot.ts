@@ -26,7 +26,10 @@ export function createRoleBot(
   deps: {
     shared: Pick<Shared, "orm" | "appRedis" | "rateLimiter">;
     /** Built with the master key ring (./services): through them this role holds it today. */
-    services: Pick<Services, "accounts" | "keys" | "trade" | "cockpit" | "alerts">;
+    services: Pick<
+      Services,
+      "accounts" | "keys" | "trade" | "cockpit" | "callerTrading" | "alerts"
+    >;
     logger: Logger;
     reporter: ErrorReporter;
     now: () => number;
@@ -40,7 +43,7 @@ export function createRoleBot(
 ): WardenBot | undefined {
   const { logger } = deps;
   const { orm, appRedis } = deps.shared;
-  const { accounts, keys, trade, cockpit, alerts } = deps.services;
+  const { accounts, keys, trade, cockpit, callerTrading, alerts } = deps.services;
   const token = config.telegram.botToken;
   const wantBot =
     opts.roles.includes("bot") || (opts.roles.includes("api") && config.telegram.webhookSecret);
@@ -55,10 +58,11 @@ export function createRoleBot(
           rateLimiter: deps.shared.rateLimiter,
           accounts,
           keys,
-          trading: cockpit.withNotices(trade.trading),
+          // Direct where this process runs the signer role; otherwise every venue call is an intent to the signer.
+          trading: callerTrading.trading,
           killSwitch: trade.killSwitch,
           recentAudit: trade.recentAudit,
-          cockpit: cockpitBotDeps(cockpit, keys),
+          cockpit: cockpitBotDeps(cockpit, keys, callerTrading),
           alerts: {
             store: alerts.store,
             notMe: alerts.notMe,

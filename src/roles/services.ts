@@ -11,6 +11,7 @@ import { createWebSocketPublisher } from "../infra/ws-hub";
 import { createEmailOutbox } from "../jobs/email-outbox";
 import { createAccounts } from "../wiring/accounts";
 import { createAlertsFromConfig } from "../wiring/alerts";
+import { createCallerTrading } from "../wiring/caller-trading";
 import { createKeys } from "../wiring/keys";
 import { sealedKeysFromShared } from "../wiring/sealed-keys";
 import { createTradingFromConfig } from "../wiring/trading";
@@ -79,6 +80,18 @@ export async function startServices(
       };
     })(),
   });
+  // What the api and bot roles trade through: the use cases here, or intents to the signer.
+  const tradingMode = tradingModeFor(deps.roles);
+  const callerTrading = createCallerTrading(tradingMode, {
+    cockpit,
+    trade,
+    orm,
+    queue: tradingMode === "remote" ? queues.get("signerIntents") : undefined,
+    eventsConnection: () => deps.shared.redis.create("worker", "signer-events"),
+    bullPrefix: deps.shared.redis.bullPrefix,
+    redis: appRedis,
+    warn: (fields, message) => logger.warn(fields, message),
+  });
   const alerts = createAlertsFromConfig(config, {
     accountKeys,
     orm,
@@ -108,11 +121,23 @@ export async function startServices(
     /** Closes what the sealed path opened (its queue events connection). */
     stop: async () => {
       await sealed?.stop();
+      await callerTrading.close();
     },
     trade,
     cockpit,
+    callerTrading,
     alerts,
   };
+}
+
+/**
+ * The api and bot roles send their trades to the signer (intents on the `signer-intents` queue)
+ * when this process does not run the signer role itself, as they seal pasted keys to it; a
+ * process running neither api nor bot never does (its jobs use the use cases directly).
+ */
+export function tradingModeFor(roles: readonly Role[]) {
+  const caller = roles.includes("api") || roles.includes("bot");
+  return caller && !roles.includes("signer") ? ("remote" as const) : ("direct" as const);
 }
 
 export type Services = Awaited<ReturnType<typeof startServices>>;

@@ -17,6 +17,7 @@ import { createVenues } from "../../src/infra/venues";
 import { createEmailOutbox } from "../../src/jobs/email-outbox";
 import { createQueueRegistry, type QueueRegistry } from "../../src/jobs/registry";
 import { createAccounts } from "../../src/wiring/accounts";
+import { type CallerTrading, createCallerTrading } from "../../src/wiring/caller-trading";
 import { createKeys } from "../../src/wiring/keys";
 import { createTradingFromConfig } from "../../src/wiring/trading";
 import {
@@ -37,6 +38,8 @@ export interface BotHarness {
   keys: ReturnType<typeof createKeys>;
   trading: ReturnType<typeof createTradingFromConfig>["trading"];
   cockpit: Cockpit;
+  /** What the bot trades through: the use cases here, or (opts.signer) intents to a signer. */
+  callerTrading: CallerTrading;
   /** The queue registry (trade notifications wait on `alerts` as `notice` jobs). */
   queues: QueueRegistry;
   config: Config;
@@ -59,6 +62,11 @@ export async function startBotHarness(
       direct: ReturnType<typeof createKeys>,
       ctx: { orm: MikroORM; queues: QueueRegistry; redisUrl: string; bullPrefix: string },
     ) => ReturnType<typeof createKeys>;
+    /**
+     * Trade through a separate signer (as a bot process without the signer role does): every venue call is an intent on the
+     * signer-intents queue; the test starts the signer (test/support/signer-fixtures.ts).
+     */
+    signer?: { deadlineMs: number };
   } = {},
 ): Promise<BotHarness> {
   const tg = await startTelegramEmulator();
@@ -115,11 +123,21 @@ export async function startBotHarness(
       accountKeys: accountKeysOf(config),
     }),
   });
+  const callerTrading = createCallerTrading(opts.signer ? "remote" : "direct", {
+    cockpit,
+    trade,
+    orm,
+    queue: queues.get("signerIntents"),
+    eventsConnection: () => ({ url: redis.url }),
+    bullPrefix: `${redis.prefix}bull`,
+    redis: client,
+    deadlineMs: opts.signer?.deadlineMs,
+  });
   const bot = createBot({
-    trading: cockpit.withNotices(trade.trading),
+    trading: callerTrading.trading,
     killSwitch: trade.killSwitch,
     recentAudit: trade.recentAudit,
-    cockpit: cockpitBotDeps(cockpit, keys),
+    cockpit: cockpitBotDeps(cockpit, keys, callerTrading),
     keys: botKeys,
     egressIps: config.egressIps,
     paperByDefault: opts.paperByDefault,
@@ -143,6 +161,7 @@ export async function startBotHarness(
     keys,
     trading: trade.trading,
     cockpit,
+    callerTrading,
     queues,
     config,
     logs,
@@ -150,6 +169,7 @@ export async function startBotHarness(
     db,
     async close() {
       await running?.stop();
+      await callerTrading.close();
       await tg.close();
       await hibp.close();
       await queues.close();

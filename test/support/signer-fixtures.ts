@@ -1,21 +1,25 @@
 // A signer on the `signer-intents` queue for tests: the real processor, the real key authority
-// and security-event writer, and the trading use cases on the paper venue; in the test's process
-// or (signer-child.ts) in a child process that can be killed mid-intent.
+// and security-event writer, and the trading use cases and the cockpit's pre-trade checks on the
+// paper venue; in the test's process or (signer-child.ts) in a child process that can be killed
+// mid-intent.
 import type { MikroORM } from "@mikro-orm/postgresql";
+import { Queue } from "bullmq";
 import { pino } from "pino";
+import { createCockpit } from "../../src/cockpit";
 import type { ExchangeKeyRing } from "../../src/domain/vault";
 import { createAccountsRepo } from "../../src/infra/accounts-repo";
 import { sqlOf } from "../../src/infra/database";
 import { createPauseStore } from "../../src/infra/pause-store";
 import { createKeyAuthority } from "../../src/infra/signer-authority";
+import { createTradingStore, tradeAuditWriter } from "../../src/infra/trading-store";
 import {
   createSignerIntentProcessor,
   type SignerExecutor,
   tradingExecutor,
   tradingReplay,
 } from "../../src/jobs/processors/signer-intents";
-import { startWorkers, type WorkerPool } from "../../src/jobs/registry";
-import { paperTrading } from "./trading-fixtures";
+import { QUEUE_DEFINITIONS, startWorkers, type WorkerPool } from "../../src/jobs/registry";
+import { paperTrading, paperVenuesOf } from "./trading-fixtures";
 
 /** A killed signer's intent is redelivered within about three times this (JOB_LOCK_MAX_MS's floor). */
 export const SIGNER_LOCK_MS = 2_000;
@@ -30,9 +34,28 @@ export function startTestSigner(opts: {
   wrap?: (execute: SignerExecutor) => SignerExecutor;
 }): WorkerPool {
   const sql = sqlOf(opts.orm);
-  const trading = paperTrading(opts.orm, opts.keyRing, opts.pepper);
-  const execute = tradingExecutor(trading);
-  return startWorkers({
+  const venues = paperVenuesOf(opts.orm);
+  const trading = paperTrading(opts.orm, opts.keyRing, opts.pepper, true, undefined, venues);
+  // Reconciliation's closes go out as notices on the alerts queue, as the worker's do.
+  const alerts = new Queue(QUEUE_DEFINITIONS.alerts.name, {
+    connection: { url: opts.redisUrl },
+    prefix: opts.bullPrefix,
+  });
+  const store = createTradingStore(opts.orm, tradeAuditWriter(opts.pepper));
+  const cockpit = createCockpit({
+    orm: opts.orm,
+    keyRing: opts.keyRing,
+    venues,
+    tradingStore: store,
+    alertsQueue: alerts,
+  });
+  const execute = tradingExecutor(trading, {
+    quote: cockpit.quote,
+    partialClose: cockpit.partialClose,
+    reconcileKey: cockpit.reconcileKey,
+    getTrade: store.getTrade,
+  });
+  const pool = startWorkers({
     connection: () => ({ url: opts.redisUrl, maxRetriesPerRequest: null }),
     prefix: opts.bullPrefix,
     processors: {
@@ -47,4 +70,11 @@ export function startTestSigner(opts: {
     logger: pino({ level: "silent" }),
     lockMaxMs: SIGNER_LOCK_MS,
   });
+  return {
+    async close(graceMs) {
+      const r = await pool.close(graceMs);
+      await alerts.close();
+      return r;
+    },
+  };
 }

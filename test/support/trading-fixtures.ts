@@ -59,6 +59,15 @@ const unaudited: TradeAuditWriter = async (sql, _entry, opts) => {
   };
 };
 
+/** The paper venue alone, as the venue registry of a test's trading use cases. */
+export function paperVenuesOf(orm: MikroORM): Record<VenueId, Venue> {
+  const sql = preparedSqlOf(orm);
+  return { paper: createPaperVenue({ store: createPaperStore(sql) }) } as unknown as Record<
+    VenueId,
+    Venue
+  >;
+}
+
 /**
  * The trading use cases on the paper venue; `audited: false` leaves the audit entry out;
  * `pauses` replaces the kill switch's store (default: the real one in this database).
@@ -69,13 +78,10 @@ export function paperTrading(
   pepper: Buffer,
   audited = true,
   pauses?: TradingDeps["pauses"],
+  venues: Record<VenueId, Venue> = paperVenuesOf(orm),
 ) {
   const sql = preparedSqlOf(orm);
   const creds = createCredentialsRepo(sql);
-  const venues = { paper: createPaperVenue({ store: createPaperStore(sql) }) } as unknown as Record<
-    VenueId,
-    Venue
-  >;
   return createTrading({
     store: createTradingStore(orm, audited ? tradeAuditWriter(pepper) : unaudited),
     pauses: pauses ?? createPauseStore(sql),

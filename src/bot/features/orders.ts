@@ -18,12 +18,18 @@ import {
 } from "../../domain/trading/pre-trade";
 import type { ReconcileResult } from "../../domain/trading/reconcile";
 import { coinOf, displaySymbol, settleOf } from "../../domain/trading/symbols";
-import { type TradeRecord, type Trading, TradingError } from "../../domain/trading/trading";
+import {
+  type Caller,
+  type TradeRecord,
+  type Trading,
+  TradingError,
+} from "../../domain/trading/trading";
 import { VENUE_NAMES } from "../../domain/venues/keys";
 import type { Position } from "../../domain/venues/types";
 import type { BotContext } from "../context";
 import { parseOrder } from "../order-command";
 import { UsageError } from "../trade-commands";
+import { requestKeyOf } from "./trading";
 
 export const ORDER_CONFIRM_TTL_SECONDS = 60;
 
@@ -35,6 +41,15 @@ export interface OrdersFeatureDeps {
   partialClose: (t: TradeRecord, percent: number) => Promise<PartialClose>;
   settings: TradingSettingsStore;
   reconcileKey: (userId: string, credentialId: string) => Promise<ReconcileResult | null>;
+  /**
+   * A confirmed order: its pre-trade checks again (the price has moved), then the open; with a
+   * separate signer both happen there. Without it, `quote` then `trading.openTrade`.
+   */
+  placeOrder?: (
+    caller: Caller,
+    order: OrderRequest,
+    idempotencyKey: string,
+  ) => Promise<TradeRecord>;
   keyLabels: (userId: string) => Promise<Map<string, string>>;
   redis: Redis;
   now?: () => number;
@@ -94,9 +109,9 @@ export function ordersFeature(deps: OrdersFeatureDeps): Composer<BotContext> {
   const now = deps.now ?? Date.now;
   const feature = new Composer<BotContext>();
 
-  const caller = async (ctx: BotContext) => {
+  const caller = async (ctx: BotContext): Promise<Caller> => {
     const { user } = await accounts.ensureTelegramAccount(ctx.from!.id);
-    return { userId: user.id, source: "telegram" as const, ip: null };
+    return { userId: user.id, source: "telegram", ip: null, requestKey: requestKeyOf(ctx) };
   };
 
   async function answer(ctx: BotContext, fn: () => Promise<string | null>) {
@@ -112,20 +127,27 @@ export function ordersFeature(deps: OrdersFeatureDeps): Composer<BotContext> {
     }
   }
 
-  async function send(ctx: BotContext, userId: string, order: PendingOrder["order"], key: string) {
-    const t = await trading.openTrade(
-      { userId, source: "telegram", ip: null },
-      {
-        credentialId: order.credentialId,
-        symbol: order.symbol,
-        side: order.side,
-        size: order.size.value,
-        leverage: order.leverage,
-        stopLoss: order.stopLoss,
-        takeProfit: order.takeProfit,
-        idempotencyKey: key,
-      },
-    );
+  async function send(
+    ctx: BotContext,
+    userId: string,
+    order: PendingOrder["order"],
+    key: string,
+    checked: boolean,
+  ) {
+    const c: Caller = { userId, source: "telegram", ip: null, requestKey: key };
+    const t =
+      !checked && deps.placeOrder
+        ? await deps.placeOrder(c, order, key)
+        : await trading.openTrade(c, {
+            credentialId: order.credentialId,
+            symbol: order.symbol,
+            side: order.side,
+            size: order.size.value,
+            leverage: order.leverage,
+            stopLoss: order.stopLoss,
+            takeProfit: order.takeProfit,
+            idempotencyKey: key,
+          });
     const cur = settleOf(t.symbol);
     await ctx.reply(
       `✅ Opened #${t.id}: ${t.side} ${amount(t.size)} ${displaySymbol(t.symbol)} at ${amount(t.entryPrice ?? 0)} (${money(t.size * (t.entryPrice ?? 0))} ${cur})`,
@@ -148,7 +170,7 @@ export function ordersFeature(deps: OrdersFeatureDeps): Composer<BotContext> {
       };
       const { confirmBelowNotional } = await deps.settings.get(c.userId);
       if (confirmBelowNotional !== null && q.notional < confirmBelowNotional) {
-        await send(ctx, c.userId, order, `tg:${ctx.update.update_id}`);
+        await send(ctx, c.userId, order, `tg:${ctx.update.update_id}`, true);
         return null;
       }
       const token = randomBytes(12).toString("base64url");
@@ -188,8 +210,8 @@ export function ordersFeature(deps: OrdersFeatureDeps): Composer<BotContext> {
     }
     await answer(ctx, async () => {
       // The rules again at the current price: a minute can move the mark and the margin.
-      await deps.quote(c.userId, pending.order);
-      await send(ctx, c.userId, pending.order, `tg-order:${token}`);
+      if (!deps.placeOrder) await deps.quote(c.userId, pending.order);
+      await send(ctx, c.userId, pending.order, `tg-order:${token}`, !deps.placeOrder);
       return null;
     });
   });

@@ -39,13 +39,24 @@ export function tradeLine(t: TradeRecord): string {
   return `#${t.id} ${t.status} ${t.side} ${fmt(t.size)} ${t.symbol} ${prices} on ${t.testnet ? "🧪 " : ""}${venueLabel(t.venue, t.testnet === true)}${extras.length ? ` (${extras.join(", ")})` : ""}`;
 }
 
+/**
+ * One user action's key: Telegram redelivers an update (and a button press) with the same update
+ * id, so a change handed to a signer is done once however often it arrives.
+ */
+export const requestKeyOf = (ctx: BotContext) => `tg:${ctx.update.update_id}`;
+
 export function tradingFeature(deps: TradingFeatureDeps): Composer<BotContext> {
   const { accounts, trading } = deps;
   const feature = new Composer<BotContext>();
 
   const caller = async (ctx: BotContext) => {
     const { user } = await accounts.ensureTelegramAccount(ctx.from!.id);
-    return { userId: user.id, source: "telegram" as const, ip: null };
+    return {
+      userId: user.id,
+      source: "telegram" as const,
+      ip: null,
+      requestKey: requestKeyOf(ctx),
+    };
   };
 
   async function run(ctx: BotContext, fn: () => Promise<string>) {

@@ -1,6 +1,8 @@
 // Notices of what a trade action did: an entry (and a partial fill), a stop loss or take profit
 // moved. They wrap the trading use cases, so the bot and the API send the same notices, through
 // the user's notification settings (each event on or off, on the channels they chose).
+
+import type { OrderRequest } from "./pre-trade";
 import type { Notifier } from "./reconcile";
 import { displaySymbol } from "./symbols";
 import type { Caller, OpenTradeInput, TradeRecord, Trading } from "./trading";
@@ -100,5 +102,33 @@ export function withTradeNotices(trading: Trading, deps: TradeNoticeDeps): Tradi
       if (text) await send(caller.userId, "sl_tp_moved", text, fromBot(caller));
       return after;
     },
+  };
+}
+
+/**
+ * An order placed in one step (pre-trade checks and open together, as a separate signer does
+ * them), with the same entry and partial-fill notices as `withTradeNotices`' open.
+ */
+export function withOrderNotices(
+  placeOrder: (caller: Caller, order: OrderRequest, idempotencyKey: string) => Promise<TradeRecord>,
+  deps: TradeNoticeDeps & { replayedOpen: Trading["replayedOpen"] },
+) {
+  return async (caller: Caller, order: OrderRequest, idempotencyKey: string) => {
+    const replay = await deps.replayedOpen(caller.userId, idempotencyKey);
+    const t = await placeOrder(caller, order, idempotencyKey);
+    if (replay !== null && replay.id === t.id) return t;
+    const send = async (event: "entry" | "partial_fill", text: string, skipTelegram: boolean) => {
+      try {
+        await deps.notifier.notify(caller.userId, event, text, { skipTelegram });
+      } catch (err) {
+        deps.onError?.(err);
+      }
+    };
+    await send("entry", entryNotice(t), caller.source === "telegram");
+    const asked = order.size.kind === "base" ? order.size.value : null;
+    if (asked !== null && asked - t.size > asked * 1e-9) {
+      await send("partial_fill", partialFillNotice(t, asked), false);
+    }
+    return t;
   };
 }

@@ -171,7 +171,15 @@ export type TradingErrorCode =
   | "outcome_unknown"
   | "trading_paused"
   /** A modify may only shrink a position: adding goes through a new, checked order. */
-  | "size_not_reduced";
+  | "size_not_reduced"
+  /** Handed to the signer, which has not answered yet: the user is told when it has. */
+  | "still_working"
+  /** The signer refused the request (a key revoked meanwhile, a reused idempotency key). */
+  | "refused"
+  /** The signer refused the request as not the caller's to make. */
+  | "forbidden"
+  /** The signer gave up on the request (an unexpected error after its retries). */
+  | "signer_failed";
 
 export class TradingError extends Error {
   constructor(
@@ -193,6 +201,17 @@ export class TradingPausedError extends TradingError {
   ) {
     super("trading_paused", message);
     this.name = "TradingPausedError";
+  }
+}
+
+/** The request is with the signer: `requestKey` finds it again (a retry joins it, never repeats it). */
+export class TradingPendingError extends TradingError {
+  constructor(
+    message: string,
+    readonly requestKey: string,
+  ) {
+    super("still_working", message);
+    this.name = "TradingPendingError";
   }
 }
 
@@ -219,6 +238,11 @@ export interface Caller {
   userId: string;
   source: TradeSource;
   ip: string | null;
+  /**
+   * Stable for one user action (an API Idempotency-Key, a Telegram update): where a change is
+   * handed to a signer, its idempotency key, so that a retried action is never done twice.
+   */
+  requestKey?: string;
 }
 
 export interface OpenTradeInput {

@@ -1,4 +1,6 @@
 // The `signer-intents` processor: the signer trusts the queue for transport, not for authority.
+// Every kind (open, modify, close; the reads portfolio, quote, partial_close, reconcile) passes
+// the same checks; an open is measured against the pre-trade rules here again before it is sent.
 // Before an intent acts it re-reads from the database that the named key is the named user's and
 // usable, that the user still exists, and the kill switch; a forged intent is refused and
 // recorded as a security event. Refusals complete the job (never retried). Opens, modifies and
@@ -11,11 +13,20 @@
 import type { Job } from "bullmq";
 import type { SecurityEvent } from "../../domain/accounts/repo";
 import { KeyReusedError } from "../../domain/trading/open";
+import type { PartialClose } from "../../domain/trading/partial-close";
 import { type ActivePause, blockingPause, pausedMessage } from "../../domain/trading/pause";
-import { type TradeRecord, type Trading, TradingError } from "../../domain/trading/trading";
+import { type OrderQuote, type OrderRequest, PreTradeError } from "../../domain/trading/pre-trade";
+import type { ReconcileResult } from "../../domain/trading/reconcile";
+import {
+  type TradeRecord,
+  type Trading,
+  TradingError,
+  TradingPausedError,
+} from "../../domain/trading/trading";
 import type { KeyAuthority } from "../../infra/signer-authority";
 import {
   intentJobId,
+  REFUSALS,
   type SignerIntent,
   type SignerJobResult,
   signerIntentSchema,
@@ -49,22 +60,54 @@ const RETRY_CODES = new Set([
   "outcome_unknown",
 ]);
 
-/** The trading use cases as the signer's executor. */
-export function tradingExecutor(trading: Trading): SignerExecutor {
+/**
+ * What the signer needs beyond the trading use cases: the pre-trade checks (re-run on every open,
+ * so an intent is measured against the market and the user's limit by the signer itself), the
+ * partial-close preview and the on-demand reconciliation. Without them an open is sent as asked
+ * (coins only) and those intents are answered `unsupported`.
+ */
+export interface CockpitExecutorDeps {
+  quote: (userId: string, req: OrderRequest) => Promise<OrderQuote>;
+  partialClose: (t: TradeRecord, percent: number) => Promise<PartialClose>;
+  reconcileKey: (userId: string, credentialId: string) => Promise<ReconcileResult | null>;
+  getTrade: (userId: string, id: string) => Promise<TradeRecord | null>;
+}
+
+const unsupported = (action: string): SignerJobResult => ({
+  ok: false,
+  code: "unsupported",
+  message: `This signer cannot answer ${action} intents.`,
+});
+
+/** The trading use cases (and, with `cockpit`, the pre-trade checks) as the signer's executor. */
+export function tradingExecutor(trading: Trading, cockpit?: CockpitExecutorDeps): SignerExecutor {
   return async (intent) => {
     const caller = { userId: intent.userId, source: intent.source, ip: intent.ip };
     const { idempotencyKey } = intent;
     try {
       switch (intent.action) {
-        case "open":
+        case "open": {
+          const { size, ...p } = intent.params;
+          const spec = typeof size === "number" ? { kind: "base" as const, value: size } : size;
+          let order = { ...p, size: spec.value, credentialId: intent.credentialId };
+          if (cockpit) {
+            const q = await cockpit.quote(intent.userId, {
+              ...p,
+              size: spec,
+              credentialId: intent.credentialId,
+            });
+            order = { ...order, symbol: q.symbol, size: q.size, credentialId: q.credentialId };
+          } else if (spec.kind !== "base") {
+            return unsupported("sized (order value or percent) open");
+          }
           return {
             ok: true,
             value: await trading.openTrade(caller, {
-              ...intent.params,
-              credentialId: intent.credentialId,
+              ...order,
               idempotencyKey: intent.idempotencyKey,
             }),
           };
+        }
         case "modify": {
           const { tradeId, ...change } = intent.params;
           return {
@@ -84,12 +127,48 @@ export function tradingExecutor(trading: Trading): SignerExecutor {
             value: all.find((p) => p.credentialId === intent.credentialId) ?? null,
           };
         }
+        case "quote":
+          if (!cockpit) return unsupported(intent.action);
+          return {
+            ok: true,
+            value: await cockpit.quote(intent.userId, {
+              ...intent.params,
+              credentialId: intent.credentialId,
+            }),
+          };
+        case "partial_close": {
+          if (!cockpit) return unsupported(intent.action);
+          const t = await cockpit.getTrade(intent.userId, intent.params.tradeId);
+          if (t?.status !== "open" || t.credentialId !== intent.credentialId) {
+            return {
+              ok: false,
+              code: "trade_not_found",
+              message: `No open trade #${intent.params.tradeId}.`,
+            };
+          }
+          return { ok: true, value: await cockpit.partialClose(t, intent.params.percent) };
+        }
+        case "reconcile":
+          if (!cockpit) return unsupported(intent.action);
+          return {
+            ok: true,
+            value: await cockpit.reconcileKey(intent.userId, intent.credentialId),
+          };
       }
     } catch (err) {
       // Retrying would not make the key this request's.
       if (err instanceof KeyReusedError) return { refused: err.message };
+      if (err instanceof PreTradeError) {
+        return { ok: false, code: "pre_trade_refused", rule: err.rule, message: err.message };
+      }
       if (err instanceof TradingError && !RETRY_CODES.has(err.code)) {
-        return { ok: false, code: err.code, message: err.message };
+        return {
+          ok: false,
+          code: err.code,
+          message: err.message,
+          ...(err.venueCode ? { venueCode: err.venueCode } : {}),
+          ...(err instanceof TradingPausedError ? { scope: err.scope } : {}),
+        };
       }
       throw err;
     }
@@ -142,7 +221,8 @@ export function createSignerIntentProcessor(deps: SignerIntentProcessorDeps) {
   }
 
   async function paused(intent: SignerIntent): Promise<string | null> {
-    if (intent.action === "portfolio") return null;
+    const action = intent.action;
+    if (action !== "open" && action !== "modify" && action !== "close") return null;
     let pauses: ActivePause[];
     try {
       pauses = await deps.pauses.activeFor(intent.userId);
@@ -150,14 +230,14 @@ export function createSignerIntentProcessor(deps: SignerIntentProcessorDeps) {
       // Fail safe, as the trading use cases do.
       return "⏸ Trading is unavailable right now (the pause switch cannot be checked).";
     }
-    const p = blockingPause(pauses, intent.action);
+    const p = blockingPause(pauses, action);
     return p ? pausedMessage(p) : null;
   }
 
   return async (job: Job): Promise<SignerJobResult> => {
     const parsed = signerIntentSchema.safeParse(job.data);
     if (!parsed.success || parsed.data.action !== job.name) {
-      return refuse("The intent is malformed.", {
+      return refuse(REFUSALS.malformed, {
         userId: null,
         details: { jobId: job.id, job: job.name, reason: "malformed" },
       });
@@ -172,7 +252,7 @@ export function createSignerIntentProcessor(deps: SignerIntentProcessorDeps) {
     };
     // A job filed under another (user, key) would shadow that request's real intent.
     if (job.id !== intentJobId(intent.userId, intent.idempotencyKey)) {
-      return refuse("The intent does not match its job.", {
+      return refuse(REFUSALS.mismatch, {
         userId: null,
         details: { ...asked, reason: "job_id_mismatch" },
       });
@@ -180,14 +260,14 @@ export function createSignerIntentProcessor(deps: SignerIntentProcessorDeps) {
     const key = await deps.authority.key(intent.credentialId);
     if (!key || key.userId !== intent.userId) {
       // Filed on the account whose key was named (the one attacked), when there is one.
-      return refuse("This key is not yours.", {
+      return refuse(REFUSALS.notYours, {
         userId: key?.userId ?? null,
         ip: intent.ip,
         details: { ...asked, reason: key ? "key_of_another_user" : "no_such_key" },
       });
     }
     if (!(await deps.authority.userActive(intent.userId))) {
-      return refuse("This account cannot trade.", {
+      return refuse(REFUSALS.inactive, {
         kind: "signer_intent_refused",
         userId: null,
         details: { ...asked, reason: "user_inactive" },
