@@ -62,13 +62,17 @@ interface Ack {
   user: string;
 }
 
-/** The roles as production runs them, each its own process. */
+/**
+ * The roles as production runs them, each its own process: api and bot trade through the signer
+ * (intents), which alone decrypts exchange keys.
+ */
 const PROCESSES = [
   ["api-1", "api"],
   ["api-2", "api"],
   ["bot", "bot"],
   ["worker-1", "worker"],
   ["worker-2", "worker"],
+  ["signer", "signer"],
 ] as const;
 
 export async function runLoad(opts: LoadOptions): Promise<LoadReport> {

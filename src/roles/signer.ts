@@ -7,6 +7,7 @@ import { RequestContext } from "@mikro-orm/postgresql";
 import { createCockpit } from "../cockpit";
 import type { AccountKeys, ExchangeKeyRing } from "../domain/vault";
 import { createAccountsRepo } from "../infra/accounts-repo";
+import { ConfigError } from "../infra/config";
 import { preparedSqlOf } from "../infra/database";
 import type { Logger } from "../infra/logger";
 import { createPauseStore } from "../infra/pause-store";
@@ -30,6 +31,7 @@ import { createVaultProcessor, scheduleRotation } from "../jobs/processors/vault
 import { createVenuesProcessor, scheduleReverification } from "../jobs/processors/venues";
 import { startWorkers } from "../jobs/registry";
 import { createKeys } from "../wiring/keys";
+import { signerKeyIntake } from "../wiring/sealed-keys";
 import { createTradingFromConfig } from "../wiring/trading";
 import { rescheduleAfterEmptyRedis } from "./schedules";
 import { type RoleConfig, type Shared, type Stop, stopStack } from "./shared";
@@ -94,6 +96,17 @@ export async function startSignerRole(
     const sql = preparedSqlOf(orm);
     const accountsRepo = createAccountsRepo(sql);
     const trading = cockpit.withNotices(trade.trading);
+    // Pasted keys sealed by api and bot (the signer-keys queue) open here, with the intake key.
+    const intakeKeys = config.signerIntakeKey;
+    if (!intakeKeys) {
+      if (config.nodeEnv === "production") {
+        throw new ConfigError("SIGNER_INTAKE_KEY", "is required where the signer role runs");
+      }
+      logger.warn("SIGNER_INTAKE_KEY is not set: sealed key intake (signer-keys queue) is off");
+    }
+    const signerKeys = intakeKeys
+      ? await signerKeyIntake({ orm, keys, intakeKeys, now: deps.now })
+      : undefined;
     const pool = startWorkers({
       connection: () => redis.create("worker", "signer"),
       prefix: redis.bullPrefix,
@@ -102,12 +115,20 @@ export async function startSignerRole(
           authority: createKeyAuthority(sql),
           pauses: createPauseStore(sql),
           recordEvent: (e) => accountsRepo.recordEvent(e),
-          execute: tradingExecutor(trading),
+          // The pre-trade checks are re-run here on every open: the signer does not take the
+          // caller's quote on trust.
+          execute: tradingExecutor(trading, {
+            quote: cockpit.quote,
+            partialClose: cockpit.partialClose,
+            reconcileKey: cockpit.reconcileKey,
+            getTrade: (userId, id) => trade.store.getTrade(userId, id),
+          }),
           replay: tradingReplay(trade.trading),
         }),
         vault: createVaultProcessor({ store: deps.shared.vaultStore, rings: [keyRing], logger }),
         venues: createVenuesProcessor({ keys }),
         trading: createTradingProcessor(cockpit),
+        ...(signerKeys ? { signerKeys } : {}),
       },
       logger,
       reportError: (err, context) =>
@@ -122,6 +143,7 @@ export async function startSignerRole(
     stack.add("signer workers", async () => {
       const { abandoned } = await pool.close(SIGNER_GRACE_MS);
       if (abandoned) logger.warn("intents still running were left for redelivery");
+      intakeKeys?.dispose();
     });
     const schedule = async () => {
       await scheduleRotation(queues.get("vault"), config.vaultRotationCron);

@@ -1,5 +1,6 @@
 // The kill switch across processes: the service runs (api + bot roles) in one process, the
-// operator's CLI in another. The next trade action after `trading pause` returns — over HTTP and
+// signer (which re-checks the switch itself) in another, the
+// operator's CLI in a third. The next trade action after `trading pause` returns — over HTTP and
 // in Telegram — is refused; after `trading resume` returns, the next one works again.
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -17,6 +18,7 @@ const redis = createTestRedis();
 let db: TestDatabase;
 let tg: TelegramEmulator;
 let service: Spawned;
+let signer: Spawned | undefined;
 let base: string;
 let env: Record<string, string | undefined>;
 
@@ -43,13 +45,22 @@ beforeAll(async () => {
     ["--import", "tsx", "src/main.ts", "--roles", "api,bot"],
     baseEnv(env),
   );
+  // The signer in a process of its own: api and bot send their trades to it as intents.
+  signer = spawnProcess(
+    "node",
+    ["--import", "tsx", "src/main.ts", "--roles", "signer"],
+    baseEnv(env),
+  );
   await waitForHttp(`${base}/readyz`, 200, 90_000);
   await service.waitForOutput(/Warden started/, 60_000);
-}, 120_000);
+  await signer.waitForOutput(/Warden started/, 60_000);
+}, 180_000);
 
 afterAll(async () => {
   service?.kill("SIGKILL");
+  signer?.kill("SIGKILL");
   await service?.exited;
+  await signer?.exited;
   await tg?.close();
   await redis.cleanup();
   await db?.drop();

@@ -19,6 +19,8 @@ let db: TestDatabase;
 let tg: TelegramEmulator;
 let env: NodeJS.ProcessEnv;
 let bot: Spawned | undefined;
+/** The signer in a process of its own, as in production: the bot sends its orders to it. */
+let signer: Spawned | undefined;
 
 async function startBot(): Promise<Spawned> {
   const p = spawnProcess("node", ["--import", "tsx", "src/main.ts", "--roles", "bot"], env);
@@ -41,12 +43,16 @@ beforeAll(async () => {
       LOG_LEVEL: "info",
     }),
   );
+  signer = spawnProcess("node", ["--import", "tsx", "src/main.ts", "--roles", "signer"], env);
+  await signer.waitForOutput(/Warden started/, 90_000);
   bot = await startBot();
-}, 120_000);
+}, 180_000);
 
 afterAll(async () => {
   bot?.kill("SIGKILL");
+  signer?.kill("SIGKILL");
   await bot?.exited;
+  await signer?.exited;
   await tg?.close();
   await redis.cleanup();
   await db?.drop();
