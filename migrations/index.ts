@@ -27,8 +27,8 @@ import { Migration20261204168000CloseReasonAtVenue } from "./20261204168000-clos
 import { Migration20261204169000OpenIntentClaims } from "./20261204169000-open-intent-claims";
 import { Migration20261204172000CredentialsHotRotation } from "./20261204172000-credentials-hot-rotation";
 import { Migration20261204175000AuditRowHashUnindexed } from "./20261204175000-audit-row-hash-unindexed";
-import { Migration20261205020000ChangeRequests } from "./20261205020000-change-requests";
 import { Migration20261205010000AccountKeyRing } from "./20261205010000-account-key-ring";
+import { Migration20261205020000ChangeRequests } from "./20261205020000-change-requests";
 import { Migration20261205030000SignerIntake } from "./20261205030000-signer-intake";
 import { Migration20261205040000AlertCopiesFinal } from "./20261205040000-alert-copies-final";
 
