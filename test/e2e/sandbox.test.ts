@@ -173,6 +173,8 @@ describe("no sandbox outside development", () => {
         BCRYPT_COST: "12",
         TELEGRAM_BOT_TOKEN: undefined,
       },
+      // As production runs it: the signer (which needs SIGNER_INTAKE_KEY there) is elsewhere.
+      roles: ["api"],
     });
     try {
       expect(prod.warden.sandbox).toBeUndefined();
