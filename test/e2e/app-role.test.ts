@@ -36,7 +36,7 @@ describe("owner and application roles", () => {
     const port = await freePort();
     const p = spawnProcess(
       "node",
-      ["--import", "tsx", "src/main.ts", "--roles", "api"],
+      ["--import", "tsx", "src/main.ts", "--roles", "api,signer"],
       baseEnv(
         testEnv({
           PORT: String(port),

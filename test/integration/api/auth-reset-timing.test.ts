@@ -99,7 +99,9 @@ describe("reset request timing", () => {
     expect(jobs).toHaveLength(2 * N * K + 30);
     for (const data of jobs) {
       expect(data).not.toContain("@example.com");
-      expect(Object.keys(JSON.parse(data)).sort()).toEqual(["sealed", "version"]);
+      // Sealed under the account ring (ACCOUNT_KEYS), which the job names.
+      expect(Object.keys(JSON.parse(data)).sort()).toEqual(["ring", "sealed", "version"]);
+      expect(JSON.parse(data).ring).toBe("account");
     }
   }, 120_000);
 });
