@@ -1,7 +1,7 @@
 // The load harness: N simulated Telegram users drive the real bot through the Telegram emulator
 // (/start, /connect → Paper, /positions, /open and /close on paper, /2fa) while M HTTP clients
 // use the API (login, refresh, trades, positions), all at once, against Warden started as in
-// production: separate processes, two api, one bot, two workers, sharing a scratch database
+// production: separate processes, two api, one bot, two workers and a signer, sharing a scratch database
 // and a Redis prefix. Afterwards it checks that every action a user saw acknowledged has
 // exactly one audit row and one order at the (paper) venue, and that nothing is left half-done.
 import { randomBytes } from "node:crypto";

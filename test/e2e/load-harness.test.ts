@@ -1,5 +1,6 @@
 // The load harness at a small size, so CI proves the harness itself: 50 Telegram users and 6
-// HTTP clients against two api, one bot and two worker processes; every action a user saw
+// HTTP clients against two api, one bot, two worker and one signer processes (api and bot trade
+// through the signer, as in production); every action a user saw
 // acknowledged has exactly one audit row and one venue order, and nothing is left pending.
 import { describe, expect, it } from "vitest";
 import { printLoadReport } from "../../bench/load";
@@ -7,7 +8,7 @@ import { checkConsistency, runLoad } from "../../bench/load/harness";
 import { createTestDatabase } from "../support/context";
 
 describe("load harness", () => {
-  it("when 50 Telegram users and 6 HTTP clients trade at once on five processes, then every acknowledged open and close has exactly one audit row and one venue order", async () => {
+  it("when 50 Telegram users and 6 HTTP clients trade at once on six processes (the signer executing every trade), then every acknowledged open and close has exactly one audit row and one venue order", async () => {
     const report = await runLoad({
       telegramUsers: 50,
       httpClients: 6,
@@ -23,7 +24,7 @@ describe("load harness", () => {
     expect(report.consistency.acknowledgedCloses).toBe(50 + 6 * 2);
     expect(report.telegram429).toBe(0);
     expect(Object.keys(report.rssMB).sort()).toEqual(
-      ["api-1", "api-2", "bot", "worker-1", "worker-2"].sort(),
+      ["api-1", "api-2", "bot", "worker-1", "worker-2", "signer"].sort(),
     );
   }, 300_000);
 
