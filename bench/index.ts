@@ -9,6 +9,7 @@ import { benchLoad } from "./load";
 import { writeResults } from "./results";
 import { benchRotation } from "./rotation";
 import { type Figure, met, num, spreadPct } from "./rounds";
+import { benchSigner } from "./signer";
 import { benchFernet } from "./vault";
 
 const BENCHES: Record<string, () => Promise<Figure[]>> = {
@@ -18,6 +19,7 @@ const BENCHES: Record<string, () => Promise<Figure[]>> = {
   audit: () => benchAudit(),
   backup: () => benchBackup(),
   anomaly: () => benchAnomaly(),
+  signer: () => benchSigner(),
   // Not a ratio against an anchor: it prints its own report (and is left out of a bare run).
   load: async () => {
     await benchLoad();

@@ -26,3 +26,19 @@ export async function dropBenchDatabase(serverUrl: string, name: string): Promis
     await admin.end();
   }
 }
+
+/** Deletes every Redis key under `prefix` (a benchmark's own prefix, app keys and BullMQ's). */
+export async function cleanRedisPrefix(redisUrl: string, prefix: string): Promise<void> {
+  const { Redis } = await import("ioredis");
+  const r = new Redis(redisUrl);
+  try {
+    let cursor = "0";
+    do {
+      const [next, keys] = await r.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+      cursor = next;
+      if (keys.length) await r.unlink(...keys);
+    } while (cursor !== "0");
+  } finally {
+    r.disconnect();
+  }
+}
