@@ -95,7 +95,9 @@ export async function startSignerRole(
     const { keys, trade, cockpit } = createSignerConsumers(config, deps);
     const sql = preparedSqlOf(orm);
     const accountsRepo = createAccountsRepo(sql);
-    const trading = cockpit.withNotices(trade.trading);
+    // No trade notices here: the caller (api or bot) sends them when it hears the outcome, and
+    // the one told "still working" sends the late one; notices from both would double them.
+    const trading = trade.trading;
     // Pasted keys sealed by api and bot (the signer-keys queue) open here, with the intake key.
     const intakeKeys = config.signerIntakeKey;
     if (!intakeKeys) {
