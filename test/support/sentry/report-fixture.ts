@@ -7,7 +7,7 @@ import * as inspector from "node:inspector";
 import type { AddressInfo } from "node:net";
 import express from "express";
 import { createApi } from "../../../src/api/app";
-import { withDecryptedExchangeKeys } from "../../../src/domain/vault";
+import { withDecryptedExchangeKeys } from "../../../src/domain/vault/decrypt-scope";
 import { loadConfig } from "../../../src/infra/config";
 import { createLogger } from "../../../src/infra/logger";
 import { createScrubber } from "../../../src/infra/scrub";
