@@ -20,19 +20,26 @@ import { createVaultStore } from "../infra/vault-store";
 import { createQueueRegistry, type QueueRegistry } from "../jobs/registry";
 
 /**
- * The configuration a role sees: everything but the key rings (MASTER_KEYS, ACCOUNT_KEYS),
- * which a role that needs one receives as a parameter of its own, so that its signature says so.
- */
-/**
  * How long the signer's running intents may finish after a stop signal before they are left for
  * redelivery (here, not in ./signer.ts, which only a signer process loads).
  */
 export const SIGNER_GRACE_MS = 6_000;
 
-export type RoleConfig = Omit<Config, "masterKeys" | "accountKeys">;
+/**
+ * The configuration a role sees: everything but the key rings (MASTER_KEYS, ACCOUNT_KEYS),
+ * which a role that needs one receives as a parameter of its own, so that its signature says so,
+ * and but the secret strings kept for the scrubber (`secretValues`: the process's scrubber, built
+ * once in createObservability, is what holds them).
+ */
+export type RoleConfig = Omit<Config, "masterKeys" | "accountKeys" | "secretValues">;
 
 export function withoutKeyRing(config: Config): RoleConfig {
-  const { masterKeys: _ring, accountKeys: _accountRing, ...rest } = config;
+  const {
+    masterKeys: _ring,
+    accountKeys: _accountRing,
+    secretValues: _secretValues,
+    ...rest
+  } = config;
   return rest;
 }
 
