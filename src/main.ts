@@ -90,10 +90,9 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
     }
     // The key rings go only where they are passed from here: the start-up coverage check, the
     // signer, which builds the consumers of MASTER_KEYS (./roles/signer.ts, loaded with import()
-    // only in a process that runs it), and the
-    // services (accounts, alerts, mail: ACCOUNT_KEYS; keys, trading, cockpit: the signer's
-    // consumers when it runs here, otherwise built with no exchange-key ring). A signer-only
-    // process builds no services.
+    // only in a process that runs it), and the services (accounts, alerts, mail: ACCOUNT_KEYS;
+    // keys, trading, cockpit: the signer's consumers when it runs here, otherwise built with no
+    // exchange-key ring). A signer-only process builds no services.
     const keyRing = config.masterKeys;
     const accountKeys = accountKeysOf(config);
     const roleConfig = withoutKeyRing(config);
