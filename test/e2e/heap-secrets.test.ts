@@ -162,9 +162,9 @@ describe("heap snapshot of the api and bot process (issue 19)", () => {
     // Through the bot: the key pasted in one message (deleted at once), then a paper trade.
     const u = tg.user({ id: 8_901, first_name: "Heap" });
     u.sendText("/connect");
-    const menu = await u.waitForBotMessage((m) => m.text === CHOOSE_VENUE);
+    const menu = await u.waitForBotMessage((m) => m.text === CHOOSE_VENUE, 30_000);
     u.pressButton(menu.message_id, "connect:binanceusdm");
-    await u.waitForBotMessage((m) => (m.text ?? "").includes("paste in ONE message"));
+    await u.waitForBotMessage((m) => (m.text ?? "").includes("paste in ONE message"), 30_000);
     const pasted = u.sendText(`${botKey.apiKey}\n${botKey.secret}`);
     const stored = await u.waitForBotMessage(
       (m) => m.text !== CHECKING && !(m.text ?? "").includes("paste in ONE message"),
@@ -175,22 +175,22 @@ describe("heap snapshot of the api and bot process (issue 19)", () => {
       true,
     );
     u.sendText("/connect");
-    const menu2 = await u.waitForBotMessage((m) => m.text === CHOOSE_VENUE);
+    const menu2 = await u.waitForBotMessage((m) => m.text === CHOOSE_VENUE, 30_000);
     u.pressButton(menu2.message_id, "connect:paper");
-    await u.waitForBotMessage((m) => (m.text ?? "").startsWith("✅ Stored"));
+    await u.waitForBotMessage((m) => (m.text ?? "").startsWith("✅ Stored"), 30_000);
     u.sendText("/open BTC long 0.01");
-    const quoted = await u.waitForBotMessage((m) => Boolean(m.reply_markup));
+    const quoted = await u.waitForBotMessage((m) => Boolean(m.reply_markup), 30_000);
     u.pressButton(quoted.message_id, confirmData(quoted));
     const botTrade = /^✅ Opened #(\d+)/.exec(
-      (await u.waitForBotMessage((m) => (m.text ?? "").startsWith("✅ Opened"))).text ?? "",
+      (await u.waitForBotMessage((m) => (m.text ?? "").startsWith("✅ Opened"), 30_000)).text ?? "",
     )?.[1];
     expect(botTrade).toBeDefined();
     u.sendText(`/close ${botTrade}`);
-    const confirm = await u.waitForBotMessage((m) => (m.text ?? "").startsWith("Close #"));
+    const confirm = await u.waitForBotMessage((m) => (m.text ?? "").startsWith("Close #"), 30_000);
     u.pressButton(confirm.message_id, `close:${botTrade}`);
-    expect((await u.waitForBotMessage((m) => (m.text ?? "").startsWith("✅ Closed"))).text).toMatch(
-      new RegExp(`^✅ Closed #${botTrade}`),
-    );
+    expect(
+      (await u.waitForBotMessage((m) => (m.text ?? "").startsWith("✅ Closed"), 30_000)).text,
+    ).toMatch(new RegExp(`^✅ Closed #${botTrade}`));
 
     // Both keys are stored, by the signer, under its master key ring.
     const rows = await c.query(
