@@ -5,7 +5,7 @@ import { join } from "node:path";
 import pg from "pg";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { helpText, WELCOME } from "../../src/bot/texts";
-import { parseMasterKeys } from "../../src/domain/vault";
+import { generateIntakeKey, parseMasterKeys } from "../../src/domain/vault";
 import {
   createTestDatabase,
   createTestRedis,
@@ -172,9 +172,10 @@ describe("start-up", () => {
       REDIS_URL: redis.url,
       REDIS_PREFIX: redis.prefix,
       MASTER_KEYS_FILE: file,
+      SIGNER_INTAKE_KEY: `1:${generateIntakeKey()}`,
       ...rest,
     });
-    await p.waitForOutput(/Warden started/, 60_000);
+    await p.waitForOutput(/Warden started/, 50_000);
     expect(p.output()).not.toContain(MASTER_KEYS.slice(2));
   });
 
