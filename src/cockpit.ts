@@ -2,15 +2,16 @@
 // notifications, reports) from the adapters the composition root already built.
 import type { MikroORM } from "@mikro-orm/postgresql";
 import type { Queue } from "bullmq";
-import type { OrdersFeatureDeps } from "./bot/features/orders";
 import type { EmailOutbox } from "./domain/accounts/email";
 import { createSettingsNotifier, runDailySummaries } from "./domain/notifications";
 import { recoverOpens } from "./domain/trading/open-recovery";
 import { partialClose } from "./domain/trading/partial-close";
-import { type OrderRequest, quoteOrder } from "./domain/trading/pre-trade";
+import { quoteOrder } from "./domain/trading/pre-trade";
+import type { OrderRequest } from "./domain/trading/pre-trade-rules";
 import { type ReconcileResult, reconcileCredential } from "./domain/trading/reconcile";
 import { withTradeNotices } from "./domain/trading/trade-notices";
-import type { TradeRecord, Trading, TradingStore } from "./domain/trading/trading";
+import type { Trading } from "./domain/trading/trading";
+import type { TradeRecord, TradingStore } from "./domain/trading/types";
 import type { ExchangeKeyRing } from "./domain/vault/key-ring";
 import type { PaperPriceFeed } from "./domain/venues/paper";
 import { firePaperTriggers } from "./domain/venues/paper-triggers";
@@ -161,36 +162,3 @@ export function createCockpit(parts: {
 }
 
 export type Cockpit = ReturnType<typeof createCockpit>;
-
-/** What the bot's cockpit features need. */
-export function cockpitBotDeps(
-  cockpit: Cockpit,
-  keys: {
-    list(
-      userId: string,
-    ): Promise<
-      Array<{ id: string; label: string; revokedAt: Date | null; disabledAt: Date | null }>
-    >;
-  },
-  /** What calls the venue, when not this cockpit's own (a separate signer's intents). */
-  venueCalls?: Pick<OrdersFeatureDeps, "quote" | "partialClose" | "reconcileKey" | "placeOrder">,
-) {
-  return {
-    quote: venueCalls?.quote ?? cockpit.quote,
-    partialClose: venueCalls?.partialClose ?? cockpit.partialClose,
-    placeOrder: venueCalls?.placeOrder,
-    settings: cockpit.settings,
-    reconcileKey: venueCalls?.reconcileKey ?? cockpit.reconcileKey,
-    ledger: cockpit.ledger,
-    notificationSettings: cockpit.notificationSettings,
-    liquidationWarnings: cockpit.liquidationWarnings,
-    tradeHistory: cockpit.tradeHistory,
-    dailySummary: cockpit.dailySummary,
-    keyLabels: async (userId: string) =>
-      new Map(
-        (await keys.list(userId))
-          .filter((k) => !k.revokedAt && !k.disabledAt)
-          .map((k) => [k.id, k.label ? `"${k.label}" (#${k.id})` : `#${k.id}`] as const),
-      ),
-  };
-}

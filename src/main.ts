@@ -11,6 +11,7 @@ import {
   loadConfig,
   ROLES,
   type Role,
+  requireMasterKeys,
 } from "./infra/config";
 import type { Logger } from "./infra/logger";
 import type { ErrorReporter } from "./infra/sentry";
@@ -18,8 +19,7 @@ import { createShutdown, type Shutdown } from "./infra/shutdown";
 import { startApiRole } from "./roles/api";
 import { createRoleBot, startBotRole } from "./roles/bot";
 import { startServices } from "./roles/services";
-import { createObservability, startShared, withoutKeyRing } from "./roles/shared";
-import { SIGNER_GRACE_MS, startSignerRole } from "./roles/signer";
+import { createObservability, SIGNER_GRACE_MS, startShared, withoutKeyRing } from "./roles/shared";
 import { JOB_GRACE_MS, startWorkerRole } from "./roles/worker";
 import { startTelegramEmulator, type TelegramEmulator } from "./sandbox/telegram";
 import { startupBanner } from "./startup/banner";
@@ -52,7 +52,10 @@ export interface RunningWarden {
 export async function startWarden(opts: StartOptions = {}): Promise<RunningWarden> {
   const dev = await startDevServices(opts.env ?? process.env);
   const loaded = await Promise.resolve()
-    .then(() => loadConfig(dev.env))
+    // The roles decide which secrets belong in this process (MASTER_KEYS: the signer's only).
+    .then(() =>
+      loadConfig(opts.roles ? { ...dev.env, WARDEN_ROLES: opts.roles.join(",") } : dev.env),
+    )
     .catch(async (err) => {
       await dev.stop();
       throw err;
@@ -86,10 +89,10 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
       };
     }
     // The key rings go only where they are passed from here: the start-up coverage check, the
-    // services (keys, trading, cockpit: MASTER_KEYS; accounts, alerts, mail: ACCOUNT_KEYS), which
-    // api, bot and worker use, the worker's account-ring rotation and mail processor, and the
-    // signer, which builds its own consumers of MASTER_KEYS (./roles/signer.ts). A signer-only
-    // process builds no services.
+    // signer, which builds the consumers of MASTER_KEYS (./roles/signer.ts, loaded with import()
+    // only in a process that runs it), and the services (accounts, alerts, mail: ACCOUNT_KEYS;
+    // keys, trading, cockpit: the signer's consumers when it runs here, otherwise built with no
+    // exchange-key ring). A signer-only process builds no services.
     const keyRing = config.masterKeys;
     const accountKeys = accountKeysOf(config);
     const roleConfig = withoutKeyRing(config);
@@ -101,22 +104,26 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
     });
     shutdown.add("shared infrastructure", stopShared);
 
+    let direct: ReturnType<typeof import("./roles/signer").createSignerConsumers> | undefined;
     if (roles.includes("signer")) {
-      const stop = await startSignerRole(roleConfig, {
+      const signer = await import("./roles/signer");
+      const signerDeps = {
         shared,
-        keyRing,
+        keyRing: requireMasterKeys({ masterKeys: keyRing }),
         accountKeys,
         logger,
         reporter,
         now,
-      });
+      };
+      direct = signer.createSignerConsumers(roleConfig, signerDeps);
+      const stop = await signer.startSignerRole(roleConfig, { ...signerDeps, consumers: direct });
       shutdown.add("signer", stop);
     }
     let port: number | undefined;
     if (roles.some((r) => r !== "signer")) {
       const services = await startServices(roleConfig, {
         shared,
-        keyRing,
+        direct,
         accountKeys,
         logger,
         now,

@@ -3,12 +3,8 @@
 import express, { Router } from "express";
 import { z } from "zod";
 import type { AccountService } from "../domain/accounts/service";
-import {
-  type CredentialRecord,
-  KeyNotFound,
-  KeyRefused,
-  type KeyService,
-} from "../domain/venues/keys";
+import { type CredentialRecord, KeyNotFound, KeyRefused } from "../domain/venues/key-records";
+import type { KeyService } from "../domain/venues/keys";
 import { MARGIN_MODES } from "../domain/venues/margin-mode";
 import { KeyIntakePending } from "../domain/venues/sealed-keys";
 import { VENUE_IDS, VenueError } from "../domain/venues/types";

@@ -7,16 +7,20 @@ import type { AccountService } from "../domain/accounts/service";
 import type { AuthContext } from "../domain/accounts/shared";
 import type { PartialClose } from "../domain/trading/partial-close";
 import { positionOf, positionView } from "../domain/trading/position-view";
-import { type OrderQuote, type OrderRequest, PreTradeError } from "../domain/trading/pre-trade";
+import {
+  type OrderQuote,
+  type OrderRequest,
+  PreTradeError,
+} from "../domain/trading/pre-trade-rules";
 import { parseSize } from "../domain/trading/sizing";
+import type { Trading } from "../domain/trading/trading";
 import {
   type Caller,
   type TradeRecord,
-  type Trading,
   TradingError,
   TradingPausedError,
   TradingPendingError,
-} from "../domain/trading/trading";
+} from "../domain/trading/types";
 import { authedHandler, clientOf, noStore, parse, requireAuth } from "./auth-routes";
 
 export interface AuditPage {

@@ -7,6 +7,7 @@ import {
   moveToAccountRing,
   type VaultStore,
 } from "../domain/vault";
+import { requireMasterKeys } from "../infra/config";
 import { preparedSqlOf } from "../infra/database";
 import { createVaultStore } from "../infra/vault-store";
 import { config, withOrm } from "./context";
@@ -59,7 +60,7 @@ export const ACCOUNT_KEY_COMMANDS: Record<string, Command> = {
       return withOrm(c, (orm) =>
         migrateAccountSecrets(
           createVaultStore(preparedSqlOf(orm)),
-          { master: c.masterKeys, account: c.accountKeys },
+          { master: requireMasterKeys(c), account: c.accountKeys },
           io,
         ),
       );

@@ -7,7 +7,10 @@ let devServices: DevServices | undefined;
 /** The service's configuration; in development also the embedded database (stopped by runCli). */
 export async function config(): Promise<Config> {
   devServices ??= await startDevServices(process.env);
-  return loadConfig(devServices.env);
+  // The command line serves neither the api nor the bot and is not the signer: MASTER_KEYS is
+  // optional here, and only the commands that use it ask for it (requireMasterKeys), so that
+  // backups and migrations run from warden.env, which no longer holds it (issue 19).
+  return loadConfig({ ...devServices.env, WARDEN_ROLES: "worker" });
 }
 
 export async function withOrm<T>(

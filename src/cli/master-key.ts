@@ -13,6 +13,7 @@ import {
   type VaultStore,
 } from "../domain/vault";
 import type { Config } from "../infra/config";
+import { requireMasterKeys } from "../infra/config";
 import { preparedSqlOf } from "../infra/database";
 import { createRedisFactory } from "../infra/redis";
 import { createVaultStore } from "../infra/vault-store";
@@ -23,7 +24,7 @@ import type { CliIo, Command } from "./registry";
 
 const PREFIX = { master: "master-key", account: "account-key" } as const;
 const ringOf = (c: Config, ring: RingName): KeyRing =>
-  ring === "master" ? c.masterKeys : c.accountKeys;
+  ring === "master" ? requireMasterKeys(c) : c.accountKeys;
 
 /** Prints the rows per version of every entry under the ring; false when a version is missing. */
 export async function printRingStatus(store: VaultStore, ring: KeyRing, io: CliIo) {

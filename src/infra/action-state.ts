@@ -2,7 +2,7 @@
 // statement: one round trip per action. Nothing is kept between actions, so a pause or a
 // revocation applies to the very next action.
 import type { ActivePause } from "../domain/trading/pause";
-import type { CredentialRecord } from "../domain/venues/keys";
+import type { CredentialRecord } from "../domain/venues/key-records";
 import { CREDENTIAL_COLUMNS, toRecord } from "./credentials-repo";
 import { PAUSE_COLUMNS, toPause } from "./pause-store";
 import type { Sql } from "./vault-store";

@@ -12,7 +12,7 @@ import type {
   TradeActivity,
   Watermark,
 } from "../domain/anomaly";
-import type { AuditEntry } from "../domain/trading/trading";
+import type { AuditEntry } from "../domain/trading/types";
 import { type Companion, ENTRY_TRADE_ID, inTransaction } from "./audit-log";
 import { sqlOf } from "./database";
 import { baseOf, type TradeAuditWriter } from "./trading-store";

@@ -1,7 +1,7 @@
 // The idempotency keys of modifies and closes (issue 19), in trade_requests beside the opens':
 // a claim with a lease, the request it was for, and the result written with the change (see
 // TradingStore.recordChange). Part of the trading store.
-import type { TradingStore } from "../domain/trading/trading";
+import type { TradingStore } from "../domain/trading/types";
 import { toTrade } from "./trading-store";
 import type { Sql } from "./vault-store";
 

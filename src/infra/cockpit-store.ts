@@ -1,8 +1,8 @@
 // What the cockpit reads and writes beyond the trading store: open trades per key, the keys to
 // reconcile, the paper account → key map, per-user trading settings, and the P&L ledger.
 import type { LedgerRow, LedgerStore } from "../domain/reports";
-import type { TradingSettings, TradingSettingsStore } from "../domain/trading/pre-trade";
-import type { TradeRecord } from "../domain/trading/trading";
+import type { TradingSettings, TradingSettingsStore } from "../domain/trading/pre-trade-rules";
+import type { TradeRecord } from "../domain/trading/types";
 // A trade row is read the one way the trading store reads it (testnet label included).
 import { COLUMNS as TRADE_COLUMNS, toTrade } from "./trading-store";
 import type { Sql } from "./vault-store";

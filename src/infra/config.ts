@@ -75,8 +75,11 @@ export interface Config {
     webhookSecret: string | undefined;
     adminIds: number[];
   };
-  /** MASTER_KEYS: exchange keys (exchange_credentials) only. */
-  masterKeys: ExchangeKeyRing;
+  /**
+   * MASTER_KEYS: exchange keys (exchange_credentials) only. Required where the signer role runs,
+   * absent elsewhere (issue 19); in production the api and bot roles refuse to hold it.
+   */
+  masterKeys: ExchangeKeyRing | undefined;
   /** ACCOUNT_KEYS: account secrets (TOTP secrets, queued mail, reset requests). */
   accountKeys: AccountKeyRing;
   /**
@@ -345,6 +348,17 @@ export function accountKeysOf(config: Pick<Config, "masterKeys" | "accountKeys">
   return { ring: config.accountKeys, legacy: config.masterKeys };
 }
 
+/**
+ * MASTER_KEYS where an operation needs it (the signer's consumers, `master-key` commands): a
+ * process configured without it (no signer role) stops here with the variable's name.
+ */
+export function requireMasterKeys(config: Pick<Config, "masterKeys">): ExchangeKeyRing {
+  if (!config.masterKeys) {
+    throw new ConfigError("MASTER_KEYS", "is required for this (only the signer role holds it)");
+  }
+  return config.masterKeys;
+}
+
 /** A ring's variable parsed; a missing, malformed or weak one is a ConfigError naming it. */
 function keyRingOf<R extends RingName>(raw: string | undefined, ring: R): KeyRing<R> {
   const variable = RING_VARIABLE[ring];
@@ -516,11 +530,28 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
   }
   const e = parsed.data;
 
-  const masterKeys = keyRingOf(e.MASTER_KEYS, "master");
+  const roles = parseRoles(e.WARDEN_ROLES);
+  // Only the signer decrypts exchange keys: MASTER_KEYS is required where it runs, and in
+  // production a process serving the api or the bot must not hold it at all (issue 19), which
+  // also refuses api or bot together with the signer in one production process.
+  if (
+    e.NODE_ENV === "production" &&
+    e.MASTER_KEYS !== undefined &&
+    (roles.includes("api") || roles.includes("bot"))
+  ) {
+    throw new ConfigError(
+      "MASTER_KEYS",
+      "must not be set for the api or bot role in production: only the signer holds it",
+    );
+  }
+  const masterKeys =
+    e.MASTER_KEYS === undefined && !roles.includes("signer")
+      ? undefined
+      : keyRingOf(e.MASTER_KEYS, "master");
   const accountKeys = keyRingOf(e.ACCOUNT_KEYS, "account");
-  // Independent rings: the process that holds one (later the signer, MASTER_KEYS) gains
-  // nothing over the other's data.
-  if (accountKeys.sharesKeyWith(masterKeys)) {
+  // Independent rings: the process that holds one (the signer, MASTER_KEYS) gains nothing over
+  // the other's data.
+  if (masterKeys && accountKeys.sharesKeyWith(masterKeys)) {
     throw new ConfigError("ACCOUNT_KEYS", "must not share a key with MASTER_KEYS");
   }
 
@@ -540,7 +571,7 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
   if (!/^[A-Za-z0-9_-]{43}=?$/.test(backupKey) || backupBytes.length !== 32) {
     throw new ConfigError("BACKUP_ENCRYPTION_KEY", "must be a Fernet key (32 bytes, base64url)");
   }
-  if (masterKeys.containsKeyMaterial(backupKey)) {
+  if (masterKeys?.containsKeyMaterial(backupKey)) {
     throw new ConfigError("BACKUP_ENCRYPTION_KEY", "must not be one of the MASTER_KEYS");
   }
   if (accountKeys.containsKeyMaterial(backupKey)) {
@@ -605,7 +636,7 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
     databaseSslCa: e.DATABASE_SSL_CA,
     redisUrl: e.REDIS_URL,
     redisPrefix: e.REDIS_PREFIX,
-    roles: parseRoles(e.WARDEN_ROLES),
+    roles,
     telegram: {
       botToken: e.TELEGRAM_BOT_TOKEN,
       apiRoot: e.TELEGRAM_API_ROOT.replace(/\/+$/, ""),

@@ -1,6 +1,10 @@
 // CredentialsRepo on PostgreSQL: exchange_credentials rows hold Fernet tokens only (S1.1).
 
-import type { CredentialRecord, CredentialsRepo, StoredMaterial } from "../domain/venues/keys";
+import type {
+  CredentialRecord,
+  CredentialsRepo,
+  StoredMaterial,
+} from "../domain/venues/key-records";
 import type { Warning } from "../domain/venues/scope-policy";
 import type { VenueId } from "../domain/venues/types";
 import type { Sql } from "./vault-store";

@@ -8,7 +8,7 @@ import {
   type TradeRecord,
   TradingError,
   type TradingStore,
-} from "../domain/trading/trading";
+} from "../domain/trading/types";
 import type { VenueId } from "../domain/venues/types";
 import {
   type AppendOptions,

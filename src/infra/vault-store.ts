@@ -37,9 +37,13 @@ export function createVaultStore(sql: Sql): VaultStore {
   return {
     async versionCounts(t) {
       const ring = ringFilter(t);
+      // A row with no token (a paper key, a revoked key's destroyed material) needs no key: its
+      // version column is whatever ring wrote the row (a process without MASTER_KEYS too).
+      const coalesced = t.columns.map(ident).join(", ");
       const rows = await sql(
         `select ${ident(t.versionColumn)} as version, count(*)::int as rows from ${ident(t.table)}
-         where ${ident(t.versionColumn)} is not null${ring.sql} group by 1 order by 1`,
+         where ${ident(t.versionColumn)} is not null and coalesce(${coalesced}) is not null${ring.sql}
+         group by 1 order by 1`,
         ring.params,
       );
       return rows.map((r) => ({ version: Number(r.version), rows: Number(r.rows) }));

@@ -6,26 +6,26 @@ import { randomUUID } from "node:crypto";
 import type { PartialClose } from "../domain/trading/partial-close";
 import type { PauseStore } from "../domain/trading/pause";
 import { blockingPause, pausedMessage } from "../domain/trading/pause";
+import { orderCredential } from "../domain/trading/pre-trade";
 import {
   type OrderQuote,
   type OrderRequest,
-  orderCredential,
   PreTradeError,
   type PreTradeRule,
-} from "../domain/trading/pre-trade";
+} from "../domain/trading/pre-trade-rules";
 import type { ReconcileResult } from "../domain/trading/reconcile";
+import type { Trading } from "../domain/trading/trading";
 import {
   type Caller,
   type TradeAction,
   type TradeRecord,
-  type Trading,
   TradingError,
   type TradingErrorCode,
   TradingPausedError,
   TradingPendingError,
   type TradingStore,
-} from "../domain/trading/trading";
-import type { CredentialRecord } from "../domain/venues/keys";
+} from "../domain/trading/types";
+import type { CredentialRecord } from "../domain/venues/key-records";
 import {
   type IntentOutcome,
   type IntentResult,

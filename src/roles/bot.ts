@@ -7,7 +7,7 @@ import { MINI_APP_PATH } from "../api/web-routes";
 import { createBot } from "../bot/bot";
 import type { BotContext } from "../bot/context";
 import { startBot, WEBHOOK_PATH } from "../bot/runner";
-import { cockpitBotDeps } from "../cockpit";
+import { cockpitBotDeps } from "../cockpit-bot";
 import { ConfigError, type Role } from "../infra/config";
 import type { Logger } from "../infra/logger";
 import { qrPngBuffer } from "../infra/qr";

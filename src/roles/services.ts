@@ -1,7 +1,8 @@
 // The use cases one process builds once and its roles share: accounts, venues and keys,
-// trading and the cockpit, alerts. Built from the key rings given here and nowhere else.
+// trading and the cockpit, alerts. A process without the signer role builds them with no
+// exchange-key ring at all (issue 19); with it, they are the signer's own consumers.
 import { createCockpit } from "../cockpit";
-import type { AccountKeys, ExchangeKeyRing } from "../domain/vault";
+import type { AccountKeys } from "../domain/vault";
 import type { Role } from "../infra/config";
 import type { Logger } from "../infra/logger";
 import { createTelegramSender } from "../infra/telegram";
@@ -14,20 +15,24 @@ import { createAlertsFromConfig } from "../wiring/alerts";
 import { createCallerTrading } from "../wiring/caller-trading";
 import { createKeys } from "../wiring/keys";
 import { sealedKeysFromShared } from "../wiring/sealed-keys";
+import { signerHeldRing } from "../wiring/signer-held-ring";
 import { createTradingFromConfig } from "../wiring/trading";
 import type { RoleConfig, Shared } from "./shared";
 
 /**
  * The services and the ring each holds: keys (encrypt at onboarding, decrypt to re-verify),
- * trading and the cockpit (decrypt to call the venue) hold MASTER_KEYS; accounts (TOTP
- * secrets, sealed mail), alerts and the cockpit's mail hold the account keys (ACCOUNT_KEYS,
- * plus MASTER_KEYS to open account secrets sealed before the split).
+ * trading and the cockpit (decrypt to call the venue) come from the signer (`direct`, built
+ * over MASTER_KEYS) when this process runs it, and otherwise hold no exchange-key ring: api and
+ * bot seal keys and send trade intents to the signer. Accounts (TOTP secrets, sealed mail),
+ * alerts and the cockpit's mail hold the account keys (ACCOUNT_KEYS, plus MASTER_KEYS where
+ * present to open account secrets sealed before the split).
  */
 export async function startServices(
   config: RoleConfig,
   deps: {
     shared: Pick<Shared, "orm" | "redis" | "appRedis" | "tokens" | "queues" | "rateLimiter">;
-    keyRing: ExchangeKeyRing;
+    /** The signer's consumers of MASTER_KEYS, when this process runs the signer role. */
+    direct?: DirectConsumers;
     accountKeys: AccountKeys;
     /**
      * This process's roles: without `signer`, api and bot seal pasted keys to the signer
@@ -38,7 +43,7 @@ export async function startServices(
     now: () => number;
   },
 ) {
-  const { keyRing, accountKeys, logger, now } = deps;
+  const { accountKeys, logger, now } = deps;
   const { orm, appRedis, queues } = deps.shared;
   const accounts = createAccounts(config, {
     accountKeys,
@@ -52,10 +57,12 @@ export async function startServices(
   // Admin status follows ADMIN_TELEGRAM_IDS on every start, demotions included.
   await accounts.syncAdminRoles();
   // One registry: the key service and trading share the adapters and their market caches.
-  const paperPrices = paperPriceFeedFromConfig(config, logger);
-  const venues = createVenuesFor(config, { orm, redis: appRedis, paperPrices });
-  const directKeys = createKeys(config, { keyRing, orm, logger, venues });
-  const sealed = deps.roles.includes("signer")
+  const {
+    keys: directKeys,
+    trade,
+    cockpit,
+  } = deps.direct ?? ringlessConsumers(config, { ...deps, accountKeys });
+  const sealed = deps.direct
     ? undefined
     : sealedKeysFromShared(directKeys, {
         orm,
@@ -63,23 +70,6 @@ export async function startServices(
         queue: queues.get("signerKeys"),
       });
   const keys = sealed?.keys ?? directKeys;
-  const trade = createTradingFromConfig(config, { keyRing, orm, keys: directKeys, venues, now });
-  const cockpit = createCockpit({
-    orm,
-    warn: (fields, message) => logger.warn(fields, message),
-    paperPrices,
-    keyRing,
-    venues,
-    tradingStore: trade.store,
-    alertsQueue: queues.get("alerts"),
-    emailOutbox: createEmailOutbox({ queue: queues.get("email"), accountKeys }),
-    webPush: (() => {
-      const publish = createWebSocketPublisher(appRedis);
-      return async (userId: string, event: object) => {
-        await publish(Number(userId), event);
-      };
-    })(),
-  });
   // What the api and bot roles trade through: the use cases here, or intents to the signer.
   const tradingMode = tradingModeFor(deps.roles);
   const callerTrading = createCallerTrading(tradingMode, {
@@ -141,3 +131,49 @@ export function tradingModeFor(roles: readonly Role[]) {
 }
 
 export type Services = Awaited<ReturnType<typeof startServices>>;
+
+interface DirectConsumers {
+  keys: ReturnType<typeof createKeys>;
+  trade: ReturnType<typeof createTradingFromConfig>;
+  cockpit: ReturnType<typeof createCockpit>;
+}
+
+/**
+ * Keys, trading and the cockpit over a ring that holds no key: what api, bot and worker use
+ * for lists, stores and queries when the signer runs elsewhere (it alone encrypts and decrypts
+ * exchange keys).
+ */
+function ringlessConsumers(
+  config: RoleConfig,
+  deps: {
+    shared: Pick<Shared, "orm" | "appRedis" | "queues">;
+    accountKeys: AccountKeys;
+    logger: Logger;
+    now: () => number;
+  },
+): DirectConsumers {
+  const { accountKeys, logger, now } = deps;
+  const { orm, appRedis, queues } = deps.shared;
+  const keyRing = signerHeldRing();
+  const paperPrices = paperPriceFeedFromConfig(config, logger);
+  const venues = createVenuesFor(config, { orm, redis: appRedis, paperPrices });
+  const keys = createKeys(config, { keyRing, orm, logger, venues });
+  const trade = createTradingFromConfig(config, { keyRing, orm, keys, venues, now });
+  const cockpit = createCockpit({
+    orm,
+    warn: (fields, message) => logger.warn(fields, message),
+    paperPrices,
+    keyRing,
+    venues,
+    tradingStore: trade.store,
+    alertsQueue: queues.get("alerts"),
+    emailOutbox: createEmailOutbox({ queue: queues.get("email"), accountKeys }),
+    webPush: (() => {
+      const publish = createWebSocketPublisher(appRedis);
+      return async (userId: string, event: object) => {
+        await publish(Number(userId), event);
+      };
+    })(),
+  });
+  return { keys, trade, cockpit };
+}

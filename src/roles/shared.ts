@@ -1,7 +1,13 @@
 // What every role of one process shares: the logger and error reports, the database, Redis and
 // the queues. The roles receive the configuration without the key rings (RoleConfig).
 import type { AccountKeyRing, ExchangeKeyRing } from "../domain/vault";
-import { ENCRYPTED_TABLES, verifyKeyRingCoverage } from "../domain/vault";
+import {
+  accountMoves,
+  ENCRYPTED_TABLES,
+  KeyRingCoverageError,
+  type VaultStore,
+  verifyKeyRingCoverage,
+} from "../domain/vault";
 import type { Config, Role } from "../infra/config";
 import { createOrm, prepareDatabase, preparedSqlOf } from "../infra/database";
 import { createLogger, type Logger } from "../infra/logger";
@@ -14,13 +20,26 @@ import { createVaultStore } from "../infra/vault-store";
 import { createQueueRegistry, type QueueRegistry } from "../jobs/registry";
 
 /**
- * The configuration a role sees: everything but the key rings (MASTER_KEYS, ACCOUNT_KEYS),
- * which a role that needs one receives as a parameter of its own, so that its signature says so.
+ * How long the signer's running intents may finish after a stop signal before they are left for
+ * redelivery (here, not in ./signer.ts, which only a signer process loads).
  */
-export type RoleConfig = Omit<Config, "masterKeys" | "accountKeys">;
+export const SIGNER_GRACE_MS = 6_000;
+
+/**
+ * The configuration a role sees: everything but the key rings (MASTER_KEYS, ACCOUNT_KEYS),
+ * which a role that needs one receives as a parameter of its own, so that its signature says so,
+ * and but the secret strings kept for the scrubber (`secretValues`: the process's scrubber, built
+ * once in createObservability, is what holds them).
+ */
+export type RoleConfig = Omit<Config, "masterKeys" | "accountKeys" | "secretValues">;
 
 export function withoutKeyRing(config: Config): RoleConfig {
-  const { masterKeys: _ring, accountKeys: _accountRing, ...rest } = config;
+  const {
+    masterKeys: _ring,
+    accountKeys: _accountRing,
+    secretValues: _secretValues,
+    ...rest
+  } = config;
   return rest;
 }
 
@@ -77,12 +96,34 @@ export interface Shared {
 }
 
 /**
+ * A process without MASTER_KEYS (no signer role) opens account secrets with ACCOUNT_KEYS only:
+ * rows still under the master ring stop its start-up, naming both variables and the fix.
+ */
+async function refuseLegacyAccountSecrets(store: VaultStore): Promise<void> {
+  for (const { from } of accountMoves(ENCRYPTED_TABLES)) {
+    const rows = (await store.versionCounts(from)).reduce((n, v) => n + v.rows, 0);
+    if (rows > 0) {
+      throw new KeyRingCoverageError(
+        `${rows} account secret row(s) in ${from.table} are still under MASTER_KEYS, which this ` +
+          "process does not hold (only the signer does): run `account-key migrate` to move them " +
+          "under ACCOUNT_KEYS first",
+      );
+    }
+  }
+}
+
+/**
  * Migrates and opens the database, refuses a key ring that cannot decrypt what is stored, and
  * opens Redis and the queues. The rings are used for that check only.
  */
 export async function startShared(
   config: RoleConfig,
-  deps: { logger: Logger; keyRing: ExchangeKeyRing; accountKeyRing: AccountKeyRing },
+  deps: {
+    logger: Logger;
+    /** MASTER_KEYS, where this process has it (the signer role's processes). */
+    keyRing: ExchangeKeyRing | undefined;
+    accountKeyRing: AccountKeyRing;
+  },
 ): Promise<{ shared: Shared; stop: Stop }> {
   const { logger } = deps;
   const stack = stopStack(logger);
@@ -101,8 +142,12 @@ export async function startShared(
     // S1.2: refuse to run with a key ring that cannot decrypt what is stored under it.
     const vaultStore = createVaultStore(preparedSqlOf(orm));
     for (const keyRing of [deps.keyRing, deps.accountKeyRing]) {
-      await verifyKeyRingCoverage({ store: vaultStore, keyRing, tables: ENCRYPTED_TABLES });
+      if (keyRing) {
+        await verifyKeyRingCoverage({ store: vaultStore, keyRing, tables: ENCRYPTED_TABLES });
+      }
     }
+    // Without MASTER_KEYS, account secrets sealed under it before the split cannot be opened.
+    if (!deps.keyRing) await refuseLegacyAccountSecrets(vaultStore);
 
     const redis = createRedisFactory({ url: config.redisUrl, keyPrefix: config.redisPrefix });
     stack.add("redis", () => redis.closeAll());

@@ -34,10 +34,7 @@ import { createKeys } from "../wiring/keys";
 import { signerKeyIntake } from "../wiring/sealed-keys";
 import { createTradingFromConfig } from "../wiring/trading";
 import { rescheduleAfterEmptyRedis } from "./schedules";
-import { type RoleConfig, type Shared, type Stop, stopStack } from "./shared";
-
-/** How long running intents may finish after a stop signal before they are left for redelivery. */
-export const SIGNER_GRACE_MS = 6_000;
+import { type RoleConfig, type Shared, SIGNER_GRACE_MS, type Stop, stopStack } from "./shared";
 
 type SignerShared = Pick<Shared, "orm" | "redis" | "appRedis" | "queues" | "vaultStore">;
 
@@ -86,13 +83,15 @@ export async function startSignerRole(
     logger: Logger;
     reporter: ErrorReporter;
     now: () => number;
+    /** Built already (createSignerConsumers) when this process's other roles share them. */
+    consumers?: ReturnType<typeof createSignerConsumers>;
   },
 ): Promise<Stop> {
   const { logger, keyRing } = deps;
   const { orm, redis, queues } = deps.shared;
   const stack = stopStack(logger);
   try {
-    const { keys, trade, cockpit } = createSignerConsumers(config, deps);
+    const { keys, trade, cockpit } = deps.consumers ?? createSignerConsumers(config, deps);
     const sql = preparedSqlOf(orm);
     const accountsRepo = createAccountsRepo(sql);
     // No trade notices here: the caller (api or bot) sends them when it hears the outcome, and

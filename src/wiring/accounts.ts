@@ -17,7 +17,7 @@ import type { createQueueRegistry } from "../jobs/registry";
 
 /** The account service from configuration and the shared adapters (also used by test harnesses). */
 export function createAccounts(
-  config: Omit<Config, "masterKeys" | "accountKeys">,
+  config: Omit<Config, "masterKeys" | "accountKeys" | "secretValues">,
   parts: {
     /** Seals TOTP secrets and queued mail (the account ring, never MASTER_KEYS for new ones). */
     accountKeys: AccountKeys;

@@ -19,7 +19,7 @@ import type { createKeys } from "./keys";
  * email outbox, the WebSocket fan-out, Telegram sends as jobs) and the "not me" use case.
  */
 export function createAlertsFromConfig(
-  config: Omit<Config, "masterKeys" | "accountKeys">,
+  config: Omit<Config, "masterKeys" | "accountKeys" | "secretValues">,
   parts: {
     /** Seals queued alert mail (the account ring). */
     accountKeys: AccountKeys;

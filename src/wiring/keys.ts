@@ -14,7 +14,7 @@ import type { createVenues } from "../infra/venues";
 
 /** Key onboarding: the venues, the vault, and a Telegram notice when a key is disabled. */
 export function createKeys(
-  config: Omit<Config, "masterKeys" | "accountKeys">,
+  config: Omit<Config, "masterKeys" | "accountKeys" | "secretValues">,
   parts: {
     /** Encrypts keys at onboarding; decrypts them to re-verify. */
     keyRing: ExchangeKeyRing;

@@ -11,8 +11,8 @@ import {
   type KeyMaterial,
   KeyNotFound,
   KeyRefused,
-  type KeyService,
-} from "../domain/venues/keys";
+} from "../domain/venues/key-records";
+import type { KeyService } from "../domain/venues/keys";
 import {
   INTAKE_REQUEST_TTL_MS,
   KeyIntakePending,

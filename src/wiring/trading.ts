@@ -18,7 +18,7 @@ import type { createKeys } from "./keys";
 
 /** Trading: the venues, the key vault and the append-only audit log, for bot and API alike. */
 export function createTradingFromConfig(
-  config: Omit<Config, "masterKeys" | "accountKeys">,
+  config: Omit<Config, "masterKeys" | "accountKeys" | "secretValues">,
   parts: {
     /** Decrypts the user's keys for each venue call. */
     keyRing: ExchangeKeyRing;

@@ -166,15 +166,17 @@ describe("sandbox in development", () => {
 
 describe("no sandbox outside development", () => {
   it("when the service runs with NODE_ENV=production, then /sandbox and its API do not exist", async () => {
+    // The api without the signer: production refuses MASTER_KEYS for it (issue 19).
     const prod = await startTestWarden({
       env: {
         NODE_ENV: "production",
         PUBLIC_URL: "https://warden.example",
         BCRYPT_COST: "12",
         TELEGRAM_BOT_TOKEN: undefined,
+        MASTER_KEYS: undefined,
       },
-      // As production runs it: the signer (which needs SIGNER_INTAKE_KEY there) is elsewhere.
-      roles: ["api"],
+      // As production runs it: no MASTER_KEYS for the api; the signer runs elsewhere.
+      roles: ["api", "worker"],
     });
     try {
       expect(prod.warden.sandbox).toBeUndefined();

@@ -46,7 +46,8 @@ const SEEDED: Array<[number, string, number]> = [
 const day = (ago: number) => new Date(Date.now() - ago * 86_400_000).toISOString().slice(0, 10);
 
 beforeAll(async () => {
-  w = await startTestWarden();
+  // api and worker without MASTER_KEYS, the signer in a process of its own (issue 19).
+  w = await startTestWarden({ signerProcess: true });
   db = new pg.Client({ connectionString: w.db.url });
   await db.connect();
   browser = await launchBrowser();

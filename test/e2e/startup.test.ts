@@ -5,7 +5,7 @@ import { join } from "node:path";
 import pg from "pg";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { helpText, WELCOME } from "../../src/bot/texts";
-import { parseMasterKeys } from "../../src/domain/vault";
+import { generateIntakeKey, parseMasterKeys } from "../../src/domain/vault";
 import {
   createTestDatabase,
   createTestRedis,
@@ -162,20 +162,56 @@ describe("start-up", () => {
     const port = await freePort();
     const db = await createTestDatabase();
     databases.push(db);
+    // Only the signer holds MASTER_KEYS in production (issue 19): its process, with a worker.
     const p = startNode({
       NODE_ENV: "production",
       PUBLIC_URL: "https://warden.test",
-      WARDEN_ROLES: "api,worker",
+      WARDEN_ROLES: "worker,signer",
       PORT: String(port),
       DATABASE_URL: db.url,
       REDIS_URL: redis.url,
       REDIS_PREFIX: redis.prefix,
       MASTER_KEYS_FILE: file,
+      SIGNER_INTAKE_KEY: `1:${generateIntakeKey()}`,
       ...rest,
     });
+    await p.waitForOutput(/Warden started/, 50_000);
+    expect(p.output()).not.toContain(MASTER_KEYS.slice(2));
+  });
+
+  it("when a production api process is given MASTER_KEYS, then it exits non-zero naming MASTER_KEYS, and without it the api starts", async () => {
+    const port = await freePort();
+    const db = await createTestDatabase();
+    databases.push(db);
+    const { MASTER_KEYS, ...rest } = prodSecrets();
+    const env = {
+      NODE_ENV: "production",
+      PUBLIC_URL: "https://warden.test",
+      PORT: String(port),
+      DATABASE_URL: db.url,
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: redis.prefix,
+      ...rest,
+    };
+    const refused = spawnProcess(
+      "node",
+      ["--import", "tsx", "src/main.ts", "--roles", "api"],
+      baseEnv({ ...env, MASTER_KEYS }),
+    );
+    running.push(refused);
+    expect((await refused.exited).code).not.toBe(0);
+    expect(refused.output()).toContain(
+      "configuration error: MASTER_KEYS: must not be set for the api or bot role in production: only the signer holds it",
+    );
+    expect(refused.output()).not.toContain(MASTER_KEYS.slice(2));
+    const api = spawnProcess(
+      "node",
+      ["--import", "tsx", "src/main.ts", "--roles", "api"],
+      baseEnv(env),
+    );
+    running.push(api);
     const res = await waitForHttp(`http://127.0.0.1:${port}/readyz`, 200, 60_000);
     expect(((await res.json()) as { status: string }).status).toBe("ready");
-    expect(p.output()).not.toContain(MASTER_KEYS.slice(2));
   });
 
   it("when MASTER_KEYS lacks a version still used by stored rows, then start-up is refused naming it", async () => {

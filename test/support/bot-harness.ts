@@ -4,9 +4,10 @@ import type { MikroORM } from "@mikro-orm/postgresql";
 import { Redis } from "ioredis";
 import { type BotDeps, createBot } from "../../src/bot/bot";
 import { type RunningBot, startBot } from "../../src/bot/runner";
-import { type Cockpit, cockpitBotDeps, createCockpit } from "../../src/cockpit";
+import { type Cockpit, createCockpit } from "../../src/cockpit";
+import { cockpitBotDeps } from "../../src/cockpit-bot";
 import type { AccountService } from "../../src/domain/accounts/service";
-import { accountKeysOf, type Config, loadConfig } from "../../src/infra/config";
+import { accountKeysOf, type Config, loadConfig, requireMasterKeys } from "../../src/infra/config";
 import { createOrm, preparedSqlOf } from "../../src/infra/database";
 import { createLogger } from "../../src/infra/logger";
 import { createOneTimeTokenStore } from "../../src/infra/one-time-tokens";
@@ -107,14 +108,19 @@ export async function startBotHarness(
     logger,
   });
   const venues = createVenues({ sql: preparedSqlOf(orm), urls: config.venueUrls });
-  const keys = createKeys(config, { keyRing: config.masterKeys, orm, logger, venues });
+  const keys = createKeys(config, { keyRing: requireMasterKeys(config), orm, logger, venues });
   const botKeys = opts.wrapKeys
     ? opts.wrapKeys(keys, { orm, queues, redisUrl: redis.url, bullPrefix: `${redis.prefix}bull` })
     : keys;
-  const trade = createTradingFromConfig(config, { keyRing: config.masterKeys, orm, keys, venues });
+  const trade = createTradingFromConfig(config, {
+    keyRing: requireMasterKeys(config),
+    orm,
+    keys,
+    venues,
+  });
   const cockpit = createCockpit({
     orm,
-    keyRing: config.masterKeys,
+    keyRing: requireMasterKeys(config),
     venues,
     tradingStore: trade.store,
     alertsQueue: queues.get("alerts"),

@@ -6,6 +6,7 @@ import { Queue, QueueEvents } from "bullmq";
 import { pino } from "pino";
 import type { IntakeKeyRing } from "../../src/domain/vault";
 import type { Config } from "../../src/infra/config";
+import { requireMasterKeys } from "../../src/infra/config";
 import { preparedSqlOf } from "../../src/infra/database";
 import { createVenues } from "../../src/infra/venues";
 import { QUEUE_DEFINITIONS, startWorkers, type WorkerPool } from "../../src/jobs/registry";
@@ -24,7 +25,12 @@ export async function startTestKeySigner(opts: {
   const { config } = opts;
   const logger = pino({ level: "silent" });
   const venues = createVenues({ sql: preparedSqlOf(opts.orm), urls: config.venueUrls });
-  const keys = createKeys(config, { keyRing: config.masterKeys, orm: opts.orm, logger, venues });
+  const keys = createKeys(config, {
+    keyRing: requireMasterKeys(config),
+    orm: opts.orm,
+    logger,
+    venues,
+  });
   const processor = await signerKeyIntake({ orm: opts.orm, keys, intakeKeys: opts.intakeKeys });
   return startWorkers({
     connection: () => ({ url: opts.redisUrl, maxRetriesPerRequest: null }),

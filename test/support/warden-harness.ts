@@ -1,5 +1,6 @@
 // The whole service in-process (startWarden, the real composition root) against a database and
 // Redis prefix of its own, an HIBP range server and an SMTP server, listening on 127.0.0.1.
+import { generateIntakeKey } from "../../src/domain/vault";
 import type { Role } from "../../src/infra/config";
 import { createLogger } from "../../src/infra/logger";
 import { createScrubber } from "../../src/infra/scrub";
@@ -13,7 +14,7 @@ import {
 } from "./context";
 import { type HibpServer, startHibpServer } from "./hibp/server";
 import { captureLogs, type LogCapture } from "./log-capture";
-import { freePort } from "./process";
+import { baseEnv, freePort, type Spawned, spawnProcess } from "./process";
 import { type TestSmtpServer as SmtpServer, startSmtpServer } from "./smtp/server";
 
 export interface TestWarden {
@@ -25,7 +26,10 @@ export interface TestWarden {
   hibp: HibpServer;
   smtp: SmtpServer;
   logs: LogCapture;
+  /** The in-process roles' environment (without MASTER_KEYS when the signer runs apart). */
   env: Record<string, string | undefined>;
+  /** The signer's process and environment (MASTER_KEYS, SIGNER_INTAKE_KEY), with `signerProcess`. */
+  signer: { process: Spawned; env: Record<string, string | undefined> } | undefined;
   stop(): Promise<void>;
 }
 
@@ -37,6 +41,12 @@ export async function startTestWarden(
     roles?: Role[];
     /** The domain clock (activity, anomaly scan, alert dedup). */
     now?: () => number;
+    /**
+     * The signer in a process of its own (`--roles signer`, with MASTER_KEYS and an intake key),
+     * and the roles here (api and worker unless `roles` says otherwise) without MASTER_KEYS, as
+     * in production (issue 19).
+     */
+    signerProcess?: boolean;
   } = {},
 ): Promise<TestWarden> {
   const db = await createTestDatabase();
@@ -59,14 +69,35 @@ export async function startTestWarden(
     LOG_LEVEL: "info",
     ...opts.env,
   });
+  let signer: TestWarden["signer"];
+  let roles = opts.roles ?? ["api", "worker", "signer"];
+  if (opts.signerProcess) {
+    const signerEnv = { SIGNER_INTAKE_KEY: `1:${generateIntakeKey()}`, ...env };
+    const proc = spawnProcess(
+      "node",
+      ["--import", "tsx", "src/main.ts", "--roles", "signer"],
+      baseEnv(signerEnv),
+    );
+    try {
+      // Its intake public key is published before anything here may seal a key to it.
+      await proc.waitForOutput(/Warden started/, 90_000);
+    } catch (err) {
+      proc.kill("SIGKILL");
+      throw new Error(`the signer process did not start: ${proc.stderr().slice(-2_000)}`, {
+        cause: err,
+      });
+    }
+    signer = { process: proc, env: signerEnv };
+    delete env.MASTER_KEYS;
+    delete env.SIGNER_INTAKE_KEY;
+    roles = (opts.roles ?? ["api", "worker"]).filter((r) => r !== "signer");
+  }
   const logs = captureLogs();
   const scrubber = createScrubber();
   const logger = createLogger({ level: "info", pretty: false, scrubber, destination: logs.stream });
-  const warden = await startWarden({
-    env,
-    roles: opts.roles ?? ["api", "worker", "signer"],
-    logger,
-    now: opts.now,
+  const warden = await startWarden({ env, roles, logger, now: opts.now }).catch((err) => {
+    signer?.process.kill("SIGKILL");
+    throw err;
   });
   return {
     base: `http://127.0.0.1:${warden.port}`,
@@ -78,8 +109,14 @@ export async function startTestWarden(
     smtp,
     logs,
     env,
+    signer,
     async stop() {
       await warden.shutdown.run("test finished");
+      if (signer) {
+        signer.process.kill("SIGTERM");
+        await Promise.race([signer.process.exited, new Promise((r) => setTimeout(r, 15_000))]);
+        signer.process.kill("SIGKILL");
+      }
       await Promise.all([hibp.close(), smtp.close()]);
       await redis.cleanup();
       await db.drop();

@@ -9,10 +9,10 @@ import {
   type CredentialRecord,
   KeyNotFound,
   KeyRefused,
-  type KeyService,
   VENUE_NAMES,
   venueLabel,
-} from "../../domain/venues/keys";
+} from "../../domain/venues/key-records";
+import type { KeyService } from "../../domain/venues/keys";
 import { KeyIntakePending } from "../../domain/venues/sealed-keys";
 import { VENUE_IDS, VenueError, type VenueId } from "../../domain/venues/types";
 import type { BotContext } from "../context";

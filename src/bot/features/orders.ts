@@ -15,16 +15,12 @@ import {
   PreTradeError,
   quoteText,
   type TradingSettingsStore,
-} from "../../domain/trading/pre-trade";
+} from "../../domain/trading/pre-trade-rules";
 import type { ReconcileResult } from "../../domain/trading/reconcile";
 import { coinOf, displaySymbol, settleOf } from "../../domain/trading/symbols";
-import {
-  type Caller,
-  type TradeRecord,
-  type Trading,
-  TradingError,
-} from "../../domain/trading/trading";
-import { VENUE_NAMES } from "../../domain/venues/keys";
+import type { Trading } from "../../domain/trading/trading";
+import { type Caller, type TradeRecord, TradingError } from "../../domain/trading/types";
+import { VENUE_NAMES } from "../../domain/venues/key-records";
 import type { Position } from "../../domain/venues/types";
 import type { BotContext } from "../context";
 import { parseOrder } from "../order-command";

@@ -10,7 +10,7 @@ import {
   periodSince,
   profitReport,
 } from "../../domain/reports";
-import { money } from "../../domain/trading/pre-trade";
+import { money } from "../../domain/trading/pre-trade-rules";
 import type { BotContext } from "../context";
 
 const signed = (n: number) => `${n < 0 ? "−" : "+"}${money(Math.abs(n))}`;

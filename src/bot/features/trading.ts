@@ -3,8 +3,9 @@
 // redelivered update opens one position, not two.
 import { Composer, InlineKeyboard } from "grammy";
 import type { AccountService } from "../../domain/accounts/service";
-import { type TradeRecord, type Trading, TradingError } from "../../domain/trading/trading";
-import { venueLabel } from "../../domain/venues/keys";
+import type { Trading } from "../../domain/trading/trading";
+import { type TradeRecord, TradingError } from "../../domain/trading/types";
+import { venueLabel } from "../../domain/venues/key-records";
 import type { BotContext } from "../context";
 import { parseClose, parseModify, parseOpen, UsageError } from "../trade-commands";
 

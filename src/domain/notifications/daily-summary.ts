@@ -2,7 +2,7 @@
 // (count, realised P&L, won and lost, best and worst), once per day, through their settings.
 import type { LedgerStore, ProfitReport } from "../reports";
 import { profitReport } from "../reports";
-import { money } from "../trading/pre-trade";
+import { money } from "../trading/pre-trade-rules";
 import type { NoticeEvent } from "./settings";
 
 export const DEFAULT_SUMMARY_HOUR = 20;

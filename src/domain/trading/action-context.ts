@@ -1,7 +1,7 @@
 // What every trade action shares: the fresh read of the kill switch and the user's keys, the
 // key in scope for one venue call, and the audit entry of a failed venue call.
 import { withDecryptedExchangeKeys } from "../vault/decrypt-scope";
-import type { CredentialRecord } from "../venues/keys";
+import type { CredentialRecord } from "../venues/key-records";
 import type { Venue } from "../venues/types";
 import { VenueError } from "../venues/types";
 import { type ActivePause, blockingPause, pausedMessage } from "./pause";

@@ -1,8 +1,8 @@
 // The trade history as /trades pages it: newest first, n per page, with cursors (trade ids) to
 // the older and newer pages, so a page stays the same when new trades arrive.
-import { amount, money } from "./pre-trade";
+import { amount, money } from "./pre-trade-rules";
 import { displaySymbol, settleOf } from "./symbols";
-import type { TradeRecord } from "./trading";
+import type { TradeRecord } from "./types";
 
 export interface HistoryTrade extends TradeRecord {
   realizedPnl: number | null;

@@ -2,11 +2,11 @@
 // liquidation price, they are told once; the warning re-arms when the mark moves back out, so a
 // position hovering near the line is not announced on every run.
 import type { Position } from "../venues/types";
-import { liquidationEstimate } from "./pre-trade";
+import { liquidationEstimate } from "./pre-trade-rules";
 import type { Notifier } from "./reconcile";
 import { coinOf, displaySymbol } from "./symbols";
 import { price } from "./trade-notices";
-import type { TradeRecord } from "./trading";
+import type { TradeRecord } from "./types";
 
 /** Distance (% of the mark) at which a user is warned unless they chose another. */
 export const DEFAULT_LIQUIDATION_WARNING_PCT = 5;

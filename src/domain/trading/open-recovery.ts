@@ -9,12 +9,12 @@
 // never process it twice.
 import { withDecryptedExchangeKeys } from "../vault/decrypt-scope";
 import type { ExchangeKeyRing } from "../vault/key-ring";
-import type { CredentialRecord } from "../venues/keys";
+import type { CredentialRecord } from "../venues/key-records";
 import type { Fill, Position, Side, Venue, VenueId } from "../venues/types";
 import { VenueError } from "../venues/types";
 import type { Notifier } from "./reconcile";
 import { coinOf, displaySymbol } from "./symbols";
-import type { Caller, OpenTradeInput, TradeRecord, TradeSource, TradingStore } from "./trading";
+import type { Caller, OpenTradeInput, TradeRecord, TradeSource, TradingStore } from "./types";
 import { settleOrder } from "./uncertain-outcome";
 
 export interface OpenIntent {

@@ -2,7 +2,7 @@
 // (key, coin) reserved with the open's intent, the venue order, then the trade and its audit
 // entry in one transaction. A lost venue answer is settled by asking the venue for the order.
 
-import type { CredentialRecord } from "../venues/keys";
+import type { CredentialRecord } from "../venues/key-records";
 import type { Fill } from "../venues/types";
 import { VenueError } from "../venues/types";
 import { type ActionContext, orderCertainlyNotPlaced } from "./action-context";

@@ -4,13 +4,13 @@
 // minimum size is refused with the numbers instead of being sent.
 
 import { withDecryptedExchangeKeys } from "../vault/decrypt-scope";
-import { VENUE_NAMES } from "../venues/keys";
+import { VENUE_NAMES } from "../venues/key-records";
 import { VenueError } from "../venues/types";
 import { amount } from "./format";
 import { orderCredential, type PreTradeDeps } from "./pre-trade";
 import { decimalsOf, floorToStep } from "./sizing";
 import { displaySymbol } from "./symbols";
-import { type TradeRecord, TradingError } from "./trading";
+import { type TradeRecord, TradingError } from "./types";
 
 export type PartialClose =
   | { ok: true /** The size left open. */; size: number /** The size closed. */; closing: number }

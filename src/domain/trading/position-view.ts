@@ -1,11 +1,11 @@
 // An open trade as the cockpit shows it (settings page, API): Warden's trade joined with the
 // venue's position, with unrealised P&L (amount and %), liquidation price and age. The same
 // figures as the bot's /positions.
-import { VENUE_NAMES } from "../venues/keys";
+import { VENUE_NAMES } from "../venues/key-records";
 import type { Position, VenueId } from "../venues/types";
-import { liquidationEstimate } from "./pre-trade";
+import { liquidationEstimate } from "./pre-trade-rules";
 import { coinOf, displaySymbol, settleOf } from "./symbols";
-import type { TradeRecord } from "./trading";
+import type { TradeRecord } from "./types";
 
 export interface PositionView {
   id: string;

@@ -4,13 +4,13 @@
 // the user is told. A position Warden did not open is reported as external, never adopted.
 import { withDecryptedExchangeKeys } from "../vault/decrypt-scope";
 import type { ExchangeKeyRing } from "../vault/key-ring";
-import { type CredentialRecord, VENUE_NAMES } from "../venues/keys";
+import { type CredentialRecord, VENUE_NAMES } from "../venues/key-records";
 import type { Position, Venue, VenueClose, VenueId } from "../venues/types";
 import { VenueError } from "../venues/types";
 import { type LiquidationWarningStore, warnNearLiquidation } from "./liquidation-warnings";
-import { money } from "./pre-trade";
+import { money } from "./pre-trade-rules";
 import { coinOf, displaySymbol, settleOf } from "./symbols";
-import { type CloseLedger, closeLedger, type TradeRecord, type TradingStore } from "./trading";
+import { type CloseLedger, closeLedger, type TradeRecord, type TradingStore } from "./types";
 
 export type TradeEvent =
   | "entry"

@@ -2,10 +2,11 @@
 // moved. They wrap the trading use cases, so the bot and the API send the same notices, through
 // the user's notification settings (each event on or off, on the channels they chose).
 
-import type { OrderRequest } from "./pre-trade";
+import type { OrderRequest } from "./pre-trade-rules";
 import type { Notifier } from "./reconcile";
 import { displaySymbol } from "./symbols";
-import type { Caller, OpenTradeInput, TradeRecord, Trading } from "./trading";
+import type { Trading } from "./trading";
+import type { Caller, OpenTradeInput, TradeRecord } from "./types";
 
 /** A price as users read it: thousands separators, no trailing zeros. */
 export const price = (n: number | null) =>

@@ -1,7 +1,7 @@
 // The trading model shared by every trading use case and its stores: trades, audit entries,
 // the store port, coded errors and the dependencies the use cases are built from.
 import type { ExchangeKeyRing } from "../vault/key-ring";
-import type { CredentialRecord } from "../venues/keys";
+import type { CredentialRecord } from "../venues/key-records";
 import type { Side, Venue, VenueId } from "../venues/types";
 import type { OpenIntent, OpenIntentStore } from "./open-recovery";
 import type { ActivePause, PauseStore } from "./pause";

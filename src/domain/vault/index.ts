@@ -1,5 +1,5 @@
 // The vault's public surface: Fernet, the two key rings (MASTER_KEYS for exchange keys,
-// ACCOUNT_KEYS for account secrets), the decrypt scope, the list of encrypted tables, and
+// ACCOUNT_KEYS for account secrets), the list of encrypted tables, and
 // sealed intake (HPKE to the signer's intake key).
 export {
   type AccountKeys,
@@ -7,11 +7,9 @@ export {
   type RingedToken,
   sealAccountSecret,
 } from "./account-secrets";
-export {
-  type DecryptedKeys,
-  type EncryptedCredential,
-  withDecryptedExchangeKeys,
-} from "./decrypt-scope";
+// The decrypt scope is not re-exported: whoever decrypts exchange keys (the signer's modules)
+// imports ./decrypt-scope itself, so an api or bot module that imports this barrel never loads it.
+export type { DecryptedKeys, EncryptedCredential } from "./decrypt-scope";
 export {
   accountMoves,
   ENCRYPTED_TABLES,

@@ -16,7 +16,7 @@ export interface StoredRow {
 
 /** Storage the vault needs; the PostgreSQL adapter lives in src/infra. */
 export interface VaultStore {
-  /** Each entry covers its `ring`'s rows only (see EncryptedTable.ringColumn). */
+  /** Rows holding a token, by version; each entry covers its `ring`'s rows only (EncryptedTable.ringColumn). */
   versionCounts(table: EncryptedTable): Promise<Array<{ version: number; rows: number }>>;
   /** Any one stored token of that version, to prove the key decrypts it. */
   sampleToken(table: EncryptedTable, version: number): Promise<string | null>;

@@ -6,7 +6,7 @@
 // key and expiry, through the same notice a disabled key gets.
 import { withDecryptedExchangeKeys } from "../vault/decrypt-scope";
 import type { ExchangeKeyRing } from "../vault/key-ring";
-import { type CredentialRecord, type CredentialsRepo, venueLabel } from "./keys";
+import { type CredentialRecord, type CredentialsRepo, venueLabel } from "./key-records";
 import type { ScopeDecision } from "./scope-policy";
 import { type ScopeReport, type Venue, VenueError, type VenueId } from "./types";
 

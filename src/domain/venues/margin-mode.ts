@@ -3,7 +3,12 @@
 // Bybit keep the mode set in the exchange's own app, so the setting is refused for them.
 import type { SecurityEvent } from "../accounts/repo";
 import type { MarginMode } from "../vault/decrypt-scope";
-import { type CredentialRecord, type CredentialsRepo, KeyNotFound, KeyRefused } from "./keys";
+import {
+  type CredentialRecord,
+  type CredentialsRepo,
+  KeyNotFound,
+  KeyRefused,
+} from "./key-records";
 
 export const MARGIN_MODES = ["cross", "isolated"] as const satisfies readonly MarginMode[];
 

@@ -2,7 +2,7 @@
 // has crossed closes the position at that price, as a venue's trigger order would. Run by a
 // worker job every few seconds and after every price override; the closes it makes are then
 // picked up by reconciliation like any venue-side close.
-import { liquidationEstimate } from "../trading/pre-trade";
+import { liquidationEstimate } from "../trading/pre-trade-rules";
 import {
   currentPaperPrice,
   PAPER_MAINTENANCE_MARGIN_RATE,

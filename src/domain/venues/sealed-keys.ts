@@ -10,7 +10,8 @@ import {
   SealedIntakeError,
   withOpenedIntake,
 } from "../vault/sealed-intake";
-import { type KeyMaterial, KeyNotFound, KeyRefused, type KeyService } from "./keys";
+import { type KeyMaterial, KeyNotFound, KeyRefused } from "./key-records";
+import type { KeyService } from "./keys";
 import type { Refusal, Warning } from "./scope-policy";
 import { VenueError, type VenueErrorCode, type VenueId } from "./types";
 

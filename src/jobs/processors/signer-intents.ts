@@ -15,14 +15,14 @@ import type { SecurityEvent } from "../../domain/accounts/repo";
 import { KeyReusedError } from "../../domain/trading/open";
 import type { PartialClose } from "../../domain/trading/partial-close";
 import { type ActivePause, blockingPause, pausedMessage } from "../../domain/trading/pause";
-import { type OrderQuote, type OrderRequest, PreTradeError } from "../../domain/trading/pre-trade";
-import type { ReconcileResult } from "../../domain/trading/reconcile";
 import {
-  type TradeRecord,
-  type Trading,
-  TradingError,
-  TradingPausedError,
-} from "../../domain/trading/trading";
+  type OrderQuote,
+  type OrderRequest,
+  PreTradeError,
+} from "../../domain/trading/pre-trade-rules";
+import type { ReconcileResult } from "../../domain/trading/reconcile";
+import type { Trading } from "../../domain/trading/trading";
+import { type TradeRecord, TradingError, TradingPausedError } from "../../domain/trading/types";
 import type { KeyAuthority } from "../../infra/signer-authority";
 import {
   intentJobId,

@@ -6,6 +6,7 @@
 import { Redis } from "ioredis";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { requireMasterKeys } from "../../../src/infra/config";
 import { createOrm } from "../../../src/infra/database";
 import type { WorkerPool } from "../../../src/jobs/registry";
 import { confirmationToken } from "../../support/email-confirmation";
@@ -48,7 +49,7 @@ function startSigner() {
     orm,
     redisUrl: w.redis.url,
     bullPrefix: `${w.redis.prefix}bull`,
-    keyRing: w.warden.config.masterKeys,
+    keyRing: requireMasterKeys(w.warden.config),
     pepper: w.warden.config.auditPepper,
   });
   signers.push(pool);

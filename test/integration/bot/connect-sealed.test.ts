@@ -11,6 +11,7 @@ import { CHECKING, CHOOSE_VENUE } from "../../../src/bot/features/keys";
 import { generateIntakeKey, parseIntakeKeys } from "../../../src/domain/vault";
 import type { KeyService } from "../../../src/domain/venues/keys";
 import { KeyIntakePending } from "../../../src/domain/venues/sealed-keys";
+import { requireMasterKeys } from "../../../src/infra/config";
 import { sqlOf } from "../../../src/infra/database";
 import { currentIntakePublicKeys } from "../../../src/infra/intake-store";
 import { QUEUE_DEFINITIONS, type WorkerPool } from "../../../src/jobs/registry";
@@ -141,7 +142,10 @@ describe("/connect with the signer apart", () => {
          join users u on u.id = c.user_id where u.telegram_user_id = 6201`,
     );
     expect(rows).toHaveLength(1);
-    const secret = h.config.masterKeys.decrypt(rows[0].encryption_key_version, rows[0].secret);
+    const secret = requireMasterKeys(h.config).decrypt(
+      rows[0].encryption_key_version,
+      rows[0].secret,
+    );
     expect(secret.equals(Buffer.from(goodKey.secret))).toBe(true);
     secret.fill(0);
     const [job] = await keyJobData();

@@ -6,6 +6,7 @@
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CHOOSE_VENUE } from "../../../src/bot/features/keys";
+import { requireMasterKeys } from "../../../src/infra/config";
 import { createOrm } from "../../../src/infra/database";
 import type { WorkerPool } from "../../../src/jobs/registry";
 import { type BotHarness, startBotHarness } from "../../support/bot-harness";
@@ -36,7 +37,7 @@ function startSigner() {
     orm,
     redisUrl: h.redis.url,
     bullPrefix: `${h.redis.prefix}bull`,
-    keyRing: h.config.masterKeys,
+    keyRing: requireMasterKeys(h.config),
     pepper: h.config.auditPepper,
   });
   signers.push(pool);

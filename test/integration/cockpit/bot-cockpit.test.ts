@@ -1,3 +1,4 @@
+import { requireMasterKeys } from "../../../src/infra/config";
 // The trader's cockpit in the bot (issue 17): every pre-trade rule refuses with its numbers; an
 // order goes only after Confirm (not on Cancel, an expired or a foreign confirmation); a paper
 // stop-loss fires after a price change and is closed, audited with actor `venue`, notified and
@@ -58,7 +59,7 @@ beforeAll(async () => {
     orm,
     redis,
     queues: h.queues,
-    keys: createKeys(h.config, { keyRing: h.config.masterKeys, orm, logger, venues }),
+    keys: createKeys(h.config, { keyRing: requireMasterKeys(h.config), orm, logger, venues }),
     now: Date.now,
     wsPublisher: redis,
     telegram: h.bot.api,

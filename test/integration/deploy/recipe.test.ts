@@ -7,7 +7,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { CONFIG_VARIABLES, loadConfig, SECRET_VARIABLES } from "../../../src/infra/config";
+import {
+  CONFIG_VARIABLES,
+  loadConfig,
+  requireMasterKeys,
+  SECRET_VARIABLES,
+} from "../../../src/infra/config";
 import { parseRolesFlag } from "../../../src/main";
 import { fernetKey, randomSecret } from "../../support/context";
 import { REPO_ROOT } from "../../support/process";
@@ -69,7 +74,12 @@ describe("deployment recipe", () => {
   });
 
   it("when .env.example is loaded with its secret files mounted, then it is a valid production configuration", () => {
-    const config = loadConfig(parseEnvFile(example), mountedSecret);
+    // The api, bot and worker units (--roles): warden.env holds no MASTER_KEYS (issue 19).
+    const config = loadConfig(
+      { ...parseEnvFile(example), WARDEN_ROLES: "api,bot,worker" },
+      mountedSecret,
+    );
+    expect(config.masterKeys).toBeUndefined();
     expect(config.nodeEnv).toBe("production");
     expect(config.databaseSslCa).toBe("/etc/warden/db-ca.pem");
     expect(config.trustedProxies).toEqual(["127.0.0.1"]);
@@ -81,8 +91,11 @@ describe("deployment recipe", () => {
   it("when signer.env.example is read after .env.example, then it only names the master key ring's file and the result is a valid production configuration", () => {
     const signerEnv = parseEnvFile(readFileSync(join(DEPLOY, "signer.env.example"), "utf8"));
     expect(signerEnv).toEqual({ MASTER_KEYS_FILE: "/run/secrets/warden/master_keys" });
-    const config = loadConfig({ ...parseEnvFile(example), ...signerEnv }, mountedSecret);
-    expect(config.masterKeys.currentVersion).toBe(1);
+    const config = loadConfig(
+      { ...parseEnvFile(example), ...signerEnv, WARDEN_ROLES: "signer" },
+      mountedSecret,
+    );
+    expect(requireMasterKeys(config).currentVersion).toBe(1);
   });
 
   it("when the systemd units are verified by systemd-analyze, then they have no error and each starts its own role", async () => {

@@ -21,6 +21,7 @@ import {
   type VaultStore,
   verifyKeyRingCoverage,
 } from "../../../src/domain/vault";
+import { requireMasterKeys } from "../../../src/infra/config";
 import { createOrm, sqlOf } from "../../../src/infra/database";
 import { createLogger } from "../../../src/infra/logger";
 import { createRedisFactory } from "../../../src/infra/redis";
@@ -62,7 +63,7 @@ beforeAll(async () => {
   c = new AuthClient(w, createSecrets());
   orm = await createOrm({ url: w.db.url });
   store = createVaultStore(sqlOf(orm));
-  master = w.warden.config.masterKeys;
+  master = requireMasterKeys(w.warden.config);
   account = w.warden.config.accountKeys;
 });
 afterAll(async () => {

@@ -7,8 +7,8 @@ import * as inspector from "node:inspector";
 import type { AddressInfo } from "node:net";
 import express from "express";
 import { createApi } from "../../../src/api/app";
-import { withDecryptedExchangeKeys } from "../../../src/domain/vault";
-import { loadConfig } from "../../../src/infra/config";
+import { withDecryptedExchangeKeys } from "../../../src/domain/vault/decrypt-scope";
+import { loadConfig, requireMasterKeys } from "../../../src/infra/config";
 import { createLogger } from "../../../src/infra/logger";
 import { createScrubber } from "../../../src/infra/scrub";
 import { createErrorReporter } from "../../../src/infra/sentry";
@@ -24,7 +24,7 @@ const reporter = createErrorReporter({
   logger,
 });
 
-const ring = config.masterKeys;
+const ring = requireMasterKeys(config);
 const apiKeyToken = ring.encrypt(Buffer.from(process.env.FIXTURE_API_KEY ?? ""));
 const credential = {
   apiKey: apiKeyToken.token,

@@ -16,6 +16,8 @@ const env = (over: Record<string, string | undefined> = {}) => ({
 const prod = (over: Record<string, string | undefined> = {}) =>
   env({
     NODE_ENV: "production",
+    // Only the signer holds MASTER_KEYS in production (issue 19).
+    WARDEN_ROLES: "worker,signer",
     PUBLIC_URL: "https://warden.example",
     SMTP_URL: "smtp://relay.internal:25",
     // Production requires a database URL (issue 14); localhost needs no CA.

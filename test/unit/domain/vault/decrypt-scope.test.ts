@@ -4,8 +4,8 @@ import {
   generateFernetKey,
   parseMasterKeys,
   UnknownKeyVersion,
-  withDecryptedExchangeKeys,
 } from "../../../../src/domain/vault";
+import { withDecryptedExchangeKeys } from "../../../../src/domain/vault/decrypt-scope";
 
 const ring = parseMasterKeys(`1:${generateFernetKey()}`);
 const enc = (s: string) => ring.encrypt(Buffer.from(s)).token;
