@@ -4,7 +4,7 @@
 // role builds: "direct" (the use cases here) and "remote" (intents to the signers).
 import { randomBytes } from "node:crypto";
 import { pino } from "pino";
-import { accountKeysOf, loadConfig } from "../src/infra/config";
+import { accountKeysOf, loadConfig, requireMasterKeys } from "../src/infra/config";
 import { createRedisFactory } from "../src/infra/redis";
 import { createQueueRegistry } from "../src/jobs/registry";
 import { startShared, withoutKeyRing } from "../src/roles/shared";
@@ -96,7 +96,7 @@ export async function startSignerStage(opts: {
     // The signer's own consumers of the key ring, built here for the in-process anchor.
     const { trade, cockpit } = createSignerConsumers(roleConfig, {
       shared,
-      keyRing: config.masterKeys,
+      keyRing: requireMasterKeys(config),
       accountKeys,
       logger,
       now: Date.now,
