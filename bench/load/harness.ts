@@ -105,6 +105,8 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
     PROCESSES.forEach(([name, role], i) => {
       const env = baseEnv({
         ...secrets,
+        // Only the signer holds the exchange-key ring, as in production.
+        MASTER_KEYS: role === "signer" ? secrets.MASTER_KEYS : undefined,
         NODE_ENV: "test",
         PORT: String(ports[i]),
         PUBLIC_URL: `http://127.0.0.1:${ports[0]}`,
