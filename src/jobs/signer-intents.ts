@@ -2,9 +2,14 @@
 // idempotency key, parameters) that only the signer executes. The job id is derived from the
 // user and the idempotency key, so a resubmission joins the first job instead of adding one; the
 // caller waits up to a deadline and is told the result, a refusal, or "still working".
-import { createHash } from "node:crypto";
 import { Job, type Queue, type QueueEvents } from "bullmq";
 import { z } from "zod";
+import {
+  type SignerJobOutcome,
+  signerJobId,
+  signerJobOutcome,
+  waitForSignerJob,
+} from "./signer-jobs";
 
 const id = z.string().regex(/^[1-9][0-9]{0,18}$/);
 const price = z.number().positive().finite();
@@ -126,38 +131,16 @@ export type IntentResult =
       scope?: string;
     };
 
-export type IntentOutcome =
-  | { status: "done"; result: IntentResult }
-  | { status: "still_working" }
-  | { status: "refused"; reason: string }
-  /** The signer gave up after its retries (an unexpected error): nothing more will happen. */
-  | { status: "failed"; reason: string };
+export type IntentOutcome = SignerJobOutcome<IntentResult>;
 
-/** One job per (user, idempotency key); hashed, as BullMQ ids may not contain ':'. */
-export function intentJobId(userId: string, idempotencyKey: string): string {
-  const h = createHash("sha256").update(`${userId}\n${idempotencyKey}`).digest("hex");
-  return `si-${h.slice(0, 40)}`;
-}
+/** One job per (user, idempotency key). */
+export const intentJobId = (userId: string, idempotencyKey: string): string =>
+  signerJobId("si", userId, idempotencyKey);
 
 /** What makes two submissions the same request (not the transport fields source and ip). */
 function requestOf(data: unknown) {
   const d = data as Partial<SignerIntent>;
   return [d.userId, d.action, d.credentialId, d.params];
-}
-
-function outcomeOf(job: Job | undefined, state: string): IntentOutcome {
-  if (!job) return { status: "still_working" };
-  if (state === "completed") {
-    const r = job.returnvalue as SignerJobResult | null;
-    // Read before its completion was written (a stale copy): not finished as far as we know.
-    if (r === null || typeof r !== "object") return { status: "still_working" };
-    if ("refused" in r) return { status: "refused", reason: r.refused };
-    return { status: "done", result: r };
-  }
-  if (state === "failed") {
-    return { status: "failed", reason: "The signer could not complete this request." };
-  }
-  return { status: "still_working" };
 }
 
 export interface SignerIntentClient {
@@ -176,14 +159,8 @@ export function createSignerIntentClient(deps: {
   events: QueueEvents;
 }): SignerIntentClient {
   const { queue, events } = deps;
-  async function outcome(userId: string, idempotencyKey: string): Promise<IntentOutcome> {
-    const jobId = intentJobId(userId, idempotencyKey);
-    // State first, then the job: a job read before its state could miss a completion that
-    // lands in between (state "completed" with no return value yet in the copy read).
-    const state = await queue.getJobState(jobId);
-    const job = await Job.fromId(queue, jobId);
-    return outcomeOf(job, state);
-  }
+  const outcome = (userId: string, idempotencyKey: string): Promise<IntentOutcome> =>
+    signerJobOutcome(queue, intentJobId(userId, idempotencyKey));
   return {
     outcome,
     async submit(input, { deadlineMs }) {
@@ -198,11 +175,7 @@ export function createSignerIntentClient(deps: {
       if (JSON.stringify(requestOf(job.data)) !== JSON.stringify(requestOf(intent))) {
         return { status: "refused", reason: REFUSALS.reused };
       }
-      try {
-        await job.waitUntilFinished(events, deadlineMs);
-      } catch {
-        // Timed out, or failed: the job's state says which.
-      }
+      await waitForSignerJob(job, events, deadlineMs);
       return outcome(intent.userId, intent.idempotencyKey);
     },
   };

@@ -2,11 +2,16 @@
 // replacement) becomes a sealed intake request (user, venue, label, request id, expiry, and the
 // envelope: nothing else secret) that only the signer opens. The job id is derived from the user and the request id, so a resubmission joins
 // the first job; the caller waits up to a deadline, as for signer intents.
-import { createHash } from "node:crypto";
 import { Job, type Queue, type QueueEvents } from "bullmq";
 import { z } from "zod";
 import type { SealedConnectResult, SealedKeyRequest } from "../domain/venues/sealed-keys";
 import { VENUE_IDS } from "../domain/venues/types";
+import {
+  type SignerJobOutcome,
+  signerJobId,
+  signerJobOutcome,
+  waitForSignerJob,
+} from "./signer-jobs";
 
 const id = z.string().regex(/^[1-9][0-9]{0,18}$/);
 
@@ -31,31 +36,11 @@ export const signerKeyJobSchema = z
 
 export type SignerKeyJob = z.infer<typeof signerKeyJobSchema>;
 
-export type KeyJobOutcome =
-  | { status: "done"; result: Exclude<SealedConnectResult, { refused: string }> }
-  | { status: "refused"; reason: string }
-  | { status: "still_working" }
-  | { status: "failed"; reason: string };
+export type KeyJobOutcome = SignerJobOutcome<Exclude<SealedConnectResult, { refused: string }>>;
 
-/** One job per (user, request id); hashed, as BullMQ ids may not contain ':'. */
-export function keyJobId(userId: string, requestId: string): string {
-  const h = createHash("sha256").update(`${userId}\n${requestId}`).digest("hex");
-  return `sk-${h.slice(0, 40)}`;
-}
-
-function outcomeOf(job: Job | undefined, state: string): KeyJobOutcome {
-  if (!job) return { status: "still_working" };
-  if (state === "completed") {
-    const r = job.returnvalue as SealedConnectResult | null;
-    if (r === null || typeof r !== "object") return { status: "still_working" };
-    if ("refused" in r) return { status: "refused", reason: r.refused };
-    return { status: "done", result: r };
-  }
-  if (state === "failed") {
-    return { status: "failed", reason: "The signer could not complete this request." };
-  }
-  return { status: "still_working" };
-}
+/** One job per (user, request id). */
+export const keyJobId = (userId: string, requestId: string): string =>
+  signerJobId("sk", userId, requestId);
 
 export interface SignerKeyClient {
   /** Enqueues the request (or joins its job) and waits up to `deadlineMs` for the outcome. */
@@ -69,12 +54,8 @@ export function createSignerKeyClient(deps: {
   events: QueueEvents;
 }): SignerKeyClient {
   const { queue, events } = deps;
-  async function outcome(userId: string, requestId: string): Promise<KeyJobOutcome> {
-    const jobId = keyJobId(userId, requestId);
-    const state = await queue.getJobState(jobId);
-    const job = await Job.fromId(queue, jobId);
-    return outcomeOf(job, state);
-  }
+  const outcome = (userId: string, requestId: string): Promise<KeyJobOutcome> =>
+    signerJobOutcome(queue, keyJobId(userId, requestId));
   return {
     outcome,
     async connect(request, { deadlineMs }) {
@@ -87,11 +68,7 @@ export function createSignerKeyClient(deps: {
       if ((job.data as SignerKeyJob).envelope !== data.envelope) {
         return { status: "refused", reason: "This intake request id was already used." };
       }
-      try {
-        await job.waitUntilFinished(events, deadlineMs);
-      } catch {
-        // Timed out, or failed: the job's state says which.
-      }
+      await waitForSignerJob(job, events, deadlineMs);
       return outcome(data.userId, data.requestId);
     },
   };

@@ -5,7 +5,7 @@
 // `trading` queues. The worker role runs the jobs that decrypt no exchange key.
 import { RequestContext } from "@mikro-orm/postgresql";
 import { createCockpit } from "../cockpit";
-import type { AccountKeys, ExchangeKeyRing } from "../domain/vault";
+import { type AccountKeys, ENCRYPTED_TABLES, type ExchangeKeyRing } from "../domain/vault";
 import { createAccountsRepo } from "../infra/accounts-repo";
 import { ConfigError } from "../infra/config";
 import { preparedSqlOf } from "../infra/database";
@@ -126,7 +126,14 @@ export async function startSignerRole(
           }),
           replay: tradingReplay(trade.trading),
         }),
-        vault: createVaultProcessor({ store: deps.shared.vaultStore, rings: [keyRing], logger }),
+        vault: createVaultProcessor({
+          store: deps.shared.vaultStore,
+          rings: [keyRing],
+          // Exchange keys only: TOTP secrets still under MASTER_KEYS from before the split are
+          // moved by `account-key migrate`, never opened here.
+          tables: ENCRYPTED_TABLES.filter((t) => t.table === "exchange_credentials"),
+          logger,
+        }),
         venues: createVenuesProcessor({ keys }),
         trading: createTradingProcessor(cockpit),
         ...(signerKeys ? { signerKeys } : {}),

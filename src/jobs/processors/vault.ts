@@ -4,6 +4,7 @@
 import { type Job, type Queue, UnrecoverableError } from "bullmq";
 import {
   ENCRYPTED_TABLES,
+  type EncryptedTable,
   type KeyRing,
   RING_VARIABLE,
   type RingName,
@@ -22,6 +23,8 @@ export function createVaultProcessor(deps: {
   store: VaultStore;
   /** Each ring's rows are rotated by it, one ring after the other. */
   rings: readonly KeyRing[];
+  /** The entries to rotate (each under its own ring); every encrypted table by default. */
+  tables?: readonly EncryptedTable[];
   logger: Logger;
 }) {
   return async (job: Job): Promise<Partial<Record<RingName, RotationReport>>> => {
@@ -33,7 +36,7 @@ export function createVaultProcessor(deps: {
             const report = await rotateAll({
               store: deps.store,
               keyRing,
-              tables: ENCRYPTED_TABLES,
+              tables: deps.tables ?? ENCRYPTED_TABLES,
               onProgress: (p) => job.updateProgress({ ring: keyRing.ring, ...p }),
             });
             reports[keyRing.ring] = report;
