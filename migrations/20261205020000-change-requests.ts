@@ -22,6 +22,8 @@ export class Migration20261205020000ChangeRequests extends Migration {
   override async down(): Promise<void> {
     this.addSql(`
       delete from trade_requests where action <> 'open';
+      -- Keys over the old limit (API keys are "api:" and up to 128 characters) cannot stay.
+      delete from trade_requests where length(idempotency_key) > 128;
       alter table trade_requests
         drop column action,
         drop column request,
