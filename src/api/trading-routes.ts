@@ -1,6 +1,6 @@
 // Trading over HTTP: the same use cases as the bot's commands. The client's IP (trusted-proxy
 // aware) is recorded with each action; `Idempotency-Key` makes a retried open open once.
-import { createHash } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import express, { type Request, Router } from "express";
 import { z } from "zod";
 import type { AccountService } from "../domain/accounts/service";
@@ -90,22 +90,16 @@ const STATUS: Record<TradingError["code"], number> = {
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9_-]{8,128}$/;
 
 /**
- * The request's key for a change handed to a signer: its Idempotency-Key, or one derived from
- * what was asked (user, route, body), the user's last audit entry and the minute. A client's
- * retry of a request still in progress joins it instead of repeating it; once any trade action
- * was recorded (this one included) the same request is a new one (a retried open then meets
- * the one-trade-per-coin rule, a retried close finds the trade closed).
+ * The request's key for a change handed to a signer: its Idempotency-Key (a client's retry with
+ * the same key joins the request instead of repeating it), or a fresh one of its own. Without a
+ * key every request is its own intent, as on the direct path: of two concurrent closes of one
+ * trade one succeeds and the other is told the trade is already closed (409 trade_closed), never
+ * both 200. A fresh key is returned with a 202 "still working", so the client may join it then.
  */
-function requestKeyOf(req: Request, userId: string, lastAudit: string | null): string {
+function requestKeyOf(req: Request): string {
   const given = req.get("idempotency-key");
   if (given !== undefined && IDEMPOTENCY_KEY.test(given)) return `api:${given}`;
-  const asked = createHash("sha256")
-    .update(
-      [userId, req.method, req.originalUrl, JSON.stringify(req.body ?? null), lastAudit].join("\n"),
-    )
-    .digest("base64url")
-    .slice(0, 32);
-  return `api-auto:${asked}:${Math.floor(Date.now() / 60_000)}`;
+  return `api:auto-${randomBytes(16).toString("base64url")}`;
 }
 
 export function createTradingRoutes(deps: {
@@ -155,17 +149,12 @@ export function createTradingRoutes(deps: {
     }
     return true;
   });
-  const caller = async (req: Request, auth: AuthContext): Promise<Caller> => {
-    const head = req.get("idempotency-key")
-      ? null
-      : ((await deps.auditPage(auth.user.id, { limit: 1 })).entries[0]?.id ?? null);
-    return {
-      userId: auth.user.id,
-      source: "api" as const,
-      ip: clientOf(req).ip,
-      requestKey: requestKeyOf(req, auth.user.id, head === null ? null : String(head)),
-    };
-  };
+  const caller = async (req: Request, auth: AuthContext): Promise<Caller> => ({
+    userId: auth.user.id,
+    source: "api" as const,
+    ip: clientOf(req).ip,
+    requestKey: requestKeyOf(req),
+  });
   const placeOrder =
     deps.placeOrder ??
     (async (c: Caller, order: OrderRequest, idempotencyKey?: string) => {

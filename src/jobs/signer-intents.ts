@@ -175,6 +175,18 @@ export function createSignerIntentClient(deps: {
       if (JSON.stringify(requestOf(job.data)) !== JSON.stringify(requestOf(intent))) {
         return { status: "refused", reason: REFUSALS.reused };
       }
+      // A change the signer answered with a failure is asked again under the same key, as a
+      // retried request is on the direct path: the trading store's claim per (user, key) answers
+      // it (e.g. 409 in_progress while an unclear open holds the key), never a second order.
+      if (!READ_ACTIONS.has(intent.action) && (await job.getState()) === "completed") {
+        const r = job.returnvalue as SignerJobResult | null;
+        if (r && typeof r === "object" && "ok" in r && !r.ok) {
+          // Another caller may have re-run it already: then it is joined below.
+          await job
+            .retry("completed", { resetAttemptsMade: true, resetAttemptsStarted: true })
+            .catch(() => undefined);
+        }
+      }
       await waitForSignerJob(job, events, deadlineMs);
       return outcome(intent.userId, intent.idempotencyKey);
     },

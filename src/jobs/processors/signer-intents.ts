@@ -51,7 +51,10 @@ export interface SignerIntentProcessorDeps {
   replay?: (intent: SignerIntent) => Promise<SignerJobResult | null>;
 }
 
-/** Retrying cannot change these answers; the others are final failures of the action. */
+/**
+ * Retried only on a redelivered job (an earlier attempt died or threw); on a first delivery they
+ * are the answer, as on the direct path. The others are final failures of the action.
+ */
 const RETRY_CODES = new Set([
   // An earlier attempt of this intent holds the idempotency key (it died mid-open): once open
   // recovery settles the order, a retry replays its trade or opens afresh if none was placed.
@@ -279,6 +282,16 @@ export function createSignerIntentProcessor(deps: SignerIntentProcessorDeps) {
     if (!key.usable) return refuse(`Key #${intent.credentialId} is revoked or disabled.`, null);
     const pause = await paused(intent);
     if (pause) return refuse(pause, null);
-    return deps.execute(intent);
+    try {
+      return await deps.execute(intent);
+    } catch (err) {
+      // On the intent's first delivery these are the answer, as on the direct path (409
+      // in_progress, 504 outcome_unknown); only a job redelivered after an attempt that died or
+      // threw waits for the key's claim to settle.
+      if (err instanceof TradingError && RETRY_CODES.has(err.code) && job.attemptsStarted <= 1) {
+        return { ok: false, code: err.code, message: err.message };
+      }
+      throw err;
+    }
   };
 }
