@@ -19,7 +19,7 @@ import {
   waitForHttp,
 } from "../../test/support/process";
 import { startTelegramEmulator, type TelegramEmulator } from "../../test/support/telegram";
-import { dropBenchDatabase, testEnvForBench } from "../support";
+import { cleanRedisPrefix, dropBenchDatabase, testEnvForBench } from "../support";
 import { type ApiClientScript, createApiClient } from "./api-clients";
 import { Latencies } from "./latencies";
 
@@ -185,7 +185,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
     );
     await tg.close();
     await dropBenchDatabase(SERVER, dbName);
-    await cleanRedis(prefix);
+    await cleanRedisPrefix(REDIS_URL, prefix);
     log("");
   }
 }
@@ -197,21 +197,6 @@ function rssOf(pid: number | undefined): number | undefined {
     return kb ? Number(kb) / 1024 : undefined;
   } catch {
     return undefined;
-  }
-}
-
-async function cleanRedis(prefix: string): Promise<void> {
-  const { Redis } = await import("ioredis");
-  const r = new Redis(REDIS_URL);
-  try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await r.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-      cursor = next;
-      if (keys.length) await r.unlink(...keys);
-    } while (cursor !== "0");
-  } finally {
-    r.disconnect();
   }
 }
 
