@@ -205,7 +205,8 @@ const schema = z.object({
     .string()
     .regex(/^[A-Za-z0-9:_-]{1,64}$/, "must be 1-64 characters of letters, digits, : _ -")
     .default("warden:"),
-  WARDEN_ROLES: z.string().default("api,bot,worker,signer"),
+  // Development runs every role in one process; production names each unit's roles (below).
+  WARDEN_ROLES: optionalString,
   TELEGRAM_BOT_TOKEN: optionalString.pipe(
     z
       .string()
@@ -530,10 +531,27 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
   }
   const e = parsed.data;
 
-  const roles = parseRoles(e.WARDEN_ROLES);
+  // In production the signer runs in a process of its own (issue 19), so the development
+  // default (every role in one process) cannot start there: each unit names its roles.
+  if (e.NODE_ENV === "production" && e.WARDEN_ROLES === undefined) {
+    throw new ConfigError(
+      "WARDEN_ROLES",
+      "is required in production: name this process's roles (e.g. api,bot,worker), with the signer in a process of its own (the systemd units pass --roles)",
+    );
+  }
+  const roles = parseRoles(e.WARDEN_ROLES ?? "api,bot,worker,signer");
+  if (
+    e.NODE_ENV === "production" &&
+    roles.includes("signer") &&
+    (roles.includes("api") || roles.includes("bot"))
+  ) {
+    throw new ConfigError(
+      "WARDEN_ROLES",
+      "must not run the signer with the api or bot role in production: run it in a process of its own (deploy/systemd/warden-signer.service)",
+    );
+  }
   // Only the signer decrypts exchange keys: MASTER_KEYS is required where it runs, and in
-  // production a process serving the api or the bot must not hold it at all (issue 19), which
-  // also refuses api or bot together with the signer in one production process.
+  // production a process serving the api or the bot must not hold it at all (issue 19).
   if (
     e.NODE_ENV === "production" &&
     e.MASTER_KEYS !== undefined &&

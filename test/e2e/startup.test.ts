@@ -134,10 +134,23 @@ describe("start-up", () => {
 
   it("when NODE_ENV=production lacks MASTER_KEYS, then the process exits non-zero naming MASTER_KEYS", async () => {
     const { MASTER_KEYS: _omit, ...rest } = prodSecrets();
-    const p = startNode({ NODE_ENV: "production", PUBLIC_URL: "https://warden.test", ...rest });
+    const p = startNode({
+      NODE_ENV: "production",
+      PUBLIC_URL: "https://warden.test",
+      WARDEN_ROLES: "worker,signer",
+      ...rest,
+    });
     const { code } = await p.exited;
     expect(code).not.toBe(0);
     expect(p.output()).toContain("configuration error: MASTER_KEYS: is required");
+  });
+
+  it("when NODE_ENV=production names no roles, then the process exits non-zero naming WARDEN_ROLES (the signer runs apart)", async () => {
+    const { MASTER_KEYS: _omit, ...rest } = prodSecrets();
+    const p = startNode({ NODE_ENV: "production", PUBLIC_URL: "https://warden.test", ...rest });
+    const { code } = await p.exited;
+    expect(code).not.toBe(0);
+    expect(p.output()).toContain("configuration error: WARDEN_ROLES: is required in production");
   });
 
   it("when MASTER_KEYS is malformed in production, then start-up is refused the same way without echoing it", async () => {
@@ -145,6 +158,7 @@ describe("start-up", () => {
     const p = startNode({
       NODE_ENV: "production",
       PUBLIC_URL: "https://warden.test",
+      WARDEN_ROLES: "worker,signer",
       ...prodSecrets(),
       MASTER_KEYS: bad,
     });

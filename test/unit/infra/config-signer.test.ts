@@ -42,16 +42,34 @@ const REFUSED =
 
 describe("MASTER_KEYS and the roles (issue 19)", () => {
   it("when a production process runs the api or the bot role and MASTER_KEYS is set, then start-up is refused naming MASTER_KEYS", () => {
-    for (const roles of ["api", "bot", "api,bot", "api,worker", "bot,worker", "all"]) {
+    for (const roles of ["api", "bot", "api,bot", "api,worker", "bot,worker"]) {
       const err = configError(() => loadConfig(env({ WARDEN_ROLES: roles }), noFiles));
       expect(err.variable, roles).toBe("MASTER_KEYS");
       expect(err.message, roles).toBe(REFUSED);
     }
   });
 
-  it("when a production process runs api and signer together, then MASTER_KEYS is refused as well", () => {
-    const err = configError(() => loadConfig(env({ WARDEN_ROLES: "api,signer" }), noFiles));
-    expect(err.message).toBe(REFUSED);
+  it("when a production process runs the signer with the api or the bot, then start-up is refused naming WARDEN_ROLES, with or without MASTER_KEYS", () => {
+    for (const roles of ["api,signer", "bot,signer", "all", "api,bot,worker,signer"]) {
+      for (const masterKeys of [undefined, "keep"]) {
+        const over = masterKeys
+          ? { WARDEN_ROLES: roles }
+          : { WARDEN_ROLES: roles, MASTER_KEYS: undefined };
+        const err = configError(() => loadConfig(env(over), noFiles));
+        expect(err.variable, roles).toBe("WARDEN_ROLES");
+        expect(err.message, roles).toBe(
+          "WARDEN_ROLES: must not run the signer with the api or bot role in production: run it in a process of its own (deploy/systemd/warden-signer.service)",
+        );
+      }
+    }
+  });
+
+  it("when a production process names no roles, then start-up is refused naming WARDEN_ROLES; development runs all four", () => {
+    const err = configError(() => loadConfig(env({ WARDEN_ROLES: undefined }), noFiles));
+    expect(err.variable).toBe("WARDEN_ROLES");
+    expect(err.message).toContain("WARDEN_ROLES: is required in production");
+    const dev = loadConfig(env({ WARDEN_ROLES: undefined, NODE_ENV: "development" }), noFiles);
+    expect(dev.roles).toEqual(["api", "bot", "worker", "signer"]);
   });
 
   it("when MASTER_KEYS_FILE gives the ring to a production api process, then it is refused the same way without echoing the key", () => {
