@@ -1,6 +1,7 @@
 // Fault: the venue answers 429, then 418 (an IP ban), each with Retry-After, in the middle of a
-// stream of opens and closes through two running Warden api processes taking turns. The pause
-// one process was answered is honoured by both (shared through Redis; no call reaches the venue
+// stream of opens and closes through two running Warden api processes taking turns, each
+// without MASTER_KEYS, and two signer processes executing the intents (issue 19). The pause
+// one signer was answered is honoured by both (shared through Redis; no call reaches the venue
 // until Retry-After has passed — counted at the fake), the user is told how long to wait,
 // nothing is doubled (one executed order and one audit row per acknowledged action) and trading
 // resumes by itself afterwards.
@@ -9,6 +10,7 @@ import bcrypt from "bcrypt";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { prehashPassword } from "../../src/domain/accounts/password";
+import { generateIntakeKey } from "../../src/domain/vault";
 import { CACHE_MS } from "../../src/infra/venues/rate-gate";
 import {
   createTestDatabase,
@@ -55,16 +57,30 @@ beforeAll(async () => {
     VENUE_URL_BINANCEUSDM: binance.url,
     LOG_LEVEL: "warn",
   });
-  // The API alone: no worker job calls the venue behind the stream's back. Two of them, as in
-  // production, on one database and one Redis.
-  services = ports.map((port) =>
+  // The API and the signer alone: no worker job calls the venue behind the stream's back. Two
+  // of each, as in production, on one database and one Redis: the api processes hold no
+  // MASTER_KEYS and send every trade to a signer, which alone calls the venue.
+  const { MASTER_KEYS, ...apiEnv } = env;
+  const signerEnv = { ...env, MASTER_KEYS, SIGNER_INTAKE_KEY: `1:${generateIntakeKey()}` };
+  const signers = [0, 1].map(() =>
     spawnProcess(
       "node",
-      ["--import", "tsx", "src/main.ts", "--roles", "api,signer"],
-      baseEnv({ ...env, PORT: String(port) }),
+      ["--import", "tsx", "src/main.ts", "--roles", "signer"],
+      baseEnv(signerEnv),
     ),
   );
-  await Promise.all(bases.map((b) => waitForHttp(`${b}/readyz`, 200, 120_000)));
+  const apis = ports.map((port) =>
+    spawnProcess(
+      "node",
+      ["--import", "tsx", "src/main.ts", "--roles", "api"],
+      baseEnv({ ...apiEnv, PORT: String(port) }),
+    ),
+  );
+  services = [...signers, ...apis];
+  await Promise.all([
+    ...signers.map((p) => p.waitForOutput(/Roles +signer/, 120_000)),
+    ...bases.map((b) => waitForHttp(`${b}/readyz`, 200, 120_000)),
+  ]);
   const hash = await bcrypt.hash(
     prehashPassword(Buffer.from(env.PASSWORD_PEPPER!, "utf8"), PASSWORD),
     4,
@@ -110,7 +126,7 @@ async function call(
 }
 
 describe("fault: venue rate limit and ban during a stream of opens", () => {
-  it("when the venue answers 429 and then 418 with Retry-After to one of two api processes, then no call from either reaches it until the time given, the user is told how long to wait, nothing is doubled and trading resumes by itself", async () => {
+  it("when the venue answers 429 and then 418 with Retry-After to one of two signers behind two api processes, then no call from either reaches it until the time given, the user is told how long to wait, nothing is doubled and trading resumes by itself", async () => {
     const login = await call("POST", "/api/auth/login", {
       body: { email: "limited@example.com", password: PASSWORD },
     });
