@@ -1,5 +1,6 @@
 // Fault: PostgreSQL restarts (a crash, then recovery) while clients open and close paper trades
-// over the API of a running Warden process. Nothing may be lost or doubled and the service must
+// over the API of a running Warden process (api and worker, without MASTER_KEYS) whose trades a
+// separate signer process executes (issue 19). Nothing may be lost or doubled and the service must
 // recover by itself: requests in flight answer 503 or complete (never 500), every acknowledged
 // trade and close has its audit row, and every open's Idempotency-Key resolves afterwards.
 import { randomBytes } from "node:crypto";
@@ -7,6 +8,7 @@ import bcrypt from "bcrypt";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { prehashPassword } from "../../src/domain/accounts/password";
+import { generateIntakeKey } from "../../src/domain/vault";
 import { createTestRedis, testEnv } from "../support/context";
 import { type PrivatePostgres, startPrivatePostgres } from "../support/private-services";
 import { baseEnv, freePort, type Spawned, spawnProcess, waitForHttp } from "../support/process";
@@ -17,6 +19,7 @@ const RUN_MS = 14_000;
 const redis = createTestRedis();
 let pgServer: PrivatePostgres;
 let service: Spawned;
+let signer: Spawned;
 let base: string;
 
 beforeAll(async () => {
@@ -34,12 +37,22 @@ beforeAll(async () => {
     HIBP_API_URL: "http://127.0.0.1:9",
     LOG_LEVEL: "warn",
   });
+  // As production runs them: only the signer holds MASTER_KEYS and calls the venue.
+  const { MASTER_KEYS, ...callerEnv } = env;
+  signer = spawnProcess(
+    "node",
+    ["--import", "tsx", "src/main.ts", "--roles", "signer"],
+    baseEnv({ ...env, MASTER_KEYS, SIGNER_INTAKE_KEY: `1:${generateIntakeKey()}` }),
+  );
   service = spawnProcess(
     "node",
-    ["--import", "tsx", "src/main.ts", "--roles", "api,worker,signer"],
-    baseEnv(env),
+    ["--import", "tsx", "src/main.ts", "--roles", "api,worker"],
+    baseEnv(callerEnv),
   );
-  await waitForHttp(`${base}/readyz`, 200, 90_000);
+  await Promise.all([
+    signer.waitForOutput(/Roles +signer/, 90_000),
+    waitForHttp(`${base}/readyz`, 200, 90_000),
+  ]);
   // Confirmed accounts with a password, written as registration and confirmation write them.
   const hash = await bcrypt.hash(
     prehashPassword(Buffer.from(env.PASSWORD_PEPPER!, "utf8"), PASSWORD),
@@ -57,7 +70,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   service?.kill("SIGKILL");
-  await service?.exited;
+  signer?.kill("SIGKILL");
+  await Promise.all([service?.exited, signer?.exited]);
   pgServer?.destroy();
   await redis.cleanup();
 });
@@ -181,8 +195,9 @@ describe("fault: PostgreSQL restart under trading", () => {
     expect(counts.get(503) ?? 0).toBeGreaterThan(0);
     expect(log.openedIds.size).toBeGreaterThan(CLIENTS);
 
-    // The same process answers again, with no restart.
+    // The same processes answer again, with no restart.
     expect(service.child.exitCode).toBeNull();
+    expect(signer.child.exitCode).toBeNull();
     await waitForHttp(`${base}/readyz`, 200, 30_000);
 
     const db = new pg.Client({ connectionString: pgServer.url("warden") });
