@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   generateIntakeKey,
   type IntakeKeyRing,
+  type IntakePublicKeys,
   parseIntakeKeys,
   parseMasterKeys,
 } from "../../../src/domain/vault";
@@ -140,6 +141,27 @@ async function intakeRefusals(reason: string) {
   return rows as Array<{ user_id: string | null; details: Record<string, unknown> }>;
 }
 
+/** A job as the api files it: `key` sealed to `publicKeys` with every field of the job bound. */
+function sealedJob(
+  publicKeys: IntakePublicKeys,
+  key: { apiKey: string; secret: string },
+  fields: Partial<Omit<SignerKeyJob, "envelope">> = {},
+): SignerKeyJob {
+  const request: Omit<SignerKeyJob, "envelope"> = {
+    action: "connect",
+    requestId: hex(16),
+    userId,
+    venue: "bybit",
+    label: "",
+    testnet: false,
+    expiresAt: Date.now() + INTAKE_REQUEST_TTL_MS,
+    ip: null,
+    ...fields,
+  };
+  const material = { apiKey: Buffer.from(key.apiKey), secret: Buffer.from(key.secret) };
+  return { ...request, envelope: sealKeyMaterial(publicKeys, request, material) };
+}
+
 async function credentialCount(): Promise<number> {
   const { rows } = await db.query(
     "select count(*)::int as n from exchange_credentials where venue = 'bybit'",
@@ -183,7 +205,7 @@ describe("sealed key intake through /api/keys", () => {
         "venue",
       ].sort(),
     );
-    expect(data.envelope).toMatch(/^wsi1\.1\./);
+    expect(data.envelope).toMatch(/^wsi2\.1\./);
     expect(data.userId).toBe(userId);
   });
 
@@ -234,45 +256,14 @@ describe("sealed key intake through /api/keys", () => {
   });
 
   it("when an envelope is older than its expiry, then the signer refuses it as expired and records it", async () => {
-    const publicKeys = ring.publicKeys();
-    const expiresAt = Date.now() - 1_000;
-    const requestId = hex(16);
-    const envelope = sealKeyMaterial(publicKeys, {
-      userId,
-      venue: "bybit",
-      material: { apiKey: Buffer.from(later.apiKey), secret: Buffer.from(later.secret) },
-      requestId,
-      expiresAt,
-    });
-    const outcome = await kq.client.connect(
-      {
-        action: "connect",
-        requestId,
-        userId,
-        venue: "bybit",
-        label: "",
-        testnet: false,
-        expiresAt,
-        envelope,
-        ip: null,
-      },
-      { deadlineMs: 20_000 },
-    );
+    const job = sealedJob(ring.publicKeys(), later, { expiresAt: Date.now() - 1_000 });
+    const outcome = await kq.client.connect(job, { deadlineMs: 20_000 });
     expect(outcome.status === "refused" && outcome.reason).toContain("expired");
     expect(await intakeRefusals("expired")).toHaveLength(1);
   });
 
   it("when the signer's intake key is rotated and version 1 retired, then an envelope sealed to version 1 is refused with a clear message and the api seals to version 2", async () => {
-    const oldKeys = ring.publicKeys();
-    const requestId = hex(16);
-    const expiresAt = Date.now() + INTAKE_REQUEST_TTL_MS;
-    const envelope = sealKeyMaterial(oldKeys, {
-      userId,
-      venue: "bybit",
-      material: { apiKey: Buffer.from(later.apiKey), secret: Buffer.from(later.secret) },
-      requestId,
-      expiresAt,
-    });
+    const job = sealedJob(ring.publicKeys(), later);
     await startSigner(`2:${intakeV2}`);
     const { rows } = await db.query(
       "select version, retired_at is not null as retired from signer_intake_keys order by version",
@@ -281,20 +272,7 @@ describe("sealed key intake through /api/keys", () => {
       { version: 1, retired: true },
       { version: 2, retired: false },
     ]);
-    const outcome = await kq.client.connect(
-      {
-        action: "connect",
-        requestId,
-        userId,
-        venue: "bybit",
-        label: "",
-        testnet: false,
-        expiresAt,
-        envelope,
-        ip: null,
-      },
-      { deadlineMs: 20_000 },
-    );
+    const outcome = await kq.client.connect(job, { deadlineMs: 20_000 });
     expect(outcome).toEqual({
       status: "refused",
       reason:
@@ -303,7 +281,7 @@ describe("sealed key intake through /api/keys", () => {
     expect(await intakeRefusals("retired_intake_key")).toHaveLength(1);
     const again = await api("POST", "/api/keys", { venue: "bybit", label: "v2", ...good }, token);
     expect(again.status).toBe(201);
-    expect(((await keyJobs()).at(-1)!.data as SignerKeyJob).envelope).toMatch(/^wsi1\.2\./);
+    expect(((await keyJobs()).at(-1)!.data as SignerKeyJob).envelope).toMatch(/^wsi2\.2\./);
   });
 
   it("when the key can withdraw, then the sealed path answers 422 with today's message naming Wallet.Withdraw and nothing is stored", async () => {
