@@ -266,6 +266,23 @@ describe("sealed key intake through /api/keys", () => {
     expect(await intakeRefusals("expired")).toHaveLength(1);
   });
 
+  it("when an envelope of the older format (wsi1, its job's other fields unbound) is filed, then the signer refuses it as outdated, records it and stores nothing", async () => {
+    const job = sealedJob(ring.publicKeys(), later);
+    const before = await credentialCount();
+    const outcome = await kq.client.connect(
+      { ...job, envelope: job.envelope.replace(/^wsi2\./, "wsi1.") },
+      { deadlineMs: 20_000 },
+    );
+    expect(outcome).toEqual({
+      status: "refused",
+      reason:
+        "This key was sealed by an older version of Warden. Nothing was stored; paste the key again.",
+    });
+    expect(await credentialCount()).toBe(before);
+    const events = await intakeRefusals("outdated_envelope");
+    expect(events.map((e) => e.details.requestId)).toEqual([job.requestId]);
+  });
+
   it("when the signer's intake key is rotated and version 1 retired, then an envelope sealed to version 1 is refused with a clear message and the api seals to version 2", async () => {
     const job = sealedJob(ring.publicKeys(), later);
     await startSigner(`2:${intakeV2}`);
