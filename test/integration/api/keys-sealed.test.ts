@@ -417,7 +417,7 @@ describe("sealed key intake through /api/keys", () => {
     expect(rows).toEqual([{ label: "mine", testnet: false }]);
   });
 
-  it("when the signer runs the same connect job twice at once, again after answering, again after a crash between storing and answering, and past its expiry, then one key is stored, added once, and every run answers that key", async () => {
+  it("when the signer runs the same connect job twice at once, again after answering, again after a crash between storing and answering, past its expiry, and edited in place, then one key is stored, added once, and every run answers that key", async () => {
     const processor = await createTestKeyProcessor({
       orm,
       config: loadConfig(w.env),
@@ -448,6 +448,18 @@ describe("sealed key intake through /api/keys", () => {
       now: () => data.expiresAt + 60_000,
     });
     expect(await late(job)).toEqual(first);
+    // The same job edited in place (its label) before another redelivery: the edit is refused
+    // and recorded, and the answer its first run gave stands.
+    const edited = new Job(
+      kq.queue,
+      "connect",
+      { ...data, label: "edited" },
+      { timestamp: job.timestamp },
+      job.id,
+    );
+    expect(await processor(edited)).toEqual(first);
+    const refusals = await intakeRefusals("open_failed");
+    expect(refusals.filter((e) => e.details.requestId === data.requestId)).toHaveLength(1);
     expect(await credentialCount()).toBe(before + 1);
     const { rows } = await db.query(
       `select count(*)::int as n from security_events
