@@ -65,12 +65,15 @@ const isId = (id: string) => /^\d{1,19}$/.test(id);
 
 export function createCredentialsRepo(sql: Sql): CredentialsRepo {
   return {
-    async insert(userId, venue, label, m: StoredMaterial) {
+    async insert(userId, venue, label, m: StoredMaterial, intakeRequestId?: string) {
+      // A second insert for the same intake request stores nothing: the caller reads the first.
       const rows = await sql(
         `insert into exchange_credentials (user_id, venue, label, api_key, secret, private_key,
            wallet_address, encryption_key_version, key_hint, verified_scopes, warnings, verified_at,
-           testnet, expires_at)
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, now(), ?, ?) returning ${CREDENTIAL_COLUMNS}`,
+           testnet, expires_at, intake_request_id)
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, now(), ?, ?, ?)
+         on conflict (intake_request_id) where intake_request_id is not null do nothing
+         returning ${CREDENTIAL_COLUMNS}`,
         [
           userId,
           venue,
@@ -85,9 +88,18 @@ export function createCredentialsRepo(sql: Sql): CredentialsRepo {
           JSON.stringify(m.warnings),
           m.testnet === true,
           m.expiresAt ?? null,
+          intakeRequestId ?? null,
         ],
       );
-      return toRecord(rows[0]!);
+      return rows[0] ? toRecord(rows[0]) : null;
+    },
+    async byIntakeRequest(userId, requestId) {
+      const rows = await sql(
+        `select ${CREDENTIAL_COLUMNS} from exchange_credentials
+          where user_id = ? and intake_request_id = ?`,
+        [userId, requestId],
+      );
+      return rows[0] ? toRecord(rows[0]) : null;
     },
     async list(userId) {
       return (

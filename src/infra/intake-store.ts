@@ -6,7 +6,7 @@ import {
   type IntakePublicKeys,
   parseIntakePublicKeys,
 } from "../domain/vault/sealed-intake";
-import type { IntakeClaims } from "../domain/venues/sealed-keys";
+import type { IntakeClaims, SealedConnectResult } from "../domain/venues/sealed-keys";
 import type { Sql } from "./vault-store";
 
 /**
@@ -46,6 +46,14 @@ export async function currentIntakePublicKeys(sql: Sql): Promise<IntakePublicKey
   );
 }
 
+function claimState(row: Record<string, unknown>): "claimed" | { answered: SealedConnectResult } {
+  const answer = row.answer;
+  if (answer === null || answer === undefined) return "claimed";
+  return {
+    answered: (typeof answer === "string" ? JSON.parse(answer) : answer) as SealedConnectResult,
+  };
+}
+
 export function createIntakeClaims(sql: Sql): IntakeClaims {
   return {
     async claim(c) {
@@ -56,12 +64,27 @@ export function createIntakeClaims(sql: Sql): IntakeClaims {
       );
       if (inserted.length > 0) return "claimed";
       const rows = await sql(
-        "select request_id, job_ref from signer_intake_claims where request_id = ? or enc_hash = ?",
+        `select request_id, job_ref, answer from signer_intake_claims
+          where request_id = ? or enc_hash = ?`,
         [c.requestId, c.encHash],
       );
-      // Only the very job that claimed it, redelivered, may go on.
+      // Only the very job that claimed it, redelivered, may go on (or hear its answer again).
       const own = rows.length === 1 && rows[0]!.request_id === c.requestId;
-      return own && rows[0]!.job_ref === c.jobRef ? "claimed" : "replayed";
+      if (!own || rows[0]!.job_ref !== c.jobRef) return "replayed";
+      return claimState(rows[0]!);
+    },
+    async claimOf(requestId, jobRef) {
+      const rows = await sql(
+        "select job_ref, answer from signer_intake_claims where request_id = ? and job_ref = ?",
+        [requestId, jobRef],
+      );
+      return rows[0] ? claimState(rows[0]) : null;
+    },
+    async settle(requestId, answer) {
+      await sql(
+        "update signer_intake_claims set answer = ?::jsonb where request_id = ? and answer is null",
+        [JSON.stringify(answer), requestId],
+      );
     },
   };
 }

@@ -1,7 +1,9 @@
 // The `signer-keys` queue, caller's side (issue 19): a pasted key (a new one, or a rotation's
 // replacement) becomes a sealed intake request (user, venue, label, request id, expiry, and the
-// envelope: nothing else secret) that only the signer opens. The job id is derived from the user and the request id, so a resubmission joins
-// the first job; the caller waits up to a deadline, as for signer intents.
+// envelope: nothing else secret) that only the signer opens; every other field of the job is
+// bound in the envelope, so an edited job does not open. The job id is derived from the user and
+// the request id, so a resubmission joins the first job; the caller waits up to a deadline, as
+// for signer intents.
 import { Job, type Queue, type QueueEvents } from "bullmq";
 import { z } from "zod";
 import type { SealedConnectResult, SealedKeyRequest } from "../domain/venues/sealed-keys";

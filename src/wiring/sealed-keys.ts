@@ -21,6 +21,7 @@ import {
 } from "../domain/venues/sealed-keys";
 import { VenueError } from "../domain/venues/types";
 import { createAccountsRepo } from "../infra/accounts-repo";
+import { createCredentialsRepo } from "../infra/credentials-repo";
 import { sqlOf } from "../infra/database";
 import {
   createIntakeClaims,
@@ -62,7 +63,7 @@ export function sealedKeyService(
     request: Omit<SealedKeyRequest, "requestId" | "expiresAt" | "envelope">,
     material: KeyMaterial,
   ): Promise<CredentialRecord> {
-    const { userId, venue } = request;
+    const { userId } = request;
     let envelope: string;
     const requestId = randomBytes(16).toString("hex");
     const expiresAt = now() + INTAKE_REQUEST_TTL_MS;
@@ -74,7 +75,7 @@ export function sealedKeyService(
           "Key intake is unavailable: no signer has published its intake key yet. Try again in a minute.",
         );
       }
-      envelope = sealKeyMaterial(publicKeys, { userId, venue, material, requestId, expiresAt });
+      envelope = sealKeyMaterial(publicKeys, { ...request, requestId, expiresAt }, material);
     } finally {
       // Sealed or not, the plaintext leaves this process's memory here.
       zero(material);
@@ -175,10 +176,13 @@ export async function signerKeyIntake(parts: {
   await publishIntakeKeys(sql, parts.intakeKeys);
   await purgeExpiredClaims(sql);
   const users = createAccountsRepo(sql);
+  const credentials = createCredentialsRepo(sql);
   return createSignerKeyProcessor({
     intakeKeys: parts.intakeKeys,
     claims: createIntakeClaims(sql),
     connect: parts.keys.connect,
+    storedBy: async (userId, requestId) =>
+      (await credentials.byIntakeRequest(userId, requestId))?.id ?? null,
     rotate: parts.keys.rotate,
     users: createKeyAuthority(sql),
     recordEvent: (e) => users.recordEvent(e),

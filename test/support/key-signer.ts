@@ -14,6 +14,28 @@ import { createSignerKeyClient, type SignerKeyClient } from "../../src/jobs/sign
 import { createKeys } from "../../src/wiring/keys";
 import { signerKeyIntake } from "../../src/wiring/sealed-keys";
 
+/**
+ * The signer's `signer-keys` processor itself, to run a job by hand (twice, as a redelivery
+ * would); `now` is the signer's clock.
+ */
+export async function createTestKeyProcessor(opts: {
+  orm: MikroORM;
+  /** The service's configuration: MASTER_KEYS and the venue URLs. */
+  config: Config;
+  intakeKeys: IntakeKeyRing;
+  now?: () => number;
+}) {
+  const { config } = opts;
+  const venues = createVenues({ sql: preparedSqlOf(opts.orm), urls: config.venueUrls });
+  const keys = createKeys(config, {
+    keyRing: requireMasterKeys(config),
+    orm: opts.orm,
+    logger: pino({ level: "silent" }),
+    venues,
+  });
+  return signerKeyIntake({ orm: opts.orm, keys, intakeKeys: opts.intakeKeys, now: opts.now });
+}
+
 export async function startTestKeySigner(opts: {
   orm: MikroORM;
   /** The service's configuration: MASTER_KEYS and the venue URLs. */
@@ -22,21 +44,12 @@ export async function startTestKeySigner(opts: {
   bullPrefix: string;
   intakeKeys: IntakeKeyRing;
 }): Promise<WorkerPool> {
-  const { config } = opts;
-  const logger = pino({ level: "silent" });
-  const venues = createVenues({ sql: preparedSqlOf(opts.orm), urls: config.venueUrls });
-  const keys = createKeys(config, {
-    keyRing: requireMasterKeys(config),
-    orm: opts.orm,
-    logger,
-    venues,
-  });
-  const processor = await signerKeyIntake({ orm: opts.orm, keys, intakeKeys: opts.intakeKeys });
+  const processor = await createTestKeyProcessor(opts);
   return startWorkers({
     connection: () => ({ url: opts.redisUrl, maxRetriesPerRequest: null }),
     prefix: opts.bullPrefix,
     processors: { signerKeys: processor },
-    logger,
+    logger: pino({ level: "silent" }),
   });
 }
 

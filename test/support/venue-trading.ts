@@ -53,5 +53,6 @@ export async function tradingOn(
     credentials: (u) => creds.list(u),
     lookupDelaysMs: [50, 100, 200, 400],
   });
-  return { trading, userId, credentialId: credential.id, sql, ring, credentials: creds };
+  // No intake request: the insert always stores.
+  return { trading, userId, credentialId: credential!.id, sql, ring, credentials: creds };
 }

@@ -15,10 +15,16 @@ import { encodeIntakeKey, parseVersionedKeys } from "./intake-keys";
 
 const INSPECT = Symbol.for("nodejs.util.inspect.custom");
 const AEAD = AEAD_CHACHA20_POLY1305;
-/** HPKE `info`: binds every sealed intake to this protocol and its version. */
-export const INTAKE_INFO = "warden intake v1";
+/**
+ * HPKE `info`: binds every sealed intake to this protocol and its version. v2 binds the request's
+ * terms (what the signer is asked to do with the key) as well; v1 envelopes (user, venue, request
+ * only) are refused as outdated: they live two minutes, and accepting them would leave those
+ * terms open to whoever can edit the queued job.
+ */
+export const INTAKE_INFO = "warden intake v2";
 const INFO_BYTES = Buffer.from(INTAKE_INFO);
-const ENVELOPE_PREFIX = "wsi1";
+const ENVELOPE_PREFIX = "wsi2";
+const OUTDATED_PREFIXES: readonly string[] = ["wsi1"];
 /** A credential is well under 1 KiB; the cap keeps a hostile envelope from costing much. */
 export const MAX_INTAKE_PLAINTEXT = 16 * 1024;
 const MAX_ENVELOPE_LENGTH =
@@ -35,10 +41,17 @@ export interface IntakePurpose {
    * signer can refuse an envelope whose request it has already served, or that is stale.
    */
   request?: { id: string; expiresAt: number };
+  /**
+   * Everything else the signer acts on (e.g. the action, the key it targets, the network, the
+   * label), as name/value pairs in a fixed order; only with a request. Bound too, so that a
+   * changed term makes the envelope fail to open.
+   */
+  terms?: ReadonlyArray<readonly [string, string]>;
 }
 
 export type SealedIntakeErrorCode =
   | "INTAKE_ENVELOPE_MALFORMED"
+  | "INTAKE_ENVELOPE_OUTDATED"
   | "INTAKE_KEY_VERSION_UNKNOWN"
   | "INTAKE_OPEN_FAILED"
   | "INTAKE_PURPOSE_INVALID"
@@ -66,16 +79,22 @@ function lengthPrefixed(parts: readonly string[]): Buffer {
   return Buffer.concat(chunks);
 }
 
-// Length-prefixed so that ("ab", "c") and ("a", "bc") differ; the key version is bound too.
+// Length-prefixed so that ("ab", "c") and ("a", "bc") differ; the key version is bound too. With
+// a request the terms follow their count, so no field list is a prefix of another's.
 function aadFor(version: number, purpose: IntakePurpose): Buffer {
-  const { userId, venue, request } = purpose;
+  const { userId, venue, request, terms = [] } = purpose;
   if (typeof userId !== "string" || userId === "" || typeof venue !== "string" || venue === "") {
     throw new SealedIntakeError(
       "INTAKE_PURPOSE_INVALID",
       "sealed intake needs a user id and a venue",
     );
   }
-  if (request === undefined) return lengthPrefixed([INTAKE_INFO, String(version), userId, venue]);
+  if (request === undefined) {
+    if (terms.length > 0) {
+      throw new SealedIntakeError("INTAKE_PURPOSE_INVALID", "sealed intake terms need a request");
+    }
+    return lengthPrefixed([INTAKE_INFO, String(version), userId, venue]);
+  }
   if (
     typeof request.id !== "string" ||
     request.id === "" ||
@@ -87,8 +106,18 @@ function aadFor(version: number, purpose: IntakePurpose): Buffer {
       "sealed intake needs a request id and an expiry",
     );
   }
+  const bound: string[] = [];
+  for (const term of terms) {
+    if (!Array.isArray(term) || term.length !== 2 || !term.every((t) => typeof t === "string")) {
+      throw new SealedIntakeError(
+        "INTAKE_PURPOSE_INVALID",
+        "sealed intake terms are name/value pairs",
+      );
+    }
+    bound.push(term[0], term[1]);
+  }
   const fields = [INTAKE_INFO, String(version), userId, venue, request.id];
-  return lengthPrefixed([...fields, String(request.expiresAt)]);
+  return lengthPrefixed([...fields, String(request.expiresAt), String(terms.length), ...bound]);
 }
 
 interface Envelope {
@@ -107,11 +136,17 @@ function decodeCanonical(text: string): Buffer | null {
   return bytes.toString("base64url") === text ? bytes : null;
 }
 
-/** `wsi1.<intake key version>.<enc, base64url>.<ciphertext, base64url>` */
+/** `wsi2.<intake key version>.<enc, base64url>.<ciphertext, base64url>` */
 function parseEnvelope(envelope: string): Envelope {
   if (typeof envelope !== "string") throw malformed("not a string");
   if (envelope.length > MAX_ENVELOPE_LENGTH) throw malformed("too long");
   const parts = envelope.split(".");
+  if (parts.length === 4 && OUTDATED_PREFIXES.includes(parts[0]!)) {
+    throw new SealedIntakeError(
+      "INTAKE_ENVELOPE_OUTDATED",
+      `sealed intake is of an older format (${parts[0]}); it binds too little to be opened`,
+    );
+  }
   if (parts.length !== 4 || parts[0] !== ENVELOPE_PREFIX) {
     throw malformed(`expected ${ENVELOPE_PREFIX}.VERSION.ENC.CIPHERTEXT`);
   }
@@ -227,7 +262,7 @@ export class IntakeKeyRing {
       if (!(err instanceof HpkeOpenError)) throw err;
       throw new SealedIntakeError(
         "INTAKE_OPEN_FAILED",
-        "sealed intake did not open: tampered, or sealed for another user, venue or key",
+        "sealed intake did not open: tampered, or sealed for another user, venue, request or key",
       );
     }
   }

@@ -53,12 +53,19 @@ export interface StoredMaterial {
 }
 
 export interface CredentialsRepo {
+  /**
+   * Stores a new key; with `intakeRequestId` (a sealed intake request), null when that request
+   * already stored one (nothing is stored then).
+   */
   insert(
     userId: string,
     venue: VenueId,
     label: string,
     m: StoredMaterial,
-  ): Promise<CredentialRecord>;
+    intakeRequestId?: string,
+  ): Promise<CredentialRecord | null>;
+  /** The key the user's sealed intake request `requestId` stored, if it stored one. */
+  byIntakeRequest(userId: string, requestId: string): Promise<CredentialRecord | null>;
   list(userId: string): Promise<CredentialRecord[]>;
   get(userId: string, id: string): Promise<CredentialRecord | null>;
   /** Overwrites the material only while the row is still active; false otherwise. */

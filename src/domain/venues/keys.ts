@@ -119,13 +119,18 @@ export function createKeyService(deps: KeyServiceDeps) {
   };
 
   return {
-    /** Verifies with the venue, then stores the key encrypted. The Buffers are zeroed after. */
+    /**
+     * Verifies with the venue, then stores the key encrypted. The Buffers are zeroed after. With
+     * `opts.intakeRequestId` (the signer's sealed intake) the request stores at most one key: a
+     * run that finds its request's key stored already answers with that key.
+     */
     async connect(
       userId: string,
       venue: VenueId,
       label: string,
       material: KeyMaterial,
       ip: string | null = null,
+      opts: { intakeRequestId?: string } = {},
     ) {
       try {
         if (!LABEL.test(label))
@@ -149,12 +154,20 @@ export function createKeyService(deps: KeyServiceDeps) {
             decision.warnings,
           );
         }
+        const { intakeRequestId } = opts;
         const record = await repo.insert(
           userId,
           venue,
           label || venueLabel(venue, material.testnet === true),
           seal(venue, material, decision, report),
+          intakeRequestId,
         );
+        if (record === null) {
+          // Another run of the same intake request stored it first (and recorded it).
+          const first = intakeRequestId && (await repo.byIntakeRequest(userId, intakeRequestId));
+          if (!first) throw new Error("an intake request's key was stored but cannot be read");
+          return first;
+        }
         await deps.recordEvent({
           userId,
           kind: "key_added",

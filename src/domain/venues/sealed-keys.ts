@@ -1,12 +1,14 @@
 // Sealed key intake (issue 19), both ends. The caller packs pasted key material and seals it to
-// the signer's intake key for one intake request (user, venue, request id, expiry bound in the
-// AAD); the signer refuses a stale, foreign, retired-key or replayed envelope, records why, and
-// otherwise opens it and runs the ordinary connect or rotate (scopes at the venue, Fernet, store).
+// the signer's intake key for one intake request (every field of the request the signer acts on
+// is bound in the AAD); the signer refuses a stale, foreign, altered, retired-key or replayed
+// envelope, records why, and otherwise opens it and runs the ordinary connect or rotate (scopes
+// at the venue, Fernet, store) once per request: a redelivery answers what the first run did.
 import type { SecurityEvent } from "../accounts/repo";
 import {
   envelopeIdentity,
   type IntakeKeyRing,
   type IntakePublicKeys,
+  type IntakePurpose,
   SealedIntakeError,
   withOpenedIntake,
 } from "../vault/sealed-intake";
@@ -71,6 +73,28 @@ export type SealedConnectResult =
       retryable: boolean;
     };
 
+/**
+ * What the envelope of `req` is sealed for: the user, venue, request id and expiry, and as terms
+ * every other field the signer acts on or records (action, target key, network, label, caller
+ * IP). Both ends build it here, so they cannot bind different things.
+ */
+export function intakePurposeOf(
+  req: Omit<SealedKeyRequest, "envelope">,
+): IntakePurpose & { request: { id: string; expiresAt: number } } {
+  return {
+    userId: req.userId,
+    venue: req.venue,
+    request: { id: req.requestId, expiresAt: req.expiresAt },
+    terms: [
+      ["action", req.action],
+      ["credentialId", req.credentialId ?? ""],
+      ["network", req.testnet ? "testnet" : "mainnet"],
+      ["label", req.label],
+      ["ip", req.ip ?? ""],
+    ],
+  };
+}
+
 const FIELDS = ["apiKey", "secret", "privateKey", "walletAddress"] as const;
 
 /** Length-prefixed fields (absent = 0xffffffff), so that no field can run into the next. */
@@ -122,36 +146,29 @@ function zeroed(m: KeyMaterial): null {
 }
 
 /**
- * Seals `material` for one intake request. Zeroes the material's Buffers and the packed copy
- * before returning: from here on the secret exists only as the envelope.
+ * Seals `material` for one intake request (every field of `request` bound). Zeroes the
+ * material's Buffers and the packed copy before returning: from here on the secret exists only
+ * as the envelope.
  */
 export function sealKeyMaterial(
   publicKeys: IntakePublicKeys,
-  input: {
-    userId: string;
-    venue: VenueId;
-    material: KeyMaterial;
-    requestId: string;
-    expiresAt: number;
-  },
+  request: Omit<SealedKeyRequest, "envelope">,
+  material: KeyMaterial,
 ): string {
-  const packed = packMaterial(input.material);
+  const packed = packMaterial(material);
   try {
-    return publicKeys.seal(packed, {
-      userId: input.userId,
-      venue: input.venue,
-      request: { id: input.requestId, expiresAt: input.expiresAt },
-    });
+    return publicKeys.seal(packed, intakePurposeOf(request));
   } finally {
     packed.fill(0);
-    zeroed(input.material);
+    zeroed(material);
   }
 }
 
 export interface IntakeClaims {
   /**
    * Claims the request id and the envelope for `jobRef`, or says they were claimed before by
-   * another job ("replayed"). The claiming job's own redelivery finds its claim: "claimed".
+   * another job ("replayed"). The claiming job's own redelivery finds its claim: "claimed", or
+   * the answer the request was given if one was recorded (`settle`).
    */
   claim(c: {
     requestId: string;
@@ -160,7 +177,14 @@ export interface IntakeClaims {
     venue: VenueId;
     jobRef: string;
     expiresAt: Date;
-  }): Promise<"claimed" | "replayed">;
+  }): Promise<"claimed" | "replayed" | { answered: SealedConnectResult }>;
+  /** What `claim` would say to the job `jobRef` without claiming: null when it is not its claim. */
+  claimOf(
+    requestId: string,
+    jobRef: string,
+  ): Promise<"claimed" | { answered: SealedConnectResult } | null>;
+  /** Records the answer of a claimed request (the first one recorded stays). */
+  settle(requestId: string, answer: SealedConnectResult): Promise<void>;
 }
 
 export interface SealedConnectDeps {
@@ -168,6 +192,8 @@ export interface SealedConnectDeps {
   claims: IntakeClaims;
   connect: KeyService["connect"];
   rotate: KeyService["rotate"];
+  /** The id of the key the user's intake request stored, if it stored one. */
+  storedBy: (userId: string, requestId: string) => Promise<string | null>;
   recordEvent: (e: SecurityEvent) => Promise<void>;
   now: () => number;
 }
@@ -198,6 +224,9 @@ export async function connectSealed(
   };
   const now = deps.now();
   if (req.expiresAt <= now) {
+    // A job redelivered past its expiry (the signer was down) still answers what it did.
+    const earlier = await earlierAnswer(deps, req, jobRef);
+    if (earlier !== null) return earlier;
     return refuse(
       "expired",
       "This sealed key expired before the signer could take it. Nothing was stored; paste the key again.",
@@ -209,14 +238,17 @@ export async function connectSealed(
   let identity: ReturnType<typeof envelopeIdentity>;
   try {
     identity = envelopeIdentity(req.envelope);
-  } catch {
+  } catch (err) {
+    if (err instanceof SealedIntakeError && err.code === "INTAKE_ENVELOPE_OUTDATED") {
+      return refuse(
+        "outdated_envelope",
+        "This key was sealed by an older version of Warden. Nothing was stored; paste the key again.",
+      );
+    }
     return refuse("malformed", "This sealed key is malformed. Nothing was stored.");
   }
-  const purpose = {
-    userId: req.userId,
-    venue: req.venue,
-    request: { id: req.requestId, expiresAt: req.expiresAt },
-  };
+  // Every field of the job the signer acts on is bound: an edited one does not open.
+  const purpose = intakePurposeOf(req);
   try {
     return await withOpenedIntake(deps.intakeKeys, req.envelope, purpose, async (plaintext) => {
       const claim = await deps.claims.claim({
@@ -233,11 +265,11 @@ export async function connectSealed(
           "This sealed key was already used once and is refused. Nothing was stored; paste the key again.",
         );
       }
-      const material = unpackMaterial(plaintext);
-      if (material === null) {
-        return refuse("malformed", "This sealed key is malformed. Nothing was stored.");
-      }
-      return connectOpened(deps, req, material);
+      // A redelivery of this request's job: the answer it was given, and nothing run again.
+      if (claim !== "claimed") return claim.answered;
+      const answer = await answerOnce(deps, req, plaintext, refuse);
+      await deps.claims.settle(req.requestId, answer);
+      return answer;
     });
   } catch (err) {
     if (!(err instanceof SealedIntakeError)) throw err;
@@ -248,11 +280,48 @@ export async function connectSealed(
         { intakeKeyVersion: identity.version },
       );
     }
-    return refuse(
+    const refusal = await refuse(
       err.code === "INTAKE_OPEN_FAILED" ? "open_failed" : "malformed",
       "This sealed key does not open for this account and request (tampered or replayed). Nothing was stored.",
     );
+    // Edited in place after its first run served it: recorded, and that first answer stands.
+    return (await earlierAnswer(deps, req, jobRef)) ?? refusal;
   }
+}
+
+/**
+ * What an earlier run of this very job (`jobRef`: its id and creation time) answered, or stored,
+ * found without opening the envelope; null if it did neither. Nothing is run again.
+ */
+async function earlierAnswer(
+  deps: SealedConnectDeps,
+  req: SealedKeyRequest,
+  jobRef: string,
+): Promise<SealedConnectResult | null> {
+  const claim = await deps.claims.claimOf(req.requestId, jobRef);
+  if (claim === null) return null;
+  if (claim !== "claimed") return claim.answered;
+  if (req.action !== "connect") return null;
+  const stored = await deps.storedBy(req.userId, req.requestId);
+  return stored === null ? null : { ok: true, credentialId: stored };
+}
+
+async function answerOnce(
+  deps: SealedConnectDeps,
+  req: SealedKeyRequest,
+  plaintext: Buffer,
+  refuse: (reason: string, message: string) => Promise<SealedConnectResult>,
+): Promise<SealedConnectResult> {
+  if (req.action === "connect") {
+    // An earlier run stored the key and stopped before its answer was recorded.
+    const stored = await deps.storedBy(req.userId, req.requestId);
+    if (stored !== null) return { ok: true, credentialId: stored };
+  }
+  const material = unpackMaterial(plaintext);
+  if (material === null) {
+    return refuse("malformed", "This sealed key is malformed. Nothing was stored.");
+  }
+  return connectOpened(deps, req, material);
 }
 
 async function connectOpened(
@@ -270,6 +339,7 @@ async function connectOpened(
             req.label,
             { ...material, testnet: req.testnet },
             req.ip,
+            { intakeRequestId: req.requestId },
           );
     return { ok: true, credentialId: record.id };
   } catch (err) {

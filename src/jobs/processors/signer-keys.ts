@@ -1,7 +1,7 @@
 // The `signer-keys` processor: the signer trusts the queue for transport, not for authority. It
-// re-reads that the user exists, then the sealed-intake use case refuses a stale, foreign,
+// re-reads that the user exists, then the sealed-intake use case refuses a stale, foreign, edited,
 // retired-key or replayed envelope (recorded as a security event) or connects the key exactly as
-// the direct path does. Refusals complete the job; they are never retried.
+// the direct path does, once per request. Refusals complete the job; they are never retried.
 import type { Job } from "bullmq";
 import type { SecurityEvent } from "../../domain/accounts/repo";
 import {
@@ -37,7 +37,8 @@ export function createSignerKeyProcessor(deps: SignerKeyProcessorDeps) {
     if (!(await deps.users.userActive(request.userId))) {
       return { refused: "This account cannot add keys." };
     }
-    // Its own redelivery (same id, same creation time) may go on past its intake claim.
+    // Its own redelivery (same id, same creation time) finds its intake claim: it answers what
+    // the first run answered (or stored), or goes on if that run stopped before doing either.
     return connectSealed(deps, request, `${job.id}@${job.timestamp}`);
   };
 }

@@ -5,12 +5,13 @@
 // are refused and recorded; nothing secret crosses Redis in clear.
 import { randomBytes } from "node:crypto";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import type { Job } from "bullmq";
+import { Job } from "bullmq";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   generateIntakeKey,
   type IntakeKeyRing,
+  type IntakePublicKeys,
   parseIntakeKeys,
   parseMasterKeys,
 } from "../../../src/domain/vault";
@@ -19,9 +20,13 @@ import { INTAKE_REQUEST_TTL_MS, sealKeyMaterial } from "../../../src/domain/venu
 import { loadConfig } from "../../../src/infra/config";
 import { createOrm } from "../../../src/infra/database";
 import type { WorkerPool } from "../../../src/jobs/registry";
-import type { SignerKeyJob } from "../../../src/jobs/signer-keys";
+import { keyJobId, type SignerKeyJob } from "../../../src/jobs/signer-keys";
 import { confirmationToken } from "../../support/email-confirmation";
-import { keyQueueClient, startTestKeySigner } from "../../support/key-signer";
+import {
+  createTestKeyProcessor,
+  keyQueueClient,
+  startTestKeySigner,
+} from "../../support/key-signer";
 import { scanPostgres, scanRedis } from "../../support/secret-scan";
 import { seedPaperUsers } from "../../support/trading-fixtures";
 import {
@@ -140,6 +145,27 @@ async function intakeRefusals(reason: string) {
   return rows as Array<{ user_id: string | null; details: Record<string, unknown> }>;
 }
 
+/** A job as the api files it: `key` sealed to `publicKeys` with every field of the job bound. */
+function sealedJob(
+  publicKeys: IntakePublicKeys,
+  key: { apiKey: string; secret: string },
+  fields: Partial<Omit<SignerKeyJob, "envelope">> = {},
+): SignerKeyJob {
+  const request: Omit<SignerKeyJob, "envelope"> = {
+    action: "connect",
+    requestId: hex(16),
+    userId,
+    venue: "bybit",
+    label: "",
+    testnet: false,
+    expiresAt: Date.now() + INTAKE_REQUEST_TTL_MS,
+    ip: null,
+    ...fields,
+  };
+  const material = { apiKey: Buffer.from(key.apiKey), secret: Buffer.from(key.secret) };
+  return { ...request, envelope: sealKeyMaterial(publicKeys, request, material) };
+}
+
 async function credentialCount(): Promise<number> {
   const { rows } = await db.query(
     "select count(*)::int as n from exchange_credentials where venue = 'bybit'",
@@ -183,7 +209,7 @@ describe("sealed key intake through /api/keys", () => {
         "venue",
       ].sort(),
     );
-    expect(data.envelope).toMatch(/^wsi1\.1\./);
+    expect(data.envelope).toMatch(/^wsi2\.1\./);
     expect(data.userId).toBe(userId);
   });
 
@@ -234,45 +260,31 @@ describe("sealed key intake through /api/keys", () => {
   });
 
   it("when an envelope is older than its expiry, then the signer refuses it as expired and records it", async () => {
-    const publicKeys = ring.publicKeys();
-    const expiresAt = Date.now() - 1_000;
-    const requestId = hex(16);
-    const envelope = sealKeyMaterial(publicKeys, {
-      userId,
-      venue: "bybit",
-      material: { apiKey: Buffer.from(later.apiKey), secret: Buffer.from(later.secret) },
-      requestId,
-      expiresAt,
-    });
-    const outcome = await kq.client.connect(
-      {
-        action: "connect",
-        requestId,
-        userId,
-        venue: "bybit",
-        label: "",
-        testnet: false,
-        expiresAt,
-        envelope,
-        ip: null,
-      },
-      { deadlineMs: 20_000 },
-    );
+    const job = sealedJob(ring.publicKeys(), later, { expiresAt: Date.now() - 1_000 });
+    const outcome = await kq.client.connect(job, { deadlineMs: 20_000 });
     expect(outcome.status === "refused" && outcome.reason).toContain("expired");
     expect(await intakeRefusals("expired")).toHaveLength(1);
   });
 
-  it("when the signer's intake key is rotated and version 1 retired, then an envelope sealed to version 1 is refused with a clear message and the api seals to version 2", async () => {
-    const oldKeys = ring.publicKeys();
-    const requestId = hex(16);
-    const expiresAt = Date.now() + INTAKE_REQUEST_TTL_MS;
-    const envelope = sealKeyMaterial(oldKeys, {
-      userId,
-      venue: "bybit",
-      material: { apiKey: Buffer.from(later.apiKey), secret: Buffer.from(later.secret) },
-      requestId,
-      expiresAt,
+  it("when an envelope of the older format (wsi1, its job's other fields unbound) is filed, then the signer refuses it as outdated, records it and stores nothing", async () => {
+    const job = sealedJob(ring.publicKeys(), later);
+    const before = await credentialCount();
+    const outcome = await kq.client.connect(
+      { ...job, envelope: job.envelope.replace(/^wsi2\./, "wsi1.") },
+      { deadlineMs: 20_000 },
+    );
+    expect(outcome).toEqual({
+      status: "refused",
+      reason:
+        "This key was sealed by an older version of Warden. Nothing was stored; paste the key again.",
     });
+    expect(await credentialCount()).toBe(before);
+    const events = await intakeRefusals("outdated_envelope");
+    expect(events.map((e) => e.details.requestId)).toEqual([job.requestId]);
+  });
+
+  it("when the signer's intake key is rotated and version 1 retired, then an envelope sealed to version 1 is refused with a clear message and the api seals to version 2", async () => {
+    const job = sealedJob(ring.publicKeys(), later);
     await startSigner(`2:${intakeV2}`);
     const { rows } = await db.query(
       "select version, retired_at is not null as retired from signer_intake_keys order by version",
@@ -281,20 +293,7 @@ describe("sealed key intake through /api/keys", () => {
       { version: 1, retired: true },
       { version: 2, retired: false },
     ]);
-    const outcome = await kq.client.connect(
-      {
-        action: "connect",
-        requestId,
-        userId,
-        venue: "bybit",
-        label: "",
-        testnet: false,
-        expiresAt,
-        envelope,
-        ip: null,
-      },
-      { deadlineMs: 20_000 },
-    );
+    const outcome = await kq.client.connect(job, { deadlineMs: 20_000 });
     expect(outcome).toEqual({
       status: "refused",
       reason:
@@ -303,7 +302,7 @@ describe("sealed key intake through /api/keys", () => {
     expect(await intakeRefusals("retired_intake_key")).toHaveLength(1);
     const again = await api("POST", "/api/keys", { venue: "bybit", label: "v2", ...good }, token);
     expect(again.status).toBe(201);
-    expect(((await keyJobs()).at(-1)!.data as SignerKeyJob).envelope).toMatch(/^wsi1\.2\./);
+    expect(((await keyJobs()).at(-1)!.data as SignerKeyJob).envelope).toMatch(/^wsi2\.2\./);
   });
 
   it("when the key can withdraw, then the sealed path answers 422 with today's message naming Wallet.Withdraw and nothing is stored", async () => {
@@ -337,6 +336,158 @@ describe("sealed key intake through /api/keys", () => {
     const secret = masterKeys.decrypt(after[0].encryption_key_version, after[0].secret);
     expect(secret.equals(Buffer.from(rotated.secret))).toBe(true);
     secret.fill(0);
+  });
+
+  it("when a queued job's action, target key, network, label or IP is edited before the signer takes it, then it does not open: refused, recorded, nothing stored or replaced; the unedited request still stores", async () => {
+    const ids = async (label: string) =>
+      (
+        await db.query(
+          "select id::text as id from exchange_credentials where label = $1 and venue = 'bybit' order by id",
+          [label],
+        )
+      ).rows[0].id as string;
+    const [sealedId, againId, v2Id] = [await ids("sealed"), await ids("again"), await ids("v2")];
+    const snapshot = async () =>
+      (
+        await db.query(
+          `select id, label, testnet, api_key, secret, key_hint, updated_at, revoked_at
+             from exchange_credentials order by id`,
+        )
+      ).rows;
+    const before = await snapshot();
+    const publicKeys = ring.publicKeys();
+    // The signer is down while the jobs wait in Redis, where an attacker edits them.
+    await signer?.close(5_000);
+    signer = undefined;
+    const edits: Array<{ field: string; sealed: SignerKeyJob; edited: SignerKeyJob }> = [];
+    const edit = (field: string, sealed: SignerKeyJob, changes: Partial<SignerKeyJob>) => {
+      const edited = { ...sealed, ...changes };
+      if (changes.action === "connect") delete edited.credentialId;
+      edits.push({ field, sealed, edited });
+    };
+    edit("testnet → mainnet", sealedJob(publicKeys, later, { testnet: true }), { testnet: false });
+    edit("label", sealedJob(publicKeys, later, { label: "mine" }), { label: "attacker" });
+    edit("ip", sealedJob(publicKeys, later, { ip: "203.0.113.7" }), { ip: "198.51.100.1" });
+    const rotateAgain = { action: "rotate", credentialId: againId } as const;
+    edit("credentialId", sealedJob(publicKeys, later, rotateAgain), { credentialId: v2Id });
+    edit("action connect → rotate", sealedJob(publicKeys, later), {
+      action: "rotate",
+      credentialId: sealedId,
+    });
+    edit("action rotate → connect", sealedJob(publicKeys, later, rotateAgain), {
+      action: "connect",
+    });
+    const jobs: Job[] = [];
+    for (const { sealed, edited } of edits) {
+      const jobId = keyJobId(sealed.userId, sealed.requestId);
+      if (sealed.action === edited.action) {
+        // Edited in place: same job, same name, other data.
+        const job = await kq.queue.add(sealed.action, sealed, { jobId });
+        await job.updateData(edited);
+        jobs.push(job);
+      } else {
+        // Another action is another job name: filed as such under the request's job id.
+        jobs.push(await kq.queue.add(edited.action, edited, { jobId }));
+      }
+    }
+    await startSigner(`2:${intakeV2}`);
+    for (const [i, job] of jobs.entries()) {
+      const answer = await job.waitUntilFinished(kq.events, 20_000);
+      expect(answer, edits[i]!.field).toEqual({
+        refused:
+          "This sealed key does not open for this account and request (tampered or replayed). Nothing was stored.",
+      });
+    }
+    expect(await snapshot()).toEqual(before);
+    const refusals = await intakeRefusals("open_failed");
+    for (const { field, sealed } of edits) {
+      const mine = refusals.filter((e) => e.details.requestId === sealed.requestId);
+      expect(mine, field).toHaveLength(1);
+      expect(mine[0]!.user_id).toBe(userId);
+    }
+    // Control: the request as sealed (never claimed, as it never opened) still opens and stores.
+    await jobs[1]!.remove();
+    const unedited = await kq.client.connect(edits[1]!.sealed, { deadlineMs: 20_000 });
+    expect(unedited).toMatchObject({ status: "done", result: { ok: true } });
+    const stored = unedited.status === "done" && unedited.result.ok ? unedited.result : null;
+    const { rows } = await db.query(
+      "select label, testnet from exchange_credentials where id = $1",
+      [stored?.credentialId],
+    );
+    expect(rows).toEqual([{ label: "mine", testnet: false }]);
+  });
+
+  it("when the signer runs the same connect job twice at once, again after answering, again after a crash between storing and answering, past its expiry, and edited in place, then one key is stored, added once, and every run answers that key", async () => {
+    const processor = await createTestKeyProcessor({
+      orm,
+      config: loadConfig(w.env),
+      intakeKeys: ring,
+    });
+    const data = sealedJob(ring.publicKeys(), good, { label: "redelivered" });
+    // One job (its id and creation time), delivered again and again, as BullMQ redelivers.
+    const job = new Job(kq.queue, "connect", data, {}, keyJobId(userId, data.requestId));
+    const before = await credentialCount();
+    const [a, b] = await Promise.all([processor(job), processor(job)]);
+    expect(a).toMatchObject({ ok: true });
+    const first = a as { ok: true; credentialId: string };
+    expect(b).toEqual(first);
+    expect(await credentialCount()).toBe(before + 1);
+    expect(await processor(job)).toEqual(first);
+    // The state a crash leaves after the key was stored and before its answer was recorded.
+    await db.query("update signer_intake_claims set answer = null where request_id = $1", [
+      data.requestId,
+    ]);
+    expect(await processor(job)).toEqual(first);
+    await db.query("update signer_intake_claims set answer = null where request_id = $1", [
+      data.requestId,
+    ]);
+    const late = await createTestKeyProcessor({
+      orm,
+      config: loadConfig(w.env),
+      intakeKeys: ring,
+      now: () => data.expiresAt + 60_000,
+    });
+    expect(await late(job)).toEqual(first);
+    // The same job edited in place (its label) before another redelivery: the edit is refused
+    // and recorded, and the answer its first run gave stands.
+    const edited = new Job(
+      kq.queue,
+      "connect",
+      { ...data, label: "edited" },
+      { timestamp: job.timestamp },
+      job.id,
+    );
+    expect(await processor(edited)).toEqual(first);
+    const refusals = await intakeRefusals("open_failed");
+    expect(refusals.filter((e) => e.details.requestId === data.requestId)).toHaveLength(1);
+    expect(await credentialCount()).toBe(before + 1);
+    const { rows } = await db.query(
+      `select count(*)::int as n from security_events
+        where kind = 'key_added' and details->>'credentialId' = $1`,
+      [first.credentialId],
+    );
+    expect(rows[0].n).toBe(1);
+    const { rows: stored } = await db.query(
+      "select label, intake_request_id from exchange_credentials where id = $1",
+      [first.credentialId],
+    );
+    expect(stored).toEqual([{ label: "redelivered", intake_request_id: data.requestId }]);
+  });
+
+  it("when the api's request is filed again with the same request id, then it joins the first job and answers its key, storing nothing new; a new paste of the same key is a second key, as on the direct path", async () => {
+    const res = await api("POST", "/api/keys", { venue: "bybit", label: "once", ...good }, token);
+    expect(res.status).toBe(201);
+    const id = (res.body.key as { id: string }).id;
+    const data = (await keyJobs()).at(-1)!.data as SignerKeyJob;
+    const before = await credentialCount();
+    const retried = await kq.client.connect(data, { deadlineMs: 20_000 });
+    expect(retried).toEqual({ status: "done", result: { ok: true, credentialId: id } });
+    expect(await credentialCount()).toBe(before);
+    // The direct path has no duplicate check (connect verifies and inserts): neither has this.
+    const again = await api("POST", "/api/keys", { venue: "bybit", label: "once", ...good }, token);
+    expect(again.status).toBe(201);
+    expect((again.body.key as { id: string }).id).not.toBe(id);
+    expect(await credentialCount()).toBe(before + 1);
   });
 
   it("when all of that is done, then no api key or secret is in Redis, PostgreSQL or the log", async () => {

@@ -149,7 +149,7 @@ describe("/connect with the signer apart", () => {
     expect(secret.equals(Buffer.from(goodKey.secret))).toBe(true);
     secret.fill(0);
     const [job] = await keyJobData();
-    expect(job?.envelope).toMatch(/^wsi1\.1\./);
+    expect(job?.envelope).toMatch(/^wsi2\.1\./);
     expect(job?.venue).toBe("binanceusdm");
   });
 

@@ -62,7 +62,7 @@ describe("sealed intake", () => {
     const a = bot.seal(secret(), alice);
     const b = bot.seal(secret(), alice);
     expect(a).not.toBe(b);
-    expect(a).toMatch(/^wsi1\.1\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]+$/);
+    expect(a).toMatch(/^wsi2\.1\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]+$/);
     for (const e of [a, b]) {
       expect(e).not.toContain("PLAINTEXT");
       expect(Buffer.from(e.split(".")[3]!, "base64url").toString("latin1")).not.toContain(
@@ -85,7 +85,7 @@ describe("sealed intake", () => {
       AEAD_CHACHA20_POLY1305,
       Buffer.from(enc, "base64url"),
       sk,
-      Buffer.from("warden intake v1"),
+      Buffer.from("warden intake v2"),
       aad,
       Buffer.from(ct, "base64url"),
     );
@@ -103,6 +103,47 @@ describe("sealed intake", () => {
     // Length prefixes: shifting characters between the fields does not give the same AAD.
     const split = { userId: "user-alicebinance", venue: "usdm" };
     expect(codeOf(() => signer.open(envelope, split))).toBe("INTAKE_OPEN_FAILED");
+  });
+
+  it("when the request's terms are sealed, then a change of any term, its order, or a term added or dropped makes it not open", () => {
+    const request = { id: "req-1", expiresAt: 1_900_000_000_000 };
+    const terms = [
+      ["action", "connect"],
+      ["network", "testnet"],
+      ["label", "main"],
+    ] as const;
+    const sealedFor = { ...alice, request, terms };
+    const envelope = bot.seal(secret(), sealedFor);
+    expect(signer.open(envelope, sealedFor).toString()).toBe(secret().toString());
+    const changed: Array<ReadonlyArray<readonly [string, string]>> = [
+      [["action", "rotate"], terms[1], terms[2]],
+      [terms[0], ["network", "mainnet"], terms[2]],
+      [terms[0], terms[1], ["label", "main "]],
+      [terms[1], terms[0], terms[2]],
+      [terms[0], terms[1]],
+      [...terms, ["credentialId", "7"]],
+      // Shifting characters between a name and its value does not give the same AAD.
+      [terms[0], terms[1], ["labelm", "ain"]],
+    ];
+    for (const other of changed) {
+      expect(codeOf(() => signer.open(envelope, { ...alice, request, terms: other }))).toBe(
+        "INTAKE_OPEN_FAILED",
+      );
+    }
+    expect(codeOf(() => signer.open(envelope, { ...alice, request }))).toBe("INTAKE_OPEN_FAILED");
+    expect(codeOf(() => bot.seal(secret(), { ...alice, terms }))).toBe("INTAKE_PURPOSE_INVALID");
+  });
+
+  it("when an envelope of the older format (wsi1, terms unbound) arrives, then it is refused as outdated, not opened", () => {
+    const [, version, enc, ct] = bot.seal(secret(), alice).split(".") as [
+      string,
+      string,
+      string,
+      string,
+    ];
+    const error = errorOf(() => signer.open(`wsi1.${version}.${enc}.${ct}`, alice));
+    expect((error as SealedIntakeError).code).toBe("INTAKE_ENVELOPE_OUTDATED");
+    expect(error.message).toContain("older format (wsi1)");
   });
 
   it("when a bit of the ciphertext, its tag or enc is flipped, then it does not open", () => {
@@ -128,11 +169,11 @@ describe("sealed intake", () => {
   it("when the envelope's key version is changed or unknown, then it does not open and says which version", () => {
     const ring = parseIntakeKeys(`1:${k1},2:${k2}`);
     const envelope = ring.publicKeys().seal(secret(), alice);
-    expect(envelope.startsWith("wsi1.2.")).toBe(true);
-    expect(codeOf(() => ring.open(envelope.replace("wsi1.2.", "wsi1.1."), alice))).toBe(
+    expect(envelope.startsWith("wsi2.2.")).toBe(true);
+    expect(codeOf(() => ring.open(envelope.replace("wsi2.2.", "wsi2.1."), alice))).toBe(
       "INTAKE_OPEN_FAILED",
     );
-    const unknown = errorOf(() => ring.open(envelope.replace("wsi1.2.", "wsi1.9."), alice));
+    const unknown = errorOf(() => ring.open(envelope.replace("wsi2.2.", "wsi2.9."), alice));
     expect((unknown as SealedIntakeError).code).toBe("INTAKE_KEY_VERSION_UNKNOWN");
     expect(unknown.message).toContain("version 9");
     expect(unknown.message).toContain("SIGNER_INTAKE_KEY has versions 1, 2");
@@ -160,7 +201,7 @@ describe("sealed intake", () => {
       `${prefix}.${version}.${enc}.${shortCt}`,
       `${prefix}.${version}.${enc.slice(0, 40)}.${ct}`,
       `${prefix}.${version}.${enc}.`,
-      `wsi2.${version}.${enc}.${ct}`,
+      `wsi3.${version}.${enc}.${ct}`,
       `${prefix}.0.${enc}.${ct}`,
       `${prefix}.-1.${enc}.${ct}`,
       `${prefix}.${version}.${enc}.${ct}=`,

@@ -9,7 +9,9 @@ import {
   SealedIntakeError,
 } from "../../../../src/domain/vault";
 import {
+  intakePurposeOf,
   packMaterial,
+  type SealedKeyRequest,
   sealKeyMaterial,
   unpackMaterial,
 } from "../../../../src/domain/venues/sealed-keys";
@@ -17,13 +19,21 @@ import {
 const ring = parseIntakeKeys(`1:${generateIntakeKey()}`);
 const request = { id: "0123456789abcdef0123456789abcdef", expiresAt: 1_900_000_000_000 };
 
-function seal() {
-  return sealKeyMaterial(ring.publicKeys(), {
-    userId: "42",
-    venue: "bybit",
-    material: { apiKey: Buffer.from("KEY-abc"), secret: Buffer.from("SECRET-xyz") },
-    requestId: request.id,
-    expiresAt: request.expiresAt,
+const job: Omit<SealedKeyRequest, "envelope"> = {
+  action: "connect",
+  requestId: request.id,
+  userId: "42",
+  venue: "bybit",
+  label: "main",
+  testnet: true,
+  expiresAt: request.expiresAt,
+  ip: "203.0.113.9",
+};
+
+function seal(fields = job) {
+  return sealKeyMaterial(ring.publicKeys(), fields, {
+    apiKey: Buffer.from("KEY-abc"),
+    secret: Buffer.from("SECRET-xyz"),
   });
 }
 
@@ -61,13 +71,7 @@ describe("sealed key material", () => {
   it("when material is sealed, then the caller's Buffers are zero-filled and the envelope names the intake key version", () => {
     const apiKey = Buffer.from("KEY-abc");
     const secret = Buffer.from("SECRET-xyz");
-    const envelope = sealKeyMaterial(ring.publicKeys(), {
-      userId: "42",
-      venue: "bybit",
-      material: { apiKey, secret },
-      requestId: request.id,
-      expiresAt: request.expiresAt,
-    });
+    const envelope = sealKeyMaterial(ring.publicKeys(), job, { apiKey, secret });
     expect(apiKey.every((b) => b === 0)).toBe(true);
     expect(secret.every((b) => b === 0)).toBe(true);
     expect(envelope).not.toContain("SECRET");
@@ -76,7 +80,7 @@ describe("sealed key material", () => {
 
   it("when an envelope is opened for its own request, then it opens; for another request id, expiry, user or without a request, then it does not", () => {
     const envelope = seal();
-    const own = { userId: "42", venue: "bybit", request };
+    const own = intakePurposeOf(job);
     expect(openCode(envelope, own)).toBe("opened");
     expect(openCode(envelope, { ...own, request: { ...request, id: "f".repeat(32) } })).toBe(
       "INTAKE_OPEN_FAILED",
@@ -86,6 +90,31 @@ describe("sealed key material", () => {
     ).toBe("INTAKE_OPEN_FAILED");
     expect(openCode(envelope, { ...own, userId: "43" })).toBe("INTAKE_OPEN_FAILED");
     expect(openCode(envelope, { userId: "42", venue: "bybit" })).toBe("INTAKE_OPEN_FAILED");
+  });
+
+  it("when any field the signer acts on differs from what was sealed (action, target key, network, label, IP, venue), then it does not open", () => {
+    const envelope = seal();
+    expect(openCode(envelope, intakePurposeOf(job))).toBe("opened");
+    const altered: Array<Omit<SealedKeyRequest, "envelope">> = [
+      { ...job, action: "rotate", credentialId: "7" },
+      { ...job, credentialId: "7" },
+      { ...job, testnet: false },
+      { ...job, label: "other" },
+      { ...job, ip: "198.51.100.1" },
+      { ...job, ip: null },
+      { ...job, venue: "binanceusdm" },
+    ];
+    for (const fields of altered) {
+      expect(openCode(envelope, intakePurposeOf(fields)), JSON.stringify(fields)).toBe(
+        "INTAKE_OPEN_FAILED",
+      );
+    }
+    const rotation = { ...job, action: "rotate" as const, credentialId: "7" };
+    const rotated = seal(rotation);
+    expect(openCode(rotated, intakePurposeOf(rotation))).toBe("opened");
+    expect(openCode(rotated, intakePurposeOf({ ...rotation, credentialId: "8" }))).toBe(
+      "INTAKE_OPEN_FAILED",
+    );
   });
 
   it("when two envelopes seal the same material, then their identities differ (a fresh encapsulation each)", () => {
