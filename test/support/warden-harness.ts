@@ -50,9 +50,10 @@ export async function startTestWarden(
      */
     signerProcess?: boolean;
     /**
-     * With `signerProcess`: the database logins of a production deployment. The roles here log
-     * in as a warden_app member, the signer as a warden_signer member, and migrations run as
-     * the owner (DATABASE_OWNER_URL, the database's superuser URL).
+     * With `signerProcess` (and by default there): the database logins of a production
+     * deployment. The roles here log in as a warden_app member, the signer as a warden_signer
+     * member, and migrations run as the owner (DATABASE_OWNER_URL, the database's superuser URL).
+     * `false` keeps the superuser for all.
      */
     databaseLogins?: boolean;
   } = {},
@@ -80,7 +81,7 @@ export async function startTestWarden(
   let signer: TestWarden["signer"];
   let roles = opts.roles ?? ["api", "worker", "signer"];
   let signerDatabaseUrl: string | undefined;
-  if (opts.databaseLogins) {
+  if (opts.databaseLogins ?? opts.signerProcess) {
     if (!opts.signerProcess) throw new Error("databaseLogins needs signerProcess");
     const admin = new pg.Client({ connectionString: db.url });
     await admin.connect();
