@@ -12,18 +12,28 @@
 // `warden_backup`, which keeps its SELECT.
 import { Migration } from "@mikro-orm/migrations";
 
+const SUPERUSER_HINT =
+  "'As a superuser, before migrating: CREATE ROLE warden_signer NOLOGIN; GRANT warden_app TO warden_signer;'";
+
 export class Migration20261205063000SignerDbRole extends Migration {
   override async up(): Promise<void> {
     // Roles are cluster-wide: another database on the server (or a concurrent migration of one)
     // may create the role or the membership at the same moment; losing that race is success.
+    // A schema owner without CREATEROLE (production) cannot create either: the operator does,
+    // as a superuser, first (README "Running in production", step 2), and the error says so.
     this.addSql(`
       do $do$
       begin
         if not exists (select 1 from pg_roles where rolname = 'warden_signer') then
           begin
             create role warden_signer nologin;
-          exception when duplicate_object or unique_violation then
-            null;
+          exception
+            when duplicate_object or unique_violation then
+              null;
+            when insufficient_privilege then
+              raise exception 'role warden_signer does not exist and % may not create it', current_user
+                using errcode = 'insufficient_privilege',
+                      hint = ${SUPERUSER_HINT};
           end;
         end if;
       end
@@ -39,7 +49,13 @@ export class Migration20261205063000SignerDbRole extends Migration {
           begin
             grant warden_app to warden_signer;
           exception when others then
-            if not pg_has_role('warden_signer', 'warden_app', 'member') then
+            if pg_has_role('warden_signer', 'warden_app', 'member') then
+              null;
+            elsif sqlstate = '42501' then
+              raise exception 'warden_signer is not a member of warden_app and % may not grant it', current_user
+                using errcode = 'insufficient_privilege',
+                      hint = ${SUPERUSER_HINT};
+            else
               raise;
             end if;
           end;
