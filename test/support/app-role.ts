@@ -23,6 +23,13 @@ export function ensureSignerLogin(client: pg.Client): Promise<void> {
   return ensureLogin(client, SIGNER_LOGIN, "warden_signer");
 }
 
+/** A schema owner's login as in production: no superuser, no CREATEROLE, member of nothing. */
+export const OWNER_LOGIN = "warden_test_owner";
+
+export function ensureOwnerLogin(client: pg.Client): Promise<void> {
+  return ensureLogin(client, OWNER_LOGIN);
+}
+
 /** `url` (a superuser's, as the tests' databases are) logging in as `login` instead. */
 export function loginUrl(url: string, login: string): string {
   const u = new URL(url);
@@ -31,7 +38,7 @@ export function loginUrl(url: string, login: string): string {
   return u.toString();
 }
 
-async function ensureLogin(client: pg.Client, login: string, role: string): Promise<void> {
+async function ensureLogin(client: pg.Client, login: string, role?: string): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
       await client.query(`do $$ begin
@@ -40,6 +47,7 @@ async function ensureLogin(client: pg.Client, login: string, role: string): Prom
           end if;
         exception when duplicate_object or unique_violation then null;
         end $$`);
+      if (role === undefined) return;
       const member = await client.query("select pg_has_role($1, $2, 'member') as member", [
         login,
         role,

@@ -10,7 +10,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Migration20261205063000SignerDbRole } from "../../../migrations/20261205063000-signer-db-role";
 import { generateIntakeKey, parseIntakeKeys } from "../../../src/domain/vault";
-import { createOrm, sqlOf } from "../../../src/infra/database";
+import { createOrm, prepareDatabase, sqlOf } from "../../../src/infra/database";
 import { checkDatabaseLogin } from "../../../src/infra/database-login";
 import {
   createIntakeClaims,
@@ -21,11 +21,13 @@ import {
 import {
   APP_LOGIN,
   ensureAppLogin,
+  ensureOwnerLogin,
   ensureSignerLogin,
   loginUrl,
+  OWNER_LOGIN,
   SIGNER_LOGIN,
 } from "../../support/app-role";
-import { createTestDatabase, type TestDatabase } from "../../support/context";
+import { createTestDatabase, type TestDatabase, unusedDatabaseUrl } from "../../support/context";
 
 let db: TestDatabase;
 let owner: pg.Client;
@@ -227,6 +229,42 @@ describe("the signer's database role", () => {
       await checkDatabaseLogin(sqlOf(superOrm), { roles: ["signer"], production: true });
     } finally {
       await superOrm.close();
+    }
+  });
+
+  it("when the schema owner is neither superuser nor CREATEROLE, as in production, and the roles exist, then every migration applies and warden_app still cannot write the intake tables", async () => {
+    await ensureOwnerLogin(owner);
+    const url = unusedDatabaseUrl();
+    const name = new URL(url).pathname.slice(1);
+    // Created by the admin for the owner, as README step 2 does; the run's teardown drops it.
+    await owner.query(`create database "${name}" owner ${OWNER_LOGIN}`);
+    const ownerUrl = loginUrl(url, OWNER_LOGIN);
+    const applied = await prepareDatabase({ url: ownerUrl, ownerUrl, create: false });
+    expect(applied.applied).toContain("20261205063000-signer-db-role");
+    const check = new pg.Client({ connectionString: url });
+    await check.connect();
+    try {
+      const { rows } = await check.query(
+        `select tableowner::text as owner,
+                has_table_privilege($1, 'signer_intake_keys', 'INSERT') as app_insert,
+                has_table_privilege($1, 'signer_intake_keys', 'SELECT') as app_select,
+                has_table_privilege($2, 'signer_intake_keys', 'INSERT') as signer_insert,
+                has_table_privilege($2, 'signer_intake_claims', 'DELETE') as signer_delete
+           from pg_tables where tablename = 'signer_intake_keys'`,
+        [APP_LOGIN, SIGNER_LOGIN],
+      );
+      expect(rows).toEqual([
+        {
+          owner: OWNER_LOGIN,
+          app_insert: false,
+          app_select: true,
+          signer_insert: true,
+          signer_delete: true,
+        },
+      ]);
+    } finally {
+      await check.end();
+      await owner.query(`drop database if exists "${name}" with (force)`);
     }
   });
 });
