@@ -31,6 +31,7 @@ import { Migration20261205010000AccountKeyRing } from "./20261205010000-account-
 import { Migration20261205020000ChangeRequests } from "./20261205020000-change-requests";
 import { Migration20261205030000SignerIntake } from "./20261205030000-signer-intake";
 import { Migration20261205040000AlertCopiesFinal } from "./20261205040000-alert-copies-final";
+import { Migration20261205063000SignerDbRole } from "./20261205063000-signer-db-role";
 import { Migration20261205064000IntakeExactlyOnce } from "./20261205064000-intake-exactly-once";
 
 export const migrationsList: MigrationObject[] = [
@@ -97,5 +98,6 @@ export const migrationsList: MigrationObject[] = [
   },
   { name: "20261205030000-signer-intake", class: Migration20261205030000SignerIntake },
   { name: "20261205040000-alert-copies-final", class: Migration20261205040000AlertCopiesFinal },
+  { name: "20261205063000-signer-db-role", class: Migration20261205063000SignerDbRole },
   { name: "20261205064000-intake-exactly-once", class: Migration20261205064000IntakeExactlyOnce },
 ];

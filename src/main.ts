@@ -13,6 +13,8 @@ import {
   type Role,
   requireMasterKeys,
 } from "./infra/config";
+import { sqlOf } from "./infra/database";
+import { checkDatabaseLogin } from "./infra/database-login";
 import type { Logger } from "./infra/logger";
 import type { ErrorReporter } from "./infra/sentry";
 import { createShutdown, type Shutdown } from "./infra/shutdown";
@@ -103,6 +105,11 @@ export async function startWarden(opts: StartOptions = {}): Promise<RunningWarde
       accountKeyRing: accountKeys.ring,
     });
     shutdown.add("shared infrastructure", stopShared);
+    // The signer logs in as a warden_signer member, the other roles never with its rights.
+    await checkDatabaseLogin(sqlOf(shared.orm), {
+      roles,
+      production: config.nodeEnv === "production",
+    });
 
     let direct: ReturnType<typeof import("./roles/signer").createSignerConsumers> | undefined;
     if (roles.includes("signer")) {

@@ -1,21 +1,30 @@
 // The service as deployed: migrations run as the schema owner (DATABASE_OWNER_URL), the service
-// logs in as a member of warden_app (DATABASE_URL), trades work and are audited, and that role
-// cannot change the audit log (S8.1).
+// logs in as a member of warden_app (DATABASE_URL) — a process that runs the signer role as a
+// member of warden_signer, which holds warden_app's rights and the signer's own (issue 19) —,
+// trades work and are audited, and neither role can change the audit log (S8.1).
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { APP_LOGIN, ensureAppLogin } from "../support/app-role";
+import {
+  APP_LOGIN,
+  ensureAppLogin,
+  ensureSignerLogin,
+  loginUrl,
+  SIGNER_LOGIN,
+} from "../support/app-role";
 import { createTestRedis, testEnv, unusedDatabaseUrl } from "../support/context";
 import { baseEnv, freePort, type Spawned, spawnProcess, waitForHttp } from "../support/process";
 
 const redis = createTestRedis();
 const ownerUrl = unusedDatabaseUrl();
-const appUrl = ownerUrl.replace("postgres@", `${APP_LOGIN}@`);
+const appUrl = loginUrl(ownerUrl, APP_LOGIN);
+const signerUrl = loginUrl(ownerUrl, SIGNER_LOGIN);
 const running: Spawned[] = [];
 
 beforeAll(async () => {
   const admin = new pg.Client({ connectionString: ownerUrl.replace(/\/[^/]+$/, "/postgres") });
   await admin.connect();
   await ensureAppLogin(admin);
+  await ensureSignerLogin(admin);
   await admin.end();
 });
 afterEach(() => {
@@ -32,7 +41,7 @@ afterAll(async () => {
 });
 
 describe("owner and application roles", () => {
-  it("when the service logs in as a warden_app member, then it migrates as the owner, trades are audited, and its role cannot alter the audit log", async () => {
+  it("when the service logs in as a warden_signer member (one process with the signer role), then it migrates as the owner, trades are audited, and neither warden_app nor warden_signer can alter the audit log", async () => {
     const port = await freePort();
     const p = spawnProcess(
       "node",
@@ -41,7 +50,7 @@ describe("owner and application roles", () => {
         testEnv({
           PORT: String(port),
           PUBLIC_URL: `http://127.0.0.1:${port}`,
-          DATABASE_URL: appUrl,
+          DATABASE_URL: signerUrl,
           DATABASE_OWNER_URL: ownerUrl,
           REDIS_URL: redis.url,
           REDIS_PREFIX: redis.prefix,
@@ -96,16 +105,19 @@ describe("owner and application roles", () => {
     );
     expect(trade.status).toBe(201);
 
-    const app = new pg.Client({ connectionString: appUrl });
-    await app.connect();
-    const { rows } = await app.query("select action, outcome from trade_audit_log");
-    expect(rows).toEqual([{ action: "open", outcome: "ok" }]);
-    for (const sql of [
-      "update trade_audit_log set outcome = 'failed'",
-      "delete from trade_audit_log",
-      "truncate trade_audit_log",
-    ]) {
-      await expect(app.query(sql), sql).rejects.toThrow(/permission denied/);
+    for (const url of [appUrl, signerUrl]) {
+      const app = new pg.Client({ connectionString: url });
+      await app.connect();
+      const { rows } = await app.query("select action, outcome from trade_audit_log");
+      expect(rows).toEqual([{ action: "open", outcome: "ok" }]);
+      for (const sql of [
+        "update trade_audit_log set outcome = 'failed'",
+        "delete from trade_audit_log",
+        "truncate trade_audit_log",
+      ]) {
+        await expect(app.query(sql), `${url}: ${sql}`).rejects.toThrow(/permission denied/);
+      }
+      await app.end();
     }
     const owner = new pg.Client({ connectionString: ownerUrl });
     await owner.connect();
@@ -114,6 +126,26 @@ describe("owner and application roles", () => {
     );
     expect(who.rows[0].tableowner).toBe("postgres");
     await owner.end();
-    await app.end();
+  });
+
+  it("when a process with the signer role logs in as a warden_app member only, then it refuses to start, naming DATABASE_URL and warden_signer", async () => {
+    const p = spawnProcess(
+      "node",
+      ["--import", "tsx", "src/main.ts", "--roles", "signer"],
+      baseEnv(
+        testEnv({
+          DATABASE_URL: appUrl,
+          DATABASE_OWNER_URL: ownerUrl,
+          REDIS_URL: redis.url,
+          REDIS_PREFIX: redis.prefix,
+        }),
+      ),
+    );
+    running.push(p);
+    expect((await p.exited).code).toBe(1);
+    expect(p.stderr()).toContain(
+      `DATABASE_URL: logs in as "${APP_LOGIN}", which cannot publish intake keys or claim sealed keys: the signer role's login must be a member of warden_signer`,
+    );
+    expect(p.output()).not.toMatch(/Warden started|signer role started/);
   });
 });

@@ -1,10 +1,12 @@
 // The whole service in-process (startWarden, the real composition root) against a database and
 // Redis prefix of its own, an HIBP range server and an SMTP server, listening on 127.0.0.1.
+import pg from "pg";
 import { generateIntakeKey } from "../../src/domain/vault";
 import type { Role } from "../../src/infra/config";
 import { createLogger } from "../../src/infra/logger";
 import { createScrubber } from "../../src/infra/scrub";
 import { type RunningWarden, startWarden } from "../../src/main";
+import { APP_LOGIN, ensureAppLogin, ensureSignerLogin, loginUrl, SIGNER_LOGIN } from "./app-role";
 import {
   createTestDatabase,
   createTestRedis,
@@ -47,6 +49,13 @@ export async function startTestWarden(
      * in production (issue 19).
      */
     signerProcess?: boolean;
+    /**
+     * With `signerProcess` (and by default there): the database logins of a production
+     * deployment. The roles here log in as a warden_app member, the signer as a warden_signer
+     * member, and migrations run as the owner (DATABASE_OWNER_URL, the database's superuser URL).
+     * `false` keeps the superuser for all.
+     */
+    databaseLogins?: boolean;
   } = {},
 ): Promise<TestWarden> {
   const db = await createTestDatabase();
@@ -71,8 +80,27 @@ export async function startTestWarden(
   });
   let signer: TestWarden["signer"];
   let roles = opts.roles ?? ["api", "worker", "signer"];
+  let signerDatabaseUrl: string | undefined;
+  if (opts.databaseLogins ?? opts.signerProcess) {
+    if (!opts.signerProcess) throw new Error("databaseLogins needs signerProcess");
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    try {
+      await ensureAppLogin(admin);
+      await ensureSignerLogin(admin);
+    } finally {
+      await admin.end();
+    }
+    env.DATABASE_OWNER_URL = db.url;
+    env.DATABASE_URL = loginUrl(db.url, APP_LOGIN);
+    signerDatabaseUrl = loginUrl(db.url, SIGNER_LOGIN);
+  }
   if (opts.signerProcess) {
-    const signerEnv = { SIGNER_INTAKE_KEY: `1:${generateIntakeKey()}`, ...env };
+    const signerEnv = {
+      SIGNER_INTAKE_KEY: `1:${generateIntakeKey()}`,
+      ...env,
+      ...(signerDatabaseUrl ? { DATABASE_URL: signerDatabaseUrl } : {}),
+    };
     const proc = spawnProcess(
       "node",
       ["--import", "tsx", "src/main.ts", "--roles", "signer"],

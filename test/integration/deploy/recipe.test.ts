@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
+import { generateIntakeKey } from "../../../src/domain/vault";
 import {
   CONFIG_VARIABLES,
   loadConfig,
@@ -37,6 +38,7 @@ function mountedSecret(path: string): string {
   const name = path.split("/").at(-1) ?? "";
   const values: Record<string, string> = {
     master_keys: `1:${fernetKey()}`,
+    signer_intake_key: `1:${generateIntakeKey()}`,
     account_keys: `1:${fernetKey()}`,
     backup_encryption_key: fernetKey(),
     jwt_secret: randomSecret(),
@@ -88,14 +90,26 @@ describe("deployment recipe", () => {
     expect(config.vaultRotationCron).toBe("17 3 * * *");
   });
 
-  it("when signer.env.example is read after .env.example, then it only names the master key ring's file and the result is a valid production configuration", () => {
-    const signerEnv = parseEnvFile(readFileSync(join(DEPLOY, "signer.env.example"), "utf8"));
-    expect(signerEnv).toEqual({ MASTER_KEYS_FILE: "/run/secrets/warden/master_keys" });
-    const config = loadConfig(
-      { ...parseEnvFile(example), ...signerEnv, WARDEN_ROLES: "signer" },
-      mountedSecret,
+  it("when signer.env.example is read after .env.example, then it names the master key ring's and the intake key's files and a database login and password file of the signer's own, and the result is a valid production configuration", () => {
+    const signerText = readFileSync(join(DEPLOY, "signer.env.example"), "utf8");
+    const signerEnv = parseEnvFile(signerText);
+    const shared = parseEnvFile(example);
+    expect(signerEnv).toEqual({
+      MASTER_KEYS_FILE: "/run/secrets/warden/master_keys",
+      SIGNER_INTAKE_KEY_FILE: "/run/secrets/warden/signer_intake_key",
+      DATABASE_URL: "postgres://warden_signer_service@db.internal.example:5432/warden",
+      PGPASSFILE: "/run/secrets/warden/signer_pgpass",
+    });
+    // Its own login (a warden_signer member) and its own password file, not the other units'.
+    expect(new URL(signerEnv.DATABASE_URL!).username).not.toBe(
+      new URL(shared.DATABASE_URL!).username,
     );
+    expect(signerEnv.PGPASSFILE).not.toBe(shared.PGPASSFILE);
+    expect(signerText).not.toMatch(/:\/\/[^/\s@]*:[^/\s@]+@/);
+    const config = loadConfig({ ...shared, ...signerEnv, WARDEN_ROLES: "signer" }, mountedSecret);
     expect(requireMasterKeys(config).currentVersion).toBe(1);
+    expect(config.signerIntakeKey?.currentVersion).toBe(1);
+    expect(config.databaseUrl).toBe(signerEnv.DATABASE_URL);
   });
 
   it("when the systemd units are verified by systemd-analyze, then they have no error and each starts its own role", async () => {

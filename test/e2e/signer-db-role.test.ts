@@ -1,0 +1,121 @@
+// Issue 19 as deployed, down to the database logins: the signer runs in a process of its own
+// (`--roles signer`) logged in as a warden_signer member, api and worker run without MASTER_KEYS
+// logged in as a warden_app member. A key pasted into the API is sealed to the intake key the
+// signer published, stored by the signer, and trades; the api's own login could not have
+// published an intake key of its own.
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { APP_LOGIN, SIGNER_LOGIN } from "../support/app-role";
+import { confirmationToken } from "../support/email-confirmation";
+import {
+  BINANCE_DEFAULT_RESTRICTIONS,
+  type FakeBinance,
+  startFakeBinance,
+} from "../support/venues/binance";
+import { startTestWarden, type TestWarden } from "../support/warden-harness";
+
+const hex = (n: number) => randomBytes(n).toString("hex");
+const bkey = { apiKey: `AK${hex(30)}`, secret: `SK${hex(30)}` };
+let binance: FakeBinance;
+let w: TestWarden;
+let owner: pg.Client;
+
+beforeAll(async () => {
+  binance = await startFakeBinance({
+    keys: { [bkey.apiKey]: { secret: bkey.secret, restrictions: BINANCE_DEFAULT_RESTRICTIONS } },
+  });
+  w = await startTestWarden({
+    env: { VENUE_URL_BINANCEUSDM: binance.url },
+    signerProcess: true,
+    databaseLogins: true,
+  });
+  owner = new pg.Client({ connectionString: w.db.url });
+  await owner.connect();
+});
+afterAll(async () => {
+  await owner?.end();
+  await w?.stop();
+  await binance?.close();
+});
+
+// biome-ignore lint/suspicious/noExplicitAny: answers are JSON whose shape the assertions check
+type Json = Record<string, any>;
+
+async function api(method: string, path: string, body?: unknown, token?: string) {
+  const res = await fetch(`${w.base}${path}`, {
+    method,
+    headers: {
+      "content-type": "application/json",
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: (text ? JSON.parse(text) : {}) as Json };
+}
+
+describe("signer and application database logins", () => {
+  it("when the signer process logs in as a warden_signer member and api and worker as a warden_app member, then a key pasted into the API is sealed, stored by the signer and trades, and each process used only its own login", async () => {
+    expect(w.env.MASTER_KEYS).toBeUndefined();
+    const creds = { email: "split@example.com", password: "a long unique passphrase" };
+    expect((await api("POST", "/api/auth/register", creds)).status).toBe(202);
+    const confirm = await confirmationToken(w.smtp, creds.email);
+    expect((await api("POST", "/api/auth/email/confirm", { token: confirm })).status).toBe(200);
+    const token = (await api("POST", "/api/auth/login", creds)).body.accessToken as string;
+    expect(
+      (await api("POST", "/api/auth/step-up", { password: creds.password }, token)).status,
+    ).toBe(200);
+
+    const key = await api("POST", "/api/keys", { venue: "binanceusdm", ...bkey }, token);
+    expect(key.status).toBe(201);
+    expect(key.body.key).toMatchObject({ venue: "binanceusdm", status: "active" });
+    const opened = await api(
+      "POST",
+      "/api/trades",
+      { confirm: true, symbol: "BTC/USDT:USDT", side: "long", size: 0.01, keyId: key.body.key.id },
+      token,
+    );
+    expect(opened.status).toBe(201);
+    expect(binance.positions(bkey.apiKey)).toEqual([
+      expect.objectContaining({ symbol: "BTCUSDT", amount: 0.01 }),
+    ]);
+    const closed = await api("POST", `/api/trades/${opened.body.trade.id}/close`, undefined, token);
+    expect(closed.status).toBe(200);
+    expect(binance.positions(bkey.apiKey)).toEqual([]);
+    const audit = await owner.query("select action, outcome from trade_audit_log order by id");
+    expect(audit.rows).toEqual([
+      { action: "open", outcome: "ok" },
+      { action: "close", outcome: "ok" },
+    ]);
+    // The key went through the sealed intake: published by the signer, claimed once by it.
+    const claims = await owner.query("select venue from signer_intake_claims");
+    expect(claims.rows).toEqual([{ venue: "binanceusdm" }]);
+
+    // The signer process and this one (api, worker) are connected under their own logins.
+    const { rows } = await owner.query(
+      `select distinct usename from pg_stat_activity
+        where datname = current_database() and pid <> pg_backend_pid() order by usename`,
+    );
+    expect(rows.map((r) => r.usename)).toEqual([APP_LOGIN, SIGNER_LOGIN].sort());
+
+    // What a compromised api would try with its own login: refused.
+    const app = new pg.Client({ connectionString: w.env.DATABASE_URL });
+    await app.connect();
+    try {
+      for (const statement of [
+        "update signer_intake_keys set public_key = repeat('A', 43)",
+        "insert into signer_intake_keys (version, public_key) values (7, repeat('A', 43))",
+        "delete from signer_intake_claims",
+        "update signer_intake_claims set job_ref = 'mine'",
+      ]) {
+        await expect(app.query(statement), statement).rejects.toThrow(/permission denied/);
+      }
+      expect((await app.query("select count(*)::int as n from signer_intake_keys")).rows).toEqual([
+        { n: 1 },
+      ]);
+    } finally {
+      await app.end();
+    }
+  });
+});
