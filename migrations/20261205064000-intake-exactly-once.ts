@@ -14,10 +14,12 @@ export class Migration20261205064000IntakeExactlyOnce extends Migration {
          on exchange_credentials (intake_request_id) where intake_request_id is not null;`,
     );
     this.addSql("alter table signer_intake_claims add column answer jsonb;");
-    this.addSql("grant update (answer) on signer_intake_claims to warden_app;");
+    // Only the signer records answers (20261205063000: warden_app holds nothing on the claims).
+    this.addSql("grant update (answer) on signer_intake_claims to warden_signer;");
   }
 
   override async down(): Promise<void> {
+    // Dropping the column drops its column grant with it.
     this.addSql("alter table signer_intake_claims drop column answer;");
     this.addSql("drop index exchange_credentials_intake_request_idx;");
     this.addSql("alter table exchange_credentials drop column intake_request_id;");
