@@ -32,6 +32,7 @@ import { Migration20261205020000ChangeRequests } from "./20261205020000-change-r
 import { Migration20261205030000SignerIntake } from "./20261205030000-signer-intake";
 import { Migration20261205040000AlertCopiesFinal } from "./20261205040000-alert-copies-final";
 import { Migration20261205064000IntakeExactlyOnce } from "./20261205064000-intake-exactly-once";
+import { Migration20261205066000RotateExactlyOnce } from "./20261205066000-rotate-exactly-once";
 
 export const migrationsList: MigrationObject[] = [
   { name: "20261124090000-foundation", class: Migration20261124090000Foundation },
@@ -98,4 +99,5 @@ export const migrationsList: MigrationObject[] = [
   { name: "20261205030000-signer-intake", class: Migration20261205030000SignerIntake },
   { name: "20261205040000-alert-copies-final", class: Migration20261205040000AlertCopiesFinal },
   { name: "20261205064000-intake-exactly-once", class: Migration20261205064000IntakeExactlyOnce },
+  { name: "20261205066000-rotate-exactly-once", class: Migration20261205066000RotateExactlyOnce },
 ];
