@@ -518,6 +518,45 @@ describe("sealed key intake through /api/keys", () => {
     expect(stored).toEqual([{ label: "redelivered", intake_request_id: data.requestId }]);
   });
 
+  it("when a connect crashes inside its store (the key inserted, its event not yet), then nothing is stored, and its redelivery stores the key once with its key_added event", async () => {
+    const processor = await createTestKeyProcessor({
+      orm,
+      config: loadConfig(w.env),
+      intakeKeys: ring,
+    });
+    const job = jobOf(sealedJob(ring.publicKeys(), good, { label: "crash-in-store" }));
+    const before = await credentialCount();
+    await db.query(
+      `create function fail_key_added() returns trigger language plpgsql as $$
+       begin
+         if new.kind = 'key_added' then raise exception 'signer crashed'; end if;
+         return new;
+       end $$`,
+    );
+    await db.query(
+      `create trigger fail_key_added before insert on security_events
+         for each row execute function fail_key_added()`,
+    );
+    try {
+      await expect(processor(job)).rejects.toThrow(/signer crashed/);
+    } finally {
+      await db.query("drop trigger fail_key_added on security_events");
+      await db.query("drop function fail_key_added()");
+    }
+    expect(await credentialCount()).toBe(before);
+    // Redelivered: the same job (its id and creation time).
+    const answer = await processor(job);
+    expect(answer).toMatchObject({ ok: true });
+    const id = (answer as { credentialId: string }).credentialId;
+    expect(await credentialCount()).toBe(before + 1);
+    const { rows } = await db.query(
+      `select count(*)::int as n from security_events
+        where kind = 'key_added' and details->>'credentialId' = $1`,
+      [id],
+    );
+    expect(rows[0].n).toBe(1);
+  });
+
   it("when the signer runs the same rotate job twice at once, again after answering, and again after a crash between storing and answering, then the key is rotated once, to that request's material, and every run answers that key", async () => {
     const processor = await createTestKeyProcessor({
       orm,
