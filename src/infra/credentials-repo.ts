@@ -96,10 +96,27 @@ export function createCredentialsRepo(sql: Sql): CredentialsRepo {
     async byIntakeRequest(userId, requestId) {
       const rows = await sql(
         `select ${CREDENTIAL_COLUMNS} from exchange_credentials
-          where user_id = ? and intake_request_id = ?`,
-        [userId, requestId],
+          where user_id = ? and (intake_request_id = ? or material_request_id = ?)`,
+        [userId, requestId, requestId],
       );
       return rows[0] ? toRecord(rows[0]) : null;
+    },
+    async rotationTarget(userId, id, lock = false) {
+      if (!isId(id)) return null;
+      const rows = await sql(
+        `select ${CREDENTIAL_COLUMNS}, material_request_id, material_requested_at
+           from exchange_credentials where user_id = ? and id = ?${lock ? " for update" : ""}`,
+        [userId, id],
+      );
+      const row = rows[0];
+      if (!row) return null;
+      return {
+        record: toRecord(row),
+        writer: {
+          requestId: (row.material_request_id as string | null) ?? null,
+          requestedAt: date(row.material_requested_at),
+        },
+      };
     },
     async list(userId) {
       return (
@@ -117,13 +134,14 @@ export function createCredentialsRepo(sql: Sql): CredentialsRepo {
       );
       return rows[0] ? toRecord(rows[0]) : null;
     },
-    async replaceMaterial(id, m) {
+    async replaceMaterial(id, m, by) {
       // The old tokens are overwritten in place: nothing of the previous key stays in the row.
       const rows = await sql(
         `update exchange_credentials set api_key = ?, secret = ?, private_key = ?, wallet_address = ?,
            encryption_key_version = ?, key_hint = ?, verified_scopes = ?::jsonb, warnings = ?::jsonb,
            verified_at = now(), disabled_at = null, disabled_reason = null, updated_at = now(),
-           expires_at = ?
+           expires_at = ?, material_request_id = ?,
+           material_requested_at = coalesce(?::timestamptz, now())
          where id = ? and revoked_at is null returning id`,
         [
           m.apiKey,
@@ -135,6 +153,8 @@ export function createCredentialsRepo(sql: Sql): CredentialsRepo {
           JSON.stringify(m.scopes),
           JSON.stringify(m.warnings),
           m.expiresAt ?? null,
+          by?.requestId ?? null,
+          by?.requestedAt ?? null,
           id,
         ],
       );

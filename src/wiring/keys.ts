@@ -6,9 +6,11 @@ import type { ExchangeKeyRing } from "../domain/vault";
 import { createKeyService } from "../domain/venues/keys";
 import { evaluateScopes } from "../domain/venues/scope-policy";
 import { createAccountsRepo } from "../infra/accounts-repo";
+import { inTransaction } from "../infra/audit-log";
 import type { Config } from "../infra/config";
 import { createCredentialsRepo } from "../infra/credentials-repo";
 import { type createOrm, sqlOf } from "../infra/database";
+import { createIntakeClaims } from "../infra/intake-store";
 import type { Logger } from "../infra/logger";
 import type { createVenues } from "../infra/venues";
 
@@ -30,6 +32,15 @@ export function createKeys(
     : undefined;
   return createKeyService({
     repo: createCredentialsRepo(sql),
+    // A key stored, its event and its sealed intake request's answer: one commit.
+    atomically: (fn) =>
+      inTransaction(parts.orm, (tx) =>
+        fn({
+          repo: createCredentialsRepo(tx),
+          recordEvent: (e) => createAccountsRepo(tx).recordEvent(e),
+          settleIntake: (requestId, answer) => createIntakeClaims(tx).settle(requestId, answer),
+        }),
+      ),
     keyRing: parts.keyRing,
     venues: parts.venues,
     evaluate: (report) => evaluateScopes(report, { egressIps: config.egressIps }),

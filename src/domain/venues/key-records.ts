@@ -52,6 +52,20 @@ export interface StoredMaterial {
   expiresAt?: Date | null;
 }
 
+/** The sealed intake request that last wrote a key's material, and when it was made. */
+export interface MaterialWriter {
+  /** Null when no sealed request wrote it (connected or rotated directly, or before this). */
+  requestId: string | null;
+  /** Null for material written before this was recorded (older than every request). */
+  requestedAt: Date | null;
+}
+
+/** A sealed rotation: its intake request and when the user made it (the newest one stays). */
+export interface RotationRequest {
+  requestId: string;
+  requestedAt: Date;
+}
+
 export interface CredentialsRepo {
   /**
    * Stores a new key; with `intakeRequestId` (a sealed intake request), null when that request
@@ -64,12 +78,28 @@ export interface CredentialsRepo {
     m: StoredMaterial,
     intakeRequestId?: string,
   ): Promise<CredentialRecord | null>;
-  /** The key the user's sealed intake request `requestId` stored, if it stored one. */
+  /**
+   * The key the user's sealed intake request `requestId` stored: the key it connected, or the key
+   * whose current material it wrote (a rotation). Null if it did neither, or if a later rotation
+   * replaced what it wrote.
+   */
   byIntakeRequest(userId: string, requestId: string): Promise<CredentialRecord | null>;
   list(userId: string): Promise<CredentialRecord[]>;
   get(userId: string, id: string): Promise<CredentialRecord | null>;
-  /** Overwrites the material only while the row is still active; false otherwise. */
-  replaceMaterial(id: string, m: StoredMaterial): Promise<boolean>;
+  /**
+   * The user's key with the request that last wrote its material. With `lock` (inside
+   * `KeyServiceDeps.atomically`) the row is held until the commit: rotations of one key queue.
+   */
+  rotationTarget(
+    userId: string,
+    id: string,
+    lock?: boolean,
+  ): Promise<{ record: CredentialRecord; writer: MaterialWriter } | null>;
+  /**
+   * Overwrites the material only while the row is still active; false otherwise. Records `by` as
+   * its writer (none given: written directly, now).
+   */
+  replaceMaterial(id: string, m: StoredMaterial, by?: RotationRequest): Promise<boolean>;
   /** Deletes the material, keeps the row; false when already revoked. */
   revoke(id: string): Promise<boolean>;
   activeAfter(afterId: string, limit: number): Promise<CredentialRecord[]>;
@@ -97,6 +127,20 @@ export class KeyRefused extends Error {
   ) {
     super(message);
     this.name = "KeyRefused";
+  }
+}
+
+/**
+ * A sealed rotation reached the signer after a newer one of the same key was stored: the newer
+ * material stays and this one is not put over it.
+ */
+export class KeyRotatedSince extends KeyRefused {
+  constructor() {
+    super(
+      "This key was rotated again by a newer paste since this one was sent: the newer key stays in place. See /keys (or GET /api/keys).",
+      [],
+    );
+    this.name = "KeyRotatedSince";
   }
 }
 

@@ -10,7 +10,10 @@ import {
   type KeyMaterial,
   KeyNotFound,
   KeyRefused,
+  KeyRotatedSince,
+  type MaterialWriter,
   maskKey,
+  type RotationRequest,
   refusalMessage,
   type StoredMaterial,
   VENUE_NAMES,
@@ -22,8 +25,22 @@ import { type ScopeReport, type Venue, VenueError, type VenueId } from "./types"
 
 export * from "./key-records";
 
+/** What a use case writes together: inside `KeyServiceDeps.atomically`, one commit or none. */
+export interface KeyWrites {
+  repo: CredentialsRepo;
+  recordEvent: (e: SecurityEvent) => Promise<void>;
+  /** Records the answer of the sealed intake request that stored the key (its claim). */
+  settleIntake: (requestId: string, answer: { ok: true; credentialId: string }) => Promise<void>;
+}
+
 export interface KeyServiceDeps {
   repo: CredentialsRepo;
+  /**
+   * Runs `fn` in one transaction: a key stored, its event and its intake request's answer commit
+   * together or not at all. Without it (tests of the rules alone) the writes go one by one and
+   * the intake answer is left to the caller.
+   */
+  atomically?: <T>(fn: (w: KeyWrites) => Promise<T>) => Promise<T>;
   keyRing: ExchangeKeyRing;
   venues: Record<VenueId, Venue>;
   evaluate: (report: ScopeReport) => ScopeDecision;
@@ -49,8 +66,24 @@ function requireMaterial(venue: VenueId, m: KeyMaterial): void {
   }
 }
 
+/**
+ * Whether `writer` is the request `r` itself, a request made at the same time or after it (whose
+ * material must stay), or an older one (null: `r` may replace it).
+ */
+function writtenBy(writer: MaterialWriter, r: RotationRequest): "this" | "newer" | null {
+  if (writer.requestId === r.requestId) return "this";
+  if (writer.requestedAt !== null && writer.requestedAt.getTime() >= r.requestedAt.getTime()) {
+    return "newer";
+  }
+  return null;
+}
+
 export function createKeyService(deps: KeyServiceDeps) {
   const { repo } = deps;
+  const atomically =
+    deps.atomically ??
+    (<T>(fn: (w: KeyWrites) => Promise<T>) =>
+      fn({ repo, recordEvent: deps.recordEvent, settleIntake: async () => {} }));
 
   async function verify(
     venue: VenueId,
@@ -155,27 +188,35 @@ export function createKeyService(deps: KeyServiceDeps) {
           );
         }
         const { intakeRequestId } = opts;
-        const record = await repo.insert(
-          userId,
-          venue,
-          label || venueLabel(venue, material.testnet === true),
-          seal(venue, material, decision, report),
-          intakeRequestId,
-        );
-        if (record === null) {
+        const sealed = seal(venue, material, decision, report);
+        const stored = await atomically(async (w) => {
+          const record = await w.repo.insert(
+            userId,
+            venue,
+            label || venueLabel(venue, material.testnet === true),
+            sealed,
+            intakeRequestId,
+          );
+          if (record === null) return null;
+          await w.recordEvent({
+            userId,
+            kind: "key_added",
+            outcome: "ok",
+            ip,
+            details: { venue, credentialId: record.id },
+          });
+          if (intakeRequestId) {
+            await w.settleIntake(intakeRequestId, { ok: true, credentialId: record.id });
+          }
+          return record;
+        });
+        if (stored === null) {
           // Another run of the same intake request stored it first (and recorded it).
           const first = intakeRequestId && (await repo.byIntakeRequest(userId, intakeRequestId));
           if (!first) throw new Error("an intake request's key was stored but cannot be read");
           return first;
         }
-        await deps.recordEvent({
-          userId,
-          kind: "key_added",
-          outcome: "ok",
-          ip,
-          details: { venue, credentialId: record.id },
-        });
-        return record;
+        return stored;
       } catch (err) {
         if (err instanceof KeyRefused && err.refusals.length === 0) {
           await deps.recordEvent({
@@ -201,11 +242,31 @@ export function createKeyService(deps: KeyServiceDeps) {
         { userId, credentialId: id, mode, ip },
       ),
 
-    /** Replaces the key material of one credential after the venue confirmed the new key. */
-    async rotate(userId: string, id: string, material: KeyMaterial, ip: string | null = null) {
+    /**
+     * Replaces the key material of one credential after the venue confirmed the new key. With
+     * `opts.intake` (the signer's sealed intake) a request rotates at most once: a run that finds
+     * its own material stored answers with the key, and a request older than the one whose
+     * material is stored is refused (KeyRotatedSince) rather than put back over it. The store,
+     * its event and the request's answer commit together.
+     */
+    async rotate(
+      userId: string,
+      id: string,
+      material: KeyMaterial,
+      ip: string | null = null,
+      opts: { intake?: RotationRequest } = {},
+    ) {
+      const { intake } = opts;
       try {
-        const current = await repo.get(userId, id);
-        if (!current || current.revokedAt) throw new KeyNotFound();
+        const target = await repo.rotationTarget(userId, id);
+        if (!target || target.record.revokedAt) throw new KeyNotFound();
+        const current = target.record;
+        // Checked again under the row's lock below; here it spares the venue a second check.
+        if (intake) {
+          const seen = writtenBy(target.writer, intake);
+          if (seen === "this") return current;
+          if (seen === "newer") throw new KeyRotatedSince();
+        }
         if (current.venue === "paper")
           throw new KeyRefused("Paper accounts have no key to rotate.", []);
         if (current.venue === "hyperliquid" && !material.walletAddress)
@@ -228,16 +289,31 @@ export function createKeyService(deps: KeyServiceDeps) {
             decision.warnings,
           );
         }
-        if (!(await repo.replaceMaterial(id, seal(current.venue, material, decision, report))))
-          throw new KeyNotFound();
-        await deps.recordEvent({
-          userId,
-          kind: "key_rotated",
-          outcome: "ok",
-          ip,
-          details: { venue: current.venue, credentialId: id },
+        const sealed = seal(current.venue, material, decision, report);
+        return await atomically(async (w) => {
+          const locked = await w.repo.rotationTarget(userId, id, true);
+          if (!locked || locked.record.revokedAt) throw new KeyNotFound();
+          if (intake) {
+            // Another run of this request, or a newer request, stored while the venue answered.
+            const seen = writtenBy(locked.writer, intake);
+            if (seen === "this") return locked.record;
+            if (seen === "newer") throw new KeyRotatedSince();
+          }
+          if (!(await w.repo.replaceMaterial(id, sealed, intake))) throw new KeyNotFound();
+          await w.recordEvent({
+            userId,
+            kind: "key_rotated",
+            outcome: "ok",
+            ip,
+            details: {
+              venue: current.venue,
+              credentialId: id,
+              ...(intake ? { requestId: intake.requestId } : {}),
+            },
+          });
+          if (intake) await w.settleIntake(intake.requestId, { ok: true, credentialId: id });
+          return (await w.repo.get(userId, id))!;
         });
-        return (await repo.get(userId, id))!;
       } finally {
         zero(material);
       }

@@ -192,7 +192,10 @@ export interface SealedConnectDeps {
   claims: IntakeClaims;
   connect: KeyService["connect"];
   rotate: KeyService["rotate"];
-  /** The id of the key the user's intake request stored, if it stored one. */
+  /**
+   * The id of the key the user's intake request stored (connected, or whose current material it
+   * wrote), if it did.
+   */
   storedBy: (userId: string, requestId: string) => Promise<string | null>;
   recordEvent: (e: SecurityEvent) => Promise<void>;
   now: () => number;
@@ -301,7 +304,6 @@ async function earlierAnswer(
   const claim = await deps.claims.claimOf(req.requestId, jobRef);
   if (claim === null) return null;
   if (claim !== "claimed") return claim.answered;
-  if (req.action !== "connect") return null;
   const stored = await deps.storedBy(req.userId, req.requestId);
   return stored === null ? null : { ok: true, credentialId: stored };
 }
@@ -312,11 +314,9 @@ async function answerOnce(
   plaintext: Buffer,
   refuse: (reason: string, message: string) => Promise<SealedConnectResult>,
 ): Promise<SealedConnectResult> {
-  if (req.action === "connect") {
-    // An earlier run stored the key and stopped before its answer was recorded.
-    const stored = await deps.storedBy(req.userId, req.requestId);
-    if (stored !== null) return { ok: true, credentialId: stored };
-  }
+  // An earlier run stored the key (or its new material) and its answer was not recorded.
+  const stored = await deps.storedBy(req.userId, req.requestId);
+  if (stored !== null) return { ok: true, credentialId: stored };
   const material = unpackMaterial(plaintext);
   if (material === null) {
     return refuse("malformed", "This sealed key is malformed. Nothing was stored.");
@@ -332,7 +332,13 @@ async function connectOpened(
   try {
     const record =
       req.action === "rotate"
-        ? await deps.rotate(req.userId, req.credentialId ?? "", material, req.ip)
+        ? await deps.rotate(req.userId, req.credentialId ?? "", material, req.ip, {
+            // Requests are made INTAKE_REQUEST_TTL_MS before their expiry: the newest one stays.
+            intake: {
+              requestId: req.requestId,
+              requestedAt: new Date(req.expiresAt - INTAKE_REQUEST_TTL_MS),
+            },
+          })
         : await deps.connect(
             req.userId,
             req.venue,

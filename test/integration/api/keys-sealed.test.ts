@@ -41,7 +41,15 @@ const good = { apiKey: `SG${hex(9)}`, secret: `SS${hex(18)}` };
 const later = { apiKey: `SL${hex(9)}`, secret: `SM${hex(18)}` };
 const withdraws = { apiKey: `SW${hex(9)}`, secret: `SX${hex(18)}` };
 const rotated = { apiKey: `SR${hex(9)}`, secret: `ST${hex(18)}` };
-const needles = [good, later, withdraws, rotated].flatMap((k) => [k.apiKey, k.secret]);
+// Rotations of one key by several requests (the exactly-once tests).
+const [r1, r2, r3, r4] = ["A", "B", "C", "D"].map((c) => ({
+  apiKey: `R${c}${hex(9)}`,
+  secret: `Q${c}${hex(18)}`,
+})) as [typeof good, typeof good, typeof good, typeof good];
+const needles = [good, later, withdraws, rotated, r1, r2, r3, r4].flatMap((k) => [
+  k.apiKey,
+  k.secret,
+]);
 const intakeV1 = generateIntakeKey();
 const intakeV2 = generateIntakeKey();
 
@@ -74,6 +82,12 @@ beforeAll(async () => {
       [good.apiKey]: { secret: good.secret, queryApi: BYBIT_TRADE_ONLY_QUERY_API },
       [later.apiKey]: { secret: later.secret, queryApi: BYBIT_TRADE_ONLY_QUERY_API },
       [rotated.apiKey]: { secret: rotated.secret, queryApi: BYBIT_TRADE_ONLY_QUERY_API },
+      ...Object.fromEntries(
+        [r1, r2, r3, r4].map((k) => [
+          k.apiKey,
+          { secret: k.secret, queryApi: BYBIT_TRADE_ONLY_QUERY_API },
+        ]),
+      ),
       [withdraws.apiKey]: {
         secret: withdraws.secret,
         queryApi: {
@@ -164,6 +178,36 @@ function sealedJob(
   };
   const material = { apiKey: Buffer.from(key.apiKey), secret: Buffer.from(key.secret) };
   return { ...request, envelope: sealKeyMaterial(publicKeys, request, material) };
+}
+
+/** The secret stored for key `id`, decrypted with the service's master keys. */
+async function storedSecret(id: string): Promise<string> {
+  const { rows } = await db.query(
+    "select secret, encryption_key_version from exchange_credentials where id = $1",
+    [id],
+  );
+  const secret = parseMasterKeys(w.env.MASTER_KEYS!).decrypt(
+    rows[0].encryption_key_version,
+    rows[0].secret,
+  );
+  const text = secret.toString("utf8");
+  secret.fill(0);
+  return text;
+}
+
+/** The request ids of the key_rotated events of key `id`, oldest first. */
+async function rotatedEvents(id: string): Promise<string[]> {
+  const { rows } = await db.query(
+    `select details->>'requestId' as request_id from security_events
+      where kind = 'key_rotated' and details->>'credentialId' = $1 order by id`,
+    [id],
+  );
+  return rows.map((r) => r.request_id as string);
+}
+
+/** The job BullMQ would hand the signer for `data` (filed as the api files it). */
+function jobOf(data: SignerKeyJob): Job {
+  return new Job(kq.queue, data.action, data, {}, keyJobId(data.userId, data.requestId));
 }
 
 async function credentialCount(): Promise<number> {
@@ -472,6 +516,141 @@ describe("sealed key intake through /api/keys", () => {
       [first.credentialId],
     );
     expect(stored).toEqual([{ label: "redelivered", intake_request_id: data.requestId }]);
+  });
+
+  it("when a connect crashes inside its store (the key inserted, its event not yet), then nothing is stored, and its redelivery stores the key once with its key_added event", async () => {
+    const processor = await createTestKeyProcessor({
+      orm,
+      config: loadConfig(w.env),
+      intakeKeys: ring,
+    });
+    const job = jobOf(sealedJob(ring.publicKeys(), good, { label: "crash-in-store" }));
+    const before = await credentialCount();
+    await db.query(
+      `create function fail_key_added() returns trigger language plpgsql as $$
+       begin
+         if new.kind = 'key_added' then raise exception 'signer crashed'; end if;
+         return new;
+       end $$`,
+    );
+    await db.query(
+      `create trigger fail_key_added before insert on security_events
+         for each row execute function fail_key_added()`,
+    );
+    try {
+      await expect(processor(job)).rejects.toThrow(/signer crashed/);
+    } finally {
+      await db.query("drop trigger fail_key_added on security_events");
+      await db.query("drop function fail_key_added()");
+    }
+    expect(await credentialCount()).toBe(before);
+    // Redelivered: the same job (its id and creation time).
+    const answer = await processor(job);
+    expect(answer).toMatchObject({ ok: true });
+    const id = (answer as { credentialId: string }).credentialId;
+    expect(await credentialCount()).toBe(before + 1);
+    const { rows } = await db.query(
+      `select count(*)::int as n from security_events
+        where kind = 'key_added' and details->>'credentialId' = $1`,
+      [id],
+    );
+    expect(rows[0].n).toBe(1);
+  });
+
+  it("when the signer runs the same rotate job twice at once, again after answering, and again after a crash between storing and answering, then the key is rotated once, to that request's material, and every run answers that key", async () => {
+    const processor = await createTestKeyProcessor({
+      orm,
+      config: loadConfig(w.env),
+      intakeKeys: ring,
+    });
+    const added = await processor(jobOf(sealedJob(ring.publicKeys(), good, { label: "rot1" })));
+    const id = (added as { credentialId: string }).credentialId;
+    const data = sealedJob(ring.publicKeys(), r1, { action: "rotate", credentialId: id });
+    const job = jobOf(data);
+    const [a, b] = await Promise.all([processor(job), processor(job)]);
+    expect(a).toEqual({ ok: true, credentialId: id });
+    expect(b).toEqual(a);
+    expect(await processor(job)).toEqual(a);
+    // The state a crash leaves after the material was stored and before the answer was recorded.
+    await db.query("update signer_intake_claims set answer = null where request_id = $1", [
+      data.requestId,
+    ]);
+    expect(await processor(job)).toEqual(a);
+    expect(await storedSecret(id)).toBe(r1.secret);
+    expect(await rotatedEvents(id)).toEqual([data.requestId]);
+  });
+
+  it("when a rotation crashes after storing and a newer rotation of the same key completes before it is redelivered, then the newer material stays, the older request is answered without being applied again, and each request rotated at most once", async () => {
+    const processor = await createTestKeyProcessor({
+      orm,
+      config: loadConfig(w.env),
+      intakeKeys: ring,
+    });
+    const added = await processor(jobOf(sealedJob(ring.publicKeys(), good, { label: "rot2" })));
+    const id = (added as { credentialId: string }).credentialId;
+    const t0 = Date.now() + INTAKE_REQUEST_TTL_MS;
+    const rotation = (key: typeof good, expiresAt: number) => {
+      const data = sealedJob(ring.publicKeys(), key, {
+        action: "rotate",
+        credentialId: id,
+        expiresAt,
+      });
+      return jobOf(data);
+    };
+    const requestOf = (job: Job) => (job.data as SignerKeyJob).requestId;
+    const rotatedSince = {
+      ok: false,
+      code: "key_refused",
+      message:
+        "This key was rotated again by a newer paste since this one was sent: the newer key stays in place. See /keys (or GET /api/keys).",
+      refusals: [],
+      warnings: [],
+    };
+
+    // R1 crashes inside its store (after the material was written, before the commit).
+    const [job1, job2] = [rotation(r1, t0), rotation(r2, t0 + 1_000)];
+    await db.query(
+      `create function fail_key_rotated() returns trigger language plpgsql as $$
+       begin
+         if new.kind = 'key_rotated' and new.details->>'credentialId' = '${id}' then
+           raise exception 'signer crashed';
+         end if;
+         return new;
+       end $$`,
+    );
+    await db.query(
+      `create trigger fail_key_rotated before insert on security_events
+         for each row execute function fail_key_rotated()`,
+    );
+    try {
+      await expect(processor(job1)).rejects.toThrow(/signer crashed/);
+    } finally {
+      await db.query("drop trigger fail_key_rotated on security_events");
+      await db.query("drop function fail_key_rotated()");
+    }
+    expect(await storedSecret(id)).toBe(good.secret);
+    // R2 completes, then R1 is redelivered: refused, R2's material stays.
+    expect(await processor(job2)).toEqual({ ok: true, credentialId: id });
+    expect(await processor(job1)).toEqual(rotatedSince);
+    expect(await processor(job1)).toEqual(rotatedSince);
+    expect(await storedSecret(id)).toBe(r2.secret);
+    expect(await rotatedEvents(id)).toEqual([requestOf(job2)]);
+
+    // R3 stores and the signer dies before BullMQ hears its answer; R4 completes; R3 is
+    // redelivered: its first answer, and R4's material stays.
+    const [job3, job4] = [rotation(r3, t0 + 2_000), rotation(r4, t0 + 3_000)];
+    expect(await processor(job3)).toEqual({ ok: true, credentialId: id });
+    expect(await processor(job4)).toEqual({ ok: true, credentialId: id });
+    expect(await processor(job3)).toEqual({ ok: true, credentialId: id });
+    expect(await storedSecret(id)).toBe(r4.secret);
+    // Even with R3's answer lost (as a crash between storing and answering would leave it),
+    // R3 does not put its older material back.
+    await db.query("update signer_intake_claims set answer = null where request_id = $1", [
+      requestOf(job3),
+    ]);
+    expect(await processor(job3)).toEqual(rotatedSince);
+    expect(await storedSecret(id)).toBe(r4.secret);
+    expect(await rotatedEvents(id)).toEqual([requestOf(job2), requestOf(job3), requestOf(job4)]);
   });
 
   it("when the api's request is filed again with the same request id, then it joins the first job and answers its key, storing nothing new; a new paste of the same key is a second key, as on the direct path", async () => {
