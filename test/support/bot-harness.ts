@@ -273,18 +273,26 @@ export async function startBotHarness(
   };
 }
 
+/** The signer's scheduled jobs (src/roles/signer.ts) and their queues. */
+const SIGNER_JOBS = {
+  "paper-triggers": "trading",
+  reconcile: "trading",
+  reverify: "venues",
+  expiry: "venues",
+} as const;
+
 /**
- * What the signer process's runs of a `trading` job (`paper-triggers`, `reconcile`) returned:
- * waits until it has run one queued at or after `since` (epoch ms, taken before the change the
- * test makes), and returns the results of all its runs of that job finished since then.
+ * What the signer process's runs of one of its scheduled jobs returned: waits until it has run
+ * one queued at or after `since` (epoch ms, taken before the change the test makes), and returns
+ * the results of all its runs of that job finished since then (a scheduled run may be among them).
  */
 export async function signerRuns(
   h: Pick<BotHarness, "queues">,
-  name: "paper-triggers" | "reconcile",
+  name: keyof typeof SIGNER_JOBS,
   since: number,
   timeoutMs = 20_000,
 ): Promise<Array<Record<string, unknown>>> {
-  const queue = h.queues.get("trading");
+  const queue = h.queues.get(SIGNER_JOBS[name]);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const runs = (await queue.getJobs(["completed", "failed"])).filter(
@@ -298,6 +306,16 @@ export async function signerRuns(
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** Queues a run of one of the signer's scheduled jobs now, as its scheduler does, and waits for it. */
+export async function runOnSigner(
+  h: Pick<BotHarness, "queues">,
+  name: keyof typeof SIGNER_JOBS,
+): Promise<Array<Record<string, unknown>>> {
+  const since = Date.now();
+  await h.queues.get(SIGNER_JOBS[name]).add(name, {});
+  return signerRuns(h, name, since);
 }
 
 /**

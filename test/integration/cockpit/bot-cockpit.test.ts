@@ -22,8 +22,8 @@ import { createAlertsFromConfig } from "../../../src/wiring/alerts";
 import { createKeys } from "../../../src/wiring/keys";
 import {
   type BotHarness,
+  runOnSigner,
   signerPaperTriggers,
-  signerRuns,
   startBotHarness,
 } from "../../support/bot-harness";
 import {
@@ -324,12 +324,10 @@ describe("paper stops, reconciliation, positions and sizing", () => {
     v.pressButton(q.message_id, button(q, 0));
     const opened = await v.waitForBotMessage((m) => (m.text ?? "").startsWith("✅ Opened"), 15_000);
     const id = /#(\d+)/.exec(opened.text ?? "")![1]!;
-    const since = Date.now();
     binance.setMarkPrice(64_000);
     binance.closeBehindBack(bkey.apiKey, "BTCUSDT");
     // The signer process's reconciliation (every 60 s), queued now as its scheduler does.
-    await h.queues.get("trading").add("reconcile", {});
-    const runs = await signerRuns(h, "reconcile", since);
+    const runs = await runOnSigner(h, "reconcile");
     expect(runs.reduce((n, r) => n + Number(r.closed ?? 0), 0)).toBe(1);
     const notice = await v.waitForBotMessage((m) => (m.text ?? "").startsWith("Closed at Binance"));
     expect(notice.text).toBe(
