@@ -116,6 +116,7 @@ export async function startBotHarness(
   const botConfig = loadConfig({ ...botEnv, WARDEN_ROLES: "bot" });
 
   let signer: BotHarness["signer"];
+  let signerStarted: Promise<void> = Promise.resolve();
   if (signerMode === "process") {
     const signerEnv = {
       ...env,
@@ -128,16 +129,18 @@ export async function startBotHarness(
       ["--import", "tsx", "src/main.ts", "--roles", "signer"],
       baseEnv(signerEnv),
     );
-    try {
-      // Its intake public key is published before the bot may seal a key to it.
-      await proc.waitForOutput(/Warden started/, 90_000);
-    } catch (err) {
-      proc.kill("SIGKILL");
-      throw new Error(`the signer process did not start: ${proc.stderr().slice(-2_000)}`, {
-        cause: err,
-      });
-    }
     signer = { process: proc, env: signerEnv };
+    // Its intake public key is published before the bot may seal a key to it: awaited below,
+    // before the bot polls; the bot's wiring is built meanwhile.
+    signerStarted = proc.waitForOutput(/Warden started/, 90_000).then(
+      () => undefined,
+      (err: unknown) => {
+        throw new Error(`the signer process did not start: ${proc.stderr().slice(-2_000)}`, {
+          cause: err,
+        });
+      },
+    );
+    signerStarted.catch(() => {}); // handled where it is awaited
   }
   const stopSigner = async () => {
     if (!signer) return;
@@ -241,6 +244,15 @@ export async function startBotHarness(
     settings: opts.settings,
     around: (_ctx, next) => RequestContext.create(orm.em, next),
   });
+  try {
+    await signerStarted;
+  } catch (err) {
+    await services.stop();
+    await fixtureOrm.close();
+    await started.stop();
+    await stopSigner();
+    throw err;
+  }
   let running: RunningBot | undefined;
   if (opts.polling !== false) running = await startBot(bot, { logger });
   return {
