@@ -4,6 +4,7 @@
 // again must not open a second position. Real bot process, Telegram emulator, paper venue.
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { generateIntakeKey } from "../../src/domain/vault";
 import type { HistoryEntry } from "../../src/sandbox/telegram";
 import {
   createTestDatabase,
@@ -17,6 +18,7 @@ import { startTelegramEmulator, type TelegramEmulator } from "../support/telegra
 const redis = createTestRedis();
 let db: TestDatabase;
 let tg: TelegramEmulator;
+/** The bot's environment: no MASTER_KEYS (only the signer holds it), as in production. */
 let env: NodeJS.ProcessEnv;
 let bot: Spawned | undefined;
 /** The signer in a process of its own, as in production: the bot sends its orders to it. */
@@ -31,7 +33,7 @@ async function startBot(): Promise<Spawned> {
 beforeAll(async () => {
   db = await createTestDatabase();
   tg = await startTelegramEmulator();
-  env = baseEnv(
+  const signerEnv = baseEnv(
     testEnv({
       DATABASE_URL: db.url,
       REDIS_URL: redis.url,
@@ -41,9 +43,12 @@ beforeAll(async () => {
       HIBP_FAIL_MODE: "open",
       HIBP_API_URL: "http://127.0.0.1:9",
       LOG_LEVEL: "info",
+      SIGNER_INTAKE_KEY: `1:${generateIntakeKey()}`,
     }),
   );
-  signer = spawnProcess("node", ["--import", "tsx", "src/main.ts", "--roles", "signer"], env);
+  const { MASTER_KEYS: _master, SIGNER_INTAKE_KEY: _intake, ...botEnv } = signerEnv;
+  env = botEnv;
+  signer = spawnProcess("node", ["--import", "tsx", "src/main.ts", "--roles", "signer"], signerEnv);
   await signer.waitForOutput(/Warden started/, 90_000);
   bot = await startBot();
 }, 180_000);

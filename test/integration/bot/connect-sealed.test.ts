@@ -65,6 +65,9 @@ beforeAll(async () => {
   });
   h = await startBotHarness({
     env: { VENUE_URL_BINANCEUSDM: binance.url },
+    // The test's own key signer (stopped by a case, and its intake key known to the test)
+    // instead of a process; the bot is built without MASTER_KEYS all the same.
+    signer: "test",
     // The bot as a process without the signer role wires it (src/roles/services.ts).
     wrapKeys: (direct, ctx) => {
       orm = ctx.orm;

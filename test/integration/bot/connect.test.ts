@@ -6,7 +6,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHECKING, CHOOSE_VENUE } from "../../../src/bot/features/keys";
 import { evmAddressOf } from "../../../src/infra/venues/hyperliquid";
-import { type BotHarness, startBotHarness } from "../../support/bot-harness";
+import { type BotHarness, runOnSigner, startBotHarness } from "../../support/bot-harness";
 import { scanPostgres, scanRedis } from "../../support/secret-scan";
 import { totpCode } from "../../support/totp";
 import {
@@ -243,8 +243,9 @@ describe("re-verification (S7.2)", () => {
       ...BINANCE_DEFAULT_RESTRICTIONS,
       enableWithdrawals: true,
     });
-    const report = await h.keys.reverifyAll();
-    expect(report.disabled).toBeGreaterThanOrEqual(1);
+    // The signer process's re-verification, queued now as its scheduler does.
+    const runs = await runOnSigner(h, "reverify");
+    expect(runs.reduce((n, r) => n + Number(r.disabled ?? 0), 0)).toBeGreaterThanOrEqual(1);
     const notice = await u.waitForBotMessage((m) => (m.text ?? "").startsWith("⚠️"));
     expect(notice.text).toContain("was disabled: it now allows enableWithdrawals");
     const { rows } = await db.query(

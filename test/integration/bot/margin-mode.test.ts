@@ -50,7 +50,8 @@ describe("/marginmode", () => {
     expect(list.text).toContain("— isolated margin —");
 
     const before = hl.actions.length;
-    await h.trading.openTrade(
+    // Through what the bot trades with: an intent the signer process executes.
+    await h.callerTrading.trading.openTrade(
       { userId: user.id, source: "api", ip: null },
       { credentialId: key.id, symbol: "BTC/USDC:USDC", side: "long", size: 0.01, leverage: 3 },
     );
@@ -89,7 +90,7 @@ describe("/marginmode", () => {
     const { user } = await h.accounts.ensureTelegramAccount(6301);
     const key = (await h.keys.list(user.id)).find((k) => k.venue === "hyperliquid")!;
     hl.setBalance(master, 50);
-    const err = await h.trading
+    const err = await h.callerTrading.trading
       .openTrade(
         { userId: user.id, source: "api", ip: null },
         { credentialId: key.id, symbol: "ETH/USDC:USDC", side: "long", size: 1 },

@@ -18,7 +18,9 @@ let orm: Awaited<ReturnType<typeof createOrm>>;
 const signers: WorkerPool[] = [];
 
 beforeAll(async () => {
-  h = await startBotHarness({ signer: { deadlineMs: 2_000 } });
+  // The test's own signer (started, stopped and restarted by the cases) instead of a process:
+  // "still working" and the late notice need a signer that is down on cue.
+  h = await startBotHarness({ signer: "test", intentDeadlineMs: 2_000 });
   db = new pg.Client({ connectionString: h.db.url });
   await db.connect();
   orm = await createOrm({ url: h.db.url, poolMax: 4 });

@@ -20,7 +20,12 @@ import { createAlertsProcessor } from "../../../src/jobs/processors/alerts";
 import { startWorkers, type WorkerPool } from "../../../src/jobs/registry";
 import { createAlertsFromConfig } from "../../../src/wiring/alerts";
 import { createKeys } from "../../../src/wiring/keys";
-import { type BotHarness, startBotHarness } from "../../support/bot-harness";
+import {
+  type BotHarness,
+  runOnSigner,
+  signerPaperTriggers,
+  startBotHarness,
+} from "../../support/bot-harness";
 import {
   BINANCE_DEFAULT_RESTRICTIONS,
   type FakeBinance,
@@ -246,8 +251,10 @@ describe("paper stops, reconciliation, positions and sizing", () => {
     const opened = await u().waitForBotMessage((m) => (m.text ?? "").startsWith("✅ Opened"));
     const id = /#(\d+)/.exec(opened.text ?? "")![1]!;
 
+    // The signer process runs the triggers the override queues (and every 5 s).
+    const since = Date.now();
     await setPrice("ETH", 2_850);
-    expect(await h.cockpit.paperTriggers()).toEqual({ fired: 1 });
+    expect(await signerPaperTriggers(h, since)).toEqual({ fired: 1 });
     const notice = await u().waitForBotMessage((m) => (m.text ?? "").startsWith("Stop loss hit"));
     expect(notice.text).toBe(
       `Stop loss hit: #${id} ETH-PERP long closed at 2,900 — −100.00 USDT (−3.3 %)`,
@@ -319,8 +326,9 @@ describe("paper stops, reconciliation, positions and sizing", () => {
     const id = /#(\d+)/.exec(opened.text ?? "")![1]!;
     binance.setMarkPrice(64_000);
     binance.closeBehindBack(bkey.apiKey, "BTCUSDT");
-    const run = await h.cockpit.reconcileAll();
-    expect(run.closed).toBe(1);
+    // The signer process's reconciliation (every 60 s), queued now as its scheduler does.
+    const runs = await runOnSigner(h, "reconcile");
+    expect(runs.reduce((n, r) => n + Number(r.closed ?? 0), 0)).toBe(1);
     const notice = await v.waitForBotMessage((m) => (m.text ?? "").startsWith("Closed at Binance"));
     expect(notice.text).toBe(
       `Closed at Binance: #${id} BTC-PERP long closed at 64,000 — +10.00 USDT (+1.6 %)`,

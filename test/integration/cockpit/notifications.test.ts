@@ -9,7 +9,7 @@ import { CHOOSE_VENUE } from "../../../src/bot/features/keys";
 import { paperPriceCommand } from "../../../src/cli/paper-price";
 import { accountKeysOf } from "../../../src/infra/config";
 import { EMAIL_JOB, openEmail, sealedEmailData } from "../../../src/jobs/email-outbox";
-import { type BotHarness, startBotHarness } from "../../support/bot-harness";
+import { type BotHarness, signerPaperTriggers, startBotHarness } from "../../support/bot-harness";
 
 let h: BotHarness;
 let db: pg.Client;
@@ -152,8 +152,10 @@ describe("trade notices honour the settings", () => {
     expect((await h.tg.waitForCallbackAnswer(press)).text).toBe("Stop loss hit: off.");
 
     const id = await openEthLong(u());
+    // The signer process runs the triggers the override queues (and every 5 s).
+    const since = Date.now();
     await setPrice("ETH", 2_850);
-    expect(await h.cockpit.paperTriggers()).toEqual({ fired: 1 });
+    expect(await signerPaperTriggers(h, since)).toEqual({ fired: 1 });
     const trade = await db.query("select status, close_reason from trades where id = $1", [id]);
     expect(trade.rows).toEqual([{ status: "closed", close_reason: "stop_loss" }]);
     expect(await notices(9601)).toEqual([]);
@@ -178,8 +180,10 @@ describe("trade notices honour the settings", () => {
     }
 
     const id = await openEthLong(u());
+    // The signer process runs the triggers the override queues (and every 5 s).
+    const since = Date.now();
     await setPrice("ETH", 2_850);
-    expect(await h.cockpit.paperTriggers()).toEqual({ fired: 1 });
+    expect(await signerPaperTriggers(h, since)).toEqual({ fired: 1 });
     expect(await notices(9601)).toEqual([]);
     expect(await emails()).toEqual([
       {
@@ -195,8 +199,10 @@ describe("trade notices honour the settings", () => {
     await connectPaper(v);
     const id = await openEthLong(v);
     // Take-profit: the default settings send it on Telegram.
+    // The signer process runs the triggers the override queues (and every 5 s).
+    const since = Date.now();
     await setPrice("ETH", 3_400);
-    expect(await h.cockpit.paperTriggers()).toEqual({ fired: 1 });
+    expect(await signerPaperTriggers(h, since)).toEqual({ fired: 1 });
     expect(await notices(9701)).toEqual([
       `Take profit hit: #${id} ETH-PERP long closed at 3,300 — +300.00 USDT (+10.0 %)`,
     ]);

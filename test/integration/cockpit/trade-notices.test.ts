@@ -87,7 +87,8 @@ describe("entry and SL/TP notices", () => {
     await connectPaper(u);
     const userId = await userIdOf(9901);
     await setPrice("ETH", 3_000);
-    const trading = h.cockpit.withNotices(h.trading);
+    // A caller without MASTER_KEYS (api or bot): intents to the signer process, notices here.
+    const trading = h.callerTrading.trading;
     const caller = { userId, source: "api" as const, ip: "203.0.113.9" };
     const t = await trading.openTrade(caller, {
       symbol: "ETH/USDT:USDT",
@@ -133,12 +134,10 @@ describe("entry and SL/TP notices", () => {
     const press = u.pressButton(m.message_id, "ntf:entry:enabled");
     expect((await h.tg.waitForCallbackAnswer(press)).text).toBe("Entries: off.");
     await setPrice("BNB", 550);
-    await h.cockpit
-      .withNotices(h.trading)
-      .openTrade(
-        { userId: await userIdOf(9903), source: "api", ip: null },
-        { symbol: "BNB/USDT:USDT", side: "short", size: 1 },
-      );
+    await h.callerTrading.trading.openTrade(
+      { userId: await userIdOf(9903), source: "api", ip: null },
+      { symbol: "BNB/USDT:USDT", side: "short", size: 1 },
+    );
     expect(await notices(9903)).toEqual([]);
   });
 });

@@ -5,8 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { evmAddressOf } from "../../../src/infra/venues/hyperliquid";
-import { createVenuesProcessor } from "../../../src/jobs/processors/venues";
-import { type BotHarness, startBotHarness } from "../../support/bot-harness";
+import { type BotHarness, runOnSigner, startBotHarness } from "../../support/bot-harness";
 import {
   BINANCE_DEFAULT_RESTRICTIONS,
   type FakeBinance,
@@ -108,9 +107,9 @@ describe("key expiry", () => {
     expect(later.expiresAt).not.toBeNull();
 
     const before = bybit.requests.filter((r) => r.path === "/v5/user/query-api").length;
-    const run = createVenuesProcessor({ keys: h.keys });
-    const result = await run({ name: "expiry" } as Parameters<typeof run>[0]);
-    expect(result).toMatchObject({ warned: 1 });
+    // The signer process's daily expiry check, queued now as its scheduler does.
+    const runs = await runOnSigner(h, "expiry");
+    expect(runs.reduce((n, r) => n + Number(r.warned ?? 0), 0)).toBe(1);
     // Re-verified with the venue before warning: one query-api for the expiring key only.
     expect(bybit.requests.filter((r) => r.path === "/v5/user/query-api").length).toBe(before + 1);
     const notice = await u.waitForBotMessage((m) => (m.text ?? "").startsWith("⏳"));
