@@ -31,6 +31,7 @@ import { Migration20261205010000AccountKeyRing } from "./20261205010000-account-
 import { Migration20261205020000ChangeRequests } from "./20261205020000-change-requests";
 import { Migration20261205030000SignerIntake } from "./20261205030000-signer-intake";
 import { Migration20261205040000AlertCopiesFinal } from "./20261205040000-alert-copies-final";
+import { Migration20261205065000ChangeClaimToken } from "./20261205065000-change-claim-token";
 
 export const migrationsList: MigrationObject[] = [
   { name: "20261124090000-foundation", class: Migration20261124090000Foundation },
@@ -96,4 +97,5 @@ export const migrationsList: MigrationObject[] = [
   },
   { name: "20261205030000-signer-intake", class: Migration20261205030000SignerIntake },
   { name: "20261205040000-alert-copies-final", class: Migration20261205040000AlertCopiesFinal },
+  { name: "20261205065000-change-claim-token", class: Migration20261205065000ChangeClaimToken },
 ];
