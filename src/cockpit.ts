@@ -9,7 +9,7 @@ import { partialClose } from "./domain/trading/partial-close";
 import { quoteOrder } from "./domain/trading/pre-trade";
 import type { OrderRequest } from "./domain/trading/pre-trade-rules";
 import { type ReconcileResult, reconcileCredential } from "./domain/trading/reconcile";
-import { withTradeNotices } from "./domain/trading/trade-notices";
+import { type TradeNoticeDeps, withTradeNotices } from "./domain/trading/trade-notices";
 import type { Trading } from "./domain/trading/trading";
 import type { TradeRecord, TradingStore } from "./domain/trading/types";
 import type { ExchangeKeyRing } from "./domain/vault/key-ring";
@@ -85,13 +85,14 @@ export function createCockpit(parts: {
     notificationSettings,
     liquidationWarnings,
     /** The trading use cases with their notices (entry, partial fill, SL/TP moved). */
-    withNotices: (trading: Trading): Trading =>
+    withNotices: (trading: Trading, claim?: TradeNoticeDeps["claim"]): Trading =>
       withTradeNotices(trading, {
         notifier,
         getTrade: parts.tradingStore.getTrade,
         onError:
           parts.onNoticeError ??
           ((err) => parts.warn?.({ err }, "a trade notice could not be queued")),
+        claim,
       }),
     tradeHistory: createTradeHistoryStore(sql),
     dailySummary,
