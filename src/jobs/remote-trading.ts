@@ -6,10 +6,10 @@ import { randomUUID } from "node:crypto";
 import type { PartialClose } from "../domain/trading/partial-close";
 import type { PauseStore } from "../domain/trading/pause";
 import { blockingPause, pausedMessage } from "../domain/trading/pause";
-import { orderCredential } from "../domain/trading/pre-trade";
 import {
   type OrderQuote,
   type OrderRequest,
+  orderCredential,
   PreTradeError,
   type PreTradeRule,
 } from "../domain/trading/pre-trade-rules";

@@ -4,6 +4,7 @@
 import { type ConnectionOptions, type Queue, QueueEvents } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Cockpit } from "../cockpit";
+import type { CockpitRecords } from "../cockpit-records";
 import type { PartialClose } from "../domain/trading/partial-close";
 import type { OrderQuote, OrderRequest } from "../domain/trading/pre-trade-rules";
 import type { ReconcileResult } from "../domain/trading/reconcile";
@@ -43,8 +44,10 @@ export const SIGNER_DEADLINE_MS = 8_000;
 export function createCallerTrading(
   mode: TradingMode,
   parts: {
-    cockpit: Cockpit;
-    trade: { trading: Trading; store: TradingStore };
+    /** The notices; direct: also the cockpit's venue calls (the signer's, in this process). */
+    cockpit: CockpitRecords & Partial<Pick<Cockpit, "quote" | "partialClose" | "reconcileKey">>;
+    /** The trade records; direct: also the use cases that call the venue. */
+    trade: { trading?: Trading; store: TradingStore };
     orm: Awaited<ReturnType<typeof createOrm>>;
     /** Remote: the signer-intents queue, and a blocking connection for its events. */
     queue?: Queue;
@@ -58,12 +61,16 @@ export function createCallerTrading(
 ): CallerTrading {
   const { cockpit, trade } = parts;
   if (mode === "direct") {
+    const { quote, partialClose, reconcileKey } = cockpit;
+    if (!trade.trading || !quote || !partialClose || !reconcileKey) {
+      throw new Error("direct trading needs the signer's trading use cases and cockpit");
+    }
     return {
       mode,
       trading: cockpit.withNotices(trade.trading),
-      quote: cockpit.quote,
-      partialClose: cockpit.partialClose,
-      reconcileKey: cockpit.reconcileKey,
+      quote,
+      partialClose,
+      reconcileKey,
       close: async () => {},
     };
   }
