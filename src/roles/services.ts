@@ -76,16 +76,20 @@ export async function startServices(
   const keys = sealed?.keys ?? directKeys;
   // What the api and bot roles trade through: the use cases here, or intents to the signer.
   const tradingMode = tradingModeFor(deps.roles);
-  const callerTrading = createCallerTrading(tradingMode, {
-    cockpit,
-    trade,
-    orm,
-    queue: tradingMode === "remote" ? queues.get("signerIntents") : undefined,
-    eventsConnection: () => deps.shared.redis.create("worker", "signer-events"),
-    bullPrefix: deps.shared.redis.bullPrefix,
-    redis: appRedis,
-    warn: (fields, message) => logger.warn(fields, message),
-  });
+  // A process with neither api nor bot (a worker alone) trades nothing: no caller at all.
+  const callerTrading =
+    tradingMode === "remote" || deps.direct
+      ? createCallerTrading(tradingMode, {
+          cockpit,
+          trade,
+          orm,
+          queue: tradingMode === "remote" ? queues.get("signerIntents") : undefined,
+          eventsConnection: () => deps.shared.redis.create("worker", "signer-events"),
+          bullPrefix: deps.shared.redis.bullPrefix,
+          redis: appRedis,
+          warn: (fields, message) => logger.warn(fields, message),
+        })
+      : undefined;
   const alerts = createAlertsFromConfig(config, {
     accountKeys,
     orm,
@@ -115,7 +119,7 @@ export async function startServices(
     /** Closes what the sealed path opened (its queue events connection). */
     stop: async () => {
       await sealed?.stop();
-      await callerTrading.close();
+      await callerTrading?.close();
     },
     trade,
     cockpit,
