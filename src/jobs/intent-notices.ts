@@ -111,10 +111,11 @@ export function createIntentNotices(redis: Redis) {
 
     /**
      * Caller, before a failed change is asked again under its key: the next run's result is
-     * not the failure's, and its failure (if any) is a new notice.
+     * not the failure's, its failure (if any) is a new notice, and the failure's promise was
+     * kept (a caller told "still working" again promises anew).
      */
     async reset(jobId: string): Promise<void> {
-      await redis.del(key("done", jobId), key("claim-fail", jobId));
+      await redis.del(key("done", jobId), key("claim-fail", jobId), key("owed", jobId));
     },
 
     /**
