@@ -33,6 +33,7 @@ import { Migration20261205030000SignerIntake } from "./20261205030000-signer-int
 import { Migration20261205040000AlertCopiesFinal } from "./20261205040000-alert-copies-final";
 import { Migration20261205063000SignerDbRole } from "./20261205063000-signer-db-role";
 import { Migration20261205064000IntakeExactlyOnce } from "./20261205064000-intake-exactly-once";
+import { Migration20261205065000ChangeClaimToken } from "./20261205065000-change-claim-token";
 import { Migration20261205066000RotateExactlyOnce } from "./20261205066000-rotate-exactly-once";
 
 export const migrationsList: MigrationObject[] = [
@@ -101,5 +102,6 @@ export const migrationsList: MigrationObject[] = [
   { name: "20261205040000-alert-copies-final", class: Migration20261205040000AlertCopiesFinal },
   { name: "20261205063000-signer-db-role", class: Migration20261205063000SignerDbRole },
   { name: "20261205064000-intake-exactly-once", class: Migration20261205064000IntakeExactlyOnce },
+  { name: "20261205065000-change-claim-token", class: Migration20261205065000ChangeClaimToken },
   { name: "20261205066000-rotate-exactly-once", class: Migration20261205066000RotateExactlyOnce },
 ];

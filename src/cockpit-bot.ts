@@ -2,11 +2,11 @@
 // the signer's intents when this process is not the signer. Apart from ./cockpit.ts, whose venue
 // calls open exchange keys, so that the bot role never loads the decrypt scope (issue 19).
 import type { OrdersFeatureDeps } from "./bot/features/orders";
-import type { Cockpit } from "./cockpit";
+import type { CockpitRecords } from "./cockpit-records";
 
 /** What the bot's cockpit features need. */
 export function cockpitBotDeps(
-  cockpit: Cockpit,
+  cockpit: CockpitRecords,
   keys: {
     list(
       userId: string,
@@ -14,15 +14,15 @@ export function cockpitBotDeps(
       Array<{ id: string; label: string; revokedAt: Date | null; disabledAt: Date | null }>
     >;
   },
-  /** What calls the venue, when not this cockpit's own (a separate signer's intents). */
-  venueCalls?: Pick<OrdersFeatureDeps, "quote" | "partialClose" | "reconcileKey" | "placeOrder">,
+  /** What calls the venue: the signer's cockpit in this process, or its intents (CallerTrading). */
+  venueCalls: Pick<OrdersFeatureDeps, "quote" | "partialClose" | "reconcileKey" | "placeOrder">,
 ) {
   return {
-    quote: venueCalls?.quote ?? cockpit.quote,
-    partialClose: venueCalls?.partialClose ?? cockpit.partialClose,
-    placeOrder: venueCalls?.placeOrder,
+    quote: venueCalls.quote,
+    partialClose: venueCalls.partialClose,
+    placeOrder: venueCalls.placeOrder,
     settings: cockpit.settings,
-    reconcileKey: venueCalls?.reconcileKey ?? cockpit.reconcileKey,
+    reconcileKey: venueCalls.reconcileKey,
     ledger: cockpit.ledger,
     notificationSettings: cockpit.notificationSettings,
     liquidationWarnings: cockpit.liquidationWarnings,

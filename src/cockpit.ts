@@ -1,64 +1,33 @@
 // Composition of the trader's cockpit (pre-trade quotes, paper triggers, reconciliation,
-// notifications, reports) from the adapters the composition root already built.
-import type { MikroORM } from "@mikro-orm/postgresql";
-import type { Queue } from "bullmq";
-import type { EmailOutbox } from "./domain/accounts/email";
-import { createSettingsNotifier, runDailySummaries } from "./domain/notifications";
+// notifications, reports) from the adapters the composition root already built: the records
+// (./cockpit-records.ts) and what asks the venue with a decrypted key (the signer's).
+import { type CockpitRecordsParts, createCockpitRecords } from "./cockpit-records";
 import { recoverOpens } from "./domain/trading/open-recovery";
 import { partialClose } from "./domain/trading/partial-close";
 import { quoteOrder } from "./domain/trading/pre-trade";
 import type { OrderRequest } from "./domain/trading/pre-trade-rules";
 import { type ReconcileResult, reconcileCredential } from "./domain/trading/reconcile";
-import { withTradeNotices } from "./domain/trading/trade-notices";
-import type { Trading } from "./domain/trading/trading";
-import type { TradeRecord, TradingStore } from "./domain/trading/types";
+import type { TradeRecord } from "./domain/trading/types";
 import type { ExchangeKeyRing } from "./domain/vault/key-ring";
 import type { PaperPriceFeed } from "./domain/venues/paper";
 import { firePaperTriggers } from "./domain/venues/paper-triggers";
 import type { Venue, VenueId } from "./domain/venues/types";
-import { createCockpitStore } from "./infra/cockpit-store";
 import { createCredentialsRepo } from "./infra/credentials-repo";
-import { createDailySummaryStore } from "./infra/daily-summary-store";
 import { preparedSqlOf } from "./infra/database";
-import { createLiquidationWarningStore } from "./infra/liquidation-warning-store";
-import { createNotificationSettingsStore } from "./infra/notification-settings-store";
-import { createTradeHistoryStore } from "./infra/trade-history-store";
 import { createPaperStore } from "./infra/venues/paper-store";
 
-export function createCockpit(parts: {
-  orm: MikroORM;
-  keyRing: ExchangeKeyRing;
-  venues: Record<VenueId, Venue>;
-  tradingStore: TradingStore;
-  alertsQueue: Queue;
-  /** The email channel of trade notices; without it, notices go by Telegram and web only. */
-  emailOutbox?: EmailOutbox;
-  /** The web channel: a push to the user's open sockets. */
-  webPush?: (userId: string, event: object) => Promise<void>;
-  now?: () => number;
-  /** Live paper prices (PAPER_PRICES=ticker), for the trigger scan as for the paper venue. */
-  paperPrices?: PaperPriceFeed;
-  /** Where a notice that could not be queued after a trade action is reported. */
-  onNoticeError?: (err: unknown) => void;
-  /** The process log's warnings (a notice not queued, an open intent kept for attention). */
-  warn?: (fields: Record<string, unknown>, message: string) => void;
-}) {
+export function createCockpit(
+  parts: CockpitRecordsParts & {
+    keyRing: ExchangeKeyRing;
+    venues: Record<VenueId, Venue>;
+    /** Live paper prices (PAPER_PRICES=ticker), for the trigger scan as for the paper venue. */
+    paperPrices?: PaperPriceFeed;
+  },
+) {
   const sql = preparedSqlOf(parts.orm);
-  const store = createCockpitStore(sql);
+  const records = createCockpitRecords(parts);
+  const { store, notifier, liquidationWarnings } = records;
   const credentials = createCredentialsRepo(sql);
-  const notificationSettings = createNotificationSettingsStore(sql);
-  const dailySummary = createDailySummaryStore(sql);
-  const liquidationWarnings = createLiquidationWarningStore(sql);
-  // Per the user's notification settings: each event on or off, on the channels they chose.
-  const notifier = createSettingsNotifier({
-    settings: notificationSettings,
-    contactOf: notificationSettings.contactOf,
-    telegram: async (chatId, text) => {
-      await parts.alertsQueue.add("notice", { chatId, text });
-    },
-    email: parts.emailOutbox,
-    web: parts.webPush,
-  });
   const reconcileDeps = {
     keyRing: parts.keyRing,
     venues: parts.venues,
@@ -78,31 +47,7 @@ export function createCockpit(parts: {
   }
 
   return {
-    store,
-    settings: store.settings,
-    ledger: store.ledger,
-    notifier,
-    notificationSettings,
-    liquidationWarnings,
-    /** The trading use cases with their notices (entry, partial fill, SL/TP moved). */
-    withNotices: (trading: Trading): Trading =>
-      withTradeNotices(trading, {
-        notifier,
-        getTrade: parts.tradingStore.getTrade,
-        onError:
-          parts.onNoticeError ??
-          ((err) => parts.warn?.({ err }, "a trade notice could not be queued")),
-      }),
-    tradeHistory: createTradeHistoryStore(sql),
-    dailySummary,
-    /** Sends every daily summary whose hour has come and that was not sent today. */
-    dailySummaries: () =>
-      runDailySummaries({
-        store: dailySummary,
-        ledger: store.ledger,
-        notify: notifier.notify,
-        now: parts.now ?? Date.now,
-      }),
+    ...records,
     quote: (userId: string, req: OrderRequest) =>
       quoteOrder(
         {

@@ -295,6 +295,7 @@ export function createTradingStore(orm: MikroORM, writeAudit: TradeAuditWriter):
       sets.push("updated_at = now()");
       const userId = request?.userId ?? null;
       const key = request?.key ?? null;
+      const token = request?.token ?? null;
       // Only an open trade changes, and only then is the entry written: a second, concurrent
       // close finds nothing to update and writes nothing. A closed trade frees its slot. Under
       // an idempotency key, the trade as changed becomes the key's result in the same
@@ -306,7 +307,8 @@ export function createTradingStore(orm: MikroORM, writeAudit: TradeAuditWriter):
             `trade as (update trades set ${sets.join(", ")} where id = ? and status = 'open'
                and (?::text is null or not exists (select 1 from trade_requests r
                  where r.user_id = ?::bigint and r.idempotency_key = ?::text
-                   and r.result is not null))
+                   and (r.result is not null
+                     or (?::uuid is not null and r.claim_token is distinct from ?::uuid))))
                returning *)`,
             `slot as (delete from trade_slots s using trade
                where s.trade_id = trade.id and trade.status = 'closed')`,
@@ -315,7 +317,18 @@ export function createTradingStore(orm: MikroORM, writeAudit: TradeAuditWriter):
                where ?::text is not null and r.user_id = ?::bigint and r.idempotency_key = ?::text
                  and r.result is null and exists (select 1 from trade))`,
           ],
-          params: [...entries.map(([, v]) => v), id, key, userId, key, key, userId, key],
+          params: [
+            ...entries.map(([, v]) => v),
+            id,
+            key,
+            userId,
+            key,
+            token,
+            token,
+            key,
+            userId,
+            key,
+          ],
           select: `select ${COLUMNS} from trade`,
           guard: "trade",
         }),
@@ -348,10 +361,11 @@ export function createTradingStore(orm: MikroORM, writeAudit: TradeAuditWriter):
       );
       return (rows[0]?.trade_id as string | null | undefined) ?? null;
     },
-    async releaseRequest(userId, key) {
+    async releaseRequest(userId, key, token) {
       await sql(
-        "delete from trade_requests where user_id = ? and idempotency_key = ? and trade_id is null and result is null",
-        [userId, key],
+        `delete from trade_requests where user_id = ? and idempotency_key = ? and trade_id is null
+           and result is null and (?::uuid is null or claim_token = ?::uuid)`,
+        [userId, key, token ?? null, token ?? null],
       );
     },
     async getTrade(userId, id) {

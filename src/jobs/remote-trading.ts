@@ -6,10 +6,10 @@ import { randomUUID } from "node:crypto";
 import type { PartialClose } from "../domain/trading/partial-close";
 import type { PauseStore } from "../domain/trading/pause";
 import { blockingPause, pausedMessage } from "../domain/trading/pause";
-import { orderCredential } from "../domain/trading/pre-trade";
 import {
   type OrderQuote,
   type OrderRequest,
+  orderCredential,
   PreTradeError,
   type PreTradeRule,
 } from "../domain/trading/pre-trade-rules";
@@ -26,6 +26,7 @@ import {
   type TradingStore,
 } from "../domain/trading/types";
 import type { CredentialRecord } from "../domain/venues/key-records";
+import { type IntentNotices, noticeKind, tradeOf } from "./intent-notices";
 import {
   type IntentOutcome,
   type IntentResult,
@@ -64,30 +65,25 @@ export interface RemoteTradingDeps {
   /** How long a caller waits for the signer before it is told "still working". */
   deadlineMs: number;
   /**
-   * A change that was "still working" has finished: told once per intent across processes when
-   * `claimLate` is given (e.g. to send the trade notice the user was promised).
+   * A change that was "still working" has finished: told once per intent across processes (and
+   * the signer) when `notices` is given (e.g. to send the trade notice the user was promised).
    */
   onLate?: (
     intent: SignerIntent,
     outcome: Exclude<IntentOutcome, { status: "still_working" }>,
   ) => Promise<void> | void;
-  /** Claims the late notice of a job for this process (SET NX); without it, always true. */
-  claimLate?: (jobId: string) => Promise<boolean>;
+  /**
+   * The promise of a notice (recorded before "still working", so that the signer keeps it if
+   * this process does not), the signer's recorded result, and the one claim per notice.
+   */
+  notices?: Pick<IntentNotices, "owe" | "finished" | "claim">;
   /** How long a "still working" change is watched for its outcome (default 15 min). */
   lateWatchMs?: number;
   pollMs?: number;
   onError?: (err: unknown) => void;
 }
 
-/** A trade as it comes back from the queue (JSON): its dates are strings again. */
-export function tradeOf(v: unknown): TradeRecord {
-  const t = v as TradeRecord & { openedAt: string | Date; closedAt: string | Date | null };
-  return {
-    ...t,
-    openedAt: new Date(t.openedAt),
-    closedAt: t.closedAt === null ? null : new Date(t.closedAt),
-  };
-}
+export { tradeOf };
 
 function failure(r: Extract<IntentResult, { ok: false }>): Error {
   if (r.code === "pre_trade_refused") return new PreTradeError(r.rule as PreTradeRule, r.message);
@@ -137,7 +133,8 @@ export function createRemoteTrading(deps: RemoteTradingDeps) {
         const o = await deps.client.outcome(intent.userId, intent.idempotencyKey);
         if (o.status !== "still_working") {
           watching.delete(jobId);
-          if (!deps.claimLate || (await deps.claimLate(jobId))) await onLate(intent, o);
+          const notices = deps.notices;
+          if (!notices || (await notices.claim(jobId, noticeKind(o)))) await onLate(intent, o);
           return;
         }
       } catch (err) {
@@ -154,8 +151,28 @@ export function createRemoteTrading(deps: RemoteTradingDeps) {
     void tick();
   }
 
+  /**
+   * Before a change is answered "still working": the promised notice is recorded, then the
+   * signer's result read once more (intent-notices.ts says why one of the two always sees it).
+   */
+  async function promise(intent: SignerIntent): Promise<IntentOutcome> {
+    const still = { status: "still_working" } as const;
+    if (!deps.notices) return still;
+    try {
+      await deps.notices.owe(intent);
+      return (
+        (await deps.notices.finished(intentJobId(intent.userId, intent.idempotencyKey))) ?? still
+      );
+    } catch (err) {
+      // Not recorded: the watch below is then the only one to send it.
+      deps.onError?.(err);
+      return still;
+    }
+  }
+
   async function ask(intent: SignerIntent): Promise<unknown> {
-    const o = await deps.client.submit(intent, { deadlineMs: deps.deadlineMs });
+    let o = await deps.client.submit(intent, { deadlineMs: deps.deadlineMs });
+    if (o.status === "still_working" && !READ_ACTIONS.has(intent.action)) o = await promise(intent);
     switch (o.status) {
       case "done":
         if (o.result.ok) return o.result.value;

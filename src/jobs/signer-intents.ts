@@ -157,6 +157,8 @@ export function createSignerIntentClient(deps: {
   queue: Queue;
   /** A QueueEvents of the same queue and prefix, listening: finishes are announced there. */
   events: QueueEvents;
+  /** Before a failed change is run again under its key (e.g. to forget that run's result). */
+  beforeRetry?: (jobId: string) => Promise<void>;
 }): SignerIntentClient {
   const { queue, events } = deps;
   const outcome = (userId: string, idempotencyKey: string): Promise<IntentOutcome> =>
@@ -182,6 +184,7 @@ export function createSignerIntentClient(deps: {
         const r = job.returnvalue as SignerJobResult | null;
         if (r && typeof r === "object" && "ok" in r && !r.ok) {
           // Another caller may have re-run it already: then it is joined below.
+          await deps.beforeRetry?.(jobId);
           await job
             .retry("completed", { resetAttemptsMade: true, resetAttemptsStarted: true })
             .catch(() => undefined);

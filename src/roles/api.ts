@@ -1,6 +1,7 @@
 // The api role: the HTTP API, the web pages, the alert WebSocket hub and, with
-// TELEGRAM_WEBHOOK_SECRET, the bot's webhook. It holds the master key ring through the services
-// it is given: sign-in reads TOTP secrets, key onboarding encrypts, every trade decrypts.
+// TELEGRAM_WEBHOOK_SECRET, the bot's webhook. Through the services it is given it holds the
+// account keys (sign-in reads TOTP secrets) and, only where this process runs the signer, the
+// exchange-key ring; otherwise pasted keys are sealed to the signer and trades are its intents.
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { RequestContext } from "@mikro-orm/postgresql";
@@ -29,7 +30,7 @@ export async function startApiRole(
   config: RoleConfig,
   deps: {
     shared: Pick<Shared, "orm" | "redis" | "appRedis" | "tokens">;
-    /** Built with the master key ring (./services): through them this role holds it today. */
+    /** Built by ./services: with the exchange-key ring only where the signer runs here. */
     services: Pick<
       Services,
       "accounts" | "keys" | "trade" | "cockpit" | "callerTrading" | "alerts"
@@ -45,9 +46,11 @@ export async function startApiRole(
 ): Promise<{ port: number; stop: Stop }> {
   const { logger, bot, sandbox } = deps;
   const { orm, redis, appRedis } = deps.shared;
-  const { accounts, keys, trade, cockpit, callerTrading, alerts } = deps.services;
+  const { accounts, keys, trade, cockpit, alerts, callerTrading } = deps.services;
   const stack = stopStack(logger);
   try {
+    // Built wherever the api or bot role runs (./services.ts).
+    if (!callerTrading) throw new Error("the api role needs the services' caller trading");
     const web = await buildWebAssets();
     const sandboxRoutes = sandbox
       ? createSandboxRoutes({

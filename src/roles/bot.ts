@@ -1,6 +1,6 @@
 // The bot role: the grammY bot, polling (or, with TELEGRAM_WEBHOOK_SECRET, fed by the api role's
-// webhook route). It holds the master key ring through the services it is given: key
-// onboarding encrypts with it and every trade decrypts with it.
+// webhook route). Through the services it is given it holds the exchange-key ring only where
+// this process runs the signer; otherwise pasted keys are sealed to it and trades are intents.
 import { RequestContext } from "@mikro-orm/postgresql";
 import type { Bot } from "grammy";
 import { MINI_APP_PATH } from "../api/web-routes";
@@ -25,7 +25,7 @@ export function createRoleBot(
   config: RoleConfig,
   deps: {
     shared: Pick<Shared, "orm" | "appRedis" | "rateLimiter">;
-    /** Built with the master key ring (./services): through them this role holds it today. */
+    /** Built by ./services: with the exchange-key ring only where the signer runs here. */
     services: Pick<
       Services,
       "accounts" | "keys" | "trade" | "cockpit" | "callerTrading" | "alerts"
@@ -43,12 +43,14 @@ export function createRoleBot(
 ): WardenBot | undefined {
   const { logger } = deps;
   const { orm, appRedis } = deps.shared;
-  const { accounts, keys, trade, cockpit, callerTrading, alerts } = deps.services;
+  const { accounts, keys, trade, cockpit, alerts, callerTrading } = deps.services;
   const token = config.telegram.botToken;
   const wantBot =
     opts.roles.includes("bot") || (opts.roles.includes("api") && config.telegram.webhookSecret);
+  // Built wherever the api or bot role runs (./services.ts).
+  if (token && wantBot && !callerTrading) throw new Error("the bot needs the services' trading");
   const bot =
-    token && wantBot
+    token && wantBot && callerTrading
       ? createBot({
           token,
           apiRoot: config.telegram.apiRoot,

@@ -1,23 +1,27 @@
-// The use cases one process builds once and its roles share: accounts, venues and keys,
-// trading and the cockpit, alerts. A process without the signer role builds them with no
-// exchange-key ring at all (issue 19); with it, they are the signer's own consumers.
-import { createCockpit } from "../cockpit";
+// The use cases one process builds once and its roles share: accounts, keys, trade records and
+// the cockpit's, alerts. A process without the signer role builds them with no exchange-key ring
+// and from modules that never load the decrypt scope (issue 19; test/unit/role-boundary.test.ts
+// walks this module's imports); with it, they are the signer's own consumers, built by
+// ./signer.ts (imported with import() only in such a process) and passed in.
+import { type CockpitRecords, createCockpitRecords } from "../cockpit-records";
+import type { Trading } from "../domain/trading/trading";
 import type { AccountKeys } from "../domain/vault";
+import type { KeyService } from "../domain/venues/keys";
 import type { Role } from "../infra/config";
 import type { Logger } from "../infra/logger";
 import { createTelegramSender } from "../infra/telegram";
 import { createVenuesFor } from "../infra/venues";
-import { paperPriceFeedFromConfig } from "../infra/venues/paper-tickers";
 import { createWebSocketPublisher } from "../infra/ws-hub";
 import { createEmailOutbox } from "../jobs/email-outbox";
 import { createAccounts } from "../wiring/accounts";
 import { createAlertsFromConfig } from "../wiring/alerts";
 import { createCallerTrading } from "../wiring/caller-trading";
-import { createKeys } from "../wiring/keys";
+import { createKeyRecords } from "../wiring/key-records";
 import { sealedKeysFromShared } from "../wiring/sealed-keys";
 import { signerHeldRing } from "../wiring/signer-held-ring";
-import { createTradingFromConfig } from "../wiring/trading";
+import { createTradeRecords, type TradeRecords } from "../wiring/trade-records";
 import type { RoleConfig, Shared } from "./shared";
+import type { createSignerConsumers } from "./signer";
 
 /**
  * The services and the ring each holds: keys (encrypt at onboarding, decrypt to re-verify),
@@ -72,16 +76,20 @@ export async function startServices(
   const keys = sealed?.keys ?? directKeys;
   // What the api and bot roles trade through: the use cases here, or intents to the signer.
   const tradingMode = tradingModeFor(deps.roles);
-  const callerTrading = createCallerTrading(tradingMode, {
-    cockpit,
-    trade,
-    orm,
-    queue: tradingMode === "remote" ? queues.get("signerIntents") : undefined,
-    eventsConnection: () => deps.shared.redis.create("worker", "signer-events"),
-    bullPrefix: deps.shared.redis.bullPrefix,
-    redis: appRedis,
-    warn: (fields, message) => logger.warn(fields, message),
-  });
+  // A process with neither api nor bot (a worker alone) trades nothing: no caller at all.
+  const callerTrading =
+    tradingMode === "remote" || deps.direct
+      ? createCallerTrading(tradingMode, {
+          cockpit,
+          trade,
+          orm,
+          queue: tradingMode === "remote" ? queues.get("signerIntents") : undefined,
+          eventsConnection: () => deps.shared.redis.create("worker", "signer-events"),
+          bullPrefix: deps.shared.redis.bullPrefix,
+          redis: appRedis,
+          warn: (fields, message) => logger.warn(fields, message),
+        })
+      : undefined;
   const alerts = createAlertsFromConfig(config, {
     accountKeys,
     orm,
@@ -111,7 +119,7 @@ export async function startServices(
     /** Closes what the sealed path opened (its queue events connection). */
     stop: async () => {
       await sealed?.stop();
-      await callerTrading.close();
+      await callerTrading?.close();
     },
     trade,
     cockpit,
@@ -132,16 +140,12 @@ export function tradingModeFor(roles: readonly Role[]) {
 
 export type Services = Awaited<ReturnType<typeof startServices>>;
 
-interface DirectConsumers {
-  keys: ReturnType<typeof createKeys>;
-  trade: ReturnType<typeof createTradingFromConfig>;
-  cockpit: ReturnType<typeof createCockpit>;
-}
+type DirectConsumers = ReturnType<typeof createSignerConsumers>;
 
 /**
- * Keys, trading and the cockpit over a ring that holds no key: what api, bot and worker use
- * for lists, stores and queries when the signer runs elsewhere (it alone encrypts and decrypts
- * exchange keys).
+ * What api, bot and worker use when the signer runs elsewhere (it alone encrypts and decrypts
+ * exchange keys): the key service for lists, revocation and sealed intake, over a ring that holds
+ * no key; the trade records; the cockpit's records and notices. No venue call is made from them.
  */
 function ringlessConsumers(
   config: RoleConfig,
@@ -151,20 +155,20 @@ function ringlessConsumers(
     logger: Logger;
     now: () => number;
   },
-): DirectConsumers {
+): {
+  keys: KeyService;
+  trade: TradeRecords & { trading?: Trading };
+  cockpit: CockpitRecords;
+} {
   const { accountKeys, logger, now } = deps;
   const { orm, appRedis, queues } = deps.shared;
-  const keyRing = signerHeldRing();
-  const paperPrices = paperPriceFeedFromConfig(config, logger);
-  const venues = createVenuesFor(config, { orm, redis: appRedis, paperPrices });
-  const keys = createKeys(config, { keyRing, orm, logger, venues });
-  const trade = createTradingFromConfig(config, { keyRing, orm, keys, venues, now });
-  const cockpit = createCockpit({
+  // Paper accounts are created at onboarding (no price feed needed: nothing is traded here).
+  const venues = createVenuesFor(config, { orm, redis: appRedis });
+  const keys = createKeyRecords(config, { keyRing: signerHeldRing(), orm, logger, venues });
+  const trade = createTradeRecords(config, { orm, now });
+  const cockpit = createCockpitRecords({
     orm,
     warn: (fields, message) => logger.warn(fields, message),
-    paperPrices,
-    keyRing,
-    venues,
     tradingStore: trade.store,
     alertsQueue: queues.get("alerts"),
     emailOutbox: createEmailOutbox({ queue: queues.get("email"), accountKeys }),

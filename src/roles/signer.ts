@@ -17,6 +17,7 @@ import { createVenuesFor } from "../infra/venues";
 import { paperPriceFeedFromConfig } from "../infra/venues/paper-tickers";
 import { createWebSocketPublisher } from "../infra/ws-hub";
 import { createEmailOutbox } from "../jobs/email-outbox";
+import { createIntentNotices } from "../jobs/intent-notices";
 import {
   createSignerIntentProcessor,
   tradingExecutor,
@@ -94,9 +95,11 @@ export async function startSignerRole(
     const { keys, trade, cockpit } = deps.consumers ?? createSignerConsumers(config, deps);
     const sql = preparedSqlOf(orm);
     const accountsRepo = createAccountsRepo(sql);
-    // No trade notices here: the caller (api or bot) sends them when it hears the outcome, and
-    // the one told "still working" sends the late one; notices from both would double them.
+    // No on-time trade notices here: the caller (api or bot) sends them when it hears the
+    // outcome. A notice a caller promised ("still working") is sent by whichever of the caller
+    // and this signer claims it first, so that it outlives the caller (intent-notices.ts).
     const trading = trade.trading;
+    const notices = createIntentNotices(deps.shared.appRedis);
     // Pasted keys sealed by api and bot (the signer-keys queue) open here, with the intake key.
     const intakeKeys = config.signerIntakeKey;
     if (!intakeKeys) {
@@ -125,6 +128,11 @@ export async function startSignerRole(
             getTrade: (userId, id) => trade.store.getTrade(userId, id),
           }),
           replay: tradingReplay(trade.trading),
+          settle: (intent, result) =>
+            notices.settle(intent, result, (userId, n) =>
+              cockpit.notifier.notify(userId, n.event, n.text),
+            ),
+          onSettleError: (err) => logger.warn({ err }, "a promised trade notice was not sent"),
         }),
         vault: createVaultProcessor({
           store: deps.shared.vaultStore,

@@ -31,7 +31,7 @@ export async function startWorkerRole(
   config: RoleConfig,
   deps: {
     shared: Pick<Shared, "orm" | "redis" | "queues" | "vaultStore">;
-    /** Built with the key rings (./services): through them this role holds both today. */
+    /** Built by ./services: the account keys; the exchange-key ring only with the signer. */
     services: Pick<Services, "accounts" | "cockpit" | "alerts">;
     /** Account secrets: rotation of their rows, and sealed mail. */
     accountKeys: AccountKeys;

@@ -4,6 +4,7 @@ import type { Api } from "grammy";
 import { type AlertStore, type DispatchDeps, reportNotMe } from "../domain/alerts";
 import type { AnomalyRule, ScanDeps } from "../domain/anomaly";
 import type { AccountKeys } from "../domain/vault";
+import type { KeyService } from "../domain/venues/keys";
 import { createAlertDedup, createAlertStore } from "../infra/alerts-store";
 import { createAnomalyScanStore } from "../infra/anomaly-store";
 import type { Config } from "../infra/config";
@@ -12,7 +13,6 @@ import { createWebSocketPublisher } from "../infra/ws-hub";
 import { createEmailOutbox } from "../jobs/email-outbox";
 import { alertCopyHeld, alertsTelegramSender } from "../jobs/processors/alerts";
 import type { createQueueRegistry } from "../jobs/registry";
-import type { createKeys } from "./keys";
 
 /**
  * Anomaly scan and alerts: the scan's store and thresholds, the dispatch (dedup in Redis, the
@@ -26,7 +26,7 @@ export function createAlertsFromConfig(
     orm: Awaited<ReturnType<typeof createOrm>>;
     redis: import("ioredis").Redis;
     queues: ReturnType<typeof createQueueRegistry>;
-    keys: ReturnType<typeof createKeys>;
+    keys: Pick<KeyService, "list" | "revoke">;
     now: () => number;
     /** A prefixed client used only to publish (the hub's fan-out channel). */
     wsPublisher: import("ioredis").Redis;

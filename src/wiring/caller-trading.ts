@@ -4,22 +4,19 @@
 import { type ConnectionOptions, type Queue, QueueEvents } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Cockpit } from "../cockpit";
+import type { CockpitRecords } from "../cockpit-records";
 import type { PartialClose } from "../domain/trading/partial-close";
 import type { OrderQuote, OrderRequest } from "../domain/trading/pre-trade-rules";
 import type { ReconcileResult } from "../domain/trading/reconcile";
-import { displaySymbol } from "../domain/trading/symbols";
-import { entryNotice, price, withOrderNotices } from "../domain/trading/trade-notices";
+import { withOrderNotices } from "../domain/trading/trade-notices";
 import type { Trading } from "../domain/trading/trading";
 import type { Caller, TradeRecord, TradingStore } from "../domain/trading/types";
 import { createCredentialsRepo } from "../infra/credentials-repo";
 import { type createOrm, preparedSqlOf } from "../infra/database";
 import { createPauseStore } from "../infra/pause-store";
-import { createRemoteTrading, tradeOf } from "../jobs/remote-trading";
-import {
-  createSignerIntentClient,
-  type IntentOutcome,
-  type SignerIntent,
-} from "../jobs/signer-intents";
+import { createIntentNotices, lateNotice } from "../jobs/intent-notices";
+import { createRemoteTrading } from "../jobs/remote-trading";
+import { createSignerIntentClient, intentJobId } from "../jobs/signer-intents";
 
 export type TradingMode = "direct" | "remote";
 
@@ -39,50 +36,18 @@ export interface CallerTrading {
   close(): Promise<void>;
 }
 
+export { lateNotice };
+
 /** How long an API request or a bot command waits for the signer before "still working". */
 export const SIGNER_DEADLINE_MS = 8_000;
-
-/** The notice of a change that finished after its caller was told "still working". */
-export function lateNotice(
-  intent: SignerIntent,
-  outcome: Exclude<IntentOutcome, { status: "still_working" }>,
-): { event: "entry" | "sl_tp_moved" | "exit"; text: string } | null {
-  const event =
-    intent.action === "open"
-      ? "entry"
-      : intent.action === "modify"
-        ? "sl_tp_moved"
-        : intent.action === "close"
-          ? "exit"
-          : null;
-  if (event === null) return null;
-  const what = { entry: "open", sl_tp_moved: "change", exit: "close" }[event];
-  if (outcome.status === "done" && outcome.result.ok) {
-    const t = tradeOf(outcome.result.value);
-    if (event === "entry") return { event, text: entryNotice(t) };
-    const head = `#${t.id} ${displaySymbol(t.symbol)} ${t.side}`;
-    return {
-      event,
-      text:
-        event === "exit"
-          ? `Closed: ${head} at ${price(t.exitPrice)}`
-          : `Changed: ${head} ${price(t.size)} — SL ${price(t.stopLoss)}, TP ${price(t.takeProfit)}`,
-    };
-  }
-  const reason =
-    outcome.status === "done" && !outcome.result.ok
-      ? outcome.result.message
-      : outcome.status === "refused" || outcome.status === "failed"
-        ? outcome.reason
-        : "";
-  return { event, text: `❌ Your ${what} was not done: ${reason}` };
-}
 
 export function createCallerTrading(
   mode: TradingMode,
   parts: {
-    cockpit: Cockpit;
-    trade: { trading: Trading; store: TradingStore };
+    /** The notices; direct: also the cockpit's venue calls (the signer's, in this process). */
+    cockpit: CockpitRecords & Partial<Pick<Cockpit, "quote" | "partialClose" | "reconcileKey">>;
+    /** The trade records; direct: also the use cases that call the venue. */
+    trade: { trading?: Trading; store: TradingStore };
     orm: Awaited<ReturnType<typeof createOrm>>;
     /** Remote: the signer-intents queue, and a blocking connection for its events. */
     queue?: Queue;
@@ -96,12 +61,16 @@ export function createCallerTrading(
 ): CallerTrading {
   const { cockpit, trade } = parts;
   if (mode === "direct") {
+    const { quote, partialClose, reconcileKey } = cockpit;
+    if (!trade.trading || !quote || !partialClose || !reconcileKey) {
+      throw new Error("direct trading needs the signer's trading use cases and cockpit");
+    }
     return {
       mode,
       trading: cockpit.withNotices(trade.trading),
-      quote: cockpit.quote,
-      partialClose: cockpit.partialClose,
-      reconcileKey: cockpit.reconcileKey,
+      quote,
+      partialClose,
+      reconcileKey,
       close: async () => {},
     };
   }
@@ -116,14 +85,15 @@ export function createCallerTrading(
   events.on("error", () => {});
   const sql = preparedSqlOf(parts.orm);
   const credentials = createCredentialsRepo(sql);
+  // One notice per intent across callers and the signer (see ../jobs/intent-notices.ts).
+  const notices = createIntentNotices(redis);
   const remote = createRemoteTrading({
-    client: createSignerIntentClient({ queue, events }),
+    client: createSignerIntentClient({ queue, events, beforeRetry: notices.reset }),
     store: trade.store,
     pauses: createPauseStore(sql),
     credentials: (userId) => credentials.list(userId),
     deadlineMs: parts.deadlineMs ?? SIGNER_DEADLINE_MS,
-    claimLate: async (jobId) =>
-      (await redis.set(`signer:late:${jobId}`, "1", "EX", 24 * 3600, "NX")) === "OK",
+    notices,
     onLate: async (intent, outcome) => {
       const notice = lateNotice(intent, outcome);
       // The user was told "you'll be notified": on every channel, Telegram included.
@@ -131,12 +101,16 @@ export function createCallerTrading(
     },
     onError: (err) => parts.warn?.({ err }, "a signer intent's outcome could not be read"),
   });
-  const trading = cockpit.withNotices(remote.trading);
+  // The on-time notice is claimed as the late one is: two callers waiting on one intent (the
+  // same Idempotency-Key), or one answered on time while the signer keeps a promise, send one.
+  const claim = (userId: string, key: string) => notices.claim(intentJobId(userId, key), "ok");
+  const trading = withChangeKeys(cockpit.withNotices(remote.trading, claim));
   const placeOrder = withOrderNotices(remote.placeOrder, {
     notifier: cockpit.notifier,
     getTrade: trade.store.getTrade,
     replayedOpen: trading.replayedOpen,
     onError: (err) => parts.warn?.({ err }, "a trade notice could not be queued"),
+    claim,
   });
   return {
     mode,
@@ -144,11 +118,33 @@ export function createCallerTrading(
     quote: remote.quote,
     partialClose: remote.partialClose,
     reconcileKey: remote.reconcileKey,
-    placeOrder: (caller, order, key) =>
-      placeOrder(caller, order, key ?? caller.requestKey ?? `once:${crypto.randomUUID()}`),
+    placeOrder: (caller, order, key) => placeOrder(caller, order, key ?? changeKeyOf(caller)),
     async close() {
       remote.close();
       await events.close();
     },
+  };
+}
+
+/** A change's idempotency key: the user action's, or (no such key) one of its own. */
+const changeKeyOf = (caller: Caller) => caller.requestKey ?? `once:${crypto.randomUUID()}`;
+
+/**
+ * Opens and modifies with their idempotency key chosen before the notices see them, so that
+ * the notice is claimed under the key the intent is sent with.
+ */
+function withChangeKeys(trading: Trading): Trading {
+  return {
+    ...trading,
+    openTrade: (caller, input) =>
+      trading.openTrade(caller, {
+        ...input,
+        idempotencyKey: input.idempotencyKey ?? changeKeyOf(caller),
+      }),
+    modifyTrade: (caller, tradeId, input, opts = {}) =>
+      trading.modifyTrade(caller, tradeId, input, {
+        ...opts,
+        idempotencyKey: opts.idempotencyKey ?? changeKeyOf(caller),
+      }),
   };
 }

@@ -191,6 +191,7 @@ export async function startBotHarness(
           deadlineMs: opts.intentDeadlineMs,
         })
       : services.callerTrading;
+  if (!callerTrading) throw new Error("a bot process's services trade through the signer");
   const botKeys = opts.wrapKeys
     ? opts.wrapKeys(services.directKeys, { orm, queues, redisUrl: redis.url, bullPrefix })
     : services.keys;

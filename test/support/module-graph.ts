@@ -1,6 +1,7 @@
 // The runtime import graph of our TypeScript sources: which modules a root loads when it runs.
 // Type-only imports and exports are erased by the compiler, so they are not edges; dynamic
-// import() with a literal is. Bare specifiers (packages) are leaves and not followed.
+// import() with a literal is, unless the walk asks for the static graph only (what a module
+// loads whatever it then does). Bare specifiers (packages) are leaves and not followed.
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import ts from "typescript";
@@ -21,8 +22,11 @@ function resolveModule(from: string, spec: string): string | null {
   throw new Error(`${from}: cannot resolve ${spec}`);
 }
 
-/** The specifiers a file loads at run time (not `import type`, not type-only specifiers). */
-export function runtimeImports(file: string): string[] {
+/**
+ * The specifiers a file loads at run time (not `import type`, not type-only specifiers); with
+ * `dynamic: false`, not those of import() either.
+ */
+export function runtimeImports(file: string, opts: { dynamic?: boolean } = {}): string[] {
   const source = ts.createSourceFile(file, readFileSync(file, "utf8"), ts.ScriptTarget.Latest);
   const specs: string[] = [];
   const visit = (node: ts.Node): void => {
@@ -50,6 +54,7 @@ export function runtimeImports(file: string): string[] {
           node.exportClause.elements.every((e) => e.isTypeOnly));
       if (!typeOnly) specs.push(node.moduleSpecifier.text);
     } else if (
+      opts.dynamic !== false &&
       ts.isCallExpression(node) &&
       node.expression.kind === ts.SyntaxKind.ImportKeyword &&
       node.arguments[0] &&
@@ -65,9 +70,12 @@ export function runtimeImports(file: string): string[] {
 
 /**
  * Every module reachable from `roots` at run time, each with the chain of imports that first
- * reached it (root first).
+ * reached it (root first); `dynamic: false` follows static imports only.
  */
-export function reachableFrom(roots: string[]): Map<string, string[]> {
+export function reachableFrom(
+  roots: string[],
+  opts: { dynamic?: boolean } = {},
+): Map<string, string[]> {
   const seen = new Map<string, string[]>();
   const queue: string[] = [];
   for (const r of roots) {
@@ -78,7 +86,7 @@ export function reachableFrom(roots: string[]): Map<string, string[]> {
   while (queue.length > 0) {
     const file = queue.shift() as string;
     const chain = seen.get(file) as string[];
-    for (const spec of runtimeImports(file)) {
+    for (const spec of runtimeImports(file, opts)) {
       const target = resolveModule(file, spec);
       if (target && !seen.has(target)) {
         seen.set(target, [...chain, target]);

@@ -4,6 +4,7 @@
 // mid-intent.
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { Queue } from "bullmq";
+import { Redis } from "ioredis";
 import { pino } from "pino";
 import { createCockpit } from "../../src/cockpit";
 import type { ExchangeKeyRing } from "../../src/domain/vault";
@@ -12,6 +13,8 @@ import { sqlOf } from "../../src/infra/database";
 import { createPauseStore } from "../../src/infra/pause-store";
 import { createKeyAuthority } from "../../src/infra/signer-authority";
 import { createTradingStore, tradeAuditWriter } from "../../src/infra/trading-store";
+import { createWebSocketPublisher } from "../../src/infra/ws-hub";
+import { createIntentNotices } from "../../src/jobs/intent-notices";
 import {
   createSignerIntentProcessor,
   type SignerExecutor,
@@ -19,6 +22,7 @@ import {
   tradingReplay,
 } from "../../src/jobs/processors/signer-intents";
 import { QUEUE_DEFINITIONS, startWorkers, type WorkerPool } from "../../src/jobs/registry";
+import type { SignerIntent, SignerJobResult } from "../../src/jobs/signer-intents";
 import { paperTrading, paperVenuesOf } from "./trading-fixtures";
 
 /** A killed signer's intent is redelivered within about three times this (JOB_LOCK_MAX_MS's floor). */
@@ -32,6 +36,11 @@ export function startTestSigner(opts: {
   pepper: Buffer;
   /** Wraps the executor (to hold an intent, or to die in the middle of one). */
   wrap?: (execute: SignerExecutor) => SignerExecutor;
+  /**
+   * The app's Redis key prefix: with it, the signer sends the notices callers promised, on the
+   * alerts queue and the web channel as the signer role does (intent-notices.ts).
+   */
+  appPrefix?: string;
 }): WorkerPool {
   const sql = sqlOf(opts.orm);
   const venues = paperVenuesOf(opts.orm);
@@ -42,13 +51,26 @@ export function startTestSigner(opts: {
     prefix: opts.bullPrefix,
   });
   const store = createTradingStore(opts.orm, tradeAuditWriter(opts.pepper));
+  const appRedis =
+    opts.appPrefix === undefined
+      ? undefined
+      : new Redis(opts.redisUrl, { keyPrefix: opts.appPrefix });
+  const publish = appRedis ? createWebSocketPublisher(appRedis) : undefined;
   const cockpit = createCockpit({
     orm: opts.orm,
     keyRing: opts.keyRing,
     venues,
     tradingStore: store,
     alertsQueue: alerts,
+    ...(publish
+      ? {
+          webPush: async (userId: string, event: object) => {
+            await publish(Number(userId), event);
+          },
+        }
+      : {}),
   });
+  const notices = appRedis ? createIntentNotices(appRedis) : undefined;
   const execute = tradingExecutor(trading, {
     quote: cockpit.quote,
     partialClose: cockpit.partialClose,
@@ -65,6 +87,14 @@ export function startTestSigner(opts: {
         recordEvent: (e) => createAccountsRepo(sql).recordEvent(e),
         execute: opts.wrap ? opts.wrap(execute) : execute,
         replay: tradingReplay(trading),
+        ...(notices
+          ? {
+              settle: (intent: SignerIntent, result: SignerJobResult) =>
+                notices.settle(intent, result, (userId, n) =>
+                  cockpit.notifier.notify(userId, n.event, n.text),
+                ),
+            }
+          : {}),
       }),
     },
     logger: pino({ level: "silent" }),
@@ -74,6 +104,7 @@ export function startTestSigner(opts: {
     async close(graceMs) {
       const r = await pool.close(graceMs);
       await alerts.close();
+      appRedis?.disconnect();
       return r;
     },
   };

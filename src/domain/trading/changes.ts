@@ -22,6 +22,11 @@ import {
  */
 export const CHANGE_LEASE_MS = 30_000;
 
+/** The claim a change records its result under: the key and the holder's token. */
+type ChangeLink = { userId: string; key: string; token: string };
+
+const inProgress = () => new TradingError("in_progress", "That request is still being processed.");
+
 export interface ChangeOptions {
   /** Makes the change once per (user, key): a repeat gets the first one's result. */
   idempotencyKey?: string;
@@ -39,25 +44,57 @@ export function createTradeChanges(deps: TradingDeps, ctx: ActionContext) {
     caller: Caller,
     key: string | undefined,
     request: ChangeRequest,
-    act: (link: { userId: string; key: string } | undefined) => Promise<TradeRecord>,
+    act: (link: ChangeLink | undefined) => Promise<TradeRecord>,
   ): Promise<TradeRecord> {
     if (!key) return act(undefined);
-    const claim = await store.claimChange(caller.userId, key, request, CHANGE_LEASE_MS);
+    const leaseMs = deps.changeLeaseMs ?? CHANGE_LEASE_MS;
+    const claim = await store.claimChange(caller.userId, key, request, leaseMs);
     if (claim.status === "done") return claim.trade;
     if (claim.status === "conflict") throw keyReused();
-    if (claim.status === "pending")
-      throw new TradingError("in_progress", "That request is still being processed.");
+    if (claim.status === "pending") throw inProgress();
+    const { token } = claim;
+    const lease = holdLease(caller.userId, key, token, leaseMs);
     try {
-      return await act({ userId: caller.userId, key });
+      return await act({ userId: caller.userId, key, token });
     } catch (err) {
-      // Recorded meanwhile by another attempt (its lease had run out): that result.
       if (err instanceof TradingError && err.code === "trade_closed") {
+        // Recorded meanwhile by another attempt (its lease had run out): that result.
         const recorded = await store.changeOutcome(caller.userId, key, request);
         if (recorded) return recorded;
+        // This attempt lost the claim and wrote nothing; the one holding it now answers.
+        if (!(await store.renewChange(caller.userId, key, token, leaseMs))) throw inProgress();
       }
-      if (orderCertainlyNotPlaced(err)) await store.releaseRequest(caller.userId, key);
+      if (orderCertainlyNotPlaced(err)) await store.releaseRequest(caller.userId, key, token);
       throw err;
+    } finally {
+      lease.stop();
     }
+  }
+
+  /**
+   * Renews the claim's lease every third of it while the change runs, so a venue call slower
+   * than the lease is not taken for a dead attempt and made again by a redelivery. A failed
+   * renewal is tried again at the next beat; a lost claim stops the beats (the holder's record
+   * then writes nothing, see recordChange).
+   */
+  function holdLease(userId: string, key: string, token: string, leaseMs: number) {
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const beat = () => {
+      timer = setTimeout(async () => {
+        if (stopped) return;
+        const held = await store.renewChange(userId, key, token, leaseMs).catch(() => true);
+        if (held && !stopped) beat();
+      }, leaseMs / 3);
+      timer.unref?.();
+    };
+    beat();
+    return {
+      stop() {
+        stopped = true;
+        clearTimeout(timer);
+      },
+    };
   }
 
   return {
@@ -107,7 +144,7 @@ export function createTradeChanges(deps: TradingDeps, ctx: ActionContext) {
     caller: Caller,
     tradeId: string,
     input: { stopLoss?: number | null; takeProfit?: number | null; size?: number },
-    link: { userId: string; key: string } | undefined,
+    link: ChangeLink | undefined,
   ) {
     const { pauses, credentials } = actionReads(caller);
     const trade = quiet(store.getTrade(caller.userId, tradeId));
@@ -158,11 +195,7 @@ export function createTradeChanges(deps: TradingDeps, ctx: ActionContext) {
     return updated;
   }
 
-  async function close(
-    caller: Caller,
-    tradeId: string,
-    link: { userId: string; key: string } | undefined,
-  ) {
+  async function close(caller: Caller, tradeId: string, link: ChangeLink | undefined) {
     const { pauses, credentials } = actionReads(caller);
     const trade = quiet(store.getTrade(caller.userId, tradeId));
     await assertNotPaused(caller, "close", pauses);

@@ -2,6 +2,7 @@
 // import to show a quote or a refusal. Reading the market and the margin (`quoteOrder`) is in
 // ./pre-trade.ts, the signer's side, as it opens the venue key.
 
+import type { CredentialRecord } from "../venues/key-records";
 import type { MarketInfo, Side, VenueId } from "../venues/types";
 import { amount, money } from "./format";
 import { decimalsOf, type SizeSpec } from "./sizing";
@@ -193,4 +194,15 @@ export function quoteText(q: OrderQuote): string {
     `Est. liquidation ${amount(Number(q.liquidationPrice.toPrecision(8)))}`,
     `SL ${q.stopLoss === null ? "—" : amount(q.stopLoss)} · TP ${q.takeProfit === null ? "—" : amount(q.takeProfit)}`,
   ].join("\n");
+}
+
+/** The usable key the order goes through: the one named, or the newest. */
+export async function orderCredential(
+  credentials: CredentialRecord[],
+  credentialId?: string,
+): Promise<CredentialRecord | null> {
+  const usable = credentials.filter((c) => !c.revokedAt && !c.disabledAt);
+  return credentialId
+    ? (usable.find((c) => c.id === credentialId) ?? null)
+    : (usable.at(-1) ?? null);
 }

@@ -11,6 +11,7 @@ import {
   checkOrder,
   type OrderQuote,
   type OrderRequest,
+  orderCredential,
   PreTradeError,
   type TradingSettingsStore,
 } from "./pre-trade-rules";
@@ -19,23 +20,13 @@ import { displaySymbol, perpetualOf, settleOf, untradableReason } from "./symbol
 import { TradingError } from "./types";
 
 export * from "./pre-trade-rules";
+export { orderCredential };
 
 export interface PreTradeDeps {
   keyRing: ExchangeKeyRing;
   venues: Record<VenueId, Venue>;
   credentials: (userId: string) => Promise<CredentialRecord[]>;
   settings: TradingSettingsStore;
-}
-
-/** The usable key the order goes through: the one named, or the newest. */
-export async function orderCredential(
-  credentials: CredentialRecord[],
-  credentialId?: string,
-): Promise<CredentialRecord | null> {
-  const usable = credentials.filter((c) => !c.revokedAt && !c.disabledAt);
-  return credentialId
-    ? (usable.find((c) => c.id === credentialId) ?? null)
-    : (usable.at(-1) ?? null);
 }
 
 /**

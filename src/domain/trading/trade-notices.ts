@@ -53,6 +53,23 @@ export interface TradeNoticeDeps {
    * action still succeeds and the failure is only reported (logged).
    */
   onError?: (err: unknown) => void;
+  /**
+   * Takes the one notice of the action under this idempotency key (where several processes may
+   * wait on the same action, as callers of a separate signer do); false: another sent it.
+   */
+  claim?: (userId: string, idempotencyKey: string) => Promise<boolean>;
+}
+
+/** Whether this call sends the action's notice: unclaimed without a key or a claim. */
+async function claimed(deps: TradeNoticeDeps, userId: string, key: string | undefined) {
+  if (!deps.claim || key === undefined) return true;
+  try {
+    return await deps.claim(userId, key);
+  } catch (err) {
+    // Unclaimed is not sent: a duplicate notice is the error this guards against.
+    deps.onError?.(err);
+    return false;
+  }
 }
 
 /**
@@ -83,6 +100,7 @@ export function withTradeNotices(trading: Trading, deps: TradeNoticeDeps): Tradi
         : null;
       const t = await trading.openTrade(caller, input);
       if (replay !== null && replay.id === t.id) return t;
+      if (!(await claimed(deps, caller.userId, input.idempotencyKey))) return t;
       await send(caller.userId, "entry", entryNotice(t), fromBot(caller));
       // A float's last digit (a size rounded to the lot step by the client) is not a shortfall.
       if (input.size - t.size > input.size * 1e-9) {
@@ -100,7 +118,9 @@ export function withTradeNotices(trading: Trading, deps: TradeNoticeDeps): Tradi
       const prior = await deps.getTrade(caller.userId, tradeId);
       const after = await trading.modifyTrade(caller, tradeId, input, opts);
       const text = prior ? slTpMovedNotice(prior, after) : null;
-      if (text) await send(caller.userId, "sl_tp_moved", text, fromBot(caller));
+      if (text && (await claimed(deps, caller.userId, opts.idempotencyKey))) {
+        await send(caller.userId, "sl_tp_moved", text, fromBot(caller));
+      }
       return after;
     },
   };
@@ -118,6 +138,7 @@ export function withOrderNotices(
     const replay = await deps.replayedOpen(caller.userId, idempotencyKey);
     const t = await placeOrder(caller, order, idempotencyKey);
     if (replay !== null && replay.id === t.id) return t;
+    if (!(await claimed(deps, caller.userId, idempotencyKey))) return t;
     const send = async (event: "entry" | "partial_fill", text: string, skipTelegram: boolean) => {
       try {
         await deps.notifier.notify(caller.userId, event, text, { skipTelegram });

@@ -90,8 +90,10 @@ export interface TradingStore extends OpenIntentStore {
     /**
      * The idempotency key the change is made under (claimed with `claimChange`): its result is
      * written in the same statement, and a key already done changes nothing (`trade_closed`).
+     * With `token`, only the claim's holder writes: an attempt whose lease ran out and was
+     * retaken changes nothing (`trade_closed`).
      */
-    request?: { userId: string; key: string },
+    request?: { userId: string; key: string; token?: string },
   ): Promise<TradeRecord>;
   /** Appends an entry with no trade change: a failed venue call. */
   recordFailure(audit: AuditEntry): Promise<void>;
@@ -110,7 +112,8 @@ export interface TradingStore extends OpenIntentStore {
   >;
   /**
    * Claims the key for a modify or close: "new" (or an earlier attempt's claim whose lease ran
-   * out: it died before recording) → this call acts, holding the claim for `leaseMs`; "done" →
+   * out: it died before recording) → this call acts, holding the claim for `leaseMs` under
+   * `token` (renewed with `renewChange` while it acts); "done" →
    * the trade as that change left it; "pending" → another attempt holds it now; "conflict" → the
    * key was used for another request.
    */
@@ -120,14 +123,20 @@ export interface TradingStore extends OpenIntentStore {
     request: ChangeRequest,
     leaseMs: number,
   ): Promise<
-    | { status: "new" }
+    | { status: "new"; token: string }
     | { status: "done"; trade: TradeRecord }
     | { status: "pending" }
     | { status: "conflict" }
   >;
+  /**
+   * Extends the lease of a change's claim by `leaseMs` from now, if `token` still holds it and
+   * nothing is recorded yet; false when the claim was lost (retaken, recorded or released).
+   */
+  renewChange(userId: string, key: string, token: string, leaseMs: number): Promise<boolean>;
   /** The trade as the change recorded under this key left it, if it is that request's; or null. */
   changeOutcome(userId: string, key: string, request: ChangeRequest): Promise<TradeRecord | null>;
-  releaseRequest(userId: string, key: string): Promise<void>;
+  /** Frees an unrecorded key; with `token`, only while that claim holds it. */
+  releaseRequest(userId: string, key: string, token?: string): Promise<void>;
   /** The trade an earlier request with this key opened, or null (none, or not finished). */
   requestOutcome(userId: string, key: string): Promise<string | null>;
   getTrade(userId: string, id: string): Promise<TradeRecord | null>;
@@ -232,6 +241,8 @@ export interface TradingDeps {
   ) => Promise<{ pauses: ActivePause[]; credentials: CredentialRecord[] }>;
   /** Pauses between lookups of an order whose answer was lost (default LOOKUP_DELAYS_MS). */
   lookupDelaysMs?: readonly number[];
+  /** The lease of a modify's or close's claim, renewed while it acts (default CHANGE_LEASE_MS). */
+  changeLeaseMs?: number;
 }
 
 export interface Caller {

@@ -49,6 +49,12 @@ export interface SignerIntentProcessorDeps {
    * already traded is answered with its trade, not refused as if nothing had happened.
    */
   replay?: (intent: SignerIntent) => Promise<SignerJobResult | null>;
+  /**
+   * Told each authorised intent's result before the job completes: the late notice a caller
+   * promised (intent-notices.ts). Its failure is reported, never retried: a retry would act again.
+   */
+  settle?: (intent: SignerIntent, result: SignerJobResult) => Promise<void>;
+  onSettleError?: (err: unknown) => void;
 }
 
 /**
@@ -276,10 +282,23 @@ export function createSignerIntentProcessor(deps: SignerIntentProcessorDeps) {
         details: { ...asked, reason: "user_inactive" },
       });
     }
+    const result = await answer(job, intent, key.usable);
+    if (deps.settle) {
+      try {
+        await deps.settle(intent, result);
+      } catch (err) {
+        deps.onSettleError?.(err);
+      }
+    }
+    return result;
+  };
+
+  /** An authorised intent's answer: its recorded result, a refusal, or the action's. */
+  async function answer(job: Job, intent: SignerIntent, usable: boolean) {
     const recorded = await deps.replay?.(intent);
     if (recorded) return recorded;
     // Ordinary refusals (the key was revoked, trading paused since the request): no event.
-    if (!key.usable) return refuse(`Key #${intent.credentialId} is revoked or disabled.`, null);
+    if (!usable) return refuse(`Key #${intent.credentialId} is revoked or disabled.`, null);
     const pause = await paused(intent);
     if (pause) return refuse(pause, null);
     try {
@@ -289,9 +308,9 @@ export function createSignerIntentProcessor(deps: SignerIntentProcessorDeps) {
       // in_progress, 504 outcome_unknown); only a job redelivered after an attempt that died or
       // threw waits for the key's claim to settle.
       if (err instanceof TradingError && RETRY_CODES.has(err.code) && job.attemptsStarted <= 1) {
-        return { ok: false, code: err.code, message: err.message };
+        return { ok: false, code: err.code, message: err.message } as SignerJobResult;
       }
       throw err;
     }
-  };
+  }
 }

@@ -2,13 +2,13 @@
 // schedule; `expiry` re-verifies the keys that expire within a week and warns their owners once
 // per expiry (issue 16), daily. The jobs carry no data; keys are decrypted inside the worker only.
 import { type Job, type Queue, UnrecoverableError } from "bullmq";
-import type { KeyService } from "../../domain/venues/keys";
+import type { createKeyChecks } from "../../domain/venues/key-checks";
 
 export const REVERIFY_SCHEDULER_ID = "venues-reverify";
 export const EXPIRY_SCHEDULER_ID = "venues-expiry";
 const EXPIRY_EVERY_MS = 24 * 3600_000;
 
-export function createVenuesProcessor(deps: { keys: KeyService }) {
+export function createVenuesProcessor(deps: { keys: ReturnType<typeof createKeyChecks> }) {
   return async (job: Job) => {
     if (job.name === "reverify") return deps.keys.reverifyAll();
     if (job.name === "expiry") return deps.keys.warnExpiring();

@@ -51,6 +51,8 @@ function startSigner() {
     bullPrefix: `${w.redis.prefix}bull`,
     keyRing: requireMasterKeys(w.warden.config),
     pepper: w.warden.config.auditPepper,
+    // The signer keeps the notices promised to callers told "still working".
+    appPrefix: w.redis.prefix,
   });
   signers.push(pool);
   return pool;

@@ -41,6 +41,8 @@ function startSigner() {
     bullPrefix: `${h.redis.prefix}bull`,
     keyRing: requireMasterKeys(h.config),
     pepper: h.config.auditPepper,
+    // The signer keeps the notices promised to callers told "still working".
+    appPrefix: h.redis.prefix,
   });
   signers.push(pool);
   return pool;

@@ -6,14 +6,17 @@ import { randomBytes } from "node:crypto";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHANGE_LEASE_MS } from "../../../src/domain/trading/changes";
-import type { ChangeRequest } from "../../../src/domain/trading/trading";
+import { type ChangeRequest, createTrading } from "../../../src/domain/trading/trading";
 import { generateFernetKey, parseMasterKeys } from "../../../src/domain/vault";
 import { paperSymbol } from "../../../src/domain/venues/paper";
-import { createOrm, sqlOf } from "../../../src/infra/database";
+import type { Venue, VenueId } from "../../../src/domain/venues/types";
+import { createCredentialsRepo } from "../../../src/infra/credentials-repo";
+import { createOrm, preparedSqlOf, sqlOf } from "../../../src/infra/database";
+import { createPauseStore } from "../../../src/infra/pause-store";
 import { createTradingStore, tradeAuditWriter } from "../../../src/infra/trading-store";
 import { createPaperStore } from "../../../src/infra/venues/paper-store";
 import { createTestDatabase, type TestDatabase } from "../../support/context";
-import { paperTrading, seedPaperUsers } from "../../support/trading-fixtures";
+import { paperTrading, paperVenuesOf, seedPaperUsers } from "../../support/trading-fixtures";
 
 let db: TestDatabase;
 let orm: MikroORM;
@@ -57,7 +60,7 @@ async function auditCount(tradeId: string, action: string): Promise<number> {
 /** An attempt that claimed `key` for `request` and died before recording anything. */
 async function diedAfterClaim(userId: string, key: string, request: ChangeRequest) {
   const store = createTradingStore(orm, tradeAuditWriter(pepper));
-  expect(await store.claimChange(userId, key, request, CHANGE_LEASE_MS)).toEqual({
+  expect(await store.claimChange(userId, key, request, CHANGE_LEASE_MS)).toMatchObject({
     status: "new",
   });
 }
@@ -180,5 +183,109 @@ describe("idempotent modify and close", () => {
       { idempotencyKey: "sig:m" },
     );
     expect(shrunk.size).toBe(0.01);
+  });
+
+  it("when a modify's venue call outlasts its claim's lease and the intent is redelivered meanwhile, then the lease is renewed: the redelivery is told in progress, the venue is called once, one audit row is written, and a later repeat gets that result", async () => {
+    const leaseMs = 300;
+    const paper = paperVenuesOf(orm).paper;
+    let modifies = 0;
+    // The fake venue: the paper venue whose modify answers after four leases.
+    const slow = {
+      ...paper,
+      async modifyPosition(...args: Parameters<Venue["modifyPosition"]>) {
+        modifies++;
+        await new Promise((r) => setTimeout(r, leaseMs * 4));
+        return paper.modifyPosition(...args);
+      },
+    } as Venue;
+    const pool = preparedSqlOf(orm);
+    const creds = createCredentialsRepo(pool);
+    const trading = createTrading({
+      store: createTradingStore(orm, tradeAuditWriter(pepper)),
+      pauses: createPauseStore(pool),
+      keyRing: ring,
+      venues: { paper: slow } as unknown as Record<VenueId, Venue>,
+      credentials: (u) => creds.list(u),
+      changeLeaseMs: leaseMs,
+    });
+    const t = await trader();
+    const trade = await trading.openTrade(as(t.userId), {
+      symbol: "BTC",
+      side: "long",
+      size: 0.01,
+    });
+    const key = "sig:slow-modify";
+    const first = trading.modifyTrade(
+      as(t.userId),
+      trade.id,
+      { stopLoss: 40_000 },
+      { idempotencyKey: key },
+    );
+    // The redelivery comes after two leases: without renewal it would retake the claim and act.
+    await new Promise((r) => setTimeout(r, leaseMs * 2));
+    const redelivered = await failure(
+      trading.modifyTrade(as(t.userId), trade.id, { stopLoss: 40_000 }, { idempotencyKey: key }),
+    );
+    expect(redelivered?.code).toBe("in_progress");
+    const done = await first;
+    expect(done.stopLoss).toBe(40_000);
+    expect(modifies).toBe(1);
+    expect(await auditCount(trade.id, "modify")).toBe(1);
+    const repeat = await trading.modifyTrade(
+      as(t.userId),
+      trade.id,
+      { stopLoss: 40_000 },
+      { idempotencyKey: key },
+    );
+    expect(repeat).toEqual(done);
+    expect(modifies).toBe(1);
+    expect(await auditCount(trade.id, "modify")).toBe(1);
+  });
+
+  it("when an attempt lost its claim (its lease ran out and another attempt retook the key), then its record writes nothing, and only the holder's change and audit row are kept", async () => {
+    const trading = paperTrading(orm, ring, pepper);
+    const store = createTradingStore(orm, tradeAuditWriter(pepper));
+    const t = await trader();
+    const trade = await trading.openTrade(as(t.userId), { symbol: "ETH", side: "long", size: 1 });
+    const key = "sig:lost-lease";
+    const request: ChangeRequest = {
+      action: "modify",
+      tradeId: trade.id,
+      change: { stopLoss: 1_000 },
+    };
+    const a = await store.claimChange(t.userId, key, request, CHANGE_LEASE_MS);
+    if (a.status !== "new") throw new Error(`claim: ${a.status}`);
+    await leaseRunsOut(t.userId, key);
+    const b = await store.claimChange(t.userId, key, request, CHANGE_LEASE_MS);
+    if (b.status !== "new") throw new Error(`retake: ${b.status}`);
+    expect(await store.renewChange(t.userId, key, a.token, CHANGE_LEASE_MS)).toBe(false);
+    const audit = {
+      userId: t.userId,
+      action: "modify" as const,
+      tradeId: trade.id,
+      venue: "paper" as const,
+      symbol: trade.symbol,
+      details: { stopLoss: 1_000 },
+      source: "api" as const,
+      ip: null,
+      outcome: "ok" as const,
+    };
+    const late = await failure(
+      store.recordChange(trade.id, { stopLoss: 1_000 }, audit, {
+        userId: t.userId,
+        key,
+        token: a.token,
+      }),
+    );
+    expect(late?.code).toBe("trade_closed");
+    expect(await auditCount(trade.id, "modify")).toBe(0);
+    const kept = await store.recordChange(trade.id, { stopLoss: 1_000 }, audit, {
+      userId: t.userId,
+      key,
+      token: b.token,
+    });
+    expect(kept.stopLoss).toBe(1_000);
+    expect(await auditCount(trade.id, "modify")).toBe(1);
+    expect(await store.changeOutcome(t.userId, key, request)).toEqual(kept);
   });
 });
