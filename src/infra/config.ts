@@ -193,6 +193,9 @@ const optionalString = z
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
+/** Every role, in one process: what WARDEN_ROLES (and --roles) default to. */
+const DEFAULT_ROLES = "api,bot,worker,signer";
+
 const schema = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -205,7 +208,7 @@ const schema = z.object({
     .string()
     .regex(/^[A-Za-z0-9:_-]{1,64}$/, "must be 1-64 characters of letters, digits, : _ -")
     .default("warden:"),
-  WARDEN_ROLES: z.string().default("api,bot,worker,signer"),
+  WARDEN_ROLES: z.string().default(DEFAULT_ROLES),
   TELEGRAM_BOT_TOKEN: optionalString.pipe(
     z
       .string()
@@ -379,6 +382,11 @@ function strongSecret(name: string, value: string | undefined): Buffer {
   if (bytes.length < 32) throw new ConfigError(name, "must be at least 32 bytes");
   if (new Set(value).size < 8) throw new ConfigError(name, "is too repetitive to be a secret");
   return bytes;
+}
+
+/** The roles WARDEN_ROLES asks for (all when unset), before the rest of the config is read. */
+export function rolesOf(env: Env): Role[] {
+  return parseRoles(env.WARDEN_ROLES ?? DEFAULT_ROLES);
 }
 
 function parseRoles(raw: string): Role[] {

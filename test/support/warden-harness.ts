@@ -135,6 +135,12 @@ export async function startTestWarden(
     signer?.process.kill("SIGKILL");
     throw err;
   });
+  if (!inProcess.includes("signer") && warden.config.masterKeys) {
+    // Nothing (a development secrets file included) may hand these roles the key ring.
+    await warden.shutdown.run("MASTER_KEYS reached a process without the signer");
+    signer?.process.kill("SIGKILL");
+    throw new Error(`MASTER_KEYS reached the roles ${inProcess.join(",")} (issue 19)`);
+  }
   return {
     base: `http://127.0.0.1:${warden.port}`,
     origin,
