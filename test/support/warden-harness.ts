@@ -101,6 +101,7 @@ export async function startTestWarden(
   }
   let signer: TestWarden["signer"];
   let detachClock: (() => void) | undefined;
+  let signerUp: Promise<unknown> = Promise.resolve();
   if (apart) {
     const childEnv = {
       ...signerEnv,
@@ -110,37 +111,43 @@ export async function startTestWarden(
       "node",
       ["--import", "tsx", "test/support/signer-main.ts"],
       baseEnv(childEnv),
-      {
-        ipc: true,
-      },
+      { ipc: true },
     );
-    try {
-      // Its intake public key is published before anything here may seal a key to it.
-      await proc.waitForOutput(/Warden started/, 90_000);
-    } catch (err) {
-      proc.kill("SIGKILL");
+    signer = { process: proc, env: signerEnv };
+    // The roles here start meanwhile, as separate units do in production: a pasted key is sealed
+    // to the intake key the signer publishes, read when sealing, so nothing here needs it yet.
+    signerUp = proc.waitForOutput(/Warden started/, 90_000).catch((err: unknown) => {
       throw new Error(`the signer process did not start: ${proc.stderr().slice(-2_000)}`, {
         cause: err,
       });
-    }
-    signer = { process: proc, env: signerEnv };
+    });
     if (opts.clock) detachClock = opts.clock.attach(clockFollower(proc));
   }
   const logs = captureLogs();
   const scrubber = createScrubber();
   const logger = createLogger({ level: "info", pretty: false, scrubber, destination: logs.stream });
   const now = opts.clock?.now;
-  const warden = await startWarden({ env, roles: inProcess, logger, now }).catch((err) => {
+  const started = await Promise.allSettled([
+    startWarden({ env, roles: inProcess, logger, now }),
+    signerUp,
+  ]);
+  const [here, apartUp] = started;
+  const failed =
+    here.status === "rejected"
+      ? here.reason
+      : apartUp.status === "rejected"
+        ? apartUp.reason
+        : here.value.config.masterKeys && !inProcess.includes("signer")
+          ? // Nothing (a development secrets file included) may hand these roles the key ring.
+            new Error(`MASTER_KEYS reached the roles ${inProcess.join(",")} (issue 19)`)
+          : undefined;
+  if (failed !== undefined || here.status === "rejected") {
     detachClock?.();
     signer?.process.kill("SIGKILL");
-    throw err;
-  });
-  if (!inProcess.includes("signer") && warden.config.masterKeys) {
-    // Nothing (a development secrets file included) may hand these roles the key ring.
-    await warden.shutdown.run("MASTER_KEYS reached a process without the signer");
-    signer?.process.kill("SIGKILL");
-    throw new Error(`MASTER_KEYS reached the roles ${inProcess.join(",")} (issue 19)`);
+    if (here.status === "fulfilled") await here.value.shutdown.run("start-up failed");
+    throw failed;
   }
+  const warden = here.value;
   return {
     base: `http://127.0.0.1:${warden.port}`,
     origin,
