@@ -12,6 +12,7 @@ import {
   ROLES,
   type Role,
   requireMasterKeys,
+  rolesOf,
 } from "./infra/config";
 import { sqlOf } from "./infra/database";
 import { checkDatabaseLogin } from "./infra/database-login";
@@ -52,7 +53,10 @@ export interface RunningWarden {
 }
 
 export async function startWarden(opts: StartOptions = {}): Promise<RunningWarden> {
-  const dev = await startDevServices(opts.env ?? process.env);
+  const input = opts.env ?? process.env;
+  // Development secrets: MASTER_KEYS and the intake key only for a process that runs the signer.
+  const signer = (opts.roles ?? rolesOf(input)).includes("signer");
+  const dev = await startDevServices(input, process.cwd(), { signer });
   const loaded = await Promise.resolve()
     // The roles decide which secrets belong in this process (MASTER_KEYS: the signer's only).
     .then(() =>

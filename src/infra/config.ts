@@ -193,6 +193,9 @@ const optionalString = z
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
+/** Every role, in one process: what WARDEN_ROLES (and --roles) default to. */
+const DEFAULT_ROLES = "api,bot,worker,signer";
+
 const schema = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -382,6 +385,11 @@ function strongSecret(name: string, value: string | undefined): Buffer {
   return bytes;
 }
 
+/** The roles WARDEN_ROLES asks for (all when unset), before the rest of the config is read. */
+export function rolesOf(env: Env): Role[] {
+  return parseRoles(env.WARDEN_ROLES ?? DEFAULT_ROLES);
+}
+
 function parseRoles(raw: string): Role[] {
   const parts = raw
     .split(",")
@@ -539,7 +547,7 @@ export function loadConfig(env: Env = process.env, readFile?: ReadSecretFile): C
       "is required in production: name this process's roles (e.g. api,bot,worker), with the signer in a process of its own (the systemd units pass --roles)",
     );
   }
-  const roles = parseRoles(e.WARDEN_ROLES ?? "api,bot,worker,signer");
+  const roles = parseRoles(e.WARDEN_ROLES ?? DEFAULT_ROLES);
   if (
     e.NODE_ENV === "production" &&
     roles.includes("signer") &&

@@ -30,12 +30,21 @@ function parseEnvFile(text: string): Record<string, string> {
   return out;
 }
 
+/** The signer's secrets: a development process without the signer role is not handed them. */
+const SIGNER_SECRETS = new Set(["MASTER_KEYS", "SIGNER_INTAKE_KEY"]);
+
 /**
  * Returns `env` completed with development secrets from `file`, generating (and saving) those
  * that neither the environment, a NAME_FILE, nor the file provides. `generated` lists the
  * names generated now, for the log; values are never returned apart from inside `env`.
+ * `signer: false` (a process running api, bot or worker only): MASTER_KEYS and
+ * SIGNER_INTAKE_KEY stay in the file, for the signer process, and out of `env` (issue 19).
  */
-export function ensureDevSecrets(env: Env, file: string): { env: Env; generated: string[] } {
+export function ensureDevSecrets(
+  env: Env,
+  file: string,
+  opts: { signer?: boolean } = {},
+): { env: Env; generated: string[] } {
   const stored = existsSync(file) ? parseEnvFile(readFileSync(file, "utf8")) : {};
   const generated: string[] = [];
   const out: Env = { ...env };
@@ -45,6 +54,7 @@ export function ensureDevSecrets(env: Env, file: string): { env: Env; generated:
       stored[name] = make();
       generated.push(name);
     }
+    if (opts.signer === false && SIGNER_SECRETS.has(name)) continue;
     out[name] = stored[name];
   }
   if (generated.length > 0) {

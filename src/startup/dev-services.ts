@@ -34,11 +34,14 @@ export interface DevServices {
 }
 
 /** Development secrets only (no servers): for code that reads configuration synchronously. */
-export function prepareEnv(env: Env): { env: Env; generated: string[]; file?: string } {
+export function prepareEnv(
+  env: Env,
+  opts: { signer?: boolean } = {},
+): { env: Env; generated: string[]; file?: string } {
   const nodeEnv = env.NODE_ENV ?? "development";
   if (nodeEnv !== "development") return { env, generated: [] };
   const file = resolve(env.DEV_SECRETS_FILE ?? ".secrets/dev.env");
-  return { ...ensureDevSecrets(env, file), file };
+  return { ...ensureDevSecrets(env, file, opts), file };
 }
 
 export async function freePort(): Promise<number> {
@@ -148,7 +151,12 @@ async function startPrivateRedis(
  * when REDIS_URL is unset and nothing answers at the default; REDIS_URL set but silent is an
  * error). Other environments pass through untouched.
  */
-export async function startDevServices(input: Env, root = process.cwd()): Promise<DevServices> {
+export async function startDevServices(
+  input: Env,
+  root = process.cwd(),
+  /** `signer: false`: a process without the signer role gets no generated MASTER_KEYS. */
+  opts: { signer?: boolean } = {},
+): Promise<DevServices> {
   const nodeEnv = input.NODE_ENV ?? "development";
   const stops: Array<() => Promise<void>> = [];
   const stop = async () => {
@@ -167,7 +175,7 @@ export async function startDevServices(input: Env, root = process.cwd()): Promis
   try {
     let env: Env = input;
     if (nodeEnv === "development") {
-      const secrets = prepareEnv(input);
+      const secrets = prepareEnv(input, opts);
       env = secrets.env;
       result.generated = secrets.generated;
       result.secretsFile = secrets.file;

@@ -1,4 +1,5 @@
-// Anomaly alerts end to end (S8.3): the composed service (api + worker + bot) with a domain clock
+// Anomaly alerts end to end (S8.3): the composed service (api + worker + bot here, the signer in
+// a process of its own) with a domain clock
 // the test drives, real trades through the HTTP API from chosen client IPs (a trusted loopback
 // proxy), the scan run as a job on the real queue, and every channel observed as its user would:
 // the Telegram emulator's chats, the SMTP relay's mailbox, and an authenticated WebSocket client.
@@ -10,6 +11,7 @@ import { WebSocket } from "ws";
 import { confirmationToken } from "../support/email-confirmation";
 import type { ReceivedMail } from "../support/smtp/server";
 import { startTelegramEmulator, type TelegramEmulator } from "../support/telegram";
+import { createTestClock } from "../support/test-clock";
 import { nextTotpCode, totpCode } from "../support/totp";
 import { startTestWarden, type TestWarden } from "../support/warden-harness";
 
@@ -24,7 +26,8 @@ const IVY_TG = 7008;
 const PASSWORD = "a long and unbreached passphrase 42";
 const IP_HOME = "203.0.113.7";
 
-let clock = Date.parse("2026-12-01T10:00:00.000Z");
+// The domain clock of every role, the signer process's included (it executes the trades).
+const clock = createTestClock(Date.parse("2026-12-01T10:00:00.000Z"));
 const MIN = 60_000;
 const DAY = 24 * 60 * MIN;
 
@@ -218,8 +221,9 @@ let aliceWs: WsClient;
 beforeAll(async () => {
   tg = await startTelegramEmulator();
   w = await startTestWarden({
+    // api, worker and bot here without MASTER_KEYS; the signer in a process of its own.
     roles: ["api", "worker", "bot", "signer"],
-    now: () => clock,
+    clock,
     env: {
       TELEGRAM_BOT_TOKEN: tg.token,
       TELEGRAM_API_ROOT: tg.apiRoot,
@@ -284,12 +288,12 @@ describe("new IP", () => {
 
   it("when the same IP trades again 29 days later, then nothing is flagged; 31 days after that sighting, then new_ip alerts again", async () => {
     const mailsBefore = alertMailsTo(alice.email).length;
-    clock += 29 * DAY;
+    await clock.advance(29 * DAY);
     await openAndClose(alice, IP_HOME);
     expect(await ofRule(await scan(), "new_ip")).toEqual([]);
     expect(alertMailsTo(alice.email)).toHaveLength(mailsBefore);
 
-    clock += 31 * DAY;
+    await clock.advance(31 * DAY);
     await openAndClose(alice, IP_HOME);
     const fresh = await ofRule(await scan(), "new_ip");
     expect(fresh).toHaveLength(1);
@@ -297,7 +301,7 @@ describe("new IP", () => {
     const ev = (await anomaly(fresh[0]!)).evidence.ips as Array<Record<string, unknown>>;
     expect(ev[0]).toMatchObject({
       ip: IP_HOME,
-      lastSeenBefore: new Date(clock - 31 * DAY).toISOString(),
+      lastSeenBefore: new Date(clock.now() - 31 * DAY).toISOString(),
     });
     await tg.waitForBotMessage(ALICE_TG, (m) => (m.text ?? "").includes(`alert #${fresh[0]}`));
     expect(await aliceWs.next()).toMatchObject({ type: "alert", alert: { id: fresh[0] } });
@@ -318,14 +322,14 @@ describe("rapid fire", () => {
   let suppressedId = "";
 
   it("when a user opens 10 positions in 5 minutes, then nothing; an 11th, then one alert on Telegram, email and WebSocket and one admin copy", async () => {
-    clock += 2 * DAY;
+    await clock.advance(2 * DAY);
     tg.discardBotMessages(ALICE_TG);
     tg.discardBotMessages(ADMIN_TG);
     const userMails = alertMailsTo(alice.email).length;
     const adminMails = adminMailsTo(admin.email).length;
     for (let i = 0; i < 10; i++) {
       await openAndClose(alice, IP_HOME);
-      clock += 20_000;
+      await clock.advance(20_000);
     }
     // No finding at all (the IP and the coin are known), so nothing can be delivered.
     expect(await scan()).toEqual([]);
@@ -340,7 +344,7 @@ describe("rapid fire", () => {
       delivery: "delivered",
       evidence: { attempts: 11, filled: 11, failed: 0, threshold: 10 },
     });
-    firstAlertAt = clock;
+    firstAlertAt = clock.now();
     firstAlertId = id;
 
     const msg = await tg.waitForBotMessage(ALICE_TG, (m) =>
@@ -403,7 +407,7 @@ describe("rapid fire", () => {
   });
 
   it("when a second burst comes 10 minutes later, then it is recorded but suppressed into the first alert: nothing is delivered", async () => {
-    clock = firstAlertAt + 10 * MIN;
+    await clock.set(firstAlertAt + 10 * MIN);
     const tgBefore = botMessages(ALICE_TG).length;
     const adminBefore = botMessages(ADMIN_TG).length;
     const mailsBefore = allAlertMails();
@@ -430,7 +434,7 @@ describe("rapid fire", () => {
 
   it("when a burst comes 31 minutes after the delivered alert, then it is delivered again and says one was suppressed since the last", async () => {
     expect(suppressedId).not.toBe("");
-    clock = firstAlertAt + 31 * MIN;
+    await clock.set(firstAlertAt + 31 * MIN);
     for (let i = 0; i < 11; i++) await openAndClose(alice, IP_HOME);
     const all = await scan();
     expect(all).toHaveLength(1);
@@ -455,7 +459,7 @@ describe("not me", () => {
     expect(
       (await api("POST", "/api/keys", { token: bob.token, body: { venue: "paper" } })).status,
     ).toBe(201);
-    clock += DAY;
+    await clock.advance(DAY);
     tg.discardBotMessages(BOB_TG);
     await openAndClose(bob, "192.0.2.44");
     const [id] = await ofRule(await scan(), "new_ip");
@@ -569,7 +573,7 @@ describe("alert channels", () => {
       false,
     );
 
-    clock += DAY;
+    await clock.advance(DAY);
     await openAndClose(erin, "192.0.2.55");
     const [id] = await ofRule(await scan(), "new_ip");
     await u.waitForBotMessage((m) => (m.text ?? "").includes(`alert #${id}`));
@@ -636,7 +640,7 @@ describe("alert channels", () => {
     });
     expect(off.body).toEqual({ preferences: { telegram: true, email: false, websocket: false } });
     const frank: Account = { id: "", email, token, tgId: 0 };
-    clock += DAY;
+    await clock.advance(DAY);
     await openAndClose(frank, "192.0.2.66");
     const [id] = await ofRule(await scan(), "new_ip");
     expect((await anomaly(id!)).delivery).toBe("delivered");
@@ -657,7 +661,7 @@ describe("not me with 2FA", () => {
   it("when a user with 2FA presses “Not me”, then a wrong code revokes nothing and the right code revokes every key", async () => {
     const gina = await account("gina", GINA_TG);
     const secret = await enrolTotp(gina);
-    clock += DAY;
+    await clock.advance(DAY);
     tg.discardBotMessages(GINA_TG);
     await openAndClose(gina, "192.0.2.77");
     const [id] = await ofRule(await scan(), "new_ip");
@@ -715,7 +719,7 @@ describe("admin", () => {
 describe("Telegram delivery", () => {
   it("when Telegram answers 429 with retry_after, then the alert is sent once the wait is over and logged sent", async () => {
     const hank = await account("hank", HANK_TG);
-    clock += DAY;
+    await clock.advance(DAY);
     tg.discardBotMessages(HANK_TG);
     await openAndClose(hank, "192.0.2.88");
     const before = tg.callsTo("sendMessage").filter((c) => c.error_code === 429).length;
@@ -747,7 +751,7 @@ describe("Telegram delivery", () => {
   it("when the user has blocked the bot, then the Telegram attempt is logged failed once (no retries) and the admins still get their copy", async () => {
     const ivy = await account("ivy", IVY_TG);
     tg.user({ id: IVY_TG, first_name: "ivy" }).blockBot();
-    clock += DAY;
+    await clock.advance(DAY);
     await openAndClose(ivy, "192.0.2.99");
     const [id] = await ofRule(await scan(), "new_ip");
     await tg.waitForBotMessage(ADMIN_TG, (m) => (m.text ?? "").includes(`Anomaly #${id}`));

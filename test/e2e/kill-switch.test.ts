@@ -40,10 +40,11 @@ beforeAll(async () => {
     HIBP_API_URL: "http://127.0.0.1:9",
     LOG_LEVEL: "info",
   });
+  // api and bot without MASTER_KEYS: only the signer holds the exchange-key ring (issue 19).
   service = spawnProcess(
     "node",
     ["--import", "tsx", "src/main.ts", "--roles", "api,bot"],
-    baseEnv(env),
+    baseEnv({ ...env, MASTER_KEYS: undefined }),
   );
   // The signer in a process of its own: api and bot send their trades to it as intents.
   signer = spawnProcess(

@@ -29,8 +29,7 @@ beforeAll(async () => {
   outbox = await mkdtemp(join(tmpdir(), "warden-outbox-"));
   // api, worker and bot without MASTER_KEYS; the signer in a process of its own (issue 19).
   w = await startTestWarden({
-    roles: ["api", "worker", "bot"],
-    signerProcess: true,
+    roles: ["api", "worker", "bot", "signer"],
     env: {
       NODE_ENV: "development",
       SMTP_URL: undefined,

@@ -47,7 +47,7 @@ const day = (ago: number) => new Date(Date.now() - ago * 86_400_000).toISOString
 
 beforeAll(async () => {
   // api and worker without MASTER_KEYS, the signer in a process of its own (issue 19).
-  w = await startTestWarden({ signerProcess: true });
+  w = await startTestWarden();
   db = new pg.Client({ connectionString: w.db.url });
   await db.connect();
   browser = await launchBrowser();

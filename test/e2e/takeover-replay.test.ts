@@ -19,8 +19,7 @@ beforeAll(async () => {
   tg = await startTelegramEmulator();
   // api, worker and bot without MASTER_KEYS; the signer in a process of its own (issue 19).
   w = await startTestWarden({
-    roles: ["api", "worker", "bot"],
-    signerProcess: true,
+    roles: ["api", "worker", "bot", "signer"],
     env: {
       TELEGRAM_BOT_TOKEN: tg.token,
       TELEGRAM_API_ROOT: tg.apiRoot,

@@ -27,13 +27,16 @@ export function spawnProcess(
   command: string,
   args: string[],
   env: NodeJS.ProcessEnv,
-  opts: { cwd?: string } = {},
+  opts: {
+    cwd?: string /** An IPC channel (child.send / process.send) beside the pipes. */;
+    ipc?: boolean;
+  } = {},
 ): Spawned {
   const child = spawn(command, args, {
     cwd: opts.cwd ?? REPO_ROOT,
     env,
     detached: true,
-    stdio: "pipe",
+    stdio: opts.ipc ? ["pipe", "pipe", "pipe", "ipc"] : "pipe",
   });
   let out = "";
   let err = "";

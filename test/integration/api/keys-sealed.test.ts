@@ -69,7 +69,7 @@ async function startSigner(keys: string): Promise<void> {
   ring = parseIntakeKeys(keys);
   signer = await startTestKeySigner({
     orm,
-    config: loadConfig(w.env),
+    config: loadConfig(w.signerEnv),
     redisUrl: w.redis.url,
     bullPrefix: bullPrefix(),
     intakeKeys: ring,
@@ -233,7 +233,7 @@ describe("sealed key intake through /api/keys", () => {
     );
     expect(rows[0].api_key).toMatch(/^gAAAAA/);
     expect(rows[0].secret).toMatch(/^gAAAAA/);
-    const masterKeys = parseMasterKeys(w.env.MASTER_KEYS!);
+    const masterKeys = parseMasterKeys(w.signerEnv.MASTER_KEYS!);
     const secret = masterKeys.decrypt(rows[0].encryption_key_version, rows[0].secret);
     expect(secret.equals(Buffer.from(good.secret))).toBe(true);
     secret.fill(0);
@@ -376,7 +376,7 @@ describe("sealed key intake through /api/keys", () => {
       "select secret, encryption_key_version from exchange_credentials where id = $1",
       [id],
     );
-    const masterKeys = parseMasterKeys(w.env.MASTER_KEYS!);
+    const masterKeys = parseMasterKeys(w.signerEnv.MASTER_KEYS!);
     const secret = masterKeys.decrypt(after[0].encryption_key_version, after[0].secret);
     expect(secret.equals(Buffer.from(rotated.secret))).toBe(true);
     secret.fill(0);

@@ -39,7 +39,7 @@ beforeAll(async () => {
       },
     },
   });
-  w = await startTestWarden({ env: { VENUE_URL_BYBIT: bybit.url }, signerProcess: true });
+  w = await startTestWarden({ env: { VENUE_URL_BYBIT: bybit.url } });
   const reg = { email: "keys@example.com", password: "a long unique passphrase" };
   await api("POST", "/api/auth/register", reg);
   await api("POST", "/api/auth/email/confirm", {

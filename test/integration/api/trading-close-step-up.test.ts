@@ -65,7 +65,8 @@ const stepUp = async () =>
 async function setPrice(symbol: string, price: number | "clear") {
   const out: string[] = [];
   const io = { out: (l: string) => out.push(l), err: (l: string) => out.push(l) };
-  const code = await paperPriceCommand(loadConfig(w.env), [symbol, String(price)], io);
+  // The operator's CLI, with the whole environment (the signer's keys included).
+  const code = await paperPriceCommand(loadConfig(w.signerEnv), [symbol, String(price)], io);
   expect(code, out.join("\n")).toBe(0);
 }
 const closeAudits = async (id: string) =>

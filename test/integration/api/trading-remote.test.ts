@@ -6,7 +6,7 @@
 import { Redis } from "ioredis";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { requireMasterKeys } from "../../../src/infra/config";
+import { parseMasterKeys } from "../../../src/domain/vault";
 import { createOrm } from "../../../src/infra/database";
 import type { WorkerPool } from "../../../src/jobs/registry";
 import { confirmationToken } from "../../support/email-confirmation";
@@ -49,7 +49,7 @@ function startSigner() {
     orm,
     redisUrl: w.redis.url,
     bullPrefix: `${w.redis.prefix}bull`,
-    keyRing: requireMasterKeys(w.warden.config),
+    keyRing: parseMasterKeys(w.signerEnv.MASTER_KEYS!),
     pepper: w.warden.config.auditPepper,
     // The signer keeps the notices promised to callers told "still working".
     appPrefix: w.redis.prefix,

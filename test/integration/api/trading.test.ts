@@ -24,7 +24,6 @@ beforeAll(async () => {
   });
   w = await startTestWarden({
     env: { VENUE_URL_BINANCEUSDM: binance.url, TRUSTED_PROXIES: "127.0.0.1,::1" },
-    signerProcess: true,
   });
   db = new pg.Client({ connectionString: w.db.url });
   await db.connect();

@@ -59,6 +59,8 @@ let account: AccountKeyRing;
 beforeAll(async () => {
   w = await startTestWarden({
     env: { ...TRUSTED_LOOPBACK, MASTER_KEYS: `1:${masterKey}`, ACCOUNT_KEYS: `1:${accountKey}` },
+    // Before the split: TOTP secrets under MASTER_KEYS open only in a process that holds it.
+    signerProcess: false,
   });
   c = new AuthClient(w, createSecrets());
   orm = await createOrm({ url: w.db.url });

@@ -64,4 +64,18 @@ describe("SIGNER_INTAKE_KEY", () => {
     // The same key on the next start.
     expect(ensureDevSecrets({}, file).env.SIGNER_INTAKE_KEY).toBe(env.SIGNER_INTAKE_KEY);
   });
+
+  it("when a development process without the signer role takes its secrets, then MASTER_KEYS and SIGNER_INTAKE_KEY stay in the file for the signer and out of its environment", () => {
+    const file = join(mkdtempSync(join(tmpdir(), "warden-intake-")), "secrets.env");
+    const apart = ensureDevSecrets({}, file, { signer: false });
+    expect(apart.env.MASTER_KEYS).toBeUndefined();
+    expect(apart.env.SIGNER_INTAKE_KEY).toBeUndefined();
+    expect(apart.env.ACCOUNT_KEYS).toMatch(/^1:/);
+    // The signer started next takes the same file's keys.
+    const signer = ensureDevSecrets({}, file);
+    expect(signer.generated).toEqual([]);
+    expect(readFileSync(file, "utf8")).toContain(`MASTER_KEYS=${signer.env.MASTER_KEYS}`);
+    expect(signer.env.SIGNER_INTAKE_KEY).toMatch(/^1:/);
+    expect(signer.env.ACCOUNT_KEYS).toBe(apart.env.ACCOUNT_KEYS);
+  });
 });
