@@ -33,6 +33,7 @@ import { Migration20261205030000SignerIntake } from "./20261205030000-signer-int
 import { Migration20261205040000AlertCopiesFinal } from "./20261205040000-alert-copies-final";
 import { Migration20261205063000SignerDbRole } from "./20261205063000-signer-db-role";
 import { Migration20261205064000IntakeExactlyOnce } from "./20261205064000-intake-exactly-once";
+import { Migration20261205067000CredentialRowGuard } from "./20261205067000-credential-row-guard";
 
 export const migrationsList: MigrationObject[] = [
   { name: "20261124090000-foundation", class: Migration20261124090000Foundation },
@@ -100,4 +101,5 @@ export const migrationsList: MigrationObject[] = [
   { name: "20261205040000-alert-copies-final", class: Migration20261205040000AlertCopiesFinal },
   { name: "20261205063000-signer-db-role", class: Migration20261205063000SignerDbRole },
   { name: "20261205064000-intake-exactly-once", class: Migration20261205064000IntakeExactlyOnce },
+  { name: "20261205067000-credential-row-guard", class: Migration20261205067000CredentialRowGuard },
 ];
