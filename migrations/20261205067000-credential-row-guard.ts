@@ -4,8 +4,9 @@
 // compromised one would: copying a victim's Fernet token into the attacker's own row (Fernet
 // binds no row, so a copied token decrypts) or moving a key to another user (the signer checks
 // ownership against the row). Outside the signer, an insert is a paper key with no token, and
-// an update keeps the row's user, venue, network, intake request and key version and may set a
-// token or the wallet address to NULL only (revoke, deletion). warden_signer's rights, the
+// an update keeps the row's user, venue, network, intake request and key version, may set a
+// token or the wallet address to NULL only (revoke, deletion), and does not re-enable a key the
+// signer disabled. warden_signer's rights, the
 // table's owner (migrations) and superusers pass; none of the others can switch the trigger off
 // (ALTER TABLE needs the owner, session_replication_role a superuser).
 import { Migration } from "@mikro-orm/migrations";
@@ -54,6 +55,10 @@ export class Migration20261205067000CredentialRowGuard extends Migration {
           raise exception 'permission denied to change exchange_credentials.intake_request_id' ${REFUSED}, hint = ${HINT};
         elsif new.encryption_key_version is distinct from old.encryption_key_version then
           raise exception 'permission denied to change exchange_credentials.encryption_key_version' ${REFUSED}, hint = ${HINT};
+        elsif old.disabled_at is not null and new.disabled_at is null then
+          -- Re-verification disabled it (its venue scopes changed); only new material re-enables it.
+          raise exception 'permission denied to re-enable a disabled key in exchange_credentials: only the signer does, with new key material'
+            ${REFUSED}, hint = ${HINT};
         elsif new.api_key is not null and new.api_key is distinct from old.api_key then
           raise exception 'permission denied to set exchange_credentials.api_key: only the signer writes key material, others may only clear it'
             ${REFUSED}, hint = ${HINT};

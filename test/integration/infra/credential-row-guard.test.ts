@@ -199,9 +199,8 @@ describe("exchange key rows under warden_app", () => {
     expect((await repo.list(victim)).map((k) => k.id)).toEqual([victimRow.id]);
   });
 
-  it("when a warden_app login moves a victim's key to its own user, or changes its venue, network, intake request or key version, then each is refused and the signer still sees the victim as its owner", async () => {
+  it("when a warden_app login moves a victim's key to its own user, or changes its venue, network, intake request or key version, or re-enables it after the signer disabled it, then each is refused and the signer still sees the victim as its owner and the key as disabled", async () => {
     const { victim, attacker, victimRow, own } = await victimAndAttacker();
-    const before = await snapshot();
     const attempts = [
       `update exchange_credentials set user_id = ${attacker} where id = ${victimRow.id}`,
       `update exchange_credentials set user_id = ${attacker}, label = 'mine' where user_id = ${victim}`,
@@ -212,13 +211,19 @@ describe("exchange key rows under warden_app", () => {
       `update exchange_credentials set intake_request_id = '${hex(16)}' where id = ${victimRow.id}`,
       `update exchange_credentials set encryption_key_version = 2 where id = ${victimRow.id}`,
     ];
+    // A key re-verification disabled (the venue changed its scopes) stays disabled.
+    await createCredentialsRepo(sqlOf(signerOrm)).disable(victimRow.id, "it now allows withdraw");
+    attempts.push(
+      `update exchange_credentials set disabled_at = null, disabled_reason = null where id = ${victimRow.id}`,
+    );
+    const before = await snapshot();
     for (const statement of attempts) {
       await expect(app.query(statement), statement).rejects.toThrow(/permission denied/);
     }
     expect(await snapshot()).toEqual(before);
     // The ownership check the signer makes before it decrypts for a trade intent.
     const authority = createKeyAuthority(sqlOf(signerOrm));
-    expect(await authority.key(victimRow.id)).toEqual({ userId: victim, usable: true });
+    expect(await authority.key(victimRow.id)).toEqual({ userId: victim, usable: false });
     expect(await authority.key(own.id)).toEqual({ userId: attacker, usable: true });
   });
 
