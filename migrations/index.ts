@@ -35,6 +35,7 @@ import { Migration20261205063000SignerDbRole } from "./20261205063000-signer-db-
 import { Migration20261205064000IntakeExactlyOnce } from "./20261205064000-intake-exactly-once";
 import { Migration20261205065000ChangeClaimToken } from "./20261205065000-change-claim-token";
 import { Migration20261205066000RotateExactlyOnce } from "./20261205066000-rotate-exactly-once";
+import { Migration20261205067000CredentialRowGuard } from "./20261205067000-credential-row-guard";
 
 export const migrationsList: MigrationObject[] = [
   { name: "20261124090000-foundation", class: Migration20261124090000Foundation },
@@ -104,4 +105,5 @@ export const migrationsList: MigrationObject[] = [
   { name: "20261205064000-intake-exactly-once", class: Migration20261205064000IntakeExactlyOnce },
   { name: "20261205065000-change-claim-token", class: Migration20261205065000ChangeClaimToken },
   { name: "20261205066000-rotate-exactly-once", class: Migration20261205066000RotateExactlyOnce },
+  { name: "20261205067000-credential-row-guard", class: Migration20261205067000CredentialRowGuard },
 ];

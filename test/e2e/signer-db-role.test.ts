@@ -55,17 +55,23 @@ async function api(method: string, path: string, body?: unknown, token?: string)
   return { status: res.status, body: (text ? JSON.parse(text) : {}) as Json };
 }
 
+/** A confirmed account's access token, stepped up (keys need it). */
+async function signIn(email: string): Promise<string> {
+  const creds = { email, password: "a long unique passphrase" };
+  expect((await api("POST", "/api/auth/register", creds)).status).toBe(202);
+  const confirm = await confirmationToken(w.smtp, creds.email);
+  expect((await api("POST", "/api/auth/email/confirm", { token: confirm })).status).toBe(200);
+  const token = (await api("POST", "/api/auth/login", creds)).body.accessToken as string;
+  expect((await api("POST", "/api/auth/step-up", { password: creds.password }, token)).status).toBe(
+    200,
+  );
+  return token;
+}
+
 describe("signer and application database logins", () => {
   it("when the signer process logs in as a warden_signer member and api and worker as a warden_app member, then a key pasted into the API is sealed, stored by the signer and trades, and each process used only its own login", async () => {
     expect(w.env.MASTER_KEYS).toBeUndefined();
-    const creds = { email: "split@example.com", password: "a long unique passphrase" };
-    expect((await api("POST", "/api/auth/register", creds)).status).toBe(202);
-    const confirm = await confirmationToken(w.smtp, creds.email);
-    expect((await api("POST", "/api/auth/email/confirm", { token: confirm })).status).toBe(200);
-    const token = (await api("POST", "/api/auth/login", creds)).body.accessToken as string;
-    expect(
-      (await api("POST", "/api/auth/step-up", { password: creds.password }, token)).status,
-    ).toBe(200);
+    const token = await signIn("split@example.com");
 
     const key = await api("POST", "/api/keys", { venue: "binanceusdm", ...bkey }, token);
     expect(key.status).toBe(201);
@@ -117,5 +123,54 @@ describe("signer and application database logins", () => {
     } finally {
       await app.end();
     }
+  });
+  it("when the api on its warden_app login adds a paper key and revokes a key the signer stored, then both work, and that login can neither copy the other user's encrypted key into its own nor take the key over", async () => {
+    const token = await signIn("guard@example.com");
+    const paper = await api("POST", "/api/keys", { venue: "paper" }, token);
+    expect(paper.status).toBe(201);
+    // The first test's user: the victim, whose Binance key the signer stored.
+    const victim = (
+      await owner.query(
+        "select id::text as id, user_id::text as user_id from exchange_credentials where venue = 'binanceusdm' order by id limit 1",
+      )
+    ).rows[0];
+    const app = new pg.Client({ connectionString: w.env.DATABASE_URL });
+    await app.connect();
+    try {
+      for (const statement of [
+        `update exchange_credentials c set api_key = v.api_key, secret = v.secret
+           from exchange_credentials v where v.id = ${victim.id} and c.id = ${paper.body.key.id}`,
+        `insert into exchange_credentials (user_id, venue, api_key, secret, encryption_key_version)
+           select (select user_id from exchange_credentials where id = ${paper.body.key.id}),
+                  venue, api_key, secret, encryption_key_version
+           from exchange_credentials where id = ${victim.id}`,
+        `update exchange_credentials set user_id = (select user_id from exchange_credentials
+           where id = ${paper.body.key.id}) where id = ${victim.id}`,
+      ]) {
+        await expect(app.query(statement), statement).rejects.toThrow(/permission denied/);
+      }
+    } finally {
+      await app.end();
+    }
+    // The attacker's account still sees only its paper key; the key stays its owner's.
+    const mine = await api("GET", "/api/keys", undefined, token);
+    expect(mine.body.keys.map((k: Json) => k.venue)).toEqual(["paper"]);
+    const owned = await owner.query(
+      "select user_id::text as user_id, api_key is not null as stored from exchange_credentials where id = $1",
+      [victim.id],
+    );
+    expect(owned.rows).toEqual([{ user_id: victim.user_id, stored: true }]);
+    // A key of its own, stored by the signer, revoked through the api (warden_app): the tokens go.
+    const own = await api("POST", "/api/keys", { venue: "binanceusdm", ...bkey }, token);
+    expect(own.status).toBe(201);
+    expect((await api("DELETE", `/api/keys/${own.body.key.id}`, undefined, token)).status).toBe(
+      204,
+    );
+    const revoked = await owner.query(
+      `select revoked_at is not null as revoked, api_key, secret from exchange_credentials
+        where id = $1`,
+      [own.body.key.id],
+    );
+    expect(revoked.rows).toEqual([{ revoked: true, api_key: null, secret: null }]);
   });
 });

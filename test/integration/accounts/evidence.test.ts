@@ -151,7 +151,8 @@ describe("evidence outlives everything", () => {
     );
     await app.query("insert into sessions (user_id) values ($1)", [user]);
     await app.query("insert into backup_codes (user_id, idx, hash) values ($1, 0, 'h')", [user]);
-    await app.query(
+    // Stored as the signer would (warden_app may not store key material: 20261205067000).
+    await owner.query(
       `insert into exchange_credentials (user_id, venue, api_key, secret, encryption_key_version)
        values ($1, 'binanceusdm', 'gAAAAAkey', 'gAAAAAsecret', 1)`,
       [user],
@@ -214,7 +215,7 @@ describe("evidence outlives everything", () => {
     );
     await app.query("insert into sessions (user_id) values ($1)", [user]);
     const credential = (
-      await app.query(
+      await owner.query(
         `insert into exchange_credentials (user_id, venue, api_key, secret, encryption_key_version)
          values ($1, 'binanceusdm', 'gAAAAAkey', 'gAAAAAsecret', 1) returning id::text as id`,
         [user],
