@@ -54,10 +54,6 @@ export class Migration20261205067000CredentialRowGuard extends Migration {
           raise exception 'permission denied to change exchange_credentials.testnet' ${REFUSED}, hint = ${HINT};
         elsif new.intake_request_id is distinct from old.intake_request_id then
           raise exception 'permission denied to change exchange_credentials.intake_request_id' ${REFUSED}, hint = ${HINT};
-        elsif new.material_request_id is distinct from old.material_request_id
-              or new.material_requested_at is distinct from old.material_requested_at then
-          -- Which intake request last wrote the material: a redelivery's answer depends on it.
-          raise exception 'permission denied to change exchange_credentials.material_request_id' ${REFUSED}, hint = ${HINT};
         elsif new.encryption_key_version is distinct from old.encryption_key_version then
           raise exception 'permission denied to change exchange_credentials.encryption_key_version' ${REFUSED}, hint = ${HINT};
         elsif old.disabled_at is not null and new.disabled_at is null then
@@ -77,6 +73,10 @@ export class Migration20261205067000CredentialRowGuard extends Migration {
           -- The Hyperliquid master wallet a key's agent signs for; a paper key's account.
           raise exception 'permission denied to set exchange_credentials.wallet_address: only the signer writes key material, others may only clear it'
             ${REFUSED}, hint = ${HINT};
+        elsif new.material_request_id is distinct from old.material_request_id
+              or new.material_requested_at is distinct from old.material_requested_at then
+          -- Which intake request last wrote the material: a redelivery's answer depends on it.
+          raise exception 'permission denied to change exchange_credentials.material_request_id' ${REFUSED}, hint = ${HINT};
         end if;
         return new;
       end;

@@ -186,7 +186,7 @@ async function storedSecret(id: string): Promise<string> {
     "select secret, encryption_key_version from exchange_credentials where id = $1",
     [id],
   );
-  const secret = parseMasterKeys(w.env.MASTER_KEYS!).decrypt(
+  const secret = parseMasterKeys(w.signerEnv.MASTER_KEYS!).decrypt(
     rows[0].encryption_key_version,
     rows[0].secret,
   );
@@ -464,7 +464,7 @@ describe("sealed key intake through /api/keys", () => {
   it("when the signer runs the same connect job twice at once, again after answering, again after a crash between storing and answering, past its expiry, and edited in place, then one key is stored, added once, and every run answers that key", async () => {
     const processor = await createTestKeyProcessor({
       orm,
-      config: loadConfig(w.env),
+      config: loadConfig(w.signerEnv),
       intakeKeys: ring,
     });
     const data = sealedJob(ring.publicKeys(), good, { label: "redelivered" });
@@ -487,7 +487,7 @@ describe("sealed key intake through /api/keys", () => {
     ]);
     const late = await createTestKeyProcessor({
       orm,
-      config: loadConfig(w.env),
+      config: loadConfig(w.signerEnv),
       intakeKeys: ring,
       now: () => data.expiresAt + 60_000,
     });
@@ -521,7 +521,7 @@ describe("sealed key intake through /api/keys", () => {
   it("when a connect crashes inside its store (the key inserted, its event not yet), then nothing is stored, and its redelivery stores the key once with its key_added event", async () => {
     const processor = await createTestKeyProcessor({
       orm,
-      config: loadConfig(w.env),
+      config: loadConfig(w.signerEnv),
       intakeKeys: ring,
     });
     const job = jobOf(sealedJob(ring.publicKeys(), good, { label: "crash-in-store" }));
@@ -560,7 +560,7 @@ describe("sealed key intake through /api/keys", () => {
   it("when the signer runs the same rotate job twice at once, again after answering, and again after a crash between storing and answering, then the key is rotated once, to that request's material, and every run answers that key", async () => {
     const processor = await createTestKeyProcessor({
       orm,
-      config: loadConfig(w.env),
+      config: loadConfig(w.signerEnv),
       intakeKeys: ring,
     });
     const added = await processor(jobOf(sealedJob(ring.publicKeys(), good, { label: "rot1" })));
@@ -583,7 +583,7 @@ describe("sealed key intake through /api/keys", () => {
   it("when a rotation crashes after storing and a newer rotation of the same key completes before it is redelivered, then the newer material stays, the older request is answered without being applied again, and each request rotated at most once", async () => {
     const processor = await createTestKeyProcessor({
       orm,
-      config: loadConfig(w.env),
+      config: loadConfig(w.signerEnv),
       intakeKeys: ring,
     });
     const added = await processor(jobOf(sealedJob(ring.publicKeys(), good, { label: "rot2" })));
