@@ -304,30 +304,41 @@ export function createTradingStore(orm: MikroORM, writeAudit: TradeAuditWriter):
         transaction,
         companion: () => ({
           ctes: [
+            // The key's claim, locked: FOR UPDATE waits for a concurrent retake and re-reads the
+            // row, so a holder whose claim was retaken after this statement began changes
+            // nothing (a plain read would see the statement's snapshot, from before the retake).
+            `claim as (select 1 from trade_requests r
+               where r.user_id = ?::bigint and r.idempotency_key = ?::text and r.result is null
+                 and (?::uuid is null or r.claim_token = ?::uuid)
+               for update)`,
             `trade as (update trades set ${sets.join(", ")} where id = ? and status = 'open'
-               and (?::text is null or not exists (select 1 from trade_requests r
-                 where r.user_id = ?::bigint and r.idempotency_key = ?::text
-                   and (r.result is not null
-                     or (?::uuid is not null and r.claim_token is distinct from ?::uuid))))
+               and (?::text is null or exists (select 1 from claim)
+                 or not exists (select 1 from trade_requests r
+                   where r.user_id = ?::bigint and r.idempotency_key = ?::text))
                returning *)`,
             `slot as (delete from trade_slots s using trade
                where s.trade_id = trade.id and trade.status = 'closed')`,
             `request as (update trade_requests r
                set result = (select to_jsonb(x) from (select ${COLUMNS} from trade) x)
                where ?::text is not null and r.user_id = ?::bigint and r.idempotency_key = ?::text
-                 and r.result is null and exists (select 1 from trade))`,
+                 and r.result is null and (?::uuid is null or r.claim_token = ?::uuid)
+                 and exists (select 1 from trade))`,
           ],
           params: [
+            userId,
+            key,
+            token,
+            token,
             ...entries.map(([, v]) => v),
             id,
             key,
             userId,
             key,
-            token,
-            token,
             key,
             userId,
             key,
+            token,
+            token,
           ],
           select: `select ${COLUMNS} from trade`,
           guard: "trade",

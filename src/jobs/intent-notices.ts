@@ -72,8 +72,24 @@ export function lateNotice(
       : outcome.status === "refused" || outcome.status === "failed"
         ? outcome.reason
         : "";
+  // The venue did not say, or an earlier attempt still holds the key: it may have happened.
+  if (
+    outcome.status === "done" &&
+    !outcome.result.ok &&
+    UNCONFIRMED.includes(outcome.result.code)
+  ) {
+    return {
+      event,
+      text: `⚠️ Your ${what} is not confirmed yet: ${reason}${
+        /positions/i.test(reason) ? "" : " Check /positions before trying again."
+      }`,
+    };
+  }
   return { event, text: `❌ Your ${what} was not done: ${reason}` };
 }
+
+/** Failures whose change may still have happened (see RETRY_CODES in the signer's processor). */
+const UNCONFIRMED: readonly string[] = ["in_progress", "outcome_unknown"];
 
 /** Which claim a finished intent's notice takes: a success happens once per key, failures not. */
 export const noticeKind = (o: Finished): NoticeKind =>

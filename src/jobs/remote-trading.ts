@@ -33,6 +33,7 @@ import {
   intentJobId,
   READ_ACTIONS,
   REFUSALS,
+  SIGNER_FAILED,
   type SignerIntent,
   type SignerIntentClient,
 } from "./signer-intents";
@@ -40,8 +41,6 @@ import {
 /** What a Telegram user or an API client is told while the signer has not answered a change. */
 export const STILL_WORKING = "⏳ Still working on it — you'll be notified.";
 const READ_PENDING = "⏳ The venue has not answered yet; try again in a moment.";
-const SIGNER_FAILED =
-  "The order service could not complete this request, and nothing more will happen with it: check your positions before trying again.";
 
 const TRADING_CODES = new Set<TradingErrorCode>([
   "no_key",

@@ -195,3 +195,7 @@ export function createSignerIntentClient(deps: {
     },
   };
 }
+
+/** What a caller hears, and the user is told, of an intent whose every attempt failed. */
+export const SIGNER_FAILED =
+  "The order service could not complete this request, and nothing more will happen with it: check your positions before trying again.";

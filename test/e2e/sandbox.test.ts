@@ -175,8 +175,10 @@ describe("no sandbox outside development", () => {
         TELEGRAM_BOT_TOKEN: undefined,
         MASTER_KEYS: undefined,
       },
-      // As production runs it: no MASTER_KEYS for the api; the signer runs elsewhere.
+      // As production runs it: no MASTER_KEYS for the api; the signer runs elsewhere; the api
+      // logs in as a warden_app member (production refuses a superuser's login).
       roles: ["api", "worker"],
+      databaseLogins: true,
     });
     try {
       expect(prod.warden.sandbox).toBeUndefined();

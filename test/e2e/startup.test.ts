@@ -6,6 +6,7 @@ import pg from "pg";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { helpText, WELCOME } from "../../src/bot/texts";
 import { generateIntakeKey, parseMasterKeys } from "../../src/domain/vault";
+import { APP_LOGIN, ensureAppLogin, loginUrl } from "../support/app-role";
 import {
   createTestDatabase,
   createTestRedis,
@@ -193,7 +194,7 @@ describe("start-up", () => {
     expect(p.output()).not.toContain(MASTER_KEYS.slice(2));
   });
 
-  it("when a production api process is given MASTER_KEYS, then it exits non-zero naming MASTER_KEYS, and without it the api starts", async () => {
+  it("when a production api process is given MASTER_KEYS or logs in as a superuser, then it exits non-zero naming the variable, and without either it starts", async () => {
     const port = await freePort();
     const db = await createTestDatabase();
     databases.push(db);
@@ -218,10 +219,29 @@ describe("start-up", () => {
       "configuration error: MASTER_KEYS: must not be set for the api or bot role in production: only the signer holds it",
     );
     expect(refused.output()).not.toContain(MASTER_KEYS.slice(2));
-    const api = spawnProcess(
+    // Logged in as a superuser (past every grant and the key rows' guard), it is refused too.
+    const superuser = spawnProcess(
       "node",
       ["--import", "tsx", "src/main.ts", "--roles", "api"],
       baseEnv(env),
+    );
+    running.push(superuser);
+    expect((await superuser.exited).code).not.toBe(0);
+    expect(superuser.output()).toContain(
+      'configuration error: DATABASE_URL: logs in as "postgres", a superuser: the api role must log in as a member of warden_app only',
+    );
+    // As deployed: a warden_app member, migrations by the owner.
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    try {
+      await ensureAppLogin(admin);
+    } finally {
+      await admin.end();
+    }
+    const api = spawnProcess(
+      "node",
+      ["--import", "tsx", "src/main.ts", "--roles", "api"],
+      baseEnv({ ...env, DATABASE_URL: loginUrl(db.url, APP_LOGIN), DATABASE_OWNER_URL: db.url }),
     );
     running.push(api);
     const res = await waitForHttp(`http://127.0.0.1:${port}/readyz`, 200, 60_000);

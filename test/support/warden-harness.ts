@@ -70,8 +70,8 @@ export async function startTestWarden(
      */
     signerProcess?: boolean;
     /**
-     * When the signer runs apart (and by default there): the database logins of a production
-     * deployment. The roles here log in as a warden_app member, the signer as a warden_signer
+     * The database logins of a production deployment (by default when the signer runs apart;
+     * a production-mode test asks for them, since production refuses a superuser's login). The roles here log in as a warden_app member, the signer as a warden_signer
      * member, and migrations run as the owner (DATABASE_OWNER_URL, the database's superuser URL).
      * `false` keeps the superuser for all.
      */
@@ -104,7 +104,6 @@ export async function startTestWarden(
   const inProcess = apart ? allRoles.filter((r) => r !== "signer") : allRoles;
   let appDatabaseUrl: string | undefined;
   if (opts.databaseLogins ?? apart) {
-    if (!apart) throw new Error("databaseLogins needs the signer in a process of its own");
     const admin = new pg.Client({ connectionString: db.url });
     await admin.connect();
     try {
@@ -114,7 +113,7 @@ export async function startTestWarden(
       await admin.end();
     }
     signerEnv.DATABASE_OWNER_URL = db.url;
-    signerEnv.DATABASE_URL = loginUrl(db.url, SIGNER_LOGIN);
+    if (apart) signerEnv.DATABASE_URL = loginUrl(db.url, SIGNER_LOGIN);
     appDatabaseUrl = loginUrl(db.url, APP_LOGIN);
   }
   const env: Record<string, string | undefined> = { ...signerEnv };

@@ -27,6 +27,7 @@ import type { KeyAuthority } from "../../infra/signer-authority";
 import {
   intentJobId,
   REFUSALS,
+  SIGNER_FAILED,
   type SignerIntent,
   type SignerJobResult,
   signerIntentSchema,
@@ -282,7 +283,21 @@ export function createSignerIntentProcessor(deps: SignerIntentProcessorDeps) {
         details: { ...asked, reason: "user_inactive" },
       });
     }
-    const result = await answer(job, intent, key.usable);
+    let result: SignerJobResult;
+    try {
+      result = await answer(job, intent, key.usable);
+    } catch (err) {
+      // Its last attempt: no result will come, so a promised notice is settled as failed here
+      // (a caller told "still working" may be gone; its watch would hear "failed" as well).
+      if (deps.settle && job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) {
+        try {
+          await deps.settle(intent, { ok: false, code: "signer_failed", message: SIGNER_FAILED });
+        } catch (settleErr) {
+          deps.onSettleError?.(settleErr);
+        }
+      }
+      throw err;
+    }
     if (deps.settle) {
       try {
         await deps.settle(intent, result);

@@ -197,7 +197,7 @@ describe("the signer's database role", () => {
     });
   });
 
-  it("when a process checks its login at start-up, then the signer role needs warden_signer's rights, and in production api, bot and worker refuse a login that has them", async () => {
+  it("when a process checks its login at start-up, then the signer role needs warden_signer's rights, and in production api, bot and worker refuse a login that has them or is a superuser", async () => {
     const asApp = sqlOf(appOrm);
     const asSigner = sqlOf(signerOrm);
     const superOrm = await createOrm({ url: db.url, poolMax: 1 });
@@ -224,8 +224,18 @@ describe("the signer's database role", () => {
       }
       // Outside production the signer's login may run anything (one process for all roles).
       await checkDatabaseLogin(asSigner, { roles: ["api"], production: false });
-      // The tests' and the embedded database's superuser passes everywhere.
-      await checkDatabaseLogin(sqlOf(superOrm), { roles: ["api"], production: true });
+      // A superuser passes every grant and the exchange_credentials guard: in production only
+      // the signer may log in as one; outside production (the tests', the embedded database's
+      // superuser) any role may.
+      for (const roles of [["api"], ["bot"], ["worker"], ["api", "bot", "worker"]] as const) {
+        await expect(
+          checkDatabaseLogin(sqlOf(superOrm), { roles, production: true }),
+          roles.join(","),
+        ).rejects.toThrow(
+          `DATABASE_URL: logs in as "postgres", a superuser: the ${roles.join(", ")} role must log in as a member of warden_app only`,
+        );
+      }
+      await checkDatabaseLogin(sqlOf(superOrm), { roles: ["api"], production: false });
       await checkDatabaseLogin(sqlOf(superOrm), { roles: ["signer"], production: true });
     } finally {
       await superOrm.close();

@@ -10,10 +10,11 @@ import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createCockpit } from "../../../src/cockpit";
-import { TradingPendingError } from "../../../src/domain/trading/types";
+import { TradingError, TradingPendingError } from "../../../src/domain/trading/types";
 import { generateFernetKey, parseMasterKeys } from "../../../src/domain/vault";
 import { createOrm, sqlOf } from "../../../src/infra/database";
 import { createTradingStore, tradeAuditWriter } from "../../../src/infra/trading-store";
+import type { SignerExecutor } from "../../../src/jobs/processors/signer-intents";
 import { QUEUE_DEFINITIONS, type WorkerPool } from "../../../src/jobs/registry";
 import { type CallerTrading, createCallerTrading } from "../../../src/wiring/caller-trading";
 import { createTestDatabase, createTestRedis, type TestDatabase } from "../../support/context";
@@ -73,7 +74,7 @@ async function trader(): Promise<{ userId: string; chatId: number; key: string }
 }
 
 /** One api (or bot) process's trading through the signer: its own queue events and cockpit. */
-function caller(deadlineMs: number): CallerTrading {
+function caller(deadlineMs: number, queue: Queue = intents): CallerTrading {
   const store = createTradingStore(orm, tradeAuditWriter(pepper));
   const cockpit = createCockpit({
     orm,
@@ -86,7 +87,7 @@ function caller(deadlineMs: number): CallerTrading {
     cockpit,
     trade: { trading: paperTrading(orm, keyRing, pepper), store },
     orm,
-    queue: intents,
+    queue,
     eventsConnection: () => ({ url: redis.url, maxRetriesPerRequest: null }),
     bullPrefix,
     redis: appRedis,
@@ -96,7 +97,7 @@ function caller(deadlineMs: number): CallerTrading {
   return c;
 }
 
-function signer(): WorkerPool {
+function signer(wrap?: (execute: SignerExecutor) => SignerExecutor): WorkerPool {
   const pool = startTestSigner({
     orm,
     redisUrl: redis.url,
@@ -104,6 +105,7 @@ function signer(): WorkerPool {
     keyRing,
     pepper,
     appPrefix: redis.prefix,
+    wrap,
   });
   pools.push(pool);
   return pool;
@@ -208,5 +210,74 @@ describe("trade notices of intents through a separate signer", () => {
     const all = await noticesTo(t.chatId);
     expect(all).toHaveLength(1);
     expect(all[0]).toContain(`#${retry.id} SOL-PERP long 1`);
+  });
+
+  it("when the caller told 'still working' is gone and every attempt of the intent fails, then the signer's last attempt sends one notice that it was not done", async () => {
+    const t = await trader();
+    // The production queue retries for minutes; two quick attempts here, the same rule.
+    const quick = new Queue(QUEUE_DEFINITIONS.signerIntents.name, {
+      connection: { url: redis.url },
+      prefix: bullPrefix,
+      defaultJobOptions: { attempts: 2, backoff: { type: "fixed", delay: 200 } },
+    });
+    try {
+      const a = caller(300, quick);
+      const order = {
+        symbol: "DOGE",
+        side: "long" as const,
+        size: { kind: "base" as const, value: 100 },
+        credentialId: t.key,
+      };
+      const pending = await a.placeOrder!(as(t.userId), order, "api:every-attempt-fails").then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(pending).toBeInstanceOf(TradingPendingError);
+      await a.close();
+      callers.splice(callers.indexOf(a), 1);
+
+      let attempts = 0;
+      signer(() => async () => {
+        attempts++;
+        throw new Error("database went away");
+      });
+      await expect.poll(() => noticesTo(t.chatId), { timeout: 15_000 }).toHaveLength(1);
+      expect(attempts).toBe(2);
+      const [notice] = await noticesTo(t.chatId);
+      expect(notice).toBe(
+        "❌ Your open was not done: The order service could not complete this request, and nothing more will happen with it: check your positions before trying again.",
+      );
+      await pause(1_000);
+      expect(await noticesTo(t.chatId)).toHaveLength(1);
+    } finally {
+      await quick.close();
+    }
+  });
+
+  it("when the venue does not say whether a promised open executed, then the notice says it is not confirmed and to check the positions, never that it was not done", async () => {
+    const t = await trader();
+    const a = caller(300);
+    const order = {
+      symbol: "XRP",
+      side: "long" as const,
+      size: { kind: "base" as const, value: 10 },
+      credentialId: t.key,
+    };
+    const pending = await a.placeOrder!(as(t.userId), order, "api:outcome-unknown").then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(pending).toBeInstanceOf(TradingPendingError);
+    await a.close();
+    callers.splice(callers.indexOf(a), 1);
+
+    // As the open use case words it when the venue's answer is lost.
+    const lost =
+      "Paper did not answer. Warden cannot tell yet whether the order was placed: check your positions before trying again; this request stays on hold so that it cannot open twice.";
+    signer(() => async () => {
+      throw new TradingError("outcome_unknown", lost);
+    });
+    await expect.poll(() => noticesTo(t.chatId), { timeout: 15_000 }).toHaveLength(1);
+    expect((await noticesTo(t.chatId))[0]).toBe(`⚠️ Your open is not confirmed yet: ${lost}`);
   });
 });
