@@ -5,6 +5,7 @@
 import { Job, type Queue, type QueueEvents } from "bullmq";
 import { z } from "zod";
 import {
+  allowWaitingCallers,
   type SignerJobOutcome,
   signerJobId,
   signerJobOutcome,
@@ -161,6 +162,7 @@ export function createSignerIntentClient(deps: {
   beforeRetry?: (jobId: string) => Promise<void>;
 }): SignerIntentClient {
   const { queue, events } = deps;
+  allowWaitingCallers(queue);
   const outcome = (userId: string, idempotencyKey: string): Promise<IntentOutcome> =>
     signerJobOutcome(queue, intentJobId(userId, idempotencyKey));
   return {

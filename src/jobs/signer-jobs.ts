@@ -43,6 +43,17 @@ export async function signerJobOutcome<Done>(
   return outcomeOf<Done>(job, state);
 }
 
+/**
+ * A caller waiting on a job holds one "closing" listener on the queue until the job finishes or
+ * its deadline passes (BullMQ's waitUntilFinished), so a process has as many as it has requests
+ * in flight: more than Node's default of 10 is normal load, not a leak. Bounded all the same.
+ */
+export const MAX_WAITING_CALLERS = 10_000;
+
+export function allowWaitingCallers(queue: Queue): void {
+  if (queue.getMaxListeners() < MAX_WAITING_CALLERS) queue.setMaxListeners(MAX_WAITING_CALLERS);
+}
+
 /** Waits up to `deadlineMs` for the job to finish; its state then says how (or that it runs). */
 export async function waitForSignerJob(
   job: Job,

@@ -9,6 +9,7 @@ import { z } from "zod";
 import type { SealedConnectResult, SealedKeyRequest } from "../domain/venues/sealed-keys";
 import { VENUE_IDS } from "../domain/venues/types";
 import {
+  allowWaitingCallers,
   type SignerJobOutcome,
   signerJobId,
   signerJobOutcome,
@@ -56,6 +57,7 @@ export function createSignerKeyClient(deps: {
   events: QueueEvents;
 }): SignerKeyClient {
   const { queue, events } = deps;
+  allowWaitingCallers(queue);
   const outcome = (userId: string, requestId: string): Promise<KeyJobOutcome> =>
     signerJobOutcome(queue, keyJobId(userId, requestId));
   return {

@@ -125,6 +125,27 @@ function openedTradeId(o: Awaited<ReturnType<SignerIntentClient["submit"]>>): st
 }
 
 describe("signer intents", () => {
+  it("when 20 callers in one process wait on their intents at once, then each gets its own trade and no listener-leak warning is raised", async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on("warning", onWarning);
+    try {
+      const traders = await Promise.all(Array.from({ length: 20 }, () => trader()));
+      const waiting = traders.map(([userId, key], i) =>
+        client.submit(openIntent(userId, key, `api:many-${i}`), { deadlineMs: 30_000 }),
+      );
+      // All 20 are waiting before a signer takes the first.
+      await new Promise((r) => setTimeout(r, 500));
+      signer();
+      const ids = (await Promise.all(waiting)).map(openedTradeId);
+      expect(new Set(ids).size).toBe(20);
+      await new Promise((r) => setImmediate(r));
+      expect(warnings.filter((w) => w.startsWith("MaxListenersExceededWarning"))).toEqual([]);
+    } finally {
+      process.off("warning", onWarning);
+    }
+  });
+
   it("when an intent names another user's key (as a compromised api would file it), then the signer refuses it, records a security event on the key owner's account, and no trade is made", async () => {
     signer();
     const [victim, victimKey] = await trader();
