@@ -1,6 +1,8 @@
 // Login roles that are members of warden_app and warden_signer, as an operator would set them up
 // for the service, so tests can run as the application's and the signer's database roles.
-import type pg from "pg";
+import type { MikroORM } from "@mikro-orm/postgresql";
+import pg from "pg";
+import { createOrm } from "../../src/infra/database";
 
 /** A login in `warden_app`: what api, bot and worker log in as. */
 export const APP_LOGIN = "warden_test_app";
@@ -59,4 +61,39 @@ async function ensureLogin(client: pg.Client, login: string, role?: string): Pro
       await new Promise((r) => setTimeout(r, 50 + Math.random() * 100));
     }
   }
+}
+
+/** One database seen by the owner and by both service logins, as the role tests need it. */
+export interface RoleConnections {
+  /** The database's superuser (the schema owner in these tests). */
+  owner: pg.Client;
+  /** A warden_app login: what a compromised api, bot or worker could send. */
+  app: pg.Client;
+  appOrm: MikroORM;
+  signerOrm: MikroORM;
+  close(): Promise<void>;
+}
+
+/** Makes sure both logins exist, then connects as the owner, as warden_app and as warden_signer. */
+export async function connectAsRoles(url: string): Promise<RoleConnections> {
+  const owner = new pg.Client({ connectionString: url });
+  await owner.connect();
+  await ensureAppLogin(owner);
+  await ensureSignerLogin(owner);
+  const app = new pg.Client({ connectionString: loginUrl(url, APP_LOGIN) });
+  await app.connect();
+  const appOrm = await createOrm({ url: loginUrl(url, APP_LOGIN), poolMax: 2 });
+  const signerOrm = await createOrm({ url: loginUrl(url, SIGNER_LOGIN), poolMax: 2 });
+  return {
+    owner,
+    app,
+    appOrm,
+    signerOrm,
+    async close() {
+      await app.end();
+      await owner.end();
+      await appOrm.close();
+      await signerOrm.close();
+    },
+  };
 }

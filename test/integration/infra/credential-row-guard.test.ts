@@ -7,7 +7,7 @@
 // re-encrypts as before.
 import { randomBytes } from "node:crypto";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import pg from "pg";
+import type pg from "pg";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Migration20261205067000CredentialRowGuard } from "../../../migrations/20261205067000-credential-row-guard";
@@ -20,20 +20,14 @@ import {
 import { anonymiseAccount } from "../../../src/infra/account-deletion";
 import { loadConfig } from "../../../src/infra/config";
 import { createCredentialsRepo } from "../../../src/infra/credentials-repo";
-import { createOrm, sqlOf } from "../../../src/infra/database";
+import { sqlOf } from "../../../src/infra/database";
 import { createKeyAuthority } from "../../../src/infra/signer-authority";
 import { createVaultStore } from "../../../src/infra/vault-store";
 import { createVenues } from "../../../src/infra/venues";
 import { withoutKeyRing } from "../../../src/roles/shared";
 import { createKeys } from "../../../src/wiring/keys";
 import { signerHeldRing } from "../../../src/wiring/signer-held-ring";
-import {
-  APP_LOGIN,
-  ensureAppLogin,
-  ensureSignerLogin,
-  loginUrl,
-  SIGNER_LOGIN,
-} from "../../support/app-role";
+import { connectAsRoles, type RoleConnections } from "../../support/app-role";
 import { createTestDatabase, fernetKey, type TestDatabase, testEnv } from "../../support/context";
 import {
   BINANCE_DEFAULT_RESTRICTIONS,
@@ -50,6 +44,7 @@ const key2 = fernetKey();
 
 let db: TestDatabase;
 let binance: FakeBinance;
+let roles: RoleConnections;
 let owner: pg.Client;
 let app: pg.Client;
 let appOrm: MikroORM;
@@ -66,22 +61,13 @@ beforeAll(async () => {
       ]),
     ),
   });
-  owner = new pg.Client({ connectionString: db.url });
-  await owner.connect();
-  await ensureAppLogin(owner);
-  await ensureSignerLogin(owner);
-  app = new pg.Client({ connectionString: loginUrl(db.url, APP_LOGIN) });
-  await app.connect();
-  appOrm = await createOrm({ url: loginUrl(db.url, APP_LOGIN), poolMax: 2 });
-  signerOrm = await createOrm({ url: loginUrl(db.url, SIGNER_LOGIN), poolMax: 2 });
+  roles = await connectAsRoles(db.url);
+  ({ owner, app, appOrm, signerOrm } = roles);
   ring = parseMasterKeys(`1:${key1}`);
 });
 
 afterAll(async () => {
-  await app?.end();
-  await owner?.end();
-  await appOrm?.close();
-  await signerOrm?.close();
+  await roles?.close();
   await binance?.close();
   await db?.drop();
 });

@@ -20,11 +20,11 @@ import {
 } from "../../../src/infra/intake-store";
 import {
   APP_LOGIN,
-  ensureAppLogin,
+  connectAsRoles,
   ensureOwnerLogin,
-  ensureSignerLogin,
   loginUrl,
   OWNER_LOGIN,
+  type RoleConnections,
   SIGNER_LOGIN,
 } from "../../support/app-role";
 import { createTestDatabase, type TestDatabase, unusedDatabaseUrl } from "../../support/context";
@@ -32,6 +32,7 @@ import { createTestDatabase, type TestDatabase, unusedDatabaseUrl } from "../../
 let db: TestDatabase;
 let owner: pg.Client;
 let app: pg.Client;
+let roles: RoleConnections;
 let signerOrm: MikroORM;
 let appOrm: MikroORM;
 const intakeV1 = generateIntakeKey();
@@ -39,21 +40,12 @@ const intakeV2 = generateIntakeKey();
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  owner = new pg.Client({ connectionString: db.url });
-  await owner.connect();
-  await ensureAppLogin(owner);
-  await ensureSignerLogin(owner);
-  app = new pg.Client({ connectionString: loginUrl(db.url, APP_LOGIN) });
-  await app.connect();
-  signerOrm = await createOrm({ url: loginUrl(db.url, SIGNER_LOGIN), poolMax: 2 });
-  appOrm = await createOrm({ url: loginUrl(db.url, APP_LOGIN), poolMax: 2 });
+  roles = await connectAsRoles(db.url);
+  ({ owner, app, appOrm, signerOrm } = roles);
 });
 
 afterAll(async () => {
-  await app?.end();
-  await owner?.end();
-  await signerOrm?.close();
-  await appOrm?.close();
+  await roles?.close();
   await db?.drop();
 });
 
