@@ -114,9 +114,14 @@ export async function ensureDatabase(url: string, sslCa?: string): Promise<boole
     try {
       await client.query(`create database "${name}"`);
     } catch (err) {
-      // Another process created it between our check and our create.
-      if ((err as { code?: string }).code === "42P04") return false;
-      throw err;
+      // Another process created it between our check and our create: PostgreSQL says so as
+      // 42P04 (duplicate_database) or, when both creates run at once, as a unique violation on
+      // pg_database's name index (23505). Either way, it counts only once the database is there.
+      const code = (err as { code?: string }).code;
+      if (code !== "42P04" && code !== "23505") throw err;
+      const now = await client.query("select 1 from pg_database where datname = $1", [name]);
+      if (!now.rowCount) throw err;
+      return false;
     }
     return true;
   } finally {

@@ -11,7 +11,7 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchBrowser, newContext, violations } from "../support/browser";
 import { confirmationToken } from "../support/email-confirmation";
-import { totpAt } from "../support/totp";
+import { roomInStep, totpAt } from "../support/totp";
 import {
   BYBIT_TRADE_ONLY_QUERY_API,
   type FakeBybit,
@@ -101,7 +101,8 @@ async function registerWithTotp(tag: string) {
   const token = (await api("/api/auth/login", user)).body.accessToken as string;
   expect((await api("/api/auth/step-up", { password: user.password }, token)).status).toBe(200);
   const secret = (await api("/api/auth/2fa/enroll", {}, token)).body.secret as string;
-  const step = Math.floor(Date.now() / 30_000);
+  // The previous step's code is accepted only while the server is still in this step.
+  const step = await roomInStep(10_000);
   const confirm = await api("/api/auth/2fa/confirm", { code: totpAt(secret, step - 1) }, token);
   expect(confirm.status).toBe(200);
   return { ...user, secret, step, backupCodes: confirm.body.backupCodes as string[] };

@@ -51,7 +51,9 @@ beforeAll(async () => {
   );
   await Promise.all([
     signer.waitForOutput(/Roles +signer/, 90_000),
-    waitForHttp(`${base}/readyz`, 200, 90_000),
+    waitForHttp(`${base}/readyz`, 200, 90_000).catch((err: Error) => {
+      throw new Error(`${err.message}; the api+worker process said:\n${service.output()}`);
+    }),
   ]);
   // Confirmed accounts with a password, written as registration and confirmation write them.
   const hash = await bcrypt.hash(
@@ -129,6 +131,8 @@ interface Log {
   openedIds: Set<string>;
   closedIds: Set<string>;
   keys: string[];
+  /** What each open's Idempotency-Key was answered, in order (for a failure's message). */
+  answers: Map<string, string[]>;
 }
 
 /** Opens and closes one symbol in a loop until `until`, retrying each step on 503/0. */
@@ -150,6 +154,7 @@ async function tradeLoop(
         headers: { "idempotency-key": key },
       });
       log.statuses.push(r.status);
+      log.answers.set(key, [...(log.answers.get(key) ?? []), `${r.status} ${r.body.error ?? ""}`]);
       if (r.status === 201 || r.status === 200) opened = r.body.trade.id as string;
       else await new Promise((res) => setTimeout(res, 100));
     }
@@ -171,7 +176,13 @@ async function tradeLoop(
 describe("fault: PostgreSQL restart under trading", () => {
   it("when PostgreSQL crashes and comes back during a stream of opens and closes, then no request answers 500, every acknowledged action has its audit row, every key resolves and the service recovers without a restart", async () => {
     const traders = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => trader(i)));
-    const log: Log = { statuses: [], openedIds: new Set(), closedIds: new Set(), keys: [] };
+    const log: Log = {
+      statuses: [],
+      openedIds: new Set(),
+      closedIds: new Set(),
+      keys: [],
+      answers: new Map(),
+    };
     const until = Date.now() + RUN_MS;
     // Sizes are multiples of each market's lot step, so the pre-trade checks pass.
     const orders: Array<[string, number]> = [
@@ -226,11 +237,21 @@ describe("fault: PostgreSQL restart under trading", () => {
       // replay with the same key retakes it once the lease has run out (30 s), so it is never
       // pending for good either; a claim without a lease would be.
       const pending = await db.query(
-        `select idempotency_key, action from trade_requests
+        `select idempotency_key, action, created_at from trade_requests
           where trade_id is null and result is null
             and (action = 'open' or claimed_until is null)`,
       );
-      expect(pending.rows).toEqual([]);
+      const intents = await db.query(
+        `select i.idempotency_key, i.created_at, i.claimed_until from open_intents i`,
+      );
+      expect(
+        pending.rows,
+        JSON.stringify({
+          intents: intents.rows,
+          answers: pending.rows.map((r) => log.answers.get(r.idempotency_key as string)),
+          at: new Date(),
+        }),
+      ).toEqual([]);
     } finally {
       await db.end();
     }

@@ -35,3 +35,15 @@ export const totpCode = (secret: string, atMs = Date.now()) =>
 
 /** The code of the next 30-second step (a fresh code without waiting for the clock). */
 export const nextTotpCode = (secret: string) => totpCode(secret, Date.now() + 30_000);
+
+export const stepNow = () => Math.floor(Date.now() / 30_000);
+
+/**
+ * Waits, when needed, until at least `needMs` remain in the current 30 s step, so codes of the
+ * steps around it stay valid for the rest of the test. Returns the current step.
+ */
+export async function roomInStep(needMs = 8_000): Promise<number> {
+  const into = Date.now() % 30_000;
+  if (30_000 - into < needMs) await new Promise((r) => setTimeout(r, 30_000 - into + 150));
+  return stepNow();
+}

@@ -8,7 +8,7 @@ import pg from "pg";
 import { expect } from "vitest";
 import { confirmationToken } from "../../support/email-confirmation";
 import { scanPostgres, scanRedis } from "../../support/secret-scan";
-import { totpAt } from "../../support/totp";
+import { roomInStep, stepNow, totpAt } from "../../support/totp";
 import type { TestWarden } from "../../support/warden-harness";
 
 export const API = "/api/auth";
@@ -308,19 +308,7 @@ export function breachedErr(times: number) {
 
 // ---- TOTP (RFC 6238, independent of otplib: test/support/totp.ts) -----------------------------
 
-export { totpAt };
-
-export const stepNow = () => Math.floor(Date.now() / 30_000);
-
-/**
- * Waits, when needed, until at least `needMs` remain in the current 30 s step, so codes of the
- * steps around it stay valid for the rest of the test. Returns the current step.
- */
-export async function roomInStep(needMs = 8_000): Promise<number> {
-  const into = Date.now() % 30_000;
-  if (30_000 - into < needMs) await new Promise((r) => setTimeout(r, 30_000 - into + 150));
-  return stepNow();
-}
+export { roomInStep, stepNow, totpAt };
 
 /** A well-formed 6-digit code that is not valid at any step in `step - 2 … step + 2`. */
 export function wrongCode(secret: string, step: number): string {
