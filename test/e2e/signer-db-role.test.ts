@@ -6,8 +6,8 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Json, jsonApi, steppedUpAccount } from "../support/api-session";
 import { APP_LOGIN, SIGNER_LOGIN } from "../support/app-role";
-import { confirmationToken } from "../support/email-confirmation";
 import {
   BINANCE_DEFAULT_RESTRICTIONS,
   type FakeBinance,
@@ -39,34 +39,8 @@ afterAll(async () => {
   await binance?.close();
 });
 
-// biome-ignore lint/suspicious/noExplicitAny: answers are JSON whose shape the assertions check
-type Json = Record<string, any>;
-
-async function api(method: string, path: string, body?: unknown, token?: string) {
-  const res = await fetch(`${w.base}${path}`, {
-    method,
-    headers: {
-      "content-type": "application/json",
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: (text ? JSON.parse(text) : {}) as Json };
-}
-
-/** A confirmed account's access token, stepped up (keys need it). */
-async function signIn(email: string): Promise<string> {
-  const creds = { email, password: "a long unique passphrase" };
-  expect((await api("POST", "/api/auth/register", creds)).status).toBe(202);
-  const confirm = await confirmationToken(w.smtp, creds.email);
-  expect((await api("POST", "/api/auth/email/confirm", { token: confirm })).status).toBe(200);
-  const token = (await api("POST", "/api/auth/login", creds)).body.accessToken as string;
-  expect((await api("POST", "/api/auth/step-up", { password: creds.password }, token)).status).toBe(
-    200,
-  );
-  return token;
-}
+const api = jsonApi(() => w);
+const signIn = (email: string) => steppedUpAccount(w, email);
 
 describe("signer and application database logins", () => {
   it("when the signer process logs in as a warden_signer member and api and worker as a warden_app member, then a key pasted into the API is sealed, stored by the signer and trades, and each process used only its own login", async () => {

@@ -5,12 +5,15 @@ import { expect } from "vitest";
 import { confirmationToken } from "./email-confirmation";
 import type { TestWarden } from "./warden-harness";
 
+// biome-ignore lint/suspicious/noExplicitAny: answers are JSON whose shape the assertions check
+export type Json = Record<string, any>;
+
 export type JsonApi = (
   method: string,
   path: string,
   body?: unknown,
   auth?: string,
-) => Promise<{ status: number; body: Record<string, unknown> }>;
+) => Promise<{ status: number; body: Json }>;
 
 export function jsonApi(w: () => TestWarden): JsonApi {
   return async (method, path, body, auth) => {
@@ -23,7 +26,7 @@ export function jsonApi(w: () => TestWarden): JsonApi {
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
-    return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+    return { status: res.status, body: text ? (JSON.parse(text) as Json) : {} };
   };
 }
 
@@ -34,10 +37,11 @@ export async function steppedUpAccount(
   password = "a long unique passphrase",
 ): Promise<string> {
   const api = jsonApi(() => w);
-  await api("POST", "/api/auth/register", { email, password });
-  await api("POST", "/api/auth/email/confirm", {
+  expect((await api("POST", "/api/auth/register", { email, password })).status).toBe(202);
+  const confirm = await api("POST", "/api/auth/email/confirm", {
     token: await confirmationToken(w.smtp, email),
   });
+  expect(confirm.status).toBe(200);
   const token = (await api("POST", "/api/auth/login", { email, password })).body
     .accessToken as string;
   // Step-up is earned, never born: a fresh sign-in confirms the password once more.
