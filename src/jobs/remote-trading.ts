@@ -82,7 +82,8 @@ export interface RemoteTradingDeps {
   onError?: (err: unknown) => void;
 }
 
-export { tradeOf };
+/** A change's idempotency key: the user action's, or (no such key) one of its own. */
+export const changeKey = (caller: Caller) => caller.requestKey ?? `once:${randomUUID()}`;
 
 function failure(r: Extract<IntentResult, { ok: false }>): Error {
   if (r.code === "pre_trade_refused") return new PreTradeError(r.rule as PreTradeRule, r.message);
@@ -240,9 +241,6 @@ export function createRemoteTrading(deps: RemoteTradingDeps) {
       );
     return t;
   }
-
-  /** A change's idempotency key: the user action's, or (no such key) one of its own. */
-  const changeKey = (caller: Caller) => caller.requestKey ?? `once:${randomUUID()}`;
 
   async function quote(userId: string, req: OrderRequest): Promise<OrderQuote> {
     const c = await orderCredential(await deps.credentials(userId), req.credentialId);

@@ -48,7 +48,7 @@ export async function signerJobOutcome<Done>(
  * its deadline passes (BullMQ's waitUntilFinished), so a process has as many as it has requests
  * in flight: more than Node's default of 10 is normal load, not a leak. Bounded all the same.
  */
-export const MAX_WAITING_CALLERS = 10_000;
+const MAX_WAITING_CALLERS = 10_000;
 
 export function allowWaitingCallers(queue: Queue): void {
   if (queue.getMaxListeners() < MAX_WAITING_CALLERS) queue.setMaxListeners(MAX_WAITING_CALLERS);

@@ -15,7 +15,7 @@ import { createCredentialsRepo } from "../infra/credentials-repo";
 import { type createOrm, preparedSqlOf } from "../infra/database";
 import { createPauseStore } from "../infra/pause-store";
 import { createIntentNotices, lateNotice } from "../jobs/intent-notices";
-import { createRemoteTrading } from "../jobs/remote-trading";
+import { changeKey, createRemoteTrading } from "../jobs/remote-trading";
 import { createSignerIntentClient, intentJobId } from "../jobs/signer-intents";
 
 export type TradingMode = "direct" | "remote";
@@ -35,8 +35,6 @@ export interface CallerTrading {
   ) => Promise<TradeRecord>;
   close(): Promise<void>;
 }
-
-export { lateNotice };
 
 /** How long an API request or a bot command waits for the signer before "still working". */
 export const SIGNER_DEADLINE_MS = 8_000;
@@ -118,16 +116,13 @@ export function createCallerTrading(
     quote: remote.quote,
     partialClose: remote.partialClose,
     reconcileKey: remote.reconcileKey,
-    placeOrder: (caller, order, key) => placeOrder(caller, order, key ?? changeKeyOf(caller)),
+    placeOrder: (caller, order, key) => placeOrder(caller, order, key ?? changeKey(caller)),
     async close() {
       remote.close();
       await events.close();
     },
   };
 }
-
-/** A change's idempotency key: the user action's, or (no such key) one of its own. */
-const changeKeyOf = (caller: Caller) => caller.requestKey ?? `once:${crypto.randomUUID()}`;
 
 /**
  * Opens and modifies with their idempotency key chosen before the notices see them, so that
@@ -139,12 +134,12 @@ function withChangeKeys(trading: Trading): Trading {
     openTrade: (caller, input) =>
       trading.openTrade(caller, {
         ...input,
-        idempotencyKey: input.idempotencyKey ?? changeKeyOf(caller),
+        idempotencyKey: input.idempotencyKey ?? changeKey(caller),
       }),
     modifyTrade: (caller, tradeId, input, opts = {}) =>
       trading.modifyTrade(caller, tradeId, input, {
         ...opts,
-        idempotencyKey: opts.idempotencyKey ?? changeKeyOf(caller),
+        idempotencyKey: opts.idempotencyKey ?? changeKey(caller),
       }),
   };
 }

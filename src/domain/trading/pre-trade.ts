@@ -20,7 +20,6 @@ import { displaySymbol, perpetualOf, settleOf, untradableReason } from "./symbol
 import { TradingError } from "./types";
 
 export * from "./pre-trade-rules";
-export { orderCredential };
 
 export interface PreTradeDeps {
   keyRing: ExchangeKeyRing;

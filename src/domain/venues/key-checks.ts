@@ -11,7 +11,7 @@ export function createKeyChecks(deps: KeyServiceDeps) {
   const { repo } = deps;
   return {
     /** Re-verifies the keys that expire within a week and warns their owners (key-expiry.ts). */
-    warnExpiring: (now?: Date) => warnExpiringKeys({ ...deps, repo }, now),
+    warnExpiring: (now?: Date) => warnExpiringKeys(deps, now),
 
     /** S7.2: checks every active key again; disables and reports the ones the venue changed. */
     async reverifyAll(batch = 100) {

@@ -289,24 +289,24 @@ export function createSignerIntentProcessor(deps: SignerIntentProcessorDeps) {
     } catch (err) {
       // Its last attempt: no result will come, so a promised notice is settled as failed here
       // (a caller told "still working" may be gone; its watch would hear "failed" as well).
-      if (deps.settle && job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) {
-        try {
-          await deps.settle(intent, { ok: false, code: "signer_failed", message: SIGNER_FAILED });
-        } catch (settleErr) {
-          deps.onSettleError?.(settleErr);
-        }
+      if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) {
+        await settle(intent, { ok: false, code: "signer_failed", message: SIGNER_FAILED });
       }
       throw err;
     }
-    if (deps.settle) {
-      try {
-        await deps.settle(intent, result);
-      } catch (err) {
-        deps.onSettleError?.(err);
-      }
-    }
+    await settle(intent, result);
     return result;
   };
+
+  /** Tells `settle` an intent's result; its failure is reported, never thrown (see deps). */
+  async function settle(intent: SignerIntent, result: SignerJobResult): Promise<void> {
+    if (!deps.settle) return;
+    try {
+      await deps.settle(intent, result);
+    } catch (err) {
+      deps.onSettleError?.(err);
+    }
+  }
 
   /** An authorised intent's answer: its recorded result, a refusal, or the action's. */
   async function answer(job: Job, intent: SignerIntent, usable: boolean) {
