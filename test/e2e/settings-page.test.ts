@@ -11,7 +11,7 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchBrowser, newContext, violations } from "../support/browser";
 import { confirmationToken } from "../support/email-confirmation";
-import { roomInStep, totpAt } from "../support/totp";
+import { roomInStep, stepNow, totpAt } from "../support/totp";
 import {
   BYBIT_TRADE_ONLY_QUERY_API,
   type FakeBybit,
@@ -58,7 +58,7 @@ function freshIp(): string {
 
 /** Waits until the TOTP step after `step` has begun, so codes up to step + 2 are accepted. */
 async function nextStepBegun(step: number): Promise<void> {
-  while (Math.floor(Date.now() / 30_000) <= step) await new Promise((r) => setTimeout(r, 250));
+  while (stepNow() <= step) await new Promise((r) => setTimeout(r, 250));
 }
 
 /** Answers the page's step-up dialog (a sign-in with 2FA is not a step-up by itself). */
@@ -283,7 +283,7 @@ describe("settings page in Chromium", () => {
     expect(secret).toMatch(/^[A-Z2-7]{32}$/);
     await page.fill(
       "#totp-confirm-form input[name=code]",
-      totpAt(secret, Math.floor(Date.now() / 30_000)),
+      totpAt(secret, stepNow()),
     );
     await page.click("#totp-confirm-form button[type=submit]");
     await page.locator("#backup-codes").waitFor();

@@ -270,7 +270,10 @@ describe("fault: PostgreSQL restart under trading", () => {
       // recorded (200); or, when recovery found no order and freed the key, with a fresh open
       // (201), or "still working" (202) while the original intent's job waits for its next
       // retry (which then opens it, and the caller is notified). Never "in progress" for good,
-      // never a 5xx; the audit checks below show that nothing was doubled.
+      // never a 5xx. A key cannot open twice: its open's client order id is derived from it and
+      // unique in trades (and the key unique per user in trade_requests); that no fill went
+      // unrecorded is the orphan check above, and that no trade was recorded twice the audit
+      // checks below.
       for (const r of first.pending.filter((p) => p.action === "open")) {
         const key = r.idempotency_key.replace(/^api:/, "");
         const sent = log.requests.get(key);
