@@ -281,10 +281,7 @@ describe("settings page in Chromium", () => {
     expect(await page.getAttribute("#totp-qr", "src")).toMatch(/^data:image\/png;base64,/);
     const secret = (await page.textContent("#totp-secret"))?.trim() ?? "";
     expect(secret).toMatch(/^[A-Z2-7]{32}$/);
-    await page.fill(
-      "#totp-confirm-form input[name=code]",
-      totpAt(secret, stepNow()),
-    );
+    await page.fill("#totp-confirm-form input[name=code]", totpAt(secret, stepNow()));
     await page.click("#totp-confirm-form button[type=submit]");
     await page.locator("#backup-codes").waitFor();
     const codes = await page.locator("#backup-code-list li").allTextContents();
